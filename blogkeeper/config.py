@@ -1,0 +1,221 @@
+"""Read `blog.toml` into a typed, frozen `SiteConfig`.
+
+The schema is closed: an unknown key is an error with a "did you mean" hint. This module
+reads one file and never writes anything.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import zoneinfo
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from blogkeeper.errors import BuildError, ContentError, did_you_mean
+
+CONFIG_NAME = "blog.toml"
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    full_text: bool = True
+    items: int = 20
+
+
+@dataclass(frozen=True)
+class LlmsConfig:
+    enabled: bool = True
+    full: bool = True
+    twins: bool = True
+    optional_tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CheckCodeConfig:
+    series: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    root: Path
+    title: str
+    url: str
+    description: str = ""
+    author: str = ""
+    language: str = "en"
+    timezone: str = "UTC"
+    posts_per_page: int = 10
+    max_post_bytes: int = 2_000_000
+    feed: FeedConfig = field(default_factory=FeedConfig)
+    llms: LlmsConfig = field(default_factory=LlmsConfig)
+    check_code: CheckCodeConfig = field(default_factory=CheckCodeConfig)
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    @property
+    def base_path(self) -> str:
+        """The path part of `url`, always ending in "/": "/" or "/blog/"."""
+        return urlsplit(self.url).path
+
+    def absolute(self, path: str) -> str:
+        """The absolute URL of a site path given relative to the site root."""
+        return self.url + path.lstrip("/")
+
+
+_SECTIONS: dict[str, type] = {
+    "feed": FeedConfig,
+    "llms": LlmsConfig,
+    "check_code": CheckCodeConfig,
+}
+
+
+def load_config(root: Path) -> SiteConfig:
+    """Load `root/blog.toml`, raising `BuildError` with every problem found."""
+    path = root / CONFIG_NAME
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise BuildError(
+            [ContentError(CONFIG_NAME, None, "no blog.toml here", "run `blogkeeper init DIR`")]
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise BuildError([ContentError(CONFIG_NAME, None, f"not UTF-8 ({exc.reason})")]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"\(at line (\d+)", str(exc))
+        line = int(match.group(1)) if match else None
+        raise BuildError([ContentError(CONFIG_NAME, line, f"invalid TOML: {exc}")]) from None
+    errors: list[ContentError] = []
+    values = _check_table(data, SiteConfig, text, errors, section=None)
+    config = None
+    if not errors:
+        config = _finish(root, values, text, errors)
+    if errors or config is None:
+        raise BuildError(errors)
+    return config
+
+
+def _finish(
+    root: Path, values: dict[str, Any], text: str, errors: list[ContentError]
+) -> SiteConfig | None:
+    for key in ("title", "url"):
+        if key not in values:
+            errors.append(ContentError(CONFIG_NAME, None, f"`{key}` is required"))
+    if errors:
+        return None
+    url = values["url"]
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        errors.append(
+            ContentError(
+                CONFIG_NAME,
+                _line_of(text, "url"),
+                f"`url` must be an absolute http(s) URL, not {url!r}",
+                "for example url = \"https://example.org/\"",
+            )
+        )
+        return None
+    values["url"] = url if url.endswith("/") else url + "/"
+    try:
+        zoneinfo.ZoneInfo(values.get("timezone", "UTC"))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        errors.append(
+            ContentError(
+                CONFIG_NAME,
+                _line_of(text, "timezone"),
+                f"unknown timezone {values['timezone']!r}",
+                "use an IANA name such as \"Europe/London\"",
+            )
+        )
+        return None
+    for name, cls in _SECTIONS.items():
+        if name in values:
+            values[name] = cls(**values[name])
+    return SiteConfig(root=root, **values)
+
+
+def _check_table(
+    data: dict[str, Any],
+    cls: type,
+    text: str,
+    errors: list[ContentError],
+    section: str | None,
+) -> dict[str, Any]:
+    known = {f.name: f for f in fields(cls) if f.name != "root"}
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        where = f"{section}.{key}" if section else key
+        if key not in known:
+            errors.append(
+                ContentError(
+                    CONFIG_NAME,
+                    _line_of(text, key),
+                    f"unknown key `{where}`",
+                    did_you_mean(key, known),
+                )
+            )
+            continue
+        if section is None and key in _SECTIONS:
+            if not isinstance(value, dict):
+                errors.append(
+                    ContentError(CONFIG_NAME, _line_of(text, key), f"`{key}` must be a table")
+                )
+                continue
+            values[key] = _check_table(value, _SECTIONS[key], text, errors, key)
+            continue
+        checked = _check_type(value, known[key].type)
+        if checked is None:
+            errors.append(
+                ContentError(
+                    CONFIG_NAME,
+                    _line_of(text, key),
+                    f"`{where}` must be {_TYPE_WORDS[str(known[key].type)]}, "
+                    f"not {type(value).__name__}",
+                )
+            )
+            continue
+        values[key] = checked
+    return values
+
+
+_TYPE_WORDS = {
+    "str": "a string",
+    "bool": "true or false",
+    "int": "an integer",
+    "float": "a number",
+    "tuple[str, ...]": "a list of strings",
+}
+
+
+def _check_type(value: Any, type_name: Any) -> Any:
+    """The value converted to the field's type, or None when it does not fit."""
+    name = str(type_name)
+    if name == "str" and isinstance(value, str):
+        return value
+    if name == "bool" and isinstance(value, bool):
+        return value
+    if name == "int" and isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if name == "float" and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value) if value > 0 else None
+    if name == "tuple[str, ...]" and isinstance(value, list):
+        if all(isinstance(v, str) for v in value):
+            return tuple(value)
+    return None
+
+
+def _line_of(text: str, key: str) -> int | None:
+    """The first line that assigns `key` or opens the table `[key]`."""
+    pattern = re.compile(rf"^\s*(\[{re.escape(key)}\]|{re.escape(key)}\s*=)")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if pattern.match(line):
+            return number
+    return None

@@ -1,0 +1,379 @@
+"""Load posts from `posts/` into frozen `Post` values, checking front matter strictly.
+
+Front matter is a closed schema: unknown keys, duplicate keys, wrong types and impossible
+dates are errors located at their line in the post file. This module reads files and
+never writes any.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import frontmatter
+import yaml
+
+from blogkeeper.config import SiteConfig
+from blogkeeper.errors import BuildError, ContentError, did_you_mean
+from blogkeeper.fences import find_fold, scan
+
+POSTS_DIR = "posts"
+POST_SUFFIXES = (".md", ".markdown")
+
+
+@dataclass(frozen=True)
+class Post:
+    """A post as its author wrote it, validated; `body` is LF-normalised Markdown."""
+
+    source: str
+    title: str
+    date: dt.datetime
+    updated: dt.datetime | None
+    tags: tuple[str, ...]
+    series: str | None
+    part: int | None
+    summary: str
+    slug: str
+    draft: bool
+    check_code: bool | None
+    llms: bool
+    body: str
+    body_line: int
+    fold: int | None
+
+    @property
+    def path(self) -> str:
+        """The post's site path, relative to the site root: "2026/03/slug/"."""
+        return f"{self.date.year:04d}/{self.date.month:02d}/{self.slug}/"
+
+    @property
+    def last_modified(self) -> dt.datetime:
+        return self.updated or self.date
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    drafts: bool = False
+    future: bool = False
+    now: dt.datetime | None = None
+
+
+FIELDS = {
+    "title": "text",
+    "date": "date",
+    "updated": "date",
+    "tags": "list",
+    "series": "text",
+    "part": "int",
+    "summary": "text",
+    "slug": "text",
+    "draft": "bool",
+    "check_code": "bool",
+    "llms": "bool",
+}
+REQUIRED = ("title", "date")
+
+
+def load_posts(config: SiteConfig, options: LoadOptions) -> list[Post]:
+    """Every publishable post under posts/, newest first; raises `BuildError`."""
+    errors: list[ContentError] = []
+    posts: list[Post] = []
+    for path in find_post_files(config.root):
+        try:
+            posts.append(load_post(config, path))
+        except BuildError as exc:
+            errors.extend(exc.errors)
+    now = options.now or dt.datetime.now(tz=config.tz)
+    published = [
+        p for p in posts if (options.drafts or not p.draft) and (options.future or p.date <= now)
+    ]
+    errors.extend(_collisions(published))
+    if errors:
+        raise BuildError(errors)
+    return sorted(published, key=lambda p: (p.date, p.source), reverse=True)
+
+
+def find_post_files(root: Path) -> list[Path]:
+    """Markdown files under posts/, sorted; dotfiles and AppleDouble `._*` skipped."""
+    base = root / POSTS_DIR
+    if not base.is_dir():
+        return []
+    found = []
+    for path in base.rglob("*"):
+        parts = path.relative_to(base).parts
+        if any(part.startswith(".") for part in parts):
+            continue
+        if path.suffix.lower() in POST_SUFFIXES and path.is_file():
+            found.append(path)
+    return sorted(found)
+
+
+def load_post(config: SiteConfig, path: Path) -> Post:
+    source = path.relative_to(config.root).as_posix()
+    text = read_source(path, source, config.max_post_bytes)
+    meta, body, body_line = split_front_matter(text, source)
+    values = _check_fields(meta, source, config)
+    lines = body.split("\n")
+    slug = _choose_slug(values.get("slug"), path.stem, values["title"], source)
+    return Post(
+        source=source,
+        title=values["title"],
+        date=values["date"],
+        updated=values.get("updated"),
+        tags=tuple(values.get("tags", ())),
+        series=values.get("series"),
+        part=values.get("part"),
+        summary=values.get("summary", ""),
+        slug=slug,
+        draft=values.get("draft", False),
+        check_code=values.get("check_code"),
+        llms=values.get("llms", True),
+        body=body,
+        body_line=body_line,
+        fold=find_fold(lines, scan(lines)),
+    )
+
+
+def read_source(path: Path, source: str, limit: int) -> str:
+    """The file's text: UTF-8, BOM stripped, line ends normalised to LF."""
+    data = path.read_bytes()
+    if len(data) > limit:
+        raise BuildError(
+            [
+                ContentError(
+                    source,
+                    None,
+                    f"file is {len(data):,} bytes, over the limit of {limit:,}",
+                    "raise `max_post_bytes` in blog.toml",
+                )
+            ]
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise BuildError(
+            [
+                ContentError(
+                    source, line, f"invalid UTF-8 at byte {exc.start}", "save the file as UTF-8"
+                )
+            ]
+        ) from None
+    return normalise_text(text)
+
+
+def normalise_text(text: str) -> str:
+    text = text.removeprefix("\ufeff")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+class _StrictYAML(frontmatter.YAMLHandler):  # type: ignore[misc]
+    """python-frontmatter's YAML delimiters, with a loader that keeps line numbers."""
+
+
+_HANDLER = _StrictYAML()
+
+
+def split_front_matter(text: str, source: str) -> tuple[dict[str, tuple[Any, int]], str, int]:
+    """(front matter with each key's line, body, 1-based line where the body starts)."""
+    if not _HANDLER.detect(text):
+        raise BuildError(
+            [
+                ContentError(
+                    source,
+                    1,
+                    "no front matter",
+                    "did you forget to start the file with a `---` line?",
+                )
+            ]
+        )
+    boundaries = list(_HANDLER.FM_BOUNDARY.finditer(text))
+    if len(boundaries) < 2:
+        raise BuildError(
+            [
+                ContentError(
+                    source,
+                    1,
+                    "front matter is never closed",
+                    "add a `---` line after the last front-matter key",
+                )
+            ]
+        )
+    opening, closing = boundaries[0], boundaries[1]
+    yaml_text = text[text.index("\n", opening.start()) + 1 : closing.start()]
+    close_line = text.count("\n", 0, closing.start()) + 1
+    newline = text.find("\n", closing.start())
+    body = "" if newline == -1 else text[newline + 1 :]
+    return parse_yaml(yaml_text, source, first_line=2), body, close_line + 1
+
+
+def parse_yaml(text: str, source: str, first_line: int) -> dict[str, tuple[Any, int]]:
+    """A YAML mapping as {key: (value, line)}, with duplicate keys as errors."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise BuildError([ContentError(source, first_line, "front matter is empty")])
+        if not isinstance(node, yaml.MappingNode):
+            raise BuildError(
+                [
+                    ContentError(
+                        source,
+                        node.start_mark.line + first_line,
+                        "front matter must be a mapping of `key: value` lines",
+                    )
+                ]
+            )
+        return _read_mapping(loader, node, source, first_line)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + first_line if mark else first_line
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise BuildError([ContentError(source, line, f"invalid YAML: {problem}")]) from None
+    except yaml.YAMLError as exc:
+        raise BuildError([ContentError(source, first_line, f"invalid YAML: {exc}")]) from None
+    finally:
+        loader.dispose()
+
+
+def _read_mapping(
+    loader: yaml.SafeLoader, node: yaml.MappingNode, source: str, first_line: int
+) -> dict[str, tuple[Any, int]]:
+    values: dict[str, tuple[Any, int]] = {}
+    errors = []
+    for key_node, value_node in node.value:
+        line = key_node.start_mark.line + first_line
+        key = str(key_node.value)
+        if key in values:
+            errors.append(
+                ContentError(
+                    source, line, f"duplicate key `{key}`", f"first set on line {values[key][1]}"
+                )
+            )
+            continue
+        try:
+            values[key] = (_construct(loader, value_node, FIELDS.get(key)), line)
+        except ValueError as exc:
+            errors.append(ContentError(source, line, f"invalid value for `{key}`: {exc}"))
+    if errors:
+        raise BuildError(errors)
+    return values
+
+
+def _construct(loader: yaml.SafeLoader, node: yaml.Node, kind: str | None) -> Any:
+    # Text fields take the scalar as written, so `title: no` is "no", not False.
+    if kind == "text" and isinstance(node, yaml.ScalarNode):
+        return node.value
+    if kind == "list" and isinstance(node, yaml.SequenceNode):
+        if all(isinstance(item, yaml.ScalarNode) for item in node.value):
+            return [item.value for item in node.value]
+    if kind == "list" and isinstance(node, yaml.ScalarNode) and node.tag != "tag:yaml.org,2002:null":
+        return [node.value]
+    return loader.construct_object(node, deep=True)
+
+
+def _check_fields(
+    meta: dict[str, tuple[Any, int]], source: str, config: SiteConfig
+) -> dict[str, Any]:
+    errors: list[ContentError] = []
+    values: dict[str, Any] = {}
+    for key, (value, line) in meta.items():
+        kind = FIELDS.get(key)
+        if kind is None:
+            errors.append(
+                ContentError(source, line, f"unknown front-matter key `{key}`", did_you_mean(key, FIELDS))
+            )
+            continue
+        checked, problem = _check_value(kind, value, config)
+        if problem:
+            errors.append(ContentError(source, line, f"`{key}` {problem}"))
+        else:
+            values[key] = checked
+    for key in REQUIRED:
+        if key not in meta:
+            errors.append(ContentError(source, 1, f"`{key}` is required in the front matter"))
+    if "title" in values and not values["title"].strip():
+        errors.append(ContentError(source, meta["title"][1], "`title` is empty"))
+    if errors:
+        raise BuildError(errors)
+    return values
+
+
+def _check_value(kind: str, value: Any, config: SiteConfig) -> tuple[Any, str | None]:
+    if kind == "text":
+        return (value, None) if isinstance(value, str) else (None, "must be text")
+    if kind == "bool":
+        return (value, None) if isinstance(value, bool) else (None, "must be true or false")
+    if kind == "int":
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            return value, None
+        return None, "must be a whole number, 1 or more"
+    if kind == "list":
+        if isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value):
+            return _unique(v.strip() for v in value), None
+        return None, "must be a list of names, like [AI, Musings]"
+    return _check_date(value, config)
+
+
+def _check_date(value: Any, config: SiteConfig) -> tuple[Any, str | None]:
+    tz = config.tz
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None, f"is not a date: {value!r} (use YYYY-MM-DD or YYYY-MM-DD HH:MM)"
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            return value.replace(tzinfo=tz), None
+        return value.astimezone(tz), None
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=tz), None
+    return None, "must be a date like 2026-03-14"
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+_DATE_PREFIX = re.compile(r"^(\d{4}-\d{2}-\d{2}|\d{1,3})[-_](?=.)")
+
+
+def slugify(text: str) -> str:
+    """A readable URL segment: Unicode letters and digits kept, the rest turned into '-'."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return re.sub(r"[\W_]+", "-", text).strip("-")
+
+
+def _choose_slug(explicit: str | None, stem: str, title: str, source: str) -> str:
+    candidates = [explicit] if explicit is not None else [_DATE_PREFIX.sub("", stem), title]
+    for candidate in candidates:
+        slug = slugify(candidate)
+        if slug:
+            return slug
+    return "post-" + hashlib.sha256(source.encode()).hexdigest()[:8]
+
+
+def _collisions(posts: list[Post]) -> list[ContentError]:
+    seen: dict[str, Post] = {}
+    errors = []
+    for post in sorted(posts, key=lambda p: p.source):
+        key = post.path.casefold()
+        if key in seen:
+            other = seen[key]
+            errors.append(
+                ContentError(
+                    post.source,
+                    1,
+                    f"this post has the same URL /{post.path} as {other.source}",
+                    "give one of them a different `slug`",
+                )
+            )
+        else:
+            seen[key] = post
+    return errors

@@ -1,0 +1,156 @@
+"""Assemble a site: load posts, render them, and list every output file.
+
+`build_site` is the one build path used by `build` and `serve`: it reads the site folder,
+renders through the cache, and returns `Output` values without touching the output
+folder. `write_site` is the only function that writes a built site to disk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from blogkeeper import pages
+from blogkeeper.config import SiteConfig, load_config
+from blogkeeper.content import LoadOptions, Post, load_posts, slugify
+from blogkeeper.errors import BuildError, ContentError
+from blogkeeper.render import Rendered, render_markdown
+
+STATIC_DIR = "static"
+
+
+@dataclass(frozen=True)
+class RenderedPost:
+    post: Post
+    html: str
+    intro: str
+    folded: bool
+
+    @property
+    def path(self) -> str:
+        return self.post.path
+
+
+@dataclass(frozen=True)
+class Group:
+    """A topic or a series: a name, its URL segment and its posts."""
+
+    name: str
+    slug: str
+    posts: tuple[RenderedPost, ...]
+
+
+@dataclass(frozen=True)
+class Site:
+    config: SiteConfig
+    posts: tuple[RenderedPost, ...]  # newest first
+    topics: tuple[Group, ...]  # by name
+    series: tuple[Group, ...]  # by name; posts in part order
+    preview: bool = False
+
+
+@dataclass(frozen=True)
+class Output:
+    path: str  # relative to the output root, POSIX separators
+    data: bytes
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    drafts: bool = False
+    future: bool = False
+    now: dt.datetime | None = None
+    preview: bool = False
+
+
+def build_site(root: Path, options: BuildOptions | None = None) -> list[Output]:
+    """Every output file of the site at `root`, or `BuildError` with all errors."""
+    options = options or BuildOptions()
+    config = load_config(root)
+    posts = load_posts(config, LoadOptions(options.drafts, options.future, options.now))
+    site = assemble(config, render_posts(posts), preview=options.preview)
+    static = _static_files(root)
+    overridden = {o.path for o in static}
+    generated = [o for o in pages.render_pages(site) if o.path not in overridden or not o.path.startswith("assets/")]
+    return _checked([*generated, *static])
+
+
+def render_posts(posts: Iterable[Post]) -> list[RenderedPost]:
+    errors: list[ContentError] = []
+    rendered = []
+    for post in posts:
+        try:
+            result = render_markdown(post.body, post.fold, post.source, post.body_line)
+        except BuildError as exc:
+            errors.extend(exc.errors)
+            continue
+        rendered.append(_attach(post, result))
+    if errors:
+        raise BuildError(errors)
+    return rendered
+
+
+def _attach(post: Post, result: Rendered) -> RenderedPost:
+    return RenderedPost(post, result.html, result.intro, result.folded)
+
+
+def assemble(config: SiteConfig, posts: list[RenderedPost], preview: bool = False) -> Site:
+    by_tag: dict[str, list[RenderedPost]] = defaultdict(list)
+    by_series: dict[str, list[RenderedPost]] = defaultdict(list)
+    for entry in posts:
+        for tag in entry.post.tags:
+            by_tag[tag].append(entry)
+        if entry.post.series:
+            by_series[entry.post.series].append(entry)
+    topics = _groups(by_tag, key=lambda e: (-e.post.date.timestamp(), e.post.source))
+    series = _groups(
+        by_series, key=lambda e: (e.post.part or 10**9, e.post.date.timestamp(), e.post.source)
+    )
+    return Site(config, tuple(posts), topics, series, preview)
+
+
+def _groups(groups: dict[str, list[RenderedPost]], key: object) -> tuple[Group, ...]:
+    result = []
+    for name in sorted(groups, key=str.casefold):
+        slug = slugify(name) or "t-" + hashlib.sha256(name.encode()).hexdigest()[:8]
+        result.append(Group(name, slug, tuple(sorted(groups[name], key=key))))  # type: ignore[call-overload]
+    return tuple(result)
+
+
+def _static_files(root: Path) -> list[Output]:
+    base = root / STATIC_DIR
+    if not base.is_dir():
+        return []
+    outputs = []
+    for path in sorted(base.rglob("*")):
+        if path.is_file() and not any(p.startswith(".") for p in path.relative_to(base).parts):
+            outputs.append(Output(path.relative_to(base).as_posix(), path.read_bytes()))
+    return outputs
+
+
+def _checked(outputs: list[Output]) -> list[Output]:
+    """Outputs sorted by path; a path claimed twice or escaping the root is an error."""
+    seen: dict[str, Output] = {}
+    errors = []
+    for output in outputs:
+        parts = output.path.split("/")
+        if output.path.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            errors.append(ContentError(output.path, None, "output path escapes the site"))
+        key = output.path.casefold()
+        if key in seen:
+            errors.append(
+                ContentError(
+                    f"static/{output.path}",
+                    None,
+                    f"two outputs want /{output.path}",
+                    "a file in static/ clashes with a generated page",
+                )
+            )
+        seen[key] = output
+    if errors:
+        raise BuildError(errors)
+    return sorted(seen.values(), key=lambda o: o.path)

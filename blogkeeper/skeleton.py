@@ -1,0 +1,84 @@
+"""`blogkeeper init` and `blogkeeper new`: create a blog folder or a draft post.
+
+Never overwrites: an existing non-empty folder or post file is an error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from blogkeeper.config import load_config
+from blogkeeper.content import POSTS_DIR, slugify
+from blogkeeper.errors import BuildError, ContentError
+
+BLOG_TOML = '''\
+title = "My technical blog"
+url = "https://example.org/"
+description = "Notes on code, written down so they can be checked."
+author = "A. Writer"
+language = "en"
+timezone = "UTC"
+posts_per_page = 10
+
+[feed]
+full_text = true
+items = 20
+'''
+
+FIRST_POST = '''\
+---
+title: "Hello, world"
+date: {date}
+tags: [Meta]
+summary: "The first post on this blog."
+---
+This is the first post. Everything above the fold line below is the intro that the
+front page and the feed description show.
+
+<!--more-->
+
+Everything below the fold appears on the post's own page and in the full-text feed.
+
+```python
+print(2 + 2)
+```
+
+```output
+4
+```
+'''
+
+
+def create_site(folder: Path) -> None:
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise BuildError([ContentError(str(folder), None, "folder exists and is not empty")])
+    today = dt.date.today().isoformat()
+    files = {
+        "blog.toml": BLOG_TOML,
+        f"{POSTS_DIR}/hello-world.md": FIRST_POST.format(date=today),
+        "templates/README.md": "Put a template here to override the built-in one of the same name.\n",
+        "static/robots-notes.txt": "Files in static/ are copied as they are to the site root.\n",
+        ".gitignore": "/public/\n.blogkeeper-cache/\n",
+    }
+    for name, text in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+def create_post(root: Path, title: str) -> Path:
+    config = load_config(root)
+    now = dt.datetime.now(tz=config.tz)
+    slug = slugify(title) or "post"
+    path = root / POSTS_DIR / f"{now.date().isoformat()}-{slug}.md"
+    if path.exists():
+        raise BuildError([ContentError(str(path.relative_to(root)), None, "post file exists already")])
+    quoted = title.replace("\\", "\\\\").replace('"', '\\"')
+    text = (
+        f'---\ntitle: "{quoted}"\ndate: {now.strftime("%Y-%m-%d %H:%M")}\n'
+        f"draft: true\ntags: []\n---\nThe intro.\n\n<!--more-->\n\nThe rest.\n"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -1,0 +1,87 @@
+"""Shared fixtures: blogs built from a dict of files, and the CLI run as a user runs it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+NOW = "2026-11-01T12:00:00+00:00"
+
+BLOG_TOML = """\
+title = "Test blog"
+url = "https://blog.example.org/"
+description = "A blog for tests."
+author = "Tester"
+timezone = "UTC"
+"""
+
+
+def post(title: str, date: str, body: str = "Intro.\n\n<!--more-->\n\nRest.\n", **meta: str) -> str:
+    """A post file's text; extra front-matter lines come from `meta` as written."""
+    lines = ["---", f'title: "{title}"', f"date: {date}"]
+    lines += [f"{key}: {value}" for key, value in meta.items()]
+    return "\n".join([*lines, "---", textwrap.dedent(body)])
+
+
+@pytest.fixture
+def make_site(tmp_path: Path) -> Callable[..., Path]:
+    """Write a blog from {relative path: text or bytes} and return its folder."""
+
+    def make(files: dict[str, str | bytes], config: str = BLOG_TOML) -> Path:
+        root = tmp_path / "site"
+        root.mkdir(exist_ok=True)
+        everything: dict[str, str | bytes] = {"blog.toml": config, **files}
+        for name, content in everything.items():
+            path = root / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content, encoding="utf-8")
+        return root
+
+    return make
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def run_cli(*args: str | Path, cwd: Path | None = None, timeout: float = 120) -> Result:
+    """`python -m blogkeeper ARGS` in a subprocess, exactly as a user would run it."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "blogkeeper", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def build(root: Path, *extra: str) -> Result:
+    return run_cli("build", "--site", root, "--now", NOW, *extra)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.fromisoformat(NOW)
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` with its bytes, for before/after comparisons."""
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
