@@ -105,8 +105,11 @@ def selected(post: Post, config: SiteConfig) -> bool:
     return post.series in settings.series or any(t in settings.tags for t in post.tags)
 
 
-def has_code(post: Post) -> bool:
-    return any(f.lang == "python" for f in scan(post.body.split("\n")))
+def code_checked(post: Post, config: SiteConfig) -> bool:
+    """Whether check-code runs code in this post: it is selected and has python blocks."""
+    return selected(post, config) and any(
+        f.lang == "python" for f in scan(post.body.split("\n"))
+    )
 
 
 def plan_site(root: Path, only: Sequence[Path] = ()) -> tuple[SiteConfig, list[Plan]]:
