@@ -22,9 +22,9 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,8 @@ CACHE_DIR = ".blogkeeper-cache/check-code"
 CACHE_FORMAT = 1
 OPTIONS = ("skip", "raises", "timeout")
 TRUNCATED = "[output truncated at 1 MiB]"
+OUTPUT_DIFFERS = "output differs from the post"
+UPDATED = "output block updated"
 
 
 @dataclass(frozen=True)
@@ -107,9 +109,7 @@ def selected(post: Post, config: SiteConfig) -> bool:
 
 def code_checked(post: Post, config: SiteConfig) -> bool:
     """Whether check-code runs code in this post: it is selected and has python blocks."""
-    return selected(post, config) and any(
-        f.lang == "python" for f in scan(post.body.split("\n"))
-    )
+    return selected(post, config) and any(f.lang == "python" for f in scan(post.body.split("\n")))
 
 
 def plan_site(root: Path, only: Sequence[Path] = ()) -> tuple[SiteConfig, list[Plan]]:
@@ -227,25 +227,43 @@ def check_site(
         done += 1
         if progress:
             progress(report, done, len(plans))
-    if pending:
-        workers = max(1, min(options.jobs or os.cpu_count() or 1, len(pending)))
-        try:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                for future in as_completed([pool.submit(check_post, p) for p in pending]):
-                    report = future.result()
-                    reports.append(report)
-                    done += 1
-                    if progress:
-                        progress(report, done, len(plans))
-        finally:
-            kill_all()
+    for report in _run_all(pending, options.jobs):
+        reports.append(report)
+        done += 1
+        if progress:
+            progress(report, done, len(plans))
     by_source = {p.post.source: p for p in plans}
     for report in reports:
         if not report.cached and not report.failed and not options.update:
             cache.remember(cache_key(by_source[report.source]))
     if options.update:
         update_posts(root, plans, reports)
+        reports = [_updated(r) for r in reports]
     return sorted(reports, key=lambda r: r.source)
+
+
+def _run_all(plans: list[Plan], jobs: int | None) -> Iterator[PostReport]:
+    """Reports in the order posts finish; on Ctrl-C every running process group is killed."""
+    if not plans:
+        return
+    pool = ThreadPoolExecutor(max_workers=max(1, min(jobs or os.cpu_count() or 1, len(plans))))
+    try:
+        for future in as_completed([pool.submit(check_post, p) for p in plans]):
+            yield future.result()
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        kill_all()
+        raise
+    pool.shutdown()
+
+
+def _updated(report: PostReport) -> PostReport:
+    """After --update, a block whose output block was written or rewritten has passed."""
+    outcomes = tuple(
+        replace(o, status="passed", message=UPDATED) if _edit(o) is not None else o
+        for o in report.outcomes
+    )
+    return replace(report, outcomes=outcomes)
 
 
 def _cached_report(plan: Plan) -> PostReport:
@@ -309,7 +327,7 @@ def judge_block(block: Block, result: dict[str, Any]) -> Outcome:
         verdict = compare(block.expected, actual)
         if not verdict.matches:
             line = block.output_line + verdict.line
-            message = "output differs from the post"
+            message = OUTPUT_DIFFERS
             return Outcome(block, "failed", line, message, verdict.diff, actual)
     return Outcome(block, "passed", block.line, actual=actual)
 
@@ -413,7 +431,7 @@ def _edit(outcome: Outcome) -> Edit | None:
     block, actual = outcome.block, outcome.actual
     if actual is None or outcome.status not in ("passed", "failed"):
         return None
-    if outcome.status == "failed" and outcome.message != "output differs from the post":
+    if outcome.status == "failed" and outcome.message != OUTPUT_DIFFERS:
         return None
     shown = normalise(actual)
     new_lines = shown.split("\n") if shown else []

@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Sequence
 
-from blogkeeper.checkcode import Outcome, PostReport
+from blogkeeper.checkcode import UPDATED, Outcome, PostReport
 
 
 def counts(reports: Sequence[PostReport]) -> Counter[str]:
@@ -26,6 +26,11 @@ def counts(reports: Sequence[PostReport]) -> Counter[str]:
 def summary(reports: Sequence[PostReport]) -> str:
     tally = counts(reports)
     return f"{tally['passed']} passed, {tally['failed']} failed, {tally['skipped']} skipped"
+
+
+def updated(reports: Sequence[PostReport]) -> list[str]:
+    """The posts whose output blocks --update rewrote."""
+    return [r.source for r in reports if any(o.message == UPDATED for o in r.outcomes)]
 
 
 def failure_text(source: str, outcome: Outcome) -> str:

@@ -137,6 +137,8 @@ def _run_check_code(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     reports = check_site(root, options, _CheckProgress())
     print(checkreport.report_text(reports), end="")
+    for source in checkreport.updated(reports):
+        print(f"updated output blocks in {source}", file=sys.stderr)
     if args.junit:
         args.junit.write_bytes(checkreport.junit_xml(reports))
     if os.environ.get("GITHUB_ACTIONS") == "true":

@@ -26,6 +26,7 @@ from typing import Any, TextIO
 
 CAPTURE_LIMIT = 1 << 20  # characters per stream per block
 FILE_SIZE_LIMIT = 256 << 20  # bytes per file written by a block
+MEMORY_LIMIT = 4 << 30  # bytes of address space for the whole process
 
 
 class CappedWriter(io.TextIOBase):
@@ -62,6 +63,7 @@ class CappedWriter(io.TextIOBase):
 def main(job_path: str, fd: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     faulthandler.enable()
     with open(job_path, encoding="utf-8") as file:
         job = json.load(file)

@@ -316,6 +316,21 @@ def test_forked_sleeper_is_killed(make_site: MakeSite, tmp_path: Path) -> None:
     assert not _running(int(pids.read_text()))
 
 
+def test_memory_is_limited(make_site: MakeSite) -> None:
+    root = make_site(
+        {
+            "posts/a.md": checked(
+                "A",
+                fence("data = bytearray(5 << 30)", "python raises=MemoryError"),
+                fence("print('still alive')"),
+                fence("still alive", "output"),
+            )
+        }
+    )
+    code, out, err = check(root)
+    assert code == 0, out + err
+
+
 def test_crash_is_reported_at_the_block(make_site: MakeSite) -> None:
     root = make_site(
         {"posts/a.md": checked("A", fence("print('ok')"), fence("import os\nos._exit(3)"))}
@@ -407,8 +422,9 @@ def test_update_writes_outputs_and_round_trips(make_site: MakeSite) -> None:
     )
     front = "---\r\ntitle: U\r\ndate: 2026-03-01\r\ncheck_code: true\r\n---\r\n"
     root = make_site({"posts/u.md": (front + body).encode()})
-    code, out, _ = check(root, "--update")
-    assert code == 1  # it reports what it found, then fixes it
+    code, out, err = check(root, "--update")
+    assert code == 0, out + err
+    assert "updated output blocks in posts/u.md" in err
     expected = (
         "Intro.\r\n\r\n"
         "```python\r\nprint('a')\r\nprint(  2 )\r\n```\r\n\r\n```output\r\na\r\n2\r\n```\r\n"
