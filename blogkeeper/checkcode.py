@@ -299,18 +299,25 @@ def judge(plan: Plan, job: JobResult) -> list[Outcome]:
             if error is not None and not error["expected"]:
                 stopped = outcome
         else:
-            stopped = _died(block, job)
+            stopped = _died(block, job, plan.post.source)
             outcomes.append(stopped)
     return outcomes
 
 
-def _died(block: Block, job: JobResult) -> Outcome:
+def _died(block: Block, job: JobResult, source: str) -> Outcome:
+    details = job.log.strip()[-4000:]
     if job.timed_out:
         message = f"timed out after {block.timeout:g} s"
-    else:
-        message = f"the block did not finish: {job.exit_status or 'the process ended'}"
-    details = job.log.strip()[-4000:]
+        return Outcome(block, "failed", _running_line(job.log, source) or block.line, message)
+    message = f"the block did not finish: {job.exit_status or 'the process ended'}"
     return Outcome(block, "failed", block.line, message, details)
+
+
+def _running_line(log: str, source: str) -> int | None:
+    """The post line a timed-out block was running, from the runner's last traceback dump."""
+    dump = log.rpartition("Timeout (")[2]
+    match = re.search(rf'File "{re.escape(source)}", line (\d+)', dump)
+    return int(match[1]) if match else None
 
 
 def judge_block(block: Block, result: dict[str, Any]) -> Outcome:

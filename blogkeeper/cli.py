@@ -145,7 +145,8 @@ def _run_check_code(args: argparse.Namespace) -> int:
         prefix = os.path.relpath(root, Path.cwd()).replace(os.sep, "/") + "/"
         print(checkreport.github_annotations(reports, "" if prefix == "./" else prefix), end="")
     elapsed = time.perf_counter() - started
-    print(f"checked {len(reports)} posts in {elapsed:.2f} s", file=sys.stderr)
+    posts = f"{len(reports)} post{'s' if len(reports) != 1 else ''}"
+    print(f"checked {posts} in {elapsed:.2f} s", file=sys.stderr)
     return 1 if any(r.failed for r in reports) else 0
 
 

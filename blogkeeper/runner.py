@@ -91,6 +91,9 @@ def run_block(block: dict[str, Any], path: str, namespace: dict[str, Any]) -> di
     code = "\n" * (block["line"] - 1) + block["code"]
     _remember_source(path, code)
     out, err = CappedWriter(), CappedWriter()
+    # Just before the parent kills an overrunning block, write where it is to the log.
+    timeout = block["timeout"]
+    faulthandler.dump_traceback_later(max(timeout - 0.3, timeout * 0.8), file=sys.__stderr__)
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = out, err
     error: dict[str, Any] | None = None
@@ -99,6 +102,7 @@ def run_block(block: dict[str, Any], path: str, namespace: dict[str, Any]) -> di
     except BaseException as exc:
         error = describe(exc, path, block.get("raises"))
     finally:
+        faulthandler.cancel_dump_traceback_later()
         sys.stdout, sys.stderr = saved
     return {
         "stdout": out.getvalue(),

@@ -78,7 +78,12 @@ def run_job(path: str, blocks: list[JobBlock]) -> JobResult:
 
 
 def _block_json(block: JobBlock) -> dict[str, Any]:
-    return {"line": block.line, "code": block.code, "raises": block.raises}
+    return {
+        "line": block.line,
+        "code": block.code,
+        "raises": block.raises,
+        "timeout": block.timeout,
+    }
 
 
 def _start(job: Path, fd: int, work: Path, log: Any) -> subprocess.Popen[bytes]:
