@@ -93,7 +93,7 @@ def run_block(block: dict[str, Any], path: str, namespace: dict[str, Any]) -> di
     out, err = CappedWriter(), CappedWriter()
     # Just before the parent kills an overrunning block, write where it is to the log.
     timeout = block["timeout"]
-    faulthandler.dump_traceback_later(max(timeout - 0.3, timeout * 0.8), file=sys.__stderr__)
+    faulthandler.dump_traceback_later(max(timeout - 0.3, timeout * 0.8), file=2)
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = out, err
     error: dict[str, Any] | None = None
