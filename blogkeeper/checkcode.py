@@ -215,10 +215,11 @@ def check_site(
     """Check every selected post; the reports come back sorted by post path."""
     _, plans = plan_site(root, options.posts)
     cache = Cache(root / CACHE_DIR)
+    keys = {plan.post.source: cache_key(plan) for plan in plans}
     reports: list[PostReport] = []
     pending = []
     for plan in plans:
-        if options.use_cache and not options.update and cache.passed(cache_key(plan)):
+        if options.use_cache and not options.update and cache.passed(keys[plan.post.source]):
             reports.append(_cached_report(plan))
         else:
             pending.append(plan)
@@ -232,10 +233,9 @@ def check_site(
         done += 1
         if progress:
             progress(report, done, len(plans))
-    by_source = {p.post.source: p for p in plans}
     for report in reports:
         if not report.cached and not report.failed and not options.update:
-            cache.remember(cache_key(by_source[report.source]))
+            cache.remember(keys[report.source])
     if options.update:
         update_posts(root, plans, reports)
         reports = [_updated(r) for r in reports]
@@ -278,7 +278,7 @@ def check_post(plan: Plan) -> PostReport:
     started = time.perf_counter()
     runnable = [b for b in plan.blocks if not b.skip]
     blocks = [JobBlock(b.line, b.code, b.raises, b.timeout) for b in runnable]
-    job = run_job(plan.post.source, blocks)
+    job = run_job(plan.post.source, blocks) if blocks else JobResult((), False, None, "")
     outcomes = judge(plan, job)
     return PostReport(plan.post.source, tuple(outcomes), False, time.perf_counter() - started)
 

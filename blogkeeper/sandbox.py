@@ -153,7 +153,7 @@ def _follow(
                 buffer, deadline = _take(buffer, results, timeouts, deadline)
         else:
             time.sleep(_POLL / 5)
-        status = _exit_status(proc.pid)
+        status = _exit_status(proc)
         if status is not None:
             buffer += _drain(fd) if open_pipe else b""
             _take(buffer, results, timeouts, deadline)
@@ -192,15 +192,22 @@ def _stopped_on_error(results: list[dict[str, Any]]) -> bool:
     return error is not None and not error["expected"]
 
 
-def _exit_status(pid: int) -> str | None:
+def _exit_status(proc: subprocess.Popen[bytes]) -> str | None:
     """How the process ended, without reaping it (so its group id stays ours to kill)."""
-    info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-    if info is None or info.si_pid == 0:
-        return None
-    if info.si_code == os.CLD_EXITED:
-        return f"the process exited with status {info.si_status}"
-    name = signal.Signals(info.si_status).name if info.si_status in signal.valid_signals() else "?"
-    return f"the process was killed by signal {info.si_status} ({name})"
+    if not hasattr(os, "waitid"):  # macOS: reap, and kill the group right after
+        code = proc.poll()
+        if code is None:
+            return None
+        exited, number = code >= 0, abs(code)
+    else:
+        info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        if info is None or info.si_pid == 0:
+            return None
+        exited, number = info.si_code == os.CLD_EXITED, info.si_status
+    if exited:
+        return f"the process exited with status {number}"
+    name = signal.Signals(number).name if number in signal.valid_signals() else "?"
+    return f"the process was killed by signal {number} ({name})"
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
