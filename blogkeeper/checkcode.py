@@ -325,8 +325,10 @@ def judge_block(block: Block, result: dict[str, Any]) -> Outcome:
     error = result["error"]
     if error is not None and not error["expected"]:
         where = error["line"] or block.line
-        message = f"{error['type']}: {error['message']}".strip().rstrip(":")
-        return Outcome(block, "failed", where, message.splitlines()[0], error["traceback"], actual)
+        message = f"{error['type']}: {error['message']}".strip().rstrip(":").splitlines()[0]
+        if block.raises:
+            message = f"expected {block.raises}, got {message}"
+        return Outcome(block, "failed", where, message, error["traceback"], actual)
     if block.raises and error is None:
         message = f"expected {block.raises} to be raised"
         return Outcome(block, "failed", block.line, message, "", actual)

@@ -122,13 +122,16 @@ def test_raises_option(make_site: MakeSite) -> None:
                 fence("x = 1", "python raises=ValueError"),
                 fence("print('still running')"),
                 fence("still running", "output"),
+                fence("int('seven')", "python raises=TypeError"),
             )
         }
     )
     code, out, _ = check(root)
     assert code == 1
     assert f"posts/a.md:{line_of(root, 'a.md', 'x = 1')}: expected ValueError to be raised" in out
-    assert last_line(out) == "3 passed, 1 failed, 0 skipped"
+    wrong = line_of(root, "a.md", "int('seven')")
+    assert f"posts/a.md:{wrong}: expected TypeError, got ValueError: invalid literal" in out
+    assert last_line(out) == "3 passed, 2 failed, 0 skipped"
 
 
 def test_skip_blocks_are_shown_not_run(make_site: MakeSite) -> None:
