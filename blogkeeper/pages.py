@@ -18,6 +18,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 import jinja2
 
+from blogkeeper.checkcode import code_checked
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.render import stylesheet
 
@@ -188,6 +189,7 @@ def _post_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
             "post": post,
             "content": entry.html,
             "series_nav": nav,
+            "code_checked": code_checked(post, site.config),
         }
 
 
