@@ -113,7 +113,7 @@ def _rss(config: SiteConfig, spec: FeedSpec, path: str) -> bytes:
     fg.load_extension("dc", atom=False, rss=True)
     for entry in spec.entries:
         fe = _entry(fg, config, entry)
-        if config.author:
+        if xml_safe(config.author):
             # RSS <author> must be an e-mail address; a name goes in dc:creator.
             fe.dc.dc_creator(xml_safe(config.author))
     return bytes(fg.rss_str(pretty=True))
@@ -123,7 +123,7 @@ def _atom(config: SiteConfig, spec: FeedSpec, path: str) -> bytes:
     fg = _generator(config, spec, path, ATOM_TYPE)
     fg.id(_uri(config, path))
     # Atom requires an author for every entry: the feed's, inherited, is the site's.
-    fg.author({"name": xml_safe(config.author or config.title)})
+    fg.author({"name": _text(config.author, _text(config.title, config.url))})
     for entry in spec.entries:
         _entry(fg, config, entry)
     return bytes(fg.atom_str(pretty=True))
@@ -131,9 +131,9 @@ def _atom(config: SiteConfig, spec: FeedSpec, path: str) -> bytes:
 
 def _generator(config: SiteConfig, spec: FeedSpec, path: str, kind: str) -> FeedGenerator:
     fg = FeedGenerator()
-    fg.title(xml_safe(spec.title))
-    fg.description(xml_safe(spec.description))
-    fg.subtitle(xml_safe(spec.description))
+    fg.title(_text(spec.title, config.url))
+    fg.description(_text(spec.description, config.url))
+    fg.subtitle(_text(spec.description, config.url))
     fg.language(xml_safe(config.language))
     fg.generator("blogkeeper", version=__version__)
     # feedgen's RSS <link> is the last link added, so the page goes after the self link.
@@ -147,13 +147,13 @@ def _entry(fg: FeedGenerator, config: SiteConfig, entry: RenderedPost) -> FeedEn
     post = entry.post
     url = _uri(config, post.path)
     fe = fg.add_entry(order="append")
-    fe.title(xml_safe(post.title))
+    fe.title(_text(post.title, post.slug))
     fe.guid(url, permalink=True)
     fe.link(href=url, rel="alternate", type="text/html")
     fe.published(post.date)
     fe.updated(post.last_modified)
-    for tag in post.tags:
-        fe.category(term=xml_safe(tag), scheme=_uri(config, "topics/"))
+    for tag in filter(None, map(xml_safe, post.tags)):
+        fe.category(term=tag, scheme=_uri(config, "topics/"))
     intro = absolute_urls(xml_safe(entry.intro), url)
     if config.feed.full_text:
         content = absolute_urls(xml_safe(entry.html), url)
@@ -176,6 +176,11 @@ def xml_safe(text: str) -> str:
     """`text` without the characters XML 1.0 forbids: C0 controls other than tab, LF and
     CR, U+FFFE, U+FFFF and lone surrogates. Everything else XML can carry escaped."""
     return _FORBIDDEN.sub("", text)
+
+
+def _text(value: str, fallback: str) -> str:
+    """`value` made XML-safe, or `fallback` when nothing is left (feedgen refuses "")."""
+    return xml_safe(value) or fallback
 
 
 # Attributes whose value is one URL; srcset, a list of them, is handled on its own.
