@@ -37,14 +37,24 @@ NOTHING_PUBLISHED = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)
+class FeedItem:
+    """A post as feeds carry it: HTML with every URL absolute, made safe for XML."""
+
+    entry: RenderedPost
+    url: str
+    content: str
+    intro: str
+
+
+@dataclass(frozen=True)
 class FeedSpec:
-    """One feed: where it lives, what it is called, and its entries (newest first)."""
+    """One feed: where it lives, what it is called, and its items (newest first)."""
 
     folder: str  # "feed/", "topics/ai/", "series/llm-from-scratch/"
     title: str
     description: str
     page: str  # the site path of the HTML page the feed mirrors
-    entries: tuple[RenderedPost, ...]
+    items: tuple[FeedItem, ...]
 
 
 def head_links(site: Site) -> tuple[Link, ...]:
@@ -68,51 +78,63 @@ def render_feeds(site: Site) -> list[Output]:
 
 def feed_specs(site: Site) -> list[FeedSpec]:
     config = site.config
-    specs = [
-        FeedSpec(
-            MAIN_FOLDER,
-            config.title,
-            config.description or f"Posts from {config.title}.",
-            "",
-            _newest(site.posts, config.feed.items),
-        )
-    ]
+    made: dict[str, FeedItem] = {}  # a post is in several feeds; its HTML is done once
+
+    def spec(folder: str, title: str, description: str, posts: Iterable[RenderedPost]) -> FeedSpec:
+        items = []
+        for entry in _newest(posts, config.feed.items):
+            if entry.post.source not in made:
+                made[entry.post.source] = feed_item(config, entry)
+            items.append(made[entry.post.source])
+        page = "" if folder == MAIN_FOLDER else folder
+        return FeedSpec(folder, title, description, page, tuple(items))
+
+    about = config.description or f"Posts from {config.title}."
+    specs = [spec(MAIN_FOLDER, config.title, about, site.posts)]
     for topic in site.topics:
         specs.append(
-            FeedSpec(
+            spec(
                 f"topics/{topic.slug}/",
                 f"{config.title}: {topic.name}",
                 f"Posts about {topic.name} on {config.title}.",
-                f"topics/{topic.slug}/",
-                _newest(topic.posts, config.feed.items),
+                topic.posts,
             )
         )
     for series in site.series:
         specs.append(
-            FeedSpec(
+            spec(
                 f"series/{series.slug}/",
                 f"{config.title}: {series.name}",
                 f"Every part of the series {series.name} on {config.title}.",
-                f"series/{series.slug}/",
-                _newest(series.posts, config.feed.items),
+                series.posts,
             )
         )
     return specs
 
 
-def _newest(posts: Iterable[RenderedPost], limit: int) -> tuple[RenderedPost, ...]:
+def _newest(posts: Iterable[RenderedPost], limit: int) -> list[RenderedPost]:
     """Published posts newest first; a draft never goes out, even in a --drafts build,
     because a reader keeps every item it has once fetched."""
     kept = [e for e in posts if not e.post.draft]
     kept.sort(key=lambda e: (e.post.date, e.post.source), reverse=True)
-    return tuple(kept[:limit])
+    return kept[:limit]
+
+
+def feed_item(config: SiteConfig, entry: RenderedPost) -> FeedItem:
+    url = _uri(config, entry.post.path)
+    intro = absolute_urls(xml_safe(entry.intro), url)
+    if config.feed.full_text:
+        content = absolute_urls(xml_safe(entry.html), url)
+    else:
+        content = intro + f'<p><a href="{html.escape(url)}">Read more</a></p>\n'
+    return FeedItem(entry, url, content, intro)
 
 
 def _rss(config: SiteConfig, spec: FeedSpec, path: str) -> bytes:
     fg = _generator(config, spec, path, RSS_TYPE)
     fg.load_extension("dc", atom=False, rss=True)
-    for entry in spec.entries:
-        fe = _entry(fg, config, entry)
+    for item in spec.items:
+        fe = _entry(fg, config, item)
         if xml_safe(config.author):
             # RSS <author> must be an e-mail address; a name goes in dc:creator.
             fe.dc.dc_creator(xml_safe(config.author))
@@ -124,8 +146,8 @@ def _atom(config: SiteConfig, spec: FeedSpec, path: str) -> bytes:
     fg.id(_uri(config, path))
     # Atom requires an author for every entry: the feed's, inherited, is the site's.
     fg.author({"name": _text(config.author, _text(config.title, config.url))})
-    for entry in spec.entries:
-        _entry(fg, config, entry)
+    for item in spec.items:
+        _entry(fg, config, item)
     return bytes(fg.atom_str(pretty=True))
 
 
@@ -139,28 +161,23 @@ def _generator(config: SiteConfig, spec: FeedSpec, path: str, kind: str) -> Feed
     # feedgen's RSS <link> is the last link added, so the page goes after the self link.
     fg.link(href=_uri(config, path), rel="self", type=kind)
     fg.link(href=_uri(config, spec.page), rel="alternate", type="text/html")
-    fg.updated(max((e.post.last_modified for e in spec.entries), default=NOTHING_PUBLISHED))
+    newest = max((i.entry.post.last_modified for i in spec.items), default=NOTHING_PUBLISHED)
+    fg.updated(newest)
     return fg
 
 
-def _entry(fg: FeedGenerator, config: SiteConfig, entry: RenderedPost) -> FeedEntry:
-    post = entry.post
-    url = _uri(config, post.path)
+def _entry(fg: FeedGenerator, config: SiteConfig, item: FeedItem) -> FeedEntry:
+    post = item.entry.post
     fe = fg.add_entry(order="append")
     fe.title(_text(post.title, post.slug))
-    fe.guid(url, permalink=True)
-    fe.link(href=url, rel="alternate", type="text/html")
+    fe.guid(item.url, permalink=True)
+    fe.link(href=item.url, rel="alternate", type="text/html")
     fe.published(post.date)
     fe.updated(post.last_modified)
     for tag in filter(None, map(xml_safe, post.tags)):
         fe.category(term=tag, scheme=_uri(config, "topics/"))
-    intro = absolute_urls(xml_safe(entry.intro), url)
-    if config.feed.full_text:
-        content = absolute_urls(xml_safe(entry.html), url)
-    else:
-        content = intro + f'<p><a href="{html.escape(url)}">Read more</a></p>\n'
-    fe.content(content, type="html")
-    fe.summary(intro, type="html")  # also the RSS <description>
+    fe.content(item.content, type="html")
+    fe.summary(item.intro, type="html")  # also the RSS <description>
     return fe
 
 

@@ -375,6 +375,21 @@ def test_hostile_drafts_and_future_posts_stay_out(hostile: Path) -> None:
         assert "A draft" not in text and "From the future" not in text
 
 
+def test_drafts_stay_out_of_feeds_even_in_a_drafts_build(
+    make_site: Callable[..., Path], tmp_path: Path
+) -> None:
+    files = {
+        "posts/draft.md": post("A draft", "2024-09-01", draft="true", tags="[T]"),
+        "posts/real.md": post("Real", "2024-01-01", tags="[T]"),
+    }
+    out = tmp_path / "out"
+    assert build(make_site(files), "--out", str(out), "--drafts").code == 0
+    assert (out / "2024/09/draft/index.html").exists()  # the preview shows it
+    for path in feed_files(out):
+        titles = [e.title for e in judged(path.read_bytes()).entries]
+        assert titles == ["Real"], path
+
+
 def test_hostile_group_feeds(hostile: Path) -> None:
     out = hostile
     series = judged((out / "series/edge-cases/atom.xml").read_bytes())
