@@ -291,6 +291,9 @@ def _check_fields(
             )
             continue
         checked, problem = _check_value(kind, value, config)
+        texts = checked if isinstance(checked, list) else [checked]
+        if not problem and any(isinstance(t, str) and _SURROGATE.search(t) for t in texts):
+            problem = "contains a lone surrogate (a \\uD800-\\uDFFF escape) that no file can store"
         if problem:
             errors.append(ContentError(source, line, f"`{key}` {problem}"))
         else:
@@ -303,6 +306,9 @@ def _check_fields(
     if errors:
         raise BuildError(errors)
     return values
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _check_value(kind: str, value: Any, config: SiteConfig) -> tuple[Any, str | None]:

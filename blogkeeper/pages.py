@@ -30,6 +30,10 @@ MONTHS = (
     "January February March April May June July August September October November December"
 ).split()
 RSS_PATH = "feed/rss.xml"
+FEED_FILES = (
+    ("rss.xml", "application/rss+xml", "RSS"),
+    ("atom.xml", "application/atom+xml", "Atom"),
+)
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,13 @@ class PageMeta:
     markdown: str | None = None
     og_type: str = "website"
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def feed_links(folder: str, title: str) -> tuple[Link, ...]:
+    """The RSS and Atom feeds kept in `folder` ("feed/", "topics/ai/"), as head links."""
+    return tuple(
+        Link(folder + name, kind, f"{title} ({label})") for name, kind, label in FEED_FILES
+    )
 
 
 def environment(site: Site) -> jinja2.Environment:
@@ -209,7 +220,8 @@ def _topic_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
     for topic in site.topics:
         base = f"topics/{topic.slug}/"
         for path, chunk, pagination in _paginate(topic.posts, config.posts_per_page, base):
-            page = PageMeta(path, f"Posts about {topic.name}", f"Posts about {topic.name} on {config.title}.", feeds, markdown="llms.txt")
+            own = feeds + feed_links(base, f"{config.title}: {topic.name}")
+            page = PageMeta(path, f"Posts about {topic.name}", f"Posts about {topic.name} on {config.title}.", own, markdown="llms.txt")
             yield path + "index.html", "topic.html", {
                 "page": page,
                 "topic": topic,
@@ -223,7 +235,8 @@ def _topic_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
 def _series_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
     for group in site.series:
         path = f"series/{group.slug}/"
-        page = PageMeta(path, group.name, f"Every part of the series {group.name}, in order.", feeds, markdown="llms.txt")
+        own = feeds + feed_links(path, f"{site.config.title}: {group.name}")
+        page = PageMeta(path, group.name, f"Every part of the series {group.name}, in order.", own, markdown="llms.txt")
         yield path + "index.html", "series.html", {"page": page, "series": group}
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from blogkeeper import pages
+from blogkeeper import feeds, pages
 from blogkeeper.config import SiteConfig, load_config
 from blogkeeper.content import LoadOptions, Post, load_posts, slugify
 from blogkeeper.errors import BuildError, ContentError
@@ -75,7 +75,8 @@ def build_site(root: Path, options: BuildOptions | None = None) -> list[Output]:
     site = assemble(config, render_posts(posts), preview=options.preview)
     static = _static_files(root)
     overridden = {o.path for o in static}
-    generated = [o for o in pages.render_pages(site) if o.path not in overridden or not o.path.startswith("assets/")]
+    built = [*pages.render_pages(site, feeds.head_links(site)), *feeds.render_feeds(site)]
+    generated = [o for o in built if o.path not in overridden or not o.path.startswith("assets/")]
     return _checked([*generated, *static])
 
 
