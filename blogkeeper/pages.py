@@ -18,6 +18,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 import jinja2
 
+from blogkeeper import llms
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.render import stylesheet
 
@@ -178,9 +179,9 @@ def _post_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
         page = PageMeta(
             post.path,
             post.title,
-            post.summary or _plain_text(entry.intro),
+            post.summary or plain_text(entry.intro),
             feeds,
-            markdown=post.path + "index.md",
+            markdown=llms.markdown_alternate(site.config, post),
             og_type="article",
         )
         yield post.path + "index.html", "post.html", {
@@ -238,7 +239,7 @@ def _not_found_page(site: Site, feeds: tuple[Link, ...]) -> Job:
     return "404.html", "404.html", {"page": page, "recent": [e.post for e in site.posts[:5]]}
 
 
-def _plain_text(fragment: str) -> str:
+def plain_text(fragment: str) -> str:
     text = re.sub(r"<[^>]+>", " ", fragment)
     text = re.sub(r"\s+", " ", text).strip()
     text = html.unescape(text)

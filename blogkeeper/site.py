@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from blogkeeper import pages
+from blogkeeper import llms, pages
 from blogkeeper.config import SiteConfig, load_config
 from blogkeeper.content import LoadOptions, Post, load_posts, slugify
 from blogkeeper.errors import BuildError, ContentError
@@ -76,6 +76,7 @@ def build_site(root: Path, options: BuildOptions | None = None) -> list[Output]:
     static = _static_files(root)
     overridden = {o.path for o in static}
     generated = [o for o in pages.render_pages(site) if o.path not in overridden or not o.path.startswith("assets/")]
+    generated, static = llms.render_llms(site, generated, static)
     return _checked([*generated, *static])
 
 
