@@ -152,7 +152,10 @@ def _check_llms_sections(sections: tuple[str, ...], text: str) -> list[ContentEr
     line = _line_of(text, "sections")
     errors = [
         ContentError(
-            CONFIG_NAME, line, f"unknown llms.txt section `{name}`", did_you_mean(name, LLMS_SECTIONS)
+            CONFIG_NAME,
+            line,
+            f"unknown llms.txt section `{name}`",
+            did_you_mean(name, LLMS_SECTIONS),
         )
         for name in sections
         if name not in LLMS_SECTIONS

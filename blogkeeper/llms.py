@@ -157,7 +157,7 @@ def _full_order(site: Site, sections: list[Section]) -> list[RenderedPost]:
 def _extra_links(config: SiteConfig, existing: set[str]) -> list[tuple[str, str, str]]:
     links = []
     if config.llms.full:
-        links.append(("Every post in full", LLMS_FULL, "all the Markdown twins in one file"))
+        links.append(("Every post in full", LLMS_FULL, "every post as Markdown, in one file"))
     if FEED_PATH in existing:
         links.append(("RSS feed", FEED_PATH, "the newest posts in full, as RSS"))
     return links
@@ -311,7 +311,10 @@ def _bare_fence(lines: list[str], fence: Fence) -> list[str]:
     opening = fence.indent + marker + fence.lang
     block = [opening, *lines[fence.start + 1 : fence.end + 1]]
     if not fence.closed:
-        block = [opening, *lines[fence.start + 1 :], fence.indent + marker]
+        code = lines[fence.start + 1 :]
+        while code and not code[-1].strip():
+            code.pop()
+        block = [opening, *code, fence.indent + marker]
     return block
 
 
