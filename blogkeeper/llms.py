@@ -170,10 +170,8 @@ def llms_txt(site: Site, sections: list[Section]) -> str:
         lines += [f"> {inline_text(config.description)}", ""]
     lines += [_about(site, sections), ""]
     for section in sections:
-        rows = [
-            _link_line(e.post.title, _post_url(config, e.post), _note(e)) for e in section.posts
-        ]
-        rows += [_link_line(t, absolute_url(config, p), n) for t, p, n in section.links]
+        rows = [link_line(e.post.title, _post_url(config, e.post), _note(e)) for e in section.posts]
+        rows += [link_line(t, absolute_url(config, p), n) for t, p, n in section.links]
         lines += [f"## {heading_text(section.name)}", "", *rows, ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
@@ -219,7 +217,7 @@ def _note(entry: RenderedPost) -> str:
     return entry.post.summary if entry.post.summary.strip() else plain_text(entry.intro)
 
 
-def _link_line(title: str, url: str, note: str) -> str:
+def link_line(title: str, url: str, note: str) -> str:
     line = f"- [{inline_text(title)}]({encode_url(url)})"
     return f"{line}: {inline_text(note)}" if note.strip() else line
 
@@ -455,29 +453,42 @@ def encode_url(url: str) -> str:
 
 
 _ENTITY_START = re.compile(r"&(?=[A-Za-z0-9#])")
-_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
-_ESCAPED = re.compile(r"\\(?=[!-/:-@\[-`{-~])")
+_ESCAPED = re.compile(r"\\(?=[!-/:-@\[-`{-~]|$)")
 
 
-def inline_text(text: str) -> str:
+def inline_text(text: str, heading: bool = False) -> str:
     """Plain text as Markdown inline content that shows exactly `text`, on one line.
 
-    Brackets become character references, because the llms.txt reference parser allows
-    no `]` in a link title whatever the escaping; emphasis and code characters get
-    backslashes; `&` and `<` are escaped only where they would start an entity or a tag.
+    `[` and `]` become character references, because the llms.txt reference parser
+    allows no `]` in a link title whatever the escaping. So do `<`, a backslash before
+    punctuation, and an `&` that could start a reference. `` ` ``, `*` and `_` get a
+    backslash, as does a leading block marker (`>`, `#`, `-`, `1.`) and, in a heading,
+    a trailing `#`, which would close it.
     """
-    text = " ".join(text.split())
-    text = _ESCAPED.sub(r"\\\\", text)
+    text = re.sub(r"[ \t\n\r\f\v]+", " ", text).strip(" ")
     text = _ENTITY_START.sub("&amp;", text)
-    text = _TAG_START.sub("&lt;", text)
+    # A reference, not `\\`: markdown2 mangles `\\<`, `\\>` and a heading ending in `\\`.
+    text = _ESCAPED.sub("&#92;", text).replace("<", "&lt;")
     text = re.sub(r"([`*_])", r"\\\1", text)
-    return text.replace("[", "&#91;").replace("]", "&#93;")
+    text = text.replace("[", "&#91;").replace("]", "&#93;")
+    if heading:
+        text = re.sub(r"#+$", lambda m: "\\#" * len(m.group(0)), text)
+    return _BLOCK_START.sub(_unblock, text, count=1)
+
+
+# What would open a block (quote, heading, list, fence) if the text began a line.
+_BLOCK_START = re.compile(r"^(?:[>#+\-]|\d+[.)]|~)")
+
+
+def _unblock(match: re.Match[str]) -> str:
+    marker = match.group(0)
+    if marker == "~":
+        return "&#126;"
+    return marker[:-1] + "\\" + marker[-1]
 
 
 def heading_text(text: str) -> str:
-    """`inline_text` for an ATX heading: a trailing `#` would be read as a closing sequence."""
-    text = inline_text(text)
-    return re.sub(r"#+$", lambda m: "\\#" * len(m.group(0)), text)
+    return inline_text(text, heading=True)
 
 
 # --- _headers --------------------------------------------------------------------------
@@ -485,32 +496,43 @@ def heading_text(text: str) -> str:
 
 def headers_file(site: Site, outputs: Sequence[Output], own: bytes | None) -> str:
     """Netlify / Cloudflare Pages `_headers`: each HTML page's `Link:` relations, and the
-    Markdown files' content type. The site's own `static/_headers` comes first, unchanged."""
+    Markdown files' content type. The site's own `static/_headers` comes first, unchanged.
+
+    One rule per path and no wildcards: Netlify lets a later matching rule replace a
+    header where Cloudflare joins them, so only non-overlapping rules mean the same on both.
+    """
     config = site.config
-    base = config.base_path
-    described = f'<{encode_url(base + LLMS_TXT)}>; rel="describedby"'
     posts = {e.post.path + "index.html": e.post for e in site.posts}
     twins = {twin_path(e.post): e.post for e in site.posts if has_twin(config, e.post)}
-    blocks = []
+    text = own.decode("utf-8", "replace").rstrip("\n") + "\n\n" if own and own.strip() else ""
+    text += "# Written by blogkeeper: llms.txt v2 link relations and Markdown content types.\n"
     for output in sorted(outputs, key=lambda o: o.path):
-        url = encode_url(base + _url_path(output.path))
-        if output.path.endswith(".html"):
-            target = markdown_alternate(config, posts.get(output.path))
-            links = (
-                [f'<{encode_url(base + target)}>; rel="alternate"; type="text/markdown"']
-                if target
-                else []
-            )
-            blocks.append([url, f"Link: {', '.join([*links, described])}"])
-        elif output.path in twins:
-            canonical = encode_url(absolute_url(config, twins[output.path].path))
-            link = f'Link: <{canonical}>; rel="canonical", {described}'
-            blocks.append([url, f"Content-Type: {MARKDOWN_TYPE}", link])
-        elif output.path in (LLMS_TXT, LLMS_FULL):
-            blocks.append([url, f"Content-Type: {MARKDOWN_TYPE}"])
-    head = own.decode("utf-8", "replace").rstrip("\n") + "\n\n" if own and own.strip() else ""
-    head += "# Written by blogkeeper: llms.txt v2 link relations and Markdown content types.\n"
-    return head + "".join(f"{rule}\n" + "".join(f"  {h}\n" for h in rest) for rule, *rest in blocks)
+        headers = _headers_for(config, output.path, posts, twins)
+        if headers:
+            text += encode_url(config.base_path + _url_path(output.path)) + "\n"
+            text += "".join(f"  {header}\n" for header in headers)
+    return text
+
+
+def _headers_for(
+    config: SiteConfig, path: str, posts: dict[str, Post], twins: dict[str, Post]
+) -> list[str]:
+    described = f'<{encode_url(config.base_path + LLMS_TXT)}>; rel="describedby"'
+    if path.endswith(".html"):
+        target = markdown_alternate(config, posts.get(path))
+        if target is None:
+            return [f"Link: {described}"]
+        alternate = f'<{encode_url(config.base_path + target)}>; rel="alternate"'
+        return [f'Link: {alternate}; type="text/markdown", {described}']
+    if path in twins:
+        canonical = encode_url(absolute_url(config, twins[path].path))
+        return [
+            f"Content-Type: {MARKDOWN_TYPE}",
+            f'Link: <{canonical}>; rel="canonical", {described}',
+        ]
+    if path in (LLMS_TXT, LLMS_FULL):
+        return [f"Content-Type: {MARKDOWN_TYPE}"]
+    return []
 
 
 def _url_path(path: str) -> str:

@@ -8,6 +8,7 @@ the HTML heads; httpx for the `Link:` header values in `_headers`.
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +19,12 @@ import lxml.html
 import markdown2
 import pytest
 from conftest import BLOG_TOML, REPO, build, now, post
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from llms_txt import parse_llms_file
 from markdown_it import MarkdownIt
 
+from blogkeeper import llms
 from blogkeeper.config import load_config
 from blogkeeper.content import LoadOptions, Post, load_posts
 from blogkeeper.errors import BuildError
@@ -121,6 +125,36 @@ def parse_headers(text: str) -> dict[str, dict[str, str]]:
 
 def link_header(value: str) -> dict[str, dict[str, str]]:
     return httpx.Response(200, headers={"Link": value}).links  # type: ignore[return-value]
+
+
+# --- any text round-trips --------------------------------------------------------------
+
+_CHARS = st.sampled_from(string.ascii_letters[:3] + string.digits[:2] + string.punctuation + " é")
+_TEXT = st.text(
+    _CHARS | st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp", "Zs")), min_size=1
+).filter(str.strip)
+
+
+@settings(max_examples=300, deadline=None)
+@given(title=_TEXT, note=_TEXT)
+@example(title="> quoted", note="1. listed")
+@example(title="- dashed #", note="~~~ fence")
+@example(title="a]b[c]\\", note="\\< <_> &copy; &#91;")
+@example(title="snake_case *and* `code`", note="# not a heading")
+def test_any_title_and_note_read_back_exactly(title: str, note: str) -> None:
+    """Whatever the punctuation, the reference parser finds the link and a CommonMark reader
+    and markdown2 both show the title and note as written (whitespace collapsed)."""
+    line = llms.link_line(title, "https://x.example/a b (c)/index.md", note)
+    text = (
+        f"# {llms.heading_text(title)}\n\n> {llms.inline_text(note)}\n\nAbout.\n\n## S\n\n{line}\n"
+    )
+    parsed = parse_llms_file(text)
+    (row,) = parsed.sections["S"]
+    assert row["url"] == "https://x.example/a%20b%20%28c%29/index.md"
+    assert shown(row["title"]) == " ".join(title.split())
+    assert shown(row["desc"]) == " ".join(note.split())
+    assert shown_heading(parsed.title) == " ".join(title.split())
+    assert shown(parsed.summary) == " ".join(note.split())
 
 
 # --- the sample blog -------------------------------------------------------------------
