@@ -211,10 +211,10 @@ def _post_url(config: SiteConfig, post: Post) -> str:
 
 
 def _note(entry: RenderedPost) -> str:
-    """A post's note in llms.txt: its summary, else the start of its intro as plain text."""
-    from blogkeeper.pages import plain_text
+    """A post's note in llms.txt: the description its page's head has too."""
+    from blogkeeper.pages import post_description
 
-    return entry.post.summary if entry.post.summary.strip() else plain_text(entry.intro)
+    return post_description(entry)
 
 
 def link_line(title: str, url: str, note: str) -> str:

@@ -179,7 +179,7 @@ def _post_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
         page = PageMeta(
             post.path,
             post.title,
-            post.summary or plain_text(entry.intro),
+            post_description(entry),
             feeds,
             markdown=llms.markdown_alternate(site.config, post),
             og_type="article",
@@ -239,11 +239,16 @@ def _not_found_page(site: Site, feeds: tuple[Link, ...]) -> Job:
     return "404.html", "404.html", {"page": page, "recent": [e.post for e in site.posts[:5]]}
 
 
-def plain_text(fragment: str) -> str:
+def _plain_text(fragment: str) -> str:
     text = re.sub(r"<[^>]+>", " ", fragment)
     text = re.sub(r"\s+", " ", text).strip()
     text = html.unescape(text)
     return text if len(text) <= 200 else text[:197].rsplit(" ", 1)[0] + "…"
+
+
+def post_description(entry: RenderedPost) -> str:
+    """A post's one-line description: its summary, else its intro as plain text."""
+    return entry.post.summary or _plain_text(entry.intro)
 
 
 def _template_error(site: Site, template: str, exc: jinja2.TemplateError) -> ContentError:
