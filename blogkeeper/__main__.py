@@ -4,4 +4,6 @@ import sys
 
 from blogkeeper.cli import main
 
-sys.exit(main())
+# Guarded: worker processes started with forkserver or spawn import this module again.
+if __name__ == "__main__":
+    sys.exit(main())

@@ -22,6 +22,7 @@ from pygments.lexer import Lexer
 from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
+from blogkeeper.deadline import Overrun, call_with_deadline
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.fences import Fence, scan
 
@@ -36,6 +37,10 @@ EXTRAS = {
     "task_list": None,
 }
 OUTPUT_LANG = "output"
+# markdown2 recurses per level and hits RecursionError near 170 levels; real posts use < 10.
+MAX_NESTING = 50
+# A post's render is stopped after this long (markdown2 2.5.5 has exponential paths, #707).
+RENDER_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,18 @@ class _Swaps:
 
 
 def render_markdown(body: str, fold: int | None, source: str, body_line: int) -> Rendered:
-    """Render `body`; errors name `source` at lines counted from `body_line`."""
+    """Render `body` within RENDER_SECONDS; errors name `source` at lines from `body_line`."""
+    check_nesting(body, source, body_line)
+    try:
+        return call_with_deadline(RENDER_SECONDS, _render, body, fold, source, body_line)
+    except Overrun:
+        _markdown.cache_clear()  # the converter was stopped half-way
+        message = f"Markdown took longer than {RENDER_SECONDS:g} s to render; stopped"
+        hint = "markdown2 is very slow on long runs of unclosed HTML tags like `<p a=1 a=1 …`"
+        raise BuildError([ContentError(source, None, message, hint + "; put such text in code")])
+
+
+def _render(body: str, fold: int | None, source: str, body_line: int) -> Rendered:
     lines = body.split("\n")
     swaps = _Swaps(hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()[:10], {})
     fold_token = f"bk{swaps.nonce}fold"
@@ -139,6 +155,32 @@ def _display_math_end(lines: list[str], start: int) -> int | None:
         if not lines[end].strip():
             return None
     return None
+
+
+_QUOTES = re.compile(r"(?:[ \t]*>)+")
+_LIST_ITEM = re.compile(r"([ \t]*)(?:[*+-]|\d{1,9}[.)])(?:[ \t]|$)")
+
+
+def check_nesting(body: str, source: str, body_line: int) -> None:
+    """A `path:line` error where quotes and lists nest deeper than MAX_NESTING."""
+    lines = body.split("\n")
+    fenced = {i for fence in scan(lines) for i in range(fence.start, fence.end + 1)}
+    indents: list[int] = []
+    for index, line in enumerate(lines):
+        if index in fenced:
+            continue
+        quotes = _QUOTES.match(line)
+        depth = quotes.group(0).count(">") if quotes else 0
+        rest = line[quotes.end() :] if quotes else line
+        item = _LIST_ITEM.match(rest)
+        if item:
+            indent = len(item.group(1).expandtabs(4))
+            indents = [i for i in indents if i < indent] + [indent]
+        elif rest.strip() and not rest[:1].isspace():
+            indents = []
+        if depth + (len(indents) if item else 0) > MAX_NESTING:
+            message = f"quotes and lists nest more than {MAX_NESTING} levels deep here"
+            raise BuildError([ContentError(source, body_line + index, message)])
 
 
 _CODE_SPAN = re.compile(r"(`+)(?:.+?)(?<!`)\1(?!`)")

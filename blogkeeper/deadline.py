@@ -1,0 +1,101 @@
+"""Run one pure call under a wall-clock bound, so that no input can hang a build.
+
+markdown2 has regular expressions that backtrack exponentially on some inputs (an unclosed
+HTML tag followed by many attributes, trentm/python-markdown2#707), and Pygments lexers
+are regular expressions too. `call_with_deadline` ends such a call after `seconds`:
+
+- on the main thread (the CLI, and the workers of a process pool) a SIGALRM timer raises
+  `Overrun` inside the call; Python's regular-expression engine checks for signals while
+  it backtracks, so the call really stops;
+- on any other thread, where signals cannot be used, the call runs in a child process
+  forked from a forkserver and is killed when its time is up.
+
+This module knows nothing about posts or Markdown and writes nothing.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import threading
+import time
+from collections.abc import Callable
+from functools import lru_cache
+from multiprocessing.connection import Connection
+from multiprocessing.context import ForkServerContext
+from types import FrameType
+from typing import Any, TypeVar
+
+from blogkeeper.errors import BuildError
+
+T = TypeVar("T")
+
+
+class Overrun(BaseException):
+    """The call ran past its deadline (a BaseException, so `except Exception` in it misses)."""
+
+
+def call_with_deadline(seconds: float, fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)`, or `Overrun` once it has run for `seconds`."""
+    on_main = threading.current_thread() is threading.main_thread()
+    if on_main and hasattr(signal, "setitimer"):
+        return _with_alarm(seconds, fn, args)
+    if hasattr(signal, "setitimer"):  # a POSIX system: a forkserver exists
+        return _in_child(seconds, fn, args)
+    return fn(*args)  # Windows: no bound (documented in SECURITY.md)
+
+
+def _with_alarm(seconds: float, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    def expire(signum: int, frame: FrameType | None) -> None:
+        raise Overrun
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    outer, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
+    started = time.monotonic()
+    try:
+        return fn(*args)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer:  # someone else's timer was running: give it back what is left
+            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - started), 1e-3))
+
+
+@lru_cache(maxsize=1)
+def _context() -> ForkServerContext:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["blogkeeper.render"])
+    return context
+
+
+def _in_child(seconds: float, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    receive, send = _context().Pipe(duplex=False)
+    child = _context().Process(target=_child, args=(send, fn, args), daemon=True)
+    child.start()
+    send.close()
+    try:
+        if not receive.poll(seconds):
+            raise Overrun
+        kind, value = receive.recv()
+    except EOFError:
+        kind, value = "raise", RuntimeError(f"the worker process died ({child.exitcode})")
+    finally:
+        child.kill()
+        child.join()
+        receive.close()
+    if kind == "ok":
+        return value  # type: ignore[no-any-return]
+    if kind == "build":
+        raise BuildError(value)
+    raise value
+
+
+def _child(send: Connection, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    try:
+        message: tuple[str, Any] = ("ok", fn(*args))
+    except BuildError as exc:
+        message = ("build", exc.errors)
+    except Exception as exc:
+        message = ("raise", exc)
+    send.send(message)
+    send.close()

@@ -1,0 +1,131 @@
+"""Check that every internal link and image in a post resolves within the built site.
+
+An `href` or `src` in a post's rendered HTML that has no scheme (or points under the
+site's own `url`) must name an output file, and a `#fragment` must name an `id` (or an
+`<a name>`) in the page it points to. A failure is a `ContentError` at the post's Markdown
+line where the link is written. External links are never fetched. Pure: it reads the
+build's outputs in memory and writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from html.parser import HTMLParser
+from typing import Protocol
+from urllib.parse import unquote, urljoin, urlsplit
+
+from blogkeeper.errors import BuildError, ContentError
+
+LINK_ATTRS = {"href", "src", "poster", "srcset"}
+
+
+class _Output(Protocol):
+    @property
+    def path(self) -> str: ...
+    @property
+    def data(self) -> bytes: ...
+
+
+class _Post(Protocol):
+    @property
+    def source(self) -> str: ...
+    @property
+    def body(self) -> str: ...
+    @property
+    def body_line(self) -> int: ...
+    @property
+    def path(self) -> str: ...
+
+
+class _Entry(Protocol):
+    @property
+    def post(self) -> _Post: ...
+    @property
+    def html(self) -> str: ...
+
+
+def check_links(site_url: str, entries: Iterable[_Entry], outputs: Sequence[_Output]) -> None:
+    """Raise `BuildError` naming each post line whose link does not resolve."""
+    files = {o.path: o.data for o in outputs}
+    ids: dict[str, frozenset[str]] = {}
+    errors = []
+    for entry in entries:
+        page = urljoin(site_url, entry.post.path)
+        for url in _links(entry.html):
+            problem = _problem(site_url, page, url, files, ids)
+            if problem:
+                line = _line_of(entry.post, url)
+                hint = "fix the address, or remove the link"
+                errors.append(ContentError(entry.post.source, line, problem, hint))
+    if errors:
+        raise BuildError(errors)
+
+
+def _problem(
+    site_url: str, page: str, url: str, files: dict[str, bytes], ids: dict[str, frozenset[str]]
+) -> str | None:
+    """What is wrong with `url` on the page at `page`, or None when it resolves."""
+    parts = urlsplit(urljoin(page, url.strip()))
+    if parts[:2] != urlsplit(site_url)[:2]:
+        return None  # another site, or a scheme such as mailto:
+    base = urlsplit(site_url).path
+    if not parts.path.startswith(base):
+        return None  # this host, but outside the blog: not ours to judge
+    path = _output_path(unquote(parts.path[len(base) :]), files)
+    if path is None:
+        return f"link to `{url}`: no such page or file in the site"
+    fragment = unquote(parts.fragment)
+    if fragment and path.endswith(".html"):
+        if path not in ids:
+            ids[path] = frozenset(_parse(files[path].decode("utf-8", "replace")).ids)
+        if fragment in ids[path]:
+            return None
+        return f"link to `{url}`: no element with id `{fragment}` on that page"
+    return None
+
+
+def _output_path(path: str, files: dict[str, bytes]) -> str | None:
+    for candidate in (path, path + "index.html", path + "/index.html"):
+        if candidate in files and not candidate.endswith("/"):
+            return candidate
+    return None
+
+
+def _line_of(post: _Post, url: str) -> int | None:
+    """The first body line where the link is written, as written or decoded."""
+    lines = post.body.split("\n")
+    for needle in dict.fromkeys((url, unquote(url), url.replace("&", "&amp;"))):
+        for index, line in enumerate(lines):
+            if needle in line:
+                return post.body_line + index
+    return post.body_line
+
+
+class _Collector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.links: list[str] = []
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if value is None:
+                continue
+            if name == "id" or (name == "name" and tag == "a"):
+                self.ids.add(value)
+            elif name == "srcset":
+                self.links += [c.split()[0] for c in value.split(",") if c.strip()]
+            elif name in LINK_ATTRS:
+                self.links.append(value)
+
+
+def _parse(html: str) -> _Collector:
+    collector = _Collector()
+    collector.feed(html)
+    collector.close()
+    return collector
+
+
+def _links(html: str) -> list[str]:
+    return list(dict.fromkeys(_parse(html).links))
+

@@ -1,0 +1,100 @@
+"""Internal links, images and fragments in posts must resolve; external ones are not fetched."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from conftest import BLOG_TOML, build, post
+
+MakeSite = Callable[..., Path]
+
+GOOD = """\
+Intro with a footnote.[^1]
+
+<!--more-->
+
+## A section
+
+- [a section](#a-section) and [the footnote](#fn-1)
+- [the other post](/2026/01/other/), [without slash](/2026/01/other),
+  [relative](../../01/other/#deep-part), [its twin](/2026/01/other/index.md)
+- ![a picture](/img/pic.png) and <img src="../../../img/pic.png" alt="same">
+- [home](/), [feed](/feed/rss.xml), [topics](/topics/)
+- [elsewhere](https://example.com/nowhere#nothing), [mail](mailto:me@example.org),
+  [same host, full URL](https://blog.example.org/2026/01/other/)
+
+[^1]: A note.
+"""
+
+
+def _site(make_site: MakeSite, body: str, config: str = BLOG_TOML) -> Path:
+    other = post("Other", "2026-01-05", "Other intro.\n\n## Deep part\n\nText.\n", slug="other")
+    return make_site(
+        {
+            "posts/other.md": other,
+            "posts/main.md": post("Main", "2026-02-01", body, slug="main"),
+            "static/img/pic.png": b"\x89PNG\r\n\x1a\n",
+        },
+        config,
+    )
+
+
+def _line(root: Path, needle: str) -> int:
+    lines = (root / "posts/main.md").read_text().split("\n")
+    return next(i for i, line in enumerate(lines, 1) if needle in line)
+
+
+def test_links_that_resolve_build(make_site: MakeSite) -> None:
+    result = build(_site(make_site, GOOD))
+    assert result.code == 0, result.err
+
+
+def test_each_broken_link_is_an_error_at_its_line(make_site: MakeSite) -> None:
+    body = GOOD + (
+        "\nSee [a typo](/2026/01/othr/) and ![gone](/img/missing.png).\n\n"
+        "Jump to [nowhere](#no-such-section) or [there](/2026/01/other/#no-part).\n\n"
+        '<a href="../../01/other/missing.html">raw HTML</a>\n'
+    )
+    root = _site(make_site, body)
+    result = build(root)
+    assert result.code == 1
+    assert "Traceback" not in result.err
+    typo, hole = _line(root, "[a typo]"), _line(root, "[nowhere]")
+    expected = [
+        f"posts/main.md:{typo}: link to `/2026/01/othr/`: no such page or file in the site",
+        f"posts/main.md:{typo}: link to `/img/missing.png`: no such page or file",
+        f"posts/main.md:{hole}: link to `#no-such-section`: no element with id `no-such-section`",
+        f"posts/main.md:{hole}: link to `/2026/01/other/#no-part`: no element with id `no-part`",
+        f"posts/main.md:{_line(root, 'raw HTML')}: link to `../../01/other/missing.html`",
+    ]
+    for text in expected:
+        assert text in result.err, result.err
+    assert result.err.strip().endswith(f"build failed: {len(expected)} errors"), result.err
+    assert not (root / "public").exists()
+
+
+def test_link_to_a_draft_fails_a_build_without_drafts(make_site: MakeSite) -> None:
+    draft = post("Later", "2026-01-20", "Soon.\n", slug="later", draft="true")
+    body = "Read [the draft](/2026/01/later/).\n"
+    root = make_site(
+        {"posts/d.md": draft, "posts/main.md": post("Main", "2026-02-01", body, slug="main")}
+    )
+    assert "link to `/2026/01/later/`" in build(root).err
+    assert build(root, "--drafts").code == 0
+
+
+def test_base_path_is_respected(make_site: MakeSite) -> None:
+    config = BLOG_TOML.replace("https://blog.example.org/", "https://example.org/blog/")
+    body = "[ok](/blog/2026/01/other/), [outside the blog](/shop/), [bad](/blog/nope/)\n"
+    root = _site(make_site, body, config)
+    result = build(root)
+    assert result.code == 1
+    assert "link to `/blog/nope/`" in result.err
+    assert "/shop/" not in result.err
+    assert "/blog/2026/01/other/" not in result.err
+
+
+def test_links_inside_code_are_not_links(make_site: MakeSite) -> None:
+    body = "Write `[x](/nope/)` like this:\n\n```markdown\n[x](/nope/)\n```\n\n    <a href='/nope'>\n"
+    assert build(_site(make_site, body)).code == 0
