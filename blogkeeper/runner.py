@@ -27,6 +27,9 @@ from typing import Any, TextIO
 CAPTURE_LIMIT = 1 << 20  # characters per stream per block
 FILE_SIZE_LIMIT = 256 << 20  # bytes per file written by a block
 MEMORY_LIMIT = 4 << 30  # bytes of address space for the whole process
+CPU_MARGIN = 10  # CPU seconds beyond the sum of the block timeouts (SIGXCPU, then SIGKILL)
+PROCESS_BUDGET = 256  # processes and threads the blocks may add to what the user runs
+_RUNNER_PID = os.getpid()
 
 
 class CappedWriter(io.TextIOBase):
@@ -61,12 +64,12 @@ class CappedWriter(io.TextIOBase):
 
 
 def main(job_path: str, fd: int) -> None:
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-    faulthandler.enable()
     with open(job_path, encoding="utf-8") as file:
         job = json.load(file)
+    contain(job)
+    if not job.get("isolated", True):
+        _refuse_network()
+    faulthandler.enable()
     events = os.fdopen(fd, "w", encoding="utf-8")
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
     path = job["path"]
@@ -80,6 +83,52 @@ def main(job_path: str, fd: int) -> None:
     events.close()
     # Skip atexit hooks and joins of threads a block left running.
     os._exit(0)
+
+
+def contain(job: dict[str, Any]) -> None:
+    """Resource limits for this process and everything it starts."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    # A backstop for a loop that outlives the parent's wall-clock watch: SIGXCPU, then KILL.
+    cpu = int(sum(block["timeout"] for block in job["blocks"])) + CPU_MARGIN
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+    # The kernel never applies RLIMIT_NPROC to root; there the parent counts the group.
+    tasks = _tasks_of(os.getuid()) if os.getuid() != 0 else None
+    if tasks is not None:
+        limit = tasks + PROCESS_BUDGET
+        resource.setrlimit(resource.RLIMIT_NPROC, (limit, limit))
+
+
+def _refuse_network() -> None:
+    """Without a network namespace, Python's sockets refuse to reach out (a weaker fence:
+    code that calls the C library directly or starts another program is not stopped)."""
+    import errno
+    import socket
+
+    def refuse(*args: object, **kwargs: object) -> Any:
+        raise OSError(errno.ENETUNREACH, "no network in check-code blocks")
+
+    for name in ("connect", "connect_ex", "sendto", "sendmsg"):
+        setattr(socket.socket, name, refuse)
+
+
+def _tasks_of(uid: int) -> int | None:
+    """Processes and threads whose real user is `uid` (what RLIMIT_NPROC counts), Linux only."""
+    try:
+        names = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return None
+    count = 0
+    for name in names:
+        try:
+            with open(f"/proc/{name}/status", encoding="utf-8") as file:
+                fields = dict(line.split(":", 1) for line in file if ":" in line)
+        except (OSError, ValueError):
+            continue
+        if fields.get("Uid", "").split()[:1] == [str(uid)]:
+            count += int(fields.get("Threads", "1").strip() or 1)
+    return count
 
 
 def _send(events: TextIO, message: dict[str, Any]) -> None:
@@ -102,6 +151,8 @@ def run_block(block: dict[str, Any], path: str, namespace: dict[str, Any]) -> di
     except BaseException as exc:
         error = describe(exc, path, block.get("raises"))
     finally:
+        if os.getpid() != _RUNNER_PID:  # a process the block forked left it: end it here
+            os._exit(error is not None)
         faulthandler.cancel_dump_traceback_later()
         sys.stdout, sys.stderr = saved
     return {

@@ -5,7 +5,8 @@ user site-packages, no script folder on sys.path) in a session and process group
 own, with stdin from /dev/null, a temporary working directory, a scrubbed environment, no
 core dumps, capped output, and no network when `unshare -n` works here. A block that
 runs past its timeout, and anything the blocks started, are ended with SIGKILL to the
-whole process group; so is any leftover child when the run ends normally.
+whole process group; so is any leftover child when the run ends normally, and the whole
+group as soon as it holds more than GROUP_LIMIT processes (a fork bomb).
 
 This module knows nothing about posts, Markdown or comparison: it runs a job and reports.
 """
@@ -30,6 +31,9 @@ from typing import Any
 
 RUNNER = Path(__file__).with_name("runner.py")
 LOG_LIMIT = 64 * 1024  # bytes of the process's own stdout/stderr kept for crash reports
+# Processes one post may run at once. RLIMIT_NPROC enforces a budget for other users (see
+# runner.py); the kernel ignores it for root, so the parent also counts the group.
+GROUP_LIMIT = 256
 _POLL = 0.05
 
 _live_groups: set[int] = set()
@@ -58,7 +62,8 @@ def run_job(path: str, blocks: list[JobBlock]) -> JobResult:
     """Run `blocks` of the post `path` (its site-relative name) in a fresh process."""
     with tempfile.TemporaryDirectory(prefix="blogkeeper-check-") as tmp:
         job = Path(tmp) / "job.json"
-        payload = {"path": path, "blocks": [_block_json(b) for b in blocks]}
+        blocks_json = [_block_json(b) for b in blocks]
+        payload = {"path": path, "blocks": blocks_json, "isolated": bool(network_isolation())}
         job.write_text(json.dumps(payload), encoding="utf-8")
         work = Path(tmp) / "work"
         work.mkdir()
@@ -143,7 +148,12 @@ def _follow(
     buffer = b""
     deadline: float | None = None
     open_pipe = True
+    counted = 0.0
     while True:
+        if time.monotonic() - counted >= _POLL:
+            counted = time.monotonic()
+            if group_size(proc.pid) > GROUP_LIMIT:
+                return results, False, f"it ran more than {GROUP_LIMIT} processes at once"
         if open_pipe:
             wait = _POLL if deadline is None else max(0.0, min(_POLL, deadline - time.monotonic()))
             if select.select([fd], [], [], wait)[0]:
@@ -161,6 +171,26 @@ def _follow(
             return results, False, None if finished else status
         if deadline is not None and time.monotonic() >= deadline:
             return results, True, None
+
+
+def group_size(pgid: int) -> int:
+    """How many processes are in the process group `pgid` (0 where /proc is missing)."""
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return 0
+    size = 0
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as file:
+                fields = file.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[2] == b"%d" % pgid:
+            size += 1
+    return size
 
 
 def _take(

@@ -1,0 +1,131 @@
+"""check-code contains what it runs: hostile blocks fail at their line and nothing leaks."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+from test_checkcode import check, checked, fence, last_line, line_of
+
+from blogkeeper.sandbox import GROUP_LIMIT, network_isolation
+
+MakeSite = Callable[..., Path]
+
+HOSTILE = {
+    "a-memory.md": ("hoard = [bytes(1 << 28) for _ in range(64)]", r"MemoryError"),
+    "b-fork.md": (
+        "import os\nwhile True:\n    os.fork()",
+        # root: the parent's process count ends it; others: RLIMIT_NPROC makes fork fail
+        rf"the block did not finish: it ran more than {GROUP_LIMIT} processes at once"
+        r"|BlockingIOError",
+    ),
+    "c-exit.md": ("import os\nos._exit(3)", r"the process exited with status 3"),
+    "d-segfault.md": (
+        "import ctypes\nctypes.string_at(0)",
+        r"the process was killed by signal 11 \(SIGSEGV\)",
+    ),
+    "e-interrupt.md": (
+        "import os, signal\nos.kill(os.getpid(), signal.SIGINT)",
+        r"KeyboardInterrupt",
+    ),
+    "f-network.md": (
+        "import socket\nsocket.create_connection(('192.0.2.1', 80), timeout=8)",
+        r"OSError|Network is unreachable|no network",
+    ),
+}
+
+
+def test_hostile_blocks_fail_at_their_line_and_later_posts_run(
+    make_site: MakeSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SECRET_TOKEN", "hunter2")
+    files = {
+        f"posts/{name}": checked(name, fence("print('before')"), fence("before", "output"), fence(hostile))
+        for name, (hostile, _) in HOSTILE.items()
+    }
+    secret = fence("import os\nprint(os.environ.get('SECRET_TOKEN'))")
+    files["posts/z-after.md"] = checked("After", secret, fence("None", "output"))
+    root = make_site(files)
+    started = time.monotonic()
+    code, out, err = check(root, "--jobs", "1")
+    elapsed = time.monotonic() - started
+    assert code == 1
+    assert "Traceback (most recent call last)" not in err
+    for name, (hostile, expected) in HOSTILE.items():
+        first = hostile.split("\n")[0]
+        lines = range(line_of(root, name, first), line_of(root, name, first) + 3)
+        found = [m for m in re.finditer(rf"posts/{name}:(\d+): .*", out) if int(m[1]) in lines]
+        assert found and re.search(expected, found[0][0]), (name, out)
+    assert f"{len(HOSTILE) + 1} passed, {len(HOSTILE)} failed" in last_line(out), out
+    # No wait for the unreachable address: the connect failed at once.
+    assert elapsed < 8 * 2, elapsed
+
+
+def test_resource_limits_apply_inside_blocks(make_site: MakeSite) -> None:
+    probe = (
+        "import os, resource as r\n"
+        "cpu = r.getrlimit(r.RLIMIT_CPU)\n"
+        "nproc = r.getrlimit(r.RLIMIT_NPROC)[0]\n"
+        "print(0 < cpu[0] < cpu[1] < 100)\n"
+        "print(r.getrlimit(r.RLIMIT_AS) == (4 << 30, 4 << 30), r.getrlimit(r.RLIMIT_CORE))\n"
+        "print(r.getrlimit(r.RLIMIT_FSIZE)[0] == 256 << 20)\n"
+        "print(os.getuid() == 0 or nproc != r.RLIM_INFINITY)"
+    )
+    expected = "True\nTrue (0, 0)\nTrue\nTrue"
+    root = make_site({"posts/a.md": checked("A", fence(probe, "python timeout=30"), fence(expected, "output"))})
+    code, out, err = check(root)
+    assert code == 0, out + err
+
+
+def test_no_network_even_without_a_namespace(make_site: MakeSite) -> None:
+    if not network_isolation():
+        pytest.skip("covered by the hostile-blocks test: this machine has no unshare -n")
+    # Force the fallback by hiding unshare from PATH lookups in a fresh process.
+    block = "import socket\nsocket.create_connection(('192.0.2.1', 80), timeout=8)"
+    root = make_site({"posts/a.md": checked("A", fence(block, "python raises=OSError"))})
+    probe = (
+        "import shutil, sys\n"
+        "shutil.which = lambda *a, **k: None\n"
+        "from blogkeeper.cli import main\n"
+        f"sys.exit(main(['check-code', '--site', {str(root)!r}]))\n"
+    )
+    started = time.monotonic()
+    result = subprocess.run([os.sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert time.monotonic() - started < 8
+
+
+def test_git_status_is_unchanged_after_check_code(tmp_path: Path) -> None:
+    root = tmp_path / "blog"
+    root.mkdir()
+    shutil.copy(REPO / ".gitignore", root / ".gitignore")
+    shutil.copy(REPO / "blog.toml", root / "blog.toml")
+    litter = (
+        "import os, pathlib, tempfile\n"
+        "pathlib.Path('scratch.txt').write_text('x')\n"
+        "pathlib.Path(os.environ['HOME'], '.cache-file').write_text('x')\n"
+        "tempfile.NamedTemporaryFile(delete=False).write(b'x')\n"
+        "print(pathlib.Path.cwd() != pathlib.Path(" + repr(str(root)) + "))"
+    )
+    (root / "posts").mkdir()
+    (root / "posts/a.md").write_text(checked("A", fence(litter), fence("True", "output")))
+    git = ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "blog"], check=True)
+    before = subprocess.run([*git, "status", "--porcelain", "--ignored"], capture_output=True)
+    code, out, err = check(root)
+    assert code == 0, out + err
+    after = subprocess.run([*git, "status", "--porcelain"], capture_output=True)
+    assert after.stdout == b""
+    ignored = subprocess.run([*git, "status", "--porcelain", "--ignored"], capture_output=True)
+    # Only blogkeeper's own cache appears, and it is ignored.
+    new = set(ignored.stdout.splitlines()) - set(before.stdout.splitlines())
+    assert new == {b"!! .blogkeeper-cache/"}
