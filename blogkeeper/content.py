@@ -291,6 +291,7 @@ def _check_fields(
             )
             continue
         checked, problem = _check_value(kind, value, config)
+        checked = _join_surrogate_pairs(checked)
         texts = checked if isinstance(checked, list) else [checked]
         if not problem and any(isinstance(t, str) and _SURROGATE.search(t) for t in texts):
             problem = "contains a lone surrogate (a \\uD800-\\uDFFF escape) that no file can store"
@@ -309,6 +310,18 @@ def _check_fields(
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _join_surrogate_pairs(value: Any) -> Any:
+    """YAML reads `"\\ud83d\\ude00"` (JSON's escape for one emoji) as two halves: join them."""
+    if isinstance(value, list):
+        return [_join_surrogate_pairs(v) for v in value]
+    if not isinstance(value, str) or not _SURROGATE.search(value):
+        return value
+    try:
+        return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+    except UnicodeDecodeError:
+        return value  # a lone half: reported by the caller
 
 
 def _check_value(kind: str, value: Any, config: SiteConfig) -> tuple[Any, str | None]:

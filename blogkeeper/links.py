@@ -128,4 +128,3 @@ def _parse(html: str) -> _Collector:
 
 def _links(html: str) -> list[str]:
     return list(dict.fromkeys(_parse(html).links))
-

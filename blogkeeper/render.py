@@ -74,7 +74,8 @@ def render_markdown(body: str, fold: int | None, source: str, body_line: int) ->
         _markdown.cache_clear()  # the converter was stopped half-way
         message = f"Markdown took longer than {RENDER_SECONDS:g} s to render; stopped"
         hint = "markdown2 is very slow on long runs of unclosed HTML tags like `<p a=1 a=1 …`"
-        raise BuildError([ContentError(source, None, message, hint + "; put such text in code")])
+        error = ContentError(source, None, message, hint + "; put such text in code")
+        raise BuildError([error]) from None
 
 
 def _render(body: str, fold: int | None, source: str, body_line: int) -> Rendered:

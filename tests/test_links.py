@@ -96,5 +96,7 @@ def test_base_path_is_respected(make_site: MakeSite) -> None:
 
 
 def test_links_inside_code_are_not_links(make_site: MakeSite) -> None:
-    body = "Write `[x](/nope/)` like this:\n\n```markdown\n[x](/nope/)\n```\n\n    <a href='/nope'>\n"
+    body = (
+        "Write `[x](/nope/)` like this:\n\n```markdown\n[x](/nope/)\n```\n\n    <a href='/nope'>\n"
+    )
     assert build(_site(make_site, body)).code == 0

@@ -47,7 +47,9 @@ def test_hostile_blocks_fail_at_their_line_and_later_posts_run(
 ) -> None:
     monkeypatch.setenv("SECRET_TOKEN", "hunter2")
     files = {
-        f"posts/{name}": checked(name, fence("print('before')"), fence("before", "output"), fence(hostile))
+        f"posts/{name}": checked(
+            name, fence("print('before')"), fence("before", "output"), fence(hostile)
+        )
         for name, (hostile, _) in HOSTILE.items()
     }
     secret = fence("import os\nprint(os.environ.get('SECRET_TOKEN'))")
@@ -79,7 +81,9 @@ def test_resource_limits_apply_inside_blocks(make_site: MakeSite) -> None:
         "print(os.getuid() == 0 or nproc != r.RLIM_INFINITY)"
     )
     expected = "True\nTrue (0, 0)\nTrue\nTrue"
-    root = make_site({"posts/a.md": checked("A", fence(probe, "python timeout=30"), fence(expected, "output"))})
+    root = make_site(
+        {"posts/a.md": checked("A", fence(probe, "python timeout=30"), fence(expected, "output"))}
+    )
     code, out, err = check(root)
     assert code == 0, out + err
 
