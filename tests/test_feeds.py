@@ -279,7 +279,16 @@ def hostile_files() -> dict[str, str | bytes]:
         "posts/filler-3.md": post("Filler 3", "2023-01-03"),
         "posts/draft.md": post("A draft", "2024-09-01", draft="true"),
         "posts/future.md": post("From the future", "2027-01-01"),
+        # The body's relative links must resolve: a link to nothing fails the build.
+        **{f"static/2024/02/{name}": "x" for name in LINK_TARGETS},
     }
+
+
+LINK_TARGETS = [
+    "other/index.html",
+    *(f"hostile/{name}" for name in ("img/pic.png", "pics/a.png", "note/index.html")),
+    *(f"hostile/{name}" for name in ("single.html", "unquoted.html", "multi/line.html")),
+]
 
 
 @pytest.fixture(scope="module")

@@ -285,6 +285,8 @@ def check_head_links(built: Built) -> None:
     files = set(built.files)
     twins = {p.path + "index.html": p for p in published(built.root)}
     for path in html_pages(built.files):
+        if (built.root / "static" / path).is_file():
+            continue  # the author's own page, copied as is
         alternates, described = head_links(built.files[path])
         assert described == ["/" + built.url.split("/", 3)[3] + "llms.txt"], path
         post_ = twins.get(path)
@@ -303,6 +305,8 @@ def check_headers(built: Built) -> None:
     rules = {unquote(k): v for k, v in parse_headers(built.text("_headers")).items()}
     base = "/" + built.url.split("/", 3)[3]
     for path in html_pages(built.files):
+        if (built.root / "static" / path).is_file():
+            continue  # the author's own page, copied as is
         alternates, described = head_links(built.files[path])
         url = base + (path.removesuffix("index.html") if path.endswith("index.html") else path)
         links = link_header(rules[url]["Link"])
@@ -341,7 +345,7 @@ A [fragment](#part), a [root link](/about/), a [spaced one](<with space.png>),
 a [parenthesised](a(b).html), [empty]() and an <https://example.com/auto> autolink.
 Escaped \\](not-a-link) stays. A [reference][ref] and a footnote.[^1]
 
-<a href="raw.html">raw</a> and <img src='raw.png' alt="x">
+<a href="raw.html">raw</a> and <img src='raw.png' alt="x"> <span id="part">part</span>
 
 [ref]: docs/ref.html "Reference"
 [^1]: A footnote with [a link](note.html).
@@ -400,7 +404,12 @@ def hostile_files() -> dict[str, str]:
         ),
         "posts/s3.md": post("Posts part", "2026-02-02", series="Posts", tags="[Optional, Posts]"),
         "static/_headers": "/*\n  X-Frame-Options: DENY\n",
+        # What links.md links to: a link to nothing fails the build.
+        "static/2026/01/other/index.html": "x",
     }
+    for name in ("pic.png", "with space.png", "a(b).html", "raw.html", "raw.png", "note.html"):
+        files[f"static/2026/01/links/{name}"] = "x"
+    files["static/2026/01/links/docs/ref.html"] = "x"
     return files
 
 
