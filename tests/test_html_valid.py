@@ -1,0 +1,154 @@
+"""Every page is valid HTML: the Nu HTML Checker (vnu.jar) reports zero errors.
+
+It checks each HTML page of the sample blog and of a generated 200-post blog that uses
+every feature a post can (code, output blocks, math, footnotes, tables, task lists, raw
+HTML, quotes, nested lists, links between posts, series, topics, pagination). `.ci/run`
+installs vnu.jar (npm package vnu-jar) and sets VNU_JAR; without it the test skips
+locally and fails in CI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import BLOG_TOML, REPO, build
+
+VNU_DEFAULT = REPO / ".ci/tools/node_modules/vnu-jar/build/dist/vnu.jar"
+TOPICS = ["Attention", "PyTorch", "Feeds", "Musings", "Writing", "Café", "日本語", "C#"]
+
+
+def _vnu() -> list[str]:
+    jar = Path(os.environ.get("VNU_JAR") or VNU_DEFAULT)
+    java = shutil.which("java")
+    if jar.is_file() and java:
+        return [java, "-jar", str(jar)]
+    reason = f"the Nu HTML Checker needs java and {jar} (.ci/run installs both)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def _errors(out: Path) -> tuple[int, list[str]]:
+    """(pages checked, every error as `file:line: message`)."""
+    pages = sorted(str(p) for p in out.rglob("*.html"))
+    result = subprocess.run(
+        [*_vnu(), "--errors-only", "--format", "json", "--exit-zero-always", *pages],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    messages = json.loads(result.stderr or result.stdout)["messages"]
+    errors = [
+        f"{m.get('url', '?').removeprefix('file:')}:{m.get('lastLine', '?')}: {m['message']}"
+        for m in messages
+        if m["type"] == "error" or m.get("subType") == "fatal"
+    ]
+    return len(pages), errors
+
+
+def generated_post(number: int) -> str:
+    """Post `number` of the generated blog: deterministic, and busy with features."""
+    day = f"2025-{1 + number % 12:02d}-{1 + number % 28:02d} {number % 24:02d}:{number % 60:02d}"
+    tags = sorted({TOPICS[number % len(TOPICS)], TOPICS[(number * 3) % len(TOPICS)]})
+    series = f"\nseries: Series {number % 5}\npart: {number // 5 + 1}" if number % 3 == 0 else ""
+    earlier = f"/2025/{1 + (number - 1) % 12:02d}/post-{number - 1}/" if number else "/"
+    return f"""---
+title: "Post {number}: <attention> & \\"quotes\\" — part {number}"
+date: {day}
+tags: [{", ".join(f'"{t}"' for t in tags)}]
+summary: "Summary {number} with <b>markup</b> & ampersands"
+slug: post-{number}{series}
+---
+Intro to post {number} with *emphasis*, `code`, $x_{number}^2$ and a note.[^1]
+
+<!--more-->
+
+## Heading
+
+## Heading
+
+See [the previous post]({earlier}) and [this heading](#heading-2).
+
+```python
+import torch
+x = torch.ones({number % 4 + 1})
+print(x.sum())
+```
+
+```output
+tensor({number % 4 + 1}.)
+```
+
+```unknownlang
+<raw> & "text"
+```
+
+$$
+\\frac{{a_{number}}}{{b}} = \\sum_{{i=1}}^{{n}} i
+$$
+
+| col | value |
+|-----|------:|
+| a   | {number} |
+
+- [x] done
+- [ ] todo
+  - nested *item*
+    1. deeper
+
+> A quote with **bold**
+> > and a nested one
+
+<div class="note">Raw <em>HTML</em> block</div>
+
+Line with trailing break and a <kbd>Ctrl</kbd>-<kbd>C</kbd>.
+
+~~strike~~ and a [link](https://example.com/?a=1&b=2).
+
+[^1]: The note for post {number}.
+"""
+
+
+@pytest.fixture(scope="module")
+def generated_blog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("generated")
+    (root / "blog.toml").write_text(BLOG_TOML, encoding="utf-8")
+    (root / "posts").mkdir()
+    for number in range(200):
+        (root / f"posts/post-{number}.md").write_text(generated_post(number), encoding="utf-8")
+    return root
+
+
+@pytest.mark.slow
+def test_sample_blog_pages_are_valid_html(tmp_path: Path) -> None:
+    result = build(REPO, "--out", str(tmp_path / "out"))
+    assert result.code == 0, result.err
+    pages, errors = _errors(tmp_path / "out")
+    print(f"Nu HTML Checker: sample blog, {pages} pages, {len(errors)} errors")
+    assert pages >= 20
+    assert errors == []
+
+
+@pytest.mark.slow
+def test_generated_200_post_blog_pages_are_valid_html(generated_blog: Path) -> None:
+    out = generated_blog / "public"
+    result = build(generated_blog, "--out", str(out))
+    assert result.code == 0, result.err
+    pages, errors = _errors(out)
+    print(f"Nu HTML Checker: generated blog, {pages} pages, {len(errors)} errors")
+    assert pages > 200
+    assert errors == [], "\n".join(errors[:50])
+
+
+@pytest.mark.slow
+def test_checker_does_report_errors(tmp_path: Path) -> None:
+    page = tmp_path / "bad.html"
+    page.write_text("<!doctype html><html lang=en><title>x</title><p id=a><div id=a></p>\n")
+    pages, errors = _errors(tmp_path)
+    assert pages == 1
+    assert any("Duplicate ID" in e for e in errors), errors
