@@ -121,6 +121,7 @@ def render_pages(site: Site, feeds: Sequence[Link] = ()) -> list[Output]:
         _output("robots.txt", robots(site).encode()),
         _output("assets/pygments.css", stylesheet().encode()),
         _output("assets/style.css", _asset("style.css")),
+        _output("assets/favicon.svg", _asset("favicon.svg")),
     ]
     return outputs
 
@@ -208,7 +209,7 @@ def _series_nav(group: Group, entry: RenderedPost) -> dict[str, Any]:
     index = group.posts.index(entry)
     return {
         "group": group,
-        "number": index + 1,
+        "number": entry.post.part or index + 1,
         "count": len(group.posts),
         "prev": group.posts[index - 1].post if index > 0 else None,
         "next": group.posts[index + 1].post if index + 1 < len(group.posts) else None,

@@ -26,7 +26,7 @@ from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.fences import Fence, scan
 
 # Bump when a change here changes the HTML for the same Markdown (the render cache key).
-RENDER_VERSION = "1"
+RENDER_VERSION = "2"
 
 EXTRAS = {
     "footnotes": None,
@@ -79,7 +79,7 @@ def render_markdown(body: str, fold: int | None, source: str, body_line: int) ->
         ) from None
     except Exception as exc:  # markdown2 has no error type of its own
         raise BuildError([ContentError(source, None, f"markdown2 failed: {exc!r}")]) from None
-    full = _unique_ids(_swap_in(str(converted), swaps))
+    full = _unique_ids(_swap_in(_label_tasks(str(converted)), swaps))
     head, sep, _ = full.partition(f"<p>{fold_token}</p>")
     full = full.replace(f"<p>{fold_token}</p>\n", "").replace(f"<p>{fold_token}</p>", "")
     intro = _close_tags(head) if sep else full
@@ -119,7 +119,7 @@ def _prepare(
             latex = "\n".join(lines[index : end + 1]).strip()[2:-2]
             indent = line[: len(line) - len(line.lstrip())]
             mathml = _math(latex, "block", source, body_line + index)
-            out += ["", indent + swaps.add(mathml), ""]
+            out += ["", indent + swaps.add(_scrollable_math(mathml)), ""]
             index = end + 1
             continue
         else:
@@ -167,6 +167,11 @@ def _math_in_text(text: str, swaps: _Swaps, source: str, line_no: int) -> str:
     return _INLINE_MATH.sub(replace, text).replace("\\$", "$")
 
 
+def _scrollable_math(mathml: str) -> str:
+    """Display math in a box that scrolls when too wide; focusable so keys can scroll it."""
+    return f'<div class="math-display" tabindex="0">{mathml}</div>'
+
+
 def _math(latex: str, display: str, source: str, line_no: int) -> str:
     try:
         return str(latex2mathml.converter.convert(latex.strip(), display=display))
@@ -212,11 +217,50 @@ def highlight_fence(fence: Fence) -> str:
     return _highlight(fence.lang, fence.code)
 
 
+# Chosen for contrast: every token colour is at least 4.5:1 on its style's background
+# (tests/test_render_theme.py checks it), unlike "default" (4.51) and "monokai" (3.47).
+LIGHT_STYLE = "xcode"
+DARK_STYLE = "github-dark"
+# Light rules the dark style does not redefine must not leak into dark mode.
+_DARK_RESET = (
+    ".highlight [class] { color: inherit; background-color: transparent;"
+    " font-style: normal; font-weight: normal; text-decoration: none; border: 0 }"
+)
+
+
 def stylesheet() -> str:
-    """Pygments colours for light mode and, under prefers-color-scheme, dark mode."""
-    light = HtmlFormatter(style="default").get_style_defs(".highlight")
-    dark = HtmlFormatter(style="monokai").get_style_defs(".highlight")
-    return f"{light}\n@media (prefers-color-scheme: dark) {{\n{dark}\n}}\n"
+    """Pygments colours for light mode and, on screens that prefer it, dark mode.
+
+    Print always uses the light colours. Only background and token rules are emitted:
+    Pygments' own `pre` and line-number rules would fight the theme.
+    """
+    light = _style_rules(LIGHT_STYLE)
+    dark = "\n".join(f"  {rule}" for rule in [_DARK_RESET, *_style_rules(DARK_STYLE)])
+    return "\n".join([*light, "@media screen and (prefers-color-scheme: dark) {", dark, "}"]) + "\n"
+
+
+def _style_rules(style: str) -> list[str]:
+    formatter = HtmlFormatter(style=style)
+    rules = formatter.get_background_style_defs(".highlight")
+    rules += formatter.get_token_style_defs(".highlight")
+    return [re.sub(r"\s*/\*.*?\*/$", "", rule) for rule in rules]
+
+
+_TASK = re.compile(
+    r'<li>(<p>)?(<input type="checkbox" class="task-list-item-checkbox"[^>]*>)'
+    r"(.*?)(?=</li>|</p>|<p>|<ul|<ol|<div|<pre|<blockquote|<table)",
+    re.DOTALL,
+)
+
+
+def _label_tasks(text: str) -> str:
+    """Give markdown2's task-list checkboxes their item's text as an accessible label."""
+
+    def replace(match: re.Match[str]) -> str:
+        para, box, label = match.group(1) or "", match.group(2), match.group(3)
+        return f'<li class="task-list-item">{para}<label>{box}{label.rstrip()}</label>'
+
+    return _TASK.sub(replace, text)
 
 
 def _swap_in(text: str, swaps: _Swaps) -> str:
