@@ -25,12 +25,16 @@ class FeedConfig:
     items: int = 20
 
 
+LLMS_SECTIONS = ("series", "posts", "optional")  # the sections llms.txt can have
+
+
 @dataclass(frozen=True)
 class LlmsConfig:
     enabled: bool = True
     full: bool = True
     twins: bool = True
     optional_tags: tuple[str, ...] = ()
+    sections: tuple[str, ...] = LLMS_SECTIONS
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,26 @@ def _finish(
     for name, cls in _SECTIONS.items():
         if name in values:
             values[name] = cls(**values[name])
-    return SiteConfig(root=root, **values)
+    if "llms" in values:
+        errors.extend(_check_llms_sections(values["llms"].sections, text))
+    return None if errors else SiteConfig(root=root, **values)
+
+
+def _check_llms_sections(sections: tuple[str, ...], text: str) -> list[ContentError]:
+    line = _line_of(text, "sections")
+    errors = [
+        ContentError(
+            CONFIG_NAME,
+            line,
+            f"unknown llms.txt section `{name}`",
+            did_you_mean(name, LLMS_SECTIONS),
+        )
+        for name in sections
+        if name not in LLMS_SECTIONS
+    ]
+    if len(set(sections)) != len(sections):
+        errors.append(ContentError(CONFIG_NAME, line, "`llms.sections` names a section twice"))
+    return errors
 
 
 def _check_table(

@@ -18,6 +18,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 import jinja2
 
+from blogkeeper import llms
 from blogkeeper.checkcode import code_checked
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.render import stylesheet
@@ -191,9 +192,9 @@ def _post_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
         page = PageMeta(
             post.path,
             post.title,
-            post.summary or _plain_text(entry.intro),
+            post_description(entry),
             feeds,
-            markdown=post.path + "index.md",
+            markdown=llms.markdown_alternate(site.config, post),
             og_type="article",
         )
         yield post.path + "index.html", "post.html", {
@@ -259,6 +260,11 @@ def _plain_text(fragment: str) -> str:
     text = re.sub(r"\s+", " ", text).strip()
     text = html.unescape(text)
     return text if len(text) <= 200 else text[:197].rsplit(" ", 1)[0] + "…"
+
+
+def post_description(entry: RenderedPost) -> str:
+    """A post's one-line description: its summary, else its intro as plain text."""
+    return entry.post.summary or _plain_text(entry.intro)
 
 
 def _template_error(site: Site, template: str, exc: jinja2.TemplateError) -> ContentError:

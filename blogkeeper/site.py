@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from blogkeeper import feeds, pages
+from blogkeeper import feeds, llms, pages
 from blogkeeper.config import SiteConfig, load_config
 from blogkeeper.content import LoadOptions, Post, load_posts, slugify
 from blogkeeper.errors import BuildError, ContentError
@@ -77,6 +77,7 @@ def build_site(root: Path, options: BuildOptions | None = None) -> list[Output]:
     overridden = {o.path for o in static}
     built = [*pages.render_pages(site, feeds.head_links(site)), *feeds.render_feeds(site)]
     generated = [o for o in built if o.path not in overridden or not o.path.startswith("assets/")]
+    generated, static = llms.render_llms(site, generated, static)
     return _checked([*generated, *static])
 
 
