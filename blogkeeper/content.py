@@ -260,7 +260,8 @@ def _read_mapping(
         try:
             values[key] = (_construct(loader, value_node, FIELDS.get(key)), line)
         except ValueError as exc:
-            errors.append(ContentError(source, line, f"invalid value for `{key}`: {exc}"))
+            written = f" {value_node.value}" if isinstance(value_node, yaml.ScalarNode) else ""
+            errors.append(ContentError(source, line, f"invalid value for `{key}`{written}: {exc}"))
     if errors:
         raise BuildError(errors)
     return values
@@ -345,9 +346,14 @@ _DATE_PREFIX = re.compile(r"^(\d{4}-\d{2}-\d{2}|\d{1,3})[-_](?=.)")
 
 
 def slugify(text: str) -> str:
-    """A readable URL segment: Unicode letters and digits kept, the rest turned into '-'."""
+    """A readable URL segment: Unicode letters, marks and digits kept, runs of the rest '-'.
+
+    Marks matter: `\\w` drops the vowel signs of Devanagari and other scripts, which
+    would turn "हिन्दी" into "ह-न-द".
+    """
     text = unicodedata.normalize("NFKC", text).lower()
-    return re.sub(r"[\W_]+", "-", text).strip("-")
+    kept = "".join(c if unicodedata.category(c)[0] in "LMN" else "-" for c in text)
+    return re.sub(r"-+", "-", kept).strip("-")
 
 
 def _choose_slug(explicit: str | None, stem: str, title: str, source: str) -> str:

@@ -23,7 +23,7 @@ from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
 from blogkeeper.errors import BuildError, ContentError
-from blogkeeper.fences import Fence, scan
+from blogkeeper.fences import Fence, is_fold, scan
 
 # Bump when a change here changes the HTML for the same Markdown (the render cache key).
 RENDER_VERSION = "1"
@@ -105,15 +105,19 @@ def _prepare(
     index = 0
     while index < len(lines):
         line = lines[index]
+        if index == fold:
+            out += ["", fold_token, ""]
+            # An automatic fold may sit on the fence or `$$` line that ends the paragraph.
+            if not line.strip() or is_fold(line):
+                index += 1
+                continue
         if index in fences:
             fence = fences[index]
             token = swaps.add(highlight_fence(fence))
             out += ["", fence.indent + token, ""]
             index = fence.end + 1
             continue
-        if index == fold:
-            out += ["", fold_token, ""]
-        elif line.lstrip().startswith("$$") and _display_math_end(lines, index) is not None:
+        if line.lstrip().startswith("$$") and _display_math_end(lines, index) is not None:
             end = _display_math_end(lines, index)
             assert end is not None
             latex = "\n".join(lines[index : end + 1]).strip()[2:-2]
@@ -122,8 +126,7 @@ def _prepare(
             out += ["", indent + swaps.add(mathml), ""]
             index = end + 1
             continue
-        else:
-            out.append(_inline_math(line, swaps, source, body_line + index))
+        out.append(_inline_math(line, swaps, source, body_line + index))
         index += 1
     return "\n".join(out)
 
@@ -233,8 +236,12 @@ def _swap_in(text: str, swaps: _Swaps) -> str:
 _ID = re.compile(r'\sid="([^"]*)"')
 
 
+# Ids the built-in templates use around a post's HTML (base.html: <main id="main">).
+RESERVED_IDS = frozenset({"main"})
+
+
 def _unique_ids(text: str) -> str:
-    seen: set[str] = set()
+    seen: set[str] = set(RESERVED_IDS)
 
     def replace(match: re.Match[str]) -> str:
         value = match.group(1)
@@ -252,19 +259,24 @@ def _strip_ids(text: str) -> str:
     return _ID.sub("", text)
 
 
+# Lines that cannot start the first paragraph: indented code, headings, quotes, tables,
+# HTML blocks, list items, rules, setext underlines, `$$` math, link and footnote definitions.
+_NOT_PROSE = re.compile(r"\s|[#>|<]|[*+-]\s|\d+[.)]\s|([-*_=][ \t]*){3,}$|\$\$|\[[^\]]+\]:")
+
+
 def _auto_fold(lines: list[str], fences: list[Fence]) -> int | None:
-    """Without `<!--more-->` the intro is the first paragraph: fold after it."""
+    """Without `<!--more-->` the intro is the first paragraph: fold right after it."""
     starts = {f.start: f.end for f in fences}
     index, in_paragraph = 0, False
     while index < len(lines):
+        line = lines[index]
+        ends_paragraph = not line.strip() or index in starts or line.lstrip().startswith("$$")
+        if in_paragraph and ends_paragraph:
+            return index
         if index in starts:
             index = starts[index] + 1
-            in_paragraph = False
             continue
-        line = lines[index]
-        if in_paragraph and not line.strip():
-            return index
-        if not in_paragraph and line.strip() and not re.match(r"\s|[#>|<*+\-]|\d+[.)]\s|\$\$", line):
+        if not in_paragraph and line.strip() and not _NOT_PROSE.match(line):
             in_paragraph = True
         index += 1
     return None

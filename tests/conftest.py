@@ -85,3 +85,39 @@ def snapshot(folder: Path) -> dict[str, bytes]:
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     }
+
+
+def write_files(root: Path, files: dict[str, str | bytes]) -> None:
+    """Write {relative path: text or bytes} under `root`, creating folders."""
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+
+
+@pytest.fixture
+def broken_build(make_site: Callable[..., Path], tmp_path: Path) -> Callable[..., Result]:
+    """Build a good blog, break it with `files`, build again, and check the failure.
+
+    The second build must exit 1, name `where` (a `path:line` prefix) in stderr, print no
+    traceback, and leave the first build's output byte for byte as it was.
+    """
+
+    def check(files: dict[str, str | bytes], where: str) -> Result:
+        root = make_site({"posts/good.md": post("Good", "2026-01-01")})
+        out = tmp_path / "public"
+        first = build(root, "--out", out)
+        assert first.code == 0, first.err
+        before = snapshot(out)
+        write_files(root, files)
+        result = build(root, "--out", out)
+        assert result.code == 1, (result.out, result.err)
+        assert where in result.err, result.err
+        assert "Traceback" not in result.err, result.err
+        assert snapshot(out) == before
+        return result
+
+    return check
