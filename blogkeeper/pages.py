@@ -98,7 +98,7 @@ def render_pages(site: Site, feeds: Sequence[Link] = ()) -> list[Output]:
     for path, template, context in jobs:
         try:
             text = env.get_template(template).render(context)
-        except jinja2.TemplateError as exc:
+        except Exception as exc:  # also what a filter or method raises on a bad value
             errors.append(_template_error(site, template, exc))
             continue
         outputs.append(_output(path, text.encode("utf-8")))
@@ -145,7 +145,7 @@ def _index_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
         page = PageMeta(path, title, config.description, feeds, markdown="llms.txt")
         yield path + "index.html", "index.html", {
             "page": page,
-            "entries": [_intro(e) for e in chunk],
+            "entries": [_intro(e, config.base_path) for e in chunk],
             "pagination": pagination,
         }
 
@@ -166,8 +166,9 @@ class Intro:
         return self.entry.folded
 
 
-def _intro(entry: RenderedPost, base: str = "") -> Intro:
-    return Intro(entry, re.sub(r'href="#', f'href="{base}{entry.post.path}#', entry.intro))
+def _intro(entry: RenderedPost, base: str) -> Intro:
+    """`entry`'s intro; its `#…` links point at the post page from any list page."""
+    return Intro(entry, entry.intro.replace('href="#', f'href="{base}{entry.post.path}#'))
 
 
 def _post_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
@@ -211,7 +212,7 @@ def _topic_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
             yield path + "index.html", "topic.html", {
                 "page": page,
                 "topic": topic,
-                "entries": [_intro(e) for e in chunk],
+                "entries": [_intro(e, config.base_path) for e in chunk],
                 "pagination": pagination,
             }
     page = PageMeta("topics/", "Topics", f"Every topic on {config.title}.", feeds, markdown="llms.txt")
@@ -245,27 +246,33 @@ def _plain_text(fragment: str) -> str:
     return text if len(text) <= 200 else text[:197].rsplit(" ", 1)[0] + "…"
 
 
-def _template_error(site: Site, template: str, exc: jinja2.TemplateError) -> ContentError:
-    if isinstance(exc, jinja2.TemplateNotFound):
-        return ContentError(_shown(site, template), None, f"template not found: {exc.name}")
+def _template_error(site: Site, template: str, exc: Exception) -> ContentError:
+    """The error located at the innermost template line it came from."""
     filename, line = getattr(exc, "filename", None), getattr(exc, "lineno", None)
     if line is None:
         filename, line = _template_frame(exc) or (filename, None)
-    message = exc.message or type(exc).__name__
-    if isinstance(exc, jinja2.UndefinedError):
-        message = f"undefined variable: {message}"
+    if isinstance(exc, jinja2.TemplateNotFound):
+        message = f"template not found: {exc.name}"
+    elif isinstance(exc, jinja2.UndefinedError):
+        message = f"undefined variable: {exc.message}"
+    elif isinstance(exc, jinja2.TemplateError):
+        message = exc.message or type(exc).__name__
+    else:
+        message = f"{type(exc).__name__}: {exc}"
     return ContentError(_shown(site, filename or template), line, f"template error: {message}")
 
 
 def _shown(site: Site, name: str) -> str:
     """A template named as the author knows it: templates/x.html, or the built-in."""
     path = Path(name)
-    local = site.config.root / TEMPLATES_DIR
-    if path.is_absolute() and path.is_relative_to(local):
-        return path.relative_to(site.config.root).as_posix()
-    if (local / name).exists():
+    local = (site.config.root / TEMPLATES_DIR).resolve()
+    if path.is_absolute():
+        if path.resolve().is_relative_to(local):
+            return f"{TEMPLATES_DIR}/{path.resolve().relative_to(local).as_posix()}"
+        return f"blogkeeper/templates/{path.name}"
+    if (local / name).is_file():
         return f"{TEMPLATES_DIR}/{name}"
-    return f"blogkeeper/templates/{path.name}"
+    return f"blogkeeper/templates/{name}"
 
 
 def _template_frame(exc: BaseException) -> tuple[str, int] | None:
