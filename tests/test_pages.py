@@ -305,3 +305,8 @@ def test_the_link_checker_itself_finds_broken_links() -> None:
         b'<a href="https://blog.example.org/index.html#here" id="here">ok</a>',
     }
     assert len(broken_links(files, SITE_URL)) == 3
+
+
+def test_every_internal_link_in_the_golden_site_resolves() -> None:
+    files = snapshot(REPO / "tests" / "golden" / "expected")
+    assert broken_links(files, "https://golden.example.org/notes/") == []
