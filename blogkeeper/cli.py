@@ -48,7 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--drafts", action="store_true", help="include drafts")
     build.add_argument("--future", action="store_true", help="include future-dated posts")
     build.add_argument("--now", type=_datetime, help="the time to build at (ISO 8601), for tests")
-    build.add_argument("--force", action="store_true", help="replace an output folder blogkeeper did not make")
+    build.add_argument(
+        "--force", action="store_true", help="replace an output folder blogkeeper did not make"
+    )
 
     init = _command(commands, "init", "create a new blog in DIR", _run_init, site=False)
     init.add_argument("dir", type=Path)
@@ -67,7 +69,9 @@ def _command(
 ) -> argparse.ArgumentParser:
     command = commands.add_parser(name, help=help_text, description=help_text)
     if site:
-        command.add_argument("--site", type=Path, default=Path("."), help="site folder (default: .)")
+        command.add_argument(
+            "--site", type=Path, default=Path("."), help="site folder (default: .)"
+        )
     command.set_defaults(run=run)
     return command
 

@@ -119,7 +119,7 @@ def _finish(
                 CONFIG_NAME,
                 _line_of(text, "url"),
                 f"`url` must be an absolute http(s) URL, not {url!r}",
-                "for example url = \"https://example.org/\"",
+                'for example url = "https://example.org/"',
             )
         )
         return None
@@ -132,7 +132,7 @@ def _finish(
                 CONFIG_NAME,
                 _line_of(text, "timezone"),
                 f"unknown timezone {values['timezone']!r}",
-                "use an IANA name such as \"Europe/London\"",
+                'use an IANA name such as "Europe/London"',
             )
         )
         return None
@@ -206,9 +206,12 @@ def _check_type(value: Any, type_name: Any) -> Any:
         return value
     if name == "float" and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value) if value > 0 else None
-    if name == "tuple[str, ...]" and isinstance(value, list):
-        if all(isinstance(v, str) for v in value):
-            return tuple(value)
+    if (
+        name == "tuple[str, ...]"
+        and isinstance(value, list)
+        and all(isinstance(v, str) for v in value)
+    ):
+        return tuple(value)
     return None
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import frontmatter
 import yaml
+from frontmatter.default_handlers import YAMLHandler
 
 from blogkeeper.config import SiteConfig
 from blogkeeper.errors import BuildError, ContentError, did_you_mean
@@ -173,11 +173,8 @@ def normalise_text(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-class _StrictYAML(frontmatter.YAMLHandler):  # type: ignore[misc]
-    """python-frontmatter's YAML delimiters, with a loader that keeps line numbers."""
-
-
-_HANDLER = _StrictYAML()
+# python-frontmatter finds the `---` delimiters; blogkeeper parses the YAML itself.
+_HANDLER = YAMLHandler()
 
 
 def split_front_matter(text: str, source: str) -> tuple[dict[str, tuple[Any, int]], str, int]:
@@ -271,10 +268,17 @@ def _construct(loader: yaml.SafeLoader, node: yaml.Node, kind: str | None) -> An
     # Text fields take the scalar as written, so `title: no` is "no", not False.
     if kind == "text" and isinstance(node, yaml.ScalarNode):
         return node.value
-    if kind == "list" and isinstance(node, yaml.SequenceNode):
-        if all(isinstance(item, yaml.ScalarNode) for item in node.value):
-            return [item.value for item in node.value]
-    if kind == "list" and isinstance(node, yaml.ScalarNode) and node.tag != "tag:yaml.org,2002:null":
+    if (
+        kind == "list"
+        and isinstance(node, yaml.SequenceNode)
+        and all(isinstance(item, yaml.ScalarNode) for item in node.value)
+    ):
+        return [item.value for item in node.value]
+    if (
+        kind == "list"
+        and isinstance(node, yaml.ScalarNode)
+        and node.tag != "tag:yaml.org,2002:null"
+    ):
         return [node.value]
     return loader.construct_object(node, deep=True)
 
@@ -288,7 +292,9 @@ def _check_fields(
         kind = FIELDS.get(key)
         if kind is None:
             errors.append(
-                ContentError(source, line, f"unknown front-matter key `{key}`", did_you_mean(key, FIELDS))
+                ContentError(
+                    source, line, f"unknown front-matter key `{key}`", did_you_mean(key, FIELDS)
+                )
             )
             continue
         checked, problem = _check_value(kind, value, config)

@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 
 TEMPLATES_DIR = "templates"
 MONTHS = (
-    "January February March April May June July August September October November December"
-).split()
+    *("January", "February", "March", "April", "May", "June", "July"),
+    *("August", "September", "October", "November", "December"),
+)
 RSS_PATH = "feed/rss.xml"
 
 
@@ -68,7 +69,9 @@ def environment(site: Site) -> jinja2.Environment:
         lstrip_blocks=True,
     )
     base = config.base_path
-    env.globals.update(site=config, preview=site.preview, topics=site.topics, series_list=site.series)
+    env.globals.update(
+        site=config, preview=site.preview, topics=site.topics, series_list=site.series
+    )
     env.filters["url"] = lambda path: base + path.lstrip("/")
     env.filters["absolute"] = config.absolute
     env.filters["long_date"] = long_date
@@ -77,7 +80,7 @@ def environment(site: Site) -> jinja2.Environment:
 
 
 def long_date(value: dt.datetime) -> str:
-    """"14 March 2026", the same under every locale."""
+    """ "14 March 2026", the same under every locale."""
     return f"{value.day} {MONTHS[value.month - 1]} {value.year}"
 
 
@@ -141,13 +144,21 @@ def _paginate(
 def _index_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
     config = site.config
     for path, chunk, pagination in _paginate(site.posts, config.posts_per_page, ""):
-        title = config.title if pagination["number"] == 1 else f"{config.title}, page {pagination['number']}"
+        title = (
+            config.title
+            if pagination["number"] == 1
+            else f"{config.title}, page {pagination['number']}"
+        )
         page = PageMeta(path, title, config.description, feeds, markdown="llms.txt")
-        yield path + "index.html", "index.html", {
-            "page": page,
-            "entries": [_intro(e, config.base_path) for e in chunk],
-            "pagination": pagination,
-        }
+        yield (
+            path + "index.html",
+            "index.html",
+            {
+                "page": page,
+                "entries": [_intro(e, config.base_path) for e in chunk],
+                "pagination": pagination,
+            },
+        )
 
 
 @dataclass(frozen=True)
@@ -184,12 +195,16 @@ def _post_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
             markdown=post.path + "index.md",
             og_type="article",
         )
-        yield post.path + "index.html", "post.html", {
-            "page": page,
-            "post": post,
-            "content": entry.html,
-            "series_nav": nav,
-        }
+        yield (
+            post.path + "index.html",
+            "post.html",
+            {
+                "page": page,
+                "post": post,
+                "content": entry.html,
+                "series_nav": nav,
+            },
+        )
 
 
 def _series_nav(group: Group, entry: RenderedPost) -> dict[str, Any]:
@@ -208,21 +223,39 @@ def _topic_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
     for topic in site.topics:
         base = f"topics/{topic.slug}/"
         for path, chunk, pagination in _paginate(topic.posts, config.posts_per_page, base):
-            page = PageMeta(path, f"Posts about {topic.name}", f"Posts about {topic.name} on {config.title}.", feeds, markdown="llms.txt")
-            yield path + "index.html", "topic.html", {
-                "page": page,
-                "topic": topic,
-                "entries": [_intro(e, config.base_path) for e in chunk],
-                "pagination": pagination,
-            }
-    page = PageMeta("topics/", "Topics", f"Every topic on {config.title}.", feeds, markdown="llms.txt")
+            page = PageMeta(
+                path,
+                f"Posts about {topic.name}",
+                f"Posts about {topic.name} on {config.title}.",
+                feeds,
+                markdown="llms.txt",
+            )
+            yield (
+                path + "index.html",
+                "topic.html",
+                {
+                    "page": page,
+                    "topic": topic,
+                    "entries": [_intro(e, config.base_path) for e in chunk],
+                    "pagination": pagination,
+                },
+            )
+    page = PageMeta(
+        "topics/", "Topics", f"Every topic on {config.title}.", feeds, markdown="llms.txt"
+    )
     yield "topics/index.html", "topics.html", {"page": page}
 
 
 def _series_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
     for group in site.series:
         path = f"series/{group.slug}/"
-        page = PageMeta(path, group.name, f"Every part of the series {group.name}, in order.", feeds, markdown="llms.txt")
+        page = PageMeta(
+            path,
+            group.name,
+            f"Every part of the series {group.name}, in order.",
+            feeds,
+            markdown="llms.txt",
+        )
         yield path + "index.html", "series.html", {"page": page, "series": group}
 
 
@@ -230,12 +263,20 @@ def _archive_page(site: Site, feeds: tuple[Link, ...]) -> Job:
     years: dict[int, list[Any]] = {}
     for entry in site.posts:
         years.setdefault(entry.post.date.year, []).append(entry.post)
-    page = PageMeta("archive/", "Archive", f"Every post on {site.config.title}, by year.", feeds, markdown="llms.txt")
+    page = PageMeta(
+        "archive/",
+        "Archive",
+        f"Every post on {site.config.title}, by year.",
+        feeds,
+        markdown="llms.txt",
+    )
     return "archive/index.html", "archive.html", {"page": page, "years": list(years.items())}
 
 
 def _not_found_page(site: Site, feeds: tuple[Link, ...]) -> Job:
-    page = PageMeta("404.html", "Page not found", "This page does not exist.", feeds, markdown="llms.txt")
+    page = PageMeta(
+        "404.html", "Page not found", "This page does not exist.", feeds, markdown="llms.txt"
+    )
     return "404.html", "404.html", {"page": page, "recent": [e.post for e in site.posts[:5]]}
 
 
@@ -289,11 +330,14 @@ def _template_frame(exc: BaseException) -> tuple[str, int] | None:
 
 def sitemap(site: Site) -> str:
     config = site.config
-    rows = [("", None), ("archive/", None), ("topics/", None)]
+    rows: list[tuple[str, dt.datetime | None]] = [("", None), ("archive/", None), ("topics/", None)]
     rows += [(e.post.path, e.post.last_modified) for e in site.posts]
     rows += [(f"topics/{t.slug}/", None) for t in site.topics]
     rows += [(f"series/{s.slug}/", None) for s in site.series]
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">']
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">',
+    ]
     for path, modified in rows:
         lastmod = f"<lastmod>{modified.isoformat()}</lastmod>" if modified else ""
         lines.append(f"  <url><loc>{xml_escape(config.absolute(path))}</loc>{lastmod}</url>")

@@ -145,7 +145,9 @@ def _display_math_end(lines: list[str], start: int) -> int | None:
 
 
 _CODE_SPAN = re.compile(r"(`+)(?:.+?)(?<!`)\1(?!`)")
-_INLINE_MATH = re.compile(r"(?<![\\$\w])\$\$(.+?)\$\$|(?<![\\$\w])\$(?=\S)([^$\n]*?[^\s\\])\$(?![\d$])")
+_INLINE_MATH = re.compile(
+    r"(?<![\\$\w])\$\$(.+?)\$\$|(?<![\\$\w])\$(?=\S)([^$\n]*?[^\s\\])\$(?![\d$])"
+)
 
 
 def _inline_math(line: str, swaps: _Swaps, source: str, line_no: int) -> str:
@@ -205,7 +207,7 @@ def _highlight(lang: str, code: str) -> str:
             + html.escape(code, quote=False)
             + "</code></pre></div>\n"
         )
-    out = highlight(code, lexer, _FORMATTER)
+    out = str(highlight(code, lexer, _FORMATTER))
     out = out.replace('<div class="highlight">', f'<div class="highlight" data-lang="{lang}">', 1)
     return out.replace("<pre>", '<pre tabindex="0">', 1).replace("<span></span>", "", 1)
 

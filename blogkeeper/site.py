@@ -75,7 +75,11 @@ def build_site(root: Path, options: BuildOptions | None = None) -> list[Output]:
     site = assemble(config, render_posts(posts), preview=options.preview)
     static = _static_files(root)
     overridden = {o.path for o in static}
-    generated = [o for o in pages.render_pages(site) if o.path not in overridden or not o.path.startswith("assets/")]
+    generated = [
+        o
+        for o in pages.render_pages(site)
+        if o.path not in overridden or not o.path.startswith("assets/")
+    ]
     return _checked([*generated, *static])
 
 

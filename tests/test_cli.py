@@ -40,7 +40,7 @@ def test_init_refuses_a_non_empty_folder(tmp_path: Path) -> None:
 def test_new_makes_a_draft_that_builds_with_drafts(tmp_path: Path) -> None:
     blog = tmp_path / "blog"
     assert run_cli("init", blog).code == 0
-    created = run_cli("new", "Café: a \"quoted\" title", "--site", blog)
+    created = run_cli("new", 'Café: a "quoted" title', "--site", blog)
     assert created.code == 0, created.err
     [path] = [p for p in (blog / "posts").iterdir() if "caf" in p.name]
     assert "draft: true" in path.read_text()
@@ -52,7 +52,7 @@ def test_new_makes_a_draft_that_builds_with_drafts(tmp_path: Path) -> None:
     [page] = [p for p in snapshot(blog / "public") if "café" in p]
     doc = html.parse(str(blog / "public" / page)).getroot()
     assert doc.xpath("//h1")[0].text == 'Café: a "quoted" title'
-    again = run_cli("new", "Café: a \"quoted\" title", "--site", blog)
+    again = run_cli("new", 'Café: a "quoted" title', "--site", blog)
     assert again.code == 1 and "exists already" in again.err
 
 

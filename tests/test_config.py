@@ -66,7 +66,9 @@ def test_unknown_timezone(broken_build: BrokenBuild) -> None:
 
 
 def test_relative_url(broken_build: BrokenBuild) -> None:
-    broken_build({"blog.toml": BLOG_TOML.replace("https://blog.example.org/", "/blog/")}, "blog.toml:2:")
+    broken_build(
+        {"blog.toml": BLOG_TOML.replace("https://blog.example.org/", "/blog/")}, "blog.toml:2:"
+    )
 
 
 def test_missing_title(broken_build: BrokenBuild) -> None:
@@ -75,7 +77,10 @@ def test_missing_title(broken_build: BrokenBuild) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ['title = "T"\nurl = "https://e.org/"\nfeed = 3\n', 'title = "T"\nurl = "https://e.org/"\n[check_code]\ntags = [1]\n'],
+    [
+        'title = "T"\nurl = "https://e.org/"\nfeed = 3\n',
+        'title = "T"\nurl = "https://e.org/"\n[check_code]\ntags = [1]\n',
+    ],
 )
 def test_bad_sections(make_site: MakeSite, text: str) -> None:
     with pytest.raises(BuildError) as caught:

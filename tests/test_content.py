@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import BLOG_TOML, Result, build, post, snapshot
+from conftest import BLOG_TOML, Result, post, quick_build, snapshot
 from lxml import html
 
 from blogkeeper.config import load_config
@@ -16,7 +16,7 @@ MakeSite = Callable[..., Path]
 
 
 def built(root: Path, out: Path, *extra: str) -> dict[str, bytes]:
-    result = build(root, "--out", out, *extra)
+    result = quick_build(root, "--out", out, *extra)
     assert result.code == 0, result.err
     return snapshot(out)
 
@@ -302,7 +302,10 @@ def test_duplicate_url_names_both_files(broken_build: BrokenBuild) -> None:
 
 def test_duplicate_url_differing_only_in_case(broken_build: BrokenBuild) -> None:
     result = broken_build(
-        {"posts/Same.md": post("One", "2026-01-03"), "posts/x.md": post("Two", "2026-01-04", slug="same")},
+        {
+            "posts/Same.md": post("One", "2026-01-03"),
+            "posts/x.md": post("Two", "2026-01-04", slug="same"),
+        },
         "posts/x.md:1:",
     )
     assert "posts/Same.md" in result.err

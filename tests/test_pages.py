@@ -8,7 +8,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from conftest import REPO, Result, build, post, snapshot
+from conftest import REPO, Result, post, quick_build, snapshot
 from lxml import etree, html
 
 MakeSite = Callable[..., Path]
@@ -23,7 +23,7 @@ NOT_YET_BUILT_SUFFIX = "/index.md"
 
 
 def built(root: Path, out: Path, *extra: str) -> dict[str, bytes]:
-    result = build(root, "--out", out, *extra)
+    result = quick_build(root, "--out", out, *extra)
     assert result.code == 0, result.err
     return snapshot(out)
 
@@ -37,9 +37,8 @@ def target_file(page_path: str, link: str, base_url: str) -> tuple[str, str] | N
     parts = urlsplit(link)
     if parts.scheme in ("mailto", "data", "javascript"):
         return None
-    if parts.scheme or parts.netloc:
-        if not link.startswith(base_url):
-            return None
+    if (parts.scheme or parts.netloc) and not link.startswith(base_url):
+        return None
     base_path = urlsplit(base_url).path
     if parts.scheme:
         parts = urlsplit(base_path + link[len(base_url) :])
@@ -59,12 +58,16 @@ def target_file(page_path: str, link: str, base_url: str) -> tuple[str, str] | N
 def broken_links(files: dict[str, bytes], base_url: str) -> list[str]:
     """Every internal href/src in the HTML files that names no output file or no id."""
     ids = {
-        path: set(parse(data).xpath("//@id")) for path, data in files.items() if path.endswith(".html")
+        path: set(parse(data).xpath("//@id"))
+        for path, data in files.items()
+        if path.endswith(".html")
     }
     problems = []
     for path in ids:
         doc = parse(files[path])
-        for element, attribute in [(e, a) for a in ("href", "src") for e in doc.xpath(f"//*[@{a}]")]:
+        for element, attribute in [
+            (e, a) for a in ("href", "src") for e in doc.xpath(f"//*[@{a}]")
+        ]:
             found = target_file(path, element.get(attribute), base_url)
             if found is None:
                 continue
@@ -96,8 +99,8 @@ def test_links_resolve_under_a_sub_path_and_from_every_list_page(
         f"posts/p{n}.md": post(
             f"Post {n}",
             f"2026-01-0{n}",
-            f"Intro with a note[^1] and [a link](#later).\n\n<!--more-->\n\n## Later\n\n"
-            f"![Alt](/blog/img/pic.png)\n\n[^1]: The note.\n",
+            "Intro with a note[^1] and [a link](#later).\n\n<!--more-->\n\n## Later\n\n"
+            "![Alt](/blog/img/pic.png)\n\n[^1]: The note.\n",
             tags="[AI, Musings]",
             series="Tour",
             part=str(n),
@@ -112,7 +115,9 @@ def test_links_resolve_under_a_sub_path_and_from_every_list_page(
 
 
 def test_head_links_feed_canonical_and_open_graph(make_site: MakeSite, tmp_path: Path) -> None:
-    files = built(make_site({"posts/a.md": post("A", "2026-01-01", summary="Sum.")}), tmp_path / "o")
+    files = built(
+        make_site({"posts/a.md": post("A", "2026-01-01", summary="Sum.")}), tmp_path / "o"
+    )
     for path in (p for p in files if p.endswith(".html")):
         doc = parse(files[path])
         [feed] = doc.xpath("//head/link[@rel='alternate'][@type='application/rss+xml']")
@@ -132,9 +137,15 @@ def test_head_links_feed_canonical_and_open_graph(make_site: MakeSite, tmp_path:
 def test_ids_are_unique_on_a_front_page_with_two_footnoted_intros(
     make_site: MakeSite, tmp_path: Path
 ) -> None:
-    body = "# Same heading\n\nIntro with a note[^1].\n\n<!--more-->\n\nMore[^2].\n\n[^1]: One.\n[^2]: Two.\n"
+    body = (
+        "# Same heading\n\nIntro with a note[^1].\n\n<!--more-->\n\n"
+        "More[^2].\n\n[^1]: One.\n[^2]: Two.\n"
+    )
     root = make_site(
-        {"posts/one.md": post("One", "2026-01-01", body), "posts/two.md": post("Two", "2026-01-02", body)}
+        {
+            "posts/one.md": post("One", "2026-01-01", body),
+            "posts/two.md": post("Two", "2026-01-02", body),
+        }
     )
     files = built(root, tmp_path / "out")
     for path in ("index.html", "topics/index.html", "2026/01/one/index.html"):
@@ -153,7 +164,12 @@ def test_titles_are_escaped_everywhere(make_site: MakeSite, tmp_path: Path) -> N
     title = "<script>alert(1)</script> & Co"
     root = make_site({"posts/x.md": post(title.replace('"', '\\"'), "2026-01-01", tags="[AI]")})
     files = built(root, tmp_path / "out")
-    for path in ("index.html", "2026/01/x/index.html", "topics/ai/index.html", "archive/index.html"):
+    for path in (
+        "index.html",
+        "2026/01/x/index.html",
+        "topics/ai/index.html",
+        "archive/index.html",
+    ):
         doc = parse(files[path])
         assert not doc.xpath("//script"), path
         assert title in doc.text_content(), path
@@ -166,13 +182,21 @@ def test_post_page_has_dates_tags_and_series_navigation(
     files = {
         "posts/a.md": post("Part one", "2026-01-01", series="Tour", part="1", tags="[AI]"),
         "posts/b.md": post(
-            "Part two", "2026-01-05", series="Tour", part="2", updated="2026-02-01", tags="[AI, Musings]"
+            "Part two",
+            "2026-01-05",
+            series="Tour",
+            part="2",
+            updated="2026-02-01",
+            tags="[AI, Musings]",
         ),
         "posts/c.md": post("Part three", "2026-01-03", series="Tour", part="3"),
     }
     out = built(make_site(files), tmp_path / "out")
     doc = parse(out["2026/01/b/index.html"])
-    assert doc.xpath("//time/@datetime")[:2] == ["2026-01-05T00:00:00+00:00", "2026-02-01T00:00:00+00:00"]
+    assert doc.xpath("//time/@datetime")[:2] == [
+        "2026-01-05T00:00:00+00:00",
+        "2026-02-01T00:00:00+00:00",
+    ]
     assert doc.xpath("//ul[@class='tags']//a/@href") == ["/topics/ai/", "/topics/musings/"]
     box = doc.xpath("//aside[@class='series-box']")[0].text_content()
     assert "Part 2 of 3" in " ".join(box.split())
@@ -220,7 +244,9 @@ def test_archive_sitemap_robots_and_404(make_site: MakeSite, tmp_path: Path) -> 
     assert SITE_URL + "2026/01/new/" in locs
     for loc in locs:
         relative = loc[len(SITE_URL) :]
-        assert (relative + "index.html" if relative.endswith("/") or not relative else relative) in out
+        assert (
+            relative + "index.html" if relative.endswith("/") or not relative else relative
+        ) in out
     assert f"Sitemap: {SITE_URL}sitemap.xml" in out["robots.txt"].decode()
     assert parse(out["404.html"]).xpath("//h1")[0].text == "Page not found"
 
@@ -265,7 +291,9 @@ def test_undefined_template_variable(broken_build: BrokenBuild) -> None:
 
 
 def test_undefined_attribute(broken_build: BrokenBuild) -> None:
-    broken_build({"templates/post.html": broken_template("{{ post.nope }}")}, "templates/post.html:8:")
+    broken_build(
+        {"templates/post.html": broken_template("{{ post.nope }}")}, "templates/post.html:8:"
+    )
 
 
 def test_error_raised_by_a_filter(broken_build: BrokenBuild) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import build, post, snapshot
+from conftest import post, quick_build, snapshot
 from lxml import html
 
 from blogkeeper.render import Rendered, render_markdown
@@ -26,8 +26,10 @@ def page(files: dict[str, bytes], path: str) -> html.HtmlElement:
     return html.fromstring(files[path])
 
 
-def built_site(make_site: Callable[..., Path], tmp_path: Path, files: dict[str, str]) -> dict[str, bytes]:
-    result = build(make_site(files), "--out", tmp_path / "out")
+def built_site(
+    make_site: Callable[..., Path], tmp_path: Path, files: dict[str, str]
+) -> dict[str, bytes]:
+    result = quick_build(make_site(files), "--out", tmp_path / "out")
     assert result.code == 0, result.err
     return snapshot(tmp_path / "out")
 
@@ -38,7 +40,8 @@ CODE = "import torch\nx = torch.ones(2)\nraise ValueError(x)\n"
 
 
 @pytest.mark.parametrize(
-    "info", ["python skip", "python raises=ValueError", "python timeout=3", "python  skip  timeout=3"]
+    "info",
+    ["python skip", "python raises=ValueError", "python timeout=3", "python  skip  timeout=3"],
 )
 def test_fence_options_render_exactly_like_the_bare_language(info: str) -> None:
     bare = render(f"Text.\n\n```python\n{CODE}```\n")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Result, build, post, snapshot
+from conftest import Result, post, quick_build, snapshot
 
 from blogkeeper.errors import BuildError
 from blogkeeper.writer import MARKER, check_output_dir
@@ -44,7 +44,7 @@ def refused(result: Result, where: Path) -> None:
 def test_refuses_folders_that_hold_the_site(site: Path, where: str) -> None:
     before = snapshot(site.parent)
     out = site / where
-    refused(build(site, "--out", out, "--force"), out)
+    refused(quick_build(site, "--out", out, "--force"), out)
     assert snapshot(site.parent) == before
     assert not (site / "posts" / "public").exists()
 
@@ -53,18 +53,20 @@ def test_refuses_a_symlink_to_the_site_folder(site: Path, tmp_path: Path) -> Non
     link = tmp_path / "link"
     link.symlink_to(site)
     before = snapshot(site)
-    refused(build(site, "--out", link, "--force"), link)
+    refused(quick_build(site, "--out", link, "--force"), link)
     assert snapshot(site) == before
 
 
-def test_refuses_the_real_posts_folder_behind_a_symlink(make_site: MakeSite, tmp_path: Path) -> None:
+def test_refuses_the_real_posts_folder_behind_a_symlink(
+    make_site: MakeSite, tmp_path: Path
+) -> None:
     real_posts = tmp_path / "elsewhere" / "posts"
     real_posts.mkdir(parents=True)
     (real_posts / "a.md").write_text(post("A", "2026-01-01"))
     root = make_site({})
     (root / "posts").symlink_to(real_posts)
     for out in (real_posts, real_posts / "public", real_posts.parent):
-        refused(build(root, "--out", out, "--force"), out)
+        refused(quick_build(root, "--out", out, "--force"), out)
     assert snapshot(real_posts) == {"a.md": post("A", "2026-01-01").encode()}
 
 
@@ -85,7 +87,7 @@ def test_refuses_home_root_and_a_folder_containing_home(
 def test_refuses_a_file(site: Path, tmp_path: Path) -> None:
     target = tmp_path / "file.txt"
     target.write_text("data")
-    refused(build(site, "--out", target), target)
+    refused(quick_build(site, "--out", target), target)
     assert target.read_text() == "data"
 
 
@@ -93,11 +95,11 @@ def test_non_empty_folder_without_marker_needs_force(site: Path, tmp_path: Path)
     out = tmp_path / "mine"
     out.mkdir()
     (out / "thesis.tex").write_text("years of work")
-    result = build(site, "--out", out)
+    result = quick_build(site, "--out", out)
     refused(result, out)
     assert "--force" in result.err
     assert snapshot(out) == {"thesis.tex": b"years of work"}
-    forced = build(site, "--out", out, "--force")
+    forced = quick_build(site, "--out", out, "--force")
     assert forced.code == 0, forced.err
     assert not (out / "thesis.tex").exists()
     assert (out / MARKER).exists()
@@ -106,14 +108,14 @@ def test_non_empty_folder_without_marker_needs_force(site: Path, tmp_path: Path)
 def test_an_empty_folder_is_fine_without_force(site: Path, tmp_path: Path) -> None:
     out = tmp_path / "empty"
     out.mkdir()
-    assert build(site, "--out", out).code == 0
+    assert quick_build(site, "--out", out).code == 0
 
 
 def test_default_output_is_public_inside_the_site(site: Path) -> None:
-    result = build(site)
+    result = quick_build(site)
     assert result.code == 0, result.err
     assert (site / "public" / "index.html").is_file()
-    assert build(site).code == 0  # the marker lets it replace its own output
+    assert quick_build(site).code == 0  # the marker lets it replace its own output
 
 
 # --- rebuilding ------------------------------------------------------------------------
@@ -121,23 +123,23 @@ def test_default_output_is_public_inside_the_site(site: Path) -> None:
 
 def test_stale_files_are_removed(site: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    assert build(site, "--out", out).code == 0
+    assert quick_build(site, "--out", out).code == 0
     assert (out / "2026/01/b/index.html").exists()
     (site / "posts" / "b.md").unlink()
-    assert build(site, "--out", out).code == 0
+    assert quick_build(site, "--out", out).code == 0
     assert not (out / "2026/01/b").exists()
     assert not any(p.name.startswith(".out.") for p in tmp_path.iterdir())
 
 
 def test_unchanged_files_keep_their_mtime(site: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    assert build(site, "--out", out).code == 0
+    assert quick_build(site, "--out", out).code == 0
     old = {p: (out / p).stat().st_mtime_ns for p in snapshot(out)}
     past = 1_000_000_000_000_000_000
     for path in old:
         os.utime(out / path, ns=(past, past))
     (site / "posts" / "b.md").write_text(post("B changed", "2026-01-02"))
-    assert build(site, "--out", out).code == 0
+    assert quick_build(site, "--out", out).code == 0
     mtimes = {p: (out / p).stat().st_mtime_ns for p in snapshot(out)}
     changed = {p for p, m in mtimes.items() if m != past}
     assert "2026/01/a/index.html" not in changed
@@ -147,17 +149,17 @@ def test_unchanged_files_keep_their_mtime(site: Path, tmp_path: Path) -> None:
 
 
 def test_two_builds_are_byte_identical(site: Path, tmp_path: Path) -> None:
-    assert build(site, "--out", tmp_path / "one").code == 0
-    assert build(site, "--out", tmp_path / "two").code == 0
+    assert quick_build(site, "--out", tmp_path / "one").code == 0
+    assert quick_build(site, "--out", tmp_path / "two").code == 0
     first = snapshot(tmp_path / "one")
     assert first == snapshot(tmp_path / "two")
-    assert build(site, "--out", tmp_path / "one").code == 0
+    assert quick_build(site, "--out", tmp_path / "one").code == 0
     assert snapshot(tmp_path / "one") == first
 
 
 def test_symlinks_in_the_old_output_are_not_followed(site: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    assert build(site, "--out", out).code == 0
+    assert quick_build(site, "--out", out).code == 0
     outside = tmp_path / "outside"
     outside.mkdir()
     for name in ("robots.txt", "assets/style.css"):
@@ -169,7 +171,7 @@ def test_symlinks_in_the_old_output_are_not_followed(site: Path, tmp_path: Path)
     (out / "assets").rmdir()
     (out / "assets").symlink_to(outside)
     before = snapshot(outside)
-    assert build(site, "--out", out).code == 0
+    assert quick_build(site, "--out", out).code == 0
     assert snapshot(outside) == before
     for name in ("robots.txt", "assets/style.css"):
         built = out / name
