@@ -19,7 +19,7 @@ from xml.sax.saxutils import escape as xml_escape
 import jinja2
 
 from blogkeeper.errors import BuildError, ContentError
-from blogkeeper.render import stylesheet
+from blogkeeper.render import link_fragments, stylesheet
 
 if TYPE_CHECKING:
     from blogkeeper.site import Group, Output, RenderedPost, Site
@@ -179,7 +179,7 @@ class Intro:
 
 def _intro(entry: RenderedPost, base: str) -> Intro:
     """`entry`'s intro; its `#…` links point at the post page from any list page."""
-    return Intro(entry, entry.intro.replace('href="#', f'href="{base}{entry.post.path}#'))
+    return Intro(entry, link_fragments(entry.intro, base + entry.post.path))
 
 
 def _post_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:

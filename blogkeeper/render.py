@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from html.parser import HTMLParser
@@ -235,11 +236,18 @@ def _swap_in(text: str, swaps: _Swaps) -> str:
     return pattern.sub(replace, text)
 
 
+# Attributes are rewritten only inside start tags: code and prose may show `id="x"` as text
+# (markdown2 escapes `<` there but not quotes).
+_TAG = re.compile(r"<[a-zA-Z][^<>]*>")
 _ID = re.compile(r'\sid="([^"]*)"')
-
+_FRAGMENT_HREF = re.compile(r'(\shref=")#')
 
 # Ids the built-in templates use around a post's HTML (base.html: <main id="main">).
 RESERVED_IDS = frozenset({"main"})
+
+
+def _in_tags(text: str, pattern: re.Pattern[str], replace: str | Callable[..., str]) -> str:
+    return _TAG.sub(lambda tag: pattern.sub(replace, tag.group(0)), text)
 
 
 def _unique_ids(text: str) -> str:
@@ -254,11 +262,16 @@ def _unique_ids(text: str) -> str:
         seen.add(candidate)
         return f' id="{candidate}"'
 
-    return _ID.sub(replace, text)
+    return _in_tags(text, _ID, replace)
 
 
 def _strip_ids(text: str) -> str:
-    return _ID.sub("", text)
+    return _in_tags(text, _ID, "")
+
+
+def link_fragments(fragment: str, page: str) -> str:
+    """`fragment` with its in-page links (`href="#…"`) pointing at `page` instead."""
+    return _in_tags(fragment, _FRAGMENT_HREF, lambda m: f"{m.group(1)}{page}#")
 
 
 # Lines that cannot start the first paragraph: indented code, headings, quotes, tables,

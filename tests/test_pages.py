@@ -138,7 +138,7 @@ def test_ids_are_unique_on_a_front_page_with_two_footnoted_intros(
     make_site: MakeSite, tmp_path: Path
 ) -> None:
     body = (
-        "# Same heading\n\nIntro with a note[^1].\n\n<!--more-->\n\n"
+        '# Same heading\n\nIntro with a note[^1] and `<a href="#x">`.\n\n<!--more-->\n\n'
         "More[^2].\n\n[^1]: One.\n[^2]: Two.\n"
     )
     root = make_site(
@@ -152,6 +152,7 @@ def test_ids_are_unique_on_a_front_page_with_two_footnoted_intros(
         ids = parse(files[path]).xpath("//@id")
         assert len(ids) == len(set(ids)), (path, ids)
     front = parse(files["index.html"])
+    assert [c.text for c in front.xpath("//article//code")] == ['<a href="#x">'] * 2
     refs = front.xpath("//article[@class='intro']//sup//a/@href")
     assert sorted(refs) == ["/2026/01/one/#fn-1", "/2026/01/two/#fn-1"]
     assert broken_links(files, SITE_URL) == []

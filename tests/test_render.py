@@ -213,3 +213,16 @@ def test_intro_has_no_ids_and_closes_what_the_fold_left_open() -> None:
     for tag in ("ul", "li"):
         assert result.intro.count(f"<{tag}>") == result.intro.count(f"</{tag}>"), result.intro
     assert "two" not in fragment(result.intro).text_content()
+
+
+def test_id_like_text_in_code_and_prose_is_left_alone() -> None:
+    body = (
+        'Use `<div id="main">` or `id="a"`; in prose id="a" too.\n\n# a\n\n<!--more-->\n\nRest.\n'
+    )
+    result = render(body, fold=4)
+    for text in (result.html, result.intro):
+        doc = fragment(text)
+        assert [c.text for c in doc.xpath("//code")] == ['<div id="main">', 'id="a"']
+        assert 'in prose id="a" too.' in doc.text_content()
+    assert fragment(result.html).xpath("//h1/@id") == ["a"]
+    assert not fragment(result.intro).xpath("//@id")
