@@ -120,7 +120,7 @@ def load_post(config: SiteConfig, path: Path) -> Post:
     meta, body, body_line = split_front_matter(text, source)
     values = _check_fields(meta, source, config)
     lines = body.split("\n")
-    slug = _choose_slug(values.get("slug"), path.stem, values["title"], source)
+    slug = _slug_for(values, meta, path, source)
     return Post(
         source=source,
         title=values["title"],
@@ -360,6 +360,21 @@ def slugify(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).lower()
     kept = "".join(c if unicodedata.category(c)[0] in "LMN" else "-" for c in text)
     return re.sub(r"-+", "-", kept).strip("-")
+
+
+def _slug_for(
+    values: dict[str, Any], meta: dict[str, tuple[Any, int]], path: Path, source: str
+) -> str:
+    """The post's slug; an explicit `slug:` that slugifies to nothing is an error."""
+    explicit = values.get("slug")
+    if explicit is not None and not slugify(explicit):
+        message = f"`slug` {explicit!r} has no letters or digits"
+        hint = "use letters, digits and dashes, or leave `slug` out"
+        raise BuildError([ContentError(source, meta["slug"][1], message, hint)])
+    # posts/my-post/index.md is named by its folder, as page bundles are elsewhere.
+    bundle = path.stem.lower() == "index" and path.parent.name != POSTS_DIR
+    name = path.parent.name if bundle else path.stem
+    return _choose_slug(explicit, name, values["title"], source)
 
 
 def _choose_slug(explicit: str | None, stem: str, title: str, source: str) -> str:

@@ -194,6 +194,21 @@ def test_explicit_slug_wins_and_a_leading_number_is_dropped(make_site: MakeSite)
     }
 
 
+def test_a_post_named_index_takes_its_folder_name(make_site: MakeSite) -> None:
+    root = make_site(
+        {
+            "posts/2026-01-01-first-bundle/index.md": post("One", "2026-01-01"),
+            "posts/second/INDEX.md": post("Two", "2026-01-02"),
+        }
+    )
+    slugs = sorted(p.slug for p in load_posts(load_config(root), LoadOptions()))
+    assert slugs == ["first-bundle", "second"]
+
+
+def test_a_slug_without_letters_is_an_error(broken_build: BrokenBuild) -> None:
+    broken_build({"posts/bad.md": post("T", "2026-01-01", slug='"!!!"')}, "posts/bad.md:4: `slug`")
+
+
 def test_dotfiles_and_appledouble_files_are_ignored(make_site: MakeSite, tmp_path: Path) -> None:
     root = make_site(
         {
