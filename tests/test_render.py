@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from conftest import post, quick_build, snapshot
 from lxml import html
 
+from blogkeeper.errors import BuildError
 from blogkeeper.render import Rendered, render_markdown
 
 MATHML_NS = "http://www.w3.org/1998/Math/MathML"
@@ -116,8 +118,6 @@ def test_math_inside_code_fences_is_left_alone() -> None:
 
 
 def test_bad_math_is_an_error_at_its_line() -> None:
-    from blogkeeper.errors import BuildError
-
     with pytest.raises(BuildError) as caught:
         render("Line one.\n\nBroken $x^$ math.\n")
     [error] = caught.value.errors
@@ -226,3 +226,17 @@ def test_id_like_text_in_code_and_prose_is_left_alone() -> None:
         assert 'in prose id="a" too.' in doc.text_content()
     assert fragment(result.html).xpath("//h1/@id") == ["a"]
     assert not fragment(result.intro).xpath("//@id")
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["> " * 300 + "x\n", "".join("  " * i + "- x\n" for i in range(300)), "*" * 5000 + "\n"],
+    ids=["quotes", "lists", "stars"],
+)
+def test_deep_nesting_is_rendered_or_an_error_never_a_crash(body: str) -> None:
+    started = time.perf_counter()
+    try:
+        render(body)
+    except BuildError as exc:
+        assert [e.path for e in exc.errors] == ["posts/x.md"]
+    assert time.perf_counter() - started < 5

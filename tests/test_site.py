@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
-from conftest import Result, post
+from conftest import Result, post, quick_build, snapshot
+from lxml import html
 
 BrokenBuild = Callable[[dict[str, str | bytes], str], Result]
 
@@ -42,3 +44,11 @@ def test_series_that_share_a_url(broken_build: BrokenBuild) -> None:
 
 def test_a_static_file_that_clashes_with_a_page(broken_build: BrokenBuild) -> None:
     broken_build({"static/index.html": "<p>mine</p>"}, "static/index.html:")
+
+
+def test_a_blog_without_posts_builds(make_site: Callable[..., Path], tmp_path: Path) -> None:
+    result = quick_build(make_site({}), "--out", tmp_path / "out")
+    assert result.code == 0, result.err
+    files = snapshot(tmp_path / "out")
+    assert "No posts yet." in html.fromstring(files["index.html"]).text_content()
+    assert {"404.html", "archive/index.html", "topics/index.html", "sitemap.xml"} <= set(files)
