@@ -157,7 +157,7 @@ def _check_table(
             errors.append(
                 ContentError(
                     CONFIG_NAME,
-                    _line_of(text, key),
+                    _line_of(text, key, section),
                     f"unknown key `{where}`",
                     did_you_mean(key, known),
                 )
@@ -176,9 +176,8 @@ def _check_table(
             errors.append(
                 ContentError(
                     CONFIG_NAME,
-                    _line_of(text, key),
-                    f"`{where}` must be {_TYPE_WORDS[str(known[key].type)]}, "
-                    f"not {type(value).__name__}",
+                    _line_of(text, key, section),
+                    f"`{where}` must be {_TYPE_WORDS[str(known[key].type)]}, not {_shown(value)}",
                 )
             )
             continue
@@ -189,8 +188,8 @@ def _check_table(
 _TYPE_WORDS = {
     "str": "a string",
     "bool": "true or false",
-    "int": "an integer",
-    "float": "a number",
+    "int": "a whole number, 1 or more",
+    "float": "a number above 0",
     "tuple[str, ...]": "a list of strings",
 }
 
@@ -215,10 +214,21 @@ def _check_type(value: Any, type_name: Any) -> Any:
     return None
 
 
-def _line_of(text: str, key: str) -> int | None:
-    """The first line that assigns `key` or opens the table `[key]`."""
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | str):
+        return repr(value)
+    return "a table" if isinstance(value, dict) else f"a {type(value).__name__}"
+
+
+def _line_of(text: str, key: str, section: str | None = None) -> int | None:
+    """The first line that assigns `key` (inside `[section]` if given) or opens `[key]`."""
     pattern = re.compile(rf"^\s*(\[{re.escape(key)}\]|{re.escape(key)}\s*=)")
+    inside = section is None
     for number, line in enumerate(text.splitlines(), start=1):
-        if pattern.match(line):
+        if section is not None and line.strip().startswith("["):
+            inside = line.strip() == f"[{section}]"
+        if inside and pattern.match(line):
             return number
     return None

@@ -274,12 +274,9 @@ def _construct(loader: yaml.SafeLoader, node: yaml.Node, kind: str | None) -> An
         and all(isinstance(item, yaml.ScalarNode) for item in node.value)
     ):
         return [item.value for item in node.value]
-    if (
-        kind == "list"
-        and isinstance(node, yaml.ScalarNode)
-        and node.tag != "tag:yaml.org,2002:null"
-    ):
-        return [node.value]
+    if kind == "list" and isinstance(node, yaml.ScalarNode):
+        # `tags:` left empty is no tags; `tags: AI` is one.
+        return [] if node.tag == "tag:yaml.org,2002:null" else [node.value]
     return loader.construct_object(node, deep=True)
 
 
@@ -366,7 +363,7 @@ def _slug_for(
     values: dict[str, Any], meta: dict[str, tuple[Any, int]], path: Path, source: str
 ) -> str:
     """The post's slug; an explicit `slug:` that slugifies to nothing is an error."""
-    explicit = values.get("slug")
+    explicit = values.get("slug") or None  # `slug:` left empty means no slug
     if explicit is not None and not slugify(explicit):
         message = f"`slug` {explicit!r} has no letters or digits"
         hint = "use letters, digits and dashes, or leave `slug` out"

@@ -50,8 +50,18 @@ def test_unknown_key_in_a_section_with_a_hint(broken_build: BrokenBuild) -> None
 def test_wrong_type(broken_build: BrokenBuild) -> None:
     broken_build(
         {"blog.toml": BLOG_TOML + 'posts_per_page = "ten"\n'},
-        "blog.toml:6: `posts_per_page` must be an integer",
+        "blog.toml:6: `posts_per_page` must be a whole number, 1 or more, not 'ten'",
     )
+
+
+def test_a_section_key_is_found_in_its_section(make_site: MakeSite) -> None:
+    text = BLOG_TOML + "posts_per_page = 3\n[feed]\ntitle = 1\nitems = 0\n"
+    with pytest.raises(BuildError) as caught:
+        load_config(make_site({}, config=text))
+    assert [str(e) for e in caught.value.errors] == [
+        "blog.toml:8: unknown key `feed.title` (did you mean `items`?)",
+        "blog.toml:9: `feed.items` must be a whole number, 1 or more, not 0",
+    ]
 
 
 def test_toml_syntax_error(broken_build: BrokenBuild) -> None:

@@ -224,6 +224,18 @@ def test_dotfiles_and_appledouble_files_are_ignored(make_site: MakeSite, tmp_pat
 # --- title and tags ---------------------------------------------------------------------
 
 
+def test_empty_tags_and_slug_mean_none_and_a_single_tag_is_a_list(make_site: MakeSite) -> None:
+    root = make_site(
+        {
+            "posts/a.md": "---\ntitle: A\ndate: 2026-01-01\ntags:\nslug:\n---\nX\n",
+            "posts/b.md": "---\ntitle: B\ndate: 2026-01-02\ntags: AI\n---\nX\n",
+        }
+    )
+    b, a = load_posts(load_config(root), LoadOptions())
+    assert (a.tags, a.slug) == ((), "a")
+    assert b.tags == ("AI",)
+
+
 def test_yaml_words_stay_text_in_text_fields(make_site: MakeSite) -> None:
     root = make_site({"posts/no.md": "---\ntitle: no\ndate: 2026-01-01\ntags: [yes, 3]\n---\nX\n"})
     [loaded] = load_posts(load_config(root), LoadOptions())
