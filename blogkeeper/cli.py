@@ -27,6 +27,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BuildError as exc:
         report(exc)
         return 1
+    except OSError as exc:  # the disk said no: a full disk, a file where a folder should be
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

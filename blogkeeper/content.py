@@ -109,7 +109,8 @@ def find_post_files(root: Path) -> list[Path]:
         parts = path.relative_to(base).parts
         if any(part.startswith(".") for part in parts):
             continue
-        if path.suffix.lower() in POST_SUFFIXES and path.is_file():
+        # A dangling symlink is kept, so that it fails loudly instead of going missing.
+        if path.suffix.lower() in POST_SUFFIXES and not path.is_dir():
             found.append(path)
     return sorted(found)
 
@@ -142,7 +143,10 @@ def load_post(config: SiteConfig, path: Path) -> Post:
 
 def read_source(path: Path, source: str, limit: int) -> str:
     """The file's text: UTF-8, BOM stripped, line ends normalised to LF."""
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BuildError([ContentError(source, None, f"cannot read: {exc.strerror}")]) from None
     if len(data) > limit:
         raise BuildError(
             [

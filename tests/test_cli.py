@@ -96,3 +96,13 @@ def test_console_script_runs_this_code(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert (blog / "blog.toml").is_file()
+
+
+def test_an_output_path_through_a_file_is_exit_1_without_traceback(tmp_path: Path) -> None:
+    blog = tmp_path / "blog"
+    assert run_cli("init", blog).code == 0
+    (tmp_path / "afile").write_text("x")
+    result = run_cli("build", "--site", blog, "--out", tmp_path / "afile" / "sub")
+    assert result.code == 1
+    assert str(tmp_path / "afile") in result.err
+    assert "Traceback" not in result.err

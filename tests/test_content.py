@@ -370,3 +370,13 @@ def test_every_error_of_a_build_is_reported_together(broken_build: BrokenBuild) 
     )
     assert "posts/b.md:3:" in result.err
     assert "2 errors" in result.err
+
+
+def test_a_dangling_symlink_post_is_an_error_not_a_missing_post(
+    make_site: MakeSite, tmp_path: Path
+) -> None:
+    root = make_site({"posts/good.md": post("Good", "2026-01-01")})
+    (root / "posts" / "gone.md").symlink_to(tmp_path / "nowhere.md")
+    result = quick_build(root, "--out", tmp_path / "out")
+    assert result.code == 1
+    assert "posts/gone.md: cannot read" in result.err
