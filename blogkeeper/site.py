@@ -117,6 +117,7 @@ def assemble(config: SiteConfig, posts: list[RenderedPost], preview: bool = Fals
         by_series, key=lambda e: (e.post.part or 10**9, e.post.date.timestamp(), e.post.source)
     )
     errors = [*_clashes(topics, "topic", "topics"), *_clashes(series, "series", "series")]
+    errors += [error for group in series for error in _repeated_parts(group)]
     if errors:
         raise BuildError(errors)
     return Site(config, tuple(posts), topics, series, preview)
@@ -148,6 +149,18 @@ def _clashes(groups: tuple[Group, ...], kind: str, folder: str) -> list[ContentE
                     "spell them the same, or rename one",
                 )
             )
+    return errors
+
+
+def _repeated_parts(group: Group) -> list[ContentError]:
+    """Two posts claiming the same part of a series would make its navigation lie."""
+    claimed: dict[int, str] = {}
+    errors = []
+    for entry in group.posts:
+        part, source = entry.post.part, entry.post.source
+        if part is not None and claimed.setdefault(part, source) != source:
+            message = f"part {part} of the series `{group.name}` is also {claimed[part]}"
+            errors.append(ContentError(source, None, message, "give each part its own number"))
     return errors
 
 

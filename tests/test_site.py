@@ -52,3 +52,13 @@ def test_a_blog_without_posts_builds(make_site: Callable[..., Path], tmp_path: P
     files = snapshot(tmp_path / "out")
     assert "No posts yet." in html.fromstring(files["index.html"]).text_content()
     assert {"404.html", "archive/index.html", "topics/index.html", "sitemap.xml"} <= set(files)
+
+
+def test_two_posts_claiming_the_same_part(broken_build: BrokenBuild) -> None:
+    broken_build(
+        {
+            "posts/a.md": post("A", "2026-01-02", series="Tour", part="2"),
+            "posts/b.md": post("B", "2026-01-03", series="Tour", part="2"),
+        },
+        "posts/b.md: part 2 of the series `Tour` is also posts/a.md",
+    )
