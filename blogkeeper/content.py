@@ -216,7 +216,12 @@ def split_front_matter(text: str, source: str) -> tuple[dict[str, tuple[Any, int
 
 def parse_yaml(text: str, source: str, first_line: int) -> dict[str, tuple[Any, int]]:
     """A YAML mapping as {key: (value, line)}, with duplicate keys as errors."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # a control character, found before parsing
+        line = text.count("\n", 0, exc.position) + first_line
+        message = f"invalid YAML: character U+{exc.character:04X} is not allowed"
+        raise BuildError([ContentError(source, line, message)]) from None
     try:
         node = loader.get_single_node()
         if node is None:

@@ -7,10 +7,13 @@ from pathlib import Path
 
 import pytest
 from conftest import BLOG_TOML, Result, post, quick_build, snapshot
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lxml import html
 
 from blogkeeper.config import load_config
 from blogkeeper.content import LoadOptions, load_posts, slugify
+from blogkeeper.errors import BuildError
 
 MakeSite = Callable[..., Path]
 
@@ -345,6 +348,14 @@ def test_invalid_utf8(broken_build: BrokenBuild) -> None:
     assert "UTF-8" in result.err
 
 
+def test_control_character_in_front_matter(broken_build: BrokenBuild) -> None:
+    result = broken_build(
+        {"posts/bad.md": "---\ntitle: T\ndate: 2026-01-01\nsummary: a\x1fb\n---\nBody\n"},
+        "posts/bad.md:4:",
+    )
+    assert "U+001F" in result.err
+
+
 def test_python_object_tag_is_refused(broken_build: BrokenBuild) -> None:
     broken_build(
         {
@@ -380,3 +391,45 @@ def test_a_dangling_symlink_post_is_an_error_not_a_missing_post(
     result = quick_build(root, "--out", tmp_path / "out")
     assert result.code == 1
     assert "posts/gone.md: cannot read" in result.err
+
+
+YAML_PIECES = st.sampled_from(
+    [
+        "title: T\n",
+        "date: 2026-01-01\n",
+        "date: 2026-02-30\n",
+        "tags: [a, b]\n",
+        "tags:\n",
+        "- x\n",
+        "---\n",
+        "\n",
+        ": ",
+        "'",
+        '"',
+        "[",
+        "{",
+        "!!python/object:os.system\n",
+        "&a x\n",
+        "*a\n",
+        "\t",
+        "\ufeff",
+        "\r",
+        "title: no\n",
+        "part: 0\n",
+        "draft: maybe\n",
+    ]
+)
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.one_of(YAML_PIECES, st.text(max_size=4)), max_size=12))
+def test_any_front_matter_loads_or_is_a_located_error(
+    make_site: MakeSite, pieces: list[str]
+) -> None:
+    root = make_site({"posts/x.md": "---\n" + "".join(pieces) + "\n---\nBody\n"})
+    try:
+        load_posts(load_config(root), LoadOptions(drafts=True, future=True))
+    except BuildError as exc:
+        assert all(e.path == "posts/x.md" and e.line for e in exc.errors), exc.errors

@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 from conftest import post, quick_build, snapshot
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import html
 
 from blogkeeper.errors import BuildError
+from blogkeeper.fences import find_fold, scan
 from blogkeeper.render import Rendered, render_markdown
 
 MATHML_NS = "http://www.w3.org/1998/Math/MathML"
@@ -240,3 +243,54 @@ def test_deep_nesting_is_rendered_or_an_error_never_a_crash(body: str) -> None:
     except BuildError as exc:
         assert [e.path for e in exc.errors] == ["posts/x.md"]
     assert time.perf_counter() - started < 5
+
+
+MARKDOWN_PIECES = st.sampled_from(
+    [
+        "\n",
+        "\n\n",
+        "$",
+        "$$",
+        "\\$",
+        "`",
+        "```",
+        "```python skip",
+        "~~~",
+        "<!--more-->",
+        "[^1]",
+        "[^1]: n",
+        "# h",
+        "> ",
+        "- ",
+        "1. ",
+        "|a|b|\n|-|-|",
+        "<div>",
+        "</div>",
+        "**",
+        "_",
+        "x^2",
+        "\\frac{a}{b}",
+        ' id="main"',
+        'href="#x"',
+        "\t",
+        "\x00",
+        "é",
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(MARKDOWN_PIECES, st.text(max_size=5)), max_size=30))
+def test_any_text_renders_or_is_a_located_error(pieces: list[str]) -> None:
+    body = "".join(pieces)
+    lines = body.split("\n")
+    fold = find_fold(lines, scan(lines))
+    try:
+        result = render_markdown(body, fold, "posts/x.md", 5)
+    except BuildError as exc:
+        assert all(e.path == "posts/x.md" for e in exc.errors)
+        return
+    ids = fragment(result.html).xpath("//@id")
+    assert len(ids) == len(set(ids))
+    assert "main" not in ids
+    assert not fragment(result.intro).xpath("//@id")
