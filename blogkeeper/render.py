@@ -11,7 +11,7 @@ import hashlib
 import html
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from html.parser import HTMLParser
 
@@ -27,7 +27,7 @@ from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.fences import Fence, is_fold, scan
 
 # Bump when a change here changes the HTML for the same Markdown (the render cache key).
-RENDER_VERSION = "1"
+RENDER_VERSION = "2"
 
 EXTRAS = {
     "footnotes": None,
@@ -50,14 +50,17 @@ class Rendered:
 
 @dataclass
 class _Swaps:
-    """Placeholder tokens and the HTML each stands for."""
+    """Placeholder tokens, the HTML each stands for, and its plain form for attributes."""
 
     nonce: str
     html: dict[str, str]
+    plain: dict[str, str] = field(default_factory=dict)
 
-    def add(self, fragment: str) -> str:
+    def add(self, fragment: str, plain: str = "") -> str:
         token = f"bk{self.nonce}x{len(self.html)}z"
         self.html[token] = fragment
+        # markdown2 copies heading text into ids: `# The $O(n)$ trick` -> "the-o-n-trick".
+        self.plain[token] = re.sub(r"\W+", "-", plain).strip("-").lower()
         return token
 
 
@@ -124,7 +127,7 @@ def _prepare(
             latex = "\n".join(lines[index : end + 1]).strip()[2:-2]
             indent = line[: len(line) - len(line.lstrip())]
             mathml = _math(latex, "block", source, body_line + index)
-            out += ["", indent + swaps.add(mathml), ""]
+            out += ["", indent + swaps.add(mathml, latex), ""]
             index = end + 1
             continue
         out.append(_inline_math(line, swaps, source, body_line + index))
@@ -168,7 +171,7 @@ def _math_in_text(text: str, swaps: _Swaps, source: str, line_no: int) -> str:
     def replace(match: re.Match[str]) -> str:
         display = match.group(1) is not None
         latex = match.group(1) if display else match.group(2)
-        return swaps.add(_math(latex, "block" if display else "inline", source, line_no))
+        return swaps.add(_math(latex, "block" if display else "inline", source, line_no), latex)
 
     return _INLINE_MATH.sub(replace, text).replace("\\$", "$")
 
@@ -228,11 +231,14 @@ def stylesheet() -> str:
 def _swap_in(text: str, swaps: _Swaps) -> str:
     if not swaps.html:
         return text
-    pattern = re.compile(r"<p>(bk" + swaps.nonce + r"x\d+z)</p>|(bk" + swaps.nonce + r"x\d+z)")
+    token = re.compile(r"bk" + swaps.nonce + r"x\d+z")
+    pattern = re.compile(rf"<p>({token.pattern})</p>|({token.pattern})")
 
     def replace(match: re.Match[str]) -> str:
         return swaps.html[match.group(1) or match.group(2)]
 
+    # Inside a tag a token can only be in an attribute (an id), where HTML cannot go.
+    text = _TAG.sub(lambda tag: token.sub(lambda m: swaps.plain[m.group(0)], tag.group(0)), text)
     return pattern.sub(replace, text)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -105,6 +106,14 @@ def test_inline_and_display_math_become_mathml() -> None:
     assert maths[0].xpath(".//msup")
     assert maths[1].xpath(".//mfrac")
     assert "$" not in doc.text_content()
+
+
+def test_math_in_a_heading_keeps_the_heading_whole() -> None:
+    doc = fragment(render("# The $O(n^2)$ cost\n\n![Plot of $x$](/p.png)\n").html)
+    [heading] = doc.xpath("//h1")
+    assert heading.get("id") == "the-o-n-2-cost"
+    assert heading.xpath("./math")
+    assert doc.xpath("//img/@alt") == ["Plot of x"]
 
 
 def test_dollars_that_are_not_math_stay_text() -> None:
@@ -290,6 +299,7 @@ def test_any_text_renders_or_is_a_located_error(pieces: list[str]) -> None:
     except BuildError as exc:
         assert all(e.path == "posts/x.md" for e in exc.errors)
         return
+    assert not re.search(r"bk[0-9a-f]{10}", result.html + result.intro)  # no token left
     ids = fragment(result.html).xpath("//@id")
     assert len(ids) == len(set(ids))
     assert "main" not in ids
