@@ -108,31 +108,51 @@ def _prepare(
     out: list[str] = []
     index = 0
     while index < len(lines):
-        line = lines[index]
         if index == fold:
             out += ["", fold_token, ""]
             # An automatic fold may sit on the fence or `$$` line that ends the paragraph.
-            if not line.strip() or is_fold(line):
+            if not lines[index].strip() or is_fold(lines[index]):
                 index += 1
                 continue
-        if index in fences:
-            fence = fences[index]
-            token = swaps.add(highlight_fence(fence))
-            out += ["", fence.indent + token, ""]
-            index = fence.end + 1
-            continue
-        if line.lstrip().startswith("$$") and _display_math_end(lines, index) is not None:
-            end = _display_math_end(lines, index)
-            assert end is not None
-            latex = "\n".join(lines[index : end + 1]).strip()[2:-2]
-            indent = line[: len(line) - len(line.lstrip())]
-            mathml = _math(latex, "block", source, body_line + index)
-            out += ["", indent + swaps.add(mathml, latex), ""]
-            index = end + 1
-            continue
-        out.append(_inline_math(line, swaps, source, body_line + index))
-        index += 1
+        block, index = _block(lines, index, fences, swaps, source, body_line)
+        out += block
     return "\n".join(out)
+
+
+def _block(
+    lines: list[str],
+    index: int,
+    fences: dict[int, Fence],
+    swaps: _Swaps,
+    source: str,
+    body_line: int,
+) -> tuple[list[str], int]:
+    """The prepared lines of the block that starts at `index`, and the index after it."""
+    line = lines[index]
+    if index in fences:
+        fence = fences[index]
+        return ["", fence.indent + swaps.add(highlight_fence(fence)), ""], fence.end + 1
+    end = _display_math_end(lines, index) if line.lstrip().startswith("$$") else None
+    if end is not None:
+        latex = "\n".join(lines[index : end + 1]).strip()[2:-2]
+        indent = line[: len(line) - len(line.lstrip())]
+        mathml = _math(latex, "block", source, body_line + index)
+        return ["", indent + swaps.add(mathml, latex), ""], end + 1
+    if line.startswith(">"):
+        return _quote(lines, index, swaps, source, body_line)
+    return [_inline_math(line, swaps, source, body_line + index)], index + 1
+
+
+def _quote(
+    lines: list[str], start: int, swaps: _Swaps, source: str, body_line: int
+) -> tuple[list[str], int]:
+    """A blockquote prepared like a post of its own (so fences in it are code), re-quoted."""
+    end = start
+    while end < len(lines) and lines[end].startswith(">"):
+        end += 1
+    inner = [re.sub(r"^> ?", "", line) for line in lines[start:end]]
+    prepared = _prepare(inner, None, "", swaps, source, body_line + start)
+    return [f"> {line}" if line else ">" for line in prepared.split("\n")], end
 
 
 def _display_math_end(lines: list[str], start: int) -> int | None:

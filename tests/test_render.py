@@ -89,6 +89,14 @@ def test_untagged_and_unknown_fences_render_as_escaped_plain_text(info: str) -> 
     assert not doc.xpath("//script | //b | //pre//span")
 
 
+def test_a_fence_in_a_blockquote_is_a_code_block() -> None:
+    plain = fragment(render("```python\nif x:\n    y = 1\n```\n").html)
+    quoted = fragment(render("> Look:\n>\n> ```python skip\n> if x:\n>     y = 1\n> ```\n").html)
+    [block] = quoted.xpath("//blockquote/div[@data-lang='python']")
+    assert html.tostring(block, with_tail=False) == html.tostring(plain[0], with_tail=False)
+    assert block.text_content() == "if x:\n    y = 1\n"
+
+
 def test_output_block_is_program_output() -> None:
     doc = fragment(render("```output\ntensor([1., 2.]) <x>\n```\n").html)
     [samp] = doc.xpath("//pre[@class='output']/samp")
