@@ -12,7 +12,7 @@ import zoneinfo
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from blogkeeper.errors import BuildError, ContentError, did_you_mean
 
@@ -65,8 +65,12 @@ class SiteConfig:
         return urlsplit(self.url).path
 
     def absolute(self, path: str) -> str:
-        """The absolute URL of a site path given relative to the site root."""
-        return self.url + path.lstrip("/")
+        """The absolute URL of a site path given relative to the site root.
+
+        Non-ASCII slugs are percent-encoded (`café` -> `caf%C3%A9`): sitemaps and feeds
+        need URIs, not IRIs.
+        """
+        return self.url + quote(path.lstrip("/"), safe="/#")
 
 
 _SECTIONS: dict[str, type] = {

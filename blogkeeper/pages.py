@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 from xml.sax.saxutils import escape as xml_escape
 
 import jinja2
@@ -72,7 +73,7 @@ def environment(site: Site) -> jinja2.Environment:
     env.globals.update(
         site=config, preview=site.preview, topics=site.topics, series_list=site.series
     )
-    env.filters["url"] = lambda path: base + path.lstrip("/")
+    env.filters["url"] = lambda path: base + quote(path.lstrip("/"), safe="/#")
     env.filters["absolute"] = config.absolute
     env.filters["long_date"] = long_date
     env.filters["iso_date"] = lambda d: d.isoformat()

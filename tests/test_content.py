@@ -9,7 +9,7 @@ import pytest
 from conftest import BLOG_TOML, Result, post, quick_build, snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from lxml import html
+from lxml import etree, html
 
 from blogkeeper.config import load_config
 from blogkeeper.content import LoadOptions, load_posts, slugify
@@ -181,6 +181,11 @@ def test_slugs_for_hard_names_are_non_empty_readable_unique_and_deterministic(
     assert "2026/01/日本語/index.html" in output
     assert "2026/01/café/index.html" in output
     assert not any(name.endswith("/.html") or "//" in name for name in output)
+    locs = etree.fromstring(output["sitemap.xml"]).xpath("//*[local-name()='loc']/text()")
+    assert "https://blog.example.org/2026/01/%E6%97%A5%E6%9C%AC%E8%AA%9E/" in locs
+    assert all(loc.isascii() for loc in locs)
+    links = html.fromstring(output["index.html"]).xpath("//article//h2/a/@href")
+    assert "/2026/01/caf%C3%A9/" in links
 
 
 def test_explicit_slug_wins_and_a_leading_number_is_dropped(make_site: MakeSite) -> None:
