@@ -53,7 +53,8 @@ print(2 + 2)
 def create_site(folder: Path) -> None:
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise BuildError([ContentError(str(folder), None, "folder exists and is not empty")])
-    today = dt.date.today().isoformat()
+    # Today in the new blog's timezone (UTC), not the machine's: never a "future" post.
+    today = dt.datetime.now(dt.UTC).date().isoformat()
     files = {
         "blog.toml": BLOG_TOML,
         f"{POSTS_DIR}/hello-world.md": FIRST_POST.format(date=today),

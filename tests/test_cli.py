@@ -13,7 +13,11 @@ from conftest import run_cli, snapshot
 from lxml import html
 
 
-def test_init_makes_a_blog_that_builds_at_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("machine_tz", ["UTC", "Pacific/Kiritimati", "Pacific/Pago_Pago"])
+def test_init_makes_a_blog_that_builds_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, machine_tz: str
+) -> None:
+    monkeypatch.setenv("TZ", machine_tz)  # the first post must not be "future" anywhere
     blog = tmp_path / "blog"
     created = run_cli("init", blog)
     assert created.code == 0, created.err
