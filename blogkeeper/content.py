@@ -241,6 +241,9 @@ def parse_yaml(text: str, source: str, first_line: int) -> dict[str, tuple[Any, 
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + first_line if mark else first_line
         problem = exc.problem or exc.context or "invalid YAML"
+        if exc.problem and exc.context and exc.context_mark:
+            # "expected ',' or ']'" is found lines after the `[` that was never closed.
+            problem += f" ({exc.context} on line {exc.context_mark.line + first_line})"
         raise BuildError([ContentError(source, line, f"invalid YAML: {problem}")]) from None
     except yaml.YAMLError as exc:
         raise BuildError([ContentError(source, first_line, f"invalid YAML: {exc}")]) from None

@@ -6,10 +6,11 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import run_cli, snapshot
+from conftest import build, post, run_cli, snapshot
 from lxml import html
 
 
@@ -110,3 +111,22 @@ def test_an_output_path_through_a_file_is_exit_1_without_traceback(tmp_path: Pat
     assert result.code == 1
     assert str(tmp_path / "afile") in result.err
     assert "Traceback" not in result.err
+
+
+@pytest.mark.parametrize(
+    ("files", "where"),
+    [
+        ({"posts/bad.md": "---\ntitle: [unclosed\ndate: 2026-01-01\n---\n"}, "posts/bad.md:3:"),
+        ({"templates/post.html": "Post:\n{{ nope }}\n"}, "templates/post.html:2:"),
+    ],
+)
+def test_errors_through_the_real_command_line(
+    make_site: Callable[..., Path], files: dict[str, str], where: str
+) -> None:
+    root = make_site({"posts/good.md": post("Good", "2026-01-01"), **files})
+    result = build(root)
+    assert result.code == 1
+    assert result.err.startswith(where), result.err
+    assert result.err.endswith("build failed: 1 error\n")
+    assert "Traceback" not in result.err
+    assert not (root / "public").exists()

@@ -286,6 +286,14 @@ def test_yaml_syntax_error_line_is_the_line_in_the_post(broken_build: BrokenBuil
     )
 
 
+def test_yaml_error_names_where_the_broken_construct_opened(broken_build: BrokenBuild) -> None:
+    result = broken_build(
+        {"posts/bad.md": "---\ntitle: [unclosed\ndate: 2026-01-01\n---\nBody\n"},
+        "posts/bad.md:3: invalid YAML",
+    )
+    assert "flow sequence on line 2" in result.err
+
+
 def test_unclosed_front_matter(broken_build: BrokenBuild) -> None:
     result = broken_build(
         {"posts/bad.md": "---\ntitle: T\ndate: 2026-01-01\n\nBody\n"}, "posts/bad.md:1:"
