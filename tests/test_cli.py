@@ -86,12 +86,12 @@ def test_build_without_a_blog_is_exit_1_with_a_hint(tmp_path: Path) -> None:
     assert "Traceback" not in result.err
 
 
-def test_version_and_help(tmp_path: Path) -> None:
+def test_version_and_help() -> None:
     assert run_cli("--version").out.startswith("blogkeeper ")
     assert "build" in run_cli("--help").out
 
 
-def test_console_script_runs_this_code(tmp_path: Path) -> None:
+def test_console_script_works(tmp_path: Path) -> None:
     script = shutil.which("blogkeeper", path=str(Path(sys.executable).parent))
     if script is None:
         pytest.fail("the `blogkeeper` console script is not installed next to this Python")
