@@ -311,7 +311,9 @@ def _auto_fold(lines: list[str], fences: list[Fence]) -> int | None:
     index, in_paragraph = 0, False
     while index < len(lines):
         line = lines[index]
-        ends_paragraph = not line.strip() or index in starts or line.lstrip().startswith("$$")
+        ends_paragraph = (
+            not line.strip() or index in starts or re.match(r"\$\$|#{1,6}(\s|$)", line.lstrip())
+        )
         if in_paragraph and ends_paragraph:
             return index
         if index in starts:

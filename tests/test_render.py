@@ -214,6 +214,12 @@ def test_automatic_intro_stops_at_a_fence_right_after_the_paragraph() -> None:
     assert "x = 1" in fragment(result.html).text_content()
 
 
+def test_automatic_intro_stops_at_a_heading_right_after_the_paragraph() -> None:
+    result = render("The paragraph.\n## Next\n\nMore.\n")
+    assert fragment(result.intro).text_content().strip() == "The paragraph."
+    assert fragment(result.html).xpath("//h2")[0].text == "Next"
+
+
 def test_automatic_intro_skips_a_leading_list_and_link_definitions() -> None:
     body = "- a\n- b\n\n[ref]: https://example.org/\n\nThe [paragraph][ref].\n\nRest.\n"
     intro = fragment(render(body).intro)
