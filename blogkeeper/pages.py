@@ -180,7 +180,7 @@ class Intro:
 
 def _intro(entry: RenderedPost, base: str) -> Intro:
     """`entry`'s intro; its `#…` links point at the post page from any list page."""
-    return Intro(entry, link_fragments(entry.intro, base + entry.post.path))
+    return Intro(entry, link_fragments(entry.intro, base + quote(entry.post.path)))
 
 
 def _post_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
