@@ -59,7 +59,8 @@ def create_site(folder: Path) -> None:
         "blog.toml": BLOG_TOML,
         f"{POSTS_DIR}/hello-world.md": FIRST_POST.format(date=today),
         "templates/README.md": "A template here overrides the built-in one of the same name.\n",
-        "static/robots-notes.txt": "Files in static/ are copied as they are to the site root.\n",
+        # A dotfile, so that it keeps the folder without being published.
+        "static/.about": "Files in static/ are copied as they are to the site root.\n",
         ".gitignore": "/public/\n.blogkeeper-cache/\n",
     }
     for name, text in files.items():

@@ -26,6 +26,7 @@ def test_init_makes_a_blog_that_builds_at_once(
     assert built.code == 0, built.err
     files = snapshot(blog / "public")
     assert "index.html" in files
+    assert not [p for p in files if "about" in p or "README" in p]  # no notes published
     [post_page] = [p for p in files if p.endswith("hello-world/index.html")]
     doc = html.fromstring(files[post_page])
     assert doc.xpath("//h1")[0].text == "Hello, world"
