@@ -26,7 +26,9 @@ def test_init_makes_a_blog_that_builds_at_once(
     assert built.code == 0, built.err
     files = snapshot(blog / "public")
     assert "index.html" in files
-    assert not [p for p in files if "about" in p or "README" in p]  # no notes published
+    # Only the blog itself is published, not the notes init leaves in static/ and templates/.
+    assert not [p for p in files if p.startswith(("static", ".about", "templates", "README"))]
+    assert {p for p in files if p.endswith(".txt")} <= {"robots.txt", "llms.txt", "llms-full.txt"}
     [post_page] = [p for p in files if p.endswith("hello-world/index.html")]
     doc = html.fromstring(files[post_page])
     assert doc.xpath("//h1")[0].text == "Hello, world"
