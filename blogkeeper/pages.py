@@ -126,6 +126,7 @@ def render_pages(site: Site, feeds: Sequence[Link] = ()) -> list[Output]:
         _output("robots.txt", robots(site).encode()),
         _output("assets/pygments.css", stylesheet().encode()),
         _output("assets/style.css", _asset("style.css")),
+        _output("assets/favicon.svg", _asset("favicon.svg")),
     ]
     return outputs
 
