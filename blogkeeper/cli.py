@@ -28,6 +28,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BuildError as exc:
         report(exc)
         return 1
+    except OSError as exc:  # the disk said no: a full disk, a file where a folder should be
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
@@ -49,7 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--drafts", action="store_true", help="include drafts")
     build.add_argument("--future", action="store_true", help="include future-dated posts")
     build.add_argument("--now", type=_datetime, help="the time to build at (ISO 8601), for tests")
-    build.add_argument("--force", action="store_true", help="replace an output folder blogkeeper did not make")
+    build.add_argument(
+        "--force", action="store_true", help="replace an output folder blogkeeper did not make"
+    )
 
     init = _command(commands, "init", "create a new blog in DIR", _run_init, site=False)
     init.add_argument("dir", type=Path)
@@ -85,7 +91,9 @@ def _command(
 ) -> argparse.ArgumentParser:
     command = commands.add_parser(name, help=help_text, description=help_text)
     if site:
-        command.add_argument("--site", type=Path, default=Path("."), help="site folder (default: .)")
+        command.add_argument(
+            "--site", type=Path, default=Path("."), help="site folder (default: .)"
+        )
     command.set_defaults(run=run)
     return command
 
