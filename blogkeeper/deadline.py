@@ -7,8 +7,8 @@ are regular expressions too. `call_with_deadline` ends such a call after `second
 - on the main thread (the CLI, and the workers of a process pool) a SIGALRM timer raises
   `Overrun` inside the call; Python's regular-expression engine checks for signals while
   it backtracks, so the call really stops;
-- on any other thread, where signals cannot be used, the call runs in a child process
-  forked from a forkserver and is killed when its time is up.
+- on any other thread, where signals cannot be used, the call runs in a worker process
+  forked from a forkserver (kept for the next call), which is killed when time is up.
 
 This module knows nothing about posts or Markdown and writes nothing.
 """
@@ -23,6 +23,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext
+from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any, TypeVar
 
@@ -68,21 +69,31 @@ def _context() -> ForkServerContext:
     return context
 
 
+_lock = threading.Lock()
+_worker: list[tuple[BaseProcess, Connection]] = []  # at most one: (process, its pipe)
+
+
 def _in_child(seconds: float, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-    receive, send = _context().Pipe(duplex=False)
-    child = _context().Process(target=_child, args=(send, fn, args), daemon=True)
-    child.start()
-    send.close()
-    try:
-        if not receive.poll(seconds):
-            raise Overrun
-        kind, value = receive.recv()
-    except EOFError:
-        kind, value = "raise", RuntimeError(f"the worker process died ({child.exitcode})")
-    finally:
-        child.kill()
-        child.join()
-        receive.close()
+    """Run the call in a long-lived worker process; a worker that overruns is killed."""
+    with _lock:
+        if not _worker:
+            ours, theirs = _context().Pipe()
+            started = _context().Process(target=_serve, args=(theirs,), daemon=True)
+            started.start()
+            theirs.close()
+            _worker.append((started, ours))
+        process, pipe = _worker[0]
+        try:
+            pipe.send((fn, args))
+            if not pipe.poll(seconds):
+                raise Overrun
+            kind, value = pipe.recv()
+        except (EOFError, OSError):
+            _stop(process, pipe)
+            return fn(*args)  # no worker could run here: render unbounded, in this thread
+        except BaseException:
+            _stop(process, pipe)
+            raise
     if kind == "ok":
         return value  # type: ignore[no-any-return]
     if kind == "build":
@@ -90,12 +101,23 @@ def _in_child(seconds: float, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
     raise value
 
 
-def _child(send: Connection, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-    try:
-        message: tuple[str, Any] = ("ok", fn(*args))
-    except BuildError as exc:
-        message = ("build", exc.errors)
-    except Exception as exc:
-        message = ("raise", exc)
-    send.send(message)
-    send.close()
+def _stop(process: BaseProcess, pipe: Connection) -> None:
+    _worker.clear()
+    process.kill()
+    process.join()
+    pipe.close()
+
+
+def _serve(pipe: Connection) -> None:
+    while True:
+        try:
+            fn, args = pipe.recv()
+        except EOFError:
+            return
+        try:
+            message: tuple[str, Any] = ("ok", fn(*args))
+        except BuildError as exc:
+            message = ("build", exc.errors)
+        except Exception as exc:
+            message = ("raise", exc)
+        pipe.send(message)
