@@ -25,7 +25,7 @@ from blogkeeper.errors import BuildError
 from blogkeeper.site import BuildOptions, build_site
 from blogkeeper.writer import check_output_dir, write_site
 
-EXAMPLES = 60
+EXAMPLES = 100
 
 TOKENS = [
     "\r\n",

@@ -132,3 +132,16 @@ def test_post_over_max_post_bytes_is_an_error(make_site: MakeSite) -> None:
     size = len((root / "posts/big.md").read_bytes())
     assert f"posts/big.md: file is {size:,} bytes, over the limit of 1,000" in result.err
     assert "small.md" not in result.err
+
+
+@pytest.mark.slow
+def test_build_fails_a_slow_post_by_name_and_goes_no_further(make_site: MakeSite) -> None:
+    slow = post("Slow", "2026-01-01", '<p m="1"' * 15000)
+    root = make_site({"posts/slow.md": slow, "posts/fine.md": post("Fine", "2026-01-02")})
+    started = time.monotonic()
+    result = build(root)
+    assert time.monotonic() - started < RENDER_SECONDS + 10
+    assert result.code == 1
+    assert result.err.startswith(f"posts/slow.md: Markdown took longer than {RENDER_SECONDS:g} s")
+    assert "Traceback" not in result.err and "fine.md" not in result.err
+    assert not (root / "public").exists()
