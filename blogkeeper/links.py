@@ -75,6 +75,8 @@ def _problem(
     if path is None:
         return f"link to `{url}`: no such page or file in the site"
     fragment = unquote(parts.fragment)
+    if fragment.lower() == "top":  # HTML: `#top` scrolls to the top, with or without an id
+        return None
     if fragment and path.endswith(".html"):
         if path not in ids:
             ids[path] = frozenset(_parse(files[path].decode("utf-8", "replace")).ids)

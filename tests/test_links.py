@@ -20,7 +20,7 @@ Intro with a footnote.[^1]
 - [the other post](/2026/01/other/), [without slash](/2026/01/other),
   [relative](../../01/other/#deep-part), [its twin](/2026/01/other/index.md)
 - ![a picture](/img/pic.png) and <img src="../../../img/pic.png" alt="same">
-- [home](/), [feed](/feed/rss.xml), [topics](/topics/)
+- [home](/), [feed](/feed/rss.xml), [topics](/topics/), [back to top](#top)
 - [elsewhere](https://example.com/nowhere#nothing), [mail](mailto:me@example.org),
   [same host, full URL](https://blog.example.org/2026/01/other/)
 
