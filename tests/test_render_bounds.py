@@ -101,6 +101,7 @@ def test_moderate_nesting_renders() -> None:
     assert "<li>" in render_markdown(body, None, "posts/x.md", 1).html
 
 
+@pytest.mark.slow  # waits out the 5 s bound
 def test_bound_holds_off_the_main_thread() -> None:
     outcome: list[object] = []
 
