@@ -594,7 +594,8 @@ def _serve(
         )
     host, port = server.server_address[:2]
     say(f"serving at {_url(str(host), port, preview.state.base)} (Ctrl-C to stop)")
-    threads.append(threading.Thread(target=server.serve_forever, name="http", daemon=True))
+    http = threading.Thread(target=server.serve_forever, args=(0.1,), name="http", daemon=True)
+    threads.append(http)
     threads[-1].start()
     while not stop.wait(0.5):
         pass
