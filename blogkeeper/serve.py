@@ -1,16 +1,21 @@
 """`blogkeeper serve`: a live preview that rebuilds on save and reloads every open tab.
 
-`Preview` is handed a builder callable and knows nothing else about the site: it owns a
-private temporary folder, asks the builder to write the site into it, serves that folder
-over HTTP and tells open tabs to reload (Server-Sent Events on `EVENTS`). A failed rebuild
-keeps the last good site and shows the errors as an overlay. `serve` wires it to
+`Preview` is handed a builder callable and knows nothing else about the site: it keeps the
+last good build as an immutable in-memory `Snapshot` (output path -> bytes), serves it over
+HTTP and tells open tabs to reload (Server-Sent Events on `EVENTS`). A failed rebuild keeps
+the last good build and shows the errors as an overlay. `serve` wires it to
 `site.build_site` (the one build path) and to a watchfiles watcher.
 
-Safety: requests wait while a build runs (nobody sees a half-built site); no path leaves
-the served folder; Host must be a loopback name or an allowed one (DNS rebinding); the
-reload channel refuses cross-origin requests; no CORS headers are ever sent. The reload
-script is added to HTML as it is served and never written to a file. This module must
-never write anywhere but its own temporary folder.
+Why memory and not a temporary folder: a preview then writes nothing at all (public/ and
+the disk are never touched, nothing is left behind after a crash), rebuilds skip writing
+~1,200 files for a 1,000-post blog (1.6-3.5 s here), and a URL can only name a file of the
+build: no path on disk is ever opened, so `..`, encoded slashes and symlinks have nothing to
+reach.
+
+Safety: requests wait while a build runs (nobody sees a half-built site); Host must be a
+loopback name or an allowed one (DNS rebinding); the reload channel refuses cross-origin
+requests; no CORS headers are ever sent. The reload script is added to HTML as it is served,
+never stored. This module must not write files.
 """
 
 from __future__ import annotations
@@ -21,13 +26,11 @@ import html
 import ipaddress
 import json
 import mimetypes
-import shutil
 import signal
 import socket
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -47,14 +50,30 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 @dataclass(frozen=True)
 class Built:
-    """What a builder reports: the URL path the site lives under and a digest of its files."""
+    """A built site as a builder hands it over: every output file, and where it lives."""
 
-    base: str  # "/" or "/blog/"
-    digest: str  # changes exactly when some output file changed
-    files: int
+    base: str  # the URL path the site lives under: "/" or "/blog/"
+    files: Mapping[str, bytes]  # output path ("2026/03/x/index.html") -> bytes
 
 
-Builder = Callable[[Path], Built]  # write the site into this folder or raise BuildError
+Builder = Callable[[], Built]  # build the site, or raise BuildError
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One complete build, never changed once made; requests read it without locks."""
+
+    base: str
+    files: Mapping[str, bytes]
+    folders: frozenset[str]  # every folder that holds an output: "", "2026", "2026/03", ...
+
+    @classmethod
+    def of(cls, built: Built) -> Snapshot:
+        folders = {""}
+        for path in built.files:
+            parts = path.split("/")[:-1]
+            folders.update("/".join(parts[: n + 1]) for n in range(len(parts)))
+        return cls(built.base, dict(built.files), frozenset(folders))
 
 
 @dataclass(frozen=True)
@@ -66,50 +85,43 @@ class Response:
 
 @dataclass
 class _State:
-    """Everything requests read, guarded by `cond`."""
+    """What requests and the reload channel read, guarded by `cond`."""
 
     cond: threading.Condition = field(default_factory=threading.Condition)
+    site: Snapshot | None = None  # the last good build
     generation: int = 0  # 0 until the first good build; +1 whenever the output changes
-    digest: str | None = None
-    base: str = "/"
     errors: tuple[str, ...] = ()
     building: bool = False
-    readers: int = 0
     closing: bool = False
 
 
 class Preview:
-    """A built site in a private folder, rebuilt on demand, served by `Handler`."""
+    """The last good build of a site, rebuilt on demand, served by `Handler`."""
 
-    def __init__(self, builder: Builder, folder: Path, allowed_hosts: Iterable[str] = ()) -> None:
+    def __init__(self, builder: Builder, allowed_hosts: Iterable[str] = ()) -> None:
         self.builder = builder
-        self.folder = folder
         self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts) | LOOPBACK_NAMES
         self.state = _State()
 
     def rebuild(self) -> BuildError | None:
-        """Build into the folder while requests wait; on failure keep the last good site."""
+        """Build while requests wait; on failure keep serving the last good build."""
         state = self.state
         with state.cond:
             state.cond.wait_for(lambda: not state.building)
             state.building = True
-            state.cond.wait_for(lambda: state.readers == 0)
-        failure = None
+        failure, site = None, None
         try:
-            built = self.builder(self.folder)
+            site = Snapshot.of(self.builder())
         except BuildError as exc:
             failure = exc
-        with state.cond:
-            state.building = False
-            if failure is not None:
-                state.errors = tuple(str(e) for e in failure.errors)
-            else:
-                state.errors = ()
-                state.base = built.base
-                if built.digest != state.digest:
-                    state.digest = built.digest
+        finally:
+            with state.cond:
+                state.building = False
+                state.errors = tuple(str(e) for e in failure.errors) if failure else ()
+                if site is not None and (state.site is None or site != state.site):
+                    state.site = site
                     state.generation += 1
-            state.cond.notify_all()
+                state.cond.notify_all()
         return failure
 
     def close(self) -> None:
@@ -139,58 +151,51 @@ class Preview:
         parsed = parse_path(raw_path)
         if isinstance(parsed, Response):
             return finish(parsed, 0, None, head)
-        segments, query = parsed
         state = self.state
         with state.cond:
             state.cond.wait_for(lambda: not state.building)
-            state.readers += 1
-            generation, base = state.generation, state.base
-        try:
-            if generation == 0:
-                return self._first_build_failed()
-            response = self._from_folder(segments, query, base, headers.get("Accept", ""))
-        finally:
-            with state.cond:
-                state.readers -= 1
-                state.cond.notify_all()
+            site, generation, errors = state.site, state.generation, state.errors
+        if site is None:
+            return finish(first_build_failed(errors), 0, None, head)
+        response = lookup(site, *parsed, headers.get("Accept", ""))
         return finish(response, generation, headers.get("If-None-Match"), head)
 
-    def _first_build_failed(self) -> Response:
-        errors = "\n".join(self.state.errors) or "The site is being built."
-        body = (
-            "<!doctype html><html lang=en><meta charset=utf-8><title>Build failed</title>"
-            f"<body><h1>The site does not build yet</h1><pre>{html.escape(errors)}</pre></body>"
-        )
-        page = Response(503, (("Content-Type", "text/html; charset=utf-8"),), body.encode())
-        return finish(page, 0, None, False)
 
-    def _from_folder(self, segments: list[str], query: str, base: str, accept: str) -> Response:
-        base_parts = [p for p in base.split("/") if p]
-        if segments[: len(base_parts)] != base_parts:
-            if segments == [""]:
-                return redirect([*base_parts, ""], query)
-            return self._not_found(base)
-        parts = segments[len(base_parts) :] or [""]
-        root = self.folder.resolve()
-        if parts[-1] != "":
-            target = inside(root, parts)
-            if target is not None and target.is_dir():
-                return redirect([*segments, ""], query)
-            if target is None or not target.is_file():
-                return self._not_found(base)
-            return file_response(target, base, root)
-        page = inside(root, [*parts[:-1], "index.html"])
-        if page is None or not page.is_file():
-            return self._not_found(base)
-        return negotiate(page, inside(root, [*parts[:-1], "index.md"]), accept, base, root)
+def first_build_failed(errors: tuple[str, ...]) -> Response:
+    text = "\n".join(errors) or "The site is being built."
+    body = (
+        "<!doctype html><html lang=en><meta charset=utf-8><title>Build failed</title>"
+        f"<body><h1>The site does not build yet</h1><pre>{html.escape(text)}</pre></body>"
+    )
+    return Response(503, (("Content-Type", "text/html; charset=utf-8"),), body.encode())
 
-    def _not_found(self, base: str) -> Response:
-        root = self.folder.resolve()
-        page = inside(root, ["404.html"])
-        if page is None or not page.is_file():
-            return Response(404, (("Content-Type", "text/plain; charset=utf-8"),), b"Not found\n")
-        found = file_response(page, base, root)
-        return Response(404, found.headers, found.body)
+
+def lookup(site: Snapshot, segments: list[str], query: str, accept: str) -> Response:
+    """A file of the build, a folder's index.html (or its twin), a redirect or the 404."""
+    base_parts = [p for p in site.base.split("/") if p]
+    if segments[: len(base_parts)] != base_parts:
+        if segments == [""]:
+            return redirect([*base_parts, ""], query)
+        return not_found(site)
+    parts = segments[len(base_parts) :] or [""]
+    path = "/".join(parts)
+    if parts[-1] != "":
+        if path in site.files:
+            return file_response(site, path)
+        if path in site.folders:
+            return redirect([*segments, ""], query)
+        return not_found(site)
+    page = path + "index.html"
+    if page not in site.files:
+        return not_found(site)
+    return negotiate(site, page, path + "index.md", accept)
+
+
+def not_found(site: Snapshot) -> Response:
+    if "404.html" not in site.files:
+        return _plain(404, "Not found")
+    found = file_response(site, "404.html")
+    return Response(404, found.headers, found.body)
 
 
 def host_name(header: str) -> str | None:
@@ -226,15 +231,6 @@ def parse_path(raw: str) -> tuple[list[str], str] | Response:
     return segments, query
 
 
-def inside(root: Path, parts: list[str]) -> Path | None:
-    """root/parts, resolved (symlinks followed), or None when it lands outside root."""
-    try:
-        resolved = root.joinpath(*parts).resolve()
-    except (OSError, RuntimeError):
-        return None
-    return resolved if resolved.is_relative_to(root) else None
-
-
 def redirect(segments: list[str], query: str) -> Response:
     """A redirect to a path built from validated segments: always on-site, never `//`."""
     location = "/" + "/".join(quote(s, safe="") for s in segments)
@@ -245,16 +241,13 @@ def redirect(segments: list[str], query: str) -> Response:
     )
 
 
-def negotiate(page: Path, twin: Path | None, accept: str, base: str, root: Path) -> Response:
+def negotiate(site: Snapshot, page: str, twin: str, accept: str) -> Response:
     """A page's HTML, or its Markdown twin when the client prefers text/markdown."""
-    has_twin = twin is not None and twin.is_file()
-    if has_twin and prefers_markdown(accept):
-        response = file_response(twin, base, root)  # type: ignore[arg-type]
-    else:
-        response = file_response(page, base, root)
-    if has_twin:
-        return Response(response.status, (*response.headers, ("Vary", "Accept")), response.body)
-    return response
+    if twin not in site.files:
+        return file_response(site, page)
+    chosen = twin if prefers_markdown(accept) else page
+    response = file_response(site, chosen)
+    return Response(response.status, (*response.headers, ("Vary", "Accept")), response.body)
 
 
 def prefers_markdown(accept: str) -> bool:
@@ -274,28 +267,28 @@ def prefers_markdown(accept: str) -> bool:
     return markdown > 0 and markdown >= page
 
 
-def file_response(path: Path, base: str, root: Path) -> Response:
-    data = path.read_bytes()
-    headers = [("Content-Type", content_type(path.name, data))]
-    links = discovery_links(path, base, root)
+def file_response(site: Snapshot, path: str) -> Response:
+    data = site.files[path]
+    headers = [("Content-Type", content_type(path, data))]
+    links = discovery_links(site, path)
     if links:
         headers.append(("Link", links))
     return Response(200, tuple(headers), data)
 
 
-def discovery_links(path: Path, base: str, root: Path) -> str:
+def discovery_links(site: Snapshot, path: str) -> str:
     """The llms.txt v2 `Link:` header for a page or a twin, naming only files that exist."""
-    if path.name not in ("index.html", "index.md"):
+    folder, _, name = path.rpartition("/")
+    if name not in ("index.html", "index.md"):
         return ""
-    folder = path.parent.relative_to(root).as_posix()
-    url = quote(base + ("" if folder == "." else folder + "/"))
+    url = quote(site.base + (folder + "/" if folder else ""))
     links = []
-    if path.name == "index.html" and (path.parent / "index.md").is_file():
+    if name == "index.html" and path.removesuffix("html") + "md" in site.files:
         links.append(f'<{url}index.md>; rel="alternate"; type="text/markdown"')
-    if path.name == "index.md":
+    if name == "index.md":
         links.append(f'<{url}>; rel="alternate"; type="text/html"')
-    if (root / "llms.txt").is_file():
-        links.append(f'<{quote(base)}llms.txt>; rel="describedby"')
+    if "llms.txt" in site.files:
+        links.append(f'<{quote(site.base)}llms.txt>; rel="describedby"')
     return ", ".join(links)
 
 
@@ -522,32 +515,27 @@ class ServeOptions:
 
 
 def site_builder(root: Path, options: ServeOptions) -> Builder:
-    """A builder for `Preview`: `site.build_site` with drafts and future posts, then write."""
+    """A builder for `Preview`: `site.build_site` (the one build path) with drafts and
+    future posts, kept in memory: a preview never writes the site anywhere."""
     from blogkeeper.config import load_config
     from blogkeeper.site import BuildOptions, build_site
-    from blogkeeper.writer import write_site
 
     build_options = BuildOptions(drafts=options.drafts, future=True, now=options.now, preview=True)
 
-    def build_into(folder: Path) -> Built:
+    def build() -> Built:
         outputs = build_site(root, build_options)
-        write_site(outputs, folder)
-        digest = hashlib.sha256()
-        for output in outputs:
-            digest.update(f"{output.path}\0{len(output.data)}\0".encode() + output.data)
-        return Built(load_config(root).base_path, digest.hexdigest(), len(outputs))
+        return Built(load_config(root).base_path, {o.path: o.data for o in outputs})
 
-    return build_into
+    return build
 
 
 def serve(root: Path, options: ServeOptions, say: Callable[[str], None]) -> int:
     """Build, serve and rebuild on change until SIGINT or SIGTERM; always clean up."""
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in STOP_SIGNALS}
-    workdir = Path(tempfile.mkdtemp(prefix="blogkeeper-serve-"))
     threads: list[threading.Thread] = []
     try:
-        preview = Preview(site_builder(root, options), workdir / "site", _allowed(options))
+        preview = Preview(site_builder(root, options), _allowed(options))
         server = PreviewServer((options.host, options.port), preview)
         try:
             _serve(root, options, preview, server, stop, threads, say)
@@ -561,7 +549,6 @@ def serve(root: Path, options: ServeOptions, say: Callable[[str], None]) -> int:
         stop.set()
         for thread in threads:
             thread.join(timeout=10)
-        shutil.rmtree(workdir, ignore_errors=True)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
@@ -580,7 +567,7 @@ def _serve(
         names = ", ".join(_shown(root, p) for p in paths[:3]) + (" …" if len(paths) > 3 else "")
         _rebuild(preview, say, f"{names} changed: rebuilt")
 
-    say(f"building {root} into {preview.folder.parent} (drafts {_drafts(options)})")
+    say(f"building {root} in memory (drafts {_drafts(options)})")
     # Watch before the first build, so that a save during it is not missed.
     watcher = threading.Thread(target=watch, args=(root, changed, stop), name="watch", daemon=True)
     threads.append(watcher)
@@ -593,7 +580,8 @@ def _serve(
             "--allow-host name"
         )
     host, port = server.server_address[:2]
-    say(f"serving at {_url(str(host), port, preview.state.base)} (Ctrl-C to stop)")
+    base = preview.state.site.base if preview.state.site else "/"
+    say(f"serving at {_url(str(host), port, base)} (Ctrl-C to stop)")
     http = threading.Thread(target=server.serve_forever, args=(0.1,), name="http", daemon=True)
     threads.append(http)
     threads[-1].start()

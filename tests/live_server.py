@@ -35,7 +35,6 @@ class LiveServer:
     proc: subprocess.Popen[str]
     root: Path
     port: int
-    workdir: Path
     lines: queue.Queue[str]
     seen: list[str] = field(default_factory=list)
 
@@ -94,7 +93,7 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(root: Path, *args: str) -> Iterator[LiveServer]:
+def live_server(root: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[LiveServer]:
     """Start `blogkeeper serve --port 0` on `root`; stop it with SIGINT afterwards."""
     command = [sys.executable, "-m", "blogkeeper", "serve", "--site", str(root), "--port", "0"]
     proc = subprocess.Popen(
@@ -103,15 +102,14 @@ def live_server(root: Path, *args: str) -> Iterator[LiveServer]:
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         text=True,
+        env=env,
     )
     lines: queue.Queue[str] = queue.Queue()
     pump = threading.Thread(target=_pump, args=(proc, lines), daemon=True)
     pump.start()
-    server = LiveServer(proc, root, 0, Path(), lines)
+    server = LiveServer(proc, root, 0, lines)
     try:
-        server.workdir = Path(
-            server.wait_for(r"^building .* into ").split(" into ")[1].split(" ")[0]
-        )
+        server.wait_for(r"^building ")
         server.port = int(server.wait_for(r"serving at http://").split(":")[2].split("/")[0])
         yield server
     finally:

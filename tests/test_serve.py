@@ -7,6 +7,7 @@ raw sockets where http.client would refuse to send the request).
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -16,9 +17,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import BLOG_TOML, post
+from conftest import BLOG_TOML, build, post, snapshot
 from live_server import LiveServer, live_server
 
+from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.serve import Built, Preview, Response
 
 # llms.txt, twins and feeds come from other modules; this site turns them off and brings
@@ -106,14 +108,18 @@ def test_content_types(server: LiveServer, path: str, content_type: str) -> None
     assert int(reply.headers["content-length"]) == len(reply.body)
 
 
-def test_html_gets_the_reload_script_but_the_files_do_not(server: LiveServer) -> None:
-    reply = server.get("/2026/03/first/")
-    assert "First body text." in reply.text
-    assert reply.text.count("data-blogkeeper-live") == 1
-    assert reply.text.index("data-blogkeeper-live") < reply.text.rindex("</body>")
-    on_disk = (server.workdir / "site" / "2026/03/first/index.html").read_text()
-    assert "First body text." in on_disk and "blogkeeper-live" not in on_disk
-    assert "blogkeeper-live" not in server.get("/notes/index.md").text
+def test_pages_are_what_build_writes_plus_the_reload_script(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    assert build(server.root, "--drafts", "--future", "--out", tmp_path / "out").code == 0
+    for page in ("2026/03/first/index.html", "2026/03/draft/index.html", "notes/index.html"):
+        served = server.get("/" + page).text
+        assert served.count("data-blogkeeper-live") == 1
+        script = served[served.index("<script data-blogkeeper-live") :]
+        script = script[: script.index("</script>\n") + len("</script>\n")]
+        assert served.index(script) < served.rindex("</body>")
+        assert served.replace(script, "") == (tmp_path / "out" / page).read_text()
+    assert server.get("/notes/index.md").text == FILES["static/notes/index.md"]
 
 
 def test_drafts_and_future_posts_are_shown_and_marked(server: LiveServer) -> None:
@@ -280,19 +286,23 @@ def test_nul_byte_in_path_is_refused(server: LiveServer) -> None:
     assert reply.startswith(b"HTTP/1.1 400")
 
 
-def test_symlinks_pointing_out_are_404(own_server: Starter, tmp_path: Path) -> None:
-    running = own_server()
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    (outside / "leak.txt").write_text(SECRET)
-    served = running.workdir / "site"
-    (served / "leak.txt").symlink_to(outside / "leak.txt")
-    (served / "leakdir").symlink_to(outside, target_is_directory=True)
-    (served / "inside.css").symlink_to(served / "assets" / "style.css")
-    for path in ("/leak.txt", "/leakdir/leak.txt", "/leakdir/", "/leakdir"):
-        reply = running.get(path)
-        assert reply.status == 404 and SECRET not in reply.text, path
-    assert running.get("/inside.css").status == 200
+def test_serve_writes_nothing(tmp_path: Path) -> None:
+    """No temporary folder, no public/, nothing beside the author's own edit."""
+    root = write_site(tmp_path / "site", FILES)
+    before = snapshot(root)
+    scratch = tmp_path / "tmpdir"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    with live_server(root, env=env) as running:
+        assert running.get("/2026/03/first/").status == 200
+        (root / "posts/first.md").write_text(post("First post", "2026-03-14", "Edited.\n"))
+        running.wait_for("rebuilt in")
+        assert "Edited." in running.get("/2026/03/first/").text
+        assert running.stop() == 0
+    after = snapshot(root)
+    assert after.pop("posts/first.md") != before.pop("posts/first.md")
+    assert after == before
+    assert list(scratch.iterdir()) == []
 
 
 @pytest.mark.parametrize(
@@ -436,12 +446,11 @@ def test_template_change_rebuilds(own_server: Starter) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_stops_cleanly_and_removes_its_folder(own_server: Starter, sig: int) -> None:
+def test_stops_cleanly_on_signals(own_server: Starter, sig: int) -> None:
     running = own_server()
     public = running.root / "public"
     public.mkdir()
     (public / "keep.html").write_text("mine")
-    assert (running.workdir / "site" / "index.html").is_file()
     channel = socket.create_connection(("127.0.0.1", running.port), timeout=20)
     channel.sendall(b"GET /__blogkeeper/events HTTP/1.1\r\nHost: localhost\r\n\r\n")
     assert channel.recv(100).startswith(b"HTTP/1.1 200")  # open while we stop: must not block
@@ -449,36 +458,59 @@ def test_stops_cleanly_and_removes_its_folder(own_server: Starter, sig: int) -> 
     assert running.stop(sig) == 0
     channel.close()
     assert time.monotonic() - started < 5
-    assert not running.workdir.exists()
     assert [p.name for p in public.iterdir()] == ["keep.html"]
 
 
 # --- in process: requests wait for a running build -----------------------------------------
 
 
-def test_requests_wait_while_a_build_runs(tmp_path: Path) -> None:
+def page(text: str) -> Built:
+    return Built("/", {"index.html": f"<body>{text}</body>".encode()})
+
+
+def test_requests_wait_while_a_build_runs() -> None:
     release = threading.Event()
-    version = {"text": "one"}
+    builds = iter([page("one"), page("two")])
 
-    def builder(folder: Path) -> Built:
-        if version["text"] == "two":
+    def builder() -> Built:
+        built = next(builds)
+        if b"two" in built.files["index.html"]:
             release.wait(10)
-        folder.mkdir(exist_ok=True)
-        (folder / "index.html").write_text(f"<body>{version['text']}</body>")
-        return Built("/", version["text"], 1)
+        return built
 
-    preview = Preview(builder, tmp_path / "site")
+    preview = Preview(builder)
     assert preview.rebuild() is None
-    version["text"] = "two"
     rebuild = threading.Thread(target=preview.rebuild)
     rebuild.start()
     time.sleep(0.1)
     got: list[Response] = []
-    request = threading.Thread(target=lambda: got.append(preview.respond("/", {})))  # type: ignore[arg-type]
+    request = threading.Thread(target=lambda: got.append(preview.respond("/", {})))
     request.start()
     time.sleep(0.2)
     assert got == []  # still waiting for the build
     release.set()
     request.join(5)
     rebuild.join(5)
-    assert b"two" in got[0].body and got[0].status == 200
+    assert got[0].status == 200 and b"two" in got[0].body
+
+
+def test_a_failed_build_keeps_the_last_good_one() -> None:
+    error = ContentError("posts/x.md", 12, "bad date")
+    results: list[Built | BuildError] = [page("one"), BuildError([error]), page("one"), page("2")]
+
+    def builder() -> Built:
+        result = results.pop(0)
+        if isinstance(result, BuildError):
+            raise result
+        return result
+
+    preview = Preview(builder)
+    preview.rebuild()
+    assert preview.snapshot(None, 0) == (1, ())
+    assert preview.rebuild() is not None
+    assert preview.snapshot(None, 0) == (1, ("posts/x.md:12: bad date",))
+    assert b"one" in preview.respond("/", {}).body
+    preview.rebuild()  # same output again: no reload needed, the overlay goes
+    assert preview.snapshot(None, 0) == (1, ())
+    preview.rebuild()
+    assert preview.snapshot(None, 0) == (2, ())
