@@ -39,12 +39,13 @@ from urllib.parse import quote, unquote
 
 import watchfiles
 
-from blogkeeper.errors import BuildError
+from blogkeeper.errors import BuildError, ContentError
 
 EVENTS = "/__blogkeeper/events"
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
 WATCHED = ("posts", "templates", "static", "blog.toml")
 PING_SECONDS = 15.0
+RETRY = "save again; if it persists, run `blogkeeper build` to see the traceback"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -114,6 +115,8 @@ class Preview:
             site = Snapshot.of(self.builder())
         except BuildError as exc:
             failure = exc
+        except Exception as exc:  # a bug, or a file read mid-save: report it, keep serving
+            failure = BuildError([ContentError("blogkeeper", None, _unexpected(exc), RETRY)])
         finally:
             with state.cond:
                 state.building = False
@@ -159,6 +162,10 @@ class Preview:
             return finish(first_build_failed(errors), 0, None, head)
         response = lookup(site, *parsed, headers.get("Accept", ""))
         return finish(response, generation, headers.get("If-None-Match"), head)
+
+
+def _unexpected(exc: Exception) -> str:
+    return f"unexpected {type(exc).__name__} while building: {exc}"
 
 
 def first_build_failed(errors: tuple[str, ...]) -> Response:
@@ -417,7 +424,7 @@ class Handler(BaseHTTPRequestHandler):
         if not preview.host_allowed(hosts[0]):
             return self._send(_sized(_plain(403, "Forbidden: unknown Host (see --allow-host)")))
         if self.path.partition("?")[0] == EVENTS:
-            return self._events(hosts[0])
+            return self._events(hosts[0]) if not head else self._refuse_method()
         self._send(preview.respond(self.path, self.headers, head))
 
     def _events(self, host: str) -> None:

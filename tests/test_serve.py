@@ -514,3 +514,20 @@ def test_a_failed_build_keeps_the_last_good_one() -> None:
     assert preview.snapshot(None, 0) == (1, ())
     preview.rebuild()
     assert preview.snapshot(None, 0) == (2, ())
+
+
+def test_an_unexpected_exception_is_shown_and_serving_goes_on() -> None:
+    results: list[Built | Exception] = [page("one"), OSError("file vanished"), page("two")]
+
+    def builder() -> Built:
+        result = results.pop(0)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    preview = Preview(builder)
+    preview.rebuild()
+    failure = preview.rebuild()
+    assert failure is not None and "unexpected OSError while building" in str(failure)
+    assert b"one" in preview.respond("/", {}).body
+    assert preview.rebuild() is None and b"two" in preview.respond("/", {}).body
