@@ -26,6 +26,7 @@ import html
 import ipaddress
 import json
 import mimetypes
+import secrets
 import signal
 import socket
 import threading
@@ -103,6 +104,10 @@ class Preview:
         self.builder = builder
         self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts) | LOOPBACK_NAMES
         self.state = _State()
+        self.instance = secrets.token_hex(4)  # a restarted server makes old tabs reload
+
+    def build_id(self, generation: int) -> str:
+        return f"{self.instance}.{generation}"
 
     def rebuild(self) -> BuildError | None:
         """Build while requests wait; on failure keep serving the last good build."""
@@ -153,15 +158,15 @@ class Preview:
         """The response to a GET (or HEAD) of `raw_path`, as sent by the client."""
         parsed = parse_path(raw_path)
         if isinstance(parsed, Response):
-            return finish(parsed, 0, None, head)
+            return finish(parsed, self.build_id(0), None, head)
         state = self.state
         with state.cond:
             state.cond.wait_for(lambda: not state.building)
             site, generation, errors = state.site, state.generation, state.errors
         if site is None:
-            return finish(first_build_failed(errors), 0, None, head)
+            return finish(first_build_failed(errors), self.build_id(0), None, head)
         response = lookup(site, *parsed, headers.get("Accept", ""))
-        return finish(response, generation, headers.get("If-None-Match"), head)
+        return finish(response, self.build_id(generation), headers.get("If-None-Match"), head)
 
 
 def _unexpected(exc: Exception) -> str:
@@ -327,12 +332,12 @@ def content_type(name: str, data: bytes) -> str:
     return guessed or "application/octet-stream"
 
 
-def finish(response: Response, generation: int, if_none_match: str | None, head: bool) -> Response:
+def finish(response: Response, build: str, if_none_match: str | None, head: bool) -> Response:
     """Add the reload script to HTML, then ETag, caching headers and 304 handling."""
     body = response.body
     kind = dict(response.headers).get("Content-Type", "")
     if kind.startswith("text/html"):
-        body = inject(body, generation)
+        body = inject(body, build)
     etag = '"' + hashlib.sha256(body).hexdigest()[:24] + '"'
     headers = [
         *response.headers,
@@ -358,7 +363,7 @@ def _plain(status: int, text: str) -> Response:
 
 
 LIVE_SCRIPT = """<script data-blogkeeper-live>(() => {
-const built = %d, key = "blogkeeper-scroll";
+const built = "%s", key = "blogkeeper-scroll";
 const saved = sessionStorage.getItem(key);
 if (saved) { sessionStorage.removeItem(key); const [p, y] = JSON.parse(saved);
   if (p === location.pathname) addEventListener("load", () => scrollTo(0, y)); }
@@ -381,7 +386,7 @@ function overlay(errors) {
 const events = new EventSource("%s");
 events.addEventListener("state", (e) => {
   const state = JSON.parse(e.data);
-  if (state.generation !== built && state.generation > 0) {
+  if (state.generation > 0 && state.build !== built) {
     sessionStorage.setItem(key, JSON.stringify([location.pathname, scrollY]));
     events.close(); location.reload(); return; }
   overlay(state.errors);
@@ -390,8 +395,8 @@ events.addEventListener("state", (e) => {
 """
 
 
-def inject(body: bytes, generation: int) -> bytes:
-    script = (LIVE_SCRIPT % (generation, EVENTS)).encode()
+def inject(body: bytes, build: str) -> bytes:
+    script = (LIVE_SCRIPT % (build, EVENTS)).encode()
     at = body.lower().rfind(b"</body>")
     return body + script if at < 0 else body[:at] + script + body[at:]
 
@@ -443,7 +448,10 @@ class Handler(BaseHTTPRequestHandler):
                 if state == last:
                     self.wfile.write(b": ping\n\n")
                 else:
-                    data = json.dumps({"generation": state[0], "errors": list(state[1])})
+                    build = self.server.preview.build_id(state[0])
+                    data = json.dumps(
+                        {"build": build, "generation": state[0], "errors": list(state[1])}
+                    )
                     self.wfile.write(f"event: state\ndata: {data}\n\n".encode())
                     last = state
                 self.wfile.flush()

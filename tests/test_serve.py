@@ -397,7 +397,9 @@ def test_reload_channel_refuses_cross_origin(server: LiveServer, origin: str) ->
 def test_reload_channel_streams_state(server: LiveServer) -> None:
     head, state = events(server, {"Origin": f"http://127.0.0.1:{server.port}"})
     assert head.startswith(b"HTTP/1.1 200") and b"text/event-stream" in head
-    assert state == {"generation": 1, "errors": []}
+    built = re.search(r'const built = "([0-9a-f]+\.1)"', server.get("/").text)
+    assert built is not None
+    assert state == {"build": built[1], "generation": 1, "errors": []}
     assert events(server)[1] == state
 
 
@@ -422,7 +424,8 @@ def test_failed_rebuild_keeps_the_last_good_site(own_server: Starter) -> None:
     first.write_text(post("First post", "2026-03-14", "Second body text.\n", tags="[Notes]"))
     running.wait_for(r"rebuilt in")
     assert "Second body text." in running.get("/2026/03/first/").text
-    assert events(running)[1] == {"generation": 2, "errors": []}
+    state = events(running)[1]
+    assert (state["generation"], state["errors"]) == (2, [])
 
 
 def test_first_build_failure_serves_an_error_page(own_server: Starter) -> None:
