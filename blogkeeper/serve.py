@@ -7,10 +7,9 @@ the last good build and shows the errors as an overlay. `serve` wires it to
 `site.build_site` (the one build path) and to a watchfiles watcher.
 
 Why memory and not a temporary folder: a preview then writes nothing at all (public/ and
-the disk are never touched, nothing is left behind after a crash), rebuilds skip writing
-~1,200 files for a 1,000-post blog (1.6-3.5 s here), and a URL can only name a file of the
-build: no path on disk is ever opened, so `..`, encoded slashes and symlinks have nothing to
-reach.
+the disk are never touched, nothing is left behind even after `kill -9`), a rebuild skips
+the writer's per-file work, and a URL can only name a file of the build: no path on disk is
+ever opened, so `..`, encoded slashes and symlinks have nothing to reach.
 
 Safety: requests wait while a build runs (nobody sees a half-built site); Host must be a
 loopback name or an allowed one (DNS rebinding); the reload channel refuses cross-origin
