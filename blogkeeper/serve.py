@@ -25,6 +25,7 @@ import html
 import ipaddress
 import json
 import mimetypes
+import re
 import secrets
 import signal
 import socket
@@ -42,7 +43,25 @@ import watchfiles
 from blogkeeper.errors import BuildError, ContentError
 
 EVENTS = "/__blogkeeper/events"
+LIVE_PATH = "/__blogkeeper/live.js"
+JS_TYPE = "text/javascript; charset=utf-8"
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
+HEADERS_FILE = "_headers"
+HOST_FILES = frozenset({HEADERS_FILE, "_redirects"})  # read by hosts, never served by them
+# Headers a site's _headers may set in the preview too; never CORS, caching or cookies.
+PASSED_HEADERS = frozenset(
+    {
+        "content-type",
+        "link",
+        "x-robots-tag",
+        "content-language",
+        "content-security-policy",
+        "referrer-policy",
+        "permissions-policy",
+        "x-frame-options",
+    }
+)
+LLMS_FILES = frozenset({"llms.txt", "llms-full.txt"})
 WATCHED = ("posts", "templates", "static", "blog.toml")
 PING_SECONDS = 15.0
 RETRY = "save again; if it persists, run `blogkeeper build` to see the traceback"
@@ -67,6 +86,7 @@ class Snapshot:
     base: str
     files: Mapping[str, bytes]
     folders: frozenset[str]  # every folder that holds an output: "", "2026", "2026/03", ...
+    rules: tuple[Rule, ...]  # from the build's _headers file, if it has one
 
     @classmethod
     def of(cls, built: Built) -> Snapshot:
@@ -74,7 +94,47 @@ class Snapshot:
         for path in built.files:
             parts = path.split("/")[:-1]
             folders.update("/".join(parts[: n + 1]) for n in range(len(parts)))
-        return cls(built.base, dict(built.files), frozenset(folders))
+        rules = header_rules(built.files.get(HEADERS_FILE, b"").decode("utf-8", "replace"))
+        return cls(built.base, dict(built.files), frozenset(folders), rules)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One path rule of a Netlify / Cloudflare Pages `_headers` file."""
+
+    pattern: re.Pattern[str]  # matches a decoded URL path
+    headers: tuple[tuple[str, str], ...]
+
+
+def header_rules(text: str) -> tuple[Rule, ...]:
+    """The rules of a `_headers` file, keeping only headers a preview should repeat."""
+    rules: list[tuple[str, list[tuple[str, str]]]] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if not line[0].isspace():
+            rules.append((stripped, []))
+        elif rules and ":" in stripped:
+            name, value = (part.strip() for part in stripped.split(":", 1))
+            if name.lower() in PASSED_HEADERS:
+                rules[-1][1].append((name, value))
+    return tuple(
+        Rule(_rule_pattern(path), tuple(headers))
+        for path, headers in rules
+        if path.startswith("/") and headers
+    )
+
+
+def _rule_pattern(path: str) -> re.Pattern[str]:
+    """`*` matches anything, `:name` one segment, as on Netlify and Cloudflare Pages."""
+    parts = []
+    for segment in unquote(path).split("/"):
+        if segment.startswith(":"):
+            parts.append("[^/]+")
+        else:
+            parts.append(".*".join(re.escape(piece) for piece in segment.split("*")))
+    return re.compile("/".join(parts))
 
 
 @dataclass(frozen=True)
@@ -158,6 +218,11 @@ class Preview:
         parsed = parse_path(raw_path)
         if isinstance(parsed, Response):
             return finish(parsed, self.build_id(0), None, head)
+        if raw_path.partition("?")[0] == LIVE_PATH:
+            script = Response(
+                200, (("Content-Type", "text/javascript; charset=utf-8"),), LIVE_JS.encode()
+            )
+            return finish(script, "", headers.get("If-None-Match"), head)
         state = self.state
         with state.cond:
             state.cond.wait_for(lambda: not state.building)
@@ -191,7 +256,7 @@ def lookup(site: Snapshot, segments: list[str], query: str, accept: str) -> Resp
     parts = segments[len(base_parts) :] or [""]
     path = "/".join(parts)
     if parts[-1] != "":
-        if path in site.files:
+        if path in site.files and path not in HOST_FILES:
             return file_response(site, path)
         if path in site.folders:
             return redirect([*segments, ""], query)
@@ -279,12 +344,21 @@ def prefers_markdown(accept: str) -> bool:
 
 
 def file_response(site: Snapshot, path: str) -> Response:
+    """A file of the build with its type and links; the build's `_headers` rules win."""
     data = site.files[path]
-    headers = [("Content-Type", content_type(path, data))]
+    headers = {"content-type": ("Content-Type", content_type(path, data))}
     links = discovery_links(site, path)
     if links:
-        headers.append(("Link", links))
-    return Response(200, tuple(headers), data)
+        headers["link"] = ("Link", links)
+    url = site.base + (path.removesuffix("index.html") if _is_index(path) else path)
+    for rule in site.rules:
+        if rule.pattern.fullmatch(url):
+            headers.update((name.lower(), (name, value)) for name, value in rule.headers)
+    return Response(200, tuple(headers.values()), data)
+
+
+def _is_index(path: str) -> bool:
+    return path == "index.html" or path.endswith("/index.html")
 
 
 def discovery_links(site: Snapshot, path: str) -> str:
@@ -319,6 +393,8 @@ TYPES = {
 
 
 def content_type(name: str, data: bytes) -> str:
+    if Path(name).name in LLMS_FILES:
+        return "text/markdown; charset=utf-8"  # as the llms module's _headers says
     suffix = Path(name).suffix.lower()
     if suffix == ".xml":
         head = data[:1024]
@@ -361,8 +437,8 @@ def _plain(status: int, text: str) -> Response:
     return Response(status, (("Content-Type", "text/plain; charset=utf-8"),), text.encode() + b"\n")
 
 
-LIVE_SCRIPT = """<script data-blogkeeper-live>(() => {
-const built = "%s", key = "blogkeeper-scroll";
+LIVE_JS = """(() => {
+const built = document.currentScript.dataset.build, key = "blogkeeper-scroll";
 const saved = sessionStorage.getItem(key);
 if (saved) { sessionStorage.removeItem(key); const [p, y] = JSON.parse(saved);
   if (p === location.pathname) addEventListener("load", () => scrollTo(0, y)); }
@@ -382,7 +458,7 @@ function overlay(errors) {
   list.textContent = errors.join("\\n");
   box.replaceChildren(title, list);
 }
-const events = new EventSource("%s");
+const events = new EventSource("EVENTS_URL");
 events.addEventListener("state", (e) => {
   const state = JSON.parse(e.data);
   if (state.generation > 0 && state.build !== built) {
@@ -390,12 +466,15 @@ events.addEventListener("state", (e) => {
     events.close(); location.reload(); return; }
   overlay(state.errors);
 });
-})();</script>
-"""
+})();
+""".replace("EVENTS_URL", EVENTS)
 
 
 def inject(body: bytes, build: str) -> bytes:
-    script = (LIVE_SCRIPT % (build, EVENTS)).encode()
+    """HTML with the reload script before `</body>`. An external script, not inline, so a
+    site's own Content-Security-Policy (`script-src 'self'`) does not turn reloads off."""
+    tag = f'<script src="{LIVE_PATH}" data-build="{html.escape(build)}" data-blogkeeper-live>'
+    script = (tag + "</script>\n").encode()
     at = body.lower().rfind(b"</body>")
     return body + script if at < 0 else body[:at] + script + body[at:]
 

@@ -41,6 +41,14 @@ FILES: dict[str, str | bytes] = {
     "static/extra/rss.xml": '<?xml version="1.0"?>\n<rss version="2.0"><channel/></rss>\n',
     "static/extra/atom.xml": '<?xml version="1.0"?>\n<feed xmlns="http://www.w3.org/2005/Atom"/>\n',
     "static/img/dot.png": PNG,
+    "static/img/raw.dat": PNG,
+    "static/_headers": (
+        "# a host's rules, as Netlify and Cloudflare Pages read them\n"
+        "/extra/*\n  Content-Security-Policy: default-src 'self'\n"
+        "  Access-Control-Allow-Origin: *\n  Set-Cookie: a=b\n"
+        "/img/:name\n  X-Robots-Tag: noindex\n"
+        "/img/raw.dat\n  Content-Type: image/x-test\n"
+    ),
     "static/evil.example/index.html": "<!doctype html><p>local folder named like a host</p>\n",
     "secret.txt": SECRET,
     ".git/HEAD": "ref: refs/heads/main\n",
@@ -91,7 +99,7 @@ def own_server(tmp_path: Path) -> Iterator[Starter]:
         ("/", "text/html; charset=utf-8"),
         ("/2026/03/first/", "text/html; charset=utf-8"),
         ("/notes/index.md", "text/markdown; charset=utf-8"),
-        ("/llms.txt", "text/plain; charset=utf-8"),
+        ("/llms.txt", "text/markdown; charset=utf-8"),
         ("/robots.txt", "text/plain; charset=utf-8"),
         ("/extra/rss.xml", "application/rss+xml"),
         ("/extra/atom.xml", "application/atom+xml"),
@@ -115,10 +123,13 @@ def test_pages_are_what_build_writes_plus_the_reload_script(
     for page in ("2026/03/first/index.html", "2026/03/draft/index.html", "notes/index.html"):
         served = server.get("/" + page).text
         assert served.count("data-blogkeeper-live") == 1
-        script = served[served.index("<script data-blogkeeper-live") :]
-        script = script[: script.index("</script>\n") + len("</script>\n")]
-        assert served.index(script) < served.rindex("</body>")
-        assert served.replace(script, "") == (tmp_path / "out" / page).read_text()
+        script = re.search(
+            r'<script src="/__blogkeeper/live.js" data-build="[0-9a-f.]+" '
+            r"data-blogkeeper-live></script>\n",
+            served,
+        )
+        assert script is not None and script.start() < served.rindex("</body>")
+        assert served.replace(script[0], "") == (tmp_path / "out" / page).read_text()
     assert server.get("/notes/index.md").text == FILES["static/notes/index.md"]
 
 
@@ -190,6 +201,29 @@ def test_no_off_site_redirect(server: LiveServer, path: str) -> None:
     assert location is None or (location.startswith("/") and location[1:2] not in ("/", "\\"))
     assert reply.status in (200, 302, 400, 404)  # http.server turns `//x` into `/x`
     assert server.get("/evil.example").headers["location"] == "/evil.example/"
+
+
+def test_the_reload_script_is_served(server: LiveServer) -> None:
+    reply = server.get("/__blogkeeper/live.js")
+    assert reply.status == 200
+    assert reply.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert 'new EventSource("/__blogkeeper/events")' in reply.text
+    assert server.get("/__blogkeeper/live.js", host="evil.example").status == 403
+
+
+def test_the_builds_headers_file_applies_but_is_not_served(server: LiveServer) -> None:
+    feed = server.get("/extra/rss.xml")
+    assert feed.headers["content-security-policy"] == "default-src 'self'"
+    assert "access-control-allow-origin" not in feed.headers and "set-cookie" not in feed.headers
+    image = server.get("/img/dot.png")
+    assert image.headers["x-robots-tag"] == "noindex"
+    assert image.headers["content-type"] == "image/png"
+    raw = server.get("/img/raw.dat")
+    assert (
+        raw.headers["content-type"] == "image/x-test" and raw.headers["x-robots-tag"] == "noindex"
+    )
+    assert "x-robots-tag" not in server.get("/").headers
+    assert server.get("/_headers").status == 404
 
 
 # --- discovery links and content negotiation ---------------------------------------------
@@ -397,7 +431,7 @@ def test_reload_channel_refuses_cross_origin(server: LiveServer, origin: str) ->
 def test_reload_channel_streams_state(server: LiveServer) -> None:
     head, state = events(server, {"Origin": f"http://127.0.0.1:{server.port}"})
     assert head.startswith(b"HTTP/1.1 200") and b"text/event-stream" in head
-    built = re.search(r'const built = "([0-9a-f]+\.1)"', server.get("/").text)
+    built = re.search(r'data-build="([0-9a-f]+\.1)"', server.get("/").text)
     assert built is not None
     assert state == {"build": built[1], "generation": 1, "errors": []}
     assert events(server)[1] == state

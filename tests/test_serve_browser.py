@@ -41,6 +41,9 @@ def site(tmp_path: Path) -> Path:
     (root / "blog.toml").write_text(BLOG_TOML)
     (root / POST).write_text(post("Attention", "2026-03-14", "Queries meet keys.\n"))
     (root / "posts/other.md").write_text(post("Other", "2026-02-01", "Another post.\n"))
+    # A strict policy, as a careful author would set for their host: reloads must still work.
+    (root / "static").mkdir()
+    (root / "static/_headers").write_text("/*\n  Content-Security-Policy: default-src 'self'\n")
     return root
 
 
@@ -59,6 +62,8 @@ def open_tab(browser: Browser, url: str) -> Page:
 
 def test_edit_reloads_the_open_tab(browser: Browser, server: LiveServer, site: Path) -> None:
     page = open_tab(browser, server.url + POST_URL)
+    policy = page.request.get(server.url + POST_URL).headers["content-security-policy"]
+    assert policy == "default-src 'self'"
     body = page.locator(".post-body")
     expect(body).to_contain_text("Queries meet keys.")
     (site / POST).write_text(post("Attention", "2026-03-14", "Keys answer queries.\n"))
