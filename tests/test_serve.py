@@ -243,6 +243,26 @@ def test_link_header_on_pages(server: LiveServer) -> None:
     assert "vary" not in without_twin.headers
 
 
+def test_real_twins_llms_txt_and_feed(own_server: Starter) -> None:
+    """With the llms and feeds modules: their files, types and links, as a host sends them."""
+    running = own_server({"blog.toml": BLOG_TOML, "posts/first.md": FILES["posts/first.md"]})
+    if running.get("/2026/03/first/index.md", method="HEAD").status != 200:
+        pytest.skip("this build makes no Markdown twins yet (they come from the llms module)")
+    page = running.get("/2026/03/first/")
+    assert page.headers["link"] == (
+        '</2026/03/first/index.md>; rel="alternate"; type="text/markdown", '
+        '</llms.txt>; rel="describedby"'
+    )
+    twin = running.get("/2026/03/first/", {"Accept": "text/markdown"})
+    assert twin.headers["content-type"] == "text/markdown; charset=utf-8"
+    assert twin.headers["vary"] == "Accept" and page.headers["vary"] == "Accept"
+    assert twin.body == running.get("/2026/03/first/index.md").body
+    assert "First body text." in twin.text
+    for path in ("/llms.txt", "/llms-full.txt"):
+        assert running.get(path).headers["content-type"] == "text/markdown; charset=utf-8"
+    assert running.get("/feed/rss.xml").headers["content-type"] == "application/rss+xml"
+
+
 @pytest.mark.parametrize(
     ("accept", "markdown"),
     [
