@@ -20,48 +20,29 @@ never stored. This module must not write files.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import html
 import ipaddress
 import json
-import mimetypes
-import re
 import secrets
 import signal
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote
 
 import watchfiles
 
 from blogkeeper.errors import BuildError, ContentError
+from blogkeeper.hosting import Response, Snapshot, finish, host_name, lookup, parse_path, plain
 
 EVENTS = "/__blogkeeper/events"
 LIVE_PATH = "/__blogkeeper/live.js"
 JS_TYPE = "text/javascript; charset=utf-8"
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
-HEADERS_FILE = "_headers"
-HOST_FILES = frozenset({HEADERS_FILE, "_redirects"})  # read by hosts, never served by them
-# Headers a site's _headers may set in the preview too; never CORS, caching or cookies.
-PASSED_HEADERS = frozenset(
-    {
-        "content-type",
-        "link",
-        "x-robots-tag",
-        "content-language",
-        "content-security-policy",
-        "referrer-policy",
-        "permissions-policy",
-        "x-frame-options",
-    }
-)
-LLMS_FILES = frozenset({"llms.txt", "llms-full.txt"})
 WATCHED = ("posts", "templates", "static", "blog.toml")
 PING_SECONDS = 15.0
 RETRY = "save again; if it persists, run `blogkeeper build` to see the traceback"
@@ -77,71 +58,6 @@ class Built:
 
 
 Builder = Callable[[], Built]  # build the site, or raise BuildError
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """One complete build, never changed once made; requests read it without locks."""
-
-    base: str
-    files: Mapping[str, bytes]
-    folders: frozenset[str]  # every folder that holds an output: "", "2026", "2026/03", ...
-    rules: tuple[Rule, ...]  # from the build's _headers file, if it has one
-
-    @classmethod
-    def of(cls, built: Built) -> Snapshot:
-        folders = {""}
-        for path in built.files:
-            parts = path.split("/")[:-1]
-            folders.update("/".join(parts[: n + 1]) for n in range(len(parts)))
-        rules = header_rules(built.files.get(HEADERS_FILE, b"").decode("utf-8", "replace"))
-        return cls(built.base, dict(built.files), frozenset(folders), rules)
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One path rule of a Netlify / Cloudflare Pages `_headers` file."""
-
-    pattern: re.Pattern[str]  # matches a decoded URL path
-    headers: tuple[tuple[str, str], ...]
-
-
-def header_rules(text: str) -> tuple[Rule, ...]:
-    """The rules of a `_headers` file, keeping only headers a preview should repeat."""
-    rules: list[tuple[str, list[tuple[str, str]]]] = []
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        if not line[0].isspace():
-            rules.append((stripped, []))
-        elif rules and ":" in stripped:
-            name, value = (part.strip() for part in stripped.split(":", 1))
-            if name.lower() in PASSED_HEADERS:
-                rules[-1][1].append((name, value))
-    return tuple(
-        Rule(_rule_pattern(path), tuple(headers))
-        for path, headers in rules
-        if path.startswith("/") and headers
-    )
-
-
-def _rule_pattern(path: str) -> re.Pattern[str]:
-    """`*` matches anything, `:name` one segment, as on Netlify and Cloudflare Pages."""
-    parts = []
-    for segment in unquote(path).split("/"):
-        if segment.startswith(":"):
-            parts.append("[^/]+")
-        else:
-            parts.append(".*".join(re.escape(piece) for piece in segment.split("*")))
-    return re.compile("/".join(parts))
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int
-    headers: tuple[tuple[str, str], ...] = ()
-    body: bytes = b""
 
 
 @dataclass
@@ -176,7 +92,8 @@ class Preview:
             state.building = True
         failure, site = None, None
         try:
-            site = Snapshot.of(self.builder())
+            built = self.builder()
+            site = Snapshot.of(built.base, built.files)
         except BuildError as exc:
             failure = exc
         except Exception as exc:  # a bug, or a file read mid-save: report it, keep serving
@@ -217,20 +134,20 @@ class Preview:
         """The response to a GET (or HEAD) of `raw_path`, as sent by the client."""
         parsed = parse_path(raw_path)
         if isinstance(parsed, Response):
-            return finish(parsed, self.build_id(0), None, head)
+            return finish(parsed, head=head)
         if raw_path.partition("?")[0] == LIVE_PATH:
-            script = Response(
-                200, (("Content-Type", "text/javascript; charset=utf-8"),), LIVE_JS.encode()
-            )
-            return finish(script, "", headers.get("If-None-Match"), head)
+            script = Response(200, (("Content-Type", JS_TYPE),), LIVE_JS.encode())
+            return finish(script, headers.get("If-None-Match"), head)
         state = self.state
         with state.cond:
             state.cond.wait_for(lambda: not state.building)
             site, generation, errors = state.site, state.generation, state.errors
         if site is None:
-            return finish(first_build_failed(errors), self.build_id(0), None, head)
+            page = with_script(first_build_failed(errors), self.build_id(0))
+            return finish(page, head=head)
         response = lookup(site, *parsed, headers.get("Accept", ""))
-        return finish(response, self.build_id(generation), headers.get("If-None-Match"), head)
+        response = with_script(response, self.build_id(generation))
+        return finish(response, headers.get("If-None-Match"), head)
 
 
 def _unexpected(exc: Exception) -> str:
@@ -244,197 +161,6 @@ def first_build_failed(errors: tuple[str, ...]) -> Response:
         f"<body><h1>The site does not build yet</h1><pre>{html.escape(text)}</pre></body>"
     )
     return Response(503, (("Content-Type", "text/html; charset=utf-8"),), body.encode())
-
-
-def lookup(site: Snapshot, segments: list[str], query: str, accept: str) -> Response:
-    """A file of the build, a folder's index.html (or its twin), a redirect or the 404."""
-    base_parts = [p for p in site.base.split("/") if p]
-    if segments[: len(base_parts)] != base_parts:
-        if segments == [""]:
-            return redirect([*base_parts, ""], query)
-        return not_found(site)
-    parts = segments[len(base_parts) :] or [""]
-    path = "/".join(parts)
-    if parts[-1] != "":
-        if path in site.files and path not in HOST_FILES:
-            return file_response(site, path)
-        if path in site.folders:
-            return redirect([*segments, ""], query)
-        return not_found(site)
-    page = path + "index.html"
-    if page not in site.files:
-        return not_found(site)
-    return negotiate(site, page, path + "index.md", accept)
-
-
-def not_found(site: Snapshot) -> Response:
-    if "404.html" not in site.files:
-        return _plain(404, "Not found")
-    found = file_response(site, "404.html")
-    return Response(404, found.headers, found.body)
-
-
-def host_name(header: str) -> str | None:
-    """The host of a Host header, lowercased, without port; None when malformed."""
-    value = header.strip().lower()
-    if value.startswith("["):
-        end = value.find("]")
-        name, rest = value[: end + 1], value[end + 1 :]
-        if end < 0 or (rest and not (rest.startswith(":") and rest[1:].isdigit())):
-            return None
-        return name
-    name, colon, port = value.partition(":")
-    if not name or (colon and not port.isdigit()):
-        return None
-    return name.rstrip(".")
-
-
-def parse_path(raw: str) -> tuple[list[str], str] | Response:
-    """Decoded path segments and the query, or a 400/404 for anything unsafe or odd."""
-    path, _, query = raw.partition("?")
-    path = path.partition("#")[0]
-    lowered = path.lower()
-    if not path.startswith("/") or "\\" in path or "%5c" in lowered or "%00" in lowered:
-        return _plain(400, "Bad request")
-    try:
-        segments = [unquote(s, errors="strict") for s in path[1:].split("/")]
-    except UnicodeDecodeError:
-        return _plain(400, "Bad request")
-    if any(s in (".", "..") or any(c in s for c in "/\\\x00") for s in segments):
-        return _plain(400, "Bad request")
-    if any(s == "" or s.startswith(".") for s in segments[:-1]) or segments[-1].startswith("."):
-        return _plain(404, "Not found")
-    return segments, query
-
-
-def redirect(segments: list[str], query: str) -> Response:
-    """A redirect to a path built from validated segments: always on-site, never `//`."""
-    location = "/" + "/".join(quote(s, safe="") for s in segments)
-    if query:
-        location += "?" + quote(query, safe="=&;%+")
-    return Response(
-        302, (("Location", location), ("Content-Type", "text/plain; charset=utf-8")), b""
-    )
-
-
-def negotiate(site: Snapshot, page: str, twin: str, accept: str) -> Response:
-    """A page's HTML, or its Markdown twin when the client prefers text/markdown."""
-    if twin not in site.files:
-        return file_response(site, page)
-    chosen = twin if prefers_markdown(accept) else page
-    response = file_response(site, chosen)
-    return Response(response.status, (*response.headers, ("Vary", "Accept")), response.body)
-
-
-def prefers_markdown(accept: str) -> bool:
-    weights: dict[str, float] = {}
-    for item in accept.split(","):
-        media, *params = (p.strip() for p in item.split(";"))
-        weight = 1.0
-        for param in params:
-            if param.replace(" ", "").startswith("q="):
-                try:
-                    weight = float(param.split("=", 1)[1])
-                except ValueError:
-                    weight = 0.0
-        weights[media.lower()] = max(weight, weights.get(media.lower(), 0.0))
-    markdown = weights.get("text/markdown", 0.0)
-    page = weights.get("text/html", weights.get("text/*", weights.get("*/*", 0.0)))
-    return markdown > 0 and markdown >= page
-
-
-def file_response(site: Snapshot, path: str) -> Response:
-    """A file of the build with its type and links; the build's `_headers` rules win."""
-    data = site.files[path]
-    headers = {"content-type": ("Content-Type", content_type(path, data))}
-    links = discovery_links(site, path)
-    if links:
-        headers["link"] = ("Link", links)
-    url = site.base + (path.removesuffix("index.html") if _is_index(path) else path)
-    for rule in site.rules:
-        if rule.pattern.fullmatch(url):
-            headers.update((name.lower(), (name, value)) for name, value in rule.headers)
-    return Response(200, tuple(headers.values()), data)
-
-
-def _is_index(path: str) -> bool:
-    return path == "index.html" or path.endswith("/index.html")
-
-
-def discovery_links(site: Snapshot, path: str) -> str:
-    """The llms.txt v2 `Link:` header for a page or a twin, naming only files that exist."""
-    folder, _, name = path.rpartition("/")
-    if name not in ("index.html", "index.md"):
-        return ""
-    url = quote(site.base + (folder + "/" if folder else ""))
-    links = []
-    if name == "index.html" and path.removesuffix("html") + "md" in site.files:
-        links.append(f'<{url}index.md>; rel="alternate"; type="text/markdown"')
-    if name == "index.md":
-        links.append(f'<{url}>; rel="alternate"; type="text/html"')
-    if "llms.txt" in site.files:
-        links.append(f'<{quote(site.base)}llms.txt>; rel="describedby"')
-    return ", ".join(links)
-
-
-TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".md": "text/markdown; charset=utf-8",
-    ".txt": "text/plain; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".json": "application/json",
-    ".svg": "image/svg+xml",
-    ".webp": "image/webp",
-    ".avif": "image/avif",
-    ".ico": "image/x-icon",
-    ".woff2": "font/woff2",
-}
-
-
-def content_type(name: str, data: bytes) -> str:
-    if Path(name).name in LLMS_FILES:
-        return "text/markdown; charset=utf-8"  # as the llms module's _headers says
-    suffix = Path(name).suffix.lower()
-    if suffix == ".xml":
-        head = data[:1024]
-        if b"<rss" in head:
-            return "application/rss+xml"
-        if b"<feed" in head:
-            return "application/atom+xml"
-        return "application/xml"
-    guessed = TYPES.get(suffix) or mimetypes.guess_type(name)[0]
-    return guessed or "application/octet-stream"
-
-
-def finish(response: Response, build: str, if_none_match: str | None, head: bool) -> Response:
-    """Add the reload script to HTML, then ETag, caching headers and 304 handling."""
-    body = response.body
-    kind = dict(response.headers).get("Content-Type", "")
-    if kind.startswith("text/html"):
-        body = inject(body, build)
-    etag = '"' + hashlib.sha256(body).hexdigest()[:24] + '"'
-    headers = [
-        *response.headers,
-        ("Content-Length", str(len(body))),
-        ("Cache-Control", "no-cache"),
-        ("X-Content-Type-Options", "nosniff"),
-    ]
-    if response.status == 200:
-        headers.append(("ETag", etag))
-        if if_none_match and _matches(if_none_match, etag):
-            kept = [(k, v) for k, v in headers if k not in ("Content-Length", "Content-Type")]
-            return Response(304, tuple(kept), b"")
-    return Response(response.status, tuple(headers), b"" if head else body)
-
-
-def _matches(header: str, etag: str) -> bool:
-    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
-    return "*" in tags or etag in tags
-
-
-def _plain(status: int, text: str) -> Response:
-    return Response(status, (("Content-Type", "text/plain; charset=utf-8"),), text.encode() + b"\n")
 
 
 LIVE_JS = """(() => {
@@ -470,6 +196,13 @@ events.addEventListener("state", (e) => {
 """.replace("EVENTS_URL", EVENTS)
 
 
+def with_script(response: Response, build: str) -> Response:
+    """An HTML response with the reload script added; any other response as it is."""
+    if not dict(response.headers).get("Content-Type", "").startswith("text/html"):
+        return response
+    return replace(response, body=inject(response.body, build))
+
+
 def inject(body: bytes, build: str) -> bytes:
     """HTML with the reload script before `</body>`. An external script, not inline, so a
     site's own Content-Security-Policy (`script-src 'self'`) does not turn reloads off."""
@@ -495,7 +228,7 @@ class Handler(BaseHTTPRequestHandler):
         self._handle(head=True)
 
     def _refuse_method(self) -> None:
-        self._send(Response(405, (("Allow", "GET, HEAD"), ("Content-Length", "0"))))
+        self._send(finish(Response(405, (("Allow", "GET, HEAD"),))))
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse_method
 
@@ -503,9 +236,9 @@ class Handler(BaseHTTPRequestHandler):
         preview = self.server.preview
         hosts = self.headers.get_all("Host") or []
         if len(hosts) != 1:
-            return self._send(_sized(_plain(400, "Bad request: one Host header needed")))
+            return self._send(finish(plain(400, "Bad request: one Host header needed")))
         if not preview.host_allowed(hosts[0]):
-            return self._send(_sized(_plain(403, "Forbidden: unknown Host (see --allow-host)")))
+            return self._send(finish(plain(403, "Forbidden: unknown Host (see --allow-host)")))
         if self.path.partition("?")[0] == EVENTS:
             return self._events(hosts[0]) if not head else self._refuse_method()
         self._send(preview.respond(self.path, self.headers, head))
@@ -513,7 +246,7 @@ class Handler(BaseHTTPRequestHandler):
     def _events(self, host: str) -> None:
         origin = self.headers.get("Origin")
         if origin is not None and origin.rstrip("/").lower() != f"http://{host}".lower():
-            return self._send(_sized(_plain(403, "Forbidden: cross-origin")))
+            return self._send(finish(plain(403, "Forbidden: cross-origin")))
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
         self.send_header("Cache-Control", "no-store")
@@ -546,14 +279,6 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # a preview is quiet; rebuilds are what the writer wants to see
-
-
-def _sized(response: Response) -> Response:
-    return Response(
-        response.status,
-        (*response.headers, ("Content-Length", str(len(response.body)))),
-        response.body,
-    )
 
 
 class PreviewServer(ThreadingHTTPServer):
