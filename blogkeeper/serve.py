@@ -350,7 +350,13 @@ def site_builder(root: Path, options: ServeOptions) -> Builder:
 def serve(root: Path, options: ServeOptions, say: Callable[[str], None]) -> int:
     """Build, serve and rebuild on change until SIGINT or SIGTERM; always clean up."""
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in STOP_SIGNALS}
+
+    def on_signal(*_: object) -> None:
+        if stop.is_set():  # asked twice: stop waiting for a slow build
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
     threads: list[threading.Thread] = []
     try:
         preview = Preview(site_builder(root, options), _allowed(options))
