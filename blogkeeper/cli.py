@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -26,6 +27,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args))
     except BuildError as exc:
         report(exc)
+        return 1
+    except OSError as exc:  # the disk said no: a full disk, a file where a folder should be
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{where}{exc.strerror or exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -48,7 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--drafts", action="store_true", help="include drafts")
     build.add_argument("--future", action="store_true", help="include future-dated posts")
     build.add_argument("--now", type=_datetime, help="the time to build at (ISO 8601), for tests")
-    build.add_argument("--force", action="store_true", help="replace an output folder blogkeeper did not make")
+    build.add_argument(
+        "--force", action="store_true", help="replace an output folder blogkeeper did not make"
+    )
 
     serve = _command(commands, "serve", "preview the site, rebuilding on save", _run_serve)
     serve.add_argument("--host", "--bind", default="127.0.0.1", help="address (default: 127.0.0.1)")
@@ -64,7 +71,24 @@ def _parser() -> argparse.ArgumentParser:
 
     new = _command(commands, "new", "create a new draft post", _run_new)
     new.add_argument("title")
+
+    check = _command(
+        commands, "check-code", "run the code in posts and compare its output", _run_check_code
+    )
+    check.add_argument("posts", nargs="*", type=Path, metavar="POST", help="only these posts")
+    check.add_argument("--jobs", type=_positive, help="posts run at once (default: cores)")
+    check.add_argument("--no-cache", action="store_true", help="run posts that passed before")
+    check.add_argument(
+        "--update", action="store_true", help="write what blocks print into their output blocks"
+    )
+    check.add_argument("--junit", type=Path, metavar="FILE", help="also write a JUnit XML report")
     return parser
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number, 1 or more: {text!r}")
+    return int(text)
 
 
 def _command(
@@ -76,7 +100,9 @@ def _command(
 ) -> argparse.ArgumentParser:
     command = commands.add_parser(name, help=help_text, description=help_text)
     if site:
-        command.add_argument("--site", type=Path, default=Path("."), help="site folder (default: .)")
+        command.add_argument(
+            "--site", type=Path, default=Path("."), help="site folder (default: .)"
+        )
     command.set_defaults(run=run)
     return command
 
@@ -129,3 +155,44 @@ def _run_new(args: argparse.Namespace) -> int:
     path = create_post(args.site.resolve(), args.title)
     print(f"created {path}")
     return 0
+
+
+def _run_check_code(args: argparse.Namespace) -> int:
+    from blogkeeper import checkreport
+    from blogkeeper.checkcode import CheckOptions, check_site
+
+    root = args.site.resolve()
+    options = CheckOptions(tuple(args.posts), args.jobs, not args.no_cache, args.update)
+    started = time.perf_counter()
+    reports = check_site(root, options, _CheckProgress())
+    print(checkreport.report_text(reports), end="")
+    for source in checkreport.updated(reports):
+        print(f"updated output blocks in {source}", file=sys.stderr)
+    if args.junit:
+        args.junit.write_bytes(checkreport.junit_xml(reports))
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        prefix = os.path.relpath(root, Path.cwd()).replace(os.sep, "/") + "/"
+        print(checkreport.github_annotations(reports, "" if prefix == "./" else prefix), end="")
+    elapsed = time.perf_counter() - started
+    posts = f"{len(reports)} post{'s' if len(reports) != 1 else ''}"
+    print(f"checked {posts} in {elapsed:.2f} s", file=sys.stderr)
+    return 1 if any(r.failed for r in reports) else 0
+
+
+class _CheckProgress:
+    """One line per finished post on stderr; on a terminal, a counter that rewrites itself."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, report: object, done: int, total: int) -> None:
+        from blogkeeper.checkcode import PostReport
+
+        assert isinstance(report, PostReport)
+        state = "cached" if report.cached else "FAILED" if report.failed else "ok"
+        line = f"[{done}/{total}] {report.source} {state} ({report.seconds:.1f} s)"
+        if self.tty:
+            end = "\n" if done == total else ""
+            print(f"\r\x1b[K{line}", end=end, file=sys.stderr, flush=True)
+        else:
+            print(line, file=sys.stderr, flush=True)

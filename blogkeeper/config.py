@@ -12,7 +12,7 @@ import zoneinfo
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from blogkeeper.errors import BuildError, ContentError, did_you_mean
 
@@ -25,12 +25,16 @@ class FeedConfig:
     items: int = 20
 
 
+LLMS_SECTIONS = ("series", "posts", "optional")  # the sections llms.txt can have
+
+
 @dataclass(frozen=True)
 class LlmsConfig:
     enabled: bool = True
     full: bool = True
     twins: bool = True
     optional_tags: tuple[str, ...] = ()
+    sections: tuple[str, ...] = LLMS_SECTIONS
 
 
 @dataclass(frozen=True)
@@ -65,8 +69,12 @@ class SiteConfig:
         return urlsplit(self.url).path
 
     def absolute(self, path: str) -> str:
-        """The absolute URL of a site path given relative to the site root."""
-        return self.url + path.lstrip("/")
+        """The absolute URL of a site path given relative to the site root.
+
+        Non-ASCII slugs are percent-encoded (`café` -> `caf%C3%A9`): sitemaps and feeds
+        need URIs, not IRIs.
+        """
+        return self.url + quote(path.lstrip("/"), safe="/#")
 
 
 _SECTIONS: dict[str, type] = {
@@ -119,7 +127,7 @@ def _finish(
                 CONFIG_NAME,
                 _line_of(text, "url"),
                 f"`url` must be an absolute http(s) URL, not {url!r}",
-                "for example url = \"https://example.org/\"",
+                'for example url = "https://example.org/"',
             )
         )
         return None
@@ -132,14 +140,33 @@ def _finish(
                 CONFIG_NAME,
                 _line_of(text, "timezone"),
                 f"unknown timezone {values['timezone']!r}",
-                "use an IANA name such as \"Europe/London\"",
+                'use an IANA name such as "Europe/London"',
             )
         )
         return None
     for name, cls in _SECTIONS.items():
         if name in values:
             values[name] = cls(**values[name])
-    return SiteConfig(root=root, **values)
+    if "llms" in values:
+        errors.extend(_check_llms_sections(values["llms"].sections, text))
+    return None if errors else SiteConfig(root=root, **values)
+
+
+def _check_llms_sections(sections: tuple[str, ...], text: str) -> list[ContentError]:
+    line = _line_of(text, "sections")
+    errors = [
+        ContentError(
+            CONFIG_NAME,
+            line,
+            f"unknown llms.txt section `{name}`",
+            did_you_mean(name, LLMS_SECTIONS),
+        )
+        for name in sections
+        if name not in LLMS_SECTIONS
+    ]
+    if len(set(sections)) != len(sections):
+        errors.append(ContentError(CONFIG_NAME, line, "`llms.sections` names a section twice"))
+    return errors
 
 
 def _check_table(
@@ -157,7 +184,7 @@ def _check_table(
             errors.append(
                 ContentError(
                     CONFIG_NAME,
-                    _line_of(text, key),
+                    _line_of(text, key, section),
                     f"unknown key `{where}`",
                     did_you_mean(key, known),
                 )
@@ -176,9 +203,8 @@ def _check_table(
             errors.append(
                 ContentError(
                     CONFIG_NAME,
-                    _line_of(text, key),
-                    f"`{where}` must be {_TYPE_WORDS[str(known[key].type)]}, "
-                    f"not {type(value).__name__}",
+                    _line_of(text, key, section),
+                    f"`{where}` must be {_TYPE_WORDS[str(known[key].type)]}, not {_shown(value)}",
                 )
             )
             continue
@@ -189,8 +215,8 @@ def _check_table(
 _TYPE_WORDS = {
     "str": "a string",
     "bool": "true or false",
-    "int": "an integer",
-    "float": "a number",
+    "int": "a whole number, 1 or more",
+    "float": "a number above 0",
     "tuple[str, ...]": "a list of strings",
 }
 
@@ -206,16 +232,30 @@ def _check_type(value: Any, type_name: Any) -> Any:
         return value
     if name == "float" and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value) if value > 0 else None
-    if name == "tuple[str, ...]" and isinstance(value, list):
-        if all(isinstance(v, str) for v in value):
-            return tuple(value)
+    if (
+        name == "tuple[str, ...]"
+        and isinstance(value, list)
+        and all(isinstance(v, str) for v in value)
+    ):
+        return tuple(value)
     return None
 
 
-def _line_of(text: str, key: str) -> int | None:
-    """The first line that assigns `key` or opens the table `[key]`."""
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | str):
+        return repr(value)
+    return "a table" if isinstance(value, dict) else f"a {type(value).__name__}"
+
+
+def _line_of(text: str, key: str, section: str | None = None) -> int | None:
+    """The first line that assigns `key` (inside `[section]` if given) or opens `[key]`."""
     pattern = re.compile(rf"^\s*(\[{re.escape(key)}\]|{re.escape(key)}\s*=)")
+    inside = section is None
     for number, line in enumerate(text.splitlines(), start=1):
-        if pattern.match(line):
+        if section is not None and line.strip().startswith("["):
+            inside = line.strip() == f"[{section}]"
+        if inside and pattern.match(line):
             return number
     return None

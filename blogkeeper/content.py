@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import frontmatter
 import yaml
+from frontmatter.default_handlers import YAMLHandler
 
 from blogkeeper.config import SiteConfig
 from blogkeeper.errors import BuildError, ContentError, did_you_mean
@@ -109,7 +109,8 @@ def find_post_files(root: Path) -> list[Path]:
         parts = path.relative_to(base).parts
         if any(part.startswith(".") for part in parts):
             continue
-        if path.suffix.lower() in POST_SUFFIXES and path.is_file():
+        # A dangling symlink is kept, so that it fails loudly instead of going missing.
+        if path.suffix.lower() in POST_SUFFIXES and not path.is_dir():
             found.append(path)
     return sorted(found)
 
@@ -120,7 +121,7 @@ def load_post(config: SiteConfig, path: Path) -> Post:
     meta, body, body_line = split_front_matter(text, source)
     values = _check_fields(meta, source, config)
     lines = body.split("\n")
-    slug = _choose_slug(values.get("slug"), path.stem, values["title"], source)
+    slug = _slug_for(values, meta, path, source)
     return Post(
         source=source,
         title=values["title"],
@@ -142,7 +143,10 @@ def load_post(config: SiteConfig, path: Path) -> Post:
 
 def read_source(path: Path, source: str, limit: int) -> str:
     """The file's text: UTF-8, BOM stripped, line ends normalised to LF."""
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BuildError([ContentError(source, None, f"cannot read: {exc.strerror}")]) from None
     if len(data) > limit:
         raise BuildError(
             [
@@ -173,11 +177,8 @@ def normalise_text(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-class _StrictYAML(frontmatter.YAMLHandler):  # type: ignore[misc]
-    """python-frontmatter's YAML delimiters, with a loader that keeps line numbers."""
-
-
-_HANDLER = _StrictYAML()
+# python-frontmatter finds the `---` delimiters; blogkeeper parses the YAML itself.
+_HANDLER = YAMLHandler()
 
 
 def split_front_matter(text: str, source: str) -> tuple[dict[str, tuple[Any, int]], str, int]:
@@ -215,7 +216,12 @@ def split_front_matter(text: str, source: str) -> tuple[dict[str, tuple[Any, int
 
 def parse_yaml(text: str, source: str, first_line: int) -> dict[str, tuple[Any, int]]:
     """A YAML mapping as {key: (value, line)}, with duplicate keys as errors."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # a control character, found before parsing
+        line = text.count("\n", 0, exc.position) + first_line
+        message = f"invalid YAML: character U+{exc.character:04X} is not allowed"
+        raise BuildError([ContentError(source, line, message)]) from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -235,6 +241,9 @@ def parse_yaml(text: str, source: str, first_line: int) -> dict[str, tuple[Any, 
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + first_line if mark else first_line
         problem = exc.problem or exc.context or "invalid YAML"
+        if exc.problem and exc.context and exc.context_mark:
+            # "expected ',' or ']'" is found lines after the `[` that was never closed.
+            problem += f" ({exc.context} on line {exc.context_mark.line + first_line})"
         raise BuildError([ContentError(source, line, f"invalid YAML: {problem}")]) from None
     except yaml.YAMLError as exc:
         raise BuildError([ContentError(source, first_line, f"invalid YAML: {exc}")]) from None
@@ -260,7 +269,8 @@ def _read_mapping(
         try:
             values[key] = (_construct(loader, value_node, FIELDS.get(key)), line)
         except ValueError as exc:
-            errors.append(ContentError(source, line, f"invalid value for `{key}`: {exc}"))
+            written = f" {value_node.value}" if isinstance(value_node, yaml.ScalarNode) else ""
+            errors.append(ContentError(source, line, f"invalid value for `{key}`{written}: {exc}"))
     if errors:
         raise BuildError(errors)
     return values
@@ -270,11 +280,15 @@ def _construct(loader: yaml.SafeLoader, node: yaml.Node, kind: str | None) -> An
     # Text fields take the scalar as written, so `title: no` is "no", not False.
     if kind == "text" and isinstance(node, yaml.ScalarNode):
         return node.value
-    if kind == "list" and isinstance(node, yaml.SequenceNode):
-        if all(isinstance(item, yaml.ScalarNode) for item in node.value):
-            return [item.value for item in node.value]
-    if kind == "list" and isinstance(node, yaml.ScalarNode) and node.tag != "tag:yaml.org,2002:null":
-        return [node.value]
+    if (
+        kind == "list"
+        and isinstance(node, yaml.SequenceNode)
+        and all(isinstance(item, yaml.ScalarNode) for item in node.value)
+    ):
+        return [item.value for item in node.value]
+    if kind == "list" and isinstance(node, yaml.ScalarNode):
+        # `tags:` left empty is no tags; `tags: AI` is one.
+        return [] if node.tag == "tag:yaml.org,2002:null" else [node.value]
     return loader.construct_object(node, deep=True)
 
 
@@ -287,10 +301,15 @@ def _check_fields(
         kind = FIELDS.get(key)
         if kind is None:
             errors.append(
-                ContentError(source, line, f"unknown front-matter key `{key}`", did_you_mean(key, FIELDS))
+                ContentError(
+                    source, line, f"unknown front-matter key `{key}`", did_you_mean(key, FIELDS)
+                )
             )
             continue
         checked, problem = _check_value(kind, value, config)
+        texts = checked if isinstance(checked, list) else [checked]
+        if not problem and any(isinstance(t, str) and _SURROGATE.search(t) for t in texts):
+            problem = "contains a lone surrogate (a \\uD800-\\uDFFF escape) that no file can store"
         if problem:
             errors.append(ContentError(source, line, f"`{key}` {problem}"))
         else:
@@ -303,6 +322,9 @@ def _check_fields(
     if errors:
         raise BuildError(errors)
     return values
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _check_value(kind: str, value: Any, config: SiteConfig) -> tuple[Any, str | None]:
@@ -345,9 +367,29 @@ _DATE_PREFIX = re.compile(r"^(\d{4}-\d{2}-\d{2}|\d{1,3})[-_](?=.)")
 
 
 def slugify(text: str) -> str:
-    """A readable URL segment: Unicode letters and digits kept, the rest turned into '-'."""
+    """A readable URL segment: Unicode letters, marks and digits kept, runs of the rest '-'.
+
+    Marks matter: `\\w` drops the vowel signs of Devanagari and other scripts, which
+    would turn "हिन्दी" into "ह-न-द".
+    """
     text = unicodedata.normalize("NFKC", text).lower()
-    return re.sub(r"[\W_]+", "-", text).strip("-")
+    kept = "".join(c if unicodedata.category(c)[0] in "LMN" else "-" for c in text)
+    return re.sub(r"-+", "-", kept).strip("-")
+
+
+def _slug_for(
+    values: dict[str, Any], meta: dict[str, tuple[Any, int]], path: Path, source: str
+) -> str:
+    """The post's slug; an explicit `slug:` that slugifies to nothing is an error."""
+    explicit = values.get("slug") or None  # `slug:` left empty means no slug
+    if explicit is not None and not slugify(explicit):
+        message = f"`slug` {explicit!r} has no letters or digits"
+        hint = "use letters, digits and dashes, or leave `slug` out"
+        raise BuildError([ContentError(source, meta["slug"][1], message, hint)])
+    # posts/my-post/index.md is named by its folder, as page bundles are elsewhere.
+    bundle = path.stem.lower() == "index" and path.parent.name != POSTS_DIR
+    name = path.parent.name if bundle else path.stem
+    return _choose_slug(explicit, name, values["title"], source)
 
 
 def _choose_slug(explicit: str | None, stem: str, title: str, source: str) -> str:

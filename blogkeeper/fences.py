@@ -85,9 +85,14 @@ def inside(fences: list[Fence], index: int) -> bool:
     return any(f.start <= index <= f.end for f in fences)
 
 
+def is_fold(line: str) -> bool:
+    """Whether `line` is a fold marker, `<!--more-->` with optional spaces."""
+    return _FOLD.match(line) is not None
+
+
 def find_fold(lines: list[str], fences: list[Fence]) -> int | None:
     """0-based index of the first `<!--more-->` line outside fenced blocks."""
     for index, line in enumerate(lines):
-        if _FOLD.match(line) and not inside(fences, index):
+        if is_fold(line) and not inside(fences, index):
             return index
     return None

@@ -14,21 +14,29 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 from xml.sax.saxutils import escape as xml_escape
 
 import jinja2
 
+from blogkeeper import llms
+from blogkeeper.checkcode import code_checked
 from blogkeeper.errors import BuildError, ContentError
-from blogkeeper.render import stylesheet
+from blogkeeper.render import link_fragments, stylesheet
 
 if TYPE_CHECKING:
     from blogkeeper.site import Group, Output, RenderedPost, Site
 
 TEMPLATES_DIR = "templates"
 MONTHS = (
-    "January February March April May June July August September October November December"
-).split()
+    *("January", "February", "March", "April", "May", "June", "July"),
+    *("August", "September", "October", "November", "December"),
+)
 RSS_PATH = "feed/rss.xml"
+FEED_FILES = (
+    ("rss.xml", "application/rss+xml", "RSS"),
+    ("atom.xml", "application/atom+xml", "Atom"),
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,13 @@ class PageMeta:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def feed_links(folder: str, title: str) -> tuple[Link, ...]:
+    """The RSS and Atom feeds kept in `folder` ("feed/", "topics/ai/"), as head links."""
+    return tuple(
+        Link(folder + name, kind, f"{title} ({label})") for name, kind, label in FEED_FILES
+    )
+
+
 def environment(site: Site) -> jinja2.Environment:
     config = site.config
     loader = jinja2.ChoiceLoader(
@@ -68,9 +83,11 @@ def environment(site: Site) -> jinja2.Environment:
         lstrip_blocks=True,
     )
     base = config.base_path
-    env.globals.update(site=config, preview=site.preview, topics=site.topics, series_list=site.series)
+    env.globals.update(
+        site=config, preview=site.preview, topics=site.topics, series_list=site.series
+    )
     env.globals["now"] = site.now
-    env.filters["url"] = lambda path: base + path.lstrip("/")
+    env.filters["url"] = lambda path: base + quote(path.lstrip("/"), safe="/#")
     env.filters["absolute"] = config.absolute
     env.filters["long_date"] = long_date
     env.filters["iso_date"] = lambda d: d.isoformat()
@@ -78,7 +95,7 @@ def environment(site: Site) -> jinja2.Environment:
 
 
 def long_date(value: dt.datetime) -> str:
-    """"14 March 2026", the same under every locale."""
+    """ "14 March 2026", the same under every locale."""
     return f"{value.day} {MONTHS[value.month - 1]} {value.year}"
 
 
@@ -99,7 +116,7 @@ def render_pages(site: Site, feeds: Sequence[Link] = ()) -> list[Output]:
     for path, template, context in jobs:
         try:
             text = env.get_template(template).render(context)
-        except jinja2.TemplateError as exc:
+        except Exception as exc:  # also what a filter or method raises on a bad value
             errors.append(_template_error(site, template, exc))
             continue
         outputs.append(_output(path, text.encode("utf-8")))
@@ -110,6 +127,7 @@ def render_pages(site: Site, feeds: Sequence[Link] = ()) -> list[Output]:
         _output("robots.txt", robots(site).encode()),
         _output("assets/pygments.css", stylesheet().encode()),
         _output("assets/style.css", _asset("style.css")),
+        _output("assets/favicon.svg", _asset("favicon.svg")),
     ]
     return outputs
 
@@ -142,13 +160,21 @@ def _paginate(
 def _index_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
     config = site.config
     for path, chunk, pagination in _paginate(site.posts, config.posts_per_page, ""):
-        title = config.title if pagination["number"] == 1 else f"{config.title}, page {pagination['number']}"
+        title = (
+            config.title
+            if pagination["number"] == 1
+            else f"{config.title}, page {pagination['number']}"
+        )
         page = PageMeta(path, title, config.description, feeds, markdown="llms.txt")
-        yield path + "index.html", "index.html", {
-            "page": page,
-            "entries": [_intro(e) for e in chunk],
-            "pagination": pagination,
-        }
+        yield (
+            path + "index.html",
+            "index.html",
+            {
+                "page": page,
+                "entries": [_intro(e, config.base_path) for e in chunk],
+                "pagination": pagination,
+            },
+        )
 
 
 @dataclass(frozen=True)
@@ -167,8 +193,9 @@ class Intro:
         return self.entry.folded
 
 
-def _intro(entry: RenderedPost, base: str = "") -> Intro:
-    return Intro(entry, re.sub(r'href="#', f'href="{base}{entry.post.path}#', entry.intro))
+def _intro(entry: RenderedPost, base: str) -> Intro:
+    """`entry`'s intro; its `#…` links point at the post page from any list page."""
+    return Intro(entry, link_fragments(entry.intro, base + quote(entry.post.path)))
 
 
 def _post_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
@@ -179,24 +206,29 @@ def _post_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
         page = PageMeta(
             post.path,
             post.title,
-            post.summary or _plain_text(entry.intro),
+            post_description(entry),
             feeds,
-            markdown=post.path + "index.md",
+            markdown=llms.markdown_alternate(site.config, post),
             og_type="article",
         )
-        yield post.path + "index.html", "post.html", {
-            "page": page,
-            "post": post,
-            "content": entry.html,
-            "series_nav": nav,
-        }
+        yield (
+            post.path + "index.html",
+            "post.html",
+            {
+                "page": page,
+                "post": post,
+                "content": entry.html,
+                "series_nav": nav,
+                "code_checked": code_checked(post, site.config),
+            },
+        )
 
 
 def _series_nav(group: Group, entry: RenderedPost) -> dict[str, Any]:
     index = group.posts.index(entry)
     return {
         "group": group,
-        "number": index + 1,
+        "number": entry.post.part or index + 1,
         "count": len(group.posts),
         "prev": group.posts[index - 1].post if index > 0 else None,
         "next": group.posts[index + 1].post if index + 1 < len(group.posts) else None,
@@ -208,21 +240,41 @@ def _topic_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
     for topic in site.topics:
         base = f"topics/{topic.slug}/"
         for path, chunk, pagination in _paginate(topic.posts, config.posts_per_page, base):
-            page = PageMeta(path, f"Posts about {topic.name}", f"Posts about {topic.name} on {config.title}.", feeds, markdown="llms.txt")
-            yield path + "index.html", "topic.html", {
-                "page": page,
-                "topic": topic,
-                "entries": [_intro(e) for e in chunk],
-                "pagination": pagination,
-            }
-    page = PageMeta("topics/", "Topics", f"Every topic on {config.title}.", feeds, markdown="llms.txt")
+            own = feeds + feed_links(base, f"{config.title}: {topic.name}")
+            page = PageMeta(
+                path,
+                f"Posts about {topic.name}",
+                f"Posts about {topic.name} on {config.title}.",
+                own,
+                markdown="llms.txt",
+            )
+            yield (
+                path + "index.html",
+                "topic.html",
+                {
+                    "page": page,
+                    "topic": topic,
+                    "entries": [_intro(e, config.base_path) for e in chunk],
+                    "pagination": pagination,
+                },
+            )
+    page = PageMeta(
+        "topics/", "Topics", f"Every topic on {config.title}.", feeds, markdown="llms.txt"
+    )
     yield "topics/index.html", "topics.html", {"page": page}
 
 
 def _series_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
     for group in site.series:
         path = f"series/{group.slug}/"
-        page = PageMeta(path, group.name, f"Every part of the series {group.name}, in order.", feeds, markdown="llms.txt")
+        own = feeds + feed_links(path, f"{site.config.title}: {group.name}")
+        page = PageMeta(
+            path,
+            group.name,
+            f"Every part of the series {group.name}, in order.",
+            own,
+            markdown="llms.txt",
+        )
         yield path + "index.html", "series.html", {"page": page, "series": group}
 
 
@@ -230,12 +282,20 @@ def _archive_page(site: Site, feeds: tuple[Link, ...]) -> Job:
     years: dict[int, list[Any]] = {}
     for entry in site.posts:
         years.setdefault(entry.post.date.year, []).append(entry.post)
-    page = PageMeta("archive/", "Archive", f"Every post on {site.config.title}, by year.", feeds, markdown="llms.txt")
+    page = PageMeta(
+        "archive/",
+        "Archive",
+        f"Every post on {site.config.title}, by year.",
+        feeds,
+        markdown="llms.txt",
+    )
     return "archive/index.html", "archive.html", {"page": page, "years": list(years.items())}
 
 
 def _not_found_page(site: Site, feeds: tuple[Link, ...]) -> Job:
-    page = PageMeta("404.html", "Page not found", "This page does not exist.", feeds, markdown="llms.txt")
+    page = PageMeta(
+        "404.html", "Page not found", "This page does not exist.", feeds, markdown="llms.txt"
+    )
     return "404.html", "404.html", {"page": page, "recent": [e.post for e in site.posts[:5]]}
 
 
@@ -246,27 +306,38 @@ def _plain_text(fragment: str) -> str:
     return text if len(text) <= 200 else text[:197].rsplit(" ", 1)[0] + "…"
 
 
-def _template_error(site: Site, template: str, exc: jinja2.TemplateError) -> ContentError:
-    if isinstance(exc, jinja2.TemplateNotFound):
-        return ContentError(_shown(site, template), None, f"template not found: {exc.name}")
+def post_description(entry: RenderedPost) -> str:
+    """A post's one-line description: its summary, else its intro as plain text."""
+    return entry.post.summary or _plain_text(entry.intro)
+
+
+def _template_error(site: Site, template: str, exc: Exception) -> ContentError:
+    """The error located at the innermost template line it came from."""
     filename, line = getattr(exc, "filename", None), getattr(exc, "lineno", None)
     if line is None:
         filename, line = _template_frame(exc) or (filename, None)
-    message = exc.message or type(exc).__name__
-    if isinstance(exc, jinja2.UndefinedError):
-        message = f"undefined variable: {message}"
+    if isinstance(exc, jinja2.TemplateNotFound):
+        message = f"template not found: {exc.name}"
+    elif isinstance(exc, jinja2.UndefinedError):
+        message = f"undefined variable: {exc.message}"
+    elif isinstance(exc, jinja2.TemplateError):
+        message = exc.message or type(exc).__name__
+    else:
+        message = f"{type(exc).__name__}: {exc}"
     return ContentError(_shown(site, filename or template), line, f"template error: {message}")
 
 
 def _shown(site: Site, name: str) -> str:
     """A template named as the author knows it: templates/x.html, or the built-in."""
     path = Path(name)
-    local = site.config.root / TEMPLATES_DIR
-    if path.is_absolute() and path.is_relative_to(local):
-        return path.relative_to(site.config.root).as_posix()
-    if (local / name).exists():
+    local = (site.config.root / TEMPLATES_DIR).resolve()
+    if path.is_absolute():
+        if path.resolve().is_relative_to(local):
+            return f"{TEMPLATES_DIR}/{path.resolve().relative_to(local).as_posix()}"
+        return f"blogkeeper/templates/{path.name}"
+    if (local / name).is_file():
         return f"{TEMPLATES_DIR}/{name}"
-    return f"blogkeeper/templates/{path.name}"
+    return f"blogkeeper/templates/{name}"
 
 
 def _template_frame(exc: BaseException) -> tuple[str, int] | None:
@@ -283,11 +354,14 @@ def _template_frame(exc: BaseException) -> tuple[str, int] | None:
 
 def sitemap(site: Site) -> str:
     config = site.config
-    rows = [("", None), ("archive/", None), ("topics/", None)]
+    rows: list[tuple[str, dt.datetime | None]] = [("", None), ("archive/", None), ("topics/", None)]
     rows += [(e.post.path, e.post.last_modified) for e in site.posts]
     rows += [(f"topics/{t.slug}/", None) for t in site.topics]
     rows += [(f"series/{s.slug}/", None) for s in site.series]
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">']
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">',
+    ]
     for path, modified in rows:
         lastmod = f"<lastmod>{modified.isoformat()}</lastmod>" if modified else ""
         lines.append(f"  <url><loc>{xml_escape(config.absolute(path))}</loc>{lastmod}</url>")

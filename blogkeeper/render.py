@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import lru_cache
 from html.parser import HTMLParser
 
@@ -23,10 +24,10 @@ from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
 from blogkeeper.errors import BuildError, ContentError
-from blogkeeper.fences import Fence, scan
+from blogkeeper.fences import Fence, is_fold, scan
 
 # Bump when a change here changes the HTML for the same Markdown (the render cache key).
-RENDER_VERSION = "1"
+RENDER_VERSION = "3"
 
 EXTRAS = {
     "footnotes": None,
@@ -49,14 +50,17 @@ class Rendered:
 
 @dataclass
 class _Swaps:
-    """Placeholder tokens and the HTML each stands for."""
+    """Placeholder tokens, the HTML each stands for, and its plain form for attributes."""
 
     nonce: str
     html: dict[str, str]
+    plain: dict[str, str] = field(default_factory=dict)
 
-    def add(self, fragment: str) -> str:
+    def add(self, fragment: str, plain: str = "") -> str:
         token = f"bk{self.nonce}x{len(self.html)}z"
         self.html[token] = fragment
+        # markdown2 copies heading text into ids: `# The $O(n)$ trick` -> "the-o-n-trick".
+        self.plain[token] = re.sub(r"\W+", "-", plain).strip("-").lower()
         return token
 
 
@@ -79,7 +83,7 @@ def render_markdown(body: str, fold: int | None, source: str, body_line: int) ->
         ) from None
     except Exception as exc:  # markdown2 has no error type of its own
         raise BuildError([ContentError(source, None, f"markdown2 failed: {exc!r}")]) from None
-    full = _unique_ids(_swap_in(str(converted), swaps))
+    full = _unique_ids(_swap_in(_label_tasks(str(converted)), swaps))
     head, sep, _ = full.partition(f"<p>{fold_token}</p>")
     full = full.replace(f"<p>{fold_token}</p>\n", "").replace(f"<p>{fold_token}</p>", "")
     intro = _close_tags(head) if sep else full
@@ -104,28 +108,51 @@ def _prepare(
     out: list[str] = []
     index = 0
     while index < len(lines):
-        line = lines[index]
-        if index in fences:
-            fence = fences[index]
-            token = swaps.add(highlight_fence(fence))
-            out += ["", fence.indent + token, ""]
-            index = fence.end + 1
-            continue
         if index == fold:
             out += ["", fold_token, ""]
-        elif line.lstrip().startswith("$$") and _display_math_end(lines, index) is not None:
-            end = _display_math_end(lines, index)
-            assert end is not None
-            latex = "\n".join(lines[index : end + 1]).strip()[2:-2]
-            indent = line[: len(line) - len(line.lstrip())]
-            mathml = _math(latex, "block", source, body_line + index)
-            out += ["", indent + swaps.add(mathml), ""]
-            index = end + 1
-            continue
-        else:
-            out.append(_inline_math(line, swaps, source, body_line + index))
-        index += 1
+            # An automatic fold may sit on the fence or `$$` line that ends the paragraph.
+            if not lines[index].strip() or is_fold(lines[index]):
+                index += 1
+                continue
+        block, index = _block(lines, index, fences, swaps, source, body_line)
+        out += block
     return "\n".join(out)
+
+
+def _block(
+    lines: list[str],
+    index: int,
+    fences: dict[int, Fence],
+    swaps: _Swaps,
+    source: str,
+    body_line: int,
+) -> tuple[list[str], int]:
+    """The prepared lines of the block that starts at `index`, and the index after it."""
+    line = lines[index]
+    if index in fences:
+        fence = fences[index]
+        return ["", fence.indent + swaps.add(highlight_fence(fence)), ""], fence.end + 1
+    end = _display_math_end(lines, index) if line.lstrip().startswith("$$") else None
+    if end is not None:
+        latex = "\n".join(lines[index : end + 1]).strip()[2:-2]
+        indent = line[: len(line) - len(line.lstrip())]
+        mathml = _math(latex, "block", source, body_line + index)
+        return ["", indent + swaps.add(_scrollable_math(mathml), latex), ""], end + 1
+    if line.startswith(">"):
+        return _quote(lines, index, swaps, source, body_line)
+    return [_inline_math(line, swaps, source, body_line + index)], index + 1
+
+
+def _quote(
+    lines: list[str], start: int, swaps: _Swaps, source: str, body_line: int
+) -> tuple[list[str], int]:
+    """A blockquote prepared like a post of its own (so fences in it are code), re-quoted."""
+    end = start
+    while end < len(lines) and lines[end].startswith(">"):
+        end += 1
+    inner = [re.sub(r"^> ?", "", line) for line in lines[start:end]]
+    prepared = _prepare(inner, None, "", swaps, source, body_line + start)
+    return [f"> {line}" if line else ">" for line in prepared.split("\n")], end
 
 
 def _display_math_end(lines: list[str], start: int) -> int | None:
@@ -142,7 +169,9 @@ def _display_math_end(lines: list[str], start: int) -> int | None:
 
 
 _CODE_SPAN = re.compile(r"(`+)(?:.+?)(?<!`)\1(?!`)")
-_INLINE_MATH = re.compile(r"(?<![\\$\w])\$\$(.+?)\$\$|(?<![\\$\w])\$(?=\S)([^$\n]*?[^\s\\])\$(?![\d$])")
+_INLINE_MATH = re.compile(
+    r"(?<![\\$\w])\$\$(.+?)\$\$|(?<![\\$\w])\$(?=\S)([^$\n]*?[^\s\\])\$(?![\d$])"
+)
 
 
 def _inline_math(line: str, swaps: _Swaps, source: str, line_no: int) -> str:
@@ -162,9 +191,14 @@ def _math_in_text(text: str, swaps: _Swaps, source: str, line_no: int) -> str:
     def replace(match: re.Match[str]) -> str:
         display = match.group(1) is not None
         latex = match.group(1) if display else match.group(2)
-        return swaps.add(_math(latex, "block" if display else "inline", source, line_no))
+        return swaps.add(_math(latex, "block" if display else "inline", source, line_no), latex)
 
     return _INLINE_MATH.sub(replace, text).replace("\\$", "$")
+
+
+def _scrollable_math(mathml: str) -> str:
+    """Display math in a box that scrolls when too wide; focusable so keys can scroll it."""
+    return f'<div class="math-display" tabindex="0">{mathml}</div>'
 
 
 def _math(latex: str, display: str, source: str, line_no: int) -> str:
@@ -202,7 +236,7 @@ def _highlight(lang: str, code: str) -> str:
             + html.escape(code, quote=False)
             + "</code></pre></div>\n"
         )
-    out = highlight(code, lexer, _FORMATTER)
+    out = str(highlight(code, lexer, _FORMATTER))
     out = out.replace('<div class="highlight">', f'<div class="highlight" data-lang="{lang}">', 1)
     return out.replace("<pre>", '<pre tabindex="0">', 1).replace("<span></span>", "", 1)
 
@@ -212,29 +246,82 @@ def highlight_fence(fence: Fence) -> str:
     return _highlight(fence.lang, fence.code)
 
 
+# Chosen for contrast: every token colour is at least 4.5:1 on its style's background
+# (tests/test_theme.py checks it), unlike "default" (4.51) and "monokai" (3.47).
+LIGHT_STYLE = "xcode"
+DARK_STYLE = "github-dark"
+# Light rules the dark style does not redefine must not leak into dark mode.
+_DARK_RESET = (
+    ".highlight [class] { color: inherit; background-color: transparent;"
+    " font-style: normal; font-weight: normal; text-decoration: none; border: 0 }"
+)
+
+
 def stylesheet() -> str:
-    """Pygments colours for light mode and, under prefers-color-scheme, dark mode."""
-    light = HtmlFormatter(style="default").get_style_defs(".highlight")
-    dark = HtmlFormatter(style="monokai").get_style_defs(".highlight")
-    return f"{light}\n@media (prefers-color-scheme: dark) {{\n{dark}\n}}\n"
+    """Pygments colours for light mode and, on screens that prefer it, dark mode.
+
+    Print always uses the light colours. Only background and token rules are emitted:
+    Pygments' own `pre` and line-number rules would fight the theme.
+    """
+    light = _style_rules(LIGHT_STYLE)
+    dark = "\n".join(f"  {rule}" for rule in [_DARK_RESET, *_style_rules(DARK_STYLE)])
+    return "\n".join([*light, "@media screen and (prefers-color-scheme: dark) {", dark, "}"]) + "\n"
+
+
+def _style_rules(style: str) -> list[str]:
+    formatter = HtmlFormatter(style=style)
+    rules = formatter.get_background_style_defs(".highlight")
+    rules += formatter.get_token_style_defs(".highlight")
+    return [re.sub(r"\s*/\*.*?\*/$", "", rule) for rule in rules]
+
+
+_TASK = re.compile(
+    r'<li>(<p>)?(<input type="checkbox" class="task-list-item-checkbox"[^>]*>)'
+    r"(.*?)(?=</li>|</p>|<p>|<ul|<ol|<div|<pre|<blockquote|<table)",
+    re.DOTALL,
+)
+
+
+def _label_tasks(text: str) -> str:
+    """Give markdown2's task-list checkboxes their item's text as an accessible label."""
+
+    def replace(match: re.Match[str]) -> str:
+        para, box, label = match.group(1) or "", match.group(2), match.group(3)
+        return f'<li class="task-list-item">{para}<label>{box}{label.rstrip()}</label>'
+
+    return _TASK.sub(replace, text)
 
 
 def _swap_in(text: str, swaps: _Swaps) -> str:
     if not swaps.html:
         return text
-    pattern = re.compile(r"<p>(bk" + swaps.nonce + r"x\d+z)</p>|(bk" + swaps.nonce + r"x\d+z)")
+    token = re.compile(r"bk" + swaps.nonce + r"x\d+z")
+    pattern = re.compile(rf"<p>({token.pattern})</p>|({token.pattern})")
 
     def replace(match: re.Match[str]) -> str:
         return swaps.html[match.group(1) or match.group(2)]
 
+    # Inside a tag a token can only be in an attribute (an id), where HTML cannot go.
+    text = _TAG.sub(lambda tag: token.sub(lambda m: swaps.plain[m.group(0)], tag.group(0)), text)
     return pattern.sub(replace, text)
 
 
+# Attributes are rewritten only inside start tags: code and prose may show `id="x"` as text
+# (markdown2 escapes `<` there but not quotes).
+_TAG = re.compile(r"<[a-zA-Z][^<>]*>")
 _ID = re.compile(r'\sid="([^"]*)"')
+_FRAGMENT_HREF = re.compile(r'(\shref=")#')
+
+# Ids the built-in templates use around a post's HTML (base.html: <main id="main">).
+RESERVED_IDS = frozenset({"main"})
+
+
+def _in_tags(text: str, pattern: re.Pattern[str], replace: str | Callable[..., str]) -> str:
+    return _TAG.sub(lambda tag: pattern.sub(replace, tag.group(0)), text)
 
 
 def _unique_ids(text: str) -> str:
-    seen: set[str] = set()
+    seen: set[str] = set(RESERVED_IDS)
 
     def replace(match: re.Match[str]) -> str:
         value = match.group(1)
@@ -245,26 +332,38 @@ def _unique_ids(text: str) -> str:
         seen.add(candidate)
         return f' id="{candidate}"'
 
-    return _ID.sub(replace, text)
+    return _in_tags(text, _ID, replace)
 
 
 def _strip_ids(text: str) -> str:
-    return _ID.sub("", text)
+    return _in_tags(text, _ID, "")
+
+
+def link_fragments(fragment: str, page: str) -> str:
+    """`fragment` with its in-page links (`href="#…"`) pointing at `page` instead."""
+    return _in_tags(fragment, _FRAGMENT_HREF, lambda m: f"{m.group(1)}{page}#")
+
+
+# Lines that cannot start the first paragraph: indented code, headings, quotes, tables,
+# HTML blocks, list items, rules, setext underlines, `$$` math, link and footnote definitions.
+_NOT_PROSE = re.compile(r"\s|[#>|<]|[*+-]\s|\d+[.)]\s|([-*_=][ \t]*){3,}$|\$\$|\[[^\]]+\]:")
 
 
 def _auto_fold(lines: list[str], fences: list[Fence]) -> int | None:
-    """Without `<!--more-->` the intro is the first paragraph: fold after it."""
+    """Without `<!--more-->` the intro is the first paragraph: fold right after it."""
     starts = {f.start: f.end for f in fences}
     index, in_paragraph = 0, False
     while index < len(lines):
+        line = lines[index]
+        ends_paragraph = (
+            not line.strip() or index in starts or re.match(r"\$\$|#{1,6}(\s|$)", line.lstrip())
+        )
+        if in_paragraph and ends_paragraph:
+            return index
         if index in starts:
             index = starts[index] + 1
-            in_paragraph = False
             continue
-        line = lines[index]
-        if in_paragraph and not line.strip():
-            return index
-        if not in_paragraph and line.strip() and not re.match(r"\s|[#>|<*+\-]|\d+[.)]\s|\$\$", line):
+        if not in_paragraph and line.strip() and not _NOT_PROSE.match(line):
             in_paragraph = True
         index += 1
     return None

@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
-from blogkeeper import pages
+from blogkeeper import feeds, llms, pages
 from blogkeeper.config import SiteConfig, load_config
 from blogkeeper.content import LoadOptions, Post, load_posts, slugify
 from blogkeeper.errors import BuildError, ContentError
@@ -78,7 +79,9 @@ def build_site(root: Path, options: BuildOptions | None = None) -> list[Output]:
         site = replace(site, now=options.now or dt.datetime.now(tz=config.tz))
     static = _static_files(root)
     overridden = {o.path for o in static}
-    generated = [o for o in pages.render_pages(site) if o.path not in overridden or not o.path.startswith("assets/")]
+    built = [*pages.render_pages(site, feeds.head_links(site)), *feeds.render_feeds(site)]
+    generated = [o for o in built if o.path not in overridden or not o.path.startswith("assets/")]
+    generated, static = llms.render_llms(site, generated, static)
     return _checked([*generated, *static])
 
 
@@ -102,6 +105,7 @@ def _attach(post: Post, result: Rendered) -> RenderedPost:
 
 
 def assemble(config: SiteConfig, posts: list[RenderedPost], preview: bool = False) -> Site:
+    """The site's posts grouped into topics and series; `BuildError` if two share a URL."""
     by_tag: dict[str, list[RenderedPost]] = defaultdict(list)
     by_series: dict[str, list[RenderedPost]] = defaultdict(list)
     for entry in posts:
@@ -113,15 +117,52 @@ def assemble(config: SiteConfig, posts: list[RenderedPost], preview: bool = Fals
     series = _groups(
         by_series, key=lambda e: (e.post.part or 10**9, e.post.date.timestamp(), e.post.source)
     )
+    errors = [*_clashes(topics, "topic", "topics"), *_clashes(series, "series", "series")]
+    errors += [error for group in series for error in _repeated_parts(group)]
+    if errors:
+        raise BuildError(errors)
     return Site(config, tuple(posts), topics, series, preview)
 
 
-def _groups(groups: dict[str, list[RenderedPost]], key: object) -> tuple[Group, ...]:
+def _groups(
+    groups: dict[str, list[RenderedPost]], key: Callable[[RenderedPost], tuple[Any, ...]]
+) -> tuple[Group, ...]:
     result = []
-    for name in sorted(groups, key=str.casefold):
+    for name in sorted(groups, key=lambda n: (n.casefold(), n)):
         slug = slugify(name) or "t-" + hashlib.sha256(name.encode()).hexdigest()[:8]
-        result.append(Group(name, slug, tuple(sorted(groups[name], key=key))))  # type: ignore[call-overload]
+        result.append(Group(name, slug, tuple(sorted(groups[name], key=key))))
     return tuple(result)
+
+
+def _clashes(groups: tuple[Group, ...], kind: str, folder: str) -> list[ContentError]:
+    """Groups whose names differ but whose URLs do not (`AI` and `ai`, `C++` and `C#`)."""
+    first: dict[str, Group] = {}
+    errors = []
+    for group in groups:
+        other = first.setdefault(group.slug, group)
+        if other is not group:
+            errors.append(
+                ContentError(
+                    group.posts[0].post.source,
+                    None,
+                    f"{kind} `{group.name}` has the same URL /{folder}/{group.slug}/ as "
+                    f"{kind} `{other.name}` in {other.posts[0].post.source}",
+                    "spell them the same, or rename one",
+                )
+            )
+    return errors
+
+
+def _repeated_parts(group: Group) -> list[ContentError]:
+    """Two posts claiming the same part of a series would make its navigation lie."""
+    claimed: dict[int, str] = {}
+    errors = []
+    for entry in group.posts:
+        part, source = entry.post.part, entry.post.source
+        if part is not None and claimed.setdefault(part, source) != source:
+            message = f"part {part} of the series `{group.name}` is also {claimed[part]}"
+            errors.append(ContentError(source, None, message, "give each part its own number"))
+    return errors
 
 
 def _static_files(root: Path) -> list[Output]:

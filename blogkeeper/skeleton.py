@@ -12,7 +12,7 @@ from blogkeeper.config import load_config
 from blogkeeper.content import POSTS_DIR, slugify
 from blogkeeper.errors import BuildError, ContentError
 
-BLOG_TOML = '''\
+BLOG_TOML = """\
 title = "My technical blog"
 url = "https://example.org/"
 description = "Notes on code, written down so they can be checked."
@@ -24,9 +24,9 @@ posts_per_page = 10
 [feed]
 full_text = true
 items = 20
-'''
+"""
 
-FIRST_POST = '''\
+FIRST_POST = """\
 ---
 title: "Hello, world"
 date: {date}
@@ -47,18 +47,20 @@ print(2 + 2)
 ```output
 4
 ```
-'''
+"""
 
 
 def create_site(folder: Path) -> None:
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise BuildError([ContentError(str(folder), None, "folder exists and is not empty")])
-    today = dt.date.today().isoformat()
+    # Today in the new blog's timezone (UTC), not the machine's: never a "future" post.
+    today = dt.datetime.now(dt.UTC).date().isoformat()
     files = {
         "blog.toml": BLOG_TOML,
         f"{POSTS_DIR}/hello-world.md": FIRST_POST.format(date=today),
-        "templates/README.md": "Put a template here to override the built-in one of the same name.\n",
-        "static/robots-notes.txt": "Files in static/ are copied as they are to the site root.\n",
+        "templates/README.md": "A template here overrides the built-in one of the same name.\n",
+        # A dotfile, so that it keeps the folder without being published.
+        "static/.about": "Files in static/ are copied as they are to the site root.\n",
         ".gitignore": "/public/\n.blogkeeper-cache/\n",
     }
     for name, text in files.items():
@@ -73,7 +75,9 @@ def create_post(root: Path, title: str) -> Path:
     slug = slugify(title) or "post"
     path = root / POSTS_DIR / f"{now.date().isoformat()}-{slug}.md"
     if path.exists():
-        raise BuildError([ContentError(str(path.relative_to(root)), None, "post file exists already")])
+        raise BuildError(
+            [ContentError(str(path.relative_to(root)), None, "post file exists already")]
+        )
     quoted = title.replace("\\", "\\\\").replace('"', '\\"')
     text = (
         f'---\ntitle: "{quoted}"\ndate: {now.strftime("%Y-%m-%d %H:%M")}\n'

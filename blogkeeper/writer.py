@@ -29,27 +29,40 @@ class OutputLike(Protocol):
 
 
 def check_output_dir(out: Path, root: Path, force: bool = False) -> Path:
-    """The resolved output folder, or `BuildError` when writing there could lose work."""
+    """The resolved output folder, or `BuildError` when writing there could lose work.
+
+    Paths are compared resolved, so a symlinked posts/ or output folder cannot hide
+    that the output would replace the author's files.
+    """
     out = out.resolve()
-    root = root.resolve()
-    problem = None
-    if out == root or root.is_relative_to(out):
-        problem = "is the site folder or contains it"
-    elif any(out.is_relative_to(root / name) for name in PROTECTED):
-        problem = "is inside posts/, templates/ or static/"
-    elif out == Path.home().resolve() or out == Path(out.anchor):
-        problem = "is your home folder or the file-system root"
-    elif out.exists() and not out.is_dir():
-        problem = "is a file, not a folder"
-    elif out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists() and not force:
-        return _refuse(out, "is not empty and was not made by blogkeeper", "pass --force to replace it")
+    problem = _overlap(out, root)
     if problem:
         return _refuse(out, problem, "choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists() and not force:
+        hint = "pass --force to replace it"
+        return _refuse(out, "is not empty and was not made by blogkeeper", hint)
     return out
 
 
+def _overlap(out: Path, root: Path) -> str | None:
+    """Why writing `out` (resolved) would endanger the site at `root`, or None."""
+    root = root.resolve()
+    protected = [(root / name).resolve() for name in PROTECTED]
+    home = Path.home().resolve()
+    if out == root or root.is_relative_to(out):
+        return "is the site folder or contains it"
+    if any(out.is_relative_to(p) or p.is_relative_to(out) for p in protected):
+        return "is inside posts/, templates/ or static/, or contains one of them"
+    if out == Path(out.anchor) or home.is_relative_to(out):
+        return "is your home folder, contains it, or is the file-system root"
+    if out.exists() and not out.is_dir():
+        return "is a file, not a folder"
+    return None
+
+
 def _refuse(out: Path, problem: str, hint: str) -> Path:
-    raise BuildError([ContentError(str(out), None, f"refusing to write the site here: it {problem}", hint)])
+    message = f"refusing to write the site here: it {problem}"
+    raise BuildError([ContentError(str(out), None, message, hint)])
 
 
 def write_site(outputs: Iterable[OutputLike], out: Path) -> None:
@@ -71,10 +84,12 @@ def _place(staging: Path, out: Path, output: OutputLike) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     old = out / output.path
     try:
-        if old.is_file() and not old.is_symlink() and old.stat().st_size == len(output.data):
-            if old.read_bytes() == output.data:
-                os.link(old, target)
-                return
+        # Never link a file reached through a symlink: it may live outside the old site.
+        same_size = old.is_file() and old.stat().st_size == len(output.data)
+        ours = same_size and old.resolve() == old
+        if ours and old.read_bytes() == output.data:
+            os.link(old, target)
+            return
     except OSError:
         pass  # a link across devices or a vanished file: write the bytes instead
     target.write_bytes(output.data)

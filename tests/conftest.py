@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
 import subprocess
 import sys
 import textwrap
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from blogkeeper.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = "2026-11-01T12:00:00+00:00"
@@ -74,6 +79,29 @@ def build(root: Path, *extra: str) -> Result:
     return run_cli("build", "--site", root, "--now", NOW, *extra)
 
 
+def run_here(*args: str | Path) -> Result:
+    """`blogkeeper ARGS` in this process: what `run_cli` returns, without starting Python.
+
+    An exception escaping `main` is printed as the interpreter would print it, so a test
+    that checks stderr for "Traceback" sees it here too.
+    """
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(arg) for arg in args])
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except Exception:
+            traceback.print_exc()
+            code = 1
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+def quick_build(root: Path, *extra: str | Path) -> Result:
+    """`build` run in this process: several times faster, for tests that build a lot."""
+    return run_here("build", "--site", root, "--now", NOW, *extra)
+
+
 def now() -> dt.datetime:
     return dt.datetime.fromisoformat(NOW)
 
@@ -85,3 +113,39 @@ def snapshot(folder: Path) -> dict[str, bytes]:
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     }
+
+
+def write_files(root: Path, files: dict[str, str | bytes]) -> None:
+    """Write {relative path: text or bytes} under `root`, creating folders."""
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+
+
+@pytest.fixture
+def broken_build(make_site: Callable[..., Path], tmp_path: Path) -> Callable[..., Result]:
+    """Build a good blog, break it with `files`, build again, and check the failure.
+
+    The second build must exit 1, name `where` (a `path:line` prefix) in stderr, print no
+    traceback, and leave the first build's output byte for byte as it was.
+    """
+
+    def check(files: dict[str, str | bytes], where: str) -> Result:
+        root = make_site({"posts/good.md": post("Good", "2026-01-01")})
+        out = tmp_path / "public"
+        first = quick_build(root, "--out", out)
+        assert first.code == 0, first.err
+        before = snapshot(out)
+        write_files(root, files)
+        result = quick_build(root, "--out", out)
+        assert result.code == 1, (result.out, result.err)
+        assert where in result.err, result.err
+        assert "Traceback" not in result.err, result.err
+        assert snapshot(out) == before
+        return result
+
+    return check

@@ -1,0 +1,487 @@
+"""`blogkeeper check-code`: run the Python blocks of opted-in posts and judge their output.
+
+A post is checked when its front matter says `check_code: true`, or when it is in a series
+or has a tag listed under `[check_code]` in blog.toml and does not say `check_code: false`.
+Its ```python blocks run in order in one namespace, in a process of its own (see
+`sandbox`); an ```output block right after a python block is what that block must print
+(see `compare`). Posts run in parallel; a post whose code, options, expected output,
+Python and imported package versions all match a cached pass is not run again.
+
+This module never imports torch or any package the posts import: it reads their versions
+from package metadata. It prints nothing; the CLI reports the `PostReport` values.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.metadata
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from blogkeeper import __version__
+from blogkeeper.compare import compare, normalise
+from blogkeeper.config import SiteConfig, load_config
+from blogkeeper.content import POSTS_DIR, LoadOptions, Post, load_posts
+from blogkeeper.errors import BuildError, ContentError, did_you_mean
+from blogkeeper.fences import Fence, scan
+from blogkeeper.sandbox import JobBlock, JobResult, kill_all, run_job
+
+CACHE_DIR = ".blogkeeper-cache/check-code"
+CACHE_FORMAT = 1
+OPTIONS = ("skip", "raises", "timeout")
+TRUNCATED = "[output truncated at 1 MiB]"
+OUTPUT_DIFFERS = "output differs from the post"
+UPDATED = "output block updated"
+
+
+@dataclass(frozen=True)
+class Block:
+    """A python block and the output block that follows it; lines are 1-based post lines."""
+
+    fence: Fence  # 0-based indexes into the post's body
+    line: int  # first code line
+    code: str
+    options: tuple[str, ...]
+    skip: bool
+    raises: str | None
+    timeout: float
+    expected: str | None
+    output_line: int | None  # first line inside the ```output fence
+    output: Fence | None  # that fence, with 0-based indexes into the post's body
+
+
+@dataclass(frozen=True)
+class Plan:
+    post: Post
+    blocks: tuple[Block, ...]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one block: passed, failed, skipped or not run."""
+
+    block: Block
+    status: str
+    line: int
+    message: str = ""
+    details: str = ""
+    actual: str | None = None  # what it printed, for --update
+
+
+@dataclass(frozen=True)
+class PostReport:
+    source: str
+    outcomes: tuple[Outcome, ...]
+    cached: bool
+    seconds: float
+
+    @property
+    def failed(self) -> bool:
+        return any(o.status == "failed" for o in self.outcomes)
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    posts: tuple[Path, ...] = ()
+    jobs: int | None = None
+    use_cache: bool = True
+    update: bool = False
+
+
+def selected(post: Post, config: SiteConfig) -> bool:
+    """Whether check-code runs this post (an explicit `check_code` always wins)."""
+    if post.check_code is not None:
+        return post.check_code
+    settings = config.check_code
+    return post.series in settings.series or any(t in settings.tags for t in post.tags)
+
+
+def code_checked(post: Post, config: SiteConfig) -> bool:
+    """Whether check-code runs code in this post: it is selected and has python blocks."""
+    return selected(post, config) and any(f.lang == "python" for f in scan(post.body.split("\n")))
+
+
+def plan_site(root: Path, only: Sequence[Path] = ()) -> tuple[SiteConfig, list[Plan]]:
+    """The selected posts of the site (drafts and future posts too) and their blocks."""
+    config = load_config(root)
+    posts = load_posts(config, LoadOptions(drafts=True, future=True))
+    chosen = [p for p in posts if selected(p, config)]
+    if only:
+        chosen = _limit(root, chosen, posts, only)
+    errors: list[ContentError] = []
+    plans = []
+    for post in sorted(chosen, key=lambda p: p.source):
+        try:
+            plans.append(Plan(post, tuple(plan_blocks(post, config.check_code.timeout))))
+        except BuildError as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise BuildError(errors)
+    return config, [p for p in plans if p.blocks]
+
+
+def _limit(root: Path, chosen: list[Post], posts: list[Post], only: Sequence[Path]) -> list[Post]:
+    by_path = {(root / p.source).resolve(): p for p in posts}
+    wanted, errors = [], []
+    for given in only:
+        post = by_path.get(given.resolve()) or by_path.get((root / given).resolve())
+        if post is None:
+            errors.append(ContentError(str(given), None, f"not a post in {POSTS_DIR}/"))
+        elif post not in chosen:
+            message = "this post is not selected for check-code"
+            hint = "add `check_code: true` to its front matter"
+            errors.append(ContentError(post.source, 1, message, hint))
+        else:
+            wanted.append(post)
+    if errors:
+        raise BuildError(errors)
+    return wanted
+
+
+def plan_blocks(post: Post, default_timeout: float) -> list[Block]:
+    lines = post.body.split("\n")
+    fences = scan(lines)
+    blocks = []
+    for index, fence in enumerate(fences):
+        if fence.lang != "python":
+            continue
+        output = _output_after(fence, fences[index + 1 : index + 2], lines)
+        skip, raises, timeout = _options(post, fence, default_timeout)
+        blocks.append(
+            Block(
+                fence=fence,
+                line=post.body_line + fence.first_code_line,
+                code=fence.code,
+                options=fence.options,
+                skip=skip,
+                raises=raises,
+                timeout=timeout,
+                expected=output.code if output else None,
+                output_line=post.body_line + output.first_code_line if output else None,
+                output=output,
+            )
+        )
+    return blocks
+
+
+def _output_after(fence: Fence, following: list[Fence], lines: list[str]) -> Fence | None:
+    if not following or following[0].lang != "output" or not fence.closed:
+        return None
+    candidate = following[0]
+    between = lines[fence.end + 1 : candidate.start]
+    return candidate if all(not line.strip() for line in between) else None
+
+
+def _options(post: Post, fence: Fence, default_timeout: float) -> tuple[bool, str | None, float]:
+    line = post.body_line + fence.start
+    errors = []
+    for option in fence.options:
+        name = option.partition("=")[0]
+        if name not in OPTIONS:
+            hint = did_you_mean(name, OPTIONS) or "options: skip, raises=Name, timeout=SECONDS"
+            message = f"unknown code block option `{option}`"
+            errors.append(ContentError(post.source, line, message, hint))
+    raises = fence.option("raises")
+    if raises == "" or (raises and not raises.isidentifier()):
+        errors.append(ContentError(post.source, line, "`raises=` needs an exception name"))
+    timeout = default_timeout
+    if fence.option("timeout") is not None:
+        try:
+            timeout = float(fence.option("timeout") or "")
+            assert timeout > 0
+        except (ValueError, AssertionError):
+            errors.append(ContentError(post.source, line, "`timeout=` needs seconds, more than 0"))
+    if errors:
+        raise BuildError(errors)
+    return fence.option("skip") is not None, raises or None, timeout
+
+
+def check_site(
+    root: Path,
+    options: CheckOptions,
+    progress: Callable[[PostReport, int, int], None] | None = None,
+) -> list[PostReport]:
+    """Check every selected post; the reports come back sorted by post path."""
+    _, plans = plan_site(root, options.posts)
+    cache = Cache(root / CACHE_DIR)
+    keys = {plan.post.source: cache_key(plan) for plan in plans}
+    reports: list[PostReport] = []
+    pending = []
+    for plan in plans:
+        if options.use_cache and not options.update and cache.passed(keys[plan.post.source]):
+            reports.append(_cached_report(plan))
+        else:
+            pending.append(plan)
+    done = 0
+    for report in reports:
+        done += 1
+        if progress:
+            progress(report, done, len(plans))
+    for report in _run_all(pending, options.jobs):
+        reports.append(report)
+        done += 1
+        if progress:
+            progress(report, done, len(plans))
+    for report in reports:
+        if not report.cached and not report.failed and not options.update:
+            cache.remember(keys[report.source])
+    if options.update:
+        update_posts(root, plans, reports)
+        reports = [_updated(r) for r in reports]
+    return sorted(reports, key=lambda r: r.source)
+
+
+def _run_all(plans: list[Plan], jobs: int | None) -> Iterator[PostReport]:
+    """Reports in the order posts finish; on Ctrl-C every running process group is killed."""
+    if not plans:
+        return
+    pool = ThreadPoolExecutor(max_workers=max(1, min(jobs or os.cpu_count() or 1, len(plans))))
+    try:
+        for future in as_completed([pool.submit(check_post, p) for p in plans]):
+            yield future.result()
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        kill_all()
+        raise
+    pool.shutdown()
+
+
+def _updated(report: PostReport) -> PostReport:
+    """After --update, a block whose output block was written or rewritten has passed."""
+    outcomes = tuple(
+        replace(o, status="passed", message=UPDATED) if _edit(o) is not None else o
+        for o in report.outcomes
+    )
+    return replace(report, outcomes=outcomes)
+
+
+def _cached_report(plan: Plan) -> PostReport:
+    outcomes = tuple(
+        Outcome(b, "skipped" if b.skip else "passed", b.line, "cached") for b in plan.blocks
+    )
+    return PostReport(plan.post.source, outcomes, cached=True, seconds=0.0)
+
+
+def check_post(plan: Plan) -> PostReport:
+    """Run one post's blocks in a fresh process and judge each block."""
+    started = time.perf_counter()
+    runnable = [b for b in plan.blocks if not b.skip]
+    blocks = [JobBlock(b.line, b.code, b.raises, b.timeout) for b in runnable]
+    job = run_job(plan.post.source, blocks) if blocks else JobResult((), False, None, "")
+    outcomes = judge(plan, job)
+    return PostReport(plan.post.source, tuple(outcomes), False, time.perf_counter() - started)
+
+
+def judge(plan: Plan, job: JobResult) -> list[Outcome]:
+    results = iter(job.results)
+    outcomes: list[Outcome] = []
+    stopped: Outcome | None = None
+    for block in plan.blocks:
+        if block.skip:
+            outcomes.append(Outcome(block, "skipped", block.line, "skip"))
+        elif stopped is not None:
+            outcomes.append(Outcome(block, "not run", block.line, "not run: " + stopped.message))
+        elif (result := next(results, None)) is not None:
+            outcome = judge_block(block, result)
+            outcomes.append(outcome)
+            error = result["error"]
+            if error is not None and not error["expected"]:
+                stopped = outcome
+        else:
+            stopped = _died(block, job, plan.post.source)
+            outcomes.append(stopped)
+    return outcomes
+
+
+def _died(block: Block, job: JobResult, source: str) -> Outcome:
+    details = job.log.strip()[-4000:]
+    if job.timed_out:
+        message = f"timed out after {block.timeout:g} s"
+        return Outcome(block, "failed", _running_line(job.log, source) or block.line, message)
+    message = f"the block did not finish: {job.exit_status or 'the process ended'}"
+    return Outcome(block, "failed", block.line, message, details)
+
+
+def _running_line(log: str, source: str) -> int | None:
+    """The post line a timed-out block was running, from the runner's last traceback dump."""
+    dump = log.rpartition("Timeout (")[2]
+    match = re.search(rf'File "{re.escape(source)}", line (\d+)', dump)
+    return int(match[1]) if match else None
+
+
+def judge_block(block: Block, result: dict[str, Any]) -> Outcome:
+    actual = result["stdout"] + (f"\n{TRUNCATED}\n" if result["truncated"] else "")
+    error = result["error"]
+    if error is not None and not error["expected"]:
+        where = error["line"] or block.line
+        message = f"{error['type']}: {error['message']}".strip().rstrip(":").splitlines()[0]
+        if block.raises:
+            message = f"expected {block.raises}, got {message}"
+        return Outcome(block, "failed", where, message, error["traceback"], actual)
+    if block.raises and error is None:
+        message = f"expected {block.raises} to be raised"
+        return Outcome(block, "failed", block.line, message, "", actual)
+    if block.expected is not None and block.output_line is not None:
+        verdict = compare(block.expected, actual)
+        if not verdict.matches:
+            line = block.output_line + verdict.line
+            message = OUTPUT_DIFFERS
+            return Outcome(block, "failed", line, message, verdict.diff, actual)
+    return Outcome(block, "passed", block.line, actual=actual)
+
+
+def cache_key(plan: Plan) -> str:
+    """A hash of everything that can change whether this post passes."""
+    blocks = [[b.code, list(b.options), b.timeout, b.expected] for b in plan.blocks]
+    modules = sorted({m for b in plan.blocks for m in imported_modules(b.code)} | {"torch"})
+    payload = {
+        "format": CACHE_FORMAT,
+        "blogkeeper": __version__,
+        "python": sys.version,
+        "executable": sys.executable,
+        "packages": {m: package_version(m) for m in modules},
+        "blocks": blocks,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def imported_modules(code: str) -> set[str]:
+    """Top-level names of the modules a block imports (found with ast, never imported)."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return set()
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.partition(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.partition(".")[0])
+    return {n for n in names if n not in sys.stdlib_module_names}
+
+
+def package_version(module: str) -> str:
+    """The installed version of the distribution providing `module`, from its metadata."""
+    versions = []
+    for dist in sorted(_distributions().get(module, [module])):
+        try:
+            versions.append(f"{dist}=={importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{dist} not installed")
+    return ", ".join(versions)
+
+
+@lru_cache(maxsize=1)
+def _distributions() -> dict[str, list[str]]:
+    return {k: list(v) for k, v in importlib.metadata.packages_distributions().items()}
+
+
+class Cache:
+    """Passing runs, one empty-ish file per key; written atomically, never read for failures."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def passed(self, key: str) -> bool:
+        return (self.folder / f"{key}.json").is_file()
+
+    def remember(self, key: str) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        ignore = self.folder.parent / ".gitignore"
+        if not ignore.exists():
+            _write_atomic(ignore, b"*\n")
+        _write_atomic(self.folder / f"{key}.json", json.dumps({"passed": True}).encode())
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def update_posts(root: Path, plans: Iterable[Plan], reports: Iterable[PostReport]) -> list[str]:
+    """Write what each block printed into its output block; returns the changed posts."""
+    changed = []
+    outcomes = {r.source: r.outcomes for r in reports}
+    for plan in plans:
+        edits = [e for o in outcomes.get(plan.post.source, ()) if (e := _edit(o)) is not None]
+        if not edits:
+            continue
+        path = root / plan.post.source
+        text = path.read_bytes().decode("utf-8")
+        new = apply_edits(text, plan.post.body_line, edits)
+        if new != text:
+            _write_atomic(path, new.encode("utf-8"))
+            changed.append(plan.post.source)
+    return changed
+
+
+Edit = tuple[int, int, str, list[str]]  # (first body index, end index, indent, new lines)
+
+
+def _edit(outcome: Outcome) -> Edit | None:
+    """The replacement for an outcome's output block, or None to leave the post alone."""
+    block, actual = outcome.block, outcome.actual
+    if actual is None or outcome.status not in ("passed", "failed"):
+        return None
+    if outcome.status == "failed" and outcome.message != OUTPUT_DIFFERS:
+        return None
+    shown = normalise(actual)
+    new_lines = shown.split("\n") if shown else []
+    fence = block.output
+    if fence is not None:
+        if not fence.closed or outcome.status == "passed":
+            return None
+        return fence.first_code_line, fence.end, fence.indent, new_lines
+    if not shown or not block.fence.closed:
+        return None
+    after = block.fence.end + 1
+    indent = block.fence.indent
+    return after, after, indent, ["", "```output", *new_lines, "```"]
+
+
+def apply_edits(text: str, body_line: int, edits: list[Edit]) -> str:
+    """Replace body lines [start, end) by new lines, keeping every other byte as it was."""
+    lines = _split_keep_ends(text)
+    offset = body_line - 1
+    for start, end, indent, new in sorted(edits, reverse=True):
+        ending = _line_end(lines, offset + start)
+        before = offset + start - 1
+        if 0 <= before < len(lines) and not lines[before].endswith(("\n", "\r")):
+            lines[before] += ending
+        replacement = [indent + line + ending if line else ending for line in new]
+        lines[offset + start : offset + end] = replacement
+    return "".join(lines)
+
+
+def _split_keep_ends(text: str) -> list[str]:
+    """Lines with their own endings (LF, CRLF or CR), counted as content.normalise_text does."""
+    return [m.group(0) for m in _LINE.finditer(text)]
+
+
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+
+
+def _line_end(lines: list[str], index: int) -> str:
+    """The line ending the file uses around `index` (LF when it cannot tell)."""
+    for line in lines[max(0, index - 1) : index + 1] + lines:
+        stripped = line.rstrip("\r\n")
+        if stripped != line:
+            return line[len(stripped) :]
+    return "\n"

@@ -1,0 +1,295 @@
+"""Full-text RSS 2.0 and Atom 1.0 feeds for the site, each topic and each series.
+
+Built with feedgen. Every value that goes into a feed is made safe for XML first (the
+characters XML 1.0 forbids are dropped), and every URL inside item content is made
+absolute, so no post can break a feed or a reader. Pure: returns `Output` values, reads
+no file, writes no file, and never asks the clock — feedgen's now() defaults for
+`lastBuildDate` and `updated` are always overridden with post dates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from typing import TYPE_CHECKING
+from urllib.parse import quote, urljoin, urlsplit
+
+from feedgen.entry import FeedEntry
+from feedgen.feed import FeedGenerator
+
+from blogkeeper import __version__
+from blogkeeper.pages import Link, feed_links
+
+if TYPE_CHECKING:
+    from blogkeeper.config import SiteConfig
+    from blogkeeper.site import Output, RenderedPost, Site
+
+MAIN_FOLDER = "feed/"
+RSS_TYPE = "application/rss+xml"
+ATOM_TYPE = "application/atom+xml"
+# A feed with no posts has to name some time for Atom's required <updated>; the epoch is
+# honest ("nothing published yet") and, unlike the wall clock, the same in every build.
+NOTHING_PUBLISHED = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """A post as feeds carry it: HTML with every URL absolute, made safe for XML."""
+
+    entry: RenderedPost
+    url: str
+    content: str
+    intro: str
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    """One feed: where it lives, what it is called, and its items (newest first)."""
+
+    folder: str  # "feed/", "topics/ai/", "series/llm-from-scratch/"
+    title: str
+    description: str
+    page: str  # the site path of the HTML page the feed mirrors
+    items: tuple[FeedItem, ...]
+
+
+def head_links(site: Site) -> tuple[Link, ...]:
+    """The site's feeds for every page head, beyond the RSS link pages adds itself."""
+    links = feed_links(MAIN_FOLDER, site.config.title)
+    return tuple(link for link in links if link.type != RSS_TYPE)
+
+
+def render_feeds(site: Site) -> list[Output]:
+    """RSS and Atom files for the whole site, each topic and each series."""
+    from blogkeeper.site import Output
+
+    outputs = []
+    for spec in feed_specs(site):
+        # pages.feed_links names the files, so the feeds written are the feeds linked.
+        for link in feed_links(spec.folder, spec.title):
+            build = _rss if link.type == RSS_TYPE else _atom
+            outputs.append(Output(link.href, build(site.config, spec, link.href)))
+    return outputs
+
+
+def feed_specs(site: Site) -> list[FeedSpec]:
+    config = site.config
+    made: dict[str, FeedItem] = {}  # a post is in several feeds; its HTML is done once
+
+    def spec(folder: str, title: str, description: str, posts: Iterable[RenderedPost]) -> FeedSpec:
+        items = []
+        for entry in _newest(posts, config.feed.items):
+            if entry.post.source not in made:
+                made[entry.post.source] = feed_item(config, entry)
+            items.append(made[entry.post.source])
+        page = "" if folder == MAIN_FOLDER else folder
+        return FeedSpec(folder, title, description, page, tuple(items))
+
+    about = config.description or f"Posts from {config.title}."
+    specs = [spec(MAIN_FOLDER, config.title, about, site.posts)]
+    for topic in site.topics:
+        specs.append(
+            spec(
+                f"topics/{topic.slug}/",
+                f"{config.title}: {topic.name}",
+                f"Posts about {topic.name} on {config.title}.",
+                topic.posts,
+            )
+        )
+    for series in site.series:
+        specs.append(
+            spec(
+                f"series/{series.slug}/",
+                f"{config.title}: {series.name}",
+                f"Every part of the series {series.name} on {config.title}.",
+                series.posts,
+            )
+        )
+    return specs
+
+
+def _newest(posts: Iterable[RenderedPost], limit: int) -> list[RenderedPost]:
+    """Published posts newest first; a draft never goes out, even in a --drafts build,
+    because a reader keeps every item it has once fetched."""
+    kept = [e for e in posts if not e.post.draft]
+    kept.sort(key=lambda e: (e.post.date, e.post.source), reverse=True)
+    return kept[:limit]
+
+
+def feed_item(config: SiteConfig, entry: RenderedPost) -> FeedItem:
+    url = _uri(config, entry.post.path)
+    intro = absolute_urls(xml_safe(entry.intro), url)
+    if config.feed.full_text:
+        content = absolute_urls(xml_safe(entry.html), url)
+    else:
+        content = intro + f'<p><a href="{html.escape(url)}">Read more</a></p>\n'
+    return FeedItem(entry, url, content, intro)
+
+
+def _rss(config: SiteConfig, spec: FeedSpec, path: str) -> bytes:
+    fg = _generator(config, spec, path, RSS_TYPE)
+    fg.load_extension("dc", atom=False, rss=True)
+    for item in spec.items:
+        fe = _entry(fg, config, item)
+        if xml_safe(config.author):
+            # RSS <author> must be an e-mail address; a name goes in dc:creator.
+            fe.dc.dc_creator(xml_safe(config.author))
+    return bytes(fg.rss_str(pretty=True))
+
+
+def _atom(config: SiteConfig, spec: FeedSpec, path: str) -> bytes:
+    fg = _generator(config, spec, path, ATOM_TYPE)
+    fg.id(_uri(config, path))
+    # Atom requires an author for every entry: the feed's, inherited, is the site's.
+    fg.author({"name": _text(config.author, _text(config.title, config.url))})
+    for item in spec.items:
+        _entry(fg, config, item)
+    return bytes(fg.atom_str(pretty=True))
+
+
+def _generator(config: SiteConfig, spec: FeedSpec, path: str, kind: str) -> FeedGenerator:
+    fg = FeedGenerator()
+    fg.title(_text(spec.title, config.url))
+    fg.description(_text(spec.description, config.url))
+    fg.subtitle(_text(spec.description, config.url))
+    fg.language(xml_safe(config.language))
+    fg.generator("blogkeeper", version=__version__)
+    # feedgen's RSS <link> is the last link added, so the page goes after the self link.
+    fg.link(href=_uri(config, path), rel="self", type=kind)
+    fg.link(href=_uri(config, spec.page), rel="alternate", type="text/html")
+    newest = max((i.entry.post.last_modified for i in spec.items), default=NOTHING_PUBLISHED)
+    fg.updated(newest)
+    return fg
+
+
+def _entry(fg: FeedGenerator, config: SiteConfig, item: FeedItem) -> FeedEntry:
+    post = item.entry.post
+    fe = fg.add_entry(order="append")
+    fe.title(_text(post.title, post.slug))
+    fe.guid(item.url, permalink=True)
+    fe.link(href=item.url, rel="alternate", type="text/html")
+    fe.published(post.date)
+    fe.updated(post.last_modified)
+    for tag in filter(None, map(xml_safe, post.tags)):
+        fe.category(term=tag, scheme=_uri(config, "topics/"))
+    fe.content(item.content, type="html")
+    fe.summary(item.intro, type="html")  # also the RSS <description>
+    return fe
+
+
+def _uri(config: SiteConfig, path: str) -> str:
+    """An absolute URL for a site path, percent-encoded so feeds carry plain URIs."""
+    return config.absolute(quote(path, safe="/%"))
+
+
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def xml_safe(text: str) -> str:
+    """`text` without the characters XML 1.0 forbids: C0 controls other than tab, LF and
+    CR, U+FFFE, U+FFFF and lone surrogates. Everything else XML can carry escaped."""
+    return _FORBIDDEN.sub("", text)
+
+
+def _text(value: str, fallback: str) -> str:
+    """`value` made XML-safe, or `fallback` when nothing is left (feedgen refuses "")."""
+    return xml_safe(value) or fallback
+
+
+# Attributes whose value is one URL; srcset, a list of them, is handled on its own.
+_URL_ATTRIBUTES = frozenset(
+    {"href", "src", "poster", "cite", "action", "formaction", "longdesc", "background"}
+)
+_ASCII_SPACE = " \t\n\r\f"
+
+
+def absolute_urls(fragment: str, base: str) -> str:
+    """`fragment` with every URL attribute resolved against `base` (the post's URL).
+
+    Root-relative, page-relative and fragment-only URLs become absolute; URLs with a
+    scheme and protocol-relative ones are kept. Only start tags that change are
+    rewritten; every other byte of the fragment is kept as it was.
+    """
+    finder = _StartTags()
+    finder.feed(fragment)
+    finder.close()
+    line_starts = [0, *(m.end() for m in re.finditer("\n", fragment))]
+    pieces, done = [], 0
+    for tag in finder.tags:
+        attrs = [(name, _resolve(name, value, base)) for name, value in tag.attrs]
+        start = line_starts[tag.line - 1] + tag.column
+        if attrs == tag.attrs or fragment[start : start + len(tag.raw)] != tag.raw:
+            continue
+        pieces += [fragment[done:start], _start_tag(tag.name, attrs, tag.self_closing)]
+        done = start + len(tag.raw)
+    pieces.append(fragment[done:])
+    return "".join(pieces)
+
+
+@dataclass(frozen=True)
+class _Tag:
+    line: int  # 1-based, as HTMLParser counts
+    column: int  # 0-based, in characters
+    raw: str
+    name: str
+    attrs: list[tuple[str, str | None]]
+    self_closing: bool
+
+
+class _StartTags(HTMLParser):
+    """Collects start tags with where they are; the HTML itself is left alone."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)
+        self.tags: list[_Tag] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._collect(tag, attrs, self_closing=False)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._collect(tag, attrs, self_closing=True)
+
+    def _collect(self, tag: str, attrs: list[tuple[str, str | None]], self_closing: bool) -> None:
+        raw = self.get_starttag_text() or ""
+        line, column = self.getpos()
+        self.tags.append(_Tag(line, column, raw, tag, attrs, self_closing))
+
+
+def _resolve(name: str, value: str | None, base: str) -> str | None:
+    if value is None:
+        return None
+    if name == "srcset":
+        return _resolve_srcset(value, base)
+    if name in _URL_ATTRIBUTES:
+        return _absolute(value, base)
+    return value
+
+
+def _resolve_srcset(value: str, base: str) -> str:
+    candidates = []
+    for candidate in value.split(","):
+        words = candidate.strip(_ASCII_SPACE).split(maxsplit=1)
+        if words:
+            candidates.append(" ".join([_absolute(words[0], base), *words[1:]]))
+    return ", ".join(candidates)
+
+
+def _absolute(value: str, base: str) -> str:
+    url = value.strip(_ASCII_SPACE)
+    if url.startswith("//"):
+        return value  # protocol-relative: the reader's scheme is the right one
+    try:
+        return value if urlsplit(url).scheme else urljoin(base, url)
+    except ValueError:  # a malformed URL (bad IPv6 host): left as the author wrote it
+        return value
+
+
+def _start_tag(name: str, attrs: list[tuple[str, str | None]], self_closing: bool) -> str:
+    parts = [name]
+    for key, value in attrs:
+        parts.append(key if value is None else f'{key}="{html.escape(value)}"')
+    return "<" + " ".join(parts) + (" />" if self_closing else ">")

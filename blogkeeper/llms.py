@@ -1,0 +1,542 @@
+"""Output for language models: Markdown twins, /llms.txt, /llms-full.txt and `_headers`.
+
+Follows llms.txt v2 (llmstxt.org): each post gets a Markdown twin at `{post.path}index.md`,
+llms.txt maps the site in sections of `- [Title](url): notes` lines, llms-full.txt holds
+every twin, and `_headers` (Netlify / Cloudflare Pages) repeats the pages' `<link>`
+relations as HTTP `Link:` headers. Twins come from the author's Markdown, never from HTML
+converted back. Pure: `Site` and outputs in, `Output` values out; no file is read or written.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
+
+from blogkeeper.config import SiteConfig
+from blogkeeper.content import Post
+from blogkeeper.fences import Fence, scan
+
+if TYPE_CHECKING:
+    from blogkeeper.site import Output, RenderedPost, Site
+
+LLMS_TXT = "llms.txt"
+LLMS_FULL = "llms-full.txt"
+TWIN_NAME = "index.md"
+HEADERS = "_headers"
+FEED_PATH = "feed/rss.xml"
+MARKDOWN_TYPE = "text/markdown; charset=utf-8"
+POSTS_SECTION = "Posts"
+OPTIONAL_SECTION = "Optional"
+
+
+# --- which pages link what -------------------------------------------------------------
+
+
+def twin_path(post: Post) -> str:
+    """A post's Markdown twin, relative to the site root: `2026/03/slug/index.md`."""
+    return post.path + TWIN_NAME
+
+
+def has_twin(config: SiteConfig, post: Post) -> bool:
+    return config.llms.enabled and config.llms.twins and post.llms
+
+
+def markdown_alternate(config: SiteConfig, post: Post | None = None) -> str | None:
+    """The site path a page's `text/markdown` alternate points at, or None for no link.
+
+    A post links its twin (llms.txt when twins are off); other pages link llms.txt; a
+    post whose front matter says `llms: false` links nothing.
+    """
+    if not config.llms.enabled or (post is not None and not post.llms):
+        return None
+    if post is not None and has_twin(config, post):
+        return twin_path(post)
+    return LLMS_TXT
+
+
+# --- the build step --------------------------------------------------------------------
+
+
+def render_llms(
+    site: Site, generated: list[Output], static: list[Output]
+) -> tuple[list[Output], list[Output]]:
+    """(`generated` plus the LLM outputs, `static` minus a `_headers` merged into ours).
+
+    `generated` must already hold every HTML page and the feed: `_headers` gets a rule for
+    each page, and llms.txt links the feed only when it exists.
+    """
+    config = site.config
+    if not config.llms.enabled:
+        return generated, static
+    from blogkeeper.site import Output
+
+    sections = plan_sections(site, {o.path for o in [*generated, *static]})
+    ordered = _full_order(site, sections)
+    outputs = [Output(LLMS_TXT, llms_txt(site, sections).encode())]
+    if config.llms.full:
+        outputs.append(Output(LLMS_FULL, llms_full(site, ordered).encode()))
+    if config.llms.twins:
+        outputs += [Output(twin_path(e.post), twin(config, e).encode()) for e in ordered]
+    own = next((o for o in static if o.path == HEADERS), None)
+    text = headers_file(site, [*generated, *outputs], own.data if own else None)
+    outputs.append(Output(HEADERS, text.encode()))
+    return [*generated, *outputs], [o for o in static if o is not own]
+
+
+# --- llms.txt --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Section:
+    """An H2 section of llms.txt: posts, then other links as (title, site path, note)."""
+
+    name: str
+    posts: tuple[RenderedPost, ...]
+    links: tuple[tuple[str, str, str], ...] = ()
+
+
+def plan_sections(site: Site, existing: set[str]) -> list[Section]:
+    """The H2 sections of llms.txt in the configured order; empty ones are dropped.
+
+    Each post appears once: an optional-tagged post goes to Optional, a series post to its
+    series, the rest to Posts, newest first. A section left out of `[llms] sections` leaves
+    its posts out of llms.txt (llms-full.txt still has them). `existing` are the site's
+    output paths: Optional links the feed only when there is one.
+    """
+    config = site.config.llms
+    listed = tuple(e for e in site.posts if e.post.llms)
+    optional: tuple[RenderedPost, ...] = ()
+    if "optional" in config.sections:
+        optional = tuple(e for e in listed if set(e.post.tags) & set(config.optional_tags))
+    taken = {POSTS_SECTION.casefold(), OPTIONAL_SECTION.casefold()}
+    series = []
+    if "series" in config.sections:
+        for group in site.series:
+            members = tuple(e for e in group.posts if e.post.llms and e not in optional)
+            if members:
+                series.append(Section(_series_label(group.name, taken), members))
+    placed = {id(e) for s in series for e in s.posts} | {id(e) for e in optional}
+    rest = tuple(e for e in listed if id(e) not in placed)
+    links = tuple(_extra_links(site.config, existing))
+    chosen = {
+        "series": series,
+        "posts": [Section(POSTS_SECTION, rest)],
+        "optional": [Section(OPTIONAL_SECTION, optional, links)],
+    }
+    return [s for name in config.sections for s in chosen[name] if s.posts or s.links]
+
+
+def _series_label(name: str, taken: set[str]) -> str:
+    """A series' section name, never equal to another section's ("Posts", "Optional")."""
+    label = " ".join(name.split())
+    if label.casefold() in taken:
+        label = f"Series: {label}"
+    base, number = label, 1
+    while label.casefold() in taken:
+        number += 1
+        label = f"{base} ({number})"
+    taken.add(label.casefold())
+    return label
+
+
+def _full_order(site: Site, sections: list[Section]) -> list[RenderedPost]:
+    """Posts for llms-full.txt and twins: llms.txt order, then unlisted posts newest first."""
+    seen: dict[int, RenderedPost] = {}
+    for section in sections:
+        for entry in section.posts:
+            seen.setdefault(id(entry), entry)
+    for entry in site.posts:
+        if entry.post.llms:
+            seen.setdefault(id(entry), entry)
+    return list(seen.values())
+
+
+def _extra_links(config: SiteConfig, existing: set[str]) -> list[tuple[str, str, str]]:
+    links = []
+    if config.llms.full:
+        links.append(("Every post in full", LLMS_FULL, "every post as Markdown, in one file"))
+    if FEED_PATH in existing:
+        links.append(("RSS feed", FEED_PATH, "the newest posts in full, as RSS"))
+    return links
+
+
+def llms_txt(site: Site, sections: list[Section]) -> str:
+    config = site.config
+    lines = [f"# {heading_text(config.title)}", ""]
+    if config.description.strip():
+        lines += [f"> {inline_text(config.description)}", ""]
+    lines += [_about(site, sections), ""]
+    for section in sections:
+        rows = [link_line(e.post.title, _post_url(config, e.post), _note(e)) for e in section.posts]
+        rows += [link_line(t, absolute_url(config, p), n) for t, p, n in section.links]
+        lines += [f"## {heading_text(section.name)}", "", *rows, ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _about(site: Site, sections: list[Section]) -> str:
+    """The prose paragraph: how the site is organised and where the Markdown lives."""
+    config = site.config
+    names = {section.name for section in sections}
+    author = f" by {inline_text(config.author)}" if config.author.strip() else ""
+    parts = [f"{inline_text(config.title)} is a blog{author}."]
+    if names - {POSTS_SECTION, OPTIONAL_SECTION}:
+        parts.append("Posts that form a series are listed under the series name, in reading order.")
+    if POSTS_SECTION in names:
+        parts.append(f"{_others(names)} are under “{POSTS_SECTION}”, newest first.")
+    if OPTIONAL_SECTION in names:
+        parts.append(f"“{OPTIONAL_SECTION}” holds what you can skip.")
+    if config.llms.twins:
+        parts.append(
+            "Each post link points to the post's Markdown twin: the post as its author wrote "
+            f"it, with absolute links, at its page's URL followed by `{TWIN_NAME}`."
+        )
+    else:
+        parts.append("Each post link points to the post's HTML page.")
+    if config.llms.full:
+        full = encode_url(absolute_url(config, LLMS_FULL))
+        parts.append(f"Every post in one file: [{LLMS_FULL}]({full}).")
+    return " ".join(parts)
+
+
+def _others(names: set[str]) -> str:
+    series = names - {POSTS_SECTION, OPTIONAL_SECTION}
+    return "The other posts" if series else "All posts"
+
+
+def _post_url(config: SiteConfig, post: Post) -> str:
+    return absolute_url(config, twin_path(post) if has_twin(config, post) else post.path)
+
+
+def _note(entry: RenderedPost) -> str:
+    """A post's note in llms.txt: the description its page's head has too."""
+    from blogkeeper.pages import post_description
+
+    return post_description(entry)
+
+
+def link_line(title: str, url: str, note: str) -> str:
+    line = f"- [{inline_text(title)}]({encode_url(url)})"
+    return f"{line}: {inline_text(note)}" if note.strip() else line
+
+
+# --- llms-full.txt ---------------------------------------------------------------------
+
+
+def llms_full(site: Site, ordered: Sequence[RenderedPost]) -> str:
+    config = site.config
+    lines = [f"# {heading_text(config.title)}: every post in full", ""]
+    if config.description.strip():
+        lines += [f"> {inline_text(config.description)}", ""]
+    index = encode_url(absolute_url(config, LLMS_TXT))
+    count = f"{len(ordered)} post{'s' if len(ordered) != 1 else ''}"
+    lines.append(
+        f"The {count} of {inline_text(config.title)} as Markdown, in the order of "
+        f"[{LLMS_TXT}]({index}). Each post begins after a `---` line with its title as a "
+        "heading, then its date, topics and address."
+    )
+    text = "\n".join(lines) + "\n"
+    for entry in ordered:
+        text += "\n---\n\n" + twin(config, entry)
+    return text
+
+
+# --- the Markdown twin -----------------------------------------------------------------
+
+
+def twin(config: SiteConfig, entry: RenderedPost) -> str:
+    """A post as clean Markdown: title, a metadata list, then the body as written."""
+    post = entry.post
+    page = absolute_url(config, post.path)
+    lines = [f"# {heading_text(post.title)}", ""]
+    lines.append(f"- Published: {post.date.date().isoformat()}")
+    if post.updated:
+        lines.append(f"- Updated: {post.updated.date().isoformat()}")
+    if config.author.strip():
+        lines.append(f"- Author: {inline_text(config.author)}")
+    if post.tags:
+        lines.append(f"- Topics: {', '.join(inline_text(t) for t in post.tags)}")
+    if post.series:
+        part = f", part {post.part}" if post.part else ""
+        lines.append(f"- Series: {inline_text(post.series)}{part}")
+    if post.summary.strip():
+        lines.append(f"- Summary: {inline_text(post.summary)}")
+    lines.append(f"- HTML version: {encode_url(page)}")
+    body = twin_body(post.body, post.fold, page)
+    return "\n".join(lines) + "\n" + ("\n" + body if body else "")
+
+
+def twin_body(body: str, fold: int | None, base: str) -> str:
+    """`body` without the fold line, fence options dropped, relative URLs made absolute."""
+    lines = body.split("\n")
+    fences = {f.start: f for f in scan(lines)}
+    out: list[str] = []
+    prose: list[str] = []
+    index = 0
+    while index < len(lines):
+        fence = fences.get(index)
+        if index == fold:
+            # Drop the marker and, between two blank lines, one of them.
+            index += 2 if _blank(lines, index - 1) and _blank(lines, index + 1) else 1
+            continue
+        if fence is None:
+            prose.append(lines[index])
+            index += 1
+            continue
+        out += _links_absolute("\n".join(prose), base).split("\n") if prose else []
+        prose = []
+        out += _bare_fence(lines, fence)
+        index = fence.end + 1
+    if prose:
+        out += _links_absolute("\n".join(prose), base).split("\n")
+    return "\n".join(out).strip("\n") + "\n" if "".join(out).strip() else ""
+
+
+def _blank(lines: list[str], index: int) -> bool:
+    return 0 <= index < len(lines) and not lines[index].strip()
+
+
+_MARKER = re.compile(r"^[ \t]*(`{3,}|~{3,})")
+
+
+def _bare_fence(lines: list[str], fence: Fence) -> list[str]:
+    """A fence's lines with its info string cut to the language; an unclosed one closed."""
+    match = _MARKER.match(lines[fence.start])
+    assert match is not None, "scan() returned a fence that does not start with a marker"
+    marker = match.group(1)
+    opening = fence.indent + marker + fence.lang
+    block = [opening, *lines[fence.start + 1 : fence.end + 1]]
+    if not fence.closed:
+        code = lines[fence.start + 1 :]
+        while code and not code[-1].strip():
+            code.pop()
+        block = [opening, *code, fence.indent + marker]
+    return block
+
+
+# --- making links absolute -------------------------------------------------------------
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
+_TICKS = re.compile(r"(?<![`\\])`+")
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+# A reference definition: `[label]: dest "title"`; `[^1]:` is a footnote, not a link.
+_REF_DEF = re.compile(
+    r"^(?P<lead> {0,3}\[(?!\^)(?:[^\]\\\n]|\\.)+\]:[ \t]*\n?[ \t]*)"
+    r"(?P<dest><[^>\n]*>|\S+)(?=[ \t]*(?:$|[ \t\n][ \t]*[\"'(]))",
+    re.MULTILINE,
+)
+_TAG = re.compile(r"<[A-Za-z][A-Za-z0-9-]*\s[^<>]*>")
+_ATTR = re.compile(
+    r"""(?P<lead>\b(?:href|src)\s*=\s*)(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)'|(?P<bare>[^\s"'>]+))""",
+    re.IGNORECASE,
+)
+
+
+def _links_absolute(text: str, base: str) -> str:
+    """Every link, image and reference definition in `text` made absolute against `base`;
+    code spans are left alone (fenced code never reaches here)."""
+    text = _REF_DEF.sub(lambda m: m["lead"] + _absolute_dest(m["dest"], base), text)
+    return "".join(
+        piece if is_code else _inline_absolute(piece, base)
+        for is_code, piece in _code_span_split(text)
+    )
+
+
+def _code_span_split(text: str) -> Iterator[tuple[bool, str]]:
+    """`text` cut into (is code span, piece); a backtick run with no closing run is text."""
+    last = position = 0
+    while (opening := _TICKS.search(text, position)) is not None:
+        ticks = opening.group(0)
+        blank = _BLANK_LINE.search(text, opening.end())
+        limit = blank.start() if blank else len(text)
+        closing = re.compile(rf"(?<!`){ticks}(?!`)").search(text, opening.end(), limit)
+        if closing is None:
+            position = opening.end()
+            continue
+        yield False, text[last : opening.start()]
+        yield True, text[opening.start() : closing.end()]
+        last = position = closing.end()
+    yield False, text[last:]
+
+
+def _inline_absolute(text: str, base: str) -> str:
+    text = _TAG.sub(lambda m: _ATTR.sub(lambda a: _attr_absolute(a, base), m.group(0)), text)
+    out = []
+    last = 0
+    for match in re.finditer(r"(?<!\\)\]\(", text):
+        if match.start() < last:
+            continue
+        span = _destination(text, match.end())
+        if span is None:
+            continue
+        start, end = span
+        out += [text[last:start], _absolute_dest(text[start:end], base)]
+        last = end
+    return "".join(out) + text[last:]
+
+
+def _destination(text: str, start: int) -> tuple[int, int] | None:
+    """(start, end) of the link destination that begins at or after `start`."""
+    index = start
+    while index < len(text) and text[index] in " \t":
+        index += 1
+    if index < len(text) and text[index] == "\n":
+        index += 1
+        while index < len(text) and text[index] in " \t":
+            index += 1
+    if index < len(text) and text[index] == "<":
+        close = text.find(">", index)
+        newline = text.find("\n", index)
+        if close == -1 or (newline != -1 and newline < close):
+            return None
+        return index, close + 1
+    depth, end = 0, index
+    while end < len(text) and not text[end].isspace():
+        char = text[end]
+        if char == "\\":
+            end += 2
+            continue
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            if depth == 0:
+                break
+            depth -= 1
+        end += 1
+    end = min(end, len(text))
+    if end == index and not text.startswith(")", index):
+        return None
+    return index, end
+
+
+def _attr_absolute(match: re.Match[str], base: str) -> str:
+    value = next(v for v in (match["dq"], match["sq"], match["bare"]) if v is not None)
+    quote_char = "'" if match["sq"] is not None else '"'
+    return f"{match['lead']}{quote_char}{resolve(value, base)}{quote_char}"
+
+
+def _absolute_dest(dest: str, base: str) -> str:
+    inner = dest[1:-1] if dest.startswith("<") and dest.endswith(">") else dest
+    return dest if _SCHEME.match(inner) else resolve(inner, base)
+
+
+def resolve(url: str, base: str) -> str:
+    """`url` resolved against `base` and percent-encoded; absolute URLs are kept as they are."""
+    if _SCHEME.match(url):
+        return url
+    return encode_url(urljoin(base, url))
+
+
+# --- URLs and Markdown text ------------------------------------------------------------
+
+
+def absolute_url(config: SiteConfig, path: str) -> str:
+    return config.absolute(path)
+
+
+def encode_url(url: str) -> str:
+    """`url` with spaces, parentheses, angle brackets, quotes and non-ASCII percent-encoded,
+    so that it is one token in Markdown and the llms.txt reference parser (no `)` allowed)."""
+    parts = urlsplit(url)
+    safe = "/:@!$&'*+,;=%~"
+    return urlunsplit(
+        (
+            parts.scheme,
+            parts.netloc,
+            quote(parts.path, safe=safe),
+            quote(parts.query, safe=safe + "?/"),
+            quote(parts.fragment, safe=safe + "?/"),
+        )
+    )
+
+
+_ENTITY_START = re.compile(r"&(?=[A-Za-z0-9#])")
+_ESCAPED = re.compile(r"\\(?=[!-/:-@\[-`{-~]|$)")
+
+
+def inline_text(text: str, heading: bool = False) -> str:
+    """Plain text as Markdown inline content that shows exactly `text`, on one line.
+
+    `[` and `]` become character references, because the llms.txt reference parser
+    allows no `]` in a link title whatever the escaping. So do `<`, a backslash before
+    punctuation, and an `&` that could start a reference. `` ` ``, `*` and `_` get a
+    backslash, as does a leading block marker (`>`, `#`, `-`, `1.`) and, in a heading,
+    a trailing `#`, which would close it.
+    """
+    text = re.sub(r"[ \t\n\r\f\v]+", " ", text).strip(" ")
+    text = _ENTITY_START.sub("&amp;", text)
+    # A reference, not `\\`: markdown2 mangles `\\<`, `\\>` and a heading ending in `\\`.
+    text = _ESCAPED.sub("&#92;", text).replace("<", "&lt;")
+    text = re.sub(r"([`*_])", r"\\\1", text)
+    text = text.replace("[", "&#91;").replace("]", "&#93;")
+    if heading:
+        text = re.sub(r"#+$", lambda m: "\\#" * len(m.group(0)), text)
+    return _BLOCK_START.sub(_unblock, text, count=1)
+
+
+# What would open a block (quote, heading, list, fence) if the text began a line.
+_BLOCK_START = re.compile(r"^(?:[>#+\-]|\d+[.)]|~)")
+
+
+def _unblock(match: re.Match[str]) -> str:
+    marker = match.group(0)
+    if marker == "~":
+        return "&#126;"
+    return marker[:-1] + "\\" + marker[-1]
+
+
+def heading_text(text: str) -> str:
+    return inline_text(text, heading=True)
+
+
+# --- _headers --------------------------------------------------------------------------
+
+
+def headers_file(site: Site, outputs: Sequence[Output], own: bytes | None) -> str:
+    """Netlify / Cloudflare Pages `_headers`: each HTML page's `Link:` relations, and the
+    Markdown files' content type. The site's own `static/_headers` comes first, unchanged.
+
+    One rule per path and no wildcards: Netlify lets a later matching rule replace a
+    header where Cloudflare joins them, so only non-overlapping rules mean the same on both.
+    """
+    config = site.config
+    posts = {e.post.path + "index.html": e.post for e in site.posts}
+    twins = {twin_path(e.post): e.post for e in site.posts if has_twin(config, e.post)}
+    text = own.decode("utf-8", "replace").rstrip("\n") + "\n\n" if own and own.strip() else ""
+    text += "# Written by blogkeeper: llms.txt v2 link relations and Markdown content types.\n"
+    for output in sorted(outputs, key=lambda o: o.path):
+        headers = _headers_for(config, output.path, posts, twins)
+        if headers:
+            text += encode_url(config.base_path + _url_path(output.path)) + "\n"
+            text += "".join(f"  {header}\n" for header in headers)
+    return text
+
+
+def _headers_for(
+    config: SiteConfig, path: str, posts: dict[str, Post], twins: dict[str, Post]
+) -> list[str]:
+    described = f'<{encode_url(config.base_path + LLMS_TXT)}>; rel="describedby"'
+    if path.endswith(".html"):
+        target = markdown_alternate(config, posts.get(path))
+        if target is None:
+            return [f"Link: {described}"]
+        alternate = f'<{encode_url(config.base_path + target)}>; rel="alternate"'
+        return [f'Link: {alternate}; type="text/markdown", {described}']
+    if path in twins:
+        canonical = encode_url(absolute_url(config, twins[path].path))
+        return [
+            f"Content-Type: {MARKDOWN_TYPE}",
+            f'Link: <{canonical}>; rel="canonical", {described}',
+        ]
+    if path in (LLMS_TXT, LLMS_FULL):
+        return [f"Content-Type: {MARKDOWN_TYPE}"]
+    return []
+
+
+def _url_path(path: str) -> str:
+    """The URL path a file is served at: `x/index.html` → `x/`."""
+    if path == "index.html":
+        return ""
+    return path.removesuffix("index.html") if path.endswith("/index.html") else path

@@ -1,0 +1,168 @@
+"""Run one post's Python blocks in order in one namespace; executed as a script, not imported.
+
+`checkcode` starts `python runner.py JOB.json FD` in a process group of its own, in a
+temporary working directory. Each block is compiled with the post's path as its file name
+and padded so that its line numbers are the post's lines; what it prints to sys.stdout and
+sys.stderr is captured (capped at 1 MiB each). After each block the result goes to file
+descriptor FD as one JSON line. The first unexpected exception ends the run.
+
+Standard library only: this file must never import blogkeeper, torch or anything the
+posts do not import themselves. It does no comparison; the parent judges the results.
+"""
+
+from __future__ import annotations
+
+import builtins
+import faulthandler
+import io
+import json
+import linecache
+import os
+import resource
+import sys
+import traceback
+from types import TracebackType
+from typing import Any, TextIO
+
+CAPTURE_LIMIT = 1 << 20  # characters per stream per block
+FILE_SIZE_LIMIT = 256 << 20  # bytes per file written by a block
+MEMORY_LIMIT = 4 << 30  # bytes of address space for the whole process
+
+
+class CappedWriter(io.TextIOBase):
+    """A text stream that keeps the first CAPTURE_LIMIT characters written to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self.size = 0
+        self.truncated = False
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8"
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        room = CAPTURE_LIMIT - self.size
+        if len(text) > room:
+            self.truncated = True
+        kept = text[: max(room, 0)]
+        self.parts.append(kept)
+        self.size += len(kept)
+        return len(text)
+
+    def getvalue(self) -> str:
+        return "".join(self.parts)
+
+
+def main(job_path: str, fd: int) -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    faulthandler.enable()
+    with open(job_path, encoding="utf-8") as file:
+        job = json.load(file)
+    events = os.fdopen(fd, "w", encoding="utf-8")
+    namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+    path = job["path"]
+    for index, block in enumerate(job["blocks"]):
+        _send(events, {"event": "start", "index": index})
+        result = run_block(block, path, namespace)
+        _send(events, {"event": "end", "index": index, **result})
+        error = result["error"]
+        if error is not None and not error["expected"]:
+            break
+    events.close()
+    # Skip atexit hooks and joins of threads a block left running.
+    os._exit(0)
+
+
+def _send(events: TextIO, message: dict[str, Any]) -> None:
+    events.write(json.dumps(message) + "\n")
+    events.flush()
+
+
+def run_block(block: dict[str, Any], path: str, namespace: dict[str, Any]) -> dict[str, Any]:
+    code = "\n" * (block["line"] - 1) + block["code"]
+    _remember_source(path, code)
+    out, err = CappedWriter(), CappedWriter()
+    # Just before the parent kills an overrunning block, write where it is to the log.
+    timeout = block["timeout"]
+    faulthandler.dump_traceback_later(max(timeout - 0.3, timeout * 0.8), file=2)
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    error: dict[str, Any] | None = None
+    try:
+        exec(compile(code, path, "exec", dont_inherit=True), namespace)
+    except BaseException as exc:
+        error = describe(exc, path, block.get("raises"))
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+        sys.stdout, sys.stderr = saved
+    return {
+        "stdout": out.getvalue(),
+        "stderr": err.getvalue(),
+        "truncated": out.truncated or err.truncated,
+        "error": error,
+    }
+
+
+def _remember_source(path: str, code: str) -> None:
+    """Let tracebacks quote the post's lines for every block run so far."""
+    lines = code.splitlines(keepends=True)
+    entry: tuple[Any, ...] = linecache.cache.get(path, ())
+    known: list[str] = list(entry[2]) if len(entry) > 2 else []
+    known += ["\n"] * (len(lines) - len(known))
+    for number, line in enumerate(lines):
+        if line.strip():
+            known[number] = line if line.endswith("\n") else line + "\n"
+    linecache.cache[path] = (sum(map(len, known)), None, known, path)
+
+
+def describe(exc: BaseException, path: str, raises: str | None) -> dict[str, Any]:
+    names = [cls.__name__ for cls in type(exc).__mro__]
+    return {
+        "type": type(exc).__name__,
+        "message": _message(exc),
+        "line": _raising_line(exc, path),
+        "traceback": _traceback(exc),
+        "expected": raises is not None and raises in names,
+    }
+
+
+def _message(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:
+        return "<exception str() failed>"
+
+
+def _raising_line(exc: BaseException, path: str) -> int | None:
+    """The post line of the deepest frame in the post: the statement that raised."""
+    if isinstance(exc, SyntaxError) and exc.filename == path:
+        return exc.lineno
+    line = None
+    tb: TracebackType | None = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == path:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _traceback(exc: BaseException) -> str:
+    # Drop the runner's own frame (the exec call) so the traceback starts in the post.
+    tb = exc.__traceback__.tb_next if exc.__traceback__ else None
+    try:
+        return "".join(traceback.format_exception(type(exc), exc, tb))
+    except Exception:
+        return f"{type(exc).__name__}\n"
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]))

@@ -1,0 +1,234 @@
+"""Run a post's code blocks in a contained child process and collect what they did.
+
+The child is `runner.py`, started with the interpreter running blogkeeper (`-s -P`: no
+user site-packages, no script folder on sys.path) in a session and process group of its
+own, with stdin from /dev/null, a temporary working directory, a scrubbed environment, no
+core dumps, capped output, and no network when `unshare -n` works here. A block that
+runs past its timeout, and anything the blocks started, are ended with SIGKILL to the
+whole process group; so is any leftover child when the run ends normally.
+
+This module knows nothing about posts, Markdown or comparison: it runs a job and reports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+RUNNER = Path(__file__).with_name("runner.py")
+LOG_LIMIT = 64 * 1024  # bytes of the process's own stdout/stderr kept for crash reports
+_POLL = 0.05
+
+_live_groups: set[int] = set()
+_live_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class JobBlock:
+    line: int  # 1-based post line of the block's first code line
+    code: str
+    raises: str | None
+    timeout: float
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """Results of the blocks that finished, in order, and how the process ended."""
+
+    results: tuple[dict[str, Any], ...]
+    timed_out: bool  # the block after the last result ran past its timeout
+    exit_status: str | None  # set when the process died while a block ran
+    log: str  # the tail of the process's own stdout/stderr
+
+
+def run_job(path: str, blocks: list[JobBlock]) -> JobResult:
+    """Run `blocks` of the post `path` (its site-relative name) in a fresh process."""
+    with tempfile.TemporaryDirectory(prefix="blogkeeper-check-") as tmp:
+        job = Path(tmp) / "job.json"
+        payload = {"path": path, "blocks": [_block_json(b) for b in blocks]}
+        job.write_text(json.dumps(payload), encoding="utf-8")
+        work = Path(tmp) / "work"
+        work.mkdir()
+        log_path = Path(tmp) / "process.log"
+        read_fd, write_fd = os.pipe()
+        with open(log_path, "wb") as log:
+            proc = _start(job, write_fd, work, log)
+        os.close(write_fd)
+        with _live_lock:
+            _live_groups.add(proc.pid)
+        try:
+            results, timed_out, status = _follow(proc, read_fd, [b.timeout for b in blocks])
+        finally:
+            _kill_group(proc)
+            os.close(read_fd)
+        return JobResult(tuple(results), timed_out, status, _tail(log_path))
+
+
+def _block_json(block: JobBlock) -> dict[str, Any]:
+    return {
+        "line": block.line,
+        "code": block.code,
+        "raises": block.raises,
+        "timeout": block.timeout,
+    }
+
+
+def _start(job: Path, fd: int, work: Path, log: Any) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-s", "-P", str(RUNNER), str(job), str(fd)]
+    return subprocess.Popen(
+        [*network_isolation(), *command],
+        cwd=work,
+        env=child_environment(work),
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        pass_fds=(fd,),
+        start_new_session=True,
+    )
+
+
+def child_environment(home: Path) -> dict[str, str]:
+    """Only what the code needs: nothing of the caller's tokens or settings leaks in."""
+    return {
+        "PATH": os.environ.get("PATH", os.defpath),
+        "HOME": str(home),
+        "TMPDIR": str(home),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUTF8": "1",
+        # One thread: results do not depend on --jobs or the machine's core count.
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+
+
+@lru_cache(maxsize=1)
+def network_isolation() -> tuple[str, ...]:
+    """The `unshare` prefix that gives the child no network, or () where that fails."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return ()
+    for prefix in ((unshare, "-n"), (unshare, "-r", "-n")):
+        try:
+            probe = subprocess.run(
+                [*prefix, "true"], stdin=subprocess.DEVNULL, capture_output=True, timeout=10
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if probe.returncode == 0:
+            return (*prefix, "--")
+    return ()
+
+
+def _follow(
+    proc: subprocess.Popen[bytes], fd: int, timeouts: list[float]
+) -> tuple[list[dict[str, Any]], bool, str | None]:
+    """Read the runner's results until it exits or a block overruns its timeout."""
+    results: list[dict[str, Any]] = []
+    buffer = b""
+    deadline: float | None = None
+    open_pipe = True
+    while True:
+        if open_pipe:
+            wait = _POLL if deadline is None else max(0.0, min(_POLL, deadline - time.monotonic()))
+            if select.select([fd], [], [], wait)[0]:
+                chunk = os.read(fd, 1 << 16)
+                open_pipe = bool(chunk)
+                buffer += chunk
+                buffer, deadline = _take(buffer, results, timeouts, deadline)
+        else:
+            time.sleep(_POLL / 5)
+        status = _exit_status(proc)
+        if status is not None:
+            buffer += _drain(fd) if open_pipe else b""
+            _take(buffer, results, timeouts, deadline)
+            finished = len(results) == len(timeouts) or _stopped_on_error(results)
+            return results, False, None if finished else status
+        if deadline is not None and time.monotonic() >= deadline:
+            return results, True, None
+
+
+def _take(
+    buffer: bytes, results: list[dict[str, Any]], timeouts: list[float], deadline: float | None
+) -> tuple[bytes, float | None]:
+    *lines, rest = buffer.split(b"\n")
+    for line in lines:
+        message = json.loads(line)
+        if message["event"] == "start":
+            deadline = time.monotonic() + timeouts[message["index"]]
+        else:
+            results.append(message)
+            deadline = None
+    return rest, deadline
+
+
+def _drain(fd: int) -> bytes:
+    data = b""
+    while select.select([fd], [], [], 0)[0]:
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _stopped_on_error(results: list[dict[str, Any]]) -> bool:
+    error = results[-1]["error"] if results else None
+    return error is not None and not error["expected"]
+
+
+def _exit_status(proc: subprocess.Popen[bytes]) -> str | None:
+    """How the process ended, without reaping it (so its group id stays ours to kill)."""
+    if not hasattr(os, "waitid"):  # macOS: reap, and kill the group right after
+        code = proc.poll()
+        if code is None:
+            return None
+        exited, number = code >= 0, abs(code)
+    else:
+        info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        if info is None or info.si_pid == 0:
+            return None
+        exited, number = info.si_code == os.CLD_EXITED, info.si_status
+    if exited:
+        return f"the process exited with status {number}"
+    name = signal.Signals(number).name if number in signal.valid_signals() else "?"
+    return f"the process was killed by signal {number} ({name})"
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with _live_lock:
+        _live_groups.discard(proc.pid)
+
+
+def kill_all() -> None:
+    """End every process group still running (on Ctrl-C or an error in blogkeeper)."""
+    with _live_lock:
+        groups = list(_live_groups)
+    for pgid in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
+def _tail(path: Path) -> str:
+    with open(path, "rb") as file:
+        size = file.seek(0, os.SEEK_END)
+        file.seek(max(0, size - LOG_LIMIT))
+        return file.read().decode("utf-8", errors="replace")

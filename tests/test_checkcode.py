@@ -1,0 +1,542 @@
+"""check-code: posts' Python blocks run in contained processes and their output is judged."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import BLOG_TOML, REPO, build, post, run_cli
+from lxml import etree, html
+
+from blogkeeper.compare import compare
+
+MakeSite = Callable[..., Path]
+
+
+def checked(title: str, *chunks: str, **meta: str) -> str:
+    """A post opted in to check-code whose body is the given Markdown chunks."""
+    body = "Intro.\n\n<!--more-->\n\n" + "\n\n".join(chunks) + "\n"
+    return post(title, "2026-03-01", body, check_code="true", **meta)
+
+
+def fence(code: str, info: str = "python") -> str:
+    return f"```{info}\n{code.strip(chr(10))}\n```"
+
+
+def line_of(root: Path, name: str, needle: str) -> int:
+    """The 1-based line of the first line of posts/`name` containing `needle`."""
+    lines = (root / "posts" / name).read_text().split("\n")
+    return next(i for i, line in enumerate(lines, 1) if needle in line)
+
+
+def check(root: Path, *args: str | Path) -> tuple[int, str, str]:
+    result = run_cli("check-code", "--site", root, *args)
+    return result.code, result.out, result.err
+
+
+def last_line(out: str) -> str:
+    return out.strip().splitlines()[-1]
+
+
+# --- running blocks ------------------------------------------------------------------
+
+
+def test_blocks_share_one_namespace_in_order(make_site: MakeSite) -> None:
+    root = make_site(
+        {
+            "posts/a.md": checked(
+                "A",
+                fence("x = 20\ndef double(n):\n    return 2 * n"),
+                fence("print(double(x) + 2)"),
+                fence("42", "output"),
+            )
+        }
+    )
+    code, out, err = check(root)
+    assert code == 0, out + err
+    assert last_line(out) == "2 passed, 0 failed, 0 skipped"
+
+
+def test_each_post_gets_a_fresh_namespace(make_site: MakeSite) -> None:
+    root = make_site(
+        {
+            "posts/a.md": checked("A", fence("secret = 1\nimport sys\nsys.marker = 1")),
+            "posts/b.md": checked("B", fence("import sys\nprint(hasattr(sys, 'marker'))\nsecret")),
+        }
+    )
+    code, out, _ = check(root, "--jobs", "1")
+    assert code == 1
+    raising = line_of(root, "b.md", "secret")
+    assert f"posts/b.md:{raising}: NameError: name 'secret' is not defined" in out
+    assert last_line(out) == "1 passed, 1 failed, 0 skipped"
+
+
+def test_exception_reported_at_the_raising_statement(make_site: MakeSite) -> None:
+    helper = "def ratio(a, b):\n    scale = 1\n    return scale * a / b"
+    root = make_site(
+        {
+            "posts/a.md": checked(
+                "A",
+                fence(helper),
+                "Some prose between blocks.",
+                fence("total = 3\nprint('before')\nvalue = ratio(total, 0)\nprint('after')"),
+                fence("print('never')"),
+            )
+        }
+    )
+    code, out, _ = check(root)
+    assert code == 1
+    raising = line_of(root, "a.md", "return scale * a / b")
+    assert f"posts/a.md:{raising}: ZeroDivisionError: division by zero" in out
+    # The traceback names post lines, and quotes them.
+    caller = line_of(root, "a.md", "value = ratio(total, 0)")
+    assert f'File "posts/a.md", line {caller}' in out
+    assert "value = ratio(total, 0)" in out
+    never = line_of(root, "a.md", "print('never')")
+    assert f"posts/a.md:{never}: 1 later block not run" in out
+    assert last_line(out) == "1 passed, 1 failed, 1 skipped"
+
+
+def test_syntax_error_points_at_its_post_line(make_site: MakeSite) -> None:
+    root = make_site({"posts/a.md": checked("A", fence("x = 1\nif x\n    pass"))})
+    code, out, _ = check(root)
+    assert code == 1
+    assert f"posts/a.md:{line_of(root, 'a.md', 'if x')}: SyntaxError" in out
+
+
+def test_raises_option(make_site: MakeSite) -> None:
+    root = make_site(
+        {
+            "posts/a.md": checked(
+                "A",
+                fence("print('dividing')\n1 / 0", "python raises=ZeroDivisionError"),
+                fence("dividing", "output"),
+                # A base class in the exception's MRO matches too.
+                fence("{}['missing']", "python raises=LookupError"),
+                fence("x = 1", "python raises=ValueError"),
+                fence("print('still running')"),
+                fence("still running", "output"),
+                fence("int('seven')", "python raises=TypeError"),
+            )
+        }
+    )
+    code, out, _ = check(root)
+    assert code == 1
+    assert f"posts/a.md:{line_of(root, 'a.md', 'x = 1')}: expected ValueError to be raised" in out
+    wrong = line_of(root, "a.md", "int('seven')")
+    assert f"posts/a.md:{wrong}: expected TypeError, got ValueError: invalid literal" in out
+    assert last_line(out) == "3 passed, 2 failed, 0 skipped"
+
+
+def test_skip_blocks_are_shown_not_run(make_site: MakeSite) -> None:
+    root = make_site(
+        {
+            "posts/a.md": checked(
+                "A",
+                fence("raise SystemExit('must not run')", "python skip"),
+                fence("print('ok')"),
+                fence("ok", "output"),
+            )
+        }
+    )
+    code, out, err = check(root)
+    assert code == 0, out + err
+    assert last_line(out) == "1 passed, 0 failed, 1 skipped"
+
+
+def test_unknown_option_is_an_error_with_a_hint(make_site: MakeSite) -> None:
+    root = make_site({"posts/a.md": checked("A", fence("pass", "python skp"))})
+    code, _, err = check(root)
+    assert code == 1
+    where = line_of(root, "a.md", "```python skp")
+    assert f"posts/a.md:{where}: unknown code block option `skp` (did you mean `skip`?)" in err
+
+
+def test_environment_is_scrubbed_and_cwd_is_temporary(
+    make_site: MakeSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SECRET_TOKEN", "hunter2")
+    code_text = (
+        "import os, sys\n"
+        "print(os.environ.get('SECRET_TOKEN'))\n"
+        "print(os.getcwd() != SITE)\n"
+        "print(sys.stdin.read())\n"
+        "print(os.getpgid(0) == os.getpid())"
+    )
+    site = make_site({})
+    block = fence(f"SITE = {str(site)!r}\n" + code_text)
+    root = make_site({"posts/a.md": checked("A", block, fence("None\nTrue\n\nTrue", "output"))})
+    code, out, err = check(root)
+    assert code == 0, out + err
+
+
+# --- comparing output ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expected", "actual"),
+    [
+        ("a  \r\nb\n\n", "a\nb"),  # line ends and trailing whitespace
+        ("tensor([0.3245, 1.0000])", "tensor([0.3244, 1.0000])"),  # one unit, last digit
+        ("tensor(1.)", "tensor(1.0000)"),  # torch's integral form
+        ("tensor(1.0000)", "tensor(1.0000e+00)"),
+        ("tensor([2., 0.])", "tensor([2.0000e+00, 1.0000e-05])"),
+        ("tensor([ 0.5000, -0.2500])", "tensor([-0.0000, -0.2500])".replace("-0.0000", "0.5000")),
+        ("[[ 0.1, -0.2],\n [ 0.3,  0.4]]", "[[0.1, -0.2], [0.3, 0.4]]"),  # spacing and wrapping
+        ("0.30000000000000004", "0.3"),
+        ("loss 1.2346e-03", "loss 1.2345e-03"),
+        ("nan inf -inf", "nan inf -inf"),
+    ],
+)
+def test_numbers_match_at_printed_precision(expected: str, actual: str) -> None:
+    assert compare(expected, actual).matches
+
+
+@pytest.mark.parametrize(
+    ("expected", "actual"),
+    [
+        ("tensor([0.3245])", "tensor([0.3247])"),  # two units off
+        ("torch.Size([5, 4])", "torch.Size([5, 3])"),  # whole numbers are exact
+        ("tensor([2., 0.])", "tensor([3., 0.])"),  # integral floats are exact
+        ("tensor([0.1, 0.2])", "tensor([0.1, 0.2, 0.3])"),
+        ("grad_fn=<AddBackward0>", "grad_fn=<MulBackward0>"),  # text must match
+        ("W_q2 0.1", "W_q3 0.1"),  # digits inside names are text
+        ("nan", "0.0"),
+        ("1.5", ""),
+    ],
+)
+def test_real_differences_do_not_match(expected: str, actual: str) -> None:
+    verdict = compare(expected, actual)
+    assert not verdict.matches
+    assert verdict.diff.startswith("--- expected\n+++ actual\n")
+
+
+def test_exact_and_tolerant_matches_in_a_post(make_site: MakeSite) -> None:
+    root = make_site(
+        {
+            "posts/a.md": checked(
+                "A",
+                fence("print('hello   ')\nprint('world')"),
+                fence("hello\nworld", "output"),
+                fence("print(f'{2/3:.4f}', 1/3)"),
+                fence("0.6666 0.333333", "output"),
+            )
+        }
+    )
+    code, out, err = check(root)
+    assert code == 0, out + err
+    assert last_line(out) == "2 passed, 0 failed, 0 skipped"
+
+
+def test_drifted_number_fails_at_its_line_with_a_diff(make_site: MakeSite) -> None:
+    root = make_site(
+        {
+            "posts/a.md": checked(
+                "A",
+                fence(
+                    "print('weights:')\nprint([round(v / 7, 4) for v in (1, 2, 3)])\nprint('done')"
+                ),
+                fence("weights:\n[0.1429, 0.2875, 0.4286]\ndone", "output"),
+            )
+        }
+    )
+    code, out, _ = check(root)
+    assert code == 1
+    drifted = line_of(root, "a.md", "[0.1429, 0.2875")
+    assert f"posts/a.md:{drifted}: output differs from the post" in out
+    assert "    -[0.1429, 0.2875, 0.4286]\n    +[0.1429, 0.2857, 0.4286]" in out
+    assert last_line(out) == "0 passed, 1 failed, 0 skipped"
+
+
+def test_output_is_capped(make_site: MakeSite) -> None:
+    root = make_site(
+        {"posts/a.md": checked("A", fence("print('x' * 3_000_000)"), fence("x", "output"))}
+    )
+    code, out, _ = check(root)
+    assert code == 1
+    assert "[output truncated at 1 MiB]" in out
+    assert len(out) < 3_000_000
+
+
+# --- containment ---------------------------------------------------------------------
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` is alive and not a zombie waiting to be reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_timeout_kills_the_block_and_leaves_nothing_behind(
+    make_site: MakeSite, tmp_path: Path
+) -> None:
+    pids = tmp_path / "pids"
+    record = f"import os\nopen({str(pids)!r}, 'w').write(str(os.getpid()))"
+    root = make_site(
+        {
+            "posts/a.md": checked(
+                "A",
+                fence(record),
+                fence("count = 0\nwhile True:\n    count += 1", "python timeout=2"),
+                fence("print('after')"),
+            )
+        }
+    )
+    started = time.monotonic()
+    code, out, _ = check(root)
+    elapsed = time.monotonic() - started
+    assert code == 1
+    assert 2 <= elapsed < 6, elapsed
+    # Reported at the statement that was running, not just the block.
+    loop = line_of(root, "a.md", "while True:")
+    assert re.search(rf"posts/a.md:({loop}|{loop + 1}): timed out after 2 s", out), out
+    assert f"posts/a.md:{line_of(root, 'a.md', 'after')}: 1 later block not run" in out
+    assert last_line(out) == "1 passed, 1 failed, 1 skipped"
+    assert not _running(int(pids.read_text()))
+
+
+def test_forked_sleeper_is_killed(make_site: MakeSite, tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    spawn = (
+        "import subprocess\n"
+        "child = subprocess.Popen(['sleep', '60'])\n"
+        f"open({str(pids)!r}, 'w').write(str(child.pid))\n"
+        "print('spawned')"
+    )
+    root = make_site({"posts/a.md": checked("A", fence(spawn), fence("spawned", "output"))})
+    started = time.monotonic()
+    code, out, err = check(root)
+    assert code == 0, out + err
+    assert time.monotonic() - started < 10
+    assert not _running(int(pids.read_text()))
+
+
+def test_blocks_have_no_network(make_site: MakeSite) -> None:
+    from blogkeeper.sandbox import network_isolation
+
+    if not network_isolation():
+        pytest.skip("unshare -n does not work on this machine")
+    probe = "import socket\nprint([name for _, name in socket.if_nameindex()])"
+    root = make_site({"posts/a.md": checked("A", fence(probe), fence("['lo']", "output"))})
+    code, out, err = check(root)
+    assert code == 0, out + err
+
+
+def test_memory_is_limited(make_site: MakeSite) -> None:
+    root = make_site(
+        {
+            "posts/a.md": checked(
+                "A",
+                fence("data = bytearray(5 << 30)", "python raises=MemoryError"),
+                fence("print('still alive')"),
+                fence("still alive", "output"),
+            )
+        }
+    )
+    code, out, err = check(root)
+    assert code == 0, out + err
+
+
+def test_crash_is_reported_at_the_block(make_site: MakeSite) -> None:
+    root = make_site(
+        {"posts/a.md": checked("A", fence("print('ok')"), fence("import os\nos._exit(3)"))}
+    )
+    code, out, _ = check(root)
+    assert code == 1
+    where = line_of(root, "a.md", "import os")
+    assert f"posts/a.md:{where}: the block did not finish: the process exited with status 3" in out
+
+
+# --- selection -----------------------------------------------------------------------
+
+
+SERIES_TOML = BLOG_TOML + '\n[check_code]\nseries = ["Deep"]\ntags = ["checked"]\n'
+
+
+def test_selection_by_series_tag_front_matter_and_files(make_site: MakeSite) -> None:
+    failing = "Intro.\n\n" + fence("raise RuntimeError('ran')") + "\n"
+    passing = "Intro.\n\n" + fence("print(1)") + "\n"
+    root = make_site(
+        {
+            "posts/series.md": post("S", "2026-03-01", passing, series="Deep"),
+            "posts/tagged.md": post("T", "2026-03-01", passing, tags="[checked]"),
+            "posts/draft.md": post("D", "2026-03-01", passing, draft="true", series="Deep"),
+            "posts/out.md": post("O", "2026-03-01", failing, series="Deep", check_code="false"),
+            "posts/plain.md": post("P", "2026-03-01", failing),
+        },
+        config=SERIES_TOML,
+    )
+    code, out, err = check(root)
+    assert code == 0, out + err
+    assert last_line(out) == "3 passed, 0 failed, 0 skipped"
+    assert "posts/draft.md" in err and "posts/out.md" not in err
+
+    code, out, _ = check(root, root / "posts/series.md")
+    assert (code, last_line(out)) == (0, "1 passed, 0 failed, 0 skipped")
+    code, _, err = check(root, root / "posts/plain.md")
+    assert code == 1
+    assert "posts/plain.md:1: this post is not selected for check-code" in err
+
+
+# --- cache ---------------------------------------------------------------------------
+
+
+def test_passes_are_cached_and_a_changed_post_runs_again(make_site: MakeSite) -> None:
+    source = checked("A", fence("print(6 * 7)"), fence("42", "output"))
+    root = make_site({"posts/a.md": source})
+    assert check(root)[0] == 0
+    cache = root / ".blogkeeper-cache" / "check-code"
+    assert len(list(cache.glob("*.json"))) == 1
+    code, out, err = check(root)
+    assert code == 0 and "cached" in err
+
+    (root / "posts/a.md").write_text(source.replace("42", "43"))
+    code, out, _ = check(root)
+    assert code == 1 and "output differs" in out
+    assert len(list(cache.glob("*.json"))) == 1  # failures are never cached
+
+    (root / "posts/a.md").write_text(source.replace("6 * 7", "6 * 7 + 0"))
+    code, _, err = check(root)
+    assert code == 0 and "cached" not in err
+    code, _, err = check(root, "--no-cache")
+    assert code == 0 and "cached" not in err
+
+
+def test_cache_key_follows_imported_package_versions(make_site: MakeSite) -> None:
+    from blogkeeper.checkcode import imported_modules, package_version
+
+    code = "import os, torch.nn as nn\nfrom jinja2 import Template\nfrom . import x\n"
+    assert imported_modules(code) == {"torch", "jinja2"}
+    import jinja2
+
+    assert package_version("jinja2") == f"Jinja2=={jinja2.__version__}"
+    assert package_version("no_such_module_here") == "no_such_module_here not installed"
+
+
+# --- --update ------------------------------------------------------------------------
+
+
+def test_update_writes_outputs_and_round_trips(make_site: MakeSite) -> None:
+    body = (
+        "Intro.\r\n\r\n"
+        "```python\r\nprint('a')\r\nprint(  2 )\r\n```\r\n"
+        "\r\nText   with trailing spaces   \r\n\r\n"
+        "```python\r\nprint(1 + 1)\r\n```\r\n\r\n```output\r\n3\r\n```\r\n"
+        "\r\n```python\r\nx = 1\r\n```\r\n"
+        "\r\n  ```python\r\n  print('indented')\r\n  ```\r\n"
+        "\r\n```python\r\nprint(0.3334)\r\n```\r\n\r\n```output\r\n0.3333\r\n```\r\n"
+    )
+    front = "---\r\ntitle: U\r\ndate: 2026-03-01\r\ncheck_code: true\r\n---\r\n"
+    root = make_site({"posts/u.md": (front + body).encode()})
+    code, out, err = check(root, "--update")
+    assert code == 0, out + err
+    assert "updated output blocks in posts/u.md" in err
+    expected = (
+        "Intro.\r\n\r\n"
+        "```python\r\nprint('a')\r\nprint(  2 )\r\n```\r\n\r\n```output\r\na\r\n2\r\n```\r\n"
+        "\r\nText   with trailing spaces   \r\n\r\n"
+        "```python\r\nprint(1 + 1)\r\n```\r\n\r\n```output\r\n2\r\n```\r\n"
+        "\r\n```python\r\nx = 1\r\n```\r\n"
+        "\r\n  ```python\r\n  print('indented')\r\n  ```\r\n"
+        "\r\n  ```output\r\n  indented\r\n  ```\r\n"
+        "\r\n```python\r\nprint(0.3334)\r\n```\r\n\r\n```output\r\n0.3333\r\n```\r\n"
+    )
+    assert (root / "posts/u.md").read_bytes() == (front + expected).encode()
+    code, out, err = check(root)
+    assert code == 0, out + err
+    assert last_line(out) == "5 passed, 0 failed, 0 skipped"
+    check(root, "--update")
+    assert (root / "posts/u.md").read_bytes() == (front + expected).encode()
+
+
+# --- reports -------------------------------------------------------------------------
+
+
+def test_junit_and_github_annotations(
+    make_site: MakeSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_site(
+        {
+            "posts/a.md": checked(
+                "A", fence("print(1)"), fence("2", "output"), fence("pass", "python skip")
+            )
+        }
+    )
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    junit = tmp_path / "junit.xml"
+    result = run_cli("check-code", "--site", ".", "--junit", junit, cwd=root)
+    assert result.code == 1
+    where = line_of(root, "a.md", "```output") + 1
+    assert f"::error file=posts/a.md,line={where}::output differs from the post%0A" in result.out
+    tree = etree.parse(str(junit))
+    assert tree.getroot().get("failures") == "1" and tree.getroot().get("skipped") == "1"
+    failure = tree.find(".//failure")
+    assert failure is not None
+    assert failure.get("message") == f"posts/a.md:{where}: output differs from the post"
+
+
+def test_post_page_says_its_code_is_checked(make_site: MakeSite) -> None:
+    root = make_site(
+        {
+            "posts/a.md": checked("Checked", fence("print(1)")),
+            "posts/b.md": post("Plain", "2026-03-01", "Intro.\n\n" + fence("print(1)") + "\n"),
+        }
+    )
+    result = build(root)
+    assert result.code == 0, result.err
+    for slug, expected in (("a", 1), ("b", 0)):
+        page = html.parse(str(root / "public/2026/03" / slug / "index.html")).getroot()
+        assert len(page.xpath("//*[@class='code-checked']")) == expected
+
+
+# --- torch ---------------------------------------------------------------------------
+
+TORCH_POST = checked(
+    "T",
+    fence("import torch\ntorch.manual_seed(0)\nprint(torch.ones(2) / 3)"),
+    fence("tensor([0.3333, 0.3333])", "output"),
+)
+
+
+@pytest.mark.torch
+def test_fully_cached_run_starts_no_process_and_imports_no_torch(make_site: MakeSite) -> None:
+    root = make_site({"posts/t.md": TORCH_POST})
+    code, out, err = check(root)
+    assert code == 0, out + err
+    probe = (
+        "import subprocess, sys\n"
+        "def refuse(*a, **k): raise AssertionError('a process was started')\n"
+        "subprocess.Popen.__init__ = refuse\n"
+        "from blogkeeper.cli import main\n"
+        f"code = main(['check-code', '--site', {str(root)!r}])\n"
+        "assert code == 0, code\n"
+        "assert 'torch' not in sys.modules\n"
+        "print('clean')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", probe], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "clean" in result.stdout
+    assert not re.search(r"\|\s+torch\b", result.stderr)
+
+
+@pytest.mark.torch
+def test_sample_blog_series_passes(tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    root.mkdir()
+    shutil.copy(REPO / "blog.toml", root / "blog.toml")
+    shutil.copytree(REPO / "posts", root / "posts")
+    code, out, err = check(root, "--no-cache")
+    assert code == 0, out + err
+    match = re.fullmatch(r"(\d+) passed, 0 failed, (\d+) skipped", last_line(out))
+    assert match and int(match[1]) >= 30, out

@@ -1,0 +1,135 @@
+"""The command line as a user runs it: init, new, build, exit codes and messages."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import build, post, run_cli, snapshot
+from lxml import html
+
+
+@pytest.mark.parametrize("machine_tz", ["UTC", "Pacific/Kiritimati", "Pacific/Pago_Pago"])
+def test_init_makes_a_blog_that_builds_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, machine_tz: str
+) -> None:
+    monkeypatch.setenv("TZ", machine_tz)  # the first post must not be "future" anywhere
+    blog = tmp_path / "blog"
+    created = run_cli("init", blog)
+    assert created.code == 0, created.err
+    built = run_cli("build", "--site", blog)
+    assert built.code == 0, built.err
+    files = snapshot(blog / "public")
+    assert "index.html" in files
+    # Only the blog itself is published, not the notes init leaves in static/ and templates/.
+    assert not [p for p in files if p.startswith(("static", ".about", "templates", "README"))]
+    assert {p for p in files if p.endswith(".txt")} <= {"robots.txt", "llms.txt", "llms-full.txt"}
+    [post_page] = [p for p in files if p.endswith("hello-world/index.html")]
+    doc = html.fromstring(files[post_page])
+    assert doc.xpath("//h1")[0].text == "Hello, world"
+    assert doc.xpath("//div[@data-lang='python']")
+    front = html.fromstring(files["index.html"])
+    assert "Everything below the fold" not in front.text_content()
+
+
+def test_init_refuses_a_non_empty_folder(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    result = run_cli("init", tmp_path)
+    assert result.code == 1
+    assert "not empty" in result.err and "Traceback" not in result.err
+    assert snapshot(tmp_path) == {"notes.txt": b"mine"}
+
+
+def test_new_makes_a_draft_that_builds_with_drafts(tmp_path: Path) -> None:
+    blog = tmp_path / "blog"
+    assert run_cli("init", blog).code == 0
+    created = run_cli("new", 'Café: a "quoted" title', "--site", blog)
+    assert created.code == 0, created.err
+    [path] = [p for p in (blog / "posts").iterdir() if "caf" in p.name]
+    assert "draft: true" in path.read_text()
+    without = run_cli("build", "--site", blog)
+    assert without.code == 0, without.err
+    assert not any("café" in p for p in snapshot(blog / "public"))
+    drafts = run_cli("build", "--site", blog, "--drafts")
+    assert drafts.code == 0, drafts.err
+    [page] = [p for p in snapshot(blog / "public") if "café" in p and p.endswith(".html")]
+    doc = html.parse(str(blog / "public" / page)).getroot()
+    assert doc.xpath("//h1")[0].text == 'Café: a "quoted" title'
+    again = run_cli("new", 'Café: a "quoted" title', "--site", blog)
+    assert again.code == 1 and "exists already" in again.err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (),
+        ("build", "--no-such-option"),
+        ("build", "--now", "not-a-date"),
+        ("no-such-command",),
+        ("new",),
+        ("init",),
+    ],
+)
+def test_usage_errors_exit_2(tmp_path: Path, args: tuple[str, ...]) -> None:
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.code == 2, (result.out, result.err)
+    assert "usage:" in (result.err + result.out)
+    assert "Traceback" not in result.err
+
+
+def test_build_without_a_blog_is_exit_1_with_a_hint(tmp_path: Path) -> None:
+    result = run_cli("build", "--site", tmp_path / "nowhere")
+    assert result.code == 1
+    assert "blog.toml" in result.err and "blogkeeper init" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_version_and_help() -> None:
+    assert run_cli("--version").out.startswith("blogkeeper ")
+    assert "build" in run_cli("--help").out
+
+
+def test_console_script_works(tmp_path: Path) -> None:
+    script = shutil.which("blogkeeper", path=str(Path(sys.executable).parent))
+    if script is None:
+        pytest.fail("the `blogkeeper` console script is not installed next to this Python")
+    blog = tmp_path / "blog"
+    proc = subprocess.run(
+        [script, "init", str(blog)], capture_output=True, text=True, env=os.environ, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (blog / "blog.toml").is_file()
+
+
+def test_an_output_path_through_a_file_is_exit_1_without_traceback(tmp_path: Path) -> None:
+    blog = tmp_path / "blog"
+    assert run_cli("init", blog).code == 0
+    (tmp_path / "afile").write_text("x")
+    result = run_cli("build", "--site", blog, "--out", tmp_path / "afile" / "sub")
+    assert result.code == 1
+    assert str(tmp_path / "afile") in result.err
+    assert "Traceback" not in result.err
+
+
+@pytest.mark.parametrize(
+    ("files", "where"),
+    [
+        ({"posts/bad.md": "---\ntitle: [unclosed\ndate: 2026-01-01\n---\n"}, "posts/bad.md:3:"),
+        ({"templates/post.html": "Post:\n{{ nope }}\n"}, "templates/post.html:2:"),
+    ],
+)
+def test_errors_through_the_real_command_line(
+    make_site: Callable[..., Path], files: dict[str, str], where: str
+) -> None:
+    root = make_site({"posts/good.md": post("Good", "2026-01-01"), **files})
+    result = build(root)
+    assert result.code == 1
+    assert result.err.startswith(where), result.err
+    assert result.err.endswith("build failed: 1 error\n")
+    assert "Traceback" not in result.err
+    assert not (root / "public").exists()

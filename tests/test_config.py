@@ -1,0 +1,113 @@
+"""blog.toml: a closed, typed schema with defaults, hints and line numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import BLOG_TOML, Result
+
+from blogkeeper.config import load_config
+from blogkeeper.errors import BuildError
+
+MakeSite = Callable[..., Path]
+BrokenBuild = Callable[[dict[str, str | bytes], str], Result]
+
+
+def test_defaults_and_normalised_url(make_site: MakeSite) -> None:
+    root = make_site({}, config='title = "T"\nurl = "https://example.org/blog"\n')
+    config = load_config(root)
+    assert config.url == "https://example.org/blog/"
+    assert config.base_path == "/blog/"
+    assert config.absolute("/2026/01/x/") == "https://example.org/blog/2026/01/x/"
+    assert (config.language, config.timezone, config.posts_per_page) == ("en", "UTC", 10)
+    assert config.feed.full_text and config.feed.items == 20
+    assert config.llms.enabled and config.check_code.series == ()
+
+
+def test_sections_are_read(make_site: MakeSite) -> None:
+    text = BLOG_TOML + '\n[check_code]\nseries = ["LLM from scratch"]\ntimeout = 5\n'
+    config = load_config(make_site({}, config=text))
+    assert config.check_code.series == ("LLM from scratch",)
+    assert config.check_code.timeout == 5.0
+
+
+def test_unknown_key_with_a_hint(broken_build: BrokenBuild) -> None:
+    result = broken_build(
+        {"blog.toml": BLOG_TOML + 'titel = "x"\n'}, "blog.toml:6: unknown key `titel`"
+    )
+    assert "did you mean `title`?" in result.err
+
+
+def test_unknown_key_in_a_section_with_a_hint(broken_build: BrokenBuild) -> None:
+    result = broken_build(
+        {"blog.toml": BLOG_TOML + "[feed]\nitmes = 5\n"}, "blog.toml:7: unknown key `feed.itmes`"
+    )
+    assert "did you mean `items`?" in result.err
+
+
+def test_wrong_type(broken_build: BrokenBuild) -> None:
+    broken_build(
+        {"blog.toml": BLOG_TOML + 'posts_per_page = "ten"\n'},
+        "blog.toml:6: `posts_per_page` must be a whole number, 1 or more, not 'ten'",
+    )
+
+
+def test_a_section_key_is_found_in_its_section(make_site: MakeSite) -> None:
+    text = BLOG_TOML + "posts_per_page = 3\n[feed]\ntitle = 1\nitems = 0\n"
+    with pytest.raises(BuildError) as caught:
+        load_config(make_site({}, config=text))
+    assert [str(e) for e in caught.value.errors] == [
+        "blog.toml:8: unknown key `feed.title` (did you mean `items`?)",
+        "blog.toml:9: `feed.items` must be a whole number, 1 or more, not 0",
+    ]
+
+
+def test_toml_syntax_error(broken_build: BrokenBuild) -> None:
+    broken_build({"blog.toml": BLOG_TOML + "oops = \n"}, "blog.toml:6: invalid TOML")
+
+
+def test_unknown_timezone(broken_build: BrokenBuild) -> None:
+    result = broken_build(
+        {"blog.toml": BLOG_TOML.replace('"UTC"', '"Mars/Olympus"')}, "blog.toml:5:"
+    )
+    assert "Mars/Olympus" in result.err
+
+
+def test_relative_url(broken_build: BrokenBuild) -> None:
+    broken_build(
+        {"blog.toml": BLOG_TOML.replace("https://blog.example.org/", "/blog/")}, "blog.toml:2:"
+    )
+
+
+def test_missing_title(broken_build: BrokenBuild) -> None:
+    broken_build({"blog.toml": 'url = "https://e.org/"\n'}, "blog.toml: `title` is required")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'title = "T"\nurl = "https://e.org/"\nfeed = 3\n',
+        'title = "T"\nurl = "https://e.org/"\n[check_code]\ntags = [1]\n',
+    ],
+)
+def test_bad_sections(make_site: MakeSite, text: str) -> None:
+    with pytest.raises(BuildError) as caught:
+        load_config(make_site({}, config=text))
+    assert all(e.path == "blog.toml" and e.line for e in caught.value.errors)
+
+
+def test_every_config_error_is_reported_together(make_site: MakeSite) -> None:
+    text = BLOG_TOML + 'titel = "x"\nposts_per_page = 0\n[llms]\nenabbled = true\n'
+    with pytest.raises(BuildError) as caught:
+        load_config(make_site({}, config=text))
+    assert [e.line for e in caught.value.errors] == [6, 7, 9]
+
+
+def test_missing_blog_toml(tmp_path: Path) -> None:
+    with pytest.raises(BuildError) as caught:
+        load_config(tmp_path)
+    [error] = caught.value.errors
+    assert error.path == "blog.toml"
+    assert "blogkeeper init" in str(error)

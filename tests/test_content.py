@@ -1,0 +1,448 @@
+"""Loading posts: front matter, dates, slugs, drafts and future posts, and bad input."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import BLOG_TOML, Result, post, quick_build, snapshot
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lxml import etree, html
+
+from blogkeeper.config import load_config
+from blogkeeper.content import LoadOptions, load_posts, slugify
+from blogkeeper.errors import BuildError
+
+MakeSite = Callable[..., Path]
+
+
+def built(root: Path, out: Path, *extra: str) -> dict[str, bytes]:
+    result = quick_build(root, "--out", out, *extra)
+    assert result.code == 0, result.err
+    return snapshot(out)
+
+
+# --- line ends and byte-order marks ----------------------------------------------------
+
+BODY = (
+    "The intro with a footnote[^1] and $x^2$.\n\n<!--more-->\n\n"
+    "```python skip\nprint('a')\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n[^1]: A note.\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "encode"),
+    [
+        ("crlf-bom", lambda text: ("\ufeff" + text.replace("\n", "\r\n")).encode()),
+        ("lone-cr", lambda text: text.replace("\n", "\r").encode()),
+        ("crlf", lambda text: text.replace("\n", "\r\n").encode()),
+    ],
+)
+def test_line_ends_and_bom_build_like_a_clean_file(
+    make_site: MakeSite, tmp_path: Path, name: str, encode: Callable[[str], bytes]
+) -> None:
+    text = post("Same", "2026-01-02", BODY, tags="[AI]")
+    clean = built(make_site({"posts/same.md": text}), tmp_path / "clean")
+    root = tmp_path / "site"
+    (root / "posts" / "same.md").write_bytes(encode(text))
+    dirty = built(root, tmp_path / name)
+    assert dirty == clean
+
+
+# --- drafts and future posts -----------------------------------------------------------
+
+DRAFT_WORD = "Zanzibarquux"
+FUTURE_WORD = "Quokkafrobnitz"
+
+
+@pytest.fixture
+def hidden_site(make_site: MakeSite) -> Path:
+    return make_site(
+        {
+            "posts/visible.md": post("Visible", "2026-01-01", tags="[AI]", series="Tour"),
+            "posts/draft.md": post(
+                f"{DRAFT_WORD} draft", "2026-02-01", tags=f"[{DRAFT_WORD}]", draft="true"
+            ),
+            "posts/future.md": post(
+                f"{FUTURE_WORD} future", "2027-01-01", tags="[AI]", series=FUTURE_WORD
+            ),
+        }
+    )
+
+
+def test_drafts_and_future_posts_are_absent_from_every_file(
+    hidden_site: Path, tmp_path: Path
+) -> None:
+    files = built(hidden_site, tmp_path / "out")
+    for path, data in files.items():
+        for word in (DRAFT_WORD, FUTURE_WORD, "draft/", "future/"):
+            assert word.lower().encode() not in data.lower(), (path, word)
+        assert DRAFT_WORD.lower() not in path.lower() and FUTURE_WORD.lower() not in path.lower()
+    assert "2026/01/visible/index.html" in files
+
+
+def test_drafts_flag_puts_drafts_in(hidden_site: Path, tmp_path: Path) -> None:
+    files = built(hidden_site, tmp_path / "out", "--drafts")
+    assert "2026/02/draft/index.html" in files
+    assert f"topics/{DRAFT_WORD.lower()}/index.html" in files
+    assert not any(FUTURE_WORD.lower().encode() in d.lower() for d in files.values())
+
+
+def test_future_flag_puts_future_posts_in(hidden_site: Path, tmp_path: Path) -> None:
+    files = built(hidden_site, tmp_path / "out", "--future")
+    assert "2027/01/future/index.html" in files
+    assert f"series/{FUTURE_WORD.lower()}/index.html" in files
+    assert not any(DRAFT_WORD.lower().encode() in d.lower() for d in files.values())
+
+
+# --- dates and time zones --------------------------------------------------------------
+
+
+def test_dates_are_read_in_the_site_timezone_and_mixed_kinds_sort(
+    make_site: MakeSite, tmp_path: Path
+) -> None:
+    config = BLOG_TOML.replace('timezone = "UTC"', 'timezone = "Pacific/Auckland"')
+    root = make_site(
+        {
+            "posts/date-only.md": post("Date only", "2026-03-14"),
+            "posts/naive.md": post("Naive", "2026-03-14 09:30"),
+            "posts/aware.md": post("Aware", "2026-03-14T01:00:00+00:00"),
+            "posts/quoted.md": post("Quoted", '"2026-03-13"'),
+        },
+        config=config,
+    )
+    site = load_config(root)
+    posts = load_posts(site, LoadOptions(future=True))
+    by_title = {p.title: p for p in posts}
+    assert by_title["Date only"].date.isoformat() == "2026-03-14T00:00:00+13:00"
+    assert by_title["Naive"].date.isoformat() == "2026-03-14T09:30:00+13:00"
+    # 01:00 UTC is 14:00 the same day in Auckland.
+    assert by_title["Aware"].date.isoformat() == "2026-03-14T14:00:00+13:00"
+    assert [p.title for p in posts] == ["Aware", "Naive", "Date only", "Quoted"]
+    files = built(root, tmp_path / "out")
+    doc = html.fromstring(files["2026/03/aware/index.html"])
+    assert doc.xpath("//time/@datetime")[0] == "2026-03-14T14:00:00+13:00"
+
+
+def test_a_post_dated_later_today_in_the_site_timezone_is_future(
+    make_site: MakeSite, tmp_path: Path
+) -> None:
+    # The build's now is 12:00 UTC, which is 21:00 in Tokyo.
+    config = BLOG_TOML.replace('timezone = "UTC"', 'timezone = "Asia/Tokyo"')
+    root = make_site(
+        {
+            "posts/past.md": post("Past", "2026-11-01 20:59"),
+            "posts/later.md": post("Later", "2026-11-01 21:01"),
+        },
+        config=config,
+    )
+    files = built(root, tmp_path / "out")
+    assert "2026/11/past/index.html" in files
+    assert "2026/11/later/index.html" not in files
+
+
+# --- slugs -----------------------------------------------------------------------------
+
+
+def test_slugify_keeps_letters_of_every_script() -> None:
+    assert slugify("日本語") == "日本語"
+    assert slugify("Café") == "café"
+    assert slugify("Cafe\u0301") == "café"  # NFD, as macOS file names are
+    assert slugify("हिन्दी में लिखना") == "हिन्दी-में-लिखना"  # combining marks stay
+    assert slugify("!!!") == ""
+    assert slugify("  Hello, World!  ") == "hello-world"
+
+
+def test_slugs_for_hard_names_are_non_empty_readable_unique_and_deterministic(
+    make_site: MakeSite, tmp_path: Path
+) -> None:
+    files = {
+        "posts/日本語.md": post("日本語", "2026-01-01"),
+        "posts/Café.md": post("Café", "2026-01-02"),
+        "posts/!!!.md": post("!!!", "2026-01-03"),
+        "posts/???.md": post("???", "2026-01-04"),
+        "posts/2026-01-05-!!!.md": post("Bang bang", "2026-01-05"),
+    }
+    root = make_site(files)
+    posts = load_posts(load_config(root), LoadOptions())
+    slugs = {p.source: p.slug for p in posts}
+    assert slugs["posts/日本語.md"] == "日本語"
+    assert slugs["posts/Café.md"] == "café"
+    assert slugs["posts/2026-01-05-!!!.md"] == "bang-bang"  # falls back to the title
+    assert slugs["posts/!!!.md"].startswith("post-")
+    assert slugs["posts/???.md"].startswith("post-")
+    assert len(set(slugs.values())) == len(files)
+    assert all(slug and slug.strip("-") == slug for slug in slugs.values())
+    again = load_posts(load_config(root), LoadOptions())
+    assert {p.source: p.slug for p in again} == slugs
+    output = built(root, tmp_path / "out")
+    assert "2026/01/日本語/index.html" in output
+    assert "2026/01/café/index.html" in output
+    assert not any(name.endswith("/.html") or "//" in name for name in output)
+    locs = etree.fromstring(output["sitemap.xml"]).xpath("//*[local-name()='loc']/text()")
+    assert "https://blog.example.org/2026/01/%E6%97%A5%E6%9C%AC%E8%AA%9E/" in locs
+    assert all(loc.isascii() for loc in locs)
+    links = html.fromstring(output["index.html"]).xpath("//article//h2/a/@href")
+    assert "/2026/01/caf%C3%A9/" in links
+
+
+def test_explicit_slug_wins_and_a_leading_number_is_dropped(make_site: MakeSite) -> None:
+    root = make_site(
+        {
+            "posts/series/08-self-attention.md": post("Self-attention", "2026-01-01"),
+            "posts/whatever.md": post("Whatever", "2026-01-02", slug="My Own Slug"),
+        }
+    )
+    slugs = {p.source: p.slug for p in load_posts(load_config(root), LoadOptions())}
+    assert slugs == {
+        "posts/series/08-self-attention.md": "self-attention",
+        "posts/whatever.md": "my-own-slug",
+    }
+
+
+def test_a_post_named_index_takes_its_folder_name(make_site: MakeSite) -> None:
+    root = make_site(
+        {
+            "posts/2026-01-01-first-bundle/index.md": post("One", "2026-01-01"),
+            "posts/second/INDEX.md": post("Two", "2026-01-02"),
+        }
+    )
+    slugs = sorted(p.slug for p in load_posts(load_config(root), LoadOptions()))
+    assert slugs == ["first-bundle", "second"]
+
+
+def test_a_slug_without_letters_is_an_error(broken_build: BrokenBuild) -> None:
+    broken_build({"posts/bad.md": post("T", "2026-01-01", slug='"!!!"')}, "posts/bad.md:4: `slug`")
+
+
+def test_dotfiles_and_appledouble_files_are_ignored(make_site: MakeSite, tmp_path: Path) -> None:
+    root = make_site(
+        {
+            "posts/real.md": post("Real", "2026-01-01"),
+            "posts/._real.md": b"\x00\x05\x16\x07 resource fork \xff\xfe",
+            "posts/.hidden/notes.md": "not a post",
+        }
+    )
+    files = built(root, tmp_path / "out")
+    assert "2026/01/real/index.html" in files
+
+
+# --- title and tags ---------------------------------------------------------------------
+
+
+def test_empty_tags_and_slug_mean_none_and_a_single_tag_is_a_list(make_site: MakeSite) -> None:
+    root = make_site(
+        {
+            "posts/a.md": "---\ntitle: A\ndate: 2026-01-01\ntags:\nslug:\n---\nX\n",
+            "posts/b.md": "---\ntitle: B\ndate: 2026-01-02\ntags: AI\n---\nX\n",
+        }
+    )
+    b, a = load_posts(load_config(root), LoadOptions())
+    assert (a.tags, a.slug) == ((), "a")
+    assert b.tags == ("AI",)
+
+
+def test_yaml_words_stay_text_in_text_fields(make_site: MakeSite) -> None:
+    root = make_site({"posts/no.md": "---\ntitle: no\ndate: 2026-01-01\ntags: [yes, 3]\n---\nX\n"})
+    [loaded] = load_posts(load_config(root), LoadOptions())
+    assert loaded.title == "no"
+    assert loaded.tags == ("yes", "3")
+
+
+# --- bad input: one test each, exit 1 with path:line, previous output unchanged ---------
+
+BrokenBuild = Callable[[dict[str, str | bytes], str], Result]
+
+
+def test_missing_title(broken_build: BrokenBuild) -> None:
+    broken_build({"posts/bad.md": "---\ndate: 2026-01-01\n---\nBody\n"}, "posts/bad.md:1:")
+
+
+def test_missing_date(broken_build: BrokenBuild) -> None:
+    broken_build({"posts/bad.md": "---\ntitle: T\n---\nBody\n"}, "posts/bad.md:1:")
+
+
+def test_impossible_date(broken_build: BrokenBuild) -> None:
+    result = broken_build(
+        {"posts/bad.md": "---\ntitle: T\ntags: [a]\ndate: 2026-02-30\n---\nBody\n"},
+        "posts/bad.md:4:",
+    )
+    assert "2026-02-30" in result.err
+
+
+def test_yaml_syntax_error(broken_build: BrokenBuild) -> None:
+    broken_build(
+        {"posts/bad.md": '---\ntitle: "T\ndate: 2026-01-01\ntags: [a\n---\nBody\n'},
+        "posts/bad.md:",
+    )
+
+
+def test_yaml_syntax_error_line_is_the_line_in_the_post(broken_build: BrokenBuild) -> None:
+    broken_build(
+        {"posts/bad.md": "---\ntitle: T\ndate: 2026-01-01\ntags: [a, b\nseries: x\n---\nBody\n"},
+        "posts/bad.md:5:",
+    )
+
+
+def test_yaml_error_names_where_the_broken_construct_opened(broken_build: BrokenBuild) -> None:
+    result = broken_build(
+        {"posts/bad.md": "---\ntitle: [unclosed\ndate: 2026-01-01\n---\nBody\n"},
+        "posts/bad.md:3: invalid YAML",
+    )
+    assert "flow sequence on line 2" in result.err
+
+
+def test_unclosed_front_matter(broken_build: BrokenBuild) -> None:
+    result = broken_build(
+        {"posts/bad.md": "---\ntitle: T\ndate: 2026-01-01\n\nBody\n"}, "posts/bad.md:1:"
+    )
+    assert "never closed" in result.err
+
+
+def test_front_matter_that_is_not_a_mapping(broken_build: BrokenBuild) -> None:
+    broken_build({"posts/bad.md": "---\n- title\n- date\n---\nBody\n"}, "posts/bad.md:2:")
+
+
+def test_no_front_matter_at_all(broken_build: BrokenBuild) -> None:
+    broken_build({"posts/bad.md": "# Just a heading\n\nBody\n"}, "posts/bad.md:1:")
+
+
+def test_unknown_key_with_a_hint(broken_build: BrokenBuild) -> None:
+    result = broken_build(
+        {"posts/bad.md": "---\ntittle: T\ntitle: T\ndate: 2026-01-01\n---\nBody\n"},
+        "posts/bad.md:2: unknown front-matter key `tittle`",
+    )
+    assert "did you mean `title`?" in result.err
+
+
+def test_duplicate_key(broken_build: BrokenBuild) -> None:
+    result = broken_build(
+        {"posts/bad.md": "---\ntitle: A\ndate: 2026-01-01\ntitle: B\n---\nBody\n"},
+        "posts/bad.md:4: duplicate key `title`",
+    )
+    assert "line 2" in result.err
+
+
+def test_wrong_type(broken_build: BrokenBuild) -> None:
+    broken_build(
+        {"posts/bad.md": "---\ntitle: T\ndate: 2026-01-01\ndraft: maybe\n---\nBody\n"},
+        "posts/bad.md:4: `draft`",
+    )
+
+
+def test_duplicate_url_names_both_files(broken_build: BrokenBuild) -> None:
+    result = broken_build(
+        {
+            "posts/one/same.md": post("One", "2026-01-03"),
+            "posts/two/same.md": post("Two", "2026-01-04"),
+        },
+        "posts/two/same.md:1:",
+    )
+    assert "posts/one/same.md" in result.err
+
+
+def test_duplicate_url_differing_only_in_case(broken_build: BrokenBuild) -> None:
+    result = broken_build(
+        {
+            "posts/Same.md": post("One", "2026-01-03"),
+            "posts/x.md": post("Two", "2026-01-04", slug="same"),
+        },
+        "posts/x.md:1:",
+    )
+    assert "posts/Same.md" in result.err
+
+
+def test_invalid_utf8(broken_build: BrokenBuild) -> None:
+    data = post("T", "2026-01-01", "Line one.\n\nCaf\xe9 line three.\n").encode()
+    data = data.replace("Caf\xe9".encode(), b"Caf\xe9")
+    result = broken_build({"posts/bad.md": data}, "posts/bad.md:7:")
+    assert "UTF-8" in result.err
+
+
+def test_control_character_in_front_matter(broken_build: BrokenBuild) -> None:
+    result = broken_build(
+        {"posts/bad.md": "---\ntitle: T\ndate: 2026-01-01\nsummary: a\x1fb\n---\nBody\n"},
+        "posts/bad.md:4:",
+    )
+    assert "U+001F" in result.err
+
+
+def test_python_object_tag_is_refused(broken_build: BrokenBuild) -> None:
+    broken_build(
+        {
+            "posts/bad.md": "---\ntitle: T\ndate: 2026-01-01\n"
+            "summary: !!python/object/apply:os.system ['touch pwned']\n---\nBody\n"
+        },
+        "posts/bad.md:4:",
+    )
+
+
+def test_too_large_a_post(broken_build: BrokenBuild) -> None:
+    big = post("Big", "2026-01-01", "x" * 2_100_000)
+    broken_build({"posts/big.md": big}, "posts/big.md: file is")
+
+
+def test_every_error_of_a_build_is_reported_together(broken_build: BrokenBuild) -> None:
+    result = broken_build(
+        {
+            "posts/a.md": "---\ndate: 2026-01-01\n---\nBody\n",
+            "posts/b.md": "---\ntitle: T\ndate: 2026-13-01\n---\nBody\n",
+        },
+        "posts/a.md:1:",
+    )
+    assert "posts/b.md:3:" in result.err
+    assert "2 errors" in result.err
+
+
+def test_a_dangling_symlink_post_is_an_error_not_a_missing_post(
+    make_site: MakeSite, tmp_path: Path
+) -> None:
+    root = make_site({"posts/good.md": post("Good", "2026-01-01")})
+    (root / "posts" / "gone.md").symlink_to(tmp_path / "nowhere.md")
+    result = quick_build(root, "--out", tmp_path / "out")
+    assert result.code == 1
+    assert "posts/gone.md: cannot read" in result.err
+
+
+YAML_PIECES = st.sampled_from(
+    [
+        "title: T\n",
+        "date: 2026-01-01\n",
+        "date: 2026-02-30\n",
+        "tags: [a, b]\n",
+        "tags:\n",
+        "- x\n",
+        "---\n",
+        "\n",
+        ": ",
+        "'",
+        '"',
+        "[",
+        "{",
+        "!!python/object:os.system\n",
+        "&a x\n",
+        "*a\n",
+        "\t",
+        "\ufeff",
+        "\r",
+        "title: no\n",
+        "part: 0\n",
+        "draft: maybe\n",
+    ]
+)
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.one_of(YAML_PIECES, st.text(max_size=4)), max_size=12))
+def test_any_front_matter_loads_or_is_a_located_error(
+    make_site: MakeSite, pieces: list[str]
+) -> None:
+    root = make_site({"posts/x.md": "---\n" + "".join(pieces) + "\n---\nBody\n"})
+    try:
+        load_posts(load_config(root), LoadOptions(drafts=True, future=True))
+    except BuildError as exc:
+        assert all(e.path == "posts/x.md" and e.line for e in exc.errors), exc.errors

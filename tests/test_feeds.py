@@ -1,0 +1,549 @@
+"""Feeds, judged by feedparser and a strict XML parser, on the sample blog and a hostile one."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import feedparser
+import lxml.etree
+import lxml.html
+import pytest
+from conftest import REPO, build, post, snapshot
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from blogkeeper.config import SiteConfig
+from blogkeeper.content import Post
+from blogkeeper.feeds import absolute_urls, render_feeds, xml_safe
+from blogkeeper.site import RenderedPost, assemble
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+NS = {
+    "atom": "http://www.w3.org/2005/Atom",
+    "content": "http://purl.org/rss/1.0/modules/content/",
+    "dc": "http://purl.org/dc/elements/1.1/",
+}
+SAMPLE_URL = "https://tensors-and-tea.example.org/"
+FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def strict(data: bytes) -> lxml.etree._Element:
+    """The feed parsed by lxml with recovery off: any well-formedness error raises."""
+    parser = lxml.etree.XMLParser(recover=False, resolve_entities=False, no_network=True)
+    return lxml.etree.fromstring(data, parser)
+
+
+def judged(data: bytes) -> feedparser.FeedParserDict:
+    """The feed as feedparser reads it, failing on anything it has to work around."""
+    strict(data)
+    parsed = feedparser.parse(data)
+    assert parsed.bozo == 0, parsed.get("bozo_exception")
+    return parsed
+
+
+def raw_items(data: bytes) -> list[dict[str, str]]:
+    """Link, content and summary of each item as the XML has them: feedparser would
+    sanitise the HTML and resolve relative URLs itself, hiding what a reader receives."""
+    root = strict(data)
+    if root.tag == "rss":
+        return [
+            {
+                "link": item.findtext("link", ""),
+                "content": item.findtext("content:encoded", "", NS),
+                "summary": item.findtext("description", ""),
+            }
+            for item in root.iter("item")
+        ]
+    return [
+        {
+            "link": entry.find(f"{ATOM}link").get("href", ""),  # type: ignore[union-attr]
+            "content": entry.findtext(f"{ATOM}content", ""),
+            "summary": entry.findtext(f"{ATOM}summary", ""),
+        }
+        for entry in root.iter(f"{ATOM}entry")
+    ]
+
+
+def links_in(fragment: str) -> list[str]:
+    """Every URL in an HTML fragment, found by lxml's HTML parser (srcset included)."""
+    document = lxml.html.document_fromstring(f"<html><body>{fragment}</body></html>")
+    urls = [link for _, _, link, _ in document.iterlinks()]
+    for value in document.xpath("//@srcset"):
+        urls += [candidate.split()[0] for candidate in value.split(",") if candidate.strip()]
+    return urls
+
+
+def is_absolute(url: str) -> bool:
+    return bool(urlsplit(url).scheme) or url.startswith("//")
+
+
+def feed_files(out: Path) -> list[Path]:
+    return sorted(p for p in out.rglob("*.xml") if p.name in ("rss.xml", "atom.xml"))
+
+
+# --- the sample blog at the repository root -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("sample") / "public"
+    result = build(REPO, "--out", str(out))
+    assert result.code == 0, result.err
+    return out
+
+
+def test_sample_feeds_parse_and_carry_whole_posts(sample: Path) -> None:
+    files = feed_files(sample)
+    assert {p.relative_to(sample).as_posix() for p in files} >= {
+        "feed/rss.xml",
+        "feed/atom.xml",
+        "topics/ai/rss.xml",
+        "topics/ai/atom.xml",
+        "series/llm-from-scratch/rss.xml",
+        "series/llm-from-scratch/atom.xml",
+    }
+    judge = {
+        "feed/rss.xml",
+        "feed/atom.xml",
+        "topics/ai/rss.xml",
+        "series/llm-from-scratch/atom.xml",
+    }
+    headings: dict[str, list[str]] = {}
+    checked: set[str] = set()
+    for path in files:
+        data = path.read_bytes()
+        # Every feed is strict XML; feedparser (slow) judges some of each kind.
+        if path.relative_to(sample).as_posix() in judge:
+            assert judged(data).entries, path
+        for item in raw_items(data):
+            content, link = item["content"], item["link"]
+            if content + item["summary"] in checked:  # the same post in another feed
+                continue
+            checked.add(content + item["summary"])
+            # The whole post: the page's article body is in the item, not just the intro.
+            if link not in headings:
+                page = sample / urlsplit(link).path.lstrip("/") / "index.html"
+                headings[link] = lxml.html.parse(str(page)).xpath("//main//article//h2/text()")
+            assert headings[link] and all(h in content for h in headings[link]), (path, link)
+            assert len(content) > len(item["summary"])
+            urls = links_in(content) + links_in(item["summary"])
+            assert [u for u in urls if not is_absolute(u)] == []
+
+
+def test_sample_rss_channel(sample: Path) -> None:
+    channel = strict((sample / "feed/rss.xml").read_bytes()).find("channel")
+    assert channel is not None
+    assert channel.findtext("title") == "Tensors & Tea"
+    assert channel.findtext("link") == "https://tensors-and-tea.example.org/"
+    assert channel.findtext("language") == "en"
+    self_link = channel.find("atom:link", NS)
+    assert self_link is not None
+    assert self_link.get("rel") == "self"
+    assert self_link.get("href") == "https://tensors-and-tea.example.org/feed/rss.xml"
+    items = channel.findall("item")
+    dates = [parsedate_to_datetime(item.findtext("pubDate", "")) for item in items]
+    assert dates == sorted(dates, reverse=True)
+    newest = parsedate_to_datetime(channel.findtext("lastBuildDate", ""))
+    assert newest == dates[0] and newest.utcoffset() == dt.timedelta(hours=1)  # BST
+    guids = [item.findtext("guid") for item in items]
+    assert len(set(guids)) == len(guids) == min(20, len(list(sample.glob("20*/*/*/index.html"))))
+    assert all(item.find("guid").get("isPermaLink") == "true" for item in items)  # type: ignore[union-attr]
+    assert [item.findtext("link") for item in items] == guids
+    full_text_rss = next(i for i in items if "full-text-rss" in i.findtext("link", ""))
+    assert full_text_rss.findtext("pubDate") == "Wed, 22 Oct 2025 00:00:00 +0100"
+    assert full_text_rss.findtext("dc:creator", namespaces=NS) == "Sam Okafor"
+    assert [c.text for c in full_text_rss.findall("category")] == ["Blogkeeping", "Website design"]
+
+
+def test_sample_atom_dates_follow_updated(sample: Path) -> None:
+    parsed = judged((sample / "feed/atom.xml").read_bytes())
+    entry = next(e for e in parsed.entries if "full-text-rss" in e.link)
+    assert entry.published == "2025-10-22T00:00:00+01:00"
+    assert entry.updated == "2025-11-03T00:00:00+00:00"  # GMT again by November
+    assert parsed.feed.updated == max(e.updated for e in parsed.entries)
+
+
+def test_sample_pages_link_the_feeds_that_concern_them(sample: Path) -> None:
+    def alternates(page: str) -> list[tuple[str, str]]:
+        root = lxml.html.parse(str(sample / page)).getroot()
+        links = root.xpath("//head/link[@rel='alternate'][contains(@type, 'xml')]")
+        return [(link.get("type"), link.get("href")) for link in links]
+
+    main = [
+        ("application/rss+xml", "/feed/rss.xml"),
+        ("application/atom+xml", "/feed/atom.xml"),
+    ]
+    assert alternates("index.html") == main
+    assert alternates("2026/08/adding-llms-txt/index.html") == main
+    assert alternates("topics/ai/index.html") == [
+        *main,
+        ("application/rss+xml", "/topics/ai/rss.xml"),
+        ("application/atom+xml", "/topics/ai/atom.xml"),
+    ]
+    assert alternates("series/llm-from-scratch/index.html")[2:] == [
+        ("application/rss+xml", "/series/llm-from-scratch/rss.xml"),
+        ("application/atom+xml", "/series/llm-from-scratch/atom.xml"),
+    ]
+
+
+def test_sample_topic_and_series_feeds_hold_their_posts(sample: Path) -> None:
+    series = judged((sample / "series/llm-from-scratch/rss.xml").read_bytes())
+    assert series.feed.link == "https://tensors-and-tea.example.org/series/llm-from-scratch/"
+    page = lxml.html.parse(str(sample / "series/llm-from-scratch/index.html"))
+    parts = [SAMPLE_URL + a.lstrip("/") for a in page.xpath("//ol[@class='series-list']//a/@href")]
+    assert len(parts) >= 4
+    # Newest first, as every feed: the series page lists them in part order.
+    assert [e.link for e in series.entries] == list(reversed(parts))
+    musings = judged((sample / "topics/musings/atom.xml").read_bytes())
+    assert all("Musings" in [t.term for t in e.tags] for e in musings.entries)
+
+
+def test_sample_builds_are_byte_identical(sample: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    assert build(REPO, "--out", str(again)).code == 0
+    assert snapshot(again) == snapshot(sample)
+
+
+# --- a hostile blog ----------------------------------------------------------------------
+
+HOSTILE_TOML = """\
+title = "Hostile \\u0001 & <Co>"
+url = "https://h.example.org/blog/"
+description = "Edge cases."
+author = "Tess <Tester>"
+timezone = "America/New_York"
+
+[feed]
+items = 5
+"""
+
+HOSTILE_BODY = """\
+Intro with a [root link](/about/), a [page link](../other/), a [fragment](#deep-section),
+an image ![pic](img/pic.png), a [protocol-relative](//cdn.example.net/x.png) one,
+[external](https://example.com/x?a=1&b=2) and [mail](mailto:me@example.org).
+Controls: \x01\x02\x0b\x0c\x1b\ufffe\uffff end.
+
+<!--more-->
+
+## Deep section
+
+A note[^1] and math $x^2 < y$ and ]]> and & and < in text. Emoji: 🫖.
+
+$$
+\\frac{a}{b}
+$$
+
+<img src="pics/a.png" srcset="pics/a.png 1x, /pics/a@2x.png 2x" alt="a">
+<a href='single.html'>single</a> <a href=unquoted.html>unquoted</a>
+<a
+  href="multi/line.html">multi-line tag</a>
+
+```python
+print("]]>")  # CDATA's end inside code
+```
+
+[^1]: The note, with a [link](note/).
+"""
+
+POST_URL = "https://h.example.org/blog/2024/02/hostile/"
+
+
+def hostile_files() -> dict[str, str | bytes]:
+    control_title = r"Bell\a and\x01 escape\x1b <b>bold</b> & ]]> 😀 \uFFFE end"
+    return {
+        "posts/hostile.md": post(
+            control_title,
+            "2024-02-29 09:30",
+            HOSTILE_BODY,
+            tags=r'[Hostile, "Tag\x02"]',
+            series="Edge cases",
+            part="1",
+        ),
+        "posts/summer.md": post(
+            "Summer",
+            "2024-07-04 12:00",
+            series="Edge cases",
+            part="2",
+            updated="2024-08-01 10:00",
+            tags="[Hostile]",
+        ),
+        "posts/markup.md": post("<script>alert(1)</script> & <i>it</i>", "2024-03-10 12:00"),
+        "posts/filler-1.md": post("Filler 1", "2023-01-01"),
+        "posts/filler-2.md": post("Filler 2", "2023-01-02"),
+        "posts/filler-3.md": post("Filler 3", "2023-01-03"),
+        "posts/draft.md": post("A draft", "2024-09-01", draft="true"),
+        "posts/future.md": post("From the future", "2027-01-01"),
+    }
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The hostile blog, built once; tests that change it build their own copy."""
+    root = tmp_path_factory.mktemp("hostile")
+    for name, text in {"blog.toml": HOSTILE_TOML, **hostile_files()}.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(str(text), encoding="utf-8")
+    out = root / "public"
+    result = build(root, "--out", str(out))
+    assert result.code == 0, result.err
+    return out
+
+
+def test_hostile_feeds_are_well_formed(hostile: Path) -> None:
+    out = hostile
+    files = feed_files(out)
+    assert len(files) == 8  # RSS and Atom for the site, topics Hostile and Tag, a series
+    for path in files:
+        data = path.read_bytes()
+        assert not FORBIDDEN.search(data.decode("utf-8")), path
+        judged(data)
+
+
+def test_hostile_titles_lose_only_what_xml_forbids(hostile: Path) -> None:
+    out = hostile
+    for name in ("rss.xml", "atom.xml"):
+        parsed = judged((out / "feed" / name).read_bytes())
+        titles = [e.title for e in parsed.entries]
+        assert "Bell and escape <b>bold</b> & ]]> 😀  end" in titles
+        assert "<script>alert(1)</script> & <i>it</i>" in titles
+        assert parsed.feed.title == "Hostile  & <Co>"
+    channel = strict((out / "feed/rss.xml").read_bytes()).find("channel")
+    assert channel is not None
+    hostile_item = channel.findall("item")[2]
+    assert [c.text for c in hostile_item.findall("category")] == ["Hostile", "Tag"]
+    assert hostile_item.findtext("dc:creator", namespaces=NS) == "Tess <Tester>"
+    assert hostile_item.find("author") is None  # RSS <author> must be an e-mail address
+
+
+def test_hostile_content_is_whole_and_every_url_absolute(hostile: Path) -> None:
+    out = hostile
+    for name in ("rss.xml", "atom.xml"):
+        data = (out / "feed" / name).read_bytes()
+        judged(data)
+        item = next(i for i in raw_items(data) if i["link"] == POST_URL)
+        content, summary = item["content"], item["summary"]
+        urls = links_in(content)
+        assert [u for u in urls + links_in(summary) if not is_absolute(u)] == []
+        expected = {
+            "https://h.example.org/about/",
+            "https://h.example.org/blog/2024/02/other/",
+            POST_URL + "#deep-section",
+            POST_URL + "img/pic.png",
+            "//cdn.example.net/x.png",
+            "https://example.com/x?a=1&b=2",
+            "mailto:me@example.org",
+            POST_URL + "#fn-1",
+            POST_URL + "#fnref-1",
+            POST_URL + "note/",
+            POST_URL + "pics/a.png",
+            "https://h.example.org/pics/a@2x.png",
+            POST_URL + "single.html",
+            POST_URL + "unquoted.html",
+            POST_URL + "multi/line.html",
+        }
+        assert expected <= set(urls), expected - set(urls)
+        assert "Deep section" in content and "The note" in content  # below the fold
+        assert "Deep section" not in summary
+        assert "<math" in content and "<mfrac>" in content
+        assert "Controls:  end." in content and "🫖" in content
+        assert "]]&gt;" in content
+
+
+def test_hostile_dates_order_and_limit(hostile: Path) -> None:
+    out = hostile
+    channel = strict((out / "feed/rss.xml").read_bytes()).find("channel")
+    assert channel is not None
+    items = channel.findall("item")
+    assert [i.findtext("link", "").split("/")[-2] for i in items] == [
+        "summer",
+        "markup",
+        "hostile",
+        "filler-3",
+        "filler-2",
+    ]
+    assert [i.findtext("pubDate") for i in items[:3]] == [
+        "Thu, 04 Jul 2024 12:00:00 -0400",
+        "Sun, 10 Mar 2024 12:00:00 -0400",  # hours after the switch to daylight time
+        "Thu, 29 Feb 2024 09:30:00 -0500",
+    ]
+    assert channel.findtext("lastBuildDate") == "Thu, 01 Aug 2024 10:00:00 -0400"
+    atom = judged((out / "feed/atom.xml").read_bytes())
+    leap = next(e for e in atom.entries if e.link == POST_URL)
+    assert leap.published == "2024-02-29T09:30:00-05:00"
+    assert leap.published_parsed == time.struct_time((2024, 2, 29, 14, 30, 0, 3, 60, 0))
+    assert atom.entries[0].updated == "2024-08-01T10:00:00-04:00"
+    assert atom.feed.updated == "2024-08-01T10:00:00-04:00"
+
+
+def test_hostile_drafts_and_future_posts_stay_out(hostile: Path) -> None:
+    out = hostile
+    for path in feed_files(out):
+        text = path.read_text(encoding="utf-8")
+        assert "A draft" not in text and "From the future" not in text
+
+
+def test_drafts_stay_out_of_feeds_even_in_a_drafts_build(
+    make_site: Callable[..., Path], tmp_path: Path
+) -> None:
+    files = {
+        "posts/draft.md": post("A draft", "2024-09-01", draft="true", tags="[T]"),
+        "posts/real.md": post("Real", "2024-01-01", tags="[T]"),
+    }
+    out = tmp_path / "out"
+    assert build(make_site(files), "--out", str(out), "--drafts").code == 0
+    assert (out / "2024/09/draft/index.html").exists()  # the preview shows it
+    for path in feed_files(out):
+        titles = [e.title for e in judged(path.read_bytes()).entries]
+        assert titles == ["Real"], path
+
+
+def test_hostile_group_feeds(hostile: Path) -> None:
+    out = hostile
+    series = judged((out / "series/edge-cases/atom.xml").read_bytes())
+    assert [e.link for e in series.entries] == [
+        "https://h.example.org/blog/2024/07/summer/",
+        POST_URL,
+    ]
+    assert series.feed.id == "https://h.example.org/blog/series/edge-cases/atom.xml"
+    tag = judged((out / "topics/tag/rss.xml").read_bytes())
+    assert [e.link for e in tag.entries] == [POST_URL]
+
+
+def test_guids_survive_an_unrelated_post(make_site: Callable[..., Path], tmp_path: Path) -> None:
+    root = make_site(hostile_files(), config=HOSTILE_TOML)
+    out = tmp_path / "before"
+    assert build(root, "--out", str(out)).code == 0
+
+    def guids(folder: Path) -> dict[str, str]:
+        channel = strict((folder / "feed/rss.xml").read_bytes()).find("channel")
+        assert channel is not None
+        return {i.findtext("title", ""): i.findtext("guid", "") for i in channel.findall("item")}
+
+    before = guids(out)
+    assert len(set(before.values())) == len(before)
+    make_site({"posts/unrelated.md": post("Unrelated", "2024-05-01")}, config=HOSTILE_TOML)
+    later = tmp_path / "later"
+    assert build(root, "--out", str(later)).code == 0
+    after = guids(later)
+    assert "Unrelated" in after and len(set(after.values())) == len(after)
+    assert {t: g for t, g in after.items() if t in before} == {
+        t: g for t, g in before.items() if t in after
+    }
+
+
+def test_hostile_builds_are_byte_identical(hostile: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    assert build(hostile.parent, "--out", str(again)).code == 0
+    assert snapshot(again) == snapshot(hostile)
+
+
+def test_a_lone_surrogate_in_front_matter_is_an_error(make_site: Callable[..., Path]) -> None:
+    root = make_site({"posts/a.md": post(r"Half \uD800 a character", "2024-01-01")})
+    result = build(root)
+    assert result.code == 1
+    assert "posts/a.md:2: `title` contains a lone surrogate" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_zero_posts_still_give_valid_feeds(make_site: Callable[..., Path], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert build(make_site({}), "--out", str(out)).code == 0
+    assert [p.relative_to(out).as_posix() for p in feed_files(out)] == [
+        "feed/atom.xml",
+        "feed/rss.xml",
+    ]
+    rss = judged((out / "feed/rss.xml").read_bytes())
+    atom = judged((out / "feed/atom.xml").read_bytes())
+    assert rss.entries == [] and atom.entries == []
+    assert atom.feed.updated == "1970-01-01T00:00:00+00:00"  # not the wall clock
+
+
+def test_full_text_off_gives_intros(make_site: Callable[..., Path], tmp_path: Path) -> None:
+    config = 'title = "T"\nurl = "https://t.example.org/"\n\n[feed]\nfull_text = false\n'
+    body = "The intro, with [a link](#below).\n\n<!--more-->\n\n## Below\n\nThe rest.\n"
+    root = make_site({"posts/p.md": post("P", "2024-01-01", body)}, config=config)
+    out = tmp_path / "out"
+    assert build(root, "--out", str(out)).code == 0
+    for name in ("rss.xml", "atom.xml"):
+        data = (out / "feed" / name).read_bytes()
+        judged(data)
+        content = raw_items(data)[0]["content"]
+        assert "The intro" in content and "The rest" not in content
+        assert links_in(content) == [
+            "https://t.example.org/2024/01/p/#below",
+            "https://t.example.org/2024/01/p/",
+        ]
+
+
+# --- the pure functions, directly --------------------------------------------------------
+
+BASE = "https://x.example/blog/2026/03/post/"
+
+
+@pytest.mark.parametrize(
+    ("fragment", "expected"),
+    [
+        ('<a href="#fn-1">1</a>', f'<a href="{BASE}#fn-1">1</a>'),
+        ('<A HREF="/x">x</A>', '<a href="https://x.example/x">x</A>'),
+        ('<img src="a.png" alt="A &amp; B"/>', f'<img src="{BASE}a.png" alt="A &amp; B" />'),
+        ('<a href="q?a=1&amp;b=2">q</a>', f'<a href="{BASE}q?a=1&amp;b=2">q</a>'),
+        ('<a href="">self</a>', f'<a href="{BASE}">self</a>'),
+        ('<a href="//cdn.example/x">x</a>', '<a href="//cdn.example/x">x</a>'),
+        ('<a href="https://e.example/">e</a>', '<a href="https://e.example/">e</a>'),
+        ('<a href="mailto:a@b.example">m</a>', '<a href="mailto:a@b.example">m</a>'),
+        ('<a name="n" id="i">n</a>', '<a name="n" id="i">n</a>'),
+        ('<img srcset="a.png 1x,b.png 2x">', f'<img srcset="{BASE}a.png 1x, {BASE}b.png 2x">'),
+        (
+            '<pre><code>&lt;a href="x"&gt;</code></pre>',
+            '<pre><code>&lt;a href="x"&gt;</code></pre>',
+        ),
+        ("<p>a\n<b>b</b>\n<a\nhref='y'>y</a></p>", f'<p>a\n<b>b</b>\n<a href="{BASE}y">y</a></p>'),
+        ("<math><mi>x</mi><mo>&lt;</mo></math>", "<math><mi>x</mi><mo>&lt;</mo></math>"),
+    ],
+)
+def test_absolute_urls(fragment: str, expected: str) -> None:
+    assert absolute_urls(fragment, BASE) == expected
+
+
+def test_xml_safe_drops_exactly_what_xml_forbids() -> None:
+    kept = "tab\t lf\n cr\r é 😀 \u0085 \U0001fffe ]]> & <"
+    assert xml_safe(kept) == kept
+    assert xml_safe("a\x00b\x01c\x08d\x0be\x0cf\x1fg\ufffeh\uffffi\ud800j\udfffk") == "abcdefghijk"
+
+
+def _site(title: str, html: str, tag: str) -> list[bytes]:
+    config = SiteConfig(root=Path("."), title=title or "t", url="https://x.example/", author=title)
+    date = dt.datetime(2024, 2, 29, 9, 30, tzinfo=config.tz)
+    post = Post(
+        source="posts/p.md",
+        title=title,
+        date=date,
+        updated=None,
+        tags=(tag,) if tag.strip() else (),
+        series=None,
+        part=None,
+        summary="",
+        slug="p",
+        draft=False,
+        check_code=None,
+        llms=True,
+        body="",
+        body_line=1,
+        fold=None,
+    )
+    site = assemble(config, [RenderedPost(post, html, html, False)])
+    return [output.data for output in render_feeds(site)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(title=st.text(min_size=1), html=st.text(), tag=st.text())
+def test_any_text_gives_well_formed_feeds(title: str, html: str, tag: str) -> None:
+    for data in _site(title, html, tag):
+        strict(data)
+        assert feedparser.parse(data).bozo == 0

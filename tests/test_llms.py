@@ -1,0 +1,618 @@
+"""llms.txt, llms-full.txt, Markdown twins, head links and _headers (blogkeeper.llms).
+
+Judges: the llms.txt reference parser (`llms_txt.parse_llms_file`) for structure; a
+CommonMark parser (markdown-it-py) and markdown2 for what a Markdown reader shows; lxml for
+the HTML heads; httpx for the `Link:` header values in `_headers`.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urljoin
+
+import httpx
+import lxml.html
+import markdown2
+import pytest
+from conftest import BLOG_TOML, REPO, build, now, post
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from llms_txt import parse_llms_file
+from markdown_it import MarkdownIt
+
+from blogkeeper import llms
+from blogkeeper.config import load_config
+from blogkeeper.content import LoadOptions, Post, load_posts
+from blogkeeper.errors import BuildError
+from blogkeeper.fences import scan
+from blogkeeper.site import BuildOptions, build_site
+
+SAMPLE_URL = "https://tensors-and-tea.example.org/"
+
+
+# --- judges and helpers ----------------------------------------------------------------
+
+
+COMMONMARK = MarkdownIt("commonmark")
+
+
+def _text(html: str) -> str:
+    return str(lxml.html.fragment_fromstring(html, create_parent="div").text_content().strip())
+
+
+def shown(markdown_inline: str) -> str:
+    """What a Markdown reader shows for inline Markdown; CommonMark and markdown2 agree."""
+    text = _text(COMMONMARK.render(markdown_inline))
+    assert _text(markdown2.markdown(markdown_inline)) == text, markdown_inline
+    return text
+
+
+def shown_heading(markdown_text: str) -> str:
+    return shown("# " + markdown_text)
+
+
+def local_file(url: str, site_url: str, files: set[str]) -> str:
+    """The output file an absolute URL of the site is served from; fails if there is none."""
+    assert url.startswith(site_url), f"{url} is not on {site_url}"
+    path = unquote(url[len(site_url) :].split("#")[0])
+    if path == "" or path.endswith("/"):
+        path += "index.html"
+    assert path in files, f"{url} resolves to no file in the output"
+    return path
+
+
+def site_files(out: Path) -> dict[str, bytes]:
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+
+def published(root: Path) -> list[Post]:
+    return load_posts(load_config(root), LoadOptions(now=now()))
+
+
+@dataclass
+class Built:
+    root: Path
+    url: str
+    files: dict[str, bytes]
+
+    def text(self, path: str) -> str:
+        return self.files[path].decode("utf-8")
+
+    def llms(self) -> object:
+        return parse_llms_file(self.text("llms.txt"))
+
+
+def listed(parsed: object) -> dict[str, list[dict[str, str | None]]]:
+    return parsed.sections  # type: ignore[attr-defined, no-any-return]
+
+
+def html_pages(files: dict[str, bytes]) -> list[str]:
+    return sorted(p for p in files if p.endswith(".html"))
+
+
+def head_links(data: bytes) -> tuple[list[str], list[str]]:
+    """(hrefs of text/markdown alternates, hrefs of describedby) in a page's head."""
+    head = lxml.html.document_fromstring(data).head
+    alternates = head.xpath("link[@rel='alternate'][@type='text/markdown']/@href")
+    described = head.xpath("link[@rel='describedby']/@href")
+    return alternates, described
+
+
+def page_url(site_url: str, path: str) -> str:
+    return site_url + (path.removesuffix("index.html") if path.endswith("index.html") else path)
+
+
+def parse_headers(text: str) -> dict[str, dict[str, str]]:
+    """A Netlify / Cloudflare `_headers` file as {path: {header: value}}."""
+    rules: dict[str, dict[str, str]] = {}
+    current = None
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if not line[0].isspace():
+            current = rules.setdefault(line.strip(), {})
+            continue
+        assert current is not None, f"header line before any path: {line!r}"
+        name, _, value = line.strip().partition(":")
+        assert name not in current, f"{name} given twice for one path"
+        current[name] = value.strip()
+    return rules
+
+
+def link_header(value: str) -> dict[str, dict[str, str]]:
+    return httpx.Response(200, headers={"Link": value}).links  # type: ignore[return-value]
+
+
+# --- any text round-trips --------------------------------------------------------------
+
+_CHARS = st.sampled_from(string.ascii_letters[:3] + string.digits[:2] + string.punctuation + " é")
+_TEXT = st.text(
+    _CHARS | st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp", "Zs")), min_size=1
+).filter(str.strip)
+
+
+@settings(max_examples=300, deadline=None)
+@given(title=_TEXT, note=_TEXT)
+@example(title="> quoted", note="1. listed")
+@example(title="- dashed #", note="~~~ fence")
+@example(title="a]b[c]\\", note="\\< <_> &copy; &#91;")
+@example(title="snake_case *and* `code`", note="# not a heading")
+def test_any_title_and_note_read_back_exactly(title: str, note: str) -> None:
+    """Whatever the punctuation, the reference parser finds the link and a CommonMark reader
+    and markdown2 both show the title and note as written (whitespace collapsed)."""
+    line = llms.link_line(title, "https://x.example/a b (c)/index.md", note)
+    text = (
+        f"# {llms.heading_text(title)}\n\n> {llms.inline_text(note)}\n\nAbout.\n\n## S\n\n{line}\n"
+    )
+    parsed = parse_llms_file(text)
+    (row,) = parsed.sections["S"]
+    assert row["url"] == "https://x.example/a%20b%20%28c%29/index.md"
+    assert shown(row["title"]) == " ".join(title.split())
+    assert shown(row["desc"]) == " ".join(note.split())
+    assert shown_heading(parsed.title) == " ".join(title.split())
+    assert shown(parsed.summary) == " ".join(note.split())
+
+
+# --- the sample blog -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    out = tmp_path_factory.mktemp("sample") / "public"
+    result = build(REPO, "--out", str(out))
+    assert result.code == 0, result.err
+    return Built(REPO, SAMPLE_URL, site_files(out))
+
+
+def test_sample_llms_txt_reads_back(sample: Built) -> None:
+    config = load_config(REPO)
+    parsed = sample.llms()
+    assert shown_heading(parsed.title) == config.title  # type: ignore[attr-defined]
+    assert shown(parsed.summary) == config.description  # type: ignore[attr-defined]
+    assert "Markdown twin" in parsed.info  # type: ignore[attr-defined]
+    sections = listed(parsed)
+    assert list(sections) == ["LLM from scratch", "Posts", "Optional"]
+    posts = published(REPO)
+    series = sorted((p for p in posts if p.series), key=lambda p: p.part or 0)
+    others = [p for p in posts if not p.series]  # newest first, as load_posts gives them
+    for name, expected in (("LLM from scratch", series), ("Posts", others)):
+        rows = sections[name]
+        assert [shown(r["title"] or "") for r in rows] == [p.title for p in expected]
+        assert [shown(r["desc"] or "") for r in rows] == [p.summary for p in expected]
+        assert [r["url"] for r in rows] == [f"{SAMPLE_URL}{p.path}index.md" for p in expected]
+
+
+def test_sample_every_llms_url_resolves(sample: Built) -> None:
+    text = sample.text("llms.txt")
+    urls = re.findall(r"\]\(([^)]+)\)", text)
+    rows = [row for rows in listed(sample.llms()).values() for row in rows]
+    assert len(urls) == len(rows) + 1  # the rows and the llms-full.txt link in the prose
+    for url in urls:
+        local_file(url, sample.url, set(sample.files))
+
+
+def test_sample_twins_hold_the_whole_post(sample: Built) -> None:
+    for post_ in published(REPO):
+        twin = sample.text(post_.path + "index.md")
+        check_twin(twin, post_, sample.url)
+
+
+def test_sample_llms_full_holds_every_twin_in_llms_order(sample: Built) -> None:
+    full = sample.text("llms-full.txt")
+    rows = [row for rows in listed(sample.llms()).values() for row in rows]
+    twins = [row["url"] for row in rows if row["url"].endswith("/index.md")]  # type: ignore[union-attr]
+    assert len(twins) == len(published(REPO))
+    positions = []
+    for url in twins:
+        twin = sample.text(local_file(url, sample.url, set(sample.files)))  # type: ignore[arg-type]
+        assert "\n---\n\n" + twin in full
+        positions.append(full.index(twin))
+    assert positions == sorted(positions)
+    assert full.count("\n---\n\n# ") == len(twins)
+
+
+def test_sample_head_links_on_every_page(sample: Built) -> None:
+    check_head_links(sample)
+
+
+def test_sample_headers_repeat_the_head_links(sample: Built) -> None:
+    check_headers(sample)
+
+
+# --- checks shared by the fixtures -----------------------------------------------------
+
+
+def check_twin(twin: str, post_: Post, site_url: str) -> None:
+    header, _, body = twin.partition("\n\n- ")
+    assert shown_heading(header.removeprefix("# ")) == post_.title
+    assert not twin.startswith("---")
+    meta, _, body = body.partition("\n\n")
+    assert f"- HTML version: {site_url}" in "- " + meta
+    for fence in scan(twin.split("\n")):
+        assert fence.options == (), f"fence options left in {post_.source}: {fence}"
+    check_same_body(post_, body)
+    check_links_absolute(twin, post_.source)
+
+
+_DEST = re.compile(
+    r"\]\((<[^>]*>|[^\s()]*(?:\([^\s()]*\)[^\s()]*)*)|(?:href|src)=(\"[^\"]*\"|'[^']*')"
+)
+_REF = re.compile(r"^( {0,3}\[[^\]^][^\]]*\]:\s*)\S+", re.MULTILINE)
+
+
+def _unlinked(line: str) -> str:
+    return _REF.sub(r"\1URL", _DEST.sub("](URL", line))
+
+
+def check_same_body(post_: Post, body: str) -> None:
+    """The twin's body is the source body minus the fold; lines differ only by a fence's
+    options or a link's destination."""
+    lines = post_.body.split("\n")
+    fences = {f.start: f for f in scan(lines)}
+    source = [line for index, line in enumerate(lines) if index != post_.fold and line.strip()]
+    twin = [line for line in body.split("\n") if line.strip()]
+    if any(not f.closed for f in fences.values()):
+        twin = twin[:-1]  # the closing fence the twin adds
+    assert len(twin) == len(source), f"{post_.source}: line count differs"
+    openers = {lines[i]: f for i, f in fences.items()}
+    for theirs, ours in zip(source, twin, strict=True):
+        if theirs == ours:
+            continue
+        if theirs in openers:
+            marker = re.match(r"\s*(`+|~+)", theirs)
+            assert marker is not None
+            assert ours == openers[theirs].indent + marker.group(1) + openers[theirs].lang
+            continue
+        assert _unlinked(theirs) == _unlinked(ours), f"{post_.source}: {theirs!r} → {ours!r}"
+
+
+def check_links_absolute(twin: str, source: str) -> int:
+    """Rendered by a CommonMark parser, no link or image in the twin is relative; returns
+    how many there are."""
+    tree = lxml.html.fragment_fromstring(COMMONMARK.render(twin), create_parent="div")
+    elements = tree.xpath("//a[@href] | //img[@src]")
+    for element in elements:
+        value = element.get("href") if element.tag == "a" else element.get("src")
+        assert re.match(r"^[a-z][a-z0-9+.-]*:", value), f"{source}: relative {value!r}"
+    return len(elements)
+
+
+def check_head_links(built: Built) -> None:
+    files = set(built.files)
+    twins = {p.path + "index.html": p for p in published(built.root)}
+    for path in html_pages(built.files):
+        alternates, described = head_links(built.files[path])
+        assert described == ["/" + built.url.split("/", 3)[3] + "llms.txt"], path
+        post_ = twins.get(path)
+        expected = "llms.txt" if post_ is None else post_.path + "index.md"
+        if post_ is not None and not post_.llms:
+            assert alternates == [], path
+            continue
+        assert len(alternates) == 1, path
+        target = urljoin(page_url(built.url, path), alternates[0])
+        assert local_file(target, built.url, files) == expected, path
+        assert local_file(urljoin(built.url, described[0]), built.url, files) == "llms.txt"
+
+
+def check_headers(built: Built) -> None:
+    """Each page's `Link:` header says what its head says; Markdown is served as such."""
+    rules = {unquote(k): v for k, v in parse_headers(built.text("_headers")).items()}
+    base = "/" + built.url.split("/", 3)[3]
+    for path in html_pages(built.files):
+        alternates, described = head_links(built.files[path])
+        url = base + (path.removesuffix("index.html") if path.endswith("index.html") else path)
+        links = link_header(rules[url]["Link"])
+        assert unquote(links["describedby"]["url"]) == described[0]
+        in_header = [unquote(links["alternate"]["url"])] if "alternate" in links else []
+        assert in_header == alternates, path
+        if alternates:
+            assert links["alternate"]["type"] == "text/markdown"
+    for path in [p for p in built.files if p.endswith(".md") or p.startswith("llms")]:
+        rule = rules[base + path]
+        assert rule["Content-Type"] == "text/markdown; charset=utf-8"
+        if path.endswith("/index.md"):
+            canonical = unquote(link_header(rule["Link"])["canonical"]["url"])
+            assert canonical == built.url + path.removesuffix("index.md")
+    assert base + "robots.txt" not in rules  # robots.txt stays text/plain
+
+
+# --- a hostile blog --------------------------------------------------------------------
+
+HOSTILE_URL = "https://example.org/my blog (draft)/"
+HOSTILE_TOML = (
+    BLOG_TOML.replace("https://blog.example.org/", HOSTILE_URL).replace(
+        'description = "A blog for tests."',
+        'description = "Tests: [brackets], (parens), *stars*, _unders_, `ticks` & &amp; <b>"',
+    )
+    + '\n[llms]\noptional_tags = ["Aside"]\n'
+)
+
+LINKS_BODY = """\
+Intro with [a relative link](../other/) and ![an image](pic.png "Title").
+
+<!--more-->
+
+Inline code keeps `[rel](kept.html)` and ``a ` [x](kept2.html)`` as written.
+A [fragment](#part), a [root link](/about/), a [spaced one](<with space.png>),
+a [parenthesised](a(b).html), [empty]() and an <https://example.com/auto> autolink.
+Escaped \\](not-a-link) stays. A [reference][ref] and a footnote.[^1]
+
+<a href="raw.html">raw</a> and <img src='raw.png' alt="x">
+
+[ref]: docs/ref.html "Reference"
+[^1]: A footnote with [a link](note.html).
+
+```python skip raises=ValueError
+print("[x](in-fence.html)")
+```
+
+~~~~ text {.numberLines}
+[y](in-tilde-fence.html)
+~~~~
+
+```output
+unclosed [z](in-unclosed.html)
+"""
+
+HOSTILE_POSTS = {
+    "brackets": ("Brackets [1] and (parens) ] in a title", "A summary with [x](y) and ] too"),
+    "unicode": ("日本語のタイトル — Ünïcödé ✓", "Résumé: naïve café, 東京"),
+    "punct": ("[]()*_#`&<>!", "Only punctuation in the title"),
+    "hashes": ("C# and F#", "Ends in a hash"),
+    "empty": ("An empty summary", ""),
+    "links": ("Links of every kind", "Every link form"),
+    "aside": ("An aside", "Tagged Aside, so Optional"),
+    "hidden": ("Not for models", "Opted out"),
+}
+
+
+def hostile_files() -> dict[str, str]:
+    files = {
+        "posts/brackets.md": post(
+            HOSTILE_POSTS["brackets"][0], "2026-01-01", summary='"A summary with [x](y) and ] too"'
+        ),
+        "posts/unicode.md": post(
+            HOSTILE_POSTS["unicode"][0], "2026-01-02", summary='"Résumé: naïve café, 東京"'
+        ),
+        "posts/punct.md": post(
+            "[]()*_#`&<>!", "2026-01-03", summary="Only punctuation in the title"
+        ),
+        "posts/hashes.md": post("C# and F#", "2026-01-04", summary="Ends in a hash"),
+        "posts/empty.md": post(
+            "An empty summary", "2026-01-05", summary='""', body="First words.\n"
+        ),
+        "posts/links.md": post(
+            "Links of every kind", "2026-01-06", body=LINKS_BODY, summary="Every link form"
+        ),
+        "posts/aside.md": post(
+            "An aside", "2026-01-07", tags="[Aside]", summary="Tagged Aside, so Optional"
+        ),
+        "posts/hidden.md": post("Not for models", "2026-01-08", llms="false", summary="Opted out"),
+        "posts/s1.md": post(
+            "Part one", "2026-02-01", series="Optional", part="1", tags="[Series A, Series B]"
+        ),
+        "posts/s2.md": post(
+            "Part two", "2026-01-20", series="Optional", part="2", tags="[Series A, Series B]"
+        ),
+        "posts/s3.md": post("Posts part", "2026-02-02", series="Posts", tags="[Optional, Posts]"),
+        "static/_headers": "/*\n  X-Frame-Options: DENY\n",
+    }
+    return files
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    root = tmp_path_factory.mktemp("hostile")
+    for name, text in {"blog.toml": HOSTILE_TOML, **hostile_files()}.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    result = build(root, "--out", str(root / "public"))
+    assert result.code == 0, result.err
+    return Built(root, HOSTILE_URL, site_files(root / "public"))
+
+
+def test_hostile_llms_txt_reads_back(hostile: Built) -> None:
+    parsed = hostile.llms()
+    assert shown_heading(parsed.title) == "Test blog"  # type: ignore[attr-defined]
+    assert shown(parsed.summary) == load_config(hostile.root).description  # type: ignore[attr-defined]
+    sections = listed(parsed)
+    # Series named like the fixed sections get a prefix; the post tagged with both
+    # series-like tags is listed once, in its series.
+    assert list(sections) == ["Series: Optional", "Series: Posts", "Posts", "Optional"]
+    assert [shown(r["title"] or "") for r in sections["Series: Optional"]] == [
+        "Part one",
+        "Part two",
+    ]
+    titles = [shown(r["title"] or "") for rows in sections.values() for r in rows]
+    assert sorted(titles) == sorted(
+        [t for t, _ in HOSTILE_POSTS.values() if t != "Not for models"]
+        + ["Part one", "Part two", "Posts part", "Every post in full", "RSS feed"]
+    )
+    assert [shown(r["title"] or "") for r in sections["Optional"]] == [
+        "An aside",
+        "Every post in full",
+        "RSS feed",
+    ]
+    summaries = dict(HOSTILE_POSTS.values())
+    pages = {p.title: p for p in published(hostile.root)}
+    for rows in sections.values():
+        for row in rows:
+            title = shown(row["title"] or "")
+            if summaries.get(title):
+                assert shown(row["desc"] or "") == summaries[title]
+            if title in pages:
+                meta = lxml.html.document_fromstring(
+                    hostile.files[pages[title].path + "index.html"]
+                )
+                description = meta.xpath("//meta[@name='description']/@content")[0]
+                assert shown(row["desc"] or "") == " ".join(description.split())
+
+
+def test_hostile_empty_summary_falls_back_to_the_intro(hostile: Built) -> None:
+    rows = [r for rows in listed(hostile.llms()).values() for r in rows]
+    row = next(r for r in rows if shown(r["title"] or "") == "An empty summary")
+    assert row["desc"] == "First words."
+
+
+def test_hostile_urls_resolve_and_are_encoded(hostile: Built) -> None:
+    text = hostile.text("llms.txt")
+    urls = re.findall(r"\]\(([^)]+)\)", text)
+    assert urls and all(
+        url.startswith("https://example.org/my%20blog%20%28draft%29/") for url in urls
+    )
+    for url in urls:
+        local_file(unquote(url), hostile.url, set(hostile.files))
+
+
+def test_hostile_twins(hostile: Built) -> None:
+    posts = published(hostile.root)
+    assert not any(p.endswith("index.md") and "hidden" in p for p in hostile.files)
+    for post_ in posts:
+        if post_.llms:
+            check_twin(
+                hostile.text(post_.path + "index.md"), post_, "https://example.org/my%20blog"
+            )
+
+
+def test_hostile_twin_links(hostile: Built) -> None:
+    page = "https://example.org/my%20blog%20%28draft%29/2026/01/links/"
+    root = "https://example.org/"
+    twin = hostile.text("2026/01/links/index.md")
+    expected = [
+        "[a relative link](https://example.org/my%20blog%20%28draft%29/2026/01/other/)",
+        f'![an image]({page}pic.png "Title")',
+        "`[rel](kept.html)`",
+        "``a ` [x](kept2.html)``",
+        f"[fragment]({page}#part)",
+        f"[root link]({root}about/)",
+        f"[spaced one]({page}with%20space.png)",
+        f"[parenthesised]({page}a%28b%29.html)",
+        f"[empty]({page})",
+        "<https://example.com/auto>",
+        "\\](not-a-link)",
+        f'<a href="{page}raw.html">',
+        f"<img src='{page}raw.png'",
+        f'[ref]: {page}docs/ref.html "Reference"',
+        f"[a link]({page}note.html)",
+        '```python\nprint("[x](in-fence.html)")\n```',
+        "~~~~text\n[y](in-tilde-fence.html)\n~~~~",
+        "```output\nunclosed [z](in-unclosed.html)\n```\n",
+    ]
+    for piece in expected:
+        assert piece in twin, piece
+    assert "<!--more-->" not in twin
+    # 7 inline links and images, an autolink, 2 raw HTML tags, a reference, a footnote's link
+    assert check_links_absolute(twin, "links.md") == 12
+
+
+def test_hostile_llms_full_and_head_links(hostile: Built) -> None:
+    full = hostile.text("llms-full.txt")
+    for post_ in published(hostile.root):
+        path = post_.path + "index.md"
+        if post_.llms:
+            assert "\n---\n\n" + hostile.text(path) in full
+        else:
+            assert path not in hostile.files
+    assert "Not for models" not in full
+    check_head_links(hostile)
+    check_headers(hostile)
+
+
+def test_hostile_own_headers_come_first(hostile: Built) -> None:
+    text = hostile.text("_headers")
+    assert text.startswith("/*\n  X-Frame-Options: DENY\n\n# Written by blogkeeper")
+
+
+# --- zero posts and the [llms] switches ------------------------------------------------
+
+
+def outputs(make_site: Callable[..., Path], files: dict[str, str], llms: str = "") -> Built:
+    root = make_site(files, BLOG_TOML + llms)
+    result = build_site(root, BuildOptions(now=now()))
+    return Built(root, "https://blog.example.org/", {o.path: o.data for o in result})
+
+
+def test_zero_posts(make_site: Callable[..., Path]) -> None:
+    built = outputs(make_site, {})
+    parsed = built.llms()
+    assert shown_heading(parsed.title) == "Test blog"  # type: ignore[attr-defined]
+    sections = listed(parsed)
+    assert list(sections) == ["Optional"]
+    assert sections["Optional"][0]["url"] == "https://blog.example.org/llms-full.txt"
+    for row in sections["Optional"]:
+        local_file(row["url"] or "", built.url, set(built.files))
+    assert "The 0 posts of Test blog" in built.text("llms-full.txt")
+    check_head_links(built)
+    check_headers(built)
+
+
+TWO_POSTS = {
+    "posts/a.md": post("Alpha", "2026-01-01", series="S", part="1"),
+    "posts/b.md": post("Beta", "2026-01-02"),
+}
+
+
+def test_twins_off(make_site: Callable[..., Path]) -> None:
+    built = outputs(make_site, TWO_POSTS, "\n[llms]\ntwins = false\n")
+    assert not [p for p in built.files if p.endswith(".md")]
+    rows = [r for rows in listed(built.llms()).values() for r in rows]
+    assert {r["url"] for r in rows} >= {
+        "https://blog.example.org/2026/01/a/",
+        "https://blog.example.org/2026/01/b/",
+    }
+    assert "# Alpha" in built.text("llms-full.txt")
+    check_head_links_to_llms(built)
+    check_headers(built)
+
+
+def check_head_links_to_llms(built: Built) -> None:
+    for path in html_pages(built.files):
+        alternates, described = head_links(built.files[path])
+        assert alternates == ["/llms.txt"] and described == ["/llms.txt"], path
+
+
+def test_full_off(make_site: Callable[..., Path]) -> None:
+    built = outputs(make_site, TWO_POSTS, "\n[llms]\nfull = false\n")
+    assert "llms-full.txt" not in built.files
+    assert "llms-full" not in built.text("llms.txt")
+    assert list(listed(built.llms()))[:2] == ["S", "Posts"]
+
+
+def test_llms_disabled(make_site: Callable[..., Path]) -> None:
+    built = outputs(make_site, TWO_POSTS, "\n[llms]\nenabled = false\n")
+    assert not {"llms.txt", "llms-full.txt", "_headers"} & set(built.files)
+    assert not [p for p in built.files if p.endswith(".md")]
+    for path in html_pages(built.files):
+        assert head_links(built.files[path]) == ([], []), path
+        assert b"llms.txt" not in built.files[path], path
+
+
+def test_sections_choose_and_order(make_site: Callable[..., Path]) -> None:
+    built = outputs(make_site, TWO_POSTS, '\n[llms]\nsections = ["posts"]\n')
+    sections = listed(built.llms())
+    assert list(sections) == ["Posts"]
+    assert [shown(r["title"] or "") for r in sections["Posts"]] == ["Beta", "Alpha"]
+    assert "Optional" not in built.text("llms.txt")
+
+
+def test_unknown_section_is_a_config_error(make_site: Callable[..., Path]) -> None:
+    root = make_site(TWO_POSTS, BLOG_TOML + '\n[llms]\nsections = ["posts", "serie"]\n')
+    with pytest.raises(BuildError) as caught:
+        build_site(root, BuildOptions(now=now()))
+    (error,) = caught.value.errors
+    assert (error.path, error.line) == ("blog.toml", 8)
+    assert "serie" in error.message and error.hint == "did you mean `series`?"
+
+
+def test_optional_tag_moves_a_series_post_to_optional(make_site: Callable[..., Path]) -> None:
+    files = {**TWO_POSTS, "posts/c.md": post("Gamma", "2026-01-03", series="S", tags="[Aside]")}
+    built = outputs(make_site, files, '\n[llms]\noptional_tags = ["Aside"]\n')
+    sections = listed(built.llms())
+    assert [shown(r["title"] or "") for r in sections["S"]] == ["Alpha"]
+    assert shown(sections["Optional"][0]["title"] or "") == "Gamma"
+    full = built.text("llms-full.txt")
+    assert full.index("# Alpha") < full.index("# Beta") < full.index("# Gamma")

@@ -1,0 +1,320 @@
+"""Rendering a post: fences, options, math, ids, the fold and the automatic intro."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import post, quick_build, snapshot
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lxml import html
+
+from blogkeeper.errors import BuildError
+from blogkeeper.fences import find_fold, scan
+from blogkeeper.render import Rendered, render_markdown
+
+MATHML_NS = "http://www.w3.org/1998/Math/MathML"
+
+
+def render(body: str, fold: int | None = None) -> Rendered:
+    return render_markdown(body, fold, "posts/x.md", 5)
+
+
+def fragment(text: str) -> html.HtmlElement:
+    return html.fragment_fromstring(text, create_parent="div")
+
+
+def page(files: dict[str, bytes], path: str) -> html.HtmlElement:
+    return html.fromstring(files[path])
+
+
+def built_site(
+    make_site: Callable[..., Path], tmp_path: Path, files: dict[str, str]
+) -> dict[str, bytes]:
+    result = quick_build(make_site(files), "--out", tmp_path / "out")
+    assert result.code == 0, result.err
+    return snapshot(tmp_path / "out")
+
+
+# --- fences ----------------------------------------------------------------------------
+
+CODE = "import torch\nx = torch.ones(2)\nraise ValueError(x)\n"
+
+
+@pytest.mark.parametrize(
+    "info",
+    ["python skip", "python raises=ValueError", "python timeout=3", "python  skip  timeout=3"],
+)
+def test_fence_options_render_exactly_like_the_bare_language(info: str) -> None:
+    bare = render(f"Text.\n\n```python\n{CODE}```\n")
+    with_options = render(f"Text.\n\n```{info}\n{CODE}```\n")
+    assert with_options.html == bare.html
+    for word in ("skip", "raises", "timeout"):
+        assert word not in with_options.html
+
+
+def test_fence_options_never_reach_the_built_page(
+    make_site: Callable[..., Path], tmp_path: Path
+) -> None:
+    body = "Intro.\n\n<!--more-->\n\n"
+    for info in ("python skip", "python raises=ValueError", "python timeout=3", "python"):
+        body += f"```{info}\nprint('hi')\n```\n\n"
+    files = built_site(make_site, tmp_path, {"posts/opts.md": post("Opts", "2026-01-01", body)})
+    doc = page(files, "2026/01/opts/index.html")
+    blocks = doc.xpath("//div[contains(@class, 'highlight')]")
+    assert len(blocks) == 4
+    rendered = {html.tostring(b, with_tail=False) for b in blocks}
+    assert len(rendered) == 1
+    assert all(b.get("data-lang") == "python" for b in blocks)
+    text = doc.text_content()
+    for word in ("skip", "raises=", "timeout="):
+        assert word not in text
+
+
+def test_python_is_highlighted_by_pygments() -> None:
+    doc = fragment(render("```python\ndef f(): pass\n```\n").html)
+    assert [k.text for k in doc.xpath("//span[@class='k']")] == ["def", "pass"]
+
+
+@pytest.mark.parametrize("info", ["", "nosuchlanguage", "nosuchlanguage skip"])
+def test_untagged_and_unknown_fences_render_as_escaped_plain_text(info: str) -> None:
+    code = "<script>alert('x')</script> & <b>bold</b>\nif x: y\n"
+    doc = fragment(render(f"```{info}\n{code}```\n").html)
+    [pre] = doc.xpath("//pre")
+    assert pre.text_content() == code
+    assert not doc.xpath("//script | //b | //pre//span")
+
+
+def test_a_fence_in_a_blockquote_is_a_code_block() -> None:
+    plain = fragment(render("```python\nif x:\n    y = 1\n```\n").html)
+    quoted = fragment(render("> Look:\n>\n> ```python skip\n> if x:\n>     y = 1\n> ```\n").html)
+    [block] = quoted.xpath("//blockquote/div[@data-lang='python']")
+    assert html.tostring(block, with_tail=False) == html.tostring(plain[0], with_tail=False)
+    assert block.text_content() == "if x:\n    y = 1\n"
+
+
+def test_output_block_is_program_output() -> None:
+    doc = fragment(render("```output\ntensor([1., 2.]) <x>\n```\n").html)
+    [samp] = doc.xpath("//pre[@class='output']/samp")
+    assert samp.text == "tensor([1., 2.]) <x>\n"
+
+
+# --- math ------------------------------------------------------------------------------
+
+
+def test_inline_and_display_math_become_mathml() -> None:
+    doc = fragment(render("Energy $E = mc^2$ here.\n\n$$\n\\frac{a}{b}\n$$\n").html)
+    maths = doc.xpath("//math")
+    assert [m.get("display") for m in maths] == ["inline", "block"]
+    assert all(m.get("xmlns") == MATHML_NS for m in maths)
+    assert maths[0].xpath(".//msup")
+    assert maths[1].xpath(".//mfrac")
+    assert "$" not in doc.text_content()
+
+
+def test_math_in_a_heading_keeps_the_heading_whole() -> None:
+    doc = fragment(render("# The $O(n^2)$ cost\n\n![Plot of $x$](/p.png)\n").html)
+    [heading] = doc.xpath("//h1")
+    assert heading.get("id") == "the-o-n-2-cost"
+    assert heading.xpath("./math")
+    assert doc.xpath("//img/@alt") == ["Plot of x"]
+
+
+def test_dollars_that_are_not_math_stay_text() -> None:
+    doc = fragment(render("It costs $5 and $6, or \\$7.\n\n`$x$` is code.\n").html)
+    assert not doc.xpath("//math")
+    assert "$5 and $6, or $7." in doc.text_content()
+    assert doc.xpath("//code")[0].text == "$x$"
+
+
+def test_math_inside_code_fences_is_left_alone() -> None:
+    doc = fragment(render("```\n$x$ and $$y$$\n```\n").html)
+    assert not doc.xpath("//math")
+    assert doc.xpath("//pre")[0].text_content() == "$x$ and $$y$$\n"
+
+
+def test_bad_math_is_an_error_at_its_line() -> None:
+    with pytest.raises(BuildError) as caught:
+        render("Line one.\n\nBroken $x^$ math.\n")
+    [error] = caught.value.errors
+    assert (error.path, error.line) == ("posts/x.md", 7)
+
+
+# --- ids -------------------------------------------------------------------------------
+
+
+def test_header_ids_are_unique_within_a_post() -> None:
+    doc = fragment(render("# a\n\n# a\n\n# a-2\n\n# Main\n").html)
+    ids = doc.xpath("//@id")
+    assert len(ids) == 4
+    assert len(set(ids)) == 4
+    # base.html has <main id="main">; a heading must not take that id.
+    assert "main" not in ids
+
+
+def test_footnotes_render_with_links_both_ways() -> None:
+    doc = fragment(render("Text[^n].\n\n[^n]: The note.\n").html)
+    [ref] = doc.xpath("//sup//a")
+    target = ref.get("href").removeprefix("#")
+    [note] = doc.xpath(f"//*[@id='{target}']")
+    back = note.xpath(".//a")[0].get("href").removeprefix("#")
+    assert doc.xpath(f"//*[@id='{back}']")
+
+
+# --- the fold --------------------------------------------------------------------------
+
+
+def test_fold_splits_intro_and_is_removed_from_the_page() -> None:
+    body = "First.\n\n<!--more-->\n\nSecond.\n"
+    result = render(body, fold=2)
+    assert result.folded
+    assert fragment(result.intro).text_content().strip() == "First."
+    assert "more" not in result.html
+    assert fragment(result.html).text_content().split() == ["First.", "Second."]
+
+
+def test_fold_inside_a_code_block_is_ignored_in_the_built_site(
+    make_site: Callable[..., Path], tmp_path: Path
+) -> None:
+    body = (
+        "Intro paragraph.\n\n```html\n<!--more-->\n```\n\nStill intro.\n\n<!--more-->\n\n"
+        "Below the fold.\n"
+    )
+    files = built_site(make_site, tmp_path, {"posts/f.md": post("Fold", "2026-01-01", body)})
+    intro = page(files, "index.html").xpath("//article[@class='intro']")[0].text_content()
+    assert "Intro paragraph." in intro
+    assert "<!--more-->" in intro  # the code block, shown as code
+    assert "Still intro." in intro
+    assert "Below the fold." not in intro
+    full = page(files, "2026/01/f/index.html").xpath("//div[@class='post-body']")[0]
+    assert full.text_content().count("<!--more-->") == 1
+    assert "Below the fold." in full.text_content()
+
+
+def test_automatic_intro_is_the_first_paragraph() -> None:
+    result = render("# Heading\n\n**Bold** first paragraph\nstill it.\n\nSecond paragraph.\n")
+    assert not result.folded
+    assert fragment(result.intro).text_content().split() == [
+        "Heading",
+        "Bold",
+        "first",
+        "paragraph",
+        "still",
+        "it.",
+    ]
+
+
+def test_automatic_intro_stops_at_a_fence_right_after_the_paragraph() -> None:
+    result = render("The paragraph:\n```python\nx = 1\n```\n\nMore.\n")
+    assert fragment(result.intro).text_content().strip() == "The paragraph:"
+    assert "x = 1" in fragment(result.html).text_content()
+
+
+def test_automatic_intro_stops_at_a_heading_right_after_the_paragraph() -> None:
+    result = render("The paragraph.\n## Next\n\nMore.\n")
+    assert fragment(result.intro).text_content().strip() == "The paragraph."
+    assert fragment(result.html).xpath("//h2")[0].text == "Next"
+
+
+def test_automatic_intro_skips_a_leading_list_and_link_definitions() -> None:
+    body = "- a\n- b\n\n[ref]: https://example.org/\n\nThe [paragraph][ref].\n\nRest.\n"
+    intro = fragment(render(body).intro)
+    assert "paragraph" in intro.text_content()
+    assert "Rest." not in intro.text_content()
+
+
+def test_a_post_that_is_one_paragraph_is_its_own_intro() -> None:
+    result = render("Only this.\n")
+    assert fragment(result.intro).text_content().strip() == "Only this."
+
+
+def test_intro_has_no_ids_and_closes_what_the_fold_left_open() -> None:
+    body = "# Title[^1]\n\n- one\n\n    <!--more-->\n\n- two\n\n[^1]: n\n"
+    result = render(body, fold=4)
+    assert 'id="' not in result.intro
+    for tag in ("ul", "li"):
+        assert result.intro.count(f"<{tag}>") == result.intro.count(f"</{tag}>"), result.intro
+    assert "two" not in fragment(result.intro).text_content()
+
+
+def test_id_like_text_in_code_and_prose_is_left_alone() -> None:
+    body = (
+        'Use `<div id="main">` or `id="a"`; in prose id="a" too.\n\n# a\n\n<!--more-->\n\nRest.\n'
+    )
+    result = render(body, fold=4)
+    for text in (result.html, result.intro):
+        doc = fragment(text)
+        assert [c.text for c in doc.xpath("//code")] == ['<div id="main">', 'id="a"']
+        assert 'in prose id="a" too.' in doc.text_content()
+    assert fragment(result.html).xpath("//h1/@id") == ["a"]
+    assert not fragment(result.intro).xpath("//@id")
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["> " * 300 + "x\n", "".join("  " * i + "- x\n" for i in range(300)), "*" * 5000 + "\n"],
+    ids=["quotes", "lists", "stars"],
+)
+def test_deep_nesting_is_rendered_or_an_error_never_a_crash(body: str) -> None:
+    started = time.perf_counter()
+    try:
+        render(body)
+    except BuildError as exc:
+        assert [e.path for e in exc.errors] == ["posts/x.md"]
+    assert time.perf_counter() - started < 5
+
+
+MARKDOWN_PIECES = st.sampled_from(
+    [
+        "\n",
+        "\n\n",
+        "$",
+        "$$",
+        "\\$",
+        "`",
+        "```",
+        "```python skip",
+        "~~~",
+        "<!--more-->",
+        "[^1]",
+        "[^1]: n",
+        "# h",
+        "> ",
+        "- ",
+        "1. ",
+        "|a|b|\n|-|-|",
+        "<div>",
+        "</div>",
+        "**",
+        "_",
+        "x^2",
+        "\\frac{a}{b}",
+        ' id="main"',
+        'href="#x"',
+        "\t",
+        "\x00",
+        "é",
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(MARKDOWN_PIECES, st.text(max_size=5)), max_size=30))
+def test_any_text_renders_or_is_a_located_error(pieces: list[str]) -> None:
+    body = "".join(pieces)
+    lines = body.split("\n")
+    fold = find_fold(lines, scan(lines))
+    try:
+        result = render_markdown(body, fold, "posts/x.md", 5)
+    except BuildError as exc:
+        assert all(e.path == "posts/x.md" for e in exc.errors)
+        return
+    assert not re.search(r"bk[0-9a-f]{10}", result.html + result.intro)  # no token left
+    ids = fragment(result.html).xpath("//@id")
+    assert len(ids) == len(set(ids))
+    assert "main" not in ids
+    assert not fragment(result.intro).xpath("//@id")

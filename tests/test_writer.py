@@ -1,0 +1,180 @@
+"""Writing the site: refused folders, the marker, stale files, mtimes, determinism."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import Result, post, quick_build, snapshot
+
+from blogkeeper.errors import BuildError
+from blogkeeper.writer import MARKER, check_output_dir
+
+MakeSite = Callable[..., Path]
+
+
+@pytest.fixture
+def site(make_site: MakeSite) -> Path:
+    return make_site(
+        {
+            "posts/a.md": post("A", "2026-01-01", tags="[AI]"),
+            "posts/b.md": post("B", "2026-01-02"),
+            "templates/README.md": "notes",
+            "static/robots-notes.txt": "keep me",
+        }
+    )
+
+
+def refused(result: Result, where: Path) -> None:
+    assert result.code == 1, (result.out, result.err)
+    assert "refusing to write the site here" in result.err
+    assert str(where.resolve()) in result.err
+    assert "Traceback" not in result.err
+
+
+# --- folders that must never be written ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "where",
+    [".", "..", "posts", "posts/public", "templates/out", "static", "static/x"],
+)
+def test_refuses_folders_that_hold_the_site(site: Path, where: str) -> None:
+    assert quick_build(site, "--out", site.parent / "public").code == 0  # a previous output
+    before = snapshot(site.parent)
+    out = site / where
+    refused(quick_build(site, "--out", out, "--force"), out)
+    assert snapshot(site.parent) == before
+    assert not (site / "posts" / "public").exists()
+
+
+def test_refuses_a_symlink_to_the_site_folder(site: Path, tmp_path: Path) -> None:
+    link = tmp_path / "link"
+    link.symlink_to(site)
+    before = snapshot(site)
+    refused(quick_build(site, "--out", link, "--force"), link)
+    assert snapshot(site) == before
+
+
+def test_refuses_the_real_posts_folder_behind_a_symlink(
+    make_site: MakeSite, tmp_path: Path
+) -> None:
+    real_posts = tmp_path / "elsewhere" / "posts"
+    real_posts.mkdir(parents=True)
+    (real_posts / "a.md").write_text(post("A", "2026-01-01"))
+    root = make_site({})
+    (root / "posts").symlink_to(real_posts)
+    for out in (real_posts, real_posts / "public", real_posts.parent):
+        refused(quick_build(root, "--out", out, "--force"), out)
+    assert snapshot(real_posts) == {"a.md": post("A", "2026-01-01").encode()}
+
+
+def test_refuses_home_root_and_a_folder_containing_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home" / "me"
+    home.mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    root = tmp_path / "site"
+    root.mkdir()
+    for out in (home, home.parent, Path("/")):
+        with pytest.raises(BuildError):
+            check_output_dir(out, root, force=True)
+    assert check_output_dir(home / "public", root) == (home / "public").resolve()
+
+
+def test_refuses_a_file(site: Path, tmp_path: Path) -> None:
+    target = tmp_path / "file.txt"
+    target.write_text("data")
+    refused(quick_build(site, "--out", target), target)
+    assert target.read_text() == "data"
+
+
+def test_non_empty_folder_without_marker_needs_force(site: Path, tmp_path: Path) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("years of work")
+    result = quick_build(site, "--out", out)
+    refused(result, out)
+    assert "--force" in result.err
+    assert snapshot(out) == {"thesis.tex": b"years of work"}
+    forced = quick_build(site, "--out", out, "--force")
+    assert forced.code == 0, forced.err
+    assert not (out / "thesis.tex").exists()
+    assert (out / MARKER).exists()
+
+
+def test_an_empty_folder_is_fine_without_force(site: Path, tmp_path: Path) -> None:
+    out = tmp_path / "empty"
+    out.mkdir()
+    assert quick_build(site, "--out", out).code == 0
+
+
+def test_default_output_is_public_inside_the_site(site: Path) -> None:
+    result = quick_build(site)
+    assert result.code == 0, result.err
+    assert (site / "public" / "index.html").is_file()
+    assert quick_build(site).code == 0  # the marker lets it replace its own output
+
+
+# --- rebuilding ------------------------------------------------------------------------
+
+
+def test_stale_files_are_removed(site: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert quick_build(site, "--out", out).code == 0
+    assert (out / "2026/01/b/index.html").exists()
+    (site / "posts" / "b.md").unlink()
+    assert quick_build(site, "--out", out).code == 0
+    assert not (out / "2026/01/b").exists()
+    assert not any(p.name.startswith(".out.") for p in tmp_path.iterdir())
+
+
+def test_unchanged_files_keep_their_mtime(site: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert quick_build(site, "--out", out).code == 0
+    old = {p: (out / p).stat().st_mtime_ns for p in snapshot(out)}
+    past = 1_000_000_000_000_000_000
+    for path in old:
+        os.utime(out / path, ns=(past, past))
+    (site / "posts" / "b.md").write_text(post("B changed", "2026-01-02"))
+    assert quick_build(site, "--out", out).code == 0
+    mtimes = {p: (out / p).stat().st_mtime_ns for p in snapshot(out)}
+    changed = {p for p, m in mtimes.items() if m != past}
+    assert "2026/01/a/index.html" not in changed
+    assert "assets/style.css" not in changed
+    assert "2026/01/b/index.html" in changed
+    assert "index.html" in changed
+
+
+def test_two_builds_are_byte_identical(site: Path, tmp_path: Path) -> None:
+    assert quick_build(site, "--out", tmp_path / "one").code == 0
+    assert quick_build(site, "--out", tmp_path / "two").code == 0
+    first = snapshot(tmp_path / "one")
+    assert first == snapshot(tmp_path / "two")
+    assert quick_build(site, "--out", tmp_path / "one").code == 0
+    assert snapshot(tmp_path / "one") == first
+
+
+def test_symlinks_in_the_old_output_are_not_followed(site: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert quick_build(site, "--out", out).code == 0
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for name in ("robots.txt", "assets/style.css"):
+        (outside / Path(name).name).write_bytes((out / name).read_bytes())
+    (out / "robots.txt").unlink()
+    (out / "robots.txt").symlink_to(outside / "robots.txt")
+    for path in (out / "assets").iterdir():
+        path.unlink()
+    (out / "assets").rmdir()
+    (out / "assets").symlink_to(outside)
+    before = snapshot(outside)
+    assert quick_build(site, "--out", out).code == 0
+    assert snapshot(outside) == before
+    for name in ("robots.txt", "assets/style.css"):
+        built = out / name
+        assert not built.is_symlink() and not built.parent.is_symlink()
+        assert not built.samefile(outside / Path(name).name)
