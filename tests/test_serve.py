@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,8 @@ from conftest import BLOG_TOML, build, post, snapshot
 from live_server import LiveServer, live_server
 
 from blogkeeper.errors import BuildError, ContentError
-from blogkeeper.serve import Built, Preview, Response
+from blogkeeper.hosting import Response
+from blogkeeper.serve import Built, Preview
 
 # llms.txt, twins and feeds come from other modules; this site turns them off and brings
 # its own static stand-ins, so these tests do not depend on which of them exist.
@@ -77,17 +79,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 @pytest.fixture
 def own_server(tmp_path: Path) -> Iterator[Starter]:
     """A server of one's own, for tests that edit the site or stop the server."""
-    started: list[Iterator[LiveServer]] = []
+    with ExitStack() as stack:
 
-    def start(files: dict[str, str | bytes] | None = None, *args: str) -> LiveServer:
-        root = write_site(tmp_path / "site", files or FILES)
-        context = live_server(root, *args)
-        started.append(context)  # type: ignore[arg-type]
-        return context.__enter__()
+        def start(files: dict[str, str | bytes] | None = None, *args: str) -> LiveServer:
+            root = write_site(tmp_path / "site", files or FILES)
+            return stack.enter_context(live_server(root, *args))
 
-    yield start
-    for context in started:
-        context.__exit__(None, None, None)  # type: ignore[attr-defined]
+        yield start
 
 
 # --- content types, HEAD, ETag, 404, redirects -------------------------------------------
