@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import BLOG_TOML, build, post, snapshot
@@ -117,7 +118,7 @@ def test_content_types(server: LiveServer, path: str, content_type: str) -> None
 def test_pages_are_what_build_writes_plus_the_reload_script(
     server: LiveServer, tmp_path: Path
 ) -> None:
-    assert build(server.root, "--drafts", "--future", "--out", tmp_path / "out").code == 0
+    assert build(server.root, "--drafts", "--future", "--out", str(tmp_path / "out")).code == 0
     for page in ("2026/03/first/index.html", "2026/03/draft/index.html", "notes/index.html"):
         served = server.get("/" + page).text
         assert served.count("data-blogkeeper-live") == 1
@@ -423,7 +424,9 @@ def test_never_sends_cors_headers(server: LiveServer) -> None:
     assert server.get("/", method="POST").status == 405
 
 
-def events(running: LiveServer, headers: dict[str, str] | None = None) -> tuple[bytes, dict]:
+def events(
+    running: LiveServer, headers: dict[str, str] | None = None
+) -> tuple[bytes, dict[str, Any]]:
     """The reply head and first event of the reload channel."""
     lines = ["GET /__blogkeeper/events HTTP/1.1", f"Host: 127.0.0.1:{running.port}"]
     lines.append("Connection: close")
