@@ -136,7 +136,7 @@ class Preview:
         if isinstance(parsed, Response):
             return finish(parsed, head=head)
         if raw_path.partition("?")[0] == LIVE_PATH:
-            script = Response(200, (("Content-Type", JS_TYPE),), LIVE_JS.encode())
+            script = Response(200, (("Content-Type", JS_TYPE),), LIVE_JS)
             return finish(script, headers.get("If-None-Match"), head)
         state = self.state
         with state.cond:
@@ -163,37 +163,7 @@ def first_build_failed(errors: tuple[str, ...]) -> Response:
     return Response(503, (("Content-Type", "text/html; charset=utf-8"),), body.encode())
 
 
-LIVE_JS = """(() => {
-const built = document.currentScript.dataset.build, key = "blogkeeper-scroll";
-const saved = sessionStorage.getItem(key);
-if (saved) { sessionStorage.removeItem(key); const [p, y] = JSON.parse(saved);
-  if (p === location.pathname) addEventListener("load", () => scrollTo(0, y)); }
-function overlay(errors) {
-  let box = document.getElementById("blogkeeper-errors");
-  if (!errors.length) { if (box) box.remove(); return; }
-  if (!box) { box = document.createElement("div"); box.id = "blogkeeper-errors";
-    box.setAttribute("role", "alert");
-    box.style.cssText = "position:fixed;inset:auto 0 0 0;max-height:60vh;overflow:auto;"
-      + "z-index:2147483647;margin:0;padding:1em;background:#2b0b0b;color:#ffd7d7;"
-      + "font:14px/1.4 ui-monospace,monospace;border-top:4px solid #e5484d;";
-    document.body.appendChild(box); }
-  const title = document.createElement("strong");
-  title.textContent = "Build failed; showing the last good build. Fix the errors and save:";
-  const list = document.createElement("pre");
-  list.style.cssText = "white-space:pre-wrap;margin:.5em 0 0";
-  list.textContent = errors.join("\\n");
-  box.replaceChildren(title, list);
-}
-const events = new EventSource("EVENTS_URL");
-events.addEventListener("state", (e) => {
-  const state = JSON.parse(e.data);
-  if (state.generation > 0 && state.build !== built) {
-    sessionStorage.setItem(key, JSON.stringify([location.pathname, scrollY]));
-    events.close(); location.reload(); return; }
-  overlay(state.errors);
-});
-})();
-""".replace("EVENTS_URL", EVENTS)
+LIVE_JS = (Path(__file__).parent / "assets" / "live-reload.js").read_bytes()
 
 
 def with_script(response: Response, build: str) -> Response:

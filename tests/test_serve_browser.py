@@ -102,3 +102,19 @@ def test_template_change_updates_every_tab(
     for tab in tabs:
         expect(tab.locator(".marker")).to_have_text("Edited template", timeout=WAIT_MS)
         tab.close()
+
+
+def test_many_tabs_share_one_event_stream(browser: Browser, server: LiveServer, site: Path) -> None:
+    """Browsers allow six connections per host: a stream per tab would freeze the seventh."""
+    context = browser.new_context()
+    tabs = []
+    for _ in range(9):
+        tab = context.new_page()
+        tab.goto(server.url + POST_URL, timeout=WAIT_MS)
+        tabs.append(tab)
+    (site / POST).write_text(post("Attention", "2026-03-14", "Every tab follows.\n"))
+    for tab in tabs:
+        expect(tab.locator(".post-body")).to_contain_text("Every tab follows.", timeout=WAIT_MS)
+    fresh = context.new_page()  # and a tab opened now still loads at once
+    fresh.goto(server.url, timeout=5_000)
+    context.close()
