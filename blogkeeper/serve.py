@@ -2,10 +2,10 @@
 
 `Preview` is handed a builder callable and knows nothing else about the site: it keeps the
 last good build as an immutable in-memory `Snapshot` (output path -> bytes), serves it over
-HTTP and tells open tabs to reload (Server-Sent Events on `EVENTS`, followed by
-assets/live-reload.js). A failed rebuild keeps
-the last good build and shows the errors as an overlay. `serve` wires it to
-`site.build_site` (the one build path) and to a watchfiles watcher.
+HTTP (the rules are in `hosting`) and tells open tabs to reload: Server-Sent Events on
+`EVENTS`, followed by assets/live-reload.js. A failed rebuild keeps the last good build and
+shows the errors as an overlay. `serve` wires it to `site.build_site` (the one build path)
+and to a watchfiles watcher.
 
 Why memory and not a temporary folder: a preview then writes nothing at all (public/ and
 the disk are never touched, nothing is left behind even after `kill -9`), a rebuild skips
