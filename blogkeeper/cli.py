@@ -57,6 +57,15 @@ def _parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="replace an output folder blogkeeper did not make"
     )
 
+    serve = _command(commands, "serve", "preview the site, rebuilding on save", _run_serve)
+    serve.add_argument("--host", "--bind", default="127.0.0.1", help="address (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0: any free)")
+    serve.add_argument("--no-drafts", action="store_true", help="hide drafts (future posts stay)")
+    serve.add_argument(
+        "--allow-host", action="append", default=[], metavar="NAME", help="also accept this Host"
+    )
+    serve.add_argument("--now", type=_datetime, help="the time to build at (ISO 8601), for tests")
+
     init = _command(commands, "init", "create a new blog in DIR", _run_init, site=False)
     init.add_argument("dir", type=Path)
 
@@ -118,6 +127,18 @@ def _run_build(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     print(f"built {len(outputs)} files into {out} in {elapsed:.2f} s")
     return 0
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from blogkeeper.serve import ServeOptions, serve
+
+    drafts = not args.no_drafts
+    options = ServeOptions(args.host, args.port, drafts, tuple(args.allow_host), args.now)
+    try:
+        return serve(args.site.resolve(), options, lambda line: print(line, flush=True))
+    except OSError as exc:  # most often: the port is taken
+        print(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 def _run_init(args: argparse.Namespace) -> int:

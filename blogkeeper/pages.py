@@ -86,6 +86,7 @@ def environment(site: Site) -> jinja2.Environment:
     env.globals.update(
         site=config, preview=site.preview, topics=site.topics, series_list=site.series
     )
+    env.globals["now"] = site.now
     env.filters["url"] = lambda path: base + quote(path.lstrip("/"), safe="/#")
     env.filters["absolute"] = config.absolute
     env.filters["long_date"] = long_date

@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ class Site:
     topics: tuple[Group, ...]  # by name
     series: tuple[Group, ...]  # by name; posts in part order
     preview: bool = False
+    now: dt.datetime | None = None  # set only in previews: marks future posts "Scheduled"
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,8 @@ def build_site(root: Path, options: BuildOptions | None = None) -> list[Output]:
     config = load_config(root)
     posts = load_posts(config, LoadOptions(options.drafts, options.future, options.now))
     site = assemble(config, render_posts(posts), preview=options.preview)
+    if options.preview:
+        site = replace(site, now=options.now or dt.datetime.now(tz=config.tz))
     static = _static_files(root)
     overridden = {o.path for o in static}
     built = [*pages.render_pages(site, feeds.head_links(site)), *feeds.render_feeds(site)]

@@ -1,0 +1,291 @@
+"""How a static host answers a request for a built site, as pure functions.
+
+Given a `Snapshot` of a build (output path -> bytes) and a request's raw path and headers,
+these functions decide the response: unsafe paths refused (`..`, encoded slashes,
+backslashes, NUL), folders redirected to their slash form and never off-site, content
+types, the build's `_headers` rules (as Netlify and Cloudflare Pages apply them),
+`Link:` discovery headers, `Accept: text/markdown` negotiation, the site's 404.html, ETag
+and conditional GET. `serve` is the only user. This module does no I/O and never sends
+CORS headers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+HEADERS_FILE = "_headers"
+HOST_FILES = frozenset({HEADERS_FILE, "_redirects"})  # read by hosts, never served by them
+# Headers a site's _headers may set in the preview too; never CORS, caching or cookies.
+PASSED_HEADERS = frozenset(
+    {
+        "content-type",
+        "link",
+        "x-robots-tag",
+        "content-language",
+        "content-security-policy",
+        "referrer-policy",
+        "permissions-policy",
+        "x-frame-options",
+    }
+)
+
+LLMS_FILES = frozenset({"llms.txt", "llms-full.txt"})
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One complete build, never changed once made; requests read it without locks."""
+
+    base: str
+    files: Mapping[str, bytes]
+    folders: frozenset[str]  # every folder that holds an output: "", "2026", "2026/03", ...
+    rules: tuple[Rule, ...]  # from the build's _headers file, if it has one
+
+    @classmethod
+    def of(cls, base: str, files: Mapping[str, bytes]) -> Snapshot:
+        folders = {""}
+        for path in files:
+            parts = path.split("/")[:-1]
+            folders.update("/".join(parts[: n + 1]) for n in range(len(parts)))
+        rules = header_rules(files.get(HEADERS_FILE, b"").decode("utf-8", "replace"))
+        return cls(base, dict(files), frozenset(folders), rules)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One path rule of a Netlify / Cloudflare Pages `_headers` file."""
+
+    pattern: re.Pattern[str]  # matches a decoded URL path
+    headers: tuple[tuple[str, str], ...]
+
+
+def header_rules(text: str) -> tuple[Rule, ...]:
+    """The rules of a `_headers` file, keeping only headers a preview should repeat."""
+    rules: list[tuple[str, list[tuple[str, str]]]] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if not line[0].isspace():
+            rules.append((stripped, []))
+        elif rules and ":" in stripped:
+            name, value = (part.strip() for part in stripped.split(":", 1))
+            if name.lower() in PASSED_HEADERS:
+                rules[-1][1].append((name, value))
+    return tuple(
+        Rule(_rule_pattern(path), tuple(headers))
+        for path, headers in rules
+        if path.startswith("/") and headers
+    )
+
+
+def _rule_pattern(path: str) -> re.Pattern[str]:
+    """`*` matches anything, `:name` one segment, as on Netlify and Cloudflare Pages."""
+    parts = []
+    for segment in unquote(path).split("/"):
+        if segment.startswith(":"):
+            parts.append("[^/]+")
+        else:
+            parts.append(".*".join(re.escape(piece) for piece in segment.split("*")))
+    return re.compile("/".join(parts))
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+
+
+def lookup(site: Snapshot, segments: list[str], query: str, accept: str) -> Response:
+    """A file of the build, a folder's index.html (or its twin), a redirect or the 404."""
+    base_parts = [p for p in site.base.split("/") if p]
+    if segments[: len(base_parts)] != base_parts:
+        if segments == [""]:
+            return redirect([*base_parts, ""], query)
+        return not_found(site)
+    parts = segments[len(base_parts) :] or [""]
+    path = "/".join(parts)
+    if parts[-1] != "":
+        if path in site.files and path not in HOST_FILES:
+            return file_response(site, path)
+        if path in site.folders:
+            return redirect([*segments, ""], query)
+        return not_found(site)
+    page = path + "index.html"
+    if page not in site.files:
+        return not_found(site)
+    return negotiate(site, page, path + "index.md", accept)
+
+
+def not_found(site: Snapshot) -> Response:
+    if "404.html" not in site.files:
+        return plain(404, "Not found")
+    found = file_response(site, "404.html")
+    return Response(404, found.headers, found.body)
+
+
+def host_name(header: str) -> str | None:
+    """The host of a Host header, lowercased, without port; None when malformed."""
+    value = header.strip().lower()
+    if value.startswith("["):
+        end = value.find("]")
+        name, rest = value[: end + 1], value[end + 1 :]
+        if end < 0 or (rest and not (rest.startswith(":") and rest[1:].isdigit())):
+            return None
+        return name
+    name, colon, port = value.partition(":")
+    if not name or (colon and not port.isdigit()):
+        return None
+    return name.rstrip(".")
+
+
+def parse_path(raw: str) -> tuple[list[str], str] | Response:
+    """Decoded path segments and the query, or a 400/404 for anything unsafe or odd."""
+    path, _, query = raw.partition("?")
+    path = path.partition("#")[0]
+    lowered = path.lower()
+    if not path.startswith("/") or "\\" in path or "%5c" in lowered or "%00" in lowered:
+        return plain(400, "Bad request")
+    try:
+        segments = [unquote(s, errors="strict") for s in path[1:].split("/")]
+    except UnicodeDecodeError:
+        return plain(400, "Bad request")
+    if any(s in (".", "..") or any(c in s for c in "/\\\x00") for s in segments):
+        return plain(400, "Bad request")
+    if any(s == "" or s.startswith(".") for s in segments[:-1]) or segments[-1].startswith("."):
+        return plain(404, "Not found")
+    return segments, query
+
+
+def redirect(segments: list[str], query: str) -> Response:
+    """A redirect to a path built from validated segments: always on-site, never `//`."""
+    location = "/" + "/".join(quote(s, safe="") for s in segments)
+    if query:
+        location += "?" + quote(query, safe="=&;%+")
+    return Response(
+        302, (("Location", location), ("Content-Type", "text/plain; charset=utf-8")), b""
+    )
+
+
+def negotiate(site: Snapshot, page: str, twin: str, accept: str) -> Response:
+    """A page's HTML, or its Markdown twin when the client prefers text/markdown."""
+    if twin not in site.files:
+        return file_response(site, page)
+    chosen = twin if prefers_markdown(accept) else page
+    response = file_response(site, chosen)
+    return Response(response.status, (*response.headers, ("Vary", "Accept")), response.body)
+
+
+def prefers_markdown(accept: str) -> bool:
+    weights: dict[str, float] = {}
+    for item in accept.split(","):
+        media, *params = (p.strip() for p in item.split(";"))
+        weight = 1.0
+        for param in params:
+            if param.replace(" ", "").startswith("q="):
+                try:
+                    weight = float(param.split("=", 1)[1])
+                except ValueError:
+                    weight = 0.0
+        weights[media.lower()] = max(weight, weights.get(media.lower(), 0.0))
+    markdown = weights.get("text/markdown", 0.0)
+    page = weights.get("text/html", weights.get("text/*", weights.get("*/*", 0.0)))
+    return markdown > 0 and markdown >= page
+
+
+def file_response(site: Snapshot, path: str) -> Response:
+    """A file of the build with its type and links; the build's `_headers` rules win."""
+    data = site.files[path]
+    headers = {"content-type": ("Content-Type", content_type(path, data))}
+    links = discovery_links(site, path)
+    if links:
+        headers["link"] = ("Link", links)
+    url = site.base + (path.removesuffix("index.html") if _is_index(path) else path)
+    for rule in site.rules:
+        if rule.pattern.fullmatch(url):
+            headers.update((name.lower(), (name, value)) for name, value in rule.headers)
+    return Response(200, tuple(headers.values()), data)
+
+
+def _is_index(path: str) -> bool:
+    return path == "index.html" or path.endswith("/index.html")
+
+
+def discovery_links(site: Snapshot, path: str) -> str:
+    """The llms.txt v2 `Link:` header for a page or a twin, naming only files that exist."""
+    folder, _, name = path.rpartition("/")
+    if name not in ("index.html", "index.md"):
+        return ""
+    url = quote(site.base + (folder + "/" if folder else ""))
+    links = []
+    if name == "index.html" and path.removesuffix("html") + "md" in site.files:
+        links.append(f'<{url}index.md>; rel="alternate"; type="text/markdown"')
+    if name == "index.md":
+        links.append(f'<{url}>; rel="alternate"; type="text/html"')
+    if "llms.txt" in site.files:
+        links.append(f'<{quote(site.base)}llms.txt>; rel="describedby"')
+    return ", ".join(links)
+
+
+TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".md": "text/markdown; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".webp": "image/webp",
+    ".avif": "image/avif",
+    ".ico": "image/x-icon",
+    ".woff2": "font/woff2",
+}
+
+
+def content_type(name: str, data: bytes) -> str:
+    if Path(name).name in LLMS_FILES:
+        return "text/markdown; charset=utf-8"  # as the llms module's _headers says
+    suffix = Path(name).suffix.lower()
+    if suffix == ".xml":
+        head = data[:1024]
+        if b"<rss" in head:
+            return "application/rss+xml"
+        if b"<feed" in head:
+            return "application/atom+xml"
+        return "application/xml"
+    guessed = TYPES.get(suffix) or mimetypes.guess_type(name)[0]
+    return guessed or "application/octet-stream"
+
+
+def finish(response: Response, if_none_match: str | None = None, head: bool = False) -> Response:
+    """The response as sent: length, ETag, caching headers, 304 and HEAD handled."""
+    body = response.body
+    etag = '"' + hashlib.sha256(body).hexdigest()[:24] + '"'
+    headers = [
+        *response.headers,
+        ("Content-Length", str(len(body))),
+        ("Cache-Control", "no-cache"),
+        ("X-Content-Type-Options", "nosniff"),
+    ]
+    if response.status == 200:
+        headers.append(("ETag", etag))
+        if if_none_match and _matches(if_none_match, etag):
+            kept = [(k, v) for k, v in headers if k not in ("Content-Length", "Content-Type")]
+            return Response(304, tuple(kept), b"")
+    return Response(response.status, tuple(headers), b"" if head else body)
+
+
+def _matches(header: str, etag: str) -> bool:
+    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
+    return "*" in tags or etag in tags
+
+
+def plain(status: int, text: str) -> Response:
+    return Response(status, (("Content-Type", "text/plain; charset=utf-8"),), text.encode() + b"\n")

@@ -1,0 +1,439 @@
+"""`blogkeeper serve`: a live preview that rebuilds on save and reloads every open tab.
+
+`Preview` is handed a builder callable and knows nothing else about the site: it keeps the
+last good build as an immutable in-memory `Snapshot` (output path -> bytes), serves it over
+HTTP (the rules are in `hosting`) and tells open tabs to reload: Server-Sent Events on
+`EVENTS`, followed by assets/live-reload.js. A failed rebuild keeps the last good build and
+shows the errors as an overlay. `serve` wires it to `site.build_site` (the one build path)
+and to a watchfiles watcher.
+
+Why memory and not a temporary folder: a preview then writes nothing at all (public/ and
+the disk are never touched, nothing is left behind even after `kill -9`), a rebuild skips
+the writer's per-file work, and a URL can only name a file of the build: no path on disk is
+ever opened, so `..`, encoded slashes and symlinks have nothing to reach.
+
+Safety: requests wait while a build runs (nobody sees a half-built site); Host must be a
+loopback name or an allowed one (DNS rebinding); the reload channel refuses cross-origin
+requests; no CORS headers are ever sent. The reload script is added to HTML as it is served,
+never stored. This module must not write files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import ipaddress
+import json
+import secrets
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import watchfiles
+
+from blogkeeper.errors import BuildError, ContentError
+from blogkeeper.hosting import Response, Snapshot, finish, host_name, lookup, parse_path, plain
+
+EVENTS = "/__blogkeeper/events"
+LIVE_PATH = "/__blogkeeper/live.js"
+JS_TYPE = "text/javascript; charset=utf-8"
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
+WATCHED = ("posts", "templates", "static", "blog.toml")
+PING_SECONDS = 15.0
+RETRY = "save again; if it persists, run `blogkeeper build` to see the traceback"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@dataclass(frozen=True)
+class Built:
+    """A built site as a builder hands it over: every output file, and where it lives."""
+
+    base: str  # the URL path the site lives under: "/" or "/blog/"
+    files: Mapping[str, bytes]  # output path ("2026/03/x/index.html") -> bytes
+
+
+Builder = Callable[[], Built]  # build the site, or raise BuildError
+
+
+@dataclass
+class _State:
+    """What requests and the reload channel read, guarded by `cond`."""
+
+    cond: threading.Condition = field(default_factory=threading.Condition)
+    site: Snapshot | None = None  # the last good build
+    generation: int = 0  # 0 until the first good build; +1 whenever the output changes
+    errors: tuple[str, ...] = ()
+    building: bool = False
+    closing: bool = False
+
+
+class Preview:
+    """The last good build of a site, rebuilt on demand, served by `Handler`."""
+
+    def __init__(self, builder: Builder, allowed_hosts: Iterable[str] = ()) -> None:
+        self.builder = builder
+        self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts) | LOOPBACK_NAMES
+        self.state = _State()
+        self.instance = secrets.token_hex(4)  # a restarted server makes old tabs reload
+
+    def build_id(self, generation: int) -> str:
+        return f"{self.instance}.{generation}"
+
+    def rebuild(self) -> BuildError | None:
+        """Build while requests wait; on failure keep serving the last good build."""
+        state = self.state
+        with state.cond:
+            state.cond.wait_for(lambda: not state.building)
+            state.building = True
+        failure, site = None, None
+        try:
+            built = self.builder()
+            site = Snapshot.of(built.base, built.files)
+        except BuildError as exc:
+            failure = exc
+        except Exception as exc:  # a bug, or a file read mid-save: report it, keep serving
+            failure = BuildError([ContentError("blogkeeper", None, _unexpected(exc), RETRY)])
+        finally:
+            with state.cond:
+                state.building = False
+                state.errors = tuple(str(e) for e in failure.errors) if failure else ()
+                if site is not None and (state.site is None or site != state.site):
+                    state.site = site
+                    state.generation += 1
+                state.cond.notify_all()
+        return failure
+
+    def close(self) -> None:
+        with self.state.cond:
+            self.state.closing = True
+            self.state.cond.notify_all()
+
+    def host_allowed(self, header: str | None) -> bool:
+        name = host_name(header or "")
+        return name is not None and (name in self.allowed_hosts or name.endswith(".localhost"))
+
+    def snapshot(self, last: tuple[int, tuple[str, ...]] | None, timeout: float) -> Any:
+        """The (generation, errors) pair, after waiting up to `timeout` for it to differ."""
+        state = self.state
+        with state.cond:
+            state.cond.wait_for(
+                lambda: (
+                    state.closing
+                    or (not state.building and (state.generation, state.errors) != last)
+                ),
+                timeout,
+            )
+            return None if state.closing else (state.generation, state.errors)
+
+    def respond(self, raw_path: str, headers: Any, head: bool = False) -> Response:
+        """The response to a GET (or HEAD) of `raw_path`, as sent by the client."""
+        parsed = parse_path(raw_path)
+        if isinstance(parsed, Response):
+            return finish(parsed, head=head)
+        if raw_path.partition("?")[0] == LIVE_PATH:
+            script = Response(200, (("Content-Type", JS_TYPE),), LIVE_JS)
+            return finish(script, headers.get("If-None-Match"), head)
+        state = self.state
+        with state.cond:
+            state.cond.wait_for(lambda: not state.building)
+            site, generation, errors = state.site, state.generation, state.errors
+        if site is None:
+            page = with_script(first_build_failed(errors), self.build_id(0))
+            return finish(page, head=head)
+        response = lookup(site, *parsed, headers.get("Accept", ""))
+        response = with_script(response, self.build_id(generation))
+        return finish(response, headers.get("If-None-Match"), head)
+
+
+def _unexpected(exc: Exception) -> str:
+    return f"unexpected {type(exc).__name__} while building: {exc}"
+
+
+def first_build_failed(errors: tuple[str, ...]) -> Response:
+    text = "\n".join(errors) or "The site is being built."
+    body = (
+        "<!doctype html><html lang=en><meta charset=utf-8><title>Build failed</title>"
+        f"<body><h1>The site does not build yet</h1><pre>{html.escape(text)}</pre></body>"
+    )
+    return Response(503, (("Content-Type", "text/html; charset=utf-8"),), body.encode())
+
+
+LIVE_JS = (Path(__file__).parent / "assets" / "live-reload.js").read_bytes()
+
+
+def with_script(response: Response, build: str) -> Response:
+    """An HTML response with the reload script added; any other response as it is."""
+    if not dict(response.headers).get("Content-Type", "").startswith("text/html"):
+        return response
+    return replace(response, body=inject(response.body, build))
+
+
+def inject(body: bytes, build: str) -> bytes:
+    """HTML with the reload script before `</body>`. An external script, not inline, so a
+    site's own Content-Security-Policy (`script-src 'self'`) does not turn reloads off."""
+    tag = f'<script src="{LIVE_PATH}" data-build="{html.escape(build)}" data-blogkeeper-live>'
+    script = (tag + "</script>\n").encode()
+    at = body.lower().rfind(b"</body>")
+    return body + script if at < 0 else body[:at] + script + body[at:]
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Thin HTTP glue: Host check, the event stream, and `Preview.respond`."""
+
+    server: PreviewServer
+    protocol_version = "HTTP/1.1"
+
+    def version_string(self) -> str:
+        return "blogkeeper"
+
+    def do_GET(self) -> None:
+        self._handle(head=False)
+
+    def do_HEAD(self) -> None:
+        self._handle(head=True)
+
+    def _refuse_method(self) -> None:
+        self._send(finish(Response(405, (("Allow", "GET, HEAD"),))))
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse_method
+
+    def _handle(self, head: bool) -> None:
+        preview = self.server.preview
+        hosts = self.headers.get_all("Host") or []
+        if len(hosts) != 1:
+            return self._send(finish(plain(400, "Bad request: one Host header needed")))
+        if not preview.host_allowed(hosts[0]):
+            return self._send(finish(plain(403, "Forbidden: unknown Host (see --allow-host)")))
+        if self.path.partition("?")[0] == EVENTS:
+            return self._events(hosts[0]) if not head else self._refuse_method()
+        self._send(preview.respond(self.path, self.headers, head))
+
+    def _events(self, host: str) -> None:
+        origin = self.headers.get("Origin")
+        if origin is not None and origin.rstrip("/").lower() != f"http://{host}".lower():
+            return self._send(finish(plain(403, "Forbidden: cross-origin")))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        last = None
+        try:
+            while (state := self.server.preview.snapshot(last, PING_SECONDS)) is not None:
+                if state == last:
+                    self.wfile.write(b": ping\n\n")
+                else:
+                    build = self.server.preview.build_id(state[0])
+                    data = json.dumps(
+                        {"build": build, "generation": state[0], "errors": list(state[1])}
+                    )
+                    self.wfile.write(f"event: state\ndata: {data}\n\n".encode())
+                    last = state
+                self.wfile.flush()
+        except OSError:
+            pass  # the tab went away
+
+    def _send(self, response: Response) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers:
+            self.send_header(name, value)
+        self.end_headers()
+        if response.body:
+            self.wfile.write(response.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # a preview is quiet; rebuilds are what the writer wants to see
+
+
+class PreviewServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, address: tuple[str, int], preview: Preview) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self.preview = preview
+        super().__init__(address, Handler)
+
+
+def watch(root: Path, on_change: Callable[[list[str]], None], stop: threading.Event) -> None:
+    """Call `on_change` with the changed paths under posts/, templates/, static/, blog.toml.
+
+    Only the folders that exist are watched (never the whole site folder, which may hold a
+    virtualenv or public/); the watch restarts when one appears or vanishes, and after
+    blog.toml changes, since editors often replace that file rather than write into it.
+    """
+    while not stop.is_set():
+        targets = [root / name for name in WATCHED if (root / name).exists()]
+        if not targets:
+            stop.wait(0.5)
+            continue
+        for changes in watchfiles.watch(
+            *targets,
+            step=50,
+            debounce=1000,
+            stop_event=stop,
+            rust_timeout=500,
+            yield_on_timeout=True,
+            raise_interrupt=False,
+        ):
+            now = [root / name for name in WATCHED if (root / name).exists()]
+            paths = sorted({path for _, path in changes})
+            if now != targets:
+                paths = paths or [str(p) for p in set(now) ^ set(targets)]
+            if paths:
+                on_change(paths)
+            if now != targets or any(Path(p).name == "blog.toml" for p in paths):
+                break
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    drafts: bool = True
+    allow_hosts: tuple[str, ...] = ()
+    now: dt.datetime | None = None  # the build's "now", for tests
+
+
+def site_builder(root: Path, options: ServeOptions) -> Builder:
+    """A builder for `Preview`: `site.build_site` (the one build path) with drafts and
+    future posts, kept in memory: a preview never writes the site anywhere."""
+    from blogkeeper.config import load_config
+    from blogkeeper.site import BuildOptions, build_site
+
+    build_options = BuildOptions(drafts=options.drafts, future=True, now=options.now, preview=True)
+
+    def build() -> Built:
+        outputs = build_site(root, build_options)
+        return Built(load_config(root).base_path, {o.path: o.data for o in outputs})
+
+    return build
+
+
+def serve(root: Path, options: ServeOptions, say: Callable[[str], None]) -> int:
+    """Build, serve and rebuild on change until SIGINT or SIGTERM; always clean up."""
+    stop = threading.Event()
+
+    def on_signal(*_: object) -> None:
+        if stop.is_set():  # asked twice: stop waiting for a slow build
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
+    threads: list[threading.Thread] = []
+    try:
+        preview = Preview(site_builder(root, options), _allowed(options))
+        server = PreviewServer((options.host, options.port), preview)
+        try:
+            _serve(root, options, preview, server, stop, threads, say)
+        finally:
+            stop.set()
+            preview.close()
+            if any(t.name == "http" for t in threads):
+                server.shutdown()
+            server.server_close()
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def _serve(
+    root: Path,
+    options: ServeOptions,
+    preview: Preview,
+    server: PreviewServer,
+    stop: threading.Event,
+    threads: list[threading.Thread],
+    say: Callable[[str], None],
+) -> None:
+    def changed(paths: list[str]) -> None:
+        names = ", ".join(_shown(root, p) for p in paths[:3]) + (" …" if len(paths) > 3 else "")
+        _rebuild(preview, say, f"{names} changed: rebuilt")
+
+    say(f"building {root} in memory (drafts {_drafts(options)})")
+    # Watch before the first build, so that a save during it is not missed.
+    watcher = threading.Thread(target=watch, args=(root, changed, stop), name="watch", daemon=True)
+    threads.append(watcher)
+    threads[-1].start()
+    _rebuild(preview, say, "built")
+    if not _is_loopback(options.host):
+        say(
+            f"warning: {options.host} is not a loopback address: anyone on your network "
+            "can reach this preview, drafts included; Host must be localhost or an "
+            "--allow-host name"
+        )
+    host, port = server.server_address[:2]
+    base = preview.state.site.base if preview.state.site else "/"
+    say(f"serving at {_url(str(host), port, base)} (Ctrl-C to stop)")
+    http = threading.Thread(target=server.serve_forever, args=(0.1,), name="http", daemon=True)
+    threads.append(http)
+    threads[-1].start()
+    while not stop.wait(0.5):
+        pass
+    say("stopping")
+
+
+def _drafts(options: ServeOptions) -> str:
+    return "shown" if options.drafts else "hidden"
+
+
+def _rebuild(preview: Preview, say: Callable[[str], None], done: str) -> None:
+    started = time.perf_counter()
+    failure = preview.rebuild()
+    elapsed = time.perf_counter() - started
+    if failure is None:
+        say(f"{done} in {elapsed:.2f} s")
+        return
+    for error in failure.errors:
+        say(str(error))
+    kept = "keeping the last good build" if preview.state.generation else "nothing to serve yet"
+    say(f"build failed: {len(failure.errors)} error(s); {kept}")
+
+
+def _allowed(options: ServeOptions) -> list[str]:
+    names = [_bracketed(h) for h in options.allow_hosts]
+    try:
+        address = ipaddress.ip_address(options.host)
+    except ValueError:
+        return names
+    if not address.is_unspecified:
+        names.append(_bracketed(options.host))  # an IP literal cannot be rebound
+    return names
+
+
+def _bracketed(host: str) -> str:
+    host = host.strip().lower().rstrip(".")
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _url(host: str, port: int, base: str) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else ("localhost" if host == "::" else host)
+    return f"http://{_bracketed(shown)}:{port}{base}"
+
+
+def _shown(root: Path, path: str) -> str:
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except ValueError:
+        return path
