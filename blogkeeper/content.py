@@ -213,9 +213,13 @@ def split_front_matter(text: str, source: str) -> tuple[dict[str, tuple[Any, int
     return parse_yaml(yaml_text, source, first_line=2), body, close_line + 1
 
 
+# libyaml's safe loader builds the same nodes with the same marks, ten times faster.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def parse_yaml(text: str, source: str, first_line: int) -> dict[str, tuple[Any, int]]:
     """A YAML mapping as {key: (value, line)}, with duplicate keys as errors."""
-    loader = yaml.SafeLoader(text)
+    loader = _SAFE_LOADER(text)
     try:
         node = loader.get_single_node()
         if node is None:

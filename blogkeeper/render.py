@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from html.parser import HTMLParser
 
+import latex2mathml
 import latex2mathml.converter
 import markdown2
+import pygments
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer
@@ -35,6 +37,7 @@ EXTRAS = {
     "strike": None,
     "task_list": None,
 }
+HIGHLIGHT = {"cssclass": "highlight", "wrapcode": True}
 OUTPUT_LANG = "output"
 
 
@@ -86,10 +89,42 @@ def render_markdown(body: str, fold: int | None, source: str, body_line: int) ->
     return Rendered(html=full, intro=_strip_ids(intro).strip() + "\n", folded=folded)
 
 
+class _Markdown(markdown2.Markdown):  # type: ignore[misc]
+    """A reusable converter whose every `convert` starts from a clean state.
+
+    markdown2 2.5.5 fills `_escape_table` (protected URLs) and `_code_table` (code spans)
+    in `__init__` only, so a reused converter accumulates them: every later post scans
+    all earlier posts' entries (quadratic), and its output could depend on what was
+    rendered before it in the same process. Reset them with the rest of the state.
+    """
+
+    def reset(self) -> None:
+        super().reset()
+        self._escape_table = markdown2.g_escape_table.copy()
+        self._code_table = {}
+
+
+def options() -> dict[str, object]:
+    """Every setting that shapes the HTML, for the render cache's key."""
+    return {"extras": EXTRAS, "highlight": HIGHLIGHT, "output_lang": OUTPUT_LANG}
+
+
+def versions() -> dict[str, str]:
+    """The versions of everything whose change can change the HTML of the same text."""
+    from blogkeeper import __version__
+
+    return {
+        "render": RENDER_VERSION,
+        "blogkeeper": __version__,
+        "markdown2": markdown2.__version__,
+        "pygments": pygments.__version__,
+        "latex2mathml": latex2mathml.__version__,
+    }
+
+
 @lru_cache(maxsize=1)
 def _markdown() -> markdown2.Markdown:
-    # One converter per process: markdown2's set-up per call is measurable.
-    return markdown2.Markdown(extras=dict(EXTRAS))
+    return _Markdown(extras=dict(EXTRAS))
 
 
 def _prepare(
@@ -175,7 +210,7 @@ def _math(latex: str, display: str, source: str, line_no: int) -> str:
         raise BuildError([ContentError(source, line_no, message)]) from None
 
 
-_FORMATTER = HtmlFormatter(cssclass="highlight", wrapcode=True)
+_FORMATTER = HtmlFormatter(**HIGHLIGHT)
 
 
 @lru_cache(maxsize=256)
