@@ -21,22 +21,22 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-WORDS = (
+WORDS = (  # noqa: SIM905
     "tensor gradient batch layer token embedding attention weight matrix vector model "
-    "training loss optimizer kernel cache buffer stream request response server client "
-    "schema query index table column record parser lexer compiler runtime thread process "
-    "queue socket packet header payload feed post reader writer build output input value "
-    "shape dimension softmax dropout mask head projection residual norm scale bias update"
+    "training loss optimizer kernel cache buffer stream request response server client schema "
+    "query index table column record parser lexer compiler runtime thread process queue "
+    "socket packet header payload feed post reader writer build output input value shape "
+    "dimension softmax dropout mask head projection residual norm scale bias update"
 ).split()
-VERBS = (
-    "computes returns transforms stores reads writes checks measures splits merges "
-    "normalises projects sorts filters renders caches streams parses compiles loads"
+VERBS = (  # noqa: SIM905
+    "computes returns transforms stores reads writes checks measures splits merges normalises "
+    "projects sorts filters renders caches streams parses compiles loads"
 ).split()
-ADJECTIVES = (
-    "small large fast slow careful simple hidden final first causal sparse dense noisy "
-    "stable shared local global fresh stale"
+ADJECTIVES = (  # noqa: SIM905
+    "small large fast slow careful simple hidden final first causal sparse dense noisy stable "
+    "shared local global fresh stale"
 ).split()
-TAGS = (
+TAGS = (  # noqa: SIM905
     "Python PyTorch AI Rust Databases Networking Testing Performance Blogging Linux Web "
     "Security Compilers Math Tooling Career Writing Hardware Go Statistics"
 ).split()
@@ -95,8 +95,15 @@ def python_block(rng: random.Random) -> str:
     lines = ["import torch", "", f"def {name}_step(x, scale={rng.randint(2, 9)}):"]
     for i in range(rng.randint(6, 14)):
         a, b = rng.choice(WORDS), rng.choice(WORDS)
-        lines.append(f"    {a}_{i} = torch.{rng.choice(['relu', 'tanh', 'sigmoid'])}(x * {rng.random():.4f})  # {b}")
-    lines += ["    return x / scale", "", f"out = {name}_step(torch.rand({rng.randint(2, 8)}, 4))", "print(out.shape)"]
+        lines.append(
+            f"    {a}_{i} = torch.{rng.choice(['relu', 'tanh', 'sigmoid'])}(x * {rng.random():.4f})  # {b}"
+        )
+    lines += [
+        "    return x / scale",
+        "",
+        f"out = {name}_step(torch.rand({rng.randint(2, 8)}, 4))",
+        "print(out.shape)",
+    ]
     return "```python\n" + "\n".join(lines) + "\n```"
 
 
@@ -104,14 +111,20 @@ def bash_block(rng: random.Random) -> str:
     lines = [f"# {sentence(rng)[:60]}", "set -euo pipefail"]
     for _ in range(rng.randint(3, 8)):
         word = rng.choice(WORDS)
-        lines.append(f'for f in {word}/*.txt; do grep -c "{rng.choice(WORDS)}" "$f" | sort -n; done')
+        lines.append(
+            f'for f in {word}/*.txt; do grep -c "{rng.choice(WORDS)}" "$f" | sort -n; done'
+        )
         lines.append(f"export {word.upper()}_DIR=/var/lib/{word}/{rng.randint(1, 999)}")
     return "```bash\n" + "\n".join(lines) + "\n```"
 
 
 def json_block(rng: random.Random) -> str:
     data = {
-        rng.choice(WORDS) + str(i): {"size": rng.randint(1, 4096), "ok": rng.random() < 0.5, "tags": rng.sample(WORDS, 3)}
+        rng.choice(WORDS) + str(i): {
+            "size": rng.randint(1, 4096),
+            "ok": rng.random() < 0.5,
+            "tags": rng.sample(WORDS, 3),
+        }
         for i in range(rng.randint(3, 7))
     }
     return "```json\n" + json.dumps(data, indent=2) + "\n```"
@@ -120,7 +133,9 @@ def json_block(rng: random.Random) -> str:
 def table(rng: random.Random) -> str:
     rows = ["| setting | value | note |", "|---|---:|---|"]
     for _ in range(rng.randint(3, 7)):
-        rows.append(f"| `{rng.choice(WORDS)}` | {rng.randint(1, 10000)} | {rng.choice(ADJECTIVES)} {rng.choice(WORDS)} |")
+        rows.append(
+            f"| `{rng.choice(WORDS)}` | {rng.randint(1, 10000)} | {rng.choice(ADJECTIVES)} {rng.choice(WORDS)} |"
+        )
     return "\n".join(rows)
 
 
@@ -141,7 +156,9 @@ def body(rng: random.Random) -> str:
         if section == 2:
             blocks.append(table(rng))
         if section == 3:
-            blocks.append(f"$$\n\\sum_{{i=1}}^{{n}} {rng.choice('xyz')}_i^2 = \\frac{{{rng.randint(1, 9)}}}{{n}}\n$$")
+            blocks.append(
+                f"$$\n\\sum_{{i=1}}^{{n}} {rng.choice('xyz')}_i^2 = \\frac{{{rng.randint(1, 9)}}}{{n}}\n$$"
+            )
         if code and section in (1, 3, 5):
             blocks.append(code.pop()(rng))
         if section < notes:
@@ -179,7 +196,11 @@ def write_blogkeeper(posts: list[BenchPost], root: Path) -> None:
         'timezone = "UTC"\nposts_per_page = 10\n\n[feed]\nfull_text = true\nitems = 20\n'
     )
     for post in posts:
-        meta = [f'title: "{post.title}"', f"date: {post.date:%Y-%m-%d %H:%M}", f"tags: [{', '.join(post.tags)}]"]
+        meta = [
+            f'title: "{post.title}"',
+            f"date: {post.date:%Y-%m-%d %H:%M}",
+            f"tags: [{', '.join(post.tags)}]",
+        ]
         if post.series:
             meta += [f"series: {post.series}", f"part: {post.part}"]
         text = "---\n" + "\n".join(meta) + "\n---\n" + post.body
@@ -318,7 +339,11 @@ def write_pelican(posts: list[BenchPost], root: Path) -> None:
 def generate(count: int, out: Path, seed: int = 1) -> None:
     """Write `out/blogkeeper`, `out/hugo` and `out/pelican` with `count` posts each."""
     posts = make_posts(count, seed)
-    for name, writer in (("blogkeeper", write_blogkeeper), ("hugo", write_hugo), ("pelican", write_pelican)):
+    for name, writer in (
+        ("blogkeeper", write_blogkeeper),
+        ("hugo", write_hugo),
+        ("pelican", write_pelican),
+    ):
         target = out / name
         if target.exists():
             shutil.rmtree(target)

@@ -23,10 +23,12 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
+from multiprocessing.context import BaseContext
 from pathlib import Path
 
 from blogkeeper import render
@@ -202,10 +204,12 @@ def _workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _context():  # type: ignore[no-untyped-def]
-    # forkserver, not fork: serve builds from a thread, and forking a threaded process can
-    # deadlock the child on a lock held by another thread. Workers fork from a server that
-    # has already imported the renderer, so they start in milliseconds.
+def _context() -> BaseContext:
+    # fork starts workers in milliseconds with the renderer already imported, but forking
+    # a process that runs other threads (serve does) can leave the child stuck on a lock
+    # one of them held. Then workers fork from a single-threaded server process instead.
+    if threading.active_count() == 1:
+        return get_context("fork")
     context = get_context("forkserver")
     context.set_forkserver_preload(["blogkeeper.cache"])
     return context

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import random
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -28,7 +29,7 @@ from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.fences import Fence, scan
 
 # Bump when a change here changes the HTML for the same Markdown (the render cache key).
-RENDER_VERSION = "1"
+RENDER_VERSION = "2"
 
 EXTRAS = {
     "footnotes": None,
@@ -102,6 +103,26 @@ class _Markdown(markdown2.Markdown):  # type: ignore[misc]
         super().reset()
         self._escape_table = markdown2.g_escape_table.copy()
         self._code_table = {}
+
+    def _encode_backslash_escapes(self, text: str) -> str:
+        # Called for every span of text; without a backslash it replaces nothing.
+        return super()._encode_backslash_escapes(text) if "\\" in text else text
+
+    def _encode_email_address(self, addr: str) -> str:
+        # markdown2 hides an address behind entities chosen at random, so the same post
+        # rendered differently on every build. Choose them the same way every time.
+        rng = random.Random(addr)
+        chars = [_entity(ch, rng.random()) for ch in "mailto:" + addr]
+        return '<a href="{}">{}</a>'.format("".join(chars), "".join(chars[7:]))
+
+
+def _entity(ch: str, roll: float) -> str:
+    """markdown2's rule: about 10% as is, 45% hex, 45% decimal; `@` and `_` always encoded."""
+    if roll > 0.9 and ch not in "@_":
+        return ch
+    if roll < 0.45:
+        return f"&#{hex(ord(ch))[1:]};"
+    return f"&#{ord(ch)};"
 
 
 def options() -> dict[str, object]:
@@ -204,10 +225,16 @@ def _math_in_text(text: str, swaps: _Swaps, source: str, line_no: int) -> str:
 
 def _math(latex: str, display: str, source: str, line_no: int) -> str:
     try:
-        return str(latex2mathml.converter.convert(latex.strip(), display=display))
+        return _mathml(latex.strip(), display)
     except Exception as exc:  # latex2mathml raises a family of its own plus plain errors
         message = f"cannot render math ${latex.strip()}$: {type(exc).__name__} {exc}".strip()
         raise BuildError([ContentError(source, line_no, message)]) from None
+
+
+@lru_cache(maxsize=4096)
+def _mathml(latex: str, display: str) -> str:
+    # Posts repeat their formulas; latex2mathml costs about a millisecond for each.
+    return str(latex2mathml.converter.convert(latex, display=display))
 
 
 _FORMATTER = HtmlFormatter(**HIGHLIGHT)
@@ -254,15 +281,18 @@ def stylesheet() -> str:
     return f"{light}\n@media (prefers-color-scheme: dark) {{\n{dark}\n}}\n"
 
 
+# Any placeholder; one of another nonce is left as it is (compiling one per post is slow).
+_TOKEN = re.compile(r"<p>(bk[0-9a-f]{10}x\d+z)</p>|(bk[0-9a-f]{10}x\d+z)")
+
+
 def _swap_in(text: str, swaps: _Swaps) -> str:
     if not swaps.html:
         return text
-    pattern = re.compile(r"<p>(bk" + swaps.nonce + r"x\d+z)</p>|(bk" + swaps.nonce + r"x\d+z)")
 
     def replace(match: re.Match[str]) -> str:
-        return swaps.html[match.group(1) or match.group(2)]
+        return swaps.html.get(match.group(1) or match.group(2), match.group(0))
 
-    return pattern.sub(replace, text)
+    return _TOKEN.sub(replace, text)
 
 
 _ID = re.compile(r'\sid="([^"]*)"')
