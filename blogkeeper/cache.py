@@ -152,14 +152,21 @@ def _ignore_in_git(cache_root: Path) -> None:
         marker.write_text("# written by blogkeeper: this folder is a cache, safe to delete\n*\n")
 
 
-def render_all(jobs: Sequence[Job], cache: RenderCache | None) -> list[Rendered]:
-    """Every job rendered, from the cache where possible; `BuildError` with all errors."""
+def render_all(
+    jobs: Sequence[Job], cache: RenderCache | None, workers: int | None = None
+) -> list[Rendered]:
+    """Every job rendered, from the cache where possible; `BuildError` with all errors.
+
+    Misses render in `workers` processes (default: one per core) when there are at least
+    `PARALLEL_MIN` of them, else in this process.
+    """
     keys = [cache.key(job) for job in jobs] if cache else [""] * len(jobs)
     results: list[Rendered | None] = [cache.get(k) if cache else None for k in keys]
     missing = [i for i, result in enumerate(results) if result is None]
     errors: list[ContentError] = []
     paths = [str(cache.path(keys[i])) if cache else "" for i in missing]
-    outcomes = _render_many([(jobs[i], keys[i], p) for i, p in zip(missing, paths, strict=True)])
+    tasks = [(jobs[i], keys[i], p) for i, p in zip(missing, paths, strict=True)]
+    outcomes = _render_many(tasks, workers or _workers())
     for index, outcome in zip(missing, outcomes, strict=True):
         if isinstance(outcome, Rendered):
             results[index] = outcome
@@ -177,8 +184,7 @@ Task = tuple[Job, str, str]  # the job, its cache key, the entry's path ("" for 
 Outcome = Rendered | list[ContentError]
 
 
-def _render_many(tasks: list[Task]) -> list[Outcome]:
-    workers = _workers()
+def _render_many(tasks: list[Task], workers: int) -> list[Outcome]:
     if len(tasks) < PARALLEL_MIN or workers < 2:
         return [_render_one(task) for task in tasks]
     chunk = max(1, len(tasks) // (workers * 8))
@@ -198,9 +204,9 @@ def _render_one(task: Task) -> Outcome:
 
 
 def _workers() -> int:
-    forced = os.environ.get("BLOGKEEPER_WORKERS")
-    if forced:
-        return max(1, int(forced))
+    forced = os.environ.get("BLOGKEEPER_WORKERS", "")
+    if forced.isdigit() and int(forced) > 0:
+        return int(forced)
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
