@@ -89,22 +89,24 @@ class RenderCache:
 
     def get(self, key: str) -> Rendered | None:
         try:
-            entry = json.loads(self.path(key).read_bytes())
-            if entry["key"] == key:
-                result = Rendered(str(entry["html"]), str(entry["intro"]), bool(entry["folded"]))
-                self.hits += 1
-                return result
-        except (OSError, ValueError, KeyError, TypeError):
-            pass  # missing or unreadable: render again and overwrite
-        self.misses += 1
-        return None
+            result = _entry(json.loads(self.path(key).read_bytes()), key)
+        except (OSError, ValueError):
+            result = None  # missing or unreadable: render again and overwrite
+        if result is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return result
 
     def prune(self, used: set[str]) -> None:
         """Delete unused entries, oldest first, while the folder is over the limit."""
         entries = []
         total = 0
         for entry in _files(self.folder):
-            size, mtime = entry.stat().st_size, entry.stat().st_mtime
+            try:
+                size, mtime = entry.stat().st_size, entry.stat().st_mtime
+            except OSError:
+                continue  # deleted meanwhile by another build
             total += size
             if entry.name.removesuffix(".json") not in used:
                 entries.append((mtime, entry.path, size))
@@ -116,6 +118,16 @@ class RenderCache:
                 total -= size
             except OSError:
                 pass
+
+
+def _entry(data: object, key: str) -> Rendered | None:
+    """The entry in `data` if it is exactly what `store` writes for `key`."""
+    if not isinstance(data, dict) or data.get("key") != key:
+        return None
+    html, intro, folded = data.get("html"), data.get("intro"), data.get("folded")
+    if isinstance(html, str) and isinstance(intro, str) and isinstance(folded, bool):
+        return Rendered(html, intro, folded)
+    return None
 
 
 def _files(folder: Path) -> list[os.DirEntry[str]]:

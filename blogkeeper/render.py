@@ -102,7 +102,7 @@ class _Markdown(markdown2.Markdown):  # type: ignore[misc]
     def reset(self) -> None:
         super().reset()
         self._escape_table = markdown2.g_escape_table.copy()
-        self._code_table = {}
+        self._code_table: dict[str, str] = {}
 
     def _encode_backslash_escapes(self, text: str) -> str:
         # Called for every span of text; without a backslash it replaces nothing.

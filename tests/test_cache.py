@@ -111,6 +111,8 @@ def test_the_default_key_covers_the_installed_versions_and_options() -> None:
         b"{not json",
         b'{"key": "another", "html": "<p>stale</p>", "intro": "", "folded": true}',
         b'{"key": "KEY", "html": 3}',
+        b'{"key": "KEY", "html": 3, "intro": "", "folded": true}',
+        b'{"key": "KEY", "html": "<p>x</p>", "intro": "", "folded": "no"}',
         b"[1, 2]",
         b"\xff\xfe",
     ],
