@@ -7,6 +7,7 @@ noisy machine hurts every tool alike. Measured per tool and repetition:
 - cold: an empty output folder and, for blogkeeper, an empty render cache;
 - unchanged: the same build again, nothing edited;
 - one edit: one post's text changed (a different post each repetition), then rebuilt;
+- CPU time: user + system seconds of the build and all its processes and threads;
 - peak memory: the largest resident set of the build's whole process tree (all pool
   workers added up), sampled from /proc every 20 ms, over all three builds.
 
@@ -56,6 +57,9 @@ class Samples:
     cold: list[float] = field(default_factory=list)
     unchanged: list[float] = field(default_factory=list)
     edit: list[float] = field(default_factory=list)
+    cold_cpu: list[float] = field(default_factory=list)
+    unchanged_cpu: list[float] = field(default_factory=list)
+    edit_cpu: list[float] = field(default_factory=list)
     memory: list[int] = field(default_factory=list)
 
 
@@ -127,8 +131,12 @@ def _tree_rss(root: int) -> int:
     return total
 
 
-def measure(command: list[str], cwd: Path) -> tuple[float, int]:
-    """(wall seconds, peak resident bytes of the process tree) of one build."""
+def measure(command: list[str], cwd: Path) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds, peak resident bytes of the process tree) of one build.
+
+    CPU seconds (user + system, the build's process and every descendant it waited for,
+    threads included) are what a busy, shared machine distorts least.
+    """
     started = time.perf_counter()
     proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = 0
@@ -150,7 +158,8 @@ def measure(command: list[str], cwd: Path) -> tuple[float, int]:
         raise SystemExit(
             f"{command[0]} failed:\n{proc.stderr.read().decode() if proc.stderr else ''}"
         )
-    return elapsed, max(peak, usage.ru_maxrss * 1024)
+    cpu = usage.ru_utime + usage.ru_stime
+    return elapsed, cpu, max(peak, usage.ru_maxrss * 1024)
 
 
 def run_size(size: int, args: argparse.Namespace, chosen: list[Tool]) -> dict[str, Samples]:
@@ -163,18 +172,22 @@ def run_size(size: int, args: argparse.Namespace, chosen: list[Tool]) -> dict[st
         for tool in order:
             site, samples = base / tool.name, results[tool.name]
             tool.clean(site)
-            cold, mem1 = measure(tool.command(site), site)
-            unchanged, mem2 = measure(tool.command(site), site)
+            cold, cold_cpu, mem1 = measure(tool.command(site), site)
+            unchanged, unchanged_cpu, mem2 = measure(tool.command(site), site)
             post = tool.post(site, 1 + (rep * 7919) % size)
             post.write_text(post.read_text() + f"\nEdited in repetition {rep}.\n")
-            edit, mem3 = measure(tool.command(site), site)
+            edit, edit_cpu, mem3 = measure(tool.command(site), site)
             samples.cold.append(cold)
             samples.unchanged.append(unchanged)
             samples.edit.append(edit)
+            samples.cold_cpu.append(cold_cpu)
+            samples.unchanged_cpu.append(unchanged_cpu)
+            samples.edit_cpu.append(edit_cpu)
             samples.memory.append(max(mem1, mem2, mem3))
             print(
                 f"  {size} rep {rep + 1} {tool.name:10} cold {cold:6.2f} s  unchanged {unchanged:6.2f} s  "
-                f"edit {edit:6.2f} s  peak {max(mem1, mem2, mem3) / 2**20:6.0f} MB",
+                f"edit {edit:6.2f} s  peak {max(mem1, mem2, mem3) / 2**20:6.0f} MB  "
+                f"(CPU {cold_cpu:.2f} / {unchanged_cpu:.2f} / {edit_cpu:.2f} s)",
                 flush=True,
             )
     return results
@@ -189,6 +202,9 @@ def table(size: int, results: dict[str, Samples]) -> str:
         ("cold build", "cold", "s"),
         ("unchanged rebuild", "unchanged", "s"),
         ("one post edited", "edit", "s"),
+        ("cold build, CPU time", "cold_cpu", "s"),
+        ("unchanged rebuild, CPU time", "unchanged_cpu", "s"),
+        ("one post edited, CPU time", "edit_cpu", "s"),
         ("peak memory", "memory", "MB"),
     ]
     for label, attr, unit in metrics:
