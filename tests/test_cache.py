@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -219,6 +220,29 @@ def test_parallel_serial_cached_and_uncached_builds_are_byte_identical(
     serial_warm = outputs(root)
     assert serial == parallel_cold == warm == serial_warm
     assert any(b"<mi>a</mi>" in data for data in serial.values())
+
+
+def test_a_build_beside_other_threads_uses_a_forkserver_pool(
+    make_site: MakeSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As in `serve`: forking a threaded process is unsafe, so workers come from a server."""
+    root = make_site(many_posts(20))
+    monkeypatch.setenv("BLOGKEEPER_WORKERS", "1")
+    serial = outputs(root, cache=False)
+    monkeypatch.setenv("BLOGKEEPER_WORKERS", "2")
+    monkeypatch.setattr(cache_module, "PARALLEL_MIN", 1)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert cache_module._context().get_start_method() == "forkserver"
+        before = render._highlight.cache_info().misses
+        assert outputs(root, cache=False) == serial
+        assert render._highlight.cache_info().misses == before
+    finally:
+        stop.set()
+        other.join()
+    assert cache_module._context().get_start_method() == "fork"
 
 
 def test_an_edited_post_is_never_served_stale(make_site: MakeSite, tmp_path: Path) -> None:
