@@ -8,11 +8,13 @@ stores them. An entry is never wrong, only unused: there are no mtimes and no de
 dependencies, so editing anything that matters gives a new key. Errors are never stored:
 they name file paths and lines, which are not part of the key.
 
-Entries live in `<site>/.blogkeeper-cache/render/`, one JSON file per key, written
-atomically (temp file + `os.replace`). A file that cannot be read or does not hold the
-entry its name promises is ignored and written again. The folder is safe to delete. After
-a build that stored new entries, if the folder is over `limit` bytes, entries this build
-did not use are deleted, least recently written first, until it is under the limit.
+Entries live in `<site>/.blogkeeper-cache/render/`, one file per key: a header line with
+the key and the sizes, then the HTML and the intro as UTF-8 (a simple format, never a
+pickle; it reads several times faster than JSON). They are written atomically (temp file +
+`os.replace`). A file that cannot be read or does not hold exactly the entry its name
+promises is ignored and written again. The folder is safe to delete. After a build that
+stored new entries, if the folder is over `limit` bytes, entries this build did not use
+are deleted, least recently written first, until it is under the limit.
 
 This module writes only inside its cache folder; it never touches the site's output.
 """
@@ -37,6 +39,8 @@ from blogkeeper.render import Rendered
 
 CACHE_DIR = ".blogkeeper-cache"
 RENDER_DIR = "render"
+MAGIC = b"blogkeeper render cache 1"
+SUFFIX = ".entry"
 DEFAULT_LIMIT = 256 * 2**20  # bytes; entries in use are kept even above it
 # Below this many misses a pool costs more to start than it saves (see docs/benchmarks.md).
 PARALLEL_MIN = 16
@@ -85,12 +89,12 @@ class RenderCache:
         return digest.hexdigest()
 
     def path(self, key: str) -> Path:
-        return self.folder / key[:2] / f"{key}.json"
+        return self.folder / key[:2] / f"{key}{SUFFIX}"
 
     def get(self, key: str) -> Rendered | None:
         try:
-            result = _entry(json.loads(self.path(key).read_bytes()), key)
-        except (OSError, ValueError):
+            result = decode(self.path(key).read_bytes(), key)
+        except OSError:
             result = None  # missing or unreadable: render again and overwrite
         if result is None:
             self.misses += 1
@@ -108,7 +112,7 @@ class RenderCache:
             except OSError:
                 continue  # deleted meanwhile by another build
             total += size
-            if entry.name.removesuffix(".json") not in used:
+            if entry.name.removesuffix(SUFFIX) not in used:
                 entries.append((mtime, entry.path, size))
         for _, path, size in sorted(entries):
             if total <= self.limit:
@@ -120,14 +124,27 @@ class RenderCache:
                 pass
 
 
-def _entry(data: object, key: str) -> Rendered | None:
-    """The entry in `data` if it is exactly what `store` writes for `key`."""
-    if not isinstance(data, dict) or data.get("key") != key:
+def encode(key: str, result: Rendered) -> bytes:
+    """An entry: a header line naming the key and the sizes, then the HTML and the intro."""
+    html, intro = result.html.encode(), result.intro.encode()
+    return b"%s\n%s\n%d %d %d\n" % (MAGIC, key.encode(), result.folded, len(html), len(intro)) + (
+        html + intro
+    )
+
+
+def decode(data: bytes, key: str) -> Rendered | None:
+    """The entry in `data` if it is exactly what `encode` wrote for `key`, else None."""
+    try:
+        magic, stored_key, sizes, payload = data.split(b"\n", 3)
+        folded, html_size, intro_size = (int(n) for n in sizes.split(b" "))
+        if (magic, stored_key) != (MAGIC, key.encode()) or folded not in (0, 1):
+            return None
+        if html_size < 0 or intro_size < 0 or len(payload) != html_size + intro_size:
+            return None
+        html = payload[:html_size].decode()
+        return Rendered(html, payload[html_size:].decode(), bool(folded))
+    except ValueError:  # too few parts, not numbers, not UTF-8
         return None
-    html, intro, folded = data.get("html"), data.get("intro"), data.get("folded")
-    if isinstance(html, str) and isinstance(intro, str) and isinstance(folded, bool):
-        return Rendered(html, intro, folded)
-    return None
 
 
 def _files(folder: Path) -> list[os.DirEntry[str]]:
@@ -146,15 +163,15 @@ def _files(folder: Path) -> list[os.DirEntry[str]]:
 
 def store(path: Path, key: str, result: Rendered) -> None:
     """Write one entry atomically; a cache that cannot be written is only a slower build."""
-    data = {"key": key, "html": result.html, "intro": result.intro, "folded": result.folded}
     try:
+        data = encode(key, result)
         path.parent.mkdir(parents=True, exist_ok=True)
         _ignore_in_git(path.parent.parent.parent)
-        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            json.dump(data, file, ensure_ascii=False)
+        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=SUFFIX)
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
         os.replace(temp, path)
-    except OSError:
+    except (OSError, UnicodeError):
         pass
 
 

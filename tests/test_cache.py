@@ -12,7 +12,7 @@ from conftest import build, now, post, snapshot
 
 from blogkeeper import cache as cache_module
 from blogkeeper import render
-from blogkeeper.cache import CACHE_DIR, RENDER_DIR, Job, RenderCache, render_all
+from blogkeeper.cache import CACHE_DIR, RENDER_DIR, SUFFIX, Job, RenderCache, render_all
 from blogkeeper.errors import BuildError
 from blogkeeper.site import BuildOptions, build_site
 
@@ -51,7 +51,7 @@ def job(body: str = BODY, fold: int | None = 2) -> Job:
 
 
 def entries(folder: Path) -> list[Path]:
-    return sorted(folder.rglob("*.json"))
+    return sorted(folder.rglob(f"*{SUFFIX}"))
 
 
 def test_a_warm_cache_serves_exactly_what_rendering_gives(tmp_path: Path) -> None:
@@ -105,28 +105,33 @@ def test_the_default_key_covers_the_installed_versions_and_options() -> None:
     assert json.dumps(render.options(), sort_keys=True, default=repr) in cache.salt
 
 
-@pytest.mark.parametrize(
-    "damage",
-    [
-        b"",
-        b"{not json",
-        b'{"key": "another", "html": "<p>stale</p>", "intro": "", "folded": true}',
-        b'{"key": "KEY", "html": 3}',
-        b'{"key": "KEY", "html": 3, "intro": "", "folded": true}',
-        b'{"key": "KEY", "html": "<p>x</p>", "intro": "", "folded": "no"}',
-        b"[1, 2]",
-        b"\xff\xfe",
-    ],
-)
-def test_a_damaged_entry_is_ignored_and_written_again(tmp_path: Path, damage: bytes) -> None:
+DAMAGE: dict[str, Callable[[bytes], bytes]] = {
+    "empty": lambda data: b"",
+    "truncated": lambda data: data[:-1],
+    "longer": lambda data: data + b"x",
+    "header only": lambda data: data.split(b"\n")[0] + b"\n",
+    "another key": lambda data: data.replace(data.split(b"\n")[1], b"0" * 64, 1),
+    "other magic": lambda data: data.replace(b"cache 1", b"cache 0", 1),
+    "bad sizes": lambda data: data.replace(b"\n1 ", b"\nx ", 1),
+    "negative size": lambda data: data.replace(b"\n1 ", b"\n1 -", 1),
+    "not UTF-8": lambda data: data[:-2] + b"\xff\n",
+    "JSON": lambda data: b'{"key": "k", "html": "<p>stale</p>", "intro": "", "folded": true}',
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE.values(), ids=DAMAGE.keys())
+def test_a_damaged_entry_is_ignored_and_written_again(
+    tmp_path: Path, damage: Callable[[bytes], bytes]
+) -> None:
     [good] = render_all([job()], RenderCache(tmp_path))
     [entry] = entries(tmp_path)
-    key = entry.stem
-    entry.write_bytes(damage.replace(b"KEY", key.encode()))
+    original = entry.read_bytes()
+    entry.write_bytes(damage(original))
+    assert entry.read_bytes() != original
     cache = RenderCache(tmp_path)
     assert render_all([job()], cache) == [good]
     assert cache.misses == 1
-    assert json.loads(entry.read_bytes())["key"] == key
+    assert entry.read_bytes() == original
     again = RenderCache(tmp_path)
     assert render_all([job()], again) == [good] and again.hits == 1
 
