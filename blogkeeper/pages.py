@@ -66,6 +66,7 @@ def environment(site: Site) -> jinja2.Environment:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # one environment per build: no stat of every template per page
     )
     base = config.base_path
     env.globals.update(site=config, preview=site.preview, topics=site.topics, series_list=site.series)
