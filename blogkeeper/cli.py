@@ -49,7 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--future", action="store_true", help="include future-dated posts")
     build.add_argument("--now", type=_datetime, help="the time to build at (ISO 8601), for tests")
     build.add_argument("--force", action="store_true", help="replace an output folder blogkeeper did not make")
-    build.add_argument("--no-cache", action="store_true", help="render every post again; read and write no render cache")
+    build.add_argument(
+        "--no-cache", action="store_true", help="render every post; use no render cache"
+    )
 
     init = _command(commands, "init", "create a new blog in DIR", _run_init, site=False)
     init.add_argument("dir", type=Path)
@@ -89,7 +91,8 @@ def _run_build(args: argparse.Namespace) -> int:
     root = args.site.resolve()
     started = time.perf_counter()
     out = check_output_dir(args.out or root / "public", root, force=args.force)
-    outputs = build_site(root, BuildOptions(drafts=args.drafts, future=args.future, now=args.now, cache=not args.no_cache))
+    options = BuildOptions(args.drafts, args.future, args.now, cache=not args.no_cache)
+    outputs = build_site(root, options)
     write_site(outputs, out, spare=root / CACHE_DIR / "previous-site")
     elapsed = time.perf_counter() - started
     print(f"built {len(outputs)} files into {out} in {elapsed:.2f} s")
