@@ -226,16 +226,29 @@ def split_front_matter(text: str, source: str) -> tuple[dict[str, tuple[Any, int
     close_line = text.count("\n", 0, closing.start()) + 1
     newline = text.find("\n", closing.start())
     body = "" if newline == -1 else text[newline + 1 :]
-    return parse_yaml(yaml_text, source, first_line=2), body, close_line + 1
+    return _front_matter_yaml(yaml_text, source), body, close_line + 1
 
 
 # libyaml's safe loader builds the same nodes with the same marks, ten times faster.
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def parse_yaml(text: str, source: str, first_line: int) -> dict[str, tuple[Any, int]]:
+def _front_matter_yaml(text: str, source: str) -> dict[str, tuple[Any, int]]:
+    try:
+        return parse_yaml(text, source, 2, _FAST_LOADER)
+    except (BuildError, yaml.YAMLError):
+        if _FAST_LOADER is yaml.SafeLoader:
+            raise
+        # libyaml words and places some syntax errors differently (a control character
+        # on line 4 is reported on line 2); errors are rare, so report them as PyYAML does.
+        return parse_yaml(text, source, 2)
+
+
+def parse_yaml(
+    text: str, source: str, first_line: int, loader_class: type[yaml.SafeLoader] = yaml.SafeLoader
+) -> dict[str, tuple[Any, int]]:
     """A YAML mapping as {key: (value, line)}, with duplicate keys as errors."""
-    loader = _SAFE_LOADER(text)
+    loader = loader_class(text)
     try:
         node = loader.get_single_node()
         if node is None:

@@ -44,17 +44,14 @@ def check_output_dir(out: Path, root: Path, force: bool = False) -> Path:
     elif out.exists() and not out.is_dir():
         problem = "is a file, not a folder"
     elif out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists() and not force:
-        return _refuse(
-            out, "is not empty and was not made by blogkeeper", "pass --force to replace it"
-        )
+        return _refuse(out, "is not empty and was not made by blogkeeper", "pass --force to replace it")
     if problem:
         return _refuse(out, problem, "choose another --out")
     return out
 
 
 def _refuse(out: Path, problem: str, hint: str) -> Path:
-    message = f"refusing to write the site here: it {problem}"
-    raise BuildError([ContentError(str(out), None, message, hint)])
+    raise BuildError([ContentError(str(out), None, f"refusing to write the site here: it {problem}", hint)])
 
 
 def write_site(outputs: Iterable[OutputLike], out: Path, spare: Path | None = None) -> None:
@@ -126,10 +123,12 @@ def _place(staging: Path, out: Path, output: OutputLike) -> None:
 
 
 def _unchanged(old: Path, data: bytes) -> bool:
+    """Whether the old site holds exactly `data` at `old`, not through any symlink."""
     try:
-        if old.is_symlink() or not old.is_file() or old.stat().st_size != len(data):
+        if not old.is_file() or old.stat().st_size != len(data):
             return False
-        return old.read_bytes() == data
+        # Never link a file reached through a symlink: it may live outside the old site.
+        return old.resolve() == old and old.read_bytes() == data
     except OSError:
         return False
 
