@@ -4,6 +4,7 @@ import sys
 
 from blogkeeper.cli import main
 
-# Guarded: worker processes started with forkserver or spawn import this module again.
+# Guarded: a forkserver or spawn worker imports the main module again, and must not
+# run the command a second time.
 if __name__ == "__main__":
     sys.exit(main())

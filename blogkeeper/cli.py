@@ -56,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--force", action="store_true", help="replace an output folder blogkeeper did not make"
     )
+    build.add_argument(
+        "--no-cache", action="store_true", help="render every post; use no render cache"
+    )
 
     serve = _command(commands, "serve", "preview the site, rebuilding on save", _run_serve)
     serve.add_argument("--host", "--bind", default="127.0.0.1", help="address (default: 127.0.0.1)")
@@ -116,14 +119,16 @@ def _datetime(text: str) -> dt.datetime:
 
 
 def _run_build(args: argparse.Namespace) -> int:
+    from blogkeeper.cache import CACHE_DIR
     from blogkeeper.site import BuildOptions, build_site
     from blogkeeper.writer import check_output_dir, write_site
 
     root = args.site.resolve()
     started = time.perf_counter()
     out = check_output_dir(args.out or root / "public", root, force=args.force)
-    outputs = build_site(root, BuildOptions(drafts=args.drafts, future=args.future, now=args.now))
-    write_site(outputs, out)
+    options = BuildOptions(args.drafts, args.future, args.now, cache=not args.no_cache)
+    outputs = build_site(root, options)
+    write_site(outputs, out, spare=root / CACHE_DIR / "previous-site")
     elapsed = time.perf_counter() - started
     print(f"built {len(outputs)} files into {out} in {elapsed:.2f} s")
     return 0

@@ -81,12 +81,14 @@ def environment(site: Site) -> jinja2.Environment:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # one environment per build: no stat of every template per page
     )
     base = config.base_path
     env.globals.update(
         site=config, preview=site.preview, topics=site.topics, series_list=site.series
     )
     env.globals["now"] = site.now
+    env.globals["topic_slugs"] = {t.name: t.slug for t in site.topics}  # O(1) per tag
     env.filters["url"] = lambda path: base + quote(path.lstrip("/"), safe="/#")
     env.filters["absolute"] = config.absolute
     env.filters["long_date"] = long_date
@@ -200,9 +202,11 @@ def _intro(entry: RenderedPost, base: str) -> Intro:
 
 def _post_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
     series = {g.name: g for g in site.series}
+    # Each post's place in its series, found once: `tuple.index` per post is quadratic.
+    places = {id(e): i for g in site.series for i, e in enumerate(g.posts)}
     for entry in site.posts:
         post = entry.post
-        nav = _series_nav(series[post.series], entry) if post.series else None
+        nav = _series_nav(series[post.series], places[id(entry)]) if post.series else None
         page = PageMeta(
             post.path,
             post.title,
@@ -224,11 +228,10 @@ def _post_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
         )
 
 
-def _series_nav(group: Group, entry: RenderedPost) -> dict[str, Any]:
-    index = group.posts.index(entry)
+def _series_nav(group: Group, index: int) -> dict[str, Any]:
     return {
         "group": group,
-        "number": entry.post.part or index + 1,
+        "number": group.posts[index].post.part or index + 1,
         "count": len(group.posts),
         "prev": group.posts[index - 1].post if index > 0 else None,
         "next": group.posts[index + 1].post if index + 1 < len(group.posts) else None,

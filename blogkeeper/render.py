@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import html
+import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from html.parser import HTMLParser
 
+import latex2mathml
 import latex2mathml.converter
 import markdown2
+import pygments
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer
@@ -28,7 +31,7 @@ from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.fences import Fence, is_fold, scan
 
 # Bump when a change here changes the HTML for the same Markdown (the render cache key).
-RENDER_VERSION = "3"
+RENDER_VERSION = "4"
 
 EXTRAS = {
     "footnotes": None,
@@ -37,6 +40,7 @@ EXTRAS = {
     "strike": None,
     "task_list": None,
 }
+HIGHLIGHT = {"cssclass": "highlight", "wrapcode": True}
 OUTPUT_LANG = "output"
 # markdown2 recurses per level and hits RecursionError near 170 levels; real posts use < 10.
 MAX_NESTING = 50
@@ -107,10 +111,62 @@ def _render(body: str, fold: int | None, source: str, body_line: int) -> Rendere
     return Rendered(html=full, intro=_strip_ids(intro).strip() + "\n", folded=folded)
 
 
+class _Markdown(markdown2.Markdown):  # type: ignore[misc]
+    """A reusable converter whose every `convert` starts from a clean state.
+
+    markdown2 2.5.5 fills `_escape_table` (protected URLs) and `_code_table` (code spans)
+    in `__init__` only, so a reused converter accumulates them: every later post scans
+    all earlier posts' entries (quadratic), and its output could depend on what was
+    rendered before it in the same process. Reset them with the rest of the state.
+    """
+
+    def reset(self) -> None:
+        super().reset()
+        self._escape_table = markdown2.g_escape_table.copy()
+        self._code_table: dict[str, str] = {}
+
+    def _encode_backslash_escapes(self, text: str) -> str:
+        # Called for every span of text; without a backslash it replaces nothing.
+        return super()._encode_backslash_escapes(text) if "\\" in text else text
+
+    def _encode_email_address(self, addr: str) -> str:
+        # markdown2 hides an address behind entities chosen at random, so the same post
+        # rendered differently on every build. Choose them the same way every time.
+        rng = random.Random(addr)
+        chars = [_entity(ch, rng.random()) for ch in "mailto:" + addr]
+        return '<a href="{}">{}</a>'.format("".join(chars), "".join(chars[7:]))
+
+
+def _entity(ch: str, roll: float) -> str:
+    """markdown2's rule: about 10% as is, 45% hex, 45% decimal; `@` and `_` always encoded."""
+    if roll > 0.9 and ch not in "@_":
+        return ch
+    if roll < 0.45:
+        return f"&#{hex(ord(ch))[1:]};"
+    return f"&#{ord(ch)};"
+
+
+def options() -> dict[str, object]:
+    """Every setting that shapes the HTML, for the render cache's key."""
+    return {"extras": EXTRAS, "highlight": HIGHLIGHT, "output_lang": OUTPUT_LANG}
+
+
+def versions() -> dict[str, str]:
+    """The versions of everything whose change can change the HTML of the same text."""
+    from blogkeeper import __version__
+
+    return {
+        "render": RENDER_VERSION,
+        "blogkeeper": __version__,
+        "markdown2": markdown2.__version__,
+        "pygments": pygments.__version__,
+        "latex2mathml": latex2mathml.__version__,
+    }
+
+
 @lru_cache(maxsize=1)
 def _markdown() -> markdown2.Markdown:
-    # One converter per process: markdown2's set-up per call is measurable.
-    return markdown2.Markdown(extras=dict(EXTRAS))
+    return _Markdown(extras=dict(EXTRAS))
 
 
 def _prepare(
@@ -246,13 +302,19 @@ def _scrollable_math(mathml: str) -> str:
 
 def _math(latex: str, display: str, source: str, line_no: int) -> str:
     try:
-        return str(latex2mathml.converter.convert(latex.strip(), display=display))
+        return _mathml(latex.strip(), display)
     except Exception as exc:  # latex2mathml raises a family of its own plus plain errors
         message = f"cannot render math ${latex.strip()}$: {type(exc).__name__} {exc}".strip()
         raise BuildError([ContentError(source, line_no, message)]) from None
 
 
-_FORMATTER = HtmlFormatter(cssclass="highlight", wrapcode=True)
+@lru_cache(maxsize=4096)
+def _mathml(latex: str, display: str) -> str:
+    # Posts repeat their formulas; latex2mathml costs about a millisecond for each.
+    return str(latex2mathml.converter.convert(latex, display=display))
+
+
+_FORMATTER = HtmlFormatter(**HIGHLIGHT)
 
 
 @lru_cache(maxsize=256)
@@ -335,18 +397,26 @@ def _label_tasks(text: str) -> str:
     return _TASK.sub(replace, text)
 
 
+# Any placeholder; one of another nonce is left as it is (compiling one per post is slow).
+_TOKEN = re.compile(r"<p>(bk[0-9a-f]{10}x\d+z)</p>|(bk[0-9a-f]{10}x\d+z)")
+_BARE_TOKEN = re.compile(r"bk[0-9a-f]{10}x\d+z")
+
+
 def _swap_in(text: str, swaps: _Swaps) -> str:
     if not swaps.html:
         return text
-    token = re.compile(r"bk" + swaps.nonce + r"x\d+z")
-    pattern = re.compile(rf"<p>({token.pattern})</p>|({token.pattern})")
 
     def replace(match: re.Match[str]) -> str:
-        return swaps.html[match.group(1) or match.group(2)]
+        return swaps.html.get(match.group(1) or match.group(2), match.group(0))
 
     # Inside a tag a token can only be in an attribute (an id), where HTML cannot go.
-    text = _TAG.sub(lambda tag: token.sub(lambda m: swaps.plain[m.group(0)], tag.group(0)), text)
-    return pattern.sub(replace, text)
+    text = _TAG.sub(
+        lambda tag: _BARE_TOKEN.sub(
+            lambda m: swaps.plain.get(m.group(0), m.group(0)), tag.group(0)
+        ),
+        text,
+    )
+    return _TOKEN.sub(replace, text)
 
 
 # Attributes are rewritten only inside start tags: code and prose may show `id="x"` as text

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from blogkeeper import feeds, links, llms, pages
+from blogkeeper.cache import Job, RenderCache, render_all
 from blogkeeper.config import SiteConfig, load_config
 from blogkeeper.content import LoadOptions, Post, load_posts, slugify
 from blogkeeper.errors import BuildError, ContentError
-from blogkeeper.render import Rendered, render_markdown
+from blogkeeper.render import Rendered
 
 STATIC_DIR = "static"
 
@@ -67,6 +68,7 @@ class BuildOptions:
     future: bool = False
     now: dt.datetime | None = None
     preview: bool = False
+    cache: bool = True  # False: render every post, read and write no cache
 
 
 def build_site(root: Path, options: BuildOptions | None = None) -> list[Output]:
@@ -74,7 +76,8 @@ def build_site(root: Path, options: BuildOptions | None = None) -> list[Output]:
     options = options or BuildOptions()
     config = load_config(root)
     posts = load_posts(config, LoadOptions(options.drafts, options.future, options.now))
-    site = assemble(config, render_posts(posts), preview=options.preview)
+    cache = RenderCache.for_site(root) if options.cache else None
+    site = assemble(config, render_posts(posts, cache), preview=options.preview)
     if options.preview:
         site = replace(site, now=options.now or dt.datetime.now(tz=config.tz))
     static = _static_files(root)
@@ -87,19 +90,11 @@ def build_site(root: Path, options: BuildOptions | None = None) -> list[Output]:
     return outputs
 
 
-def render_posts(posts: Iterable[Post]) -> list[RenderedPost]:
-    errors: list[ContentError] = []
-    rendered = []
-    for post in posts:
-        try:
-            result = render_markdown(post.body, post.fold, post.source, post.body_line)
-        except BuildError as exc:
-            errors.extend(exc.errors)
-            continue
-        rendered.append(_attach(post, result))
-    if errors:
-        raise BuildError(errors)
-    return rendered
+def render_posts(posts: Iterable[Post], cache: RenderCache | None = None) -> list[RenderedPost]:
+    """Every post rendered, through `cache` when given; misses render in parallel."""
+    posts = list(posts)
+    jobs = [Job(p.body, p.fold, p.source, p.body_line) for p in posts]
+    return [_attach(p, r) for p, r in zip(posts, render_all(jobs, cache), strict=True)]
 
 
 def _attach(post: Post, result: Rendered) -> RenderedPost:

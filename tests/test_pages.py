@@ -19,6 +19,7 @@ SITE_URL = "https://blog.example.org/"
 # Outputs that other branches add (feeds, llms.txt and the Markdown twins). Until they
 # are merged, links to these paths cannot resolve here; remove this skip after merging.
 
+
 def built(root: Path, out: Path, *extra: str) -> dict[str, bytes]:
     result = quick_build(root, "--out", out, *extra)
     assert result.code == 0, result.err

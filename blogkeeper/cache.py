@@ -1,0 +1,250 @@
+"""The render cache, and rendering the posts it does not hold in parallel.
+
+Rendering a post's Markdown is the one expensive step of a build. `render_all` looks each
+post up by a key hashed from everything its HTML depends on (the Markdown body, the fold,
+the render options and the versions of blogkeeper, its renderer, markdown2, Pygments and
+latex2mathml), renders the misses (in a process pool when there are enough of them) and
+stores them. An entry is never wrong, only unused: there are no mtimes and no declared
+dependencies, so editing anything that matters gives a new key. Errors are never stored:
+they name file paths and lines, which are not part of the key.
+
+Entries live in `<site>/.blogkeeper-cache/render/`, one file per key: a header line with
+the key and the sizes, then the HTML and the intro as UTF-8 (a simple format, never a
+pickle; it reads several times faster than JSON). They are written atomically (temp file +
+`os.replace`). A file that cannot be read or does not hold exactly the entry its name
+promises is ignored and written again. The folder is safe to delete. After a build that
+stored new entries, if the folder is over `limit` bytes, entries this build did not use
+are deleted, least recently written first, until it is under the limit.
+
+This module writes only inside its cache folder; it never touches the site's output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from multiprocessing.context import BaseContext
+from pathlib import Path
+
+from blogkeeper import render
+from blogkeeper.errors import BuildError, ContentError
+from blogkeeper.render import Rendered
+
+CACHE_DIR = ".blogkeeper-cache"
+RENDER_DIR = "render"
+MAGIC = b"blogkeeper render cache 1"
+SUFFIX = ".entry"
+DEFAULT_LIMIT = 256 * 2**20  # bytes; entries in use are kept even above it
+# Below this many misses a pool costs more to start than it saves (see docs/benchmarks.md).
+PARALLEL_MIN = 16
+
+
+@dataclass(frozen=True)
+class Job:
+    """One post to render: what the HTML depends on, plus where errors point."""
+
+    body: str
+    fold: int | None
+    source: str
+    body_line: int
+
+
+class RenderCache:
+    """Rendered posts on disk under `folder`, keyed by content, options and versions.
+
+    `versions` and `options` default to the renderer's own; tests inject others.
+    `hits` and `misses` count look-ups since the cache was made, `stored` new entries.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        versions: dict[str, str] | None = None,
+        options: dict[str, object] | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> None:
+        self.folder = folder
+        self.limit = limit
+        salt = {"versions": versions or render.versions(), "options": options or render.options()}
+        self.salt = json.dumps(salt, sort_keys=True, default=repr)
+        self.hits = 0
+        self.misses = 0
+        self.stored = 0
+
+    @classmethod
+    def for_site(cls, root: Path) -> RenderCache:
+        return cls(root / CACHE_DIR / RENDER_DIR)
+
+    def key(self, job: Job) -> str:
+        digest = hashlib.sha256(self.salt.encode())
+        digest.update(f"\0{job.fold}\0".encode())
+        digest.update(job.body.encode("utf-8", "surrogatepass"))
+        return digest.hexdigest()
+
+    def path(self, key: str) -> Path:
+        return self.folder / key[:2] / f"{key}{SUFFIX}"
+
+    def get(self, key: str) -> Rendered | None:
+        try:
+            result = decode(self.path(key).read_bytes(), key)
+        except OSError:
+            result = None  # missing or unreadable: render again and overwrite
+        if result is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return result
+
+    def prune(self, used: set[str]) -> None:
+        """Delete unused entries, oldest first, while the folder is over the limit."""
+        entries = []
+        total = 0
+        for entry in _files(self.folder):
+            try:
+                size, mtime = entry.stat().st_size, entry.stat().st_mtime
+            except OSError:
+                continue  # deleted meanwhile by another build
+            total += size
+            if entry.name.removesuffix(SUFFIX) not in used:
+                entries.append((mtime, entry.path, size))
+        for _, path, size in sorted(entries):
+            if total <= self.limit:
+                break
+            try:
+                os.unlink(path)
+                total -= size
+            except OSError:
+                pass
+
+
+def encode(key: str, result: Rendered) -> bytes:
+    """An entry: a header line naming the key and the sizes, then the HTML and the intro."""
+    html, intro = result.html.encode(), result.intro.encode()
+    return b"%s\n%s\n%d %d %d\n" % (MAGIC, key.encode(), result.folded, len(html), len(intro)) + (
+        html + intro
+    )
+
+
+def decode(data: bytes, key: str) -> Rendered | None:
+    """The entry in `data` if it is exactly what `encode` wrote for `key`, else None."""
+    try:
+        magic, stored_key, sizes, payload = data.split(b"\n", 3)
+        folded, html_size, intro_size = (int(n) for n in sizes.split(b" "))
+        if (magic, stored_key) != (MAGIC, key.encode()) or folded not in (0, 1):
+            return None
+        if html_size < 0 or intro_size < 0 or len(payload) != html_size + intro_size:
+            return None
+        html = payload[:html_size].decode()
+        return Rendered(html, payload[html_size:].decode(), bool(folded))
+    except ValueError:  # too few parts, not numbers, not UTF-8
+        return None
+
+
+def _files(folder: Path) -> list[os.DirEntry[str]]:
+    try:
+        shards = [e for e in os.scandir(folder) if e.is_dir()]
+    except OSError:
+        return []
+    found = []
+    for shard in shards:
+        try:
+            found += [e for e in os.scandir(shard.path) if e.is_file()]
+        except OSError:
+            continue
+    return found
+
+
+def store(path: Path, key: str, result: Rendered) -> None:
+    """Write one entry atomically; a cache that cannot be written is only a slower build."""
+    try:
+        data = encode(key, result)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _ignore_in_git(path.parent.parent.parent)
+        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=SUFFIX)
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(temp, path)
+    except (OSError, UnicodeError):
+        pass
+
+
+def _ignore_in_git(cache_root: Path) -> None:
+    marker = cache_root / ".gitignore"
+    if cache_root.name == CACHE_DIR and not marker.exists():
+        marker.write_text("# written by blogkeeper: this folder is a cache, safe to delete\n*\n")
+
+
+def render_all(
+    jobs: Sequence[Job], cache: RenderCache | None, workers: int | None = None
+) -> list[Rendered]:
+    """Every job rendered, from the cache where possible; `BuildError` with all errors.
+
+    Misses render in `workers` processes (default: one per core) when there are at least
+    `PARALLEL_MIN` of them, else in this process.
+    """
+    keys = [cache.key(job) for job in jobs] if cache else [""] * len(jobs)
+    results: list[Rendered | None] = [cache.get(k) if cache else None for k in keys]
+    missing = [i for i, result in enumerate(results) if result is None]
+    errors: list[ContentError] = []
+    paths = [str(cache.path(keys[i])) if cache else "" for i in missing]
+    tasks = [(jobs[i], keys[i], p) for i, p in zip(missing, paths, strict=True)]
+    outcomes = _render_many(tasks, workers or _workers())
+    for index, outcome in zip(missing, outcomes, strict=True):
+        if isinstance(outcome, Rendered):
+            results[index] = outcome
+        else:
+            errors += outcome
+    if errors:
+        raise BuildError(errors)
+    if cache and missing:
+        cache.stored += len(missing)
+        cache.prune(set(keys))  # only a build that added entries can push the folder over
+    return [r for r in results if r is not None]
+
+
+Task = tuple[Job, str, str]  # the job, its cache key, the entry's path ("" for none)
+Outcome = Rendered | list[ContentError]
+
+
+def _render_many(tasks: list[Task], workers: int) -> list[Outcome]:
+    if len(tasks) < PARALLEL_MIN or workers < 2:
+        return [_render_one(task) for task in tasks]
+    chunk = max(1, len(tasks) // (workers * 8))
+    with ProcessPoolExecutor(workers, mp_context=_context()) as pool:
+        return list(pool.map(_render_one, tasks, chunksize=chunk))
+
+
+def _render_one(task: Task) -> Outcome:
+    job, key, path = task
+    try:
+        result = render.render_markdown(job.body, job.fold, job.source, job.body_line)
+    except BuildError as exc:
+        return list(exc.errors)
+    if path:
+        store(Path(path), key, result)
+    return result
+
+
+def _workers() -> int:
+    forced = os.environ.get("BLOGKEEPER_WORKERS", "")
+    if forced.isdigit() and int(forced) > 0:
+        return int(forced)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _context() -> BaseContext:
+    # fork starts workers in milliseconds with the renderer already imported, but forking
+    # a process that runs other threads (serve does) can leave the child stuck on a lock
+    # one of them held. Then workers fork from a single-threaded server process instead.
+    if threading.active_count() == 1:
+        return get_context("fork")
+    context = get_context("forkserver")
+    context.set_forkserver_preload(["blogkeeper.cache"])
+    return context
