@@ -75,11 +75,15 @@ def render_llms(
 
     sections = plan_sections(site, {o.path for o in [*generated, *static]})
     ordered = _full_order(site, sections)
+    wanted = config.llms.full or config.llms.twins
+    twins = [twin(config, e) for e in ordered] if wanted else []  # once, for both uses
     outputs = [Output(LLMS_TXT, llms_txt(site, sections).encode())]
     if config.llms.full:
-        outputs.append(Output(LLMS_FULL, llms_full(site, ordered).encode()))
+        outputs.append(Output(LLMS_FULL, llms_full(site, ordered, twins).encode()))
     if config.llms.twins:
-        outputs += [Output(twin_path(e.post), twin(config, e).encode()) for e in ordered]
+        outputs += [
+            Output(twin_path(e.post), t.encode()) for e, t in zip(ordered, twins, strict=True)
+        ]
     own = next((o for o in static if o.path == HEADERS), None)
     text = headers_file(site, [*generated, *outputs], own.data if own else None)
     outputs.append(Output(HEADERS, text.encode()))
@@ -225,7 +229,10 @@ def link_line(title: str, url: str, note: str) -> str:
 # --- llms-full.txt ---------------------------------------------------------------------
 
 
-def llms_full(site: Site, ordered: Sequence[RenderedPost]) -> str:
+def llms_full(
+    site: Site, ordered: Sequence[RenderedPost], twins: Sequence[str] | None = None
+) -> str:
+    """Every post's twin after a header; `twins`, when given, are those of `ordered`."""
     config = site.config
     lines = [f"# {heading_text(config.title)}: every post in full", ""]
     if config.description.strip():
@@ -237,10 +244,10 @@ def llms_full(site: Site, ordered: Sequence[RenderedPost]) -> str:
         f"[{LLMS_TXT}]({index}). Each post begins after a `---` line with its title as a "
         "heading, then its date, topics and address."
     )
-    text = "\n".join(lines) + "\n"
-    for entry in ordered:
-        text += "\n---\n\n" + twin(config, entry)
-    return text
+    if twins is None:
+        twins = [twin(config, entry) for entry in ordered]
+    # One join: adding each twin to a growing string copies it again for every post.
+    return "\n".join(lines) + "\n" + "".join("\n---\n\n" + t for t in twins)
 
 
 # --- the Markdown twin -----------------------------------------------------------------
