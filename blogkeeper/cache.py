@@ -248,3 +248,61 @@ def _context() -> BaseContext:
     context = get_context("forkserver")
     context.set_forkserver_preload(["blogkeeper.cache"])
     return context
+
+
+class Memo:
+    """Results of pure functions of text, kept between builds in one JSON file.
+
+    Keys are hashes of a function's whole input (see `digest`), values plain JSON. `save`
+    keeps only the entries this build read or added, so the file never outgrows the site;
+    it writes nothing when nothing changed. A file that cannot be read is an empty memo.
+    `path` None: an in-memory memo that is never saved.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.stored: dict[str, object] = {}
+        self.used: dict[str, object] = {}
+        self.added = False
+        try:
+            loaded = json.loads(path.read_bytes()) if path else {}
+            self.stored = loaded if isinstance(loaded, dict) else {}
+        except (OSError, ValueError):
+            pass
+
+    @classmethod
+    def for_site(cls, root: Path, name: str) -> Memo:
+        return cls(root / CACHE_DIR / f"{name}.json")
+
+    def get(self, key: str) -> object | None:
+        value = self.used.get(key, self.stored.get(key))
+        if value is not None:
+            self.used[key] = value
+        return value
+
+    def __setitem__(self, key: str, value: object) -> None:
+        self.used[key] = value
+        self.added = True
+
+    def save(self) -> None:
+        """Write the entries used by this build, atomically; a failed write is ignored."""
+        if self.path is None or (not self.added and len(self.used) == len(self.stored)):
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _ignore_in_git(self.path.parent)
+            handle, temp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-")
+            with os.fdopen(handle, "wb") as file:
+                file.write(json.dumps(self.used, sort_keys=True).encode())
+            os.replace(temp, self.path)
+        except (OSError, UnicodeError):
+            pass
+
+
+def digest(*parts: str | bytes) -> str:
+    """A memo key for inputs `parts` (text may hold lone surrogates)."""
+    hashed = hashlib.sha256()
+    for part in parts:
+        data = part if isinstance(part, bytes) else part.encode("utf-8", "surrogatepass")
+        hashed.update(b"%d\0" % len(data) + data)
+    return hashed.hexdigest()

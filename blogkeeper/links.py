@@ -4,11 +4,14 @@ An `href` or `src` in a post's rendered HTML that has no scheme (or points under
 site's own `url`) must name an output file, and a `#fragment` must name an `id` (or an
 `<a name>`) in the page it points to. A failure is a `ContentError` at the post's Markdown
 line where the link is written. External links are never fetched. Pure: it reads the
-build's outputs in memory and writes nothing.
+build's outputs in memory and writes nothing. Parsing HTML is its one cost, so what a
+parse found can be kept in a `memo` by the hash of the HTML parsed (the build keeps it
+between builds).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from html.parser import HTMLParser
 from typing import Protocol
@@ -37,6 +40,11 @@ class _Post(Protocol):
     def path(self) -> str: ...
 
 
+class Memo(Protocol):
+    def get(self, key: str) -> object | None: ...
+    def __setitem__(self, key: str, value: object) -> None: ...
+
+
 class _Entry(Protocol):
     @property
     def post(self) -> _Post: ...
@@ -44,14 +52,19 @@ class _Entry(Protocol):
     def html(self) -> str: ...
 
 
-def check_links(site_url: str, entries: Iterable[_Entry], outputs: Sequence[_Output]) -> None:
+def check_links(
+    site_url: str,
+    entries: Iterable[_Entry],
+    outputs: Sequence[_Output],
+    memo: Memo | None = None,
+) -> None:
     """Raise `BuildError` naming each post line whose link does not resolve."""
     files = {o.path: o.data for o in outputs}
-    ids: dict[str, frozenset[str]] = {}
+    ids = _Ids(files, memo)
     errors = []
     for entry in entries:
         page = urljoin(site_url, entry.post.path)
-        for url in _links(entry.html):
+        for url in _found(entry.html, memo)[0]:
             problem = _problem(site_url, page, url, files, ids)
             if problem:
                 line = _line_of(entry.post, url)
@@ -61,9 +74,50 @@ def check_links(site_url: str, entries: Iterable[_Entry], outputs: Sequence[_Out
         raise BuildError(errors)
 
 
-def _problem(
-    site_url: str, page: str, url: str, files: dict[str, bytes], ids: dict[str, frozenset[str]]
-) -> str | None:
+class _Ids:
+    """The ids of each output page, parsed when first asked for."""
+
+    def __init__(self, files: dict[str, bytes], memo: Memo | None) -> None:
+        self.files = files
+        self.memo = memo
+        self.found: dict[str, frozenset[str]] = {}
+
+    def __getitem__(self, path: str) -> frozenset[str]:
+        if path not in self.found:
+            self.found[path] = frozenset(_found(self.files[path], self.memo)[1])
+        return self.found[path]
+
+
+def _found(html: str | bytes, memo: Memo | None) -> tuple[list[str], list[str]]:
+    """The links (first appearances, in order) and the ids in `html`, from `memo` if there.
+
+    Bytes are a page as written (decoded leniently), text a post's HTML as rendered.
+    """
+    if isinstance(html, str):
+        key = "t" + hashlib.sha256(html.encode("utf-8", "surrogatepass")).hexdigest()
+    else:
+        key = "b" + hashlib.sha256(html).hexdigest()
+    kept = memo.get(key) if memo is not None else None
+    if _valid(kept):
+        return kept  # type: ignore[return-value]
+    text = html if isinstance(html, str) else html.decode("utf-8", "replace")
+    collector = _parse(text)
+    result = (list(dict.fromkeys(collector.links)), sorted(collector.ids))
+    if memo is not None:
+        memo[key] = result
+    return result
+
+
+def _valid(kept: object) -> bool:
+    """Whether a memo entry has the shape `_found` returns (a memo file may be damaged)."""
+    return (
+        isinstance(kept, list | tuple)
+        and len(kept) == 2
+        and all(isinstance(part, list) and all(isinstance(s, str) for s in part) for part in kept)
+    )
+
+
+def _problem(site_url: str, page: str, url: str, files: dict[str, bytes], ids: _Ids) -> str | None:
     """What is wrong with `url` on the page at `page`, or None when it resolves."""
     parts = urlsplit(urljoin(page, url.strip()))
     if parts[:2] != urlsplit(site_url)[:2]:
@@ -78,8 +132,6 @@ def _problem(
     if fragment.lower() == "top":  # HTML: `#top` scrolls to the top, with or without an id
         return None
     if fragment and path.endswith(".html"):
-        if path not in ids:
-            ids[path] = frozenset(_parse(files[path].decode("utf-8", "replace")).ids)
         if fragment in ids[path]:
             return None
         return f"link to `{url}`: no element with id `{fragment}` on that page"
@@ -126,7 +178,3 @@ def _parse(html: str) -> _Collector:
     collector.feed(html)
     collector.close()
     return collector
-
-
-def _links(html: str) -> list[str]:
-    return list(dict.fromkeys(_parse(html).links))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from blogkeeper import feeds, links, llms, pages
-from blogkeeper.cache import Job, RenderCache, render_all
+from blogkeeper.cache import Job, Memo, RenderCache, render_all
 from blogkeeper.config import SiteConfig, load_config
 from blogkeeper.content import LoadOptions, Post, load_posts, slugify
 from blogkeeper.errors import BuildError, ContentError
@@ -86,7 +86,12 @@ def build_site(root: Path, options: BuildOptions | None = None) -> list[Output]:
     generated = [o for o in built if o.path not in overridden or not o.path.startswith("assets/")]
     generated, static = llms.render_llms(site, generated, static)
     outputs = _checked([*generated, *static])
-    links.check_links(config.url, site.posts, outputs)
+    memo = Memo.for_site(root, "links") if options.cache else None
+    try:
+        links.check_links(config.url, site.posts, outputs, memo)
+    finally:
+        if memo is not None:
+            memo.save()  # a failed check is worth keeping too: the fix re-checks one post
     return outputs
 
 

@@ -12,7 +12,16 @@ from conftest import build, now, post, snapshot
 
 from blogkeeper import cache as cache_module
 from blogkeeper import render
-from blogkeeper.cache import CACHE_DIR, RENDER_DIR, SUFFIX, Job, RenderCache, render_all
+from blogkeeper.cache import (
+    CACHE_DIR,
+    RENDER_DIR,
+    SUFFIX,
+    Job,
+    Memo,
+    RenderCache,
+    digest,
+    render_all,
+)
 from blogkeeper.errors import BuildError
 from blogkeeper.site import BuildOptions, build_site
 
@@ -270,3 +279,23 @@ def test_no_cache_builds_the_same_site_and_writes_no_cache(
     assert build(root, "--out", tmp_path / "two", "--no-cache").code == 0
     assert not (root / CACHE_DIR / RENDER_DIR).exists()
     assert snapshot(tmp_path / "one") == snapshot(tmp_path / "two")
+
+
+def test_memo_keeps_what_a_build_used_and_survives_damage(tmp_path: Path) -> None:
+    path = tmp_path / CACHE_DIR / "m.json"
+    memo = Memo(path)
+    memo[digest("a")] = ["A"]
+    memo[digest("b", "\ud800")] = ["B"]
+    memo.save()
+    again = Memo(path)
+    assert again.get(digest("a")) == ["A"] and again.get(digest("c")) is None
+    again.save()  # "b" was not used: dropped
+    assert json.loads(path.read_text()) == {digest("a"): ["A"]}
+    before = path.stat().st_ino  # a write replaces the file: a new inode
+    unchanged = Memo(path)
+    assert unchanged.get(digest("a")) == ["A"]
+    unchanged.save()
+    assert path.stat().st_ino == before and (path.parent / ".gitignore").exists()
+    path.write_text("[not a mapping")
+    assert Memo(path).get(digest("a")) is None
+    assert digest("ab", "c") != digest("a", "bc")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -100,3 +101,21 @@ def test_links_inside_code_are_not_links(make_site: MakeSite) -> None:
         "Write `[x](/nope/)` like this:\n\n```markdown\n[x](/nope/)\n```\n\n    <a href='/nope'>\n"
     )
     assert build(_site(make_site, body)).code == 0
+
+
+def test_a_kept_parse_gives_the_same_errors_and_a_damaged_one_is_redone(
+    make_site: MakeSite,
+) -> None:
+    body = GOOD + "\nJump to [nowhere](#no-such-section).\n"
+    root = _site(make_site, body)
+    first = build(root)
+    memo = root / ".blogkeeper-cache" / "links.json"
+    kept = json.loads(memo.read_text())
+    assert kept and first.code == 1
+    assert build(root).err == first.err  # from the memo
+    memo.write_text(json.dumps({key: ["not", "lists"] for key in kept}))
+    assert build(root).err == first.err
+    memo.write_text("{damaged")
+    assert build(root).err == first.err
+    (root / "posts/main.md").write_text(post("Main", "2026-02-01", GOOD, slug="main"))
+    assert build(root).code == 0  # a changed page is parsed again, never taken from the memo
