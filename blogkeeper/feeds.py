@@ -2,7 +2,9 @@
 
 Built with feedgen. Every value that goes into a feed is made safe for XML first (the
 characters XML 1.0 forbids are dropped), and every URL inside item content is made
-absolute, so no post can break a feed or a reader. Pure: returns `Output` values, reads
+absolute, so no post can break a feed or a reader. Finding the URLs means parsing each
+item's HTML; what a parse changes can be kept in a `memo` by the hash of its input (the
+build keeps it between builds). Pure: returns `Output` values, reads
 no file, writes no file, and never asks the clock — feedgen's now() defaults for
 `lastBuildDate` and `updated` are always overridden with post dates.
 """
@@ -15,13 +17,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, urljoin, urlsplit
 
 from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
 
 from blogkeeper import __version__
+from blogkeeper.cache import digest
 from blogkeeper.pages import Link, feed_links
 
 if TYPE_CHECKING:
@@ -63,12 +66,17 @@ def head_links(site: Site) -> tuple[Link, ...]:
     return tuple(link for link in links if link.type != RSS_TYPE)
 
 
-def render_feeds(site: Site) -> list[Output]:
+class Memo(Protocol):
+    def get(self, key: str) -> object | None: ...
+    def __setitem__(self, key: str, value: object) -> None: ...
+
+
+def render_feeds(site: Site, memo: Memo | None = None) -> list[Output]:
     """RSS and Atom files for the whole site, each topic and each series."""
     from blogkeeper.site import Output
 
     outputs = []
-    for spec in feed_specs(site):
+    for spec in feed_specs(site, memo):
         # pages.feed_links names the files, so the feeds written are the feeds linked.
         for link in feed_links(spec.folder, spec.title):
             build = _rss if link.type == RSS_TYPE else _atom
@@ -76,7 +84,7 @@ def render_feeds(site: Site) -> list[Output]:
     return outputs
 
 
-def feed_specs(site: Site) -> list[FeedSpec]:
+def feed_specs(site: Site, memo: Memo | None = None) -> list[FeedSpec]:
     config = site.config
     made: dict[str, FeedItem] = {}  # a post is in several feeds; its HTML is done once
 
@@ -84,7 +92,7 @@ def feed_specs(site: Site) -> list[FeedSpec]:
         items = []
         for entry in _newest(posts, config.feed.items):
             if entry.post.source not in made:
-                made[entry.post.source] = feed_item(config, entry)
+                made[entry.post.source] = feed_item(config, entry, memo)
             items.append(made[entry.post.source])
         page = "" if folder == MAIN_FOLDER else folder
         return FeedSpec(folder, title, description, page, tuple(items))
@@ -120,11 +128,11 @@ def _newest(posts: Iterable[RenderedPost], limit: int) -> list[RenderedPost]:
     return kept[:limit]
 
 
-def feed_item(config: SiteConfig, entry: RenderedPost) -> FeedItem:
+def feed_item(config: SiteConfig, entry: RenderedPost, memo: Memo | None = None) -> FeedItem:
     url = _uri(config, entry.post.path)
-    intro = absolute_urls(xml_safe(entry.intro), url)
+    intro = absolute_urls(xml_safe(entry.intro), url, memo)
     if config.feed.full_text:
-        content = absolute_urls(xml_safe(entry.html), url)
+        content = absolute_urls(xml_safe(entry.html), url, memo)
     else:
         content = intro + f'<p><a href="{html.escape(url)}">Read more</a></p>\n'
     return FeedItem(entry, url, content, intro)
@@ -207,27 +215,57 @@ _URL_ATTRIBUTES = frozenset(
 _ASCII_SPACE = " \t\n\r\f"
 
 
-def absolute_urls(fragment: str, base: str) -> str:
+def absolute_urls(fragment: str, base: str, memo: Memo | None = None) -> str:
     """`fragment` with every URL attribute resolved against `base` (the post's URL).
 
     Root-relative, page-relative and fragment-only URLs become absolute; URLs with a
     scheme and protocol-relative ones are kept. Only start tags that change are
     rewritten; every other byte of the fragment is kept as it was.
     """
+    key = digest(base, fragment)
+    edits = memo.get(key) if memo is not None else None
+    if not _valid(edits, len(fragment)):
+        edits = _edits(fragment, base)
+        if memo is not None:
+            memo[key] = edits
+    pieces, done = [], 0
+    for start, end, tag in edits:  # type: ignore[union-attr]
+        pieces += [fragment[done:start], tag]
+        done = end
+    pieces.append(fragment[done:])
+    return "".join(pieces)
+
+
+def _valid(edits: object, size: int) -> bool:
+    """Whether a memo entry is a list of in-order [start, end, text] edits of the text."""
+    if not isinstance(edits, list):
+        return False
+    done = 0
+    for edit in edits:
+        if not (isinstance(edit, list) and len(edit) == 3 and isinstance(edit[2], str)):
+            return False
+        start, end = edit[0], edit[1]
+        if not (type(start) is int and type(end) is int and done <= start <= end <= size):
+            return False
+        done = end
+    return True
+
+
+def _edits(fragment: str, base: str) -> list[list[Any]]:
+    """[start, end, new start tag] for each start tag whose URLs change, in order."""
     finder = _StartTags()
     finder.feed(fragment)
     finder.close()
     line_starts = [0, *(m.end() for m in re.finditer("\n", fragment))]
-    pieces, done = [], 0
+    edits: list[list[Any]] = []
     for tag in finder.tags:
         attrs = [(name, _resolve(name, value, base)) for name, value in tag.attrs]
         start = line_starts[tag.line - 1] + tag.column
         if attrs == tag.attrs or fragment[start : start + len(tag.raw)] != tag.raw:
             continue
-        pieces += [fragment[done:start], _start_tag(tag.name, attrs, tag.self_closing)]
-        done = start + len(tag.raw)
-    pieces.append(fragment[done:])
-    return "".join(pieces)
+        end = start + len(tag.raw)
+        edits.append([start, end, _start_tag(tag.name, attrs, tag.self_closing)])
+    return edits
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,13 @@ def build_site(root: Path, options: BuildOptions | None = None) -> list[Output]:
         site = replace(site, now=options.now or dt.datetime.now(tz=config.tz))
     static = _static_files(root)
     overridden = {o.path for o in static}
-    built = [*pages.render_pages(site, feeds.head_links(site)), *feeds.render_feeds(site)]
+    feed_memo = Memo.for_site(root, "feeds") if options.cache else None
+    built = [
+        *pages.render_pages(site, feeds.head_links(site)),
+        *feeds.render_feeds(site, feed_memo),
+    ]
+    if feed_memo is not None:
+        feed_memo.save()
     generated = [o for o in built if o.path not in overridden or not o.path.startswith("assets/")]
     generated, static = llms.render_llms(site, generated, static)
     outputs = _checked([*generated, *static])

@@ -18,6 +18,7 @@ from conftest import REPO, build, post, snapshot
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from blogkeeper.cache import Memo
 from blogkeeper.config import SiteConfig
 from blogkeeper.content import Post
 from blogkeeper.feeds import absolute_urls, render_feeds, xml_safe
@@ -518,6 +519,21 @@ BASE = "https://x.example/blog/2026/03/post/"
 )
 def test_absolute_urls(fragment: str, expected: str) -> None:
     assert absolute_urls(fragment, BASE) == expected
+    memo = Memo(None)
+    assert absolute_urls(fragment, BASE, memo) == expected
+    assert absolute_urls(fragment, BASE, memo) == expected  # from the memo
+
+
+@pytest.mark.parametrize(
+    "damage", [None, "edits", [["0", 3, "x"]], [[5, 2, "x"]], [[0, 10**6, "x"]], [[0, 1]]]
+)
+def test_a_damaged_memo_entry_is_ignored(damage: object) -> None:
+    fragment = '<p><a href="#fn-1">1</a> and <img src="a.png"></p>'
+    memo = Memo(None)
+    expected = absolute_urls(fragment, BASE, memo)
+    for key in list(memo.used):
+        memo.used[key] = damage
+    assert absolute_urls(fragment, BASE, memo) == expected
 
 
 def test_xml_safe_drops_exactly_what_xml_forbids() -> None:
