@@ -16,7 +16,6 @@ import html
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -25,6 +24,7 @@ from feedgen.feed import FeedGenerator
 
 from blogkeeper import __version__
 from blogkeeper.cache import digest
+from blogkeeper.links import QuickParser
 from blogkeeper.pages import Link, feed_links
 
 if TYPE_CHECKING:
@@ -278,8 +278,9 @@ class _Tag:
     self_closing: bool
 
 
-class _StartTags(HTMLParser):
-    """Collects start tags with where they are; the HTML itself is left alone."""
+class _StartTags(QuickParser):
+    """Collects start tags that may hold a URL, with where they are; the HTML itself is
+    left alone. (QuickParser skips tags whose one attribute is `class`: none changes.)"""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=False)

@@ -12,6 +12,7 @@ between builds).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from html.parser import HTMLParser
 from typing import Protocol
@@ -155,7 +156,34 @@ def _line_of(post: _Post, url: str) -> int | None:
     return post.body_line
 
 
-class _Collector(HTMLParser):
+# A start tag with no attribute but `class` (most tags: Pygments' spans, <p>, <li>) and an
+# end tag: parsing them in full is most of HTMLParser's time, and neither holds a URL or id.
+_PLAIN_START = re.compile(r'<([a-zA-Z][a-zA-Z0-9]*)(?: class="[^"<>&]*")?>')
+_PLAIN_END = re.compile(r"</[a-zA-Z][a-zA-Z0-9]*>")
+
+
+class QuickParser(HTMLParser):
+    """An `HTMLParser` that consumes plain start tags and end tags without calling
+    `handle_starttag` or `handle_endtag`, ending each exactly where HTMLParser would.
+
+    Only for subclasses that ignore end tags and tags whose one attribute is `class`.
+    """
+
+    def parse_starttag(self, i: int) -> int:
+        match = _PLAIN_START.match(self.rawdata, i)
+        if match is None or match.group(1).lower() in self.CDATA_CONTENT_ELEMENTS:
+            return super().parse_starttag(i)  # type: ignore[no-any-return]
+        self._HTMLParser__starttag_text = match.group(0)  # what get_starttag_text returns
+        self.lasttag = match.group(1).lower()
+        return match.end()
+
+    def parse_endtag(self, i: int) -> int:
+        # Outside <script> and <style> HTMLParser only reports a plain end tag.
+        match = _PLAIN_END.match(self.rawdata, i) if self.cdata_elem is None else None
+        return match.end() if match else super().parse_endtag(i)  # type: ignore[no-any-return]
+
+
+class _Collector(QuickParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.links: list[str] = []

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from html.parser import HTMLParser
 from pathlib import Path
 
 from conftest import BLOG_TOML, build, post
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from blogkeeper.links import QuickParser
 
 MakeSite = Callable[..., Path]
 
@@ -119,3 +124,68 @@ def test_a_kept_parse_gives_the_same_errors_and_a_damaged_one_is_redone(
     assert build(root).err == first.err
     (root / "posts/main.md").write_text(post("Main", "2026-02-01", GOOD, slug="main"))
     assert build(root).code == 0  # a changed page is parsed again, never taken from the memo
+
+
+class _Full(HTMLParser):
+    """What QuickParser must match: HTMLParser reporting every start tag and position."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.seen: list[tuple[str, list[tuple[str, str | None]], tuple[int, int]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if any(name != "class" for name, _ in attrs):
+            self.seen.append((tag, attrs, self.getpos()))
+
+
+class _Quick(QuickParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.seen: list[tuple[str, list[tuple[str, str | None]], tuple[int, int]]] = []
+
+    handle_starttag = _Full.handle_starttag
+
+
+PIECES = [
+    "<span>",
+    '<span class="n">',
+    "</span>",
+    "<P>",
+    "</p >",
+    "<a id=x>",
+    '<a href="/y">',
+    "<script>",
+    "</script>",
+    "<style>",
+    "</style>",
+    "<!--",
+    "-->",
+    "<br/>",
+    '<i class="a" />',
+    "</div>",
+    "x",
+    "\n",
+    "<",
+    ">",
+    '"',
+    " ",
+    "&amp;",
+    "<![CDATA[",
+    "]]>",
+    "<?pi?>",
+    "</>",
+    '<b class="c&d">',
+    "<img src='z'>",
+    "<a\nname=n>",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=40))
+def test_quick_parser_reports_what_htmlparser_reports(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    full, quick = _Full(), _Quick()
+    for parser in (full, quick):
+        parser.feed(text)
+        parser.close()
+    assert quick.seen == full.seen
