@@ -26,17 +26,20 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from multiprocessing.context import BaseContext
 from pathlib import Path
+from typing import TypeVar
 
 from blogkeeper import render
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.render import Rendered
 
+In = TypeVar("In")
+Out = TypeVar("Out")
 CACHE_DIR = ".blogkeeper-cache"
 RENDER_DIR = "render"
 MAGIC = b"blogkeeper render cache 1"
@@ -214,11 +217,20 @@ Outcome = Rendered | list[ContentError]
 
 
 def _render_many(tasks: list[Task], workers: int) -> list[Outcome]:
-    if len(tasks) < PARALLEL_MIN or workers < 2:
-        return [_render_one(task) for task in tasks]
-    chunk = max(1, len(tasks) // (workers * 8))
+    return parallel_map(_render_one, tasks, workers)
+
+
+def parallel_map(
+    function: Callable[[In], Out], items: Sequence[In], workers: int | None = None
+) -> list[Out]:
+    """`[function(item) for item in items]`, in `workers` processes (default: one per
+    core) when there are at least `PARALLEL_MIN` items. `function` must be picklable."""
+    workers = workers or _workers()
+    if len(items) < PARALLEL_MIN or workers < 2:
+        return [function(item) for item in items]
+    chunk = max(1, len(items) // (workers * 8))
     with ProcessPoolExecutor(workers, mp_context=_context()) as pool:
-        return list(pool.map(_render_one, tasks, chunksize=chunk))
+        return list(pool.map(function, items, chunksize=chunk))
 
 
 def _render_one(task: Task) -> Outcome:

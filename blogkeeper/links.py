@@ -18,6 +18,7 @@ from html.parser import HTMLParser
 from typing import Protocol
 from urllib.parse import unquote, urljoin, urlsplit
 
+from blogkeeper.cache import parallel_map
 from blogkeeper.errors import BuildError, ContentError
 
 LINK_ATTRS = {"href", "src", "poster", "srcset"}
@@ -59,58 +60,74 @@ def check_links(
     outputs: Sequence[_Output],
     memo: Memo | None = None,
 ) -> None:
-    """Raise `BuildError` naming each post line whose link does not resolve."""
+    """Raise `BuildError` naming each post line whose link does not resolve.
+
+    Pages are parsed (for their ids) only when a link points into them; HTML not in
+    `memo` is parsed in worker processes when there is a lot of it.
+    """
+    entries = list(entries)
     files = {o.path: o.data for o in outputs}
-    ids = _Ids(files, memo)
-    errors = []
-    for entry in entries:
+    found = _found_all([entry.html for entry in entries], memo)
+    checked: list[tuple[_Entry, str, str | tuple[str, str] | None]] = []
+    for entry, (links, _) in zip(entries, found, strict=True):
         page = urljoin(site_url, entry.post.path)
-        for url in _found(entry.html, memo)[0]:
-            problem = _problem(site_url, page, url, files, ids)
-            if problem:
-                line = _line_of(entry.post, url)
-                hint = "fix the address, or remove the link"
-                errors.append(ContentError(entry.post.source, line, problem, hint))
+        checked += [(entry, url, _problem(site_url, page, url, files)) for url in links]
+    # Fragments need the ids of the page they point into: parse those pages, together.
+    paths = sorted({p[0] for _, _, p in checked if isinstance(p, tuple)})
+    parsed = _found_all([files[path] for path in paths], memo)
+    ids = {path: frozenset(f[1]) for path, f in zip(paths, parsed, strict=True)}
+    errors = []
+    for entry, url, problem in checked:
+        if isinstance(problem, tuple):
+            path, fragment = problem
+            problem = None if fragment in ids[path] else _no_id(url, fragment)
+        if problem:
+            hint = "fix the address, or remove the link"
+            errors.append(ContentError(entry.post.source, _line_of(entry.post, url), problem, hint))
     if errors:
         raise BuildError(errors)
 
 
-class _Ids:
-    """The ids of each output page, parsed when first asked for."""
-
-    def __init__(self, files: dict[str, bytes], memo: Memo | None) -> None:
-        self.files = files
-        self.memo = memo
-        self.found: dict[str, frozenset[str]] = {}
-
-    def __getitem__(self, path: str) -> frozenset[str]:
-        if path not in self.found:
-            self.found[path] = frozenset(_found(self.files[path], self.memo)[1])
-        return self.found[path]
+def _no_id(url: str, fragment: str) -> str:
+    return f"link to `{url}`: no element with id `{fragment}` on that page"
 
 
-def _found(html: str | bytes, memo: Memo | None) -> tuple[list[str], list[str]]:
-    """The links (first appearances, in order) and the ids in `html`, from `memo` if there.
+Found = tuple[list[str], list[str]]  # links (first appearances, in order), ids (sorted)
+
+
+def _found_all(htmls: Sequence[str | bytes], memo: Memo | None) -> list[Found]:
+    """What each HTML holds, from `memo` if there, else parsed (in parallel when many).
 
     Bytes are a page as written (decoded leniently), text a post's HTML as rendered.
     """
-    if isinstance(html, str):
-        key = "t" + hashlib.sha256(html.encode("utf-8", "surrogatepass")).hexdigest()
-    else:
-        key = "b" + hashlib.sha256(html).hexdigest()
-    kept = memo.get(key) if memo is not None else None
-    if _valid(kept):
-        return kept  # type: ignore[return-value]
-    text = html if isinstance(html, str) else html.decode("utf-8", "replace")
-    collector = _parse(text)
-    result = (list(dict.fromkeys(collector.links)), sorted(collector.ids))
+    keys = [_key(html) for html in htmls]
+    results: list[Found | None] = [None] * len(htmls)
     if memo is not None:
-        memo[key] = result
-    return result
+        for index, key in enumerate(keys):
+            kept = memo.get(key)
+            results[index] = kept if _valid(kept) else None  # type: ignore[assignment]
+    missing = [i for i, result in enumerate(results) if result is None]
+    parsed = parallel_map(_parse_found, [htmls[i] for i in missing])
+    for index, result in zip(missing, parsed, strict=True):
+        results[index] = result
+        if memo is not None:
+            memo[keys[index]] = result
+    return results  # type: ignore[return-value]
+
+
+def _key(html: str | bytes) -> str:
+    if isinstance(html, str):
+        return "t" + hashlib.sha256(html.encode("utf-8", "surrogatepass")).hexdigest()
+    return "b" + hashlib.sha256(html).hexdigest()
+
+
+def _parse_found(html: str | bytes) -> Found:
+    collector = _parse(html if isinstance(html, str) else html.decode("utf-8", "replace"))
+    return list(dict.fromkeys(collector.links)), sorted(collector.ids)
 
 
 def _valid(kept: object) -> bool:
-    """Whether a memo entry has the shape `_found` returns (a memo file may be damaged)."""
+    """Whether a memo entry has the shape `_found_all` returns (a memo may be damaged)."""
     return (
         isinstance(kept, list | tuple)
         and len(kept) == 2
@@ -118,8 +135,11 @@ def _valid(kept: object) -> bool:
     )
 
 
-def _problem(site_url: str, page: str, url: str, files: dict[str, bytes], ids: _Ids) -> str | None:
-    """What is wrong with `url` on the page at `page`, or None when it resolves."""
+def _problem(
+    site_url: str, page: str, url: str, files: dict[str, bytes]
+) -> str | tuple[str, str] | None:
+    """What is wrong with `url` on the page at `page`, None when it resolves, or the
+    (output path, fragment) to look for when that depends on the page's ids."""
     parts = urlsplit(urljoin(page, url.strip()))
     if parts[:2] != urlsplit(site_url)[:2]:
         return None  # another site, or a scheme such as mailto:
@@ -133,10 +153,8 @@ def _problem(site_url: str, page: str, url: str, files: dict[str, bytes], ids: _
     if fragment.lower() == "top":  # HTML: `#top` scrolls to the top, with or without an id
         return None
     if fragment and path.endswith(".html"):
-        if fragment in ids[path]:
-            return None
-        return f"link to `{url}`: no element with id `{fragment}` on that page"
-    return None
+        return path, fragment
+    return None  # a file, or a page without a fragment
 
 
 def _output_path(path: str, files: dict[str, bytes]) -> str | None:
