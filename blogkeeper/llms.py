@@ -4,7 +4,8 @@ Follows llms.txt v2 (llmstxt.org): each post gets a Markdown twin at `{post.path
 llms.txt maps the site in sections of `- [Title](url): notes` lines, llms-full.txt holds
 every twin, and `_headers` (Netlify / Cloudflare Pages) repeats the pages' `<link>`
 relations as HTTP `Link:` headers. Twins come from the author's Markdown, never from HTML
-converted back. Pure: `Site` and outputs in, `Output` values out; no file is read or written.
+converted back; a `memo` can keep their bodies between builds. Pure: `Site` and outputs
+in, `Output` values out; no file is read or written.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
+from blogkeeper.cache import digest
 from blogkeeper.config import SiteConfig
 from blogkeeper.content import Post
 from blogkeeper.fences import Fence, scan
 
 if TYPE_CHECKING:
+    from blogkeeper.links import Memo
     from blogkeeper.site import Output, RenderedPost, Site
 
 LLMS_TXT = "llms.txt"
@@ -61,7 +64,7 @@ def markdown_alternate(config: SiteConfig, post: Post | None = None) -> str | No
 
 
 def render_llms(
-    site: Site, generated: list[Output], static: list[Output]
+    site: Site, generated: list[Output], static: list[Output], memo: Memo | None = None
 ) -> tuple[list[Output], list[Output]]:
     """(`generated` plus the LLM outputs, `static` minus a `_headers` merged into ours).
 
@@ -76,7 +79,7 @@ def render_llms(
     sections = plan_sections(site, {o.path for o in [*generated, *static]})
     ordered = _full_order(site, sections)
     wanted = config.llms.full or config.llms.twins
-    twins = [twin(config, e) for e in ordered] if wanted else []  # once, for both uses
+    twins = [twin(config, e, memo) for e in ordered] if wanted else []  # once, for both uses
     outputs = [Output(LLMS_TXT, llms_txt(site, sections).encode())]
     if config.llms.full:
         outputs.append(Output(LLMS_FULL, llms_full(site, ordered, twins).encode()))
@@ -253,8 +256,11 @@ def llms_full(
 # --- the Markdown twin -----------------------------------------------------------------
 
 
-def twin(config: SiteConfig, entry: RenderedPost) -> str:
-    """A post as clean Markdown: title, a metadata list, then the body as written."""
+def twin(config: SiteConfig, entry: RenderedPost, memo: Memo | None = None) -> str:
+    """A post as clean Markdown: title, a metadata list, then the body as written.
+
+    The body, the costly part, is kept in `memo` when given, by a hash of its inputs.
+    """
     post = entry.post
     page = absolute_url(config, post.path)
     lines = [f"# {heading_text(post.title)}", ""]
@@ -271,7 +277,12 @@ def twin(config: SiteConfig, entry: RenderedPost) -> str:
     if post.summary.strip():
         lines.append(f"- Summary: {inline_text(post.summary)}")
     lines.append(f"- HTML version: {encode_url(page)}")
-    body = twin_body(post.body, post.fold, page)
+    key = digest(str(post.fold), page, post.body)
+    body = memo.get(key) if memo is not None else None
+    if not isinstance(body, str):
+        body = twin_body(post.body, post.fold, page)
+        if memo is not None:
+            memo[key] = body
     return "\n".join(lines) + "\n" + ("\n" + body if body else "")
 
 

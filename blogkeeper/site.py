@@ -90,7 +90,10 @@ def build_site(root: Path, options: BuildOptions | None = None) -> list[Output]:
     if feed_memo is not None:
         feed_memo.save()
     generated = [o for o in built if o.path not in overridden or not o.path.startswith("assets/")]
-    generated, static = llms.render_llms(site, generated, static)
+    llms_memo = Memo.for_site(root, "llms") if options.cache else None
+    generated, static = llms.render_llms(site, generated, static, llms_memo)
+    if llms_memo is not None:
+        llms_memo.save()
     outputs = _checked([*generated, *static])
     memo = Memo.for_site(root, "links") if options.cache else None
     try:

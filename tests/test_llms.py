@@ -25,11 +25,12 @@ from llms_txt import parse_llms_file
 from markdown_it import MarkdownIt
 
 from blogkeeper import llms
+from blogkeeper.cache import Memo
 from blogkeeper.config import load_config
 from blogkeeper.content import LoadOptions, Post, load_posts
 from blogkeeper.errors import BuildError
 from blogkeeper.fences import scan
-from blogkeeper.site import BuildOptions, build_site
+from blogkeeper.site import BuildOptions, build_site, render_posts
 
 SAMPLE_URL = "https://tensors-and-tea.example.org/"
 
@@ -625,3 +626,15 @@ def test_optional_tag_moves_a_series_post_to_optional(make_site: Callable[..., P
     assert shown(sections["Optional"][0]["title"] or "") == "Gamma"
     full = built.text("llms-full.txt")
     assert full.index("# Alpha") < full.index("# Beta") < full.index("# Gamma")
+
+
+def test_twins_from_the_memo_are_the_twins_made_afresh() -> None:
+    config = load_config(REPO)
+    posts = render_posts(load_posts(config, LoadOptions(now=now())))
+    memo = Memo(None)
+    fresh = [llms.twin(config, entry) for entry in posts]
+    assert [llms.twin(config, entry, memo) for entry in posts] == fresh
+    assert [llms.twin(config, entry, memo) for entry in posts] == fresh  # from the memo
+    for key in list(memo.used):
+        memo.used[key] = ["not", "text"]
+    assert [llms.twin(config, entry, memo) for entry in posts] == fresh
