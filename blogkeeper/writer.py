@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -82,8 +83,9 @@ def write_site(outputs: Iterable[OutputLike], out: Path, spare: Path | None = No
     )
     try:
         _remove_unwanted(staging, {MARKER} | {o.path for o in outputs})
+        real_dirs: dict[Path, Path] = {}
         for output in outputs:
-            _place(staging, out, output)
+            _place(staging, out, output, real_dirs)
         if not (staging / MARKER).exists():
             (staging / MARKER).write_bytes(b"")
         _swap(staging, out, spare)
@@ -121,11 +123,12 @@ def _remove_unwanted(staging: Path, wanted: set[str]) -> None:
                 os.rmdir(path)
 
 
-def _place(staging: Path, out: Path, output: OutputLike) -> None:
+def _place(staging: Path, out: Path, output: OutputLike, real_dirs: dict[Path, Path]) -> None:
     target = staging / output.path
     old = out / output.path
-    if _unchanged(old, output.data):
-        if _same_file(old, target):
+    found = _unchanged(old, output.data, real_dirs)
+    if found is not None:
+        if _same_file(found, target):
             return  # the spare already holds this very file
         try:
             _replace(target, lambda temp: os.link(old, temp))
@@ -135,20 +138,27 @@ def _place(staging: Path, out: Path, output: OutputLike) -> None:
     _replace(target, lambda temp: temp.write_bytes(output.data))
 
 
-def _unchanged(old: Path, data: bytes) -> bool:
-    """Whether the old site holds exactly `data` at `old`, not through any symlink."""
+def _unchanged(old: Path, data: bytes, real_dirs: dict[Path, Path]) -> os.stat_result | None:
+    """The old file's status if the old site holds exactly `data` at `old`, not through
+    any symlink; else None. `real_dirs` remembers each folder's resolved path."""
     try:
-        if not old.is_file() or old.stat().st_size != len(data):
-            return False
+        status = os.lstat(old)
+        if not stat.S_ISREG(status.st_mode) or status.st_size != len(data):
+            return None
         # Never link a file reached through a symlink: it may live outside the old site.
-        return old.resolve() == old and old.read_bytes() == data
+        if old.parent not in real_dirs:
+            real_dirs[old.parent] = old.parent.resolve()
+        if real_dirs[old.parent] != old.parent:
+            return None
+        with open(old, "rb") as file:
+            return status if file.read() == data else None
     except OSError:
-        return False
+        return None
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def _same_file(status: os.stat_result, b: Path) -> bool:
     try:
-        return os.path.samefile(a, b)
+        return os.path.samestat(status, os.stat(b))
     except OSError:
         return False
 
