@@ -221,15 +221,22 @@ def _render_many(tasks: list[Task], workers: int) -> list[Outcome]:
 
 
 def parallel_map(
-    function: Callable[[In], Out], items: Sequence[In], workers: int | None = None
+    function: Callable[[In], Out],
+    items: Sequence[In],
+    workers: int | None = None,
+    small: bool = False,
 ) -> list[Out]:
     """`[function(item) for item in items]`, in `workers` processes (default: one per
-    core) when there are at least `PARALLEL_MIN` items. `function` must be picklable."""
+    core) when there are at least `PARALLEL_MIN` items. `function` must be picklable.
+
+    `small`: workers start from a small server process, not as copies of this one (use
+    it late in a build, when copies of this process would each hold the whole site).
+    """
     workers = workers or _workers()
     if len(items) < PARALLEL_MIN or workers < 2:
         return [function(item) for item in items]
     chunk = max(1, len(items) // (workers * 8))
-    with ProcessPoolExecutor(workers, mp_context=_context()) as pool:
+    with ProcessPoolExecutor(workers, mp_context=_context(small)) as pool:
         return list(pool.map(function, items, chunksize=chunk))
 
 
@@ -251,11 +258,11 @@ def _workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _context() -> BaseContext:
+def _context(small: bool = False) -> BaseContext:
     # fork starts workers in milliseconds with the renderer already imported, but forking
     # a process that runs other threads (serve does) can leave the child stuck on a lock
     # one of them held. Then workers fork from a single-threaded server process instead.
-    if threading.active_count() == 1:
+    if threading.active_count() == 1 and not small:
         return get_context("fork")
     context = get_context("forkserver")
     context.set_forkserver_preload(["blogkeeper.cache"])

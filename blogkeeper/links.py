@@ -107,7 +107,7 @@ def _found_all(htmls: Sequence[str | bytes], memo: Memo | None) -> list[Found]:
             kept = memo.get(key)
             results[index] = kept if _valid(kept) else None  # type: ignore[assignment]
     missing = [i for i, result in enumerate(results) if result is None]
-    parsed = parallel_map(_parse_found, [htmls[i] for i in missing])
+    parsed = parallel_map(_parse_found, [htmls[i] for i in missing], small=True)
     for index, result in zip(missing, parsed, strict=True):
         results[index] = result
         if memo is not None:
