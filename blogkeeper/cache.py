@@ -21,6 +21,7 @@ This module writes only inside its cache folder; it never touches the site's out
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -325,3 +326,64 @@ def digest(*parts: str | bytes) -> str:
         data = part if isinstance(part, bytes) else part.encode("utf-8", "surrogatepass")
         hashed.update(b"%d\0" % len(data) + data)
     return hashed.hexdigest()
+
+
+FILE_MAGIC = b"blogkeeper memo file 1"
+
+
+class FileMemo:
+    """Bytes kept between builds, one file per key in `folder`: for results too big to
+    load as one JSON memo when only some are needed (whole feed files).
+
+    Keys are hashes of everything the bytes are made from (see `digest`). Files are
+    written atomically with a header naming the key and the size; a file that does not
+    match its name is ignored. After a build that added files, `prune` deletes the files
+    that build did not use, so the folder never outgrows the site.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.used: set[str] = set()
+        self.added = False
+
+    @classmethod
+    def for_site(cls, root: Path, name: str) -> FileMemo:
+        return cls(root / CACHE_DIR / name)
+
+    def get(self, key: str) -> bytes | None:
+        self.used.add(key)
+        try:
+            magic, stored, size, payload = (
+                (self.folder / f"{key}{SUFFIX}").read_bytes().split(b"\n", 3)
+            )
+            if (magic, stored) == (FILE_MAGIC, key.encode()) and int(size) == len(payload):
+                return payload
+        except (OSError, ValueError):
+            pass
+        return None
+
+    def put(self, key: str, data: bytes) -> None:
+        """Keep `data` under `key`; a memo that cannot be written is only a slower build."""
+        self.used.add(key)
+        self.added = True
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            _ignore_in_git(self.folder.parent)
+            handle, temp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=SUFFIX)
+            with os.fdopen(handle, "wb") as file:
+                file.write(b"%s\n%s\n%d\n" % (FILE_MAGIC, key.encode(), len(data)) + data)
+            os.replace(temp, self.folder / f"{key}{SUFFIX}")
+        except OSError:
+            pass
+
+    def prune(self) -> None:
+        if not self.added:
+            return
+        try:
+            entries = list(os.scandir(self.folder))
+        except OSError:
+            return
+        for entry in entries:
+            if entry.name.removesuffix(SUFFIX) not in self.used:
+                with contextlib.suppress(OSError):  # deleted meanwhile by another build
+                    os.unlink(entry.path)

@@ -3,10 +3,10 @@
 Built with feedgen. Every value that goes into a feed is made safe for XML first (the
 characters XML 1.0 forbids are dropped), and every URL inside item content is made
 absolute, so no post can break a feed or a reader. Finding the URLs means parsing each
-item's HTML; what a parse changes can be kept in a `memo` by the hash of its input (the
-build keeps it between builds). Pure: returns `Output` values, reads
-no file, writes no file, and never asks the clock — feedgen's now() defaults for
-`lastBuildDate` and `updated` are always overridden with post dates.
+item's HTML; what a parse changes can be kept in a `memo`, and each feed file in
+`files`, by a hash of all its input (the build keeps them between builds). Pure: returns
+`Output` values, reads no file, writes no file, and never asks the clock — feedgen's
+now() defaults for `lastBuildDate` and `updated` are always overridden with post dates.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ import datetime as dt
 import html
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, urljoin, urlsplit
 
+import feedgen.version
+import lxml.etree
 from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
 
@@ -71,17 +73,49 @@ class Memo(Protocol):
     def __setitem__(self, key: str, value: object) -> None: ...
 
 
-def render_feeds(site: Site, memo: Memo | None = None) -> list[Output]:
-    """RSS and Atom files for the whole site, each topic and each series."""
+class FileMemo(Protocol):
+    def get(self, key: str) -> bytes | None: ...
+    def put(self, key: str, data: bytes) -> None: ...
+
+
+def render_feeds(
+    site: Site, memo: Memo | None = None, files: FileMemo | None = None
+) -> list[Output]:
+    """RSS and Atom files for the whole site, each topic and each series.
+
+    `files`, when given, keeps each feed file by a hash of everything it is made from.
+    """
     from blogkeeper.site import Output
 
     outputs = []
+    versions = (__version__, feedgen.version.version_str, lxml.etree.__version__)
+    config_key = digest(repr(site.config), *versions)
+    item_keys: dict[int, str] = {}
     for spec in feed_specs(site, memo):
+        spec_key = _spec_key(config_key, spec, item_keys) if files is not None else ""
         # pages.feed_links names the files, so the feeds written are the feeds linked.
         for link in feed_links(spec.folder, spec.title):
-            build = _rss if link.type == RSS_TYPE else _atom
-            outputs.append(Output(link.href, build(site.config, spec, link.href)))
+            key = digest(spec_key, link.href, link.type)
+            data = files.get(key) if files is not None else None
+            if data is None:
+                build = _rss if link.type == RSS_TYPE else _atom
+                data = build(site.config, spec, link.href)
+                if files is not None:
+                    files.put(key, data)
+            outputs.append(Output(link.href, data))
     return outputs
+
+
+def _spec_key(config_key: str, spec: FeedSpec, item_keys: dict[int, str]) -> str:
+    """A hash of everything a feed file is made from; `config_key` stands for the site's
+    settings and the versions of blogkeeper, feedgen and lxml."""
+    parts = [config_key, spec.folder, spec.title, spec.description, spec.page]
+    for item in spec.items:
+        if id(item) not in item_keys:  # an item is in several feeds: hash it once
+            post = replace(item.entry.post, body="")  # feeds use the HTML, not the Markdown
+            item_keys[id(item)] = digest(item.url, item.content, item.intro, repr(post))
+        parts.append(item_keys[id(item)])
+    return digest(*parts)
 
 
 def feed_specs(site: Site, memo: Memo | None = None) -> list[FeedSpec]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from blogkeeper import feeds, links, llms, pages
-from blogkeeper.cache import Job, Memo, RenderCache, render_all
+from blogkeeper.cache import FileMemo, Job, Memo, RenderCache, render_all
 from blogkeeper.config import SiteConfig, load_config
 from blogkeeper.content import LoadOptions, Post, load_posts, slugify
 from blogkeeper.errors import BuildError, ContentError
@@ -83,12 +83,14 @@ def build_site(root: Path, options: BuildOptions | None = None) -> list[Output]:
     static = _static_files(root)
     overridden = {o.path for o in static}
     feed_memo = Memo.for_site(root, "feeds") if options.cache else None
+    feed_files = FileMemo.for_site(root, "feed-files") if options.cache else None
     built = [
         *pages.render_pages(site, feeds.head_links(site)),
-        *feeds.render_feeds(site, feed_memo),
+        *feeds.render_feeds(site, feed_memo, feed_files),
     ]
-    if feed_memo is not None:
+    if feed_memo is not None and feed_files is not None:
         feed_memo.save()
+        feed_files.prune()
     generated = [o for o in built if o.path not in overridden or not o.path.startswith("assets/")]
     llms_memo = Memo.for_site(root, "llms") if options.cache else None
     generated, static = llms.render_llms(site, generated, static, llms_memo)

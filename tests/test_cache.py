@@ -16,6 +16,7 @@ from blogkeeper.cache import (
     CACHE_DIR,
     RENDER_DIR,
     SUFFIX,
+    FileMemo,
     Job,
     Memo,
     RenderCache,
@@ -299,3 +300,24 @@ def test_memo_keeps_what_a_build_used_and_survives_damage(tmp_path: Path) -> Non
     path.write_text("[not a mapping")
     assert Memo(path).get(digest("a")) is None
     assert digest("ab", "c") != digest("a", "bc")
+
+
+def test_file_memo_keeps_bytes_ignores_damage_and_prunes(tmp_path: Path) -> None:
+    folder = tmp_path / CACHE_DIR / "files"
+    memo = FileMemo(folder)
+    memo.put(digest("a"), b"A\nbytes")
+    memo.put(digest("b"), b"B")
+    again = FileMemo(folder)
+    assert again.get(digest("a")) == b"A\nbytes" and again.get(digest("c")) is None
+    again.prune()  # nothing added: nothing deleted
+    assert len(list(folder.iterdir())) == 2
+    again.put(digest("d"), b"D")
+    again.prune()  # "b" was not used by this build
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        f"{digest(k)}{SUFFIX}" for k in ("a", "d")
+    )
+    path = folder / f"{digest('a')}{SUFFIX}"
+    path.write_bytes(path.read_bytes()[:-1])
+    assert FileMemo(folder).get(digest("a")) is None
+    (folder / f"{digest('d')}{SUFFIX}").rename(folder / f"{digest('e')}{SUFFIX}")
+    assert FileMemo(folder).get(digest("e")) is None  # holds another key's bytes

@@ -572,3 +572,28 @@ def test_any_text_gives_well_formed_feeds(title: str, html: str, tag: str) -> No
     for data in _site(title, html, tag):
         strict(data)
         assert feedparser.parse(data).bozo == 0
+
+
+def test_kept_feed_files_follow_every_change(make_site: Callable[..., Path]) -> None:
+    root = make_site({"posts/a.md": post("First title", "2024-05-01", tags="[x]")})
+    assert build(root).code == 0
+    kept = root / ".blogkeeper-cache" / "feed-files"
+    assert len(list(kept.iterdir())) == 4  # RSS and Atom for the site and for topic x
+    before = snapshot(root / "public")
+    assert build(root).code == 0
+    assert snapshot(root / "public") == before
+    (root / "posts/a.md").write_text(post("Second title", "2024-05-01", tags="[x]"))
+    assert build(root).code == 0  # the body, so the rendered HTML, is unchanged
+    for path in ("feed/rss.xml", "feed/atom.xml", "topics/x/rss.xml"):
+        text = (root / "public" / path).read_text()
+        assert "Second title" in text and "First title" not in text, path
+    config = (root / "blog.toml").read_text().replace("Test blog", "Renamed blog")
+    (root / "blog.toml").write_text(config)
+    assert build(root).code == 0
+    assert "Renamed blog" in (root / "public/feed/rss.xml").read_text()
+    for entry in kept.iterdir():  # damaged files are made again, not served
+        entry.write_bytes(entry.read_bytes()[:-9])
+    assert build(root, "--no-cache").code == 0
+    fresh = snapshot(root / "public")
+    assert build(root).code == 0
+    assert snapshot(root / "public") == fresh
