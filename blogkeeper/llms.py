@@ -22,7 +22,7 @@ from blogkeeper.content import Post
 from blogkeeper.fences import Fence, scan
 
 if TYPE_CHECKING:
-    from blogkeeper.links import Memo
+    from blogkeeper.feeds import FileMemo
     from blogkeeper.site import Output, RenderedPost, Site
 
 LLMS_TXT = "llms.txt"
@@ -64,7 +64,7 @@ def markdown_alternate(config: SiteConfig, post: Post | None = None) -> str | No
 
 
 def render_llms(
-    site: Site, generated: list[Output], static: list[Output], memo: Memo | None = None
+    site: Site, generated: list[Output], static: list[Output], memo: FileMemo | None = None
 ) -> tuple[list[Output], list[Output]]:
     """(`generated` plus the LLM outputs, `static` minus a `_headers` merged into ours).
 
@@ -256,7 +256,7 @@ def llms_full(
 # --- the Markdown twin -----------------------------------------------------------------
 
 
-def twin(config: SiteConfig, entry: RenderedPost, memo: Memo | None = None) -> str:
+def twin(config: SiteConfig, entry: RenderedPost, memo: FileMemo | None = None) -> str:
     """A post as clean Markdown: title, a metadata list, then the body as written.
 
     The body, the costly part, is kept in `memo` when given, by a hash of its inputs.
@@ -278,12 +278,19 @@ def twin(config: SiteConfig, entry: RenderedPost, memo: Memo | None = None) -> s
         lines.append(f"- Summary: {inline_text(post.summary)}")
     lines.append(f"- HTML version: {encode_url(page)}")
     key = digest(str(post.fold), page, post.body)
-    body = memo.get(key) if memo is not None else None
-    if not isinstance(body, str):
+    body = _kept(memo.get(key) if memo is not None else None)
+    if body is None:
         body = twin_body(post.body, post.fold, page)
         if memo is not None:
-            memo[key] = body
+            memo.put(key, body.encode("utf-8", "surrogatepass"))
     return "\n".join(lines) + "\n" + ("\n" + body if body else "")
+
+
+def _kept(data: bytes | None) -> str | None:
+    try:
+        return None if data is None else data.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:  # a damaged memo file: make the twin again
+        return None
 
 
 def twin_body(body: str, fold: int | None, base: str) -> str:

@@ -92,10 +92,10 @@ def build_site(root: Path, options: BuildOptions | None = None) -> list[Output]:
         feed_memo.save()
         feed_files.prune()
     generated = [o for o in built if o.path not in overridden or not o.path.startswith("assets/")]
-    llms_memo = Memo.for_site(root, "llms") if options.cache else None
-    generated, static = llms.render_llms(site, generated, static, llms_memo)
-    if llms_memo is not None:
-        llms_memo.save()
+    twins = FileMemo.for_site(root, "twins") if options.cache else None
+    generated, static = llms.render_llms(site, generated, static, twins)
+    if twins is not None:
+        twins.prune()
     outputs = _checked([*generated, *static])
     memo = Memo.for_site(root, "links") if options.cache else None
     try:

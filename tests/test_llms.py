@@ -25,7 +25,7 @@ from llms_txt import parse_llms_file
 from markdown_it import MarkdownIt
 
 from blogkeeper import llms
-from blogkeeper.cache import Memo
+from blogkeeper.cache import FileMemo
 from blogkeeper.config import load_config
 from blogkeeper.content import LoadOptions, Post, load_posts
 from blogkeeper.errors import BuildError
@@ -628,13 +628,14 @@ def test_optional_tag_moves_a_series_post_to_optional(make_site: Callable[..., P
     assert full.index("# Alpha") < full.index("# Beta") < full.index("# Gamma")
 
 
-def test_twins_from_the_memo_are_the_twins_made_afresh() -> None:
+def test_twins_from_the_memo_are_the_twins_made_afresh(tmp_path: Path) -> None:
     config = load_config(REPO)
     posts = render_posts(load_posts(config, LoadOptions(now=now())))
-    memo = Memo(None)
+    memo = FileMemo(tmp_path / "twins")
     fresh = [llms.twin(config, entry) for entry in posts]
     assert [llms.twin(config, entry, memo) for entry in posts] == fresh
     assert [llms.twin(config, entry, memo) for entry in posts] == fresh  # from the memo
-    for key in list(memo.used):
-        memo.used[key] = ["not", "text"]
+    assert len(list((tmp_path / "twins").iterdir())) == len(posts)
+    for kept in (tmp_path / "twins").iterdir():
+        kept.write_bytes(kept.read_bytes()[:-1] + b"\xff")  # not UTF-8, or cut short
     assert [llms.twin(config, entry, memo) for entry in posts] == fresh
