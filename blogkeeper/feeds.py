@@ -16,7 +16,7 @@ import html
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 from urllib.parse import quote, urljoin, urlsplit
 
 import feedgen.version
@@ -263,7 +263,7 @@ def absolute_urls(fragment: str, base: str, memo: Memo | None = None) -> str:
         if memo is not None:
             memo[key] = edits
     pieces, done = [], 0
-    for start, end, tag in edits:  # type: ignore[union-attr]
+    for start, end, tag in cast("list[tuple[int, int, str]]", edits):
         pieces += [fragment[done:start], tag]
         done = end
     pieces.append(fragment[done:])

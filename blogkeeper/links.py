@@ -15,7 +15,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from html.parser import HTMLParser
-from typing import Protocol
+from typing import Protocol, cast
 from urllib.parse import unquote, urljoin, urlsplit
 
 from blogkeeper.cache import parallel_map
@@ -105,7 +105,7 @@ def _found_all(htmls: Sequence[str | bytes], memo: Memo | None) -> list[Found]:
     if memo is not None:
         for index, key in enumerate(keys):
             kept = memo.get(key)
-            results[index] = kept if _valid(kept) else None  # type: ignore[assignment]
+            results[index] = cast(Found, kept) if _valid(kept) else None
     missing = [i for i, result in enumerate(results) if result is None]
     parsed = parallel_map(_parse_found, [htmls[i] for i in missing], small=True)
     for index, result in zip(missing, parsed, strict=True):
@@ -190,7 +190,7 @@ class QuickParser(HTMLParser):
     def parse_starttag(self, i: int) -> int:
         match = _PLAIN_START.match(self.rawdata, i)
         if match is None or match.group(1).lower() in self.CDATA_CONTENT_ELEMENTS:
-            return super().parse_starttag(i)  # type: ignore[no-any-return]
+            return super().parse_starttag(i)
         self._HTMLParser__starttag_text = match.group(0)  # what get_starttag_text returns
         self.lasttag = match.group(1).lower()
         return match.end()
@@ -198,7 +198,7 @@ class QuickParser(HTMLParser):
     def parse_endtag(self, i: int) -> int:
         # Outside <script> and <style> HTMLParser only reports a plain end tag.
         match = _PLAIN_END.match(self.rawdata, i) if self.cdata_elem is None else None
-        return match.end() if match else super().parse_endtag(i)  # type: ignore[no-any-return]
+        return match.end() if match else super().parse_endtag(i)
 
 
 class _Collector(QuickParser):

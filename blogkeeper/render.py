@@ -105,8 +105,10 @@ def _render(body: str, fold: int | None, source: str, body_line: int) -> Rendere
     except Exception as exc:  # markdown2 has no error type of its own
         raise BuildError([ContentError(source, None, f"markdown2 failed: {exc!r}")]) from None
     full = _unique_ids(_swap_in(_label_tasks(str(converted)), swaps))
-    head, sep, _ = full.partition(f"<p>{fold_token}</p>")
-    full = full.replace(f"<p>{fold_token}</p>\n", "").replace(f"<p>{fold_token}</p>", "")
+    # markdown2 wraps the fold token in <p>, except inside a raw HTML block it passes through.
+    marker = f"<p>{fold_token}</p>" if f"<p>{fold_token}</p>" in full else fold_token
+    head, sep, _ = full.partition(marker)
+    full = full.replace(marker + "\n", "").replace(marker, "")
     intro = _close_tags(head) if sep else full
     return Rendered(html=full, intro=_strip_ids(intro).strip() + "\n", folded=folded)
 

@@ -25,6 +25,8 @@ def render(body: str, fold: int | None = None) -> Rendered:
 
 
 def fragment(text: str) -> html.HtmlElement:
+    # lxml refuses C0 control characters, which an author's text may carry through.
+    text = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", "", text)
     return html.fragment_fromstring(text, create_parent="div")
 
 
