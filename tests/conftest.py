@@ -43,14 +43,7 @@ def make_site(tmp_path: Path) -> Callable[..., Path]:
     def make(files: dict[str, str | bytes], config: str = BLOG_TOML) -> Path:
         root = tmp_path / "site"
         root.mkdir(exist_ok=True)
-        everything: dict[str, str | bytes] = {"blog.toml": config, **files}
-        for name, content in everything.items():
-            path = root / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(content, bytes):
-                path.write_bytes(content)
-            else:
-                path.write_text(content, encoding="utf-8")
+        write_files(root, {"blog.toml": config, **files})
         return root
 
     return make

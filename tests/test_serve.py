@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BLOG_TOML, build, post, snapshot
+from conftest import BLOG_TOML, build, post, snapshot, write_files
 from live_server import LiveServer, live_server
 
 from blogkeeper.errors import BuildError, ContentError
@@ -59,13 +59,7 @@ FILES: dict[str, str | bytes] = {
 
 
 def write_site(root: Path, files: dict[str, str | bytes]) -> Path:
-    for name, content in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, encoding="utf-8")
+    write_files(root, files)
     return root
 
 
