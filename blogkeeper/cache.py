@@ -193,15 +193,32 @@ def render_all(
     Misses render in `workers` processes (default: one per core) when there are at least
     `PARALLEL_MIN` of them, else in this process.
     """
+    return [result for result, _ in render_derived(jobs, cache, None, workers)]
+
+
+def render_derived(
+    jobs: Sequence[Job],
+    cache: RenderCache | None,
+    derive: Callable[[Rendered], Out] | None,
+    workers: int | None = None,
+) -> list[tuple[Rendered, Out | None]]:
+    """As `render_all`, each result with `derive(result)` computed by the process that
+    rendered it, while the HTML is at hand; None for a result the cache held.
+
+    `derive` must be picklable; what it returns is not kept in the cache.
+    """
     keys = [cache.key(job) for job in jobs] if cache else [""] * len(jobs)
-    results: list[Rendered | None] = [cache.get(k) if cache else None for k in keys]
+    results: list[tuple[Rendered, Out | None] | None] = [None] * len(jobs)
+    for index, key in enumerate(keys):
+        kept = cache.get(key) if cache else None
+        results[index] = None if kept is None else (kept, None)
     missing = [i for i, result in enumerate(results) if result is None]
     errors: list[ContentError] = []
     paths = [str(cache.path(keys[i])) if cache else "" for i in missing]
-    tasks = [(jobs[i], keys[i], p) for i, p in zip(missing, paths, strict=True)]
-    outcomes = _render_many(tasks, workers or _workers())
+    tasks = [(jobs[i], keys[i], p, derive) for i, p in zip(missing, paths, strict=True)]
+    outcomes = parallel_map(_render_one, tasks, workers or _workers())
     for index, outcome in zip(missing, outcomes, strict=True):
-        if isinstance(outcome, Rendered):
+        if isinstance(outcome, tuple):
             results[index] = outcome
         else:
             errors += outcome
@@ -213,12 +230,9 @@ def render_all(
     return [r for r in results if r is not None]
 
 
-Task = tuple[Job, str, str]  # the job, its cache key, the entry's path ("" for none)
-Outcome = Rendered | list[ContentError]
-
-
-def _render_many(tasks: list[Task], workers: int) -> list[Outcome]:
-    return parallel_map(_render_one, tasks, workers)
+# The job, its cache key, the entry's path ("" for none), what to derive from the result.
+Task = tuple[Job, str, str, Callable[[Rendered], Out] | None]
+Outcome = tuple[Rendered, Out | None] | list[ContentError]
 
 
 def parallel_map(
@@ -241,15 +255,15 @@ def parallel_map(
         return list(pool.map(function, items, chunksize=chunk))
 
 
-def _render_one(task: Task) -> Outcome:
-    job, key, path = task
+def _render_one(task: Task[Out]) -> Outcome[Out]:
+    job, key, path, derive = task
     try:
         result = render.render_markdown(job.body, job.fold, job.source, job.body_line)
     except BuildError as exc:
         return list(exc.errors)
     if path:
         store(Path(path), key, result)
-    return result
+    return result, derive(result) if derive else None
 
 
 def _workers() -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol, cast
 from urllib.parse import quote, urljoin, urlsplit
@@ -26,7 +26,7 @@ from feedgen.feed import FeedGenerator
 
 from blogkeeper import __version__
 from blogkeeper.cache import digest
-from blogkeeper.links import QuickParser
+from blogkeeper.links import StartTag, start_tags
 from blogkeeper.pages import Link, feed_links
 
 if TYPE_CHECKING:
@@ -164,12 +164,19 @@ def _newest(posts: Iterable[RenderedPost], limit: int) -> list[RenderedPost]:
 
 def feed_item(config: SiteConfig, entry: RenderedPost, memo: Memo | None = None) -> FeedItem:
     url = _uri(config, entry.post.path)
-    intro = absolute_urls(xml_safe(entry.intro), url, memo)
+    intro = _feed_html(entry.intro, entry.intro_tags, url, memo)
     if config.feed.full_text:
-        content = absolute_urls(xml_safe(entry.html), url, memo)
+        content = _feed_html(entry.html, entry.html_tags, url, memo)
     else:
         content = intro + f'<p><a href="{html.escape(url)}">Read more</a></p>\n'
     return FeedItem(entry, url, content, intro)
+
+
+def _feed_html(html: str, tags: Sequence[StartTag] | None, url: str, memo: Memo | None) -> str:
+    """`html` made XML-safe, its URLs absolute; its known start `tags` are of no use if
+    `xml_safe` took characters out."""
+    safe = xml_safe(html)
+    return absolute_urls(safe, url, memo, tags if len(safe) == len(html) else None)
 
 
 def _rss(config: SiteConfig, spec: FeedSpec, path: str) -> bytes:
@@ -249,17 +256,23 @@ _URL_ATTRIBUTES = frozenset(
 _ASCII_SPACE = " \t\n\r\f"
 
 
-def absolute_urls(fragment: str, base: str, memo: Memo | None = None) -> str:
+def absolute_urls(
+    fragment: str,
+    base: str,
+    memo: Memo | None = None,
+    tags: Sequence[StartTag] | None = None,
+) -> str:
     """`fragment` with every URL attribute resolved against `base` (the post's URL).
 
     Root-relative, page-relative and fragment-only URLs become absolute; URLs with a
     scheme and protocol-relative ones are kept. Only start tags that change are
-    rewritten; every other byte of the fragment is kept as it was.
+    rewritten; every other byte of the fragment is kept as it was. `tags`: the
+    fragment's `start_tags` when already known.
     """
     key = digest(base, fragment)
     edits = memo.get(key) if memo is not None else None
     if not _valid(edits, len(fragment)):
-        edits = _edits(fragment, base)
+        edits = _edits(fragment, base, start_tags(fragment) if tags is None else tags)
         if memo is not None:
             memo[key] = edits
     pieces, done = [], 0
@@ -285,51 +298,16 @@ def _valid(edits: object, size: int) -> bool:
     return True
 
 
-def _edits(fragment: str, base: str) -> list[list[Any]]:
+def _edits(fragment: str, base: str, tags: Sequence[StartTag]) -> list[list[Any]]:
     """[start, end, new start tag] for each start tag whose URLs change, in order."""
-    finder = _StartTags()
-    finder.feed(fragment)
-    finder.close()
-    line_starts = [0, *(m.end() for m in re.finditer("\n", fragment))]
     edits: list[list[Any]] = []
-    for tag in finder.tags:
+    for tag in tags:
         attrs = [(name, _resolve(name, value, base)) for name, value in tag.attrs]
-        start = line_starts[tag.line - 1] + tag.column
-        if attrs == tag.attrs or fragment[start : start + len(tag.raw)] != tag.raw:
+        start, end = tag.start, tag.start + len(tag.raw)
+        if attrs == list(tag.attrs) or fragment[start:end] != tag.raw:
             continue
-        end = start + len(tag.raw)
         edits.append([start, end, _start_tag(tag.name, attrs, tag.self_closing)])
     return edits
-
-
-@dataclass(frozen=True)
-class _Tag:
-    line: int  # 1-based, as HTMLParser counts
-    column: int  # 0-based, in characters
-    raw: str
-    name: str
-    attrs: list[tuple[str, str | None]]
-    self_closing: bool
-
-
-class _StartTags(QuickParser):
-    """Collects start tags that may hold a URL, with where they are; the HTML itself is
-    left alone. (QuickParser skips tags whose one attribute is `class`: none changes.)"""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=False)
-        self.tags: list[_Tag] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._collect(tag, attrs, self_closing=False)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._collect(tag, attrs, self_closing=True)
-
-    def _collect(self, tag: str, attrs: list[tuple[str, str | None]], self_closing: bool) -> None:
-        raw = self.get_starttag_text() or ""
-        line, column = self.getpos()
-        self.tags.append(_Tag(line, column, raw, tag, attrs, self_closing))
 
 
 def _resolve(name: str, value: str | None, base: str) -> str | None:

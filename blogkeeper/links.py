@@ -4,9 +4,11 @@ An `href` or `src` in a post's rendered HTML that has no scheme (or points under
 site's own `url`) must name an output file, and a `#fragment` must name an `id` (or an
 `<a name>`) in the page it points to. A failure is a `ContentError` at the post's Markdown
 line where the link is written. External links are never fetched. Pure: it reads the
-build's outputs in memory and writes nothing. Parsing HTML is its one cost, so what a
-parse found can be kept in a `memo` by the hash of the HTML parsed (the build keeps it
-between builds).
+build's outputs in memory and writes nothing. Parsing HTML is its one cost: a post's start
+tags can come with it, found where the post was rendered (`start_tags`); what a parse found
+is kept in a `memo` by the hash of the HTML parsed (the build keeps it between builds); and
+a fragment into a post page is looked up in the ids of the post's own HTML when the page
+holds that HTML, so a page is parsed only for an id its template would have to supply.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Protocol, cast
 from urllib.parse import unquote, urljoin, urlsplit
@@ -52,6 +55,9 @@ class _Entry(Protocol):
     def post(self) -> _Post: ...
     @property
     def html(self) -> str: ...
+    @property
+    def html_tags(self) -> Sequence[StartTag] | None:
+        """`start_tags(self.html)` when already known, else None."""
 
 
 def check_links(
@@ -62,30 +68,62 @@ def check_links(
 ) -> None:
     """Raise `BuildError` naming each post line whose link does not resolve.
 
-    Pages are parsed (for their ids) only when a link points into them; HTML not in
-    `memo` is parsed in worker processes when there is a lot of it.
+    Pages are parsed (for their ids) only when a link points into them for an id their
+    post's HTML does not hold; HTML not in `memo` is parsed in worker processes when there
+    is a lot of it.
     """
     entries = list(entries)
     files = {o.path: o.data for o in outputs}
-    found = _found_all([entry.html for entry in entries], memo)
+    found = _found_posts(entries, memo)
     checked: list[tuple[_Entry, str, str | tuple[str, str] | None]] = []
     for entry, (links, _) in zip(entries, found, strict=True):
         page = urljoin(site_url, entry.post.path)
         checked += [(entry, url, _problem(site_url, page, url, files)) for url in links]
-    # Fragments need the ids of the page they point into: parse those pages, together.
-    paths = sorted({p[0] for _, _, p in checked if isinstance(p, tuple)})
+    targets = {p for _, _, p in checked if isinstance(p, tuple)}
+    known = _post_ids(entries, found, {path for path, _ in targets}, files)
+    # The other fragments need the ids of the whole page: parse those pages, together.
+    paths = sorted({path for path, fragment in targets if fragment not in known.get(path, ())})
     parsed = _found_all([files[path] for path in paths], memo)
     ids = {path: frozenset(f[1]) for path, f in zip(paths, parsed, strict=True)}
     errors = []
     for entry, url, problem in checked:
         if isinstance(problem, tuple):
             path, fragment = problem
-            problem = None if fragment in ids[path] else _no_id(url, fragment)
+            present = fragment in known.get(path, ()) or fragment in ids.get(path, ())
+            problem = None if present else _no_id(url, fragment)
         if problem:
             hint = "fix the address, or remove the link"
             errors.append(ContentError(entry.post.source, _line_of(entry.post, url), problem, hint))
     if errors:
         raise BuildError(errors)
+
+
+def _found_posts(entries: Sequence[_Entry], memo: Memo | None) -> list[Found]:
+    """What each post's HTML holds: from the tags found when it rendered, else as pages."""
+    found: list[Found | None] = [None] * len(entries)
+    for index, entry in enumerate(entries):
+        if entry.html_tags is not None:
+            found[index] = found_in(entry.html_tags)
+            if memo is not None:  # for the next build, whose render cache has no tags
+                memo[_key(entry.html)] = found[index]
+    missing = [i for i, result in enumerate(found) if result is None]
+    parsed = _found_all([entries[i].html for i in missing], memo)
+    for index, result in zip(missing, parsed, strict=True):
+        found[index] = result
+    return found  # type: ignore[return-value]
+
+
+def _post_ids(
+    entries: Sequence[_Entry], found: Sequence[Found], paths: set[str], files: dict[str, bytes]
+) -> dict[str, frozenset[str]]:
+    """For each post page in `paths` that holds its post's HTML as rendered, the ids that
+    HTML has: ids the page has too, found without parsing the page."""
+    known = {}
+    for entry, (_, ids) in zip(entries, found, strict=True):
+        path = entry.post.path + "index.html"
+        if ids and path in paths and entry.html.encode("utf-8", "surrogatepass") in files[path]:
+            known[path] = frozenset(ids)
+    return known
 
 
 def _no_id(url: str, fragment: str) -> str:
@@ -122,8 +160,24 @@ def _key(html: str | bytes) -> str:
 
 
 def _parse_found(html: str | bytes) -> Found:
-    collector = _parse(html if isinstance(html, str) else html.decode("utf-8", "replace"))
-    return list(dict.fromkeys(collector.links)), sorted(collector.ids)
+    return found_in(start_tags(html if isinstance(html, str) else html.decode("utf-8", "replace")))
+
+
+def found_in(tags: Iterable[StartTag]) -> Found:
+    """The links and ids among `tags` (see `start_tags`), as `_found_all` returns them."""
+    links: list[str] = []
+    ids: set[str] = set()
+    for tag in tags:
+        for name, value in tag.attrs:
+            if value is None:
+                continue
+            if name == "id" or (name == "name" and tag.name == "a"):
+                ids.add(value)
+            elif name == "srcset":
+                links += [c.split()[0] for c in value.split(",") if c.strip()]
+            elif name in LINK_ATTRS:
+                links.append(value)
+    return list(dict.fromkeys(links)), sorted(ids)
 
 
 def _valid(kept: object) -> bool:
@@ -178,13 +232,21 @@ def _line_of(post: _Post, url: str) -> int | None:
 # end tag: parsing them in full is most of HTMLParser's time, and neither holds a URL or id.
 _PLAIN_START = re.compile(r'<([a-zA-Z][a-zA-Z0-9]*)(?: class="[^"<>&]*")?>')
 _PLAIN_END = re.compile(r"</[a-zA-Z][a-zA-Z0-9]*>")
+# What may follow a plain start tag and be skipped with it: text, and plain tags other
+# than <script> and <style> (whose content HTMLParser does not read as tags).
+_PLAIN_RUN = re.compile(
+    r'(?>[^<]+|<(?!(?i:script|style)[ >])[a-zA-Z][a-zA-Z0-9]*(?: class="[^"<>&]*")?>'
+    r"|</[a-zA-Z][a-zA-Z0-9]*>)*"
+)
 
 
 class QuickParser(HTMLParser):
-    """An `HTMLParser` that consumes plain start tags and end tags without calling
-    `handle_starttag` or `handle_endtag`, ending each exactly where HTMLParser would.
+    """An `HTMLParser` that consumes plain start tags and end tags, and the text between
+    them, without reporting them: it reports only the other start tags (and comments,
+    declarations...), exactly where and as HTMLParser would.
 
-    Only for subclasses that ignore end tags and tags whose one attribute is `class`.
+    Only for subclasses that ignore text, end tags and tags whose one attribute is
+    `class`, with `convert_charrefs=True` (HTMLParser handles `&` in text otherwise).
     """
 
     def parse_starttag(self, i: int) -> int:
@@ -193,34 +255,61 @@ class QuickParser(HTMLParser):
             return super().parse_starttag(i)
         self._HTMLParser__starttag_text = match.group(0)  # what get_starttag_text returns
         self.lasttag = match.group(1).lower()
-        return match.end()
+        # Nothing in the run changes HTMLParser's state: skip it all in one step.
+        return self._skip_run(match.end())
 
     def parse_endtag(self, i: int) -> int:
         # Outside <script> and <style> HTMLParser only reports a plain end tag.
         match = _PLAIN_END.match(self.rawdata, i) if self.cdata_elem is None else None
-        return match.end() if match else super().parse_endtag(i)
+        return self._skip_run(match.end()) if match else super().parse_endtag(i)
+
+    def _skip_run(self, i: int) -> int:
+        # Nothing in a plain run changes HTMLParser's state: consume it in one step.
+        run = _PLAIN_RUN.match(self.rawdata, i)
+        return run.end() if run else i
 
 
-class _Collector(QuickParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.links: list[str] = []
-        self.ids: set[str] = set()
+@dataclass(frozen=True)
+class StartTag:
+    """A start tag as HTMLParser reports it, and where it is in the HTML."""
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        for name, value in attrs:
-            if value is None:
-                continue
-            if name == "id" or (name == "name" and tag == "a"):
-                self.ids.add(value)
-            elif name == "srcset":
-                self.links += [c.split()[0] for c in value.split(",") if c.strip()]
-            elif name in LINK_ATTRS:
-                self.links.append(value)
+    start: int  # offset of its `<`, in characters
+    raw: str  # the tag as written
+    name: str
+    attrs: tuple[tuple[str, str | None], ...]
+    self_closing: bool
 
 
-def _parse(html: str) -> _Collector:
-    collector = _Collector()
+def start_tags(html: str) -> list[StartTag]:
+    """Every start tag of `html` with an attribute other than `class`, in order.
+
+    The one parse of a post's HTML: links and ids for the link checker, URLs to make
+    absolute for the feeds. Render workers run it on each post they render.
+    """
+    collector = _StartTags()
     collector.feed(html)
     collector.close()
-    return collector
+    line_starts = [0, *(m.end() for m in re.finditer("\n", html))]
+    return [
+        StartTag(line_starts[line - 1] + column, raw, name, attrs, closing)
+        for line, column, raw, name, attrs, closing in collector.tags
+    ]
+
+
+class _StartTags(QuickParser):
+    # convert_charrefs=True: with False, HTMLParser stops reporting tags after a
+    # malformed character reference such as `&#x;`.
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[int, int, str, str, tuple[tuple[str, str | None], ...], bool]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._collect(tag, attrs, closing=False)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._collect(tag, attrs, closing=True)
+
+    def _collect(self, tag: str, attrs: list[tuple[str, str | None]], closing: bool) -> None:
+        line, column = self.getpos()
+        raw = self.get_starttag_text() or ""
+        self.tags.append((line, column, raw, tag, tuple(attrs), closing))

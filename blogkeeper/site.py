@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from blogkeeper import feeds, links, llms, pages
-from blogkeeper.cache import FileMemo, Job, Memo, RenderCache, render_all
+from blogkeeper.cache import FileMemo, Job, Memo, RenderCache, render_derived
 from blogkeeper.config import SiteConfig, load_config
 from blogkeeper.content import LoadOptions, Post, load_posts, slugify
 from blogkeeper.errors import BuildError, ContentError
+from blogkeeper.links import StartTag, start_tags
 from blogkeeper.render import Rendered
 
 STATIC_DIR = "static"
@@ -31,6 +32,10 @@ class RenderedPost:
     html: str
     intro: str
     folded: bool
+    # `start_tags` of the HTML and the intro, found where the post was rendered; None when
+    # the render cache held it. They spare the link checker and the feeds a parse.
+    html_tags: tuple[StartTag, ...] | None = None
+    intro_tags: tuple[StartTag, ...] | None = None
 
     @property
     def path(self) -> str:
@@ -110,11 +115,21 @@ def render_posts(posts: Iterable[Post], cache: RenderCache | None = None) -> lis
     """Every post rendered, through `cache` when given; misses render in parallel."""
     posts = list(posts)
     jobs = [Job(p.body, p.fold, p.source, p.body_line) for p in posts]
-    return [_attach(p, r) for p, r in zip(posts, render_all(jobs, cache), strict=True)]
+    rendered = render_derived(jobs, cache, _derive)
+    return [_attach(p, r, d) for p, (r, d) in zip(posts, rendered, strict=True)]
 
 
-def _attach(post: Post, result: Rendered) -> RenderedPost:
-    return RenderedPost(post, result.html, result.intro, result.folded)
+Derived = tuple[tuple[StartTag, ...], tuple[StartTag, ...]]
+
+
+def _derive(result: Rendered) -> Derived:
+    """What later steps would otherwise parse the post's HTML again for."""
+    return tuple(start_tags(result.html)), tuple(start_tags(result.intro))
+
+
+def _attach(post: Post, result: Rendered, derived: Derived | None) -> RenderedPost:
+    html_tags, intro_tags = derived or (None, None)
+    return RenderedPost(post, result.html, result.intro, result.folded, html_tags, intro_tags)
 
 
 def assemble(config: SiteConfig, posts: list[RenderedPost], preview: bool = False) -> Site:

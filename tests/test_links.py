@@ -177,10 +177,16 @@ PIECES = [
     '<b class="c&d">',
     "<img src='z'>",
     "<a\nname=n>",
+    '<script class="s">',
+    "<Style>",
+    "</SCRIPT>",
+    '<span class="x">text &#foo; <',
+    "<!DOCTYPE html>",
+    "&#x;",
 ]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(st.lists(st.sampled_from(PIECES), max_size=40))
 def test_quick_parser_reports_what_htmlparser_reports(pieces: list[str]) -> None:
     text = "".join(pieces)
