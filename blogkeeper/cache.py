@@ -58,6 +58,7 @@ class Job:
     fold: int | None
     source: str
     body_line: int
+    url: str = ""  # the post's absolute URL, for `render_derived`'s `derive` (not in the key)
 
 
 class RenderCache:
@@ -199,11 +200,11 @@ def render_all(
 def render_derived(
     jobs: Sequence[Job],
     cache: RenderCache | None,
-    derive: Callable[[Rendered], Out] | None,
+    derive: Callable[[Job, Rendered], Out] | None,
     workers: int | None = None,
 ) -> list[tuple[Rendered, Out | None]]:
-    """As `render_all`, each result with `derive(result)` computed by the process that
-    rendered it, while the HTML is at hand; None for a result the cache held.
+    """As `render_all`, each result with `derive(job, result)` computed by the process
+    that rendered it, while the HTML is at hand; None for a result the cache held.
 
     `derive` must be picklable; what it returns is not kept in the cache.
     """
@@ -231,7 +232,7 @@ def render_derived(
 
 
 # The job, its cache key, the entry's path ("" for none), what to derive from the result.
-Task = tuple[Job, str, str, Callable[[Rendered], Out] | None]
+Task = tuple[Job, str, str, Callable[[Job, Rendered], Out] | None]
 Outcome = tuple[Rendered, Out | None] | list[ContentError]
 
 
@@ -263,7 +264,7 @@ def _render_one(task: Task[Out]) -> Outcome[Out]:
         return list(exc.errors)
     if path:
         store(Path(path), key, result)
-    return result, derive(result) if derive else None
+    return result, derive(job, result) if derive else None
 
 
 def _workers() -> int:
@@ -380,6 +381,18 @@ class FileMemo:
         """Keep `data` under `key`; a memo that cannot be written is only a slower build."""
         self.used.add(key)
         self.added = True
+        self.write(key, data)
+
+    def put_missing(self, key: str, data: bytes) -> None:
+        """`put`, unless a file for `key` is there already (another process wrote it)."""
+        if (self.folder / f"{key}{SUFFIX}").is_file():
+            self.used.add(key)
+            self.added = True  # the file may be new: prune the ones it replaces
+        else:
+            self.put(key, data)
+
+    def write(self, key: str, data: bytes) -> None:
+        """Write the file for `key` only; for processes that do not `prune`."""
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             _ignore_in_git(self.folder.parent)

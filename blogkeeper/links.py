@@ -194,10 +194,14 @@ def _problem(
 ) -> str | tuple[str, str] | None:
     """What is wrong with `url` on the page at `page`, None when it resolves, or the
     (output path, fragment) to look for when that depends on the page's ids."""
-    parts = urlsplit(urljoin(page, url.strip()))
-    if parts[:2] != urlsplit(site_url)[:2]:
+    target = url.strip()
+    # A fragment alone (footnotes: most links) resolves to the page itself: no urljoin.
+    same_page = target.startswith("#") and "#" not in page
+    parts = urlsplit(page + target if same_page else urljoin(page, target))
+    site = urlsplit(site_url)
+    if parts[:2] != site[:2]:
         return None  # another site, or a scheme such as mailto:
-    base = urlsplit(site_url).path
+    base = site.path
     if not parts.path.startswith(base):
         return None  # this host, but outside the blog: not ours to judge
     path = _output_path(unquote(parts.path[len(base) :]), files)

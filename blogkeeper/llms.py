@@ -22,7 +22,7 @@ from blogkeeper.content import Post
 from blogkeeper.fences import Fence, scan
 
 if TYPE_CHECKING:
-    from blogkeeper.feeds import FileMemo
+    from blogkeeper.cache import FileMemo
     from blogkeeper.site import Output, RenderedPost, Site
 
 LLMS_TXT = "llms.txt"
@@ -259,7 +259,8 @@ def llms_full(
 def twin(config: SiteConfig, entry: RenderedPost, memo: FileMemo | None = None) -> str:
     """A post as clean Markdown: title, a metadata list, then the body as written.
 
-    The body, the costly part, is kept in `memo` when given, by a hash of its inputs.
+    The body, the costly part, comes from `entry.twin` when that was made for this
+    URL, and is kept in `memo` when given, by a hash of its inputs.
     """
     post = entry.post
     page = absolute_url(config, post.path)
@@ -277,13 +278,24 @@ def twin(config: SiteConfig, entry: RenderedPost, memo: FileMemo | None = None) 
     if post.summary.strip():
         lines.append(f"- Summary: {inline_text(post.summary)}")
     lines.append(f"- HTML version: {encode_url(page)}")
-    key = digest(str(post.fold), page, post.body)
-    body = _kept(memo.get(key) if memo is not None else None)
-    if body is None:
-        body = twin_body(post.body, post.fold, page)
+    key = twin_key(post.fold, page, post.body)
+    # Made by the process that rendered the post (and kept in `memo` if it was given the
+    # same one), if made for this URL: the site's may have changed since.
+    if entry.twin is not None and entry.twin[0] == page:
+        body = entry.twin[1]
         if memo is not None:
+            memo.put_missing(key, body.encode("utf-8", "surrogatepass"))
+    else:
+        kept = _kept(memo.get(key)) if memo is not None else None
+        body = twin_body(post.body, post.fold, page) if kept is None else kept
+        if memo is not None and kept is None:
             memo.put(key, body.encode("utf-8", "surrogatepass"))
     return "\n".join(lines) + "\n" + ("\n" + body if body else "")
+
+
+def twin_key(fold: int | None, page: str, body: str) -> str:
+    """The `memo` key of a twin's body: a hash of everything it is made from."""
+    return digest(str(fold), page, body)
 
 
 def _kept(data: bytes | None) -> str | None:

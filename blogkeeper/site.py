@@ -8,6 +8,7 @@ folder. `write_site` is the only function that writes a built site to disk.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -32,10 +33,10 @@ class RenderedPost:
     html: str
     intro: str
     folded: bool
-    # `start_tags` of the HTML and the intro, found where the post was rendered; None when
-    # the render cache held it. They spare the link checker and the feeds a parse.
+    # Found where the post was rendered (see `Derived`); None when the render cache held it.
     html_tags: tuple[StartTag, ...] | None = None
     intro_tags: tuple[StartTag, ...] | None = None
+    twin: tuple[str, str] | None = None  # (URL, twin body) made with it, see `Derived`
 
     @property
     def path(self) -> str:
@@ -82,7 +83,8 @@ def build_site(root: Path, options: BuildOptions | None = None) -> list[Output]:
     config = load_config(root)
     posts = load_posts(config, LoadOptions(options.drafts, options.future, options.now))
     cache = RenderCache.for_site(root) if options.cache else None
-    site = assemble(config, render_posts(posts, cache), preview=options.preview)
+    twins = FileMemo.for_site(root, "twins") if options.cache else None
+    site = assemble(config, render_posts(posts, cache, config, twins), preview=options.preview)
     if options.preview:
         site = replace(site, now=options.now or dt.datetime.now(tz=config.tz))
     static = _static_files(root)
@@ -97,7 +99,6 @@ def build_site(root: Path, options: BuildOptions | None = None) -> list[Output]:
         feed_memo.save()
         feed_files.prune()
     generated = [o for o in built if o.path not in overridden or not o.path.startswith("assets/")]
-    twins = FileMemo.for_site(root, "twins") if options.cache else None
     generated, static = llms.render_llms(site, generated, static, twins)
     if twins is not None:
         twins.prune()
@@ -111,25 +112,60 @@ def build_site(root: Path, options: BuildOptions | None = None) -> list[Output]:
     return outputs
 
 
-def render_posts(posts: Iterable[Post], cache: RenderCache | None = None) -> list[RenderedPost]:
-    """Every post rendered, through `cache` when given; misses render in parallel."""
+def render_posts(
+    posts: Iterable[Post],
+    cache: RenderCache | None = None,
+    config: SiteConfig | None = None,
+    twins: FileMemo | None = None,
+) -> list[RenderedPost]:
+    """Every post rendered, through `cache` when given; misses render in parallel.
+
+    Each process that renders a post also derives from it what later steps need (see
+    `Derived`); given `config`, that includes the body of the post's Markdown twin, which
+    it writes into `twins` (for `llms.render_llms` to find there).
+    """
     posts = list(posts)
-    jobs = [Job(p.body, p.fold, p.source, p.body_line) for p in posts]
-    rendered = render_derived(jobs, cache, _derive)
+    jobs = [Job(p.body, p.fold, p.source, p.body_line, _twin_url(config, p)) for p in posts]
+    folder = str(twins.folder) if twins is not None else ""
+    rendered = render_derived(jobs, cache, functools.partial(derive, twins=folder))
     return [_attach(p, r, d) for p, (r, d) in zip(posts, rendered, strict=True)]
 
 
-Derived = tuple[tuple[StartTag, ...], tuple[StartTag, ...]]
+@dataclass(frozen=True)
+class Derived:
+    """What later steps would parse or compute again from a post just rendered."""
+
+    html_tags: tuple[StartTag, ...]  # links.start_tags of the HTML
+    intro_tags: tuple[StartTag, ...]  # and of the intro
+    twin: tuple[str, str] | None  # (the post's URL, llms.twin_body for it) or None
 
 
-def _derive(result: Rendered) -> Derived:
-    """What later steps would otherwise parse the post's HTML again for."""
-    return tuple(start_tags(result.html)), tuple(start_tags(result.intro))
+def derive(job: Job, result: Rendered, twins: str = "") -> Derived:
+    """Run by the process that rendered `job`, while its text is at hand; writes the
+    twin's body into the `FileMemo` folder `twins` if not ""."""
+    twin = None
+    if job.url:
+        twin = (job.url, llms.twin_body(job.body, job.fold, job.url))
+        if twins:
+            key = llms.twin_key(job.fold, job.url, job.body)
+            FileMemo(Path(twins)).write(key, twin[1].encode("utf-8", "surrogatepass"))
+    return Derived(tuple(start_tags(result.html)), tuple(start_tags(result.intro)), twin)
+
+
+def _twin_url(config: SiteConfig | None, post: Post) -> str:
+    """The URL a post's twin is made for, or "" when it needs no twin (or no config)."""
+    if config is None or not (post.llms and config.llms.enabled):
+        return ""
+    return llms.absolute_url(config, post.path) if config.llms.full or config.llms.twins else ""
 
 
 def _attach(post: Post, result: Rendered, derived: Derived | None) -> RenderedPost:
-    html_tags, intro_tags = derived or (None, None)
-    return RenderedPost(post, result.html, result.intro, result.folded, html_tags, intro_tags)
+    entry = RenderedPost(post, result.html, result.intro, result.folded)
+    if derived is None:
+        return entry
+    return replace(
+        entry, html_tags=derived.html_tags, intro_tags=derived.intro_tags, twin=derived.twin
+    )
 
 
 def assemble(config: SiteConfig, posts: list[RenderedPost], preview: bool = False) -> Site:
