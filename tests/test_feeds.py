@@ -597,3 +597,10 @@ def test_kept_feed_files_follow_every_change(make_site: Callable[..., Path]) -> 
     fresh = snapshot(root / "public")
     assert build(root).code == 0
     assert snapshot(root / "public") == fresh
+
+
+def test_urls_after_a_malformed_character_reference_are_made_absolute() -> None:
+    # HTMLParser with convert_charrefs=False reports no tag after `&#xZ`: feeds used to
+    # leave every later URL relative.
+    for fragment in ('<p>x &#xZ y <a href="/q">', 'x &#xZ; y &#xY; z <a href="/q">'):
+        assert 'href="https://x.example/q"' in absolute_urls(fragment, BASE)
