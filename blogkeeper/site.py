@@ -82,34 +82,61 @@ def build_site(root: Path, options: BuildOptions | None = None) -> list[Output]:
     options = options or BuildOptions()
     config = load_config(root)
     posts = load_posts(config, LoadOptions(options.drafts, options.future, options.now))
-    cache = RenderCache.for_site(root) if options.cache else None
-    twins = FileMemo.for_site(root, "twins") if options.cache else None
-    site = assemble(config, render_posts(posts, cache, config, twins), preview=options.preview)
-    if options.preview:
-        site = replace(site, now=options.now or dt.datetime.now(tz=config.tz))
-    static = _static_files(root)
-    overridden = {o.path for o in static}
-    feed_memo = Memo.for_site(root, "feeds") if options.cache else None
-    feed_files = FileMemo.for_site(root, "feed-files") if options.cache else None
-    built = [
-        *pages.render_pages(site, feeds.head_links(site)),
-        *feeds.render_feeds(site, feed_memo, feed_files),
-    ]
-    if feed_memo is not None and feed_files is not None:
-        feed_memo.save()
-        feed_files.prune()
-    generated = [o for o in built if o.path not in overridden or not o.path.startswith("assets/")]
-    generated, static = llms.render_llms(site, generated, static, twins)
-    if twins is not None:
-        twins.prune()
-    outputs = _checked([*generated, *static])
-    memo = Memo.for_site(root, "links") if options.cache else None
+    kept = _Kept(root, options.cache)
     try:
-        links.check_links(config.url, site.posts, outputs, memo)
+        rendered = render_posts(posts, kept.render, config, kept.files("twins"))
+        site = assemble(config, rendered, preview=options.preview)
+        if options.preview:
+            site = replace(site, now=options.now or dt.datetime.now(tz=config.tz))
+        static = _static_files(root)
+        overridden = {o.path for o in static}
+        built = [
+            *pages.render_pages(site, feeds.head_links(site)),
+            *feeds.render_feeds(site, kept.memo("feeds"), kept.files("feed-files")),
+        ]
+        generated = [
+            o for o in built if o.path not in overridden or not o.path.startswith("assets/")
+        ]
+        generated, static = llms.render_llms(site, generated, static, kept.files("twins"))
+        outputs = _checked([*generated, *static])
+        links.check_links(config.url, site.posts, outputs, kept.memo("links"))
     finally:
-        if memo is not None:
-            memo.save()  # a failed check is worth keeping too: the fix re-checks one post
+        kept.save()  # a failed link check is worth keeping too: the fix re-checks one post
     return outputs
+
+
+class _Kept:
+    """What a build keeps for the next one in `<root>/.blogkeeper-cache/`: the render
+    cache, and memos by name (see `cache.Memo`, `cache.FileMemo`). Not `enabled`
+    (`--no-cache`): every one is None, and nothing is read or written."""
+
+    def __init__(self, root: Path, enabled: bool) -> None:
+        self.root = root
+        self.enabled = enabled
+        self.render = RenderCache.for_site(root) if enabled else None
+        self.memos: dict[str, Memo] = {}
+        self.file_memos: dict[str, FileMemo] = {}
+
+    def memo(self, name: str) -> Memo | None:
+        if not self.enabled:
+            return None
+        if name not in self.memos:
+            self.memos[name] = Memo.for_site(self.root, name)
+        return self.memos[name]
+
+    def files(self, name: str) -> FileMemo | None:
+        if not self.enabled:
+            return None
+        if name not in self.file_memos:
+            self.file_memos[name] = FileMemo.for_site(self.root, name)
+        return self.file_memos[name]
+
+    def save(self) -> None:
+        """Write each memo the build used; drop the files it did not use."""
+        for memo in self.memos.values():
+            memo.save()
+        for files in self.file_memos.values():
+            files.prune()
 
 
 def render_posts(
