@@ -195,10 +195,14 @@ def _problem(
     """What is wrong with `url` on the page at `page`, None when it resolves, or the
     (output path, fragment) to look for when that depends on the page's ids."""
     target = url.strip()
-    # A fragment alone (footnotes: most links) resolves to the page itself: no urljoin.
+    site = urlsplit(site_url)
+    # Most links are to other sites or to a footnote; neither needs urljoin: it keeps a
+    # URL's scheme and host, and gives a fragment alone the page's address.
+    written = urlsplit(target)
+    if written.scheme and (written.scheme, written.netloc or site.netloc) != site[:2]:
+        return None  # another site, or a scheme such as mailto:
     same_page = target.startswith("#") and "#" not in page
     parts = urlsplit(page + target if same_page else urljoin(page, target))
-    site = urlsplit(site_url)
     if parts[:2] != site[:2]:
         return None  # another site, or a scheme such as mailto:
     base = site.path
