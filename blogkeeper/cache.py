@@ -281,7 +281,8 @@ def _context(small: bool = False) -> BaseContext:
     if threading.active_count() == 1 and not small:
         return get_context("fork")
     context = get_context("forkserver")
-    context.set_forkserver_preload(["blogkeeper.cache"])
+    # blogkeeper.site: render workers run its `derive` (pickled by name) after each post.
+    context.set_forkserver_preload(["blogkeeper.cache", "blogkeeper.site"])
     return context
 
 
@@ -383,16 +384,9 @@ class FileMemo:
         self.added = True
         self.write(key, data)
 
-    def put_missing(self, key: str, data: bytes) -> None:
-        """`put`, unless a file for `key` is there already (another process wrote it)."""
-        if (self.folder / f"{key}{SUFFIX}").is_file():
-            self.used.add(key)
-            self.added = True  # the file may be new: prune the ones it replaces
-        else:
-            self.put(key, data)
-
     def write(self, key: str, data: bytes) -> None:
-        """Write the file for `key` only; for processes that do not `prune`."""
+        """Write the file for `key`, not counting it as used: for other processes (render
+        workers) writing what this build's own `FileMemo` will `get`."""
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             _ignore_in_git(self.folder.parent)

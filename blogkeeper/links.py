@@ -277,7 +277,7 @@ class QuickParser(HTMLParser):
         return run.end() if run else i
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StartTag:
     """A start tag as HTMLParser reports it, and where it is in the HTML."""
 

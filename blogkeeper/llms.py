@@ -260,7 +260,8 @@ def twin(config: SiteConfig, entry: RenderedPost, memo: FileMemo | None = None) 
     """A post as clean Markdown: title, a metadata list, then the body as written.
 
     The body, the costly part, comes from `entry.twin` when that was made for this
-    URL, and is kept in `memo` when given, by a hash of its inputs.
+    URL, else from `memo` when given (where render workers put it), kept by a hash of
+    its inputs.
     """
     post = entry.post
     page = absolute_url(config, post.path)
@@ -278,14 +279,11 @@ def twin(config: SiteConfig, entry: RenderedPost, memo: FileMemo | None = None) 
     if post.summary.strip():
         lines.append(f"- Summary: {inline_text(post.summary)}")
     lines.append(f"- HTML version: {encode_url(page)}")
-    key = twin_key(post.fold, page, post.body)
-    # Made by the process that rendered the post (and kept in `memo` if it was given the
-    # same one), if made for this URL: the site's may have changed since.
+    # Made by the process that rendered the post, if for this URL (the site's may differ).
     if entry.twin is not None and entry.twin[0] == page:
         body = entry.twin[1]
-        if memo is not None:
-            memo.put_missing(key, body.encode("utf-8", "surrogatepass"))
     else:
+        key = twin_key(post.fold, page, post.body)
         kept = _kept(memo.get(key)) if memo is not None else None
         body = twin_body(post.body, post.fold, page) if kept is None else kept
         if memo is not None and kept is None:

@@ -149,7 +149,7 @@ def render_posts(
 
     Each process that renders a post also derives from it what later steps need (see
     `Derived`); given `config`, that includes the body of the post's Markdown twin, which
-    it writes into `twins` (for `llms.render_llms` to find there).
+    it writes into `twins` when given (`llms.render_llms` reads it there).
     """
     posts = list(posts)
     jobs = [Job(p.body, p.fold, p.source, p.body_line, _twin_url(config, p)) for p in posts]
@@ -164,18 +164,22 @@ class Derived:
 
     html_tags: tuple[StartTag, ...]  # links.start_tags of the HTML
     intro_tags: tuple[StartTag, ...]  # and of the intro
-    twin: tuple[str, str] | None  # (the post's URL, llms.twin_body for it) or None
+    # (the post's URL, llms.twin_body for it) when made but kept in no memo, else None
+    twin: tuple[str, str] | None
 
 
 def derive(job: Job, result: Rendered, twins: str = "") -> Derived:
-    """Run by the process that rendered `job`, while its text is at hand; writes the
-    twin's body into the `FileMemo` folder `twins` if not ""."""
+    """Run by the process that rendered `job`, while its text is at hand. The twin's body
+    goes into the `FileMemo` folder `twins` (if not ""), where `llms.twin` reads it: it
+    is not held in memory from now until then."""
     twin = None
     if job.url:
-        twin = (job.url, llms.twin_body(job.body, job.fold, job.url))
+        body = llms.twin_body(job.body, job.fold, job.url)
         if twins:
             key = llms.twin_key(job.fold, job.url, job.body)
-            FileMemo(Path(twins)).write(key, twin[1].encode("utf-8", "surrogatepass"))
+            FileMemo(Path(twins)).write(key, body.encode("utf-8", "surrogatepass"))
+        else:
+            twin = (job.url, body)
     return Derived(tuple(start_tags(result.html)), tuple(start_tags(result.intro)), twin)
 
 
