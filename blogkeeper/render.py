@@ -20,15 +20,12 @@ import latex2mathml
 import latex2mathml.converter
 import markdown2
 import pygments
-from pygments import highlight
 from pygments.formatters import HtmlFormatter
-from pygments.lexer import Lexer
-from pygments.lexers import get_lexer_by_name
-from pygments.util import ClassNotFound
 
 from blogkeeper.deadline import Overrun, call_with_deadline
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.fences import Fence, is_fold, scan
+from blogkeeper.highlight import highlight, lexer_for
 
 # Bump when a change here changes the HTML for the same Markdown (the render cache key).
 RENDER_VERSION = "4"
@@ -319,14 +316,6 @@ def _mathml(latex: str, display: str) -> str:
 _FORMATTER = HtmlFormatter(**HIGHLIGHT)
 
 
-@lru_cache(maxsize=256)
-def _lexer(lang: str) -> Lexer | None:
-    try:
-        return get_lexer_by_name(lang, stripnl=False, ensurenl=True)
-    except ClassNotFound:
-        return None
-
-
 @lru_cache(maxsize=4096)
 def _highlight(lang: str, code: str) -> str:
     if lang == OUTPUT_LANG:
@@ -335,7 +324,7 @@ def _highlight(lang: str, code: str) -> str:
             + html.escape(code, quote=False)
             + "</samp></pre>\n"
         )
-    lexer = _lexer(lang) if lang else None
+    lexer = lexer_for(lang) if lang else None
     if lexer is None:
         label = f' data-lang="{html.escape(lang)}"' if lang else ""
         return (
@@ -343,7 +332,7 @@ def _highlight(lang: str, code: str) -> str:
             + html.escape(code, quote=False)
             + "</code></pre></div>\n"
         )
-    out = str(highlight(code, lexer, _FORMATTER))
+    out = highlight(code, lexer, _FORMATTER)
     out = out.replace('<div class="highlight">', f'<div class="highlight" data-lang="{lang}">', 1)
     return out.replace("<pre>", '<pre tabindex="0">', 1).replace("<span></span>", "", 1)
 

@@ -1,0 +1,470 @@
+"""Turn code and a lexer into exactly the HTML `pygments.highlight` gives, faster.
+
+Two parts, each falling back to Pygments itself whenever it cannot promise the same output:
+
+- A lexing engine for `RegexLexer` subclasses that keep Pygments' own
+  `get_tokens_unprocessed` (not `ExtendedRegexLexer`, not lexers that override it). Pygments
+  tries a state's rules one by one in Python, one `match` call each. Here each state's rules
+  are joined into one alternation `(r1)|(r2)|…`, compiled with the lexer's flags, so a single
+  C-level `match` finds the first rule that matches (`re` tries alternatives in order and
+  nothing follows the group, so the winner and its span are the rule's own), and
+  `lastindex` names it. A rule with a callback (`bygroups`, `using`) is matched once more
+  with its own regex so the callback sees its own group numbers. A state whose joined
+  regex would not mean the same thing (numeric backreferences or conditionals, inline
+  global flags, clashing group names, mixed flags, anything that fails to compile or warns)
+  keeps the rule-by-rule loop.
+- A formatter loop for `HtmlFormatter` with only `cssclass`/`wrapcode`-style options: runs
+  of tokens with the same CSS class are joined first, so escaping and span handling happen
+  once per run instead of once per token.
+
+It must not change a byte of output: tests/test_highlight.py compares tokens and HTML with
+plain Pygments on real files, generated text and every lexer Pygments ships.
+"""
+
+from __future__ import annotations
+
+import re
+import re._constants as _c
+import re._parser as _parser
+import warnings
+from collections.abc import Callable, Iterator
+from functools import lru_cache, partial
+from html import escape
+from typing import Any
+
+from pygments.formatters import HtmlFormatter
+from pygments.lexer import Lexer, RegexLexer
+from pygments.lexers import get_lexer_by_name
+from pygments.token import Error, Whitespace, _TokenType
+from pygments.util import ClassNotFound
+
+Token = tuple[int, Any, str]
+Rule = tuple[Callable[..., Any], Any, Any]
+
+
+class _State:
+    """One lexer state: its rules, and the matchers that try them in order.
+
+    A matcher is `(match, by_group, rule)`: a joined regex of several rules with the rule
+    each outer group number stands for, or (`by_group` None) one rule's own `match`.
+    `at(char)` gives the matchers of only the rules that can match at a position holding
+    `char` (a rule whose first character cannot be `char`, and that cannot match empty
+    text, cannot be the first to match there), so the joined regex tries fewer branches.
+    """
+
+    __slots__ = ("rules", "joinable", "firsts", "matchers", "by_char", "by_subset")
+
+    def __init__(self, rules: list[Rule]) -> None:
+        self.rules = rules
+        self.joinable = [_joinable(rule) for rule in rules]
+        self.firsts = [_first_char(rule) for rule in rules]
+        self.matchers = _matchers(rules, self.joinable)
+        self.by_char: dict[str, list[Matcher]] = {}
+        self.by_subset: dict[tuple[int, ...], list[Matcher]] = {}
+
+    def at(self, char: str) -> list[Matcher]:
+        subset = tuple(
+            index
+            for index, first in enumerate(self.firsts)
+            if first is None or first(char) is not None
+        )
+        matchers = self.by_subset.get(subset)
+        if matchers is None:
+            rules = [self.rules[index] for index in subset]
+            joinable = [self.joinable[index] for index in subset]
+            matchers = self.by_subset[subset] = _matchers(rules, joinable)
+        self.by_char[char] = matchers
+        return matchers
+
+
+Matcher = tuple[Callable[..., Any], dict[int, Rule] | None, Rule | None]
+
+# A numeric backreference or conditional would point at another group once rules are joined.
+_RENUMBERED = re.compile(r"\\[1-9]|\(\?\(")
+# Global inline flags, which Python 3.11 accepts only at the start of a whole pattern.
+_GLOBAL_FLAGS = re.compile(r"(?:\(\?[aiLmsux]+\))+")
+_SCOPED = {re.IGNORECASE: "i", re.MULTILINE: "m", re.DOTALL: "s", re.VERBOSE: "x"}
+_ALLOWED = re.UNICODE | re.IGNORECASE | re.MULTILINE | re.DOTALL | re.VERBOSE
+
+
+def _alternative(rule: Rule) -> re.Pattern[str] | None:
+    """The rule's regex as a pattern whose text means the same inside `(?flags:…)`."""
+    pattern = getattr(rule[0], "__self__", None)
+    if not (isinstance(pattern, re.Pattern) and isinstance(pattern.pattern, str)):
+        return None
+    if getattr(rule[0], "__name__", "") != "match" or pattern.flags & ~_ALLOWED:
+        return None
+    if _RENUMBERED.search(pattern.pattern):
+        return None
+    return pattern
+
+
+def _wrap(pattern: re.Pattern[str]) -> str:
+    """`((?flags:body))`: the pattern's own flags scoped to it, its leading flags removed."""
+    body = pattern.pattern
+    prefix = _GLOBAL_FLAGS.match(body)
+    if prefix:
+        body = body[prefix.end() :]
+    flags = "".join(letter for flag, letter in _SCOPED.items() if pattern.flags & flag)
+    # A verbose rule may end in a comment that would swallow the closing parentheses.
+    end = "\n))" if pattern.flags & re.VERBOSE else "))"
+    return f"((?{flags}:{body}{end}" if flags else f"({body}{end[:-1]}"
+
+
+def _joinable(rule: Rule) -> re.Pattern[str] | None:
+    """The rule's pattern if it can be one branch of a joined regex."""
+    pattern = _alternative(rule)
+    if pattern is not None and _compiles(_wrap(pattern), pattern):
+        return pattern
+    return None
+
+
+def _matchers(rules: list[Rule], joinable: list[re.Pattern[str] | None]) -> list[Matcher]:
+    """Runs of joinable rules become one joined matcher; any other rule is tried alone."""
+    matchers: list[Matcher] = []
+    batch: list[tuple[Rule, re.Pattern[str]]] = []
+    names: set[str] = set()
+    for rule, pattern in zip(rules, joinable):
+        if pattern is not None:
+            if names & set(pattern.groupindex):
+                matchers += _joined(batch)
+                batch, names = [], set()
+            batch.append((rule, pattern))
+            names |= set(pattern.groupindex)
+            continue
+        matchers += _joined(batch)
+        batch, names = [], set()
+        matchers.append((rule[0], None, rule))
+    return matchers + _joined(batch)
+
+
+def _compiles(text: str, pattern: re.Pattern[str]) -> bool:
+    """Whether `text` compiles, without warnings, to as many groups as `pattern` plus one."""
+    joined = _compile(text)
+    return joined is not None and joined.groups == pattern.groups + 1
+
+
+def _compile(text: str, flags: int = 0) -> re.Pattern[str] | None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            return re.compile(text, flags)
+    except (re.error, Warning, RecursionError, OverflowError, ValueError):
+        return None
+
+
+def _joined(batch: list[tuple[Rule, re.Pattern[str]]]) -> list[Matcher]:
+    """One matcher for a batch of rules, or one per rule if they do not join."""
+    if len(batch) < 2:
+        return [(rule[0], None, rule) for rule, _ in batch]
+    by_group: dict[int, Rule] = {}
+    group = 1
+    for rule, pattern in batch:
+        by_group[group] = rule
+        group += 1 + pattern.groups
+    joined = _compile("|".join(_wrap(pattern) for _, pattern in batch))
+    if joined is None or joined.groups != group - 1:
+        return [(rule[0], None, rule) for rule, _ in batch]
+    return [(joined.match, by_group, None)]
+
+
+_CATEGORIES = {
+    _c.CATEGORY_DIGIT: r"\d",
+    _c.CATEGORY_NOT_DIGIT: r"\D",
+    _c.CATEGORY_SPACE: r"\s",
+    _c.CATEGORY_NOT_SPACE: r"\S",
+    _c.CATEGORY_WORD: r"\w",
+    _c.CATEGORY_NOT_WORD: r"\W",
+}
+_ZERO_WIDTH = (_c.AT, _c.ASSERT, _c.ASSERT_NOT)
+_REPEATS = (_c.MAX_REPEAT, _c.MIN_REPEAT, getattr(_c, "POSSESSIVE_REPEAT", _c.MAX_REPEAT))
+_ATOMIC = getattr(_c, "ATOMIC_GROUP", None)
+
+
+def _first_char(rule: Rule) -> Callable[[str], Any] | None:
+    """A test a position's character must pass for the rule to match there, or None.
+
+    None when the rule can match empty text or its first character is not known; the test
+    may accept more characters than the rule can start with, never fewer.
+    """
+    pattern = getattr(rule[0], "__self__", None)
+    if not (isinstance(pattern, re.Pattern) and isinstance(pattern.pattern, str)):
+        return None
+    try:
+        parsed = _parser.parse(pattern.pattern, pattern.flags)
+        first = _firsts(list(parsed))
+    except (re.error, RecursionError, TypeError, ValueError, KeyError):
+        return None
+    if first is None or first[1] or not first[0]:
+        return None
+    test = _compile(f"(?:{'|'.join(first[0])})", pattern.flags & ~re.VERBOSE)
+    return test.match if test is not None else None
+
+
+def _firsts(items: list[Any]) -> tuple[list[str], bool] | None:
+    """Regexes for the first character a sequence consumes, and whether it can be empty."""
+    fragments: list[str] = []
+    for op, arg in items:
+        if op in _ZERO_WIDTH:
+            continue  # not consuming: ignoring it only lets more characters through
+        if op is _c.LITERAL:
+            return fragments + [_char(arg)], False
+        if op is _c.NOT_LITERAL:
+            return fragments + [f"[^{_char(arg)}]"], False
+        if op is _c.CATEGORY:
+            return fragments + [_CATEGORIES[arg]], False
+        if op is _c.IN:
+            return fragments + [_char_class(arg)], False
+        if op is _c.SUBPATTERN:
+            if arg[1] or arg[2]:  # scoped flags
+                return None
+            inner = _firsts(list(arg[3]))
+        elif op is _ATOMIC:
+            inner = _firsts(list(arg))
+        elif op is _c.BRANCH:
+            inner = _branches(arg[1])
+        elif op in _REPEATS:
+            low, high, item = arg
+            if high == 0:
+                continue
+            inner = _firsts(list(item))
+            if inner is not None and low == 0:
+                inner = inner[0], True
+        else:
+            return None  # ANY, backreferences, conditionals: any character
+        if inner is None:
+            return None
+        fragments += inner[0]
+        if not inner[1]:
+            return fragments, False
+    return fragments, True
+
+
+def _branches(branches: list[Any]) -> tuple[list[str], bool] | None:
+    fragments: list[str] = []
+    empty = False
+    for branch in branches:
+        inner = _firsts(list(branch))
+        if inner is None:
+            return None
+        fragments += inner[0]
+        empty = empty or inner[1]
+    return fragments, empty
+
+
+def _char(code: int) -> str:
+    return f"\\U{code:08x}"
+
+
+def _char_class(items: list[Any]) -> str:
+    parts = []
+    for op, arg in items:
+        if op is _c.NEGATE:
+            parts.append("^")
+        elif op is _c.LITERAL:
+            parts.append(_char(arg))
+        elif op is _c.RANGE:
+            parts.append(f"{_char(arg[0])}-{_char(arg[1])}")
+        elif op is _c.CATEGORY:
+            parts.append(_CATEGORIES[arg])
+        else:
+            raise KeyError(op)
+    return "[" + "".join(parts) + "]"
+
+
+
+def accepts(lexer: Lexer) -> bool:
+    """Whether the engine lexes `lexer`'s language (a plain `RegexLexer` without filters)."""
+    kind = type(lexer)
+    return (
+        isinstance(lexer, RegexLexer)
+        and kind.get_tokens_unprocessed is RegexLexer.get_tokens_unprocessed
+        and isinstance(getattr(lexer, "_tokens", None), dict)
+    )
+
+
+_tables: dict[int, tuple[dict[str, list[Rule]], dict[str, _State]]] = {}
+
+
+def _table(tokendefs: dict[str, list[Rule]]) -> dict[str, _State]:
+    """The joined states of one processed token table (shared by a lexer class)."""
+    entry = _tables.get(id(tokendefs))
+    if entry is None or entry[0] is not tokendefs:
+        entry = (tokendefs, {name: _State(rules) for name, rules in tokendefs.items()})
+        _tables[id(tokendefs)] = entry
+    return entry[1]
+
+
+def tokens(lexer: RegexLexer, text: str, stack: tuple[str, ...] = ("root",)) -> Iterator[Token]:
+    """What `RegexLexer.get_tokens_unprocessed(lexer, text, stack)` yields, found faster."""
+    tokendefs = lexer._tokens
+    table = _table(tokendefs)
+    pos = 0
+    statestack = list(stack)
+    state = table[statestack[-1]]
+    end = len(text)
+    while True:
+        if pos < end:
+            char = text[pos]
+            matchers = state.by_char.get(char)
+            if matchers is None:
+                matchers = state.at(char)
+        else:
+            matchers = state.matchers
+        for match, by_group, rule in matchers:
+            m = match(text, pos)
+            if m:
+                if by_group is None:
+                    _, action, new_state = rule  # type: ignore[misc]
+                else:
+                    rexmatch, action, new_state = by_group[m.lastindex]  # type: ignore[index]
+                    if action is not None and type(action) is not _TokenType:
+                        m = rexmatch(text, pos)
+                if action is not None:
+                    if type(action) is _TokenType:
+                        yield pos, action, m.group()
+                    else:
+                        yield from action(lexer, m)
+                pos = m.end()
+                if new_state is not None:
+                    _transition(statestack, new_state)
+                    state = table[statestack[-1]]
+                break
+        else:
+            m = None
+        if m:
+            continue
+        # No rule matched: Pygments' fallback, an error token or a newline back to root.
+        if pos >= len(text):
+            break
+        if text[pos] == "\n":
+            statestack = ["root"]
+            state = table["root"]
+            yield pos, Whitespace, "\n"
+        else:
+            yield pos, Error, text[pos]
+        pos += 1
+
+
+def _transition(statestack: list[str], new_state: Any) -> None:
+    """Change `statestack` in place exactly as `RegexLexer.get_tokens_unprocessed` does."""
+    if isinstance(new_state, tuple):
+        for state in new_state:
+            if state == "#pop":
+                if len(statestack) > 1:
+                    statestack.pop()
+            elif state == "#push":
+                statestack.append(statestack[-1])
+            else:
+                statestack.append(state)
+    elif isinstance(new_state, int):
+        # Pop, but keep at least one state on the stack.
+        if abs(new_state) >= len(statestack):
+            del statestack[1:]
+        else:
+            del statestack[new_state:]
+    elif new_state == "#push":
+        statestack.append(statestack[-1])
+    else:
+        raise AssertionError(f"wrong state def: {new_state!r}")
+
+
+def accelerate(lexer: Lexer) -> Lexer:
+    """`lexer`, lexing with the engine when it accepts it (`using(this)` re-enters it too)."""
+    if accepts(lexer):
+        lexer.get_tokens_unprocessed = partial(tokens, lexer)  # type: ignore[method-assign]
+    return lexer
+
+
+@lru_cache(maxsize=256)
+def lexer_for(lang: str) -> Lexer | None:
+    """The shared, accelerated lexer for a fence's language name, or None if unknown."""
+    try:
+        lexer = get_lexer_by_name(lang, stripnl=False, ensurenl=True)
+    except ClassNotFound:
+        return None
+    return accelerate(lexer)
+
+
+def _plain(formatter: HtmlFormatter) -> bool:
+    """Whether `formatter` uses only options whose output `_format` reproduces."""
+    f = formatter
+    return (
+        type(f) is HtmlFormatter
+        and not (f.nowrap or f.noclasses or f.linenos or f.hl_lines or f.lineanchors)
+        and not (f.linespans or f.filename or f.full or f.tagsfile or f.debug_token_types)
+        and not (f.prestyles or f.cssstyles)
+        and f.lineseparator == "\n"
+        and f.encoding is None
+    )
+
+
+def highlight(code: str, lexer: Lexer, formatter: HtmlFormatter) -> str:
+    """`pygments.highlight(code, lexer, formatter)`, with the fast paths where they apply."""
+    stream = lexer.get_tokens(code)
+    if not _plain(formatter):
+        from io import StringIO
+
+        out = StringIO()
+        formatter.format(stream, out)
+        return out.getvalue()
+    body = _format(stream, _openers(formatter))
+    cssclass = f' class="{formatter.cssclass}"' if formatter.cssclass else ""
+    code_open, code_close = ("<code>", "</code>") if formatter.wrapcode else ("", "")
+    return (
+        f"<div{cssclass}><pre><span></span>{code_open}{body}{code_close}</pre></div>\n"
+    )
+
+
+class _Openers(dict[Any, str]):
+    """Token type -> the `<span class="…">` HtmlFormatter opens for it ('' for none)."""
+
+    def __init__(self, formatter: HtmlFormatter) -> None:
+        super().__init__()
+        self.formatter = formatter
+
+    def __missing__(self, ttype: Any) -> str:
+        css_class = self.formatter._get_css_classes(ttype)
+        self[ttype] = opener = f'<span class="{css_class}">' if css_class else ""
+        return opener
+
+
+@lru_cache(maxsize=16)
+def _openers(formatter: HtmlFormatter) -> _Openers:
+    return _Openers(formatter)
+
+
+def _format(stream: Iterator[tuple[Any, str]], openers: _Openers) -> str:
+    """HtmlFormatter's `_format_lines`, joined: every line's runs of one class in one span.
+
+    Pygments opens a span per run of same-class text on a line (empty tokens do not break
+    a run), closes it at the line's end, writes an empty line as just "\\n", and ends the
+    last line with "\\n". Joining the runs first gives the same bytes with far less work.
+    """
+    runs: list[tuple[str, str]] = []
+    last_opener, pieces = None, []
+    for ttype, value in stream:
+        if not value:
+            continue
+        opener = openers[ttype]
+        if opener != last_opener:
+            if pieces:
+                runs.append((last_opener, "".join(pieces)))  # type: ignore[arg-type]
+            last_opener, pieces = opener, [value]
+        else:
+            pieces.append(value)
+    if pieces:
+        runs.append((last_opener, "".join(pieces)))  # type: ignore[arg-type]
+    out = []
+    for opener, text in runs:
+        text = escape(text, quote=False)
+        if not opener:
+            out.append(text)
+        elif "\n" not in text:
+            out.append(f"{opener}{text}</span>")
+        else:
+            out.append("\n".join(f"{opener}{part}</span>" if part else "" for part in text.split("\n")))
+    html = "".join(out)
+    if html and not html.endswith("\n"):
+        html += "\n"
+    return html
