@@ -50,19 +50,26 @@ class _State:
     `at(char)` gives the matchers of only the rules that can match at a position holding
     `char` (a rule whose first character cannot be `char`, and that cannot match empty
     text, cannot be the first to match there), so the joined regex tries fewer branches.
+    Joining costs a regex compilation, so a character is first served rule by rule, like
+    Pygments, and gets its joined matcher only once it comes back (`_WARM` times).
     """
 
-    __slots__ = ("rules", "joinable", "firsts", "matchers", "by_char", "by_subset")
+    __slots__ = ("rules", "singles", "firsts", "by_char", "by_subset", "seen")
 
     def __init__(self, rules: list[Rule]) -> None:
         self.rules = rules
-        self.joinable = [_joinable(rule) for rule in rules]
-        self.firsts = [_first_char(rule) for rule in rules]
-        self.matchers = _matchers(rules, self.joinable)
+        self.singles: list[Matcher] = [(rule[0], None, rule) for rule in rules]
+        self.firsts: list[Callable[[str], Any] | None] | None = None
         self.by_char: dict[str, list[Matcher]] = {}
         self.by_subset: dict[tuple[int, ...], list[Matcher]] = {}
+        self.seen: dict[str, int] = {}
 
     def at(self, char: str) -> list[Matcher]:
+        seen = self.seen[char] = self.seen.get(char, 0) + 1
+        if seen < _WARM:
+            return self.singles
+        if self.firsts is None:
+            self.firsts = [_first_char(rule) for rule in self.rules]
         subset = tuple(
             index
             for index, first in enumerate(self.firsts)
@@ -71,12 +78,32 @@ class _State:
         matchers = self.by_subset.get(subset)
         if matchers is None:
             rules = [self.rules[index] for index in subset]
-            joinable = [self.joinable[index] for index in subset]
-            matchers = self.by_subset[subset] = _matchers(rules, joinable)
+            # Trying a few rules in turn costs less than compiling them joined.
+            if len(rules) <= _FEW:
+                matchers = [(rule[0], None, rule) for rule in rules]
+            else:
+                matchers = _matchers(rules)
+            self.by_subset[subset] = matchers
         self.by_char[char] = matchers
         return matchers
 
 
+class _Table(dict[str, _State]):
+    """A lexer's states, each set up the first time the lexer enters it."""
+
+    def __init__(self, tokendefs: dict[str, list[Rule]]) -> None:
+        super().__init__()
+        self.tokendefs = tokendefs
+
+    def __missing__(self, name: str) -> _State:
+        state = self[name] = _State(self.tokendefs[name])
+        return state
+
+
+# How often a state must meet a character before it joins the rules that can match there.
+_WARM = 3
+# Up to this many rules that can match at a character are tried one by one, not joined.
+_FEW = 6
 Matcher = tuple[Callable[..., Any], dict[int, Rule] | None, Rule | None]
 
 # A numeric backreference or conditional would point at another group once rules are joined.
@@ -111,29 +138,17 @@ def _wrap(pattern: re.Pattern[str]) -> str:
     return f"((?{flags}:{body}{end}" if flags else f"({body}{end[:-1]}"
 
 
-def _joinable(rule: Rule) -> re.Pattern[str] | None:
-    """The rule's pattern if it can be one branch of a joined regex."""
-    pattern = _alternative(rule)
-    if pattern is not None and _compiles(_wrap(pattern), pattern):
-        return pattern
-    return None
-
-
-def _matchers(rules: list[Rule], joinable: list[re.Pattern[str] | None]) -> list[Matcher]:
+def _matchers(rules: list[Rule]) -> list[Matcher]:
     """Runs of joinable rules become one joined matcher; any other rule is tried alone."""
     matchers: list[Matcher] = []
     batch: list[tuple[Rule, re.Pattern[str]]] = []
-    names: set[str] = set()
-    for rule, pattern in zip(rules, joinable):
+    for rule in rules:
+        pattern = _alternative(rule)
         if pattern is not None:
-            if names & set(pattern.groupindex):
-                matchers += _joined(batch)
-                batch, names = [], set()
             batch.append((rule, pattern))
-            names |= set(pattern.groupindex)
             continue
         matchers += _joined(batch)
-        batch, names = [], set()
+        batch = []
         matchers.append((rule[0], None, rule))
     return matchers + _joined(batch)
 
@@ -154,8 +169,16 @@ def _compile(text: str, flags: int = 0) -> re.Pattern[str] | None:
 
 
 def _joined(batch: list[tuple[Rule, re.Pattern[str]]]) -> list[Matcher]:
-    """One matcher for a batch of rules, or one per rule if they do not join."""
+    """One matcher for a run of rules; a run that does not join is split in two, in order.
+
+    Rules that cannot join others (clashing group names, a rule whose text does not survive
+    being wrapped) end up alone, which keeps their meaning.
+    """
     if len(batch) < 2:
+        if batch and _compiles(_wrap(batch[0][1]), batch[0][1]):
+            rule, pattern = batch[0]
+            joined = _compile(_wrap(pattern))
+            return [(joined.match, {1: rule}, None)]  # type: ignore[union-attr]
         return [(rule[0], None, rule) for rule, _ in batch]
     by_group: dict[int, Rule] = {}
     group = 1
@@ -164,7 +187,8 @@ def _joined(batch: list[tuple[Rule, re.Pattern[str]]]) -> list[Matcher]:
         group += 1 + pattern.groups
     joined = _compile("|".join(_wrap(pattern) for _, pattern in batch))
     if joined is None or joined.groups != group - 1:
-        return [(rule[0], None, rule) for rule, _ in batch]
+        half = len(batch) // 2
+        return _joined(batch[:half]) + _joined(batch[half:])
     return [(joined.match, by_group, None)]
 
 
@@ -283,16 +307,15 @@ def accepts(lexer: Lexer) -> bool:
     )
 
 
-_tables: dict[int, tuple[dict[str, list[Rule]], dict[str, _State]]] = {}
+_tables: dict[int, _Table] = {}
 
 
-def _table(tokendefs: dict[str, list[Rule]]) -> dict[str, _State]:
-    """The joined states of one processed token table (shared by a lexer class)."""
-    entry = _tables.get(id(tokendefs))
-    if entry is None or entry[0] is not tokendefs:
-        entry = (tokendefs, {name: _State(rules) for name, rules in tokendefs.items()})
-        _tables[id(tokendefs)] = entry
-    return entry[1]
+def _table(tokendefs: dict[str, list[Rule]]) -> _Table:
+    """The states of one processed token table (shared by all lexers of a class)."""
+    table = _tables.get(id(tokendefs))
+    if table is None or table.tokendefs is not tokendefs:
+        table = _tables[id(tokendefs)] = _Table(tokendefs)
+    return table
 
 
 def tokens(lexer: RegexLexer, text: str, stack: tuple[str, ...] = ("root",)) -> Iterator[Token]:
@@ -310,7 +333,7 @@ def tokens(lexer: RegexLexer, text: str, stack: tuple[str, ...] = ("root",)) -> 
             if matchers is None:
                 matchers = state.at(char)
         else:
-            matchers = state.matchers
+            matchers = state.singles
         for match, by_group, rule in matchers:
             m = match(text, pos)
             if m:
