@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
-    now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     posts = load_posts(load_config(args.site), LoadOptions(False, False, now))[: args.n]
     size = sum(len(p.body) for p in posts)
     for lang in ("python", "bash", "json"):

@@ -32,6 +32,7 @@ from functools import lru_cache, partial
 from html import escape
 from typing import Any
 
+import pygments
 from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer, RegexLexer
 from pygments.lexers import get_lexer_by_name
@@ -54,7 +55,7 @@ class _State:
     Pygments, and gets its joined matcher only once it comes back (`_WARM` times).
     """
 
-    __slots__ = ("rules", "singles", "firsts", "by_char", "by_subset", "seen")
+    __slots__ = ("by_char", "by_subset", "firsts", "rules", "seen", "singles")
 
     def __init__(self, rules: list[Rule]) -> None:
         self.rules = rules
@@ -232,13 +233,13 @@ def _firsts(items: list[Any]) -> tuple[list[str], bool] | None:
         if op in _ZERO_WIDTH:
             continue  # not consuming: ignoring it only lets more characters through
         if op is _c.LITERAL:
-            return fragments + [_char(arg)], False
+            return [*fragments, _char(arg)], False
         if op is _c.NOT_LITERAL:
-            return fragments + [f"[^{_char(arg)}]"], False
+            return [*fragments, f"[^{_char(arg)}]"], False
         if op is _c.CATEGORY:
-            return fragments + [_CATEGORIES[arg]], False
+            return [*fragments, _CATEGORIES[arg]], False
         if op is _c.IN:
-            return fragments + [_char_class(arg)], False
+            return [*fragments, _char_class(arg)], False
         if op is _c.SUBPATTERN:
             if arg[1] or arg[2]:  # scoped flags
                 return None
@@ -296,15 +297,17 @@ def _char_class(items: list[Any]) -> str:
     return "[" + "".join(parts) + "]"
 
 
+def accepts_class(cls: type[Lexer]) -> bool:
+    """Whether lexers of `cls` lex with `RegexLexer`'s own loop, which the engine replaces."""
+    return (
+        issubclass(cls, RegexLexer)
+        and cls.get_tokens_unprocessed is RegexLexer.get_tokens_unprocessed
+    )
+
 
 def accepts(lexer: Lexer) -> bool:
-    """Whether the engine lexes `lexer`'s language (a plain `RegexLexer` without filters)."""
-    kind = type(lexer)
-    return (
-        isinstance(lexer, RegexLexer)
-        and kind.get_tokens_unprocessed is RegexLexer.get_tokens_unprocessed
-        and isinstance(getattr(lexer, "_tokens", None), dict)
-    )
+    """Whether the engine lexes for `lexer` (a plain `RegexLexer` with its token table)."""
+    return accepts_class(type(lexer)) and isinstance(getattr(lexer, "_tokens", None), dict)
 
 
 _tables: dict[int, _Table] = {}
@@ -340,7 +343,7 @@ def tokens(lexer: RegexLexer, text: str, stack: tuple[str, ...] = ("root",)) -> 
                 if by_group is None:
                     _, action, new_state = rule  # type: ignore[misc]
                 else:
-                    rexmatch, action, new_state = by_group[m.lastindex]  # type: ignore[index]
+                    rexmatch, action, new_state = by_group[m.lastindex]
                     if action is not None and type(action) is not _TokenType:
                         m = rexmatch(text, pos)
                 if action is not None:
@@ -395,7 +398,7 @@ def _transition(statestack: list[str], new_state: Any) -> None:
 def accelerate(lexer: Lexer) -> Lexer:
     """`lexer`, lexing with the engine when it accepts it (`using(this)` re-enters it too)."""
     if accepts(lexer):
-        lexer.get_tokens_unprocessed = partial(tokens, lexer)  # type: ignore[method-assign]
+        lexer.get_tokens_unprocessed = partial(tokens, lexer)
     return lexer
 
 
@@ -424,19 +427,12 @@ def _plain(formatter: HtmlFormatter) -> bool:
 
 def highlight(code: str, lexer: Lexer, formatter: HtmlFormatter) -> str:
     """`pygments.highlight(code, lexer, formatter)`, with the fast paths where they apply."""
-    stream = lexer.get_tokens(code)
     if not _plain(formatter):
-        from io import StringIO
-
-        out = StringIO()
-        formatter.format(stream, out)
-        return out.getvalue()
-    body = _format(stream, _openers(formatter))
+        return str(pygments.highlight(code, lexer, formatter))
+    body = _format(lexer.get_tokens(code), _openers(formatter))
     cssclass = f' class="{formatter.cssclass}"' if formatter.cssclass else ""
     code_open, code_close = ("<code>", "</code>") if formatter.wrapcode else ("", "")
-    return (
-        f"<div{cssclass}><pre><span></span>{code_open}{body}{code_close}</pre></div>\n"
-    )
+    return f"<div{cssclass}><pre><span></span>{code_open}{body}{code_close}</pre></div>\n"
 
 
 class _Openers(dict[Any, str]):
@@ -465,20 +461,20 @@ def _format(stream: Iterator[tuple[Any, str]], openers: _Openers) -> str:
     last line with "\\n". Joining the runs first gives the same bytes with far less work.
     """
     runs: list[tuple[str, str]] = []
-    last_opener, pieces = None, []
+    last_opener, pieces = "", list[str]()
     for ttype, value in stream:
         if not value:
             continue
         opener = openers[ttype]
         if opener != last_opener:
             if pieces:
-                runs.append((last_opener, "".join(pieces)))  # type: ignore[arg-type]
+                runs.append((last_opener, "".join(pieces)))
             last_opener, pieces = opener, [value]
         else:
             pieces.append(value)
     if pieces:
-        runs.append((last_opener, "".join(pieces)))  # type: ignore[arg-type]
-    out = []
+        runs.append((last_opener, "".join(pieces)))
+    out: list[str] = []
     for opener, text in runs:
         text = escape(text, quote=False)
         if not opener:
@@ -486,7 +482,9 @@ def _format(stream: Iterator[tuple[Any, str]], openers: _Openers) -> str:
         elif "\n" not in text:
             out.append(f"{opener}{text}</span>")
         else:
-            out.append("\n".join(f"{opener}{part}</span>" if part else "" for part in text.split("\n")))
+            out.append(
+                "\n".join(f"{opener}{part}</span>" if part else "" for part in text.split("\n"))
+            )
     html = "".join(out)
     if html and not html.endswith("\n"):
         html += "\n"
