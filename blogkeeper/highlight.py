@@ -429,7 +429,11 @@ def highlight(code: str, lexer: Lexer, formatter: HtmlFormatter) -> str:
     """`pygments.highlight(code, lexer, formatter)`, with the fast paths where they apply."""
     if not _plain(formatter):
         return str(pygments.highlight(code, lexer, formatter))
-    body = _format(lexer.get_tokens(code), _openers(formatter))
+    if lexer.filters:
+        stream: Iterator[tuple[Any, str]] = lexer.get_tokens(code)
+    else:  # what get_tokens does without filters, minus a generator per token
+        stream = _pairs(lexer.get_tokens_unprocessed(lexer._preprocess_lexer_input(code)))
+    body = _format(stream, _openers(formatter))
     cssclass = f' class="{formatter.cssclass}"' if formatter.cssclass else ""
     code_open, code_close = ("<code>", "</code>") if formatter.wrapcode else ("", "")
     return f"<div{cssclass}><pre><span></span>{code_open}{body}{code_close}</pre></div>\n"
@@ -453,6 +457,11 @@ def _openers(formatter: HtmlFormatter) -> _Openers:
     return _Openers(formatter)
 
 
+def _pairs(tokens: Iterator[Token]) -> Iterator[tuple[Any, str]]:
+    for _, ttype, value in tokens:
+        yield ttype, value
+
+
 def _format(stream: Iterator[tuple[Any, str]], openers: _Openers) -> str:
     """HtmlFormatter's `_format_lines`, joined: every line's runs of one class in one span.
 
@@ -474,9 +483,15 @@ def _format(stream: Iterator[tuple[Any, str]], openers: _Openers) -> str:
             pieces.append(value)
     if pieces:
         runs.append((last_opener, "".join(pieces)))
+    texts = [text for _, text in runs]
+    joined = "\x00".join(texts)
+    # One escape call for the whole block when a separator is free; NUL almost always is.
+    if joined.count("\x00") == len(texts) - 1:
+        texts = escape(joined, quote=False).split("\x00")
+    else:
+        texts = [escape(text, quote=False) for text in texts]
     out: list[str] = []
-    for opener, text in runs:
-        text = escape(text, quote=False)
+    for (opener, _), text in zip(runs, texts, strict=True):
         if not opener:
             out.append(text)
         elif "\n" not in text:

@@ -401,11 +401,8 @@ def _swap_in(text: str, swaps: _Swaps) -> str:
         return swaps.html.get(match.group(1) or match.group(2), match.group(0))
 
     # Inside a tag a token can only be in an attribute (an id), where HTML cannot go.
-    text = _TAG.sub(
-        lambda tag: _BARE_TOKEN.sub(
-            lambda m: swaps.plain.get(m.group(0), m.group(0)), tag.group(0)
-        ),
-        text,
+    text = _in_tags(
+        text, _TOKEN_TAG, _BARE_TOKEN, lambda m: swaps.plain.get(m.group(0), m.group(0))
     )
     return _TOKEN.sub(replace, text)
 
@@ -416,12 +413,28 @@ _TAG = re.compile(r"<[a-zA-Z][^<>]*>")
 _ID = re.compile(r'\sid="([^"]*)"')
 _FRAGMENT_HREF = re.compile(r'(\shref=")#')
 
+
+def _tags_holding(needle: str) -> re.Pattern[str]:
+    """The start tags `_TAG` finds that hold `needle`: the same spans, without the many
+    tags (highlighted code's spans) that a pattern looking for `needle` cannot change."""
+    return re.compile(r"<(?=[a-zA-Z])[^<>]*?" + needle + r"[^<>]*>")
+
+
+_ID_TAG = _tags_holding(r'\sid="')
+_FRAGMENT_HREF_TAG = _tags_holding(r'\shref="#')
+_TOKEN_TAG = _tags_holding(_BARE_TOKEN.pattern)
+
 # Ids the built-in templates use around a post's HTML (base.html: <main id="main">).
 RESERVED_IDS = frozenset({"main"})
 
 
-def _in_tags(text: str, pattern: re.Pattern[str], replace: str | Callable[..., str]) -> str:
-    return _TAG.sub(lambda tag: pattern.sub(replace, tag.group(0)), text)
+def _in_tags(
+    text: str,
+    tags: re.Pattern[str],
+    pattern: re.Pattern[str],
+    replace: str | Callable[..., str],
+) -> str:
+    return tags.sub(lambda tag: pattern.sub(replace, tag.group(0)), text)
 
 
 def _unique_ids(text: str) -> str:
@@ -436,16 +449,16 @@ def _unique_ids(text: str) -> str:
         seen.add(candidate)
         return f' id="{candidate}"'
 
-    return _in_tags(text, _ID, replace)
+    return _in_tags(text, _ID_TAG, _ID, replace)
 
 
 def _strip_ids(text: str) -> str:
-    return _in_tags(text, _ID, "")
+    return _in_tags(text, _ID_TAG, _ID, "")
 
 
 def link_fragments(fragment: str, page: str) -> str:
     """`fragment` with its in-page links (`href="#…"`) pointing at `page` instead."""
-    return _in_tags(fragment, _FRAGMENT_HREF, lambda m: f"{m.group(1)}{page}#")
+    return _in_tags(fragment, _FRAGMENT_HREF_TAG, _FRAGMENT_HREF, lambda m: f"{m.group(1)}{page}#")
 
 
 # Lines that cannot start the first paragraph: indented code, headings, quotes, tables,
