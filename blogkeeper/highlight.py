@@ -1,24 +1,36 @@
 """Turn code and a lexer into exactly the HTML `pygments.highlight` gives, faster.
 
-Two parts, each falling back to Pygments itself whenever it cannot promise the same output:
+Two parts, each falling back to Pygments itself wherever it cannot promise the same output.
 
-- A lexing engine for `RegexLexer` subclasses that keep Pygments' own
-  `get_tokens_unprocessed` (not `ExtendedRegexLexer`, not lexers that override it). Pygments
-  tries a state's rules one by one in Python, one `match` call each. Here each state's rules
-  are joined into one alternation `(r1)|(r2)|…`, compiled with the lexer's flags, so a single
-  C-level `match` finds the first rule that matches (`re` tries alternatives in order and
-  nothing follows the group, so the winner and its span are the rule's own), and
-  `lastindex` names it. A rule with a callback (`bygroups`, `using`) is matched once more
-  with its own regex so the callback sees its own group numbers. A state whose joined
-  regex would not mean the same thing (numeric backreferences or conditionals, inline
-  global flags, clashing group names, mixed flags, anything that fails to compile or warns)
-  keeps the rule-by-rule loop.
-- A formatter loop for `HtmlFormatter` with only `cssclass`/`wrapcode`-style options: runs
-  of tokens with the same CSS class are joined first, so escaping and span handling happen
-  once per run instead of once per token.
+The lexing engine (`tokens`) serves `RegexLexer` subclasses that keep Pygments' own
+`get_tokens_unprocessed` (not `ExtendedRegexLexer`, not lexers that override it, like
+`CLexer`, nor the hand-written `JsonLexer`). Pygments tries the rules of the current state one
+by one, one Python-level `match` call each (8 million calls for 300 posts). Here:
+
+- Rules are joined into one alternation `((?m:r1))|((?m:r2))|…`: `re` tries alternatives in
+  order and nothing follows the group, so one C-level `match` finds the same first rule with
+  the same span, and `lastindex` (the outer group closes last) names it. Each rule keeps its
+  own flags as scoped flags (`(?s)` at a rule's start becomes `(?ms:…)`). A rule with a
+  callback (`bygroups`, `using`) is matched again with its own regex, so the callback sees
+  its own group numbers. A rule that cannot be joined (numeric backreference or
+  conditional, ASCII/LOCALE flags, a group name another rule uses, anything that does not
+  compile or warns) is tried on its own, in its place in the order.
+- Dispatch on the character at the position: from each rule's parsed regex
+  (`re._parser`) a test for the first character it can consume (a superset; None when it
+  can match empty text), so at a `d` only the rules that can start with `d` are joined.
+  A handful of rules is tried in turn; more are joined, once the state has met that
+  character `_WARM` times, since each joined regex costs a compilation.
+- Then the action and the state change exactly as `RegexLexer` does them (`#push`, `#pop`,
+  `#pop:n`, tuples, `combined`, `default`, and the error token / newline-to-root fallback).
+
+The formatter loop (`_format`) serves `HtmlFormatter`s without line numbers, anchors,
+inline styles or other wrapping: runs of tokens with the same CSS class are joined first
+(empty tokens never break a run, as in Pygments), the block is escaped once, and each run
+becomes one span per line, which is the HTML `HtmlFormatter._format_lines` writes.
 
 It must not change a byte of output: tests/test_highlight.py compares tokens and HTML with
-plain Pygments on real files, generated text and every lexer Pygments ships.
+plain Pygments on the blogs' fences, real files, generated text and every lexer Pygments
+ships that the engine accepts. No I/O, no global state beyond per-lexer-class caches.
 """
 
 from __future__ import annotations
@@ -154,12 +166,6 @@ def _matchers(rules: list[Rule]) -> list[Matcher]:
     return matchers + _joined(batch)
 
 
-def _compiles(text: str, pattern: re.Pattern[str]) -> bool:
-    """Whether `text` compiles, without warnings, to as many groups as `pattern` plus one."""
-    joined = _compile(text)
-    return joined is not None and joined.groups == pattern.groups + 1
-
-
 def _compile(text: str, flags: int = 0) -> re.Pattern[str] | None:
     try:
         with warnings.catch_warnings():
@@ -176,10 +182,6 @@ def _joined(batch: list[tuple[Rule, re.Pattern[str]]]) -> list[Matcher]:
     being wrapped) end up alone, which keeps their meaning.
     """
     if len(batch) < 2:
-        if batch and _compiles(_wrap(batch[0][1]), batch[0][1]):
-            rule, pattern = batch[0]
-            joined = _compile(_wrap(pattern))
-            return [(joined.match, {1: rule}, None)]  # type: ignore[union-attr]
         return [(rule[0], None, rule) for rule, _ in batch]
     by_group: dict[int, Rule] = {}
     group = 1

@@ -258,10 +258,11 @@ SELECT * FROM t WHERE a = 'x' AND b IS NULL; -- sql
 
 @pytest.fixture
 def eager(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Join every state's rules at once, however few can match at a character."""
+    """Join all of every state's rules at once: no dispatch on the first character."""
     monkeypatch.setattr(hl, "_tables", {})
     monkeypatch.setattr(hl, "_WARM", 1)
     monkeypatch.setattr(hl, "_FEW", 0)
+    monkeypatch.setattr(hl, "_first_char", lambda rule: None)
 
 
 LEXER_CLASSES = _lexer_classes()
@@ -323,6 +324,18 @@ TRICKY_TEXT = [
 
 @pytest.mark.parametrize("text", TRICKY_TEXT)
 def test_tricky_lexer(text: str, eager: None) -> None:
+    assert_same_tricky(text)
+
+
+@pytest.mark.parametrize("text", TRICKY_TEXT)
+def test_tricky_lexer_dispatching(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hl, "_tables", {})
+    monkeypatch.setattr(hl, "_WARM", 1)
+    monkeypatch.setattr(hl, "_FEW", 0)
+    assert_same_tricky(text)
+
+
+def assert_same_tricky(text: str) -> None:
     reference = Tricky()
     fast = hl.accelerate(Tricky())
     assert list(fast.get_tokens_unprocessed(text)) == list(reference.get_tokens_unprocessed(text))
