@@ -432,9 +432,9 @@ def highlight(code: str, lexer: Lexer, formatter: HtmlFormatter) -> str:
     if not _plain(formatter):
         return str(pygments.highlight(code, lexer, formatter))
     if lexer.filters:
-        stream: Iterator[tuple[Any, str]] = lexer.get_tokens(code)
+        stream: Iterator[Token] = ((0, t, v) for t, v in lexer.get_tokens(code))
     else:  # what get_tokens does without filters, minus a generator per token
-        stream = _pairs(lexer.get_tokens_unprocessed(lexer._preprocess_lexer_input(code)))
+        stream = lexer.get_tokens_unprocessed(lexer._preprocess_lexer_input(code))
     body = _format(stream, _openers(formatter))
     cssclass = f' class="{formatter.cssclass}"' if formatter.cssclass else ""
     code_open, code_close = ("<code>", "</code>") if formatter.wrapcode else ("", "")
@@ -459,12 +459,7 @@ def _openers(formatter: HtmlFormatter) -> _Openers:
     return _Openers(formatter)
 
 
-def _pairs(tokens: Iterator[Token]) -> Iterator[tuple[Any, str]]:
-    for _, ttype, value in tokens:
-        yield ttype, value
-
-
-def _format(stream: Iterator[tuple[Any, str]], openers: _Openers) -> str:
+def _format(stream: Iterator[Token], openers: _Openers) -> str:
     """HtmlFormatter's `_format_lines`, joined: every line's runs of one class in one span.
 
     Pygments opens a span per run of same-class text on a line (empty tokens do not break
@@ -473,7 +468,7 @@ def _format(stream: Iterator[tuple[Any, str]], openers: _Openers) -> str:
     """
     runs: list[tuple[str, str]] = []
     last_opener, pieces = "", list[str]()
-    for ttype, value in stream:
+    for _, ttype, value in stream:
         if not value:
             continue
         opener = openers[ttype]

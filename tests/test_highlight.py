@@ -378,7 +378,7 @@ def test_formatter_loop_matches_html_formatter(stream: list[tuple[Any, str]]) ->
 
     out = StringIO()
     FORMATTER.format(iter(stream), out)
-    fast = hl._format(iter(stream), hl._openers(FORMATTER))
+    fast = hl._format(((0, t, v) for t, v in stream), hl._openers(FORMATTER))
     assert (
         f'<div class="highlight"><pre><span></span><code>{fast}</code></pre></div>\n'
         == out.getvalue()
@@ -393,3 +393,12 @@ def test_other_formatter_options_use_pygments() -> None:
     assert hl.highlight(code, lexer, numbered) == pygments.highlight(
         code, plain("python"), numbered
     )
+
+
+def test_lexer_filters_still_apply() -> None:
+    code = "def f(x):\n    return x  # done\n"
+    fast, reference = hl.accelerate(plain("python").__class__()), plain("python").__class__()
+    for lexer in (fast, reference):
+        lexer.add_filter("keywordcase", case="upper")
+    assert hl.highlight(code, fast, FORMATTER) == pygments.highlight(code, reference, FORMATTER)
+    assert "DEF" in hl.highlight(code, fast, FORMATTER)
