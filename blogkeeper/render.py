@@ -416,12 +416,13 @@ _FRAGMENT_HREF = re.compile(r'(\shref=")#')
 
 def _tags_holding(needle: str) -> re.Pattern[str]:
     """The start tags `_TAG` finds that hold `needle`: the same spans, without the many
-    tags (highlighted code's spans) that a pattern looking for `needle` cannot change."""
-    return re.compile(r"<(?=[a-zA-Z])[^<>]*?" + needle + r"[^<>]*>")
+    tags (highlighted code's spans) that a pattern needing `needle` cannot change. A needle
+    that starts with a literal keeps the scan fast."""
+    return re.compile(r"<(?=[a-zA-Z])[^<>]*" + needle + r"[^<>]*>")
 
 
-_ID_TAG = _tags_holding(r'\sid="')
-_FRAGMENT_HREF_TAG = _tags_holding(r'\shref="#')
+_ID_TAG = _tags_holding(r'id="')
+_FRAGMENT_HREF_TAG = _tags_holding(r'href="#')
 _TOKEN_TAG = _tags_holding(_BARE_TOKEN.pattern)
 
 # Ids the built-in templates use around a post's HTML (base.html: <main id="main">).

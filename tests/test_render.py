@@ -325,7 +325,7 @@ def test_any_text_renders_or_is_a_located_error(pieces: list[str]) -> None:
 # Text full of start tags, end tags, ids, fragment links and placeholder tokens.
 _TAG_PIECES = ["<", ">", "<a", "<span", '<span class="n">', "</span>", '<h2 id="x">', ' id="',
                ' href="#', 'href="#', '"', " ", "\n", "b", "bk0123456789x1z", "<bk0123456789x2z>",
-               "id=", "#", "x"]  # fmt: skip
+               "id=", "#", "x", 'xid="', '\tid="']  # fmt: skip
 
 
 @settings(max_examples=300, deadline=None)
