@@ -14,6 +14,7 @@ import datetime as dt
 import pstats
 import statistics
 import time
+from functools import lru_cache
 from pathlib import Path
 
 import pygments
@@ -28,6 +29,7 @@ def _plain(code: str, lexer: object, formatter: object) -> str:
     return str(pygments.highlight(code, lexer, formatter))
 
 
+@lru_cache(maxsize=256)
 def _plain_lexer(lang: str) -> object:
     from pygments.lexers import get_lexer_by_name
     from pygments.util import ClassNotFound
