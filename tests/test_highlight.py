@@ -82,7 +82,9 @@ def test_sample_blog_fences() -> None:
 
 
 def _generator() -> Any:
-    spec = importlib.util.spec_from_file_location("bk_benchmark_generate", ROOT / "benchmarks" / "generate.py")
+    spec = importlib.util.spec_from_file_location(
+        "bk_benchmark_generate", ROOT / "benchmarks" / "generate.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["bk_benchmark_generate"] = module  # dataclasses look it up
