@@ -2,9 +2,10 @@
 
 Built with feedgen. Every value that goes into a feed is made safe for XML first (the
 characters XML 1.0 forbids are dropped), and every URL inside item content is made
-absolute, so no post can break a feed or a reader. Finding the URLs means parsing each
-item's HTML; what a parse changes can be kept in a `memo`, and each feed file in
-`files`, by a hash of all its input (the build keeps them between builds). Pure: returns
+absolute, so no post can break a feed or a reader. Finding the URLs means the start tags
+of each item's HTML: found where the post was rendered (`RenderedPost.html_tags`) or
+parsed here; the edits they give can be kept in a `memo`, and each feed file in `files`,
+by a hash of all its input (the build keeps them between builds). Pure: returns
 `Output` values, reads no file, writes no file, and never asks the clock — feedgen's
 now() defaults for `lastBuildDate` and `updated` are always overridden with post dates.
 """
