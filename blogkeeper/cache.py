@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import tempfile
@@ -30,6 +31,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from multiprocessing import get_context
 from multiprocessing.context import BaseContext
 from pathlib import Path
@@ -326,6 +328,34 @@ def digest(*parts: str | bytes) -> str:
         data = part if isinstance(part, bytes) else part.encode("utf-8", "surrogatepass")
         hashed.update(b"%d\0" % len(data) + data)
     return hashed.hexdigest()
+
+
+def code_digest(*packages: str) -> str:
+    """A digest of the code of the installed `packages` (top-level names, not imported).
+
+    Part of a memo key when the memoised result is computed by that code: a new version
+    of blogkeeper or of a dependency gives new keys, with no version list to keep up.
+    """
+    return digest(*(_package_digest(name) for name in packages))
+
+
+@cache
+def _package_digest(name: str) -> str:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.origin:
+        return f"{name} missing"
+    parts: list[str | bytes] = [name]
+    folder = Path(spec.origin).parent
+    package = spec.submodule_search_locations is not None
+    for path in sorted(folder.rglob("*")) if package else [Path(spec.origin)]:
+        if "__pycache__" in path.parts or not path.is_file():
+            continue
+        if path.suffix == ".py":
+            parts += [path.relative_to(folder).as_posix(), path.read_bytes()]
+        elif path.suffix in (".so", ".pyd"):
+            # A compiled module is large: its name (with the ABI tag) and size stand for it.
+            parts += [path.relative_to(folder).as_posix(), str(path.stat().st_size)]
+    return digest(*parts)
 
 
 FILE_MAGIC = b"blogkeeper memo file 1"

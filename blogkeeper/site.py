@@ -75,7 +75,10 @@ def build_site(root: Path, options: BuildOptions | None = None) -> list[Output]:
     """Every output file of the site at `root`, or `BuildError` with all errors."""
     options = options or BuildOptions()
     config = load_config(root)
-    posts = load_posts(config, LoadOptions(options.drafts, options.future, options.now))
+    post_memo = Memo.for_site(root, "posts") if options.cache else None
+    posts = load_posts(config, LoadOptions(options.drafts, options.future, options.now), post_memo)
+    if post_memo is not None:
+        post_memo.save()
     cache = RenderCache.for_site(root) if options.cache else None
     site = assemble(config, render_posts(posts, cache), preview=options.preview)
     if options.preview:
