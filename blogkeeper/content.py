@@ -216,8 +216,10 @@ def _from_memo(kept: object, source: str, data: bytes, config: SiteConfig) -> Po
 
 def _date_from_memo(kept: object, config: SiteConfig) -> dt.datetime | None:
     """The date kept, in the site's time zone; None if the zone's rules changed since."""
+    if not isinstance(kept, list) or len(kept) != 3:
+        return None
+    wall, fold, offset = kept
     try:
-        wall, fold, offset = kept  # type: ignore[misc]
         value = dt.datetime.fromisoformat(wall).replace(tzinfo=config.tz, fold=fold)
         found = value.utcoffset()
     except (TypeError, ValueError):
