@@ -87,13 +87,16 @@ def build_site(root: Path, options: BuildOptions | None = None) -> list[Output]:
     overridden = {o.path for o in static}
     feed_memo = Memo.for_site(root, "feeds") if options.cache else None
     feed_files = FileMemo.for_site(root, "feed-files") if options.cache else None
+    page_memo = FileMemo.for_site(root, "pages") if options.cache else None
     built = [
-        *pages.render_pages(site, feeds.head_links(site)),
+        *pages.render_pages(site, feeds.head_links(site), page_memo),
         *feeds.render_feeds(site, feed_memo, feed_files),
     ]
     if feed_memo is not None and feed_files is not None:
         feed_memo.save()
         feed_files.prune()
+    if page_memo is not None:
+        page_memo.prune()
     generated = [o for o in built if o.path not in overridden or not o.path.startswith("assets/")]
     twins = FileMemo.for_site(root, "twins") if options.cache else None
     generated, static = llms.render_llms(site, generated, static, twins)
