@@ -330,6 +330,7 @@ def digest(*parts: str | bytes) -> str:
     return hashed.hexdigest()
 
 
+@cache
 def code_digest(*packages: str) -> str:
     """A digest of the code of the installed `packages` (top-level names, not imported).
 

@@ -311,7 +311,7 @@ def decode_source(data: bytes, source: str) -> str:
 
 def normalise_text(text: str) -> str:
     text = text.removeprefix("\ufeff")
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 def split_front_matter(text: str, source: str) -> tuple[dict[str, tuple[Any, int]], str, int]:
