@@ -384,10 +384,13 @@ class FileMemo:
     def get(self, key: str) -> bytes | None:
         self.used.add(key)
         try:
-            magic, stored, size, payload = (
-                (self.folder / f"{key}{SUFFIX}").read_bytes().split(b"\n", 3)
-            )
-            if (magic, stored) == (FILE_MAGIC, key.encode()) and int(size) == len(payload):
+            with open(self.folder / f"{key}{SUFFIX}", "rb") as file:
+                # Header lines first: splitting the whole file would copy the payload.
+                magic, stored, size = file.readline(), file.readline(), file.readline()
+                payload = file.read()
+            if (magic, stored) == (FILE_MAGIC + b"\n", key.encode() + b"\n") and int(size) == len(
+                payload
+            ):
                 return payload
         except (OSError, ValueError):
             pass

@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import html
+import json
 import re
 import zoneinfo
 from collections.abc import Iterable, Iterator, Sequence
@@ -114,7 +115,7 @@ def render_pages(
     With `memo`, a page whose key (see `PageKeys`) is kept is not rendered again.
     """
     env = environment(site)
-    keys = PageKeys(site, env) if memo is not None else None
+    keys = PageKeys(site, env, memo) if memo is not None else None
     main_feeds = (Link(RSS_PATH, "application/rss+xml", f"{site.config.title} (RSS)"), *feeds)
     intros: dict[int, Intro] = {}  # a post's intro is on its index page and topic pages
     jobs = [
@@ -162,7 +163,7 @@ class PageKeys:
     that page is rendered every time.
     """
 
-    def __init__(self, site: Site, env: jinja2.Environment) -> None:
+    def __init__(self, site: Site, env: jinja2.Environment, memo: FileMemo | None = None) -> None:
         from blogkeeper.cache import code_digest, digest
 
         self.env = env
@@ -173,6 +174,7 @@ class PageKeys:
         files += _template_files(Path(__file__).parent / "templates")
         code = code_digest("blogkeeper", "jinja2", "markupsafe")
         self.base = digest("page", code, *files)
+        self.memo = memo
         self.globals: dict[str, str] = {}
 
     def key(self, template: str, context: dict[str, Any]) -> str | None:
@@ -196,7 +198,31 @@ class PageKeys:
         return self.globals[name]
 
     def _names(self, template: str) -> frozenset[str] | None:
-        """Every variable `template` and the templates it uses name; None: any."""
+        """Every variable `template` and the templates it uses name; None: any.
+
+        Kept in the memo too, under the digest of every template: parsing them all
+        costs more than anything else in a build whose pages are all kept.
+        """
+        from blogkeeper.cache import digest
+
+        key = digest("names", self.base, template)
+        kept = self.memo.get(key) if self.memo is not None else None
+        if kept is not None:
+            try:
+                names = json.loads(kept)
+                if names is None or (
+                    isinstance(names, list) and all(isinstance(n, str) for n in names)
+                ):
+                    self.names[template] = None if names is None else frozenset(names)
+                    return self.names[template]
+            except ValueError:
+                pass
+        found = self._parse_names(template)
+        if self.memo is not None:
+            self.memo.put(key, json.dumps(None if found is None else sorted(found)).encode())
+        return found
+
+    def _parse_names(self, template: str) -> frozenset[str] | None:
         from jinja2 import meta
 
         names: set[str] = set()
