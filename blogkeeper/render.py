@@ -19,15 +19,12 @@ from html.parser import HTMLParser
 import latex2mathml
 import markdown2
 import pygments
-from pygments import highlight
 from pygments.formatters import HtmlFormatter
-from pygments.lexer import Lexer
-from pygments.lexers import get_lexer_by_name
-from pygments.util import ClassNotFound
 
 from blogkeeper.deadline import Overrun, call_with_deadline
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.fences import Fence, is_fold, scan
+from blogkeeper.highlight import highlight, lexer_for
 
 # Bump when a change here changes the HTML for the same Markdown (the render cache key).
 RENDER_VERSION = "4"
@@ -320,14 +317,6 @@ def _mathml(latex: str, display: str) -> str:
 _FORMATTER = HtmlFormatter(**HIGHLIGHT)
 
 
-@lru_cache(maxsize=256)
-def _lexer(lang: str) -> Lexer | None:
-    try:
-        return get_lexer_by_name(lang, stripnl=False, ensurenl=True)
-    except ClassNotFound:
-        return None
-
-
 @lru_cache(maxsize=4096)
 def _highlight(lang: str, code: str) -> str:
     if lang == OUTPUT_LANG:
@@ -336,7 +325,7 @@ def _highlight(lang: str, code: str) -> str:
             + html.escape(code, quote=False)
             + "</samp></pre>\n"
         )
-    lexer = _lexer(lang) if lang else None
+    lexer = lexer_for(lang) if lang else None
     if lexer is None:
         label = f' data-lang="{html.escape(lang)}"' if lang else ""
         return (
@@ -344,7 +333,7 @@ def _highlight(lang: str, code: str) -> str:
             + html.escape(code, quote=False)
             + "</code></pre></div>\n"
         )
-    out = str(highlight(code, lexer, _FORMATTER))
+    out = highlight(code, lexer, _FORMATTER)
     out = out.replace('<div class="highlight">', f'<div class="highlight" data-lang="{lang}">', 1)
     return out.replace("<pre>", '<pre tabindex="0">', 1).replace("<span></span>", "", 1)
 
@@ -413,11 +402,8 @@ def _swap_in(text: str, swaps: _Swaps) -> str:
         return swaps.html.get(match.group(1) or match.group(2), match.group(0))
 
     # Inside a tag a token can only be in an attribute (an id), where HTML cannot go.
-    text = _TAG.sub(
-        lambda tag: _BARE_TOKEN.sub(
-            lambda m: swaps.plain.get(m.group(0), m.group(0)), tag.group(0)
-        ),
-        text,
+    text = _in_tags(
+        text, _TOKEN_TAG, _BARE_TOKEN, lambda m: swaps.plain.get(m.group(0), m.group(0))
     )
     return _TOKEN.sub(replace, text)
 
@@ -428,12 +414,29 @@ _TAG = re.compile(r"<[a-zA-Z][^<>]*>")
 _ID = re.compile(r'\sid="([^"]*)"')
 _FRAGMENT_HREF = re.compile(r'(\shref=")#')
 
+
+def _tags_holding(needle: str) -> re.Pattern[str]:
+    """The start tags `_TAG` finds that hold `needle`: the same spans, without the many
+    tags (highlighted code's spans) that a pattern needing `needle` cannot change. A needle
+    that starts with a literal keeps the scan fast."""
+    return re.compile(r"<(?=[a-zA-Z])[^<>]*" + needle + r"[^<>]*>")
+
+
+_ID_TAG = _tags_holding(r'id="')
+_FRAGMENT_HREF_TAG = _tags_holding(r'href="#')
+_TOKEN_TAG = _tags_holding(_BARE_TOKEN.pattern)
+
 # Ids the built-in templates use around a post's HTML (base.html: <main id="main">).
 RESERVED_IDS = frozenset({"main"})
 
 
-def _in_tags(text: str, pattern: re.Pattern[str], replace: str | Callable[..., str]) -> str:
-    return _TAG.sub(lambda tag: pattern.sub(replace, tag.group(0)), text)
+def _in_tags(
+    text: str,
+    tags: re.Pattern[str],
+    pattern: re.Pattern[str],
+    replace: str | Callable[..., str],
+) -> str:
+    return tags.sub(lambda tag: pattern.sub(replace, tag.group(0)), text)
 
 
 def _unique_ids(text: str) -> str:
@@ -448,16 +451,16 @@ def _unique_ids(text: str) -> str:
         seen.add(candidate)
         return f' id="{candidate}"'
 
-    return _in_tags(text, _ID, replace)
+    return _in_tags(text, _ID_TAG, _ID, replace)
 
 
 def _strip_ids(text: str) -> str:
-    return _in_tags(text, _ID, "")
+    return _in_tags(text, _ID_TAG, _ID, "")
 
 
 def link_fragments(fragment: str, page: str) -> str:
     """`fragment` with its in-page links (`href="#…"`) pointing at `page` instead."""
-    return _in_tags(fragment, _FRAGMENT_HREF, lambda m: f"{m.group(1)}{page}#")
+    return _in_tags(fragment, _FRAGMENT_HREF_TAG, _FRAGMENT_HREF, lambda m: f"{m.group(1)}{page}#")
 
 
 # Lines that cannot start the first paragraph: indented code, headings, quotes, tables,

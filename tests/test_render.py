@@ -320,3 +320,27 @@ def test_any_text_renders_or_is_a_located_error(pieces: list[str]) -> None:
     assert len(ids) == len(set(ids))
     assert "main" not in ids
     assert not fragment(result.intro).xpath("//@id")
+
+
+# Text full of start tags, end tags, ids, fragment links and placeholder tokens.
+_TAG_PIECES = ["<", ">", "<a", "<span", '<span class="n">', "</span>", '<h2 id="x">', ' id="',
+               ' href="#', 'href="#', '"', " ", "\n", "b", "bk0123456789x1z", "<bk0123456789x2z>",
+               "id=", "#", "x", 'xid="', '\tid="']  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_TAG_PIECES), max_size=40).map("".join))
+def test_tags_holding_finds_what_every_tag_finds(text: str) -> None:
+    """The prefiltered tag regexes change exactly what the plain `_TAG` loop changes."""
+    from blogkeeper import render
+
+    def every_tag(pattern: re.Pattern[str], replace: str) -> str:
+        return render._TAG.sub(lambda tag: pattern.sub(replace, tag.group(0)), text)
+
+    cases = [
+        (render._ID_TAG, render._ID, "[id]"),
+        (render._FRAGMENT_HREF_TAG, render._FRAGMENT_HREF, "[href]"),
+        (render._TOKEN_TAG, render._BARE_TOKEN, "[token]"),
+    ]
+    for tags, pattern, replace in cases:
+        assert render._in_tags(text, tags, pattern, replace) == every_tag(pattern, replace)
