@@ -185,6 +185,8 @@ def _from_memo(kept: object, source: str, data: bytes, config: SiteConfig) -> Po
         return None
     if any(not isinstance(kept[k], t) for k, t in _MEMO_FIELDS.items()):
         return None
+    if any(isinstance(kept[k], bool) for k in ("part", "body_line", "fold", "body_length")):
+        return None  # a bool is an int to isinstance
     if not all(isinstance(t, str) for t in kept["tags"]):
         return None
     date = _date_from_memo(kept["date"], config)

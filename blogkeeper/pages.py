@@ -160,7 +160,9 @@ class PageKeys:
     it extends, includes or imports (a template named by a variable can reach any, so it
     sees every global). `topics` reaches every post, so only the pages whose templates
     name it change when any post does. A value of a type not known here gives no key:
-    that page is rendered every time.
+    that page is rendered every time. Not covered: what a template could read through
+    a method that does I/O (`site.root.joinpath(...).read_text()`, the clock); Jinja is
+    not sandboxed, and such a template would not build the same site twice anyway.
     """
 
     def __init__(self, site: Site, env: jinja2.Environment, memo: FileMemo | None = None) -> None:
@@ -173,13 +175,20 @@ class PageKeys:
         files = [*_template_files(site.config.root / TEMPLATES_DIR), "\0"]
         files += _template_files(Path(__file__).parent / "templates")
         code = code_digest("blogkeeper", "jinja2", "markupsafe")
-        self.base = digest("page", code, *files)
         self.memo = memo
+        self.templates = digest("page", code, *files)
+        try:
+            # The filters (`url`, `absolute`) read the site's settings: every page sees them.
+            self.base: str | None = digest(self.templates, self.value(site.config))
+        except _Unkeyable:
+            self.base = None  # no page has a key
         self.globals: dict[str, str] = {}
 
     def key(self, template: str, context: dict[str, Any]) -> str | None:
         from blogkeeper.cache import digest
 
+        if self.base is None:
+            return None
         try:
             names = self.names[template] if template in self.names else self._names(template)
             seen = sorted(self.env.globals if names is None else names & self.env.globals.keys())
@@ -205,7 +214,7 @@ class PageKeys:
         """
         from blogkeeper.cache import digest
 
-        key = digest("names", self.base, template)
+        key = digest("names", self.templates, template)
         kept = self.memo.get(key) if self.memo is not None else None
         if kept is not None:
             try:

@@ -99,6 +99,13 @@ def test_an_edit_updates_every_page_that_shows_what_changed(site: Path) -> None:
     assert "2026/01/c/index.html" not in changed  # not in the series
 
 
+def test_a_template_that_names_no_setting_still_sees_them_through_filters(site: Path) -> None:
+    write_files(site, {"templates/404.html": "{{ 'archive/' | url }} {{ '' | absolute }}"})
+    assert same_as_fresh(site)["404.html"] == b"/archive/ https://blog.example.org/"
+    edit(site, "blog.toml", "https://blog.example.org/", "https://example.com/blog/")
+    assert same_as_fresh(site)["404.html"] == b"/blog/archive/ https://example.com/blog/"
+
+
 def test_a_damaged_memo_is_ignored(site: Path) -> None:
     good = same_as_fresh(site)
     cache = site / CACHE_DIR
@@ -126,6 +133,7 @@ def test_damaged_post_entries_are_not_used(site: Path) -> None:
         lambda e: e.update(date=["2026-01-01T00:00:00", 0, 3600]),  # not this zone's offset
         lambda e: e.update(date="yesterday"),
         lambda e: e.update(body_length=10**9),
+        lambda e: e.update(part=True),
     ):
         broken = Memo(None)
         for key, value in stored.items():
