@@ -294,9 +294,7 @@ class PageKeys:
         if kind in _TEXT_TYPES:
             hashed.update(value.encode("utf-8", "surrogatepass"))  # type: ignore[attr-defined]
         elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-            names = _FIELDS.get(kind) or _FIELDS.setdefault(
-                kind, tuple(f.name for f in dataclasses.fields(value))
-            )
+            names = _FIELDS.get(kind) or _FIELDS.setdefault(kind, _keyed_fields(value))
             written = self._items([getattr(value, name) for name in names])
             hashed.update(written.encode("utf-8", "surrogatepass"))
         else:
@@ -309,6 +307,18 @@ _REPR_TYPES = frozenset({type(None), bool, int, float, dt.datetime, dt.date, zon
 _REPR_TYPES |= {type(Path())}
 _TEXT_TYPES = frozenset({str, Markup})
 _FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _keyed_fields(value: object) -> tuple[str, ...]:
+    """The fields of a dataclass that a page key covers: all but those whose metadata
+    says `derived_from` other fields (what a pure function of those fields computed,
+    such as tags parsed from the HTML), which would only cost hashing."""
+    fields = dataclasses.fields(value)  # type: ignore[arg-type]
+    names = {f.name for f in fields}
+    for f in fields:
+        if not set(f.metadata.get("derived_from", ())) <= names:
+            raise _Unkeyable(f"{type(value).__qualname__}.{f.name} derived from a missing field")
+    return tuple(f.name for f in fields if not f.metadata.get("derived_from"))
 
 
 class _Unkeyable(Exception):

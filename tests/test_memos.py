@@ -3,6 +3,7 @@ a build without them, and a damaged memo is only a slower build."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
@@ -171,3 +172,18 @@ def test_a_value_of_an_unknown_type_is_never_keyed(site: Path) -> None:
     keys = pages.PageKeys(built, pages.environment(built))
     assert keys.key("404.html", {"page": object()}) is None
     assert keys.key("404.html", {"page": "x"}) != keys.key("404.html", {"page": "y"})
+
+
+@dataclasses.dataclass(frozen=True)
+class _Parsed:
+    html: str
+    tags: tuple[str, ...] = dataclasses.field(default=(), metadata={"derived_from": ("html",)})
+
+
+def test_fields_derived_from_others_are_not_hashed_again(site: Path) -> None:
+    config = load_config(site)
+    built = assemble(config, render_posts(load_posts(config, LoadOptions(now=NOW))))
+    keys = pages.PageKeys(built, pages.environment(built))
+    same = keys.value(_Parsed("<p>", ("p",))), keys.value(_Parsed("<p>", ("p", "x")))
+    assert same[0] == same[1]
+    assert keys.value(_Parsed("<p>")) != keys.value(_Parsed("<b>"))
