@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import tempfile
@@ -30,6 +31,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from multiprocessing import get_context
 from multiprocessing.context import BaseContext
 from pathlib import Path
@@ -344,6 +346,35 @@ def digest(*parts: str | bytes) -> str:
     return hashed.hexdigest()
 
 
+@cache
+def code_digest(*packages: str) -> str:
+    """A digest of the code of the installed `packages` (top-level names, not imported).
+
+    Part of a memo key when the memoised result is computed by that code: a new version
+    of blogkeeper or of a dependency gives new keys, with no version list to keep up.
+    """
+    return digest(*(_package_digest(name) for name in packages))
+
+
+@cache
+def _package_digest(name: str) -> str:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.origin:
+        return f"{name} missing"
+    parts: list[str | bytes] = [name]
+    folder = Path(spec.origin).parent
+    package = spec.submodule_search_locations is not None
+    for path in sorted(folder.rglob("*")) if package else [Path(spec.origin)]:
+        if "__pycache__" in path.parts or not path.is_file():
+            continue
+        if path.suffix == ".py":
+            parts += [path.relative_to(folder).as_posix(), path.read_bytes()]
+        elif path.suffix in (".so", ".pyd"):
+            # A compiled module is large: its name (with the ABI tag) and size stand for it.
+            parts += [path.relative_to(folder).as_posix(), str(path.stat().st_size)]
+    return digest(*parts)
+
+
 FILE_MAGIC = b"blogkeeper memo file 1"
 
 
@@ -369,10 +400,13 @@ class FileMemo:
     def get(self, key: str) -> bytes | None:
         self.used.add(key)
         try:
-            magic, stored, size, payload = (
-                (self.folder / f"{key}{SUFFIX}").read_bytes().split(b"\n", 3)
-            )
-            if (magic, stored) == (FILE_MAGIC, key.encode()) and int(size) == len(payload):
+            with open(self.folder / f"{key}{SUFFIX}", "rb") as file:
+                # Header lines first: splitting the whole file would copy the payload.
+                magic, stored, size = file.readline(), file.readline(), file.readline()
+                payload = file.read()
+            if (magic, stored) == (FILE_MAGIC + b"\n", key.encode() + b"\n") and int(size) == len(
+                payload
+            ):
                 return payload
         except (OSError, ValueError):
             pass

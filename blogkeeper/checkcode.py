@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import importlib.metadata
 import json
 import os
 import re
@@ -373,6 +372,8 @@ def imported_modules(code: str) -> set[str]:
 
 def package_version(module: str) -> str:
     """The installed version of the distribution providing `module`, from its metadata."""
+    import importlib.metadata  # here: a build imports this module, and needs no metadata
+
     versions = []
     for dist in sorted(_distributions().get(module, [module])):
         try:
@@ -384,6 +385,8 @@ def package_version(module: str) -> str:
 
 @lru_cache(maxsize=1)
 def _distributions() -> dict[str, list[str]]:
+    import importlib.metadata
+
     return {k: list(v) for k, v in importlib.metadata.packages_distributions().items()}
 
 

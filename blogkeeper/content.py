@@ -14,14 +14,16 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import yaml
-from frontmatter.default_handlers import YAMLHandler
+from typing import TYPE_CHECKING, Any
 
 from blogkeeper.config import SiteConfig
 from blogkeeper.errors import BuildError, ContentError, did_you_mean
 from blogkeeper.fences import find_fold, inside, scan
+
+if TYPE_CHECKING:
+    import yaml
+
+    from blogkeeper.cache import Memo
 
 POSTS_DIR = "posts"
 POST_SUFFIXES = (".md", ".markdown")
@@ -80,13 +82,16 @@ FIELDS = {
 REQUIRED = ("title", "date")
 
 
-def load_posts(config: SiteConfig, options: LoadOptions) -> list[Post]:
-    """Every publishable post under posts/, newest first; raises `BuildError`."""
+def load_posts(config: SiteConfig, options: LoadOptions, memo: Memo | None = None) -> list[Post]:
+    """Every publishable post under posts/, newest first; raises `BuildError`.
+
+    `memo` keeps what parsing each file gave, keyed by its bytes (see `load_post`).
+    """
     errors: list[ContentError] = []
     posts: list[Post] = []
     for path in find_post_files(config.root):
         try:
-            posts.append(load_post(config, path))
+            posts.append(load_post(config, path, memo))
         except BuildError as exc:
             errors.extend(exc.errors)
     now = options.now or dt.datetime.now(tz=config.tz)
@@ -115,9 +120,118 @@ def find_post_files(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def load_post(config: SiteConfig, path: Path) -> Post:
+def load_post(config: SiteConfig, path: Path, memo: Memo | None = None) -> Post:
+    """The post in the file at `path`.
+
+    With `memo`, a file parsed before is not parsed again: the result is kept under a
+    hash of the file's bytes, its path, the time zone and the code that parses it (never
+    its mtime), and a kept result is used only if it is whole. Errors are never kept.
+    """
     source = path.relative_to(config.root).as_posix()
-    text = read_source(path, source, config.max_post_bytes)
+    data = read_bytes(path, source, config.max_post_bytes)
+    key = _memo_key(config, source, data) if memo is not None else ""
+    if memo is not None:
+        post = _from_memo(memo.get(key), source, data, config)
+        if post is not None:
+            return post
+    post = parse_post(config, path, source, decode_source(data, source))
+    if memo is not None:
+        memo[key] = _to_memo(post)
+    return post
+
+
+def _memo_key(config: SiteConfig, source: str, data: bytes) -> str:
+    from blogkeeper.cache import code_digest, digest
+
+    # yaml is PyYAML, _yaml its libyaml binding: both shape the front matter read.
+    code = code_digest("blogkeeper", "yaml", "_yaml", "frontmatter")
+    return digest("post", code, config.timezone, source, data)
+
+
+# The fields kept in the memo, with their types; `body` is not kept but cut from the file.
+_MEMO_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "title": str,
+    "tags": list,
+    "series": (str, type(None)),
+    "part": (int, type(None)),
+    "summary": str,
+    "slug": str,
+    "draft": bool,
+    "check_code": (bool, type(None)),
+    "llms": bool,
+    "body_line": int,
+    "fold": (int, type(None)),
+    "body_length": int,
+}
+
+
+def _to_memo(post: Post) -> dict[str, Any]:
+    kept: dict[str, Any] = {name: getattr(post, name) for name in _MEMO_FIELDS if name in FIELDS}
+    kept.update(tags=list(post.tags), body_line=post.body_line, fold=post.fold)
+    kept.update(body_length=len(post.body), date=_date_to_memo(post.date))
+    kept["updated"] = _date_to_memo(post.updated) if post.updated else None
+    return kept
+
+
+def _date_to_memo(value: dt.datetime) -> list[Any]:
+    offset = value.utcoffset()
+    assert offset is not None  # every date is in the site's time zone
+    return [value.replace(tzinfo=None).isoformat(), value.fold, offset.total_seconds()]
+
+
+def _from_memo(kept: object, source: str, data: bytes, config: SiteConfig) -> Post | None:
+    """The post kept in the memo, or None if `kept` is not a whole, valid entry."""
+    if not isinstance(kept, dict) or set(kept) != {*_MEMO_FIELDS, "date", "updated"}:
+        return None
+    if any(not isinstance(kept[k], t) for k, t in _MEMO_FIELDS.items()):
+        return None
+    if any(isinstance(kept[k], bool) for k in ("part", "body_line", "fold", "body_length")):
+        return None  # a bool is an int to isinstance
+    if not all(isinstance(t, str) for t in kept["tags"]):
+        return None
+    date = _date_from_memo(kept["date"], config)
+    updated = _date_from_memo(kept["updated"], config) if kept["updated"] is not None else None
+    if date is None or (kept["updated"] is not None and updated is None):
+        return None
+    text = decode_source(data, source)
+    if not 0 <= kept["body_length"] <= len(text):
+        return None
+    body = text[len(text) - kept["body_length"] :]
+    return Post(
+        source=source,
+        title=kept["title"],
+        date=date,
+        updated=updated,
+        tags=tuple(kept["tags"]),
+        series=kept["series"],
+        part=kept["part"],
+        summary=kept["summary"],
+        slug=kept["slug"],
+        draft=kept["draft"],
+        check_code=kept["check_code"],
+        llms=kept["llms"],
+        body=body,
+        body_line=kept["body_line"],
+        fold=kept["fold"],
+    )
+
+
+def _date_from_memo(kept: object, config: SiteConfig) -> dt.datetime | None:
+    """The date kept, in the site's time zone; None if the zone's rules changed since."""
+    if not isinstance(kept, list) or len(kept) != 3:
+        return None
+    wall, fold, offset = kept
+    try:
+        value = dt.datetime.fromisoformat(wall).replace(tzinfo=config.tz, fold=fold)
+        found = value.utcoffset()
+    except (TypeError, ValueError):
+        return None
+    if found is None or found.total_seconds() != offset:
+        return None
+    return value
+
+
+def parse_post(config: SiteConfig, path: Path, source: str, text: str) -> Post:
     meta, body, body_line = split_front_matter(text, source)
     values = _check_fields(meta, source, config)
     lines = body.split("\n")
@@ -159,6 +273,11 @@ def _fold(lines: list[str]) -> int | None:
 
 def read_source(path: Path, source: str, limit: int) -> str:
     """The file's text: UTF-8, BOM stripped, line ends normalised to LF."""
+    return decode_source(read_bytes(path, source, limit), source)
+
+
+def read_bytes(path: Path, source: str, limit: int) -> bytes:
+    """The file's bytes, if it can be read and is not over `limit` bytes."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -174,6 +293,10 @@ def read_source(path: Path, source: str, limit: int) -> str:
                 )
             ]
         )
+    return data
+
+
+def decode_source(data: bytes, source: str) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -190,16 +313,17 @@ def read_source(path: Path, source: str, limit: int) -> str:
 
 def normalise_text(text: str) -> str:
     text = text.removeprefix("\ufeff")
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-# python-frontmatter finds the `---` delimiters; blogkeeper parses the YAML itself.
-_HANDLER = YAMLHandler()
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 def split_front_matter(text: str, source: str) -> tuple[dict[str, tuple[Any, int]], str, int]:
     """(front matter with each key's line, body, 1-based line where the body starts)."""
-    if not _HANDLER.detect(text):
+    # python-frontmatter finds the `---` delimiters; blogkeeper parses the YAML itself.
+    # Imported here: a build whose posts all come from the memo needs neither.
+    from frontmatter.default_handlers import YAMLHandler
+
+    handler = YAMLHandler()
+    if not handler.detect(text):
         raise BuildError(
             [
                 ContentError(
@@ -210,7 +334,7 @@ def split_front_matter(text: str, source: str) -> tuple[dict[str, tuple[Any, int
                 )
             ]
         )
-    boundaries = list(_HANDLER.FM_BOUNDARY.finditer(text))
+    boundaries = list(handler.FM_BOUNDARY.finditer(text))
     if len(boundaries) < 2:
         raise BuildError(
             [
@@ -230,15 +354,15 @@ def split_front_matter(text: str, source: str) -> tuple[dict[str, tuple[Any, int
     return _front_matter_yaml(yaml_text, source), body, close_line + 1
 
 
-# libyaml's safe loader builds the same nodes with the same marks, ten times faster.
-_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def _front_matter_yaml(text: str, source: str) -> dict[str, tuple[Any, int]]:
+    import yaml
+
+    # libyaml's safe loader builds the same nodes with the same marks, ten times faster.
+    fast_loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        return parse_yaml(text, source, 2, _FAST_LOADER)
+        return parse_yaml(text, source, 2, fast_loader)
     except (BuildError, yaml.YAMLError):
-        if _FAST_LOADER is yaml.SafeLoader:
+        if fast_loader is yaml.SafeLoader:
             raise
         # libyaml words and places some syntax errors differently (a control character
         # on line 4 is reported on line 2); errors are rare, so report them as PyYAML does.
@@ -246,9 +370,12 @@ def _front_matter_yaml(text: str, source: str) -> dict[str, tuple[Any, int]]:
 
 
 def parse_yaml(
-    text: str, source: str, first_line: int, loader_class: type[yaml.SafeLoader] = yaml.SafeLoader
+    text: str, source: str, first_line: int, loader_class: type[yaml.SafeLoader] | None = None
 ) -> dict[str, tuple[Any, int]]:
     """A YAML mapping as {key: (value, line)}, with duplicate keys as errors."""
+    import yaml
+
+    loader_class = loader_class or yaml.SafeLoader
     try:
         loader = loader_class(text)
     except yaml.reader.ReaderError as exc:  # a control character, found before parsing
@@ -287,6 +414,8 @@ def parse_yaml(
 def _read_mapping(
     loader: yaml.SafeLoader, node: yaml.MappingNode, source: str, first_line: int
 ) -> dict[str, tuple[Any, int]]:
+    import yaml
+
     values: dict[str, tuple[Any, int]] = {}
     errors = []
     for key_node, value_node in node.value:
@@ -310,6 +439,8 @@ def _read_mapping(
 
 
 def _construct(loader: yaml.SafeLoader, node: yaml.Node, kind: str | None) -> Any:
+    import yaml
+
     # Text fields take the scalar as written, so `title: no` is "no", not False.
     if kind == "text" and isinstance(node, yaml.ScalarNode):
         return node.value

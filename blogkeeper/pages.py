@@ -7,10 +7,14 @@ returns `Output` values, writes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
 import html
+import json
 import re
-from collections.abc import Iterator, Sequence
+import zoneinfo
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +22,7 @@ from urllib.parse import quote
 from xml.sax.saxutils import escape as xml_escape
 
 import jinja2
+from markupsafe import Markup
 
 from blogkeeper import llms
 from blogkeeper.checkcode import code_checked
@@ -25,6 +30,7 @@ from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.render import link_fragments, stylesheet
 
 if TYPE_CHECKING:
+    from blogkeeper.cache import FileMemo
     from blogkeeper.site import Group, Output, RenderedPost, Site
 
 TEMPLATES_DIR = "templates"
@@ -101,14 +107,21 @@ def long_date(value: dt.datetime) -> str:
     return f"{value.day} {MONTHS[value.month - 1]} {value.year}"
 
 
-def render_pages(site: Site, feeds: Sequence[Link] = ()) -> list[Output]:
-    """Every HTML page of the site plus sitemap.xml, robots.txt and the stylesheets."""
+def render_pages(
+    site: Site, feeds: Sequence[Link] = (), memo: FileMemo | None = None
+) -> list[Output]:
+    """Every HTML page of the site plus sitemap.xml, robots.txt and the stylesheets.
+
+    With `memo`, a page whose key (see `PageKeys`) is kept is not rendered again.
+    """
     env = environment(site)
+    keys = PageKeys(site, env, memo) if memo is not None else None
     main_feeds = (Link(RSS_PATH, "application/rss+xml", f"{site.config.title} (RSS)"), *feeds)
+    intros: dict[int, Intro] = {}  # a post's intro is on its index page and topic pages
     jobs = [
-        *_index_pages(site, main_feeds),
+        *_index_pages(site, main_feeds, intros),
         *_post_pages(site, main_feeds),
-        *_topic_pages(site, main_feeds),
+        *_topic_pages(site, main_feeds, intros),
         *_series_pages(site, main_feeds),
         _archive_page(site, main_feeds),
         _not_found_page(site, main_feeds),
@@ -116,12 +129,17 @@ def render_pages(site: Site, feeds: Sequence[Link] = ()) -> list[Output]:
     errors: list[ContentError] = []
     outputs = []
     for path, template, context in jobs:
-        try:
-            text = env.get_template(template).render(context)
-        except Exception as exc:  # also what a filter or method raises on a bad value
-            errors.append(_template_error(site, template, exc))
-            continue
-        outputs.append(_output(path, text.encode("utf-8")))
+        key = keys.key(template, context) if keys is not None else None
+        data = memo.get(key) if memo is not None and key is not None else None
+        if data is None:
+            try:
+                data = env.get_template(template).render(context).encode("utf-8")
+            except Exception as exc:  # also what a filter or method raises on a bad value
+                errors.append(_template_error(site, template, exc))
+                continue
+            if memo is not None and key is not None:
+                memo.put(key, data)
+        outputs.append(_output(path, data))
     if errors:
         raise BuildError(errors)
     outputs += [
@@ -132,6 +150,190 @@ def render_pages(site: Site, feeds: Sequence[Link] = ()) -> list[Output]:
         _output("assets/favicon.svg", _asset("favicon.svg")),
     ]
     return outputs
+
+
+class PageKeys:
+    """Memo keys for pages: a digest of everything a page's template can see.
+
+    That is the code (blogkeeper, Jinja, MarkupSafe), every template file, the page's
+    context, and the globals its template names, found by parsing it and every template
+    it extends, includes or imports (a template named by a variable can reach any, so it
+    sees every global). `topics` reaches every post, so only the pages whose templates
+    name it change when any post does. A value of a type not known here gives no key:
+    that page is rendered every time. Not covered: what a template could read through
+    a method that does I/O (`site.root.joinpath(...).read_text()`, the clock); Jinja is
+    not sandboxed, and such a template would not build the same site twice anyway.
+    """
+
+    def __init__(self, site: Site, env: jinja2.Environment, memo: FileMemo | None = None) -> None:
+        from blogkeeper.cache import code_digest, digest
+
+        self.env = env
+        self.digests: dict[int, tuple[object, str]] = {}
+        self.names: dict[str, frozenset[str] | None] = {}
+        self.parsed: dict[str, tuple[set[str], list[str | None]]] = {}
+        files = [*_template_files(site.config.root / TEMPLATES_DIR), "\0"]
+        files += _template_files(Path(__file__).parent / "templates")
+        code = code_digest("blogkeeper", "jinja2", "markupsafe")
+        self.memo = memo
+        self.templates = digest("page", code, *files)
+        try:
+            # The filters (`url`, `absolute`) read the site's settings: every page sees them.
+            self.base: str | None = digest(self.templates, self.value(site.config))
+        except _Unkeyable:
+            self.base = None  # no page has a key
+        self.globals: dict[str, str] = {}
+
+    def key(self, template: str, context: dict[str, Any]) -> str | None:
+        from blogkeeper.cache import digest
+
+        if self.base is None:
+            return None
+        try:
+            names = self.names[template] if template in self.names else self._names(template)
+            seen = sorted(self.env.globals if names is None else names & self.env.globals.keys())
+            parts = [f"{n}={self._global(n)}" for n in seen]
+            parts += [f"{n}={self.value(v)}" for n, v in sorted(context.items())]
+        except (_Unkeyable, jinja2.TemplateError):
+            return None  # rendering it reports the template's error, if it has one
+        return digest(self.base, template, *parts)
+
+    def _global(self, name: str) -> str:
+        if name not in self.globals:
+            value = self.env.globals[name]
+            # Jinja's own globals (range, dict, namespace, ...) are code, in the code digest.
+            default = jinja2.defaults.DEFAULT_NAMESPACE.get(name, self)
+            self.globals[name] = "jinja" if value is default else self.value(value)
+        return self.globals[name]
+
+    def _names(self, template: str) -> frozenset[str] | None:
+        """Every variable `template` and the templates it uses name; None: any.
+
+        Kept in the memo too, under the digest of every template: parsing them all
+        costs more than anything else in a build whose pages are all kept.
+        """
+        from blogkeeper.cache import digest
+
+        key = digest("names", self.templates, template)
+        kept = self.memo.get(key) if self.memo is not None else None
+        if kept is not None:
+            try:
+                names = json.loads(kept)
+                if names is None or (
+                    isinstance(names, list) and all(isinstance(n, str) for n in names)
+                ):
+                    self.names[template] = None if names is None else frozenset(names)
+                    return self.names[template]
+            except ValueError:
+                pass
+        found = self._parse_names(template)
+        if self.memo is not None:
+            self.memo.put(key, json.dumps(None if found is None else sorted(found)).encode())
+        return found
+
+    def _parse_names(self, template: str) -> frozenset[str] | None:
+        from jinja2 import meta
+
+        names: set[str] = set()
+        todo, done = [template], set()
+        while todo:
+            name = todo.pop()
+            if name in done:
+                continue
+            done.add(name)
+            if name not in self.parsed:
+                source, _, _ = self.env.loader.get_source(self.env, name)  # type: ignore[union-attr]
+                tree = self.env.parse(source)
+                used = list(meta.find_referenced_templates(tree))
+                # Every name read anywhere, local or not: `find_undeclared_variables`
+                # skips the insides of blocks, where a child template's content is.
+                read = {n.name for n in tree.find_all(jinja2.nodes.Name) if n.ctx == "load"}
+                self.parsed[name] = (read, used)
+            undeclared, used = self.parsed[name]
+            if None in used:
+                self.names[template] = None
+                return None
+            names |= undeclared
+            todo += [u for u in used if u is not None]
+        self.names[template] = frozenset(names)
+        return self.names[template]
+
+    def value(self, value: object) -> str:
+        """`value` and all it holds written out unambiguously, as `repr` would, with each
+        dataclass and long string shortened to a digest; `_Unkeyable` for a type not
+        known here (a custom `repr` could leave out what a template reads)."""
+        kind = type(value)
+        if kind in _REPR_TYPES or (kind in _TEXT_TYPES and len(value) < 256):  # type: ignore[arg-type]
+            return repr(value)
+        if kind is list:
+            return self._items(value)  # type: ignore[arg-type]
+        if kind is dict:
+            items = value.items()  # type: ignore[attr-defined]
+            return "{" + ",".join([f"{self.value(k)}:{self.value(v)}" for k, v in items]) + "}"
+        known = self.digests.get(id(value))
+        if known is not None:
+            return known[1]
+        found = self._items(value) if kind is tuple else "#" + self._digest(value)  # type: ignore[arg-type]
+        self.digests[id(value)] = (value, found)  # holding `value` keeps its id unique
+        return found
+
+    def _items(self, items: Iterable[object]) -> str:
+        written = []
+        for item in items:  # `value` inlined for the common case: this loop runs 50,000 times
+            kind = type(item)
+            if kind in _REPR_TYPES or (kind is str and len(item) < 256):  # type: ignore[arg-type]
+                written.append(repr(item))
+            else:
+                written.append(self.value(item))
+        return "[" + ",".join(written) + "]"
+
+    def _digest(self, value: object) -> str:
+        kind = type(value)
+        # BLAKE2 is the fastest strong hash here; a post's HTML is hashed once a build.
+        hashed = hashlib.blake2b(f"{kind.__module__}.{kind.__qualname__}:".encode())
+        if kind in _TEXT_TYPES:
+            hashed.update(value.encode("utf-8", "surrogatepass"))  # type: ignore[attr-defined]
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            names = _FIELDS.get(kind) or _FIELDS.setdefault(kind, _keyed_fields(value))
+            written = self._items([getattr(value, name) for name in names])
+            hashed.update(written.encode("utf-8", "surrogatepass"))
+        else:
+            raise _Unkeyable(kind.__qualname__)
+        return hashed.hexdigest()
+
+
+# Types whose `repr` is exact and whole (datetime's includes fold and tzinfo).
+_REPR_TYPES = frozenset({type(None), bool, int, float, dt.datetime, dt.date, zoneinfo.ZoneInfo})
+_REPR_TYPES |= {type(Path())}
+_TEXT_TYPES = frozenset({str, Markup})
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _keyed_fields(value: object) -> tuple[str, ...]:
+    """The fields of a dataclass that a page key covers: all but those whose metadata
+    says `derived_from` other fields (what a pure function of those fields computed,
+    such as tags parsed from the HTML), which would only cost hashing."""
+    fields = dataclasses.fields(value)  # type: ignore[arg-type]
+    names = {f.name for f in fields}
+    for f in fields:
+        if not set(f.metadata.get("derived_from", ())) <= names:
+            raise _Unkeyable(f"{type(value).__qualname__}.{f.name} derived from a missing field")
+    return tuple(f.name for f in fields if not f.metadata.get("derived_from"))
+
+
+class _Unkeyable(Exception):
+    pass
+
+
+def _template_files(folder: Path) -> list[str | bytes]:
+    """Every file under `folder` as name and bytes, sorted."""
+    if not folder.is_dir():
+        return []
+    parts: list[str | bytes] = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            parts += [path.relative_to(folder).as_posix(), path.read_bytes()]
+    return parts
 
 
 def _asset(name: str) -> bytes:
@@ -159,7 +361,7 @@ def _paginate(
         yield path, chunk, {"number": number, "count": count, "prev": prev, "next": nxt}
 
 
-def _index_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
+def _index_pages(site: Site, feeds: tuple[Link, ...], intros: dict[int, Intro]) -> Iterator[Job]:
     config = site.config
     for path, chunk, pagination in _paginate(site.posts, config.posts_per_page, ""):
         title = (
@@ -173,7 +375,7 @@ def _index_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
             "index.html",
             {
                 "page": page,
-                "entries": [_intro(e, config.base_path) for e in chunk],
+                "entries": [_intro(e, config.base_path, intros) for e in chunk],
                 "pagination": pagination,
             },
         )
@@ -195,9 +397,13 @@ class Intro:
         return self.entry.folded
 
 
-def _intro(entry: RenderedPost, base: str) -> Intro:
+def _intro(entry: RenderedPost, base: str, intros: dict[int, Intro]) -> Intro:
     """`entry`'s intro; its `#…` links point at the post page from any list page."""
-    return Intro(entry, link_fragments(entry.intro, base + quote(entry.post.path)))
+    found = intros.get(id(entry))
+    if found is None or found.entry is not entry:
+        found = Intro(entry, link_fragments(entry.intro, base + quote(entry.post.path)))
+        intros[id(entry)] = found
+    return found
 
 
 def _post_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
@@ -238,7 +444,7 @@ def _series_nav(group: Group, index: int) -> dict[str, Any]:
     }
 
 
-def _topic_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
+def _topic_pages(site: Site, feeds: tuple[Link, ...], intros: dict[int, Intro]) -> Iterator[Job]:
     config = site.config
     for topic in site.topics:
         base = f"topics/{topic.slug}/"
@@ -257,7 +463,7 @@ def _topic_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
                 {
                     "page": page,
                     "topic": topic,
-                    "entries": [_intro(e, config.base_path) for e in chunk],
+                    "entries": [_intro(e, config.base_path, intros) for e in chunk],
                     "pagination": pagination,
                 },
             )

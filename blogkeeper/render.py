@@ -17,7 +17,6 @@ from functools import lru_cache
 from html.parser import HTMLParser
 
 import latex2mathml
-import latex2mathml.converter
 import markdown2
 import pygments
 from pygments.formatters import HtmlFormatter
@@ -310,6 +309,8 @@ def _math(latex: str, display: str, source: str, line_no: int) -> str:
 @lru_cache(maxsize=4096)
 def _mathml(latex: str, display: str) -> str:
     # Posts repeat their formulas; latex2mathml costs about a millisecond for each.
+    import latex2mathml.converter  # here: a build whose posts are all cached needs none
+
     return str(latex2mathml.converter.convert(latex, display=display))
 
 

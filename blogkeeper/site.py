@@ -12,7 +12,7 @@ import functools
 import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +27,22 @@ from blogkeeper.render import Rendered
 STATIC_DIR = "static"
 
 
+_FROM_HTML = {"derived_from": ("html",)}
+_FROM_INTRO = {"derived_from": ("intro",)}
+_FROM_POST = {"derived_from": ("post",)}
+
+
 @dataclass(frozen=True)
 class RenderedPost:
     post: Post
     html: str
     intro: str
     folded: bool
-    # Found where the post was rendered (see `Derived`); None when the render cache held it.
-    html_tags: tuple[StartTag, ...] | None = None
-    intro_tags: tuple[StartTag, ...] | None = None
-    twin: tuple[str, str] | None = None  # (URL, twin body) made with it, see `Derived`
+    # Found where the post was rendered (see `Derived`); None when the render cache held
+    # it. Page keys leave them out: they follow from the fields named (and the site's URL).
+    html_tags: tuple[StartTag, ...] | None = field(default=None, metadata=_FROM_HTML)
+    intro_tags: tuple[StartTag, ...] | None = field(default=None, metadata=_FROM_INTRO)
+    twin: tuple[str, str] | None = field(default=None, metadata=_FROM_POST)  # (URL, body)
 
     @property
     def path(self) -> str:
@@ -81,9 +87,10 @@ def build_site(root: Path, options: BuildOptions | None = None) -> list[Output]:
     """Every output file of the site at `root`, or `BuildError` with all errors."""
     options = options or BuildOptions()
     config = load_config(root)
-    posts = load_posts(config, LoadOptions(options.drafts, options.future, options.now))
     kept = _Kept(root, options.cache)
+    loading = LoadOptions(options.drafts, options.future, options.now)
     try:
+        posts = load_posts(config, loading, kept.memo("posts"))
         rendered = render_posts(posts, kept.render, config, kept.files("twins"))
         site = assemble(config, rendered, preview=options.preview)
         if options.preview:
@@ -91,7 +98,7 @@ def build_site(root: Path, options: BuildOptions | None = None) -> list[Output]:
         static = _static_files(root)
         overridden = {o.path for o in static}
         built = [
-            *pages.render_pages(site, feeds.head_links(site)),
+            *pages.render_pages(site, feeds.head_links(site), kept.files("pages")),
             *feeds.render_feeds(site, kept.memo("feeds"), kept.files("feed-files")),
         ]
         generated = [

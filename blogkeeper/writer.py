@@ -82,11 +82,12 @@ def write_site(outputs: Iterable[OutputLike], out: Path, spare: Path | None = No
         tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent)
     )
     try:
-        _remove_unwanted(staging, {MARKER} | {o.path for o in outputs})
-        real_dirs: dict[Path, Path] = {}
+        kept = _remove_unwanted(staging, {MARKER} | {o.path for o in outputs})
+        old = _old_files(out)
+        folders = {""} | {os.path.dirname(path) for path in kept}
         for output in outputs:
-            _place(staging, out, output, real_dirs)
-        if not (staging / MARKER).exists():
+            _place(str(staging), str(out), output, old, kept, folders)
+        if MARKER not in kept:
             (staging / MARKER).write_bytes(b"")
         _swap(staging, out, spare)
     except BaseException:
@@ -107,71 +108,108 @@ def _claim(spare: Path | None, out: Path) -> Path | None:
     return claimed
 
 
-def _remove_unwanted(staging: Path, wanted: set[str]) -> None:
-    """Delete what an earlier build left that this one does not produce, and any link."""
-    for folder, dirs, files in os.walk(staging, topdown=False):
-        base = Path(folder).relative_to(staging)
-        for name in files:
-            path = os.path.join(folder, name)
-            if os.path.islink(path) or (base / name).as_posix() not in wanted:
-                os.unlink(path)
-        for name in dirs:
-            path = os.path.join(folder, name)
-            if os.path.islink(path):
-                os.unlink(path)
-            elif not os.listdir(path):
-                os.rmdir(path)
+Identity = tuple[int, int]  # st_dev, st_ino
 
 
-def _place(staging: Path, out: Path, output: OutputLike, real_dirs: dict[Path, Path]) -> None:
-    target = staging / output.path
-    old = out / output.path
-    found = _unchanged(old, output.data, real_dirs)
-    if found is not None:
-        if _same_file(found, target):
+def _remove_unwanted(staging: Path, wanted: set[str]) -> dict[str, Identity]:
+    """Delete what an earlier build left that this one does not produce, any link and
+    any folder left empty; the files kept, by path, with their identity."""
+    kept: dict[str, Identity] = {}
+    _clean(str(staging), "", wanted, os.stat(staging).st_dev, kept)
+    return kept
+
+
+def _clean(folder: str, prefix: str, wanted: set[str], dev: int, kept: dict[str, Identity]) -> bool:
+    """`_remove_unwanted` for one folder; True when the folder is left empty."""
+    empty = True
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            path = prefix + entry.name
+            if entry.is_dir(follow_symlinks=False):
+                if _clean(entry.path, path + "/", wanted, dev, kept):
+                    os.rmdir(entry.path)
+                    continue
+            elif entry.is_symlink() or path not in wanted:
+                os.unlink(entry.path)
+                continue
+            else:
+                kept[path] = (dev, entry.inode())  # a folder below cannot be a mount point
+            empty = False
+    return empty
+
+
+def _old_files(out: Path) -> dict[str, os.DirEntry[str]]:
+    """The regular files of the old site by path, reached through no symlink: a file
+    reached through one may live outside the old site and must never be linked."""
+    found: dict[str, os.DirEntry[str]] = {}
+    if not out.is_dir() or os.path.realpath(out) != str(out):
+        return found
+    todo = [(str(out), "")]
+    while todo:
+        folder, prefix = todo.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    todo.append((entry.path, prefix + entry.name + "/"))
+                elif entry.is_file(follow_symlinks=False):
+                    found[prefix + entry.name] = entry
+    return found
+
+
+def _place(
+    staging: str,
+    out: str,
+    output: OutputLike,
+    old: dict[str, os.DirEntry[str]],
+    kept: dict[str, Identity],
+    folders: set[str],
+) -> None:
+    target = os.path.join(staging, output.path)
+    folder = os.path.dirname(output.path)
+    if folder not in folders:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        folders.add(folder)
+    found = old.get(output.path)
+    status = _unchanged(found, output.data) if found is not None else None
+    if status is not None:
+        if kept.get(output.path) == (status.st_dev, status.st_ino):
             return  # the spare already holds this very file
         try:
-            _replace(target, lambda temp: os.link(old, temp))
+            _replace(target, lambda temp: os.link(os.path.join(out, output.path), temp))
             return
         except OSError:
             pass  # a link across devices: write the bytes instead
-    _replace(target, lambda temp: temp.write_bytes(output.data))
+    _replace(target, lambda temp: _write_new(temp, output.data))
 
 
-def _unchanged(old: Path, data: bytes, real_dirs: dict[Path, Path]) -> os.stat_result | None:
-    """The old file's status if the old site holds exactly `data` at `old`, not through
-    any symlink; else None. `real_dirs` remembers each folder's resolved path."""
+def _unchanged(entry: os.DirEntry[str], data: bytes) -> os.stat_result | None:
+    """The old file's status if it holds exactly `data`, else None."""
     try:
-        status = os.lstat(old)
+        status = entry.stat(follow_symlinks=False)
         if not stat.S_ISREG(status.st_mode) or status.st_size != len(data):
             return None
-        # Never link a file reached through a symlink: it may live outside the old site.
-        if old.parent not in real_dirs:
-            real_dirs[old.parent] = old.parent.resolve()
-        if real_dirs[old.parent] != old.parent:
-            return None
-        with open(old, "rb") as file:
+        with open(entry.path, "rb", buffering=0) as file:
             return status if file.read() == data else None
     except OSError:
         return None
 
 
-def _same_file(status: os.stat_result, b: Path) -> bool:
-    try:
-        return os.path.samestat(status, os.stat(b))
-    except OSError:
-        return False
+def _write_new(path: str, data: bytes) -> None:
+    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    with open(handle, "wb", buffering=0) as file:
+        file.write(data)
 
 
-def _replace(target: Path, make: Callable[[Path], object]) -> None:
+def _replace(target: str, make: Callable[[str], object]) -> None:
     # Never write into an existing file: a reused staging file may be a hard link to a
     # file of the live site. Make a new file and rename it over the old name.
-    temp = target.with_name(f".{target.name}.tmp")
-    if not target.parent.is_dir():
-        target.parent.mkdir(parents=True)
-    elif os.path.lexists(temp):
+    head, name = os.path.split(target)
+    temp = os.path.join(head, f".{name}.tmp")
+    try:
+        make(temp)
+    except FileExistsError:  # left by a build that was stopped: never reuse it
         os.unlink(temp)
-    make(temp)
+        make(temp)
     os.replace(temp, target)
 
 

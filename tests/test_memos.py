@@ -1,0 +1,189 @@
+"""The post and page memos are never stale: whatever changes, a build through them equals
+a build without them, and a damaged memo is only a slower build."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import post, write_files
+
+from blogkeeper import pages
+from blogkeeper.cache import CACHE_DIR, Memo
+from blogkeeper.config import load_config
+from blogkeeper.content import LoadOptions, load_posts
+from blogkeeper.errors import BuildError
+from blogkeeper.site import BuildOptions, assemble, build_site, render_posts
+
+MakeSite = Callable[..., Path]
+NOW = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+BUILT_IN = Path(pages.__file__).parent / "templates"
+MACROS = (BUILT_IN / "_macros.html").read_text().replace("Read more", "Keep reading")
+
+
+def outputs(root: Path, cache: bool = True) -> dict[str, bytes]:
+    return {o.path: o.data for o in build_site(root, BuildOptions(now=NOW, cache=cache))}
+
+
+def same_as_fresh(root: Path) -> dict[str, bytes]:
+    """The outputs through the memos, checked equal to a build without any cache."""
+    built = outputs(root)
+    assert built == outputs(root, cache=False)
+    return built
+
+
+@pytest.fixture
+def site(make_site: MakeSite) -> Path:
+    return make_site(
+        {
+            "posts/a.md": post("A", "2026-01-01", tags="[X]", series='"Tour"'),
+            "posts/b.md": post("B", "2026-01-02", tags="[X, Y]", series='"Tour"'),
+            "posts/c.md": post("C", "2026-01-03", tags="[Y]"),
+        }
+    )
+
+
+def edit(root: Path, name: str, old: str, new: str) -> None:
+    path = root / name
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+STEPS: list[tuple[str, Callable[[Path], None]]] = [
+    ("nothing", lambda root: None),
+    ("a body", lambda root: edit(root, "posts/b.md", "Rest.", "Rest, edited.")),
+    ("an intro", lambda root: edit(root, "posts/a.md", "Intro.", "New intro.")),
+    ("a title", lambda root: edit(root, "posts/a.md", '"A"', '"A renamed"')),
+    ("the tags", lambda root: edit(root, "posts/c.md", "[Y]", "[Z]")),
+    ("a date", lambda root: edit(root, "posts/a.md", "2026-01-01", "2026-02-01")),
+    ("a series", lambda root: edit(root, "posts/b.md", '"Tour"', '"Other"')),
+    ("the config", lambda root: edit(root, "blog.toml", "Test blog", "Renamed blog")),
+    ("the zone", lambda root: edit(root, "blog.toml", '"UTC"', '"Pacific/Kiritimati"')),
+    (
+        "a template",
+        lambda root: write_files(
+            root, {"templates/topics.html": "{% for t in topics %}{{ t.name }};{% endfor %}"}
+        ),
+    ),
+    ("an imported one", lambda root: write_files(root, {"templates/_macros.html": MACROS})),
+    ("a removed post", lambda root: (root / "posts" / "c.md").unlink()),
+]
+
+
+def test_builds_through_the_memos_equal_builds_without(site: Path) -> None:
+    before = same_as_fresh(site)
+    for what, step in STEPS:
+        step(site)
+        after = same_as_fresh(site)
+        if what != "nothing":
+            assert after != before, what
+        before = after
+
+
+def changed_by(root: Path, name: str, old: str, new: str) -> set[str]:
+    before = same_as_fresh(root)
+    edit(root, name, old, new)
+    after = same_as_fresh(root)
+    return {path for path in after if after[path] != before.get(path)}
+
+
+def test_an_edit_updates_every_page_that_shows_what_changed(site: Path) -> None:
+    changed = changed_by(site, "posts/a.md", "Intro.", "Brand-new intro.")
+    assert {"index.html", "topics/x/index.html", "2026/01/a/index.html"} <= changed
+    assert not {"topics/y/index.html", "archive/index.html"} & changed
+    changed = changed_by(site, "posts/a.md", '"A"', '"A renamed"')
+    assert {"archive/index.html", "series/tour/index.html", "2026/01/b/index.html"} <= changed
+    assert "2026/01/c/index.html" not in changed  # not in the series
+
+
+def test_a_template_that_names_no_setting_still_sees_them_through_filters(site: Path) -> None:
+    write_files(site, {"templates/404.html": "{{ 'archive/' | url }} {{ '' | absolute }}"})
+    assert same_as_fresh(site)["404.html"] == b"/archive/ https://blog.example.org/"
+    edit(site, "blog.toml", "https://blog.example.org/", "https://example.com/blog/")
+    assert same_as_fresh(site)["404.html"] == b"/blog/archive/ https://example.com/blog/"
+
+
+def test_a_damaged_memo_is_ignored(site: Path) -> None:
+    good = same_as_fresh(site)
+    cache = site / CACHE_DIR
+    (cache / "posts.json").write_text('{"not": "an entry"}')
+    for entry in (cache / "pages").iterdir():
+        entry.write_bytes(entry.read_bytes()[:-3])  # cut short
+    assert outputs(site) == good
+    (cache / "posts.json").write_text("][")
+    for entry in (cache / "pages").iterdir():
+        entry.write_bytes(b"garbage")
+    assert outputs(site) == good
+
+
+def test_damaged_post_entries_are_not_used(site: Path) -> None:
+    config = load_config(site)
+    memo = Memo.for_site(site, "posts")
+    fresh = load_posts(config, LoadOptions(now=NOW), memo)
+    memo.save()
+    stored = Memo.for_site(site, "posts").stored
+    assert len(stored) == 3
+    for damage in (
+        lambda e: e.pop("title"),
+        lambda e: e.update(title=5),
+        lambda e: e.update(tags=[1]),
+        lambda e: e.update(date=["2026-01-01T00:00:00", 0, 3600]),  # not this zone's offset
+        lambda e: e.update(date="yesterday"),
+        lambda e: e.update(body_length=10**9),
+        lambda e: e.update(part=True),
+    ):
+        broken = Memo(None)
+        for key, value in stored.items():
+            entry = dict(value)  # type: ignore[call-overload]
+            damage(entry)
+            broken[key] = entry
+        assert load_posts(config, LoadOptions(now=NOW), broken) == fresh
+
+
+def test_errors_are_never_memoised(make_site: MakeSite) -> None:
+    root = make_site({"posts/a.md": post("A", "2026-01-01", colour="red")})
+    config = load_config(root)
+    for _ in range(2):
+        memo = Memo.for_site(root, "posts")
+        with pytest.raises(BuildError, match="unknown front-matter key"):
+            load_posts(config, LoadOptions(now=NOW), memo)
+        memo.save()
+        assert not memo.used
+
+
+def test_page_keys_see_the_globals_named_inside_blocks(site: Path) -> None:
+    config = load_config(site)
+    built = assemble(config, render_posts(load_posts(config, LoadOptions(now=NOW))))
+    keys = pages.PageKeys(built, pages.environment(built))
+    names = keys._names("topics.html")
+    assert names is not None and {"topics", "series_list", "site"} <= names
+    write_files(site, {"templates/index.html": "{% include page.title %}"})
+    keys = pages.PageKeys(built, pages.environment(built))
+    assert keys._names("index.html") is None  # a computed name can reach any template
+
+
+def test_a_value_of_an_unknown_type_is_never_keyed(site: Path) -> None:
+    config = load_config(site)
+    built = assemble(config, render_posts(load_posts(config, LoadOptions(now=NOW))))
+    keys = pages.PageKeys(built, pages.environment(built))
+    assert keys.key("404.html", {"page": object()}) is None
+    assert keys.key("404.html", {"page": "x"}) != keys.key("404.html", {"page": "y"})
+
+
+@dataclasses.dataclass(frozen=True)
+class _Parsed:
+    html: str
+    tags: tuple[str, ...] = dataclasses.field(default=(), metadata={"derived_from": ("html",)})
+
+
+def test_fields_derived_from_others_are_not_hashed_again(site: Path) -> None:
+    config = load_config(site)
+    built = assemble(config, render_posts(load_posts(config, LoadOptions(now=NOW))))
+    keys = pages.PageKeys(built, pages.environment(built))
+    same = keys.value(_Parsed("<p>", ("p",))), keys.value(_Parsed("<p>", ("p", "x")))
+    assert same[0] == same[1]
+    assert keys.value(_Parsed("<p>")) != keys.value(_Parsed("<b>"))
