@@ -10,19 +10,21 @@ in, `Output` values out; no file is read or written.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
-from blogkeeper.cache import digest
+from blogkeeper.cache import code_digest, digest
 from blogkeeper.config import SiteConfig
 from blogkeeper.content import Post
 from blogkeeper.fences import Fence, scan
 
 if TYPE_CHECKING:
-    from blogkeeper.cache import FileMemo
+    from blogkeeper.cache import FileMemo, Memo
     from blogkeeper.site import Output, RenderedPost, Site
 
 LLMS_TXT = "llms.txt"
@@ -63,34 +65,134 @@ def markdown_alternate(config: SiteConfig, post: Post | None = None) -> str | No
 # --- the build step --------------------------------------------------------------------
 
 
+@dataclass
+class Kept:
+    """What `render_llms` keeps between builds (each optional): twin bodies by post
+    (`bodies`, where render workers put them), small results by a hash of their whole
+    input (`memo`: llms.txt lines, `_headers`, the index of `pack`), and every twin of
+    the site in one file (`pack`), so that a rebuild reads one file, not one per post."""
+
+    bodies: FileMemo | None = None
+    memo: Memo | None = None
+    pack: FileMemo | None = None
+
+
 def render_llms(
-    site: Site, generated: list[Output], static: list[Output], memo: FileMemo | None = None
+    site: Site,
+    generated: list[Output],
+    static: list[Output],
+    memo: FileMemo | Kept | None = None,
 ) -> tuple[list[Output], list[Output]]:
     """(`generated` plus the LLM outputs, `static` minus a `_headers` merged into ours).
 
     `generated` must already hold every HTML page and the feed: `_headers` gets a rule for
-    each page, and llms.txt links the feed only when it exists.
+    each page, and llms.txt links the feed only when it exists. `memo`: see `Kept` (a
+    `FileMemo` alone is `Kept.bodies`).
     """
     config = site.config
     if not config.llms.enabled:
         return generated, static
     from blogkeeper.site import Output
 
+    kept = memo if isinstance(memo, Kept) else Kept(bodies=memo)
+    config_key = _config_key(config) if kept.memo is not None or kept.pack is not None else ""
     sections = plan_sections(site, {o.path for o in [*generated, *static]})
     ordered = _full_order(site, sections)
     wanted = config.llms.full or config.llms.twins
-    twins = [twin(config, e, memo) for e in ordered] if wanted else []  # once, for both uses
-    outputs = [Output(LLMS_TXT, llms_txt(site, sections).encode())]
+    twins = _twins(config, ordered, kept, config_key) if wanted else []  # once, for both uses
+    outputs = [Output(LLMS_TXT, llms_txt(site, sections, kept.memo, config_key).encode())]
     if config.llms.full:
-        outputs.append(Output(LLMS_FULL, llms_full(site, ordered, twins).encode()))
+        head = _full_head(site, ordered).encode()
+        outputs.append(Output(LLMS_FULL, head + b"".join(b"\n---\n\n" + t for t in twins)))
     if config.llms.twins:
-        outputs += [
-            Output(twin_path(e.post), t.encode()) for e, t in zip(ordered, twins, strict=True)
-        ]
+        outputs += [Output(twin_path(e.post), t) for e, t in zip(ordered, twins, strict=True)]
     own = next((o for o in static if o.path == HEADERS), None)
-    text = headers_file(site, [*generated, *outputs], own.data if own else None)
+    paths = sorted(o.path for o in [*generated, *outputs])
+    text = _kept_headers(site, paths, own.data if own else None, kept.memo, config_key)
     outputs.append(Output(HEADERS, text.encode()))
     return [*generated, *outputs], [o for o in static if o is not own]
+
+
+def _config_key(config: SiteConfig) -> str:
+    """Stands for the site's settings and blogkeeper's code in every key of `Kept`."""
+    return digest("llms", code_digest("blogkeeper"), repr(config))
+
+
+def _twins(
+    config: SiteConfig, ordered: Sequence[RenderedPost], kept: Kept, config_key: str
+) -> list[bytes]:
+    """The twin of each post in `ordered`, encoded; from `kept.pack` where it holds one
+    made from the same post and settings (keyed by a hash of both), else made."""
+    if kept.memo is None or kept.pack is None:
+        return [twin(config, e, kept.bodies).encode() for e in ordered]
+    keys = [_twin_pack_key(config_key, e.post) for e in ordered]
+    old = _unpacked(kept.memo, kept.pack, config_key)
+    twins = [
+        _packed(old, key, config, e, kept.bodies) for key, e in zip(keys, ordered, strict=True)
+    ]
+    index = [[key, len(t)] for key, t in zip(keys, twins, strict=True)]
+    pack_key = _index_key(config_key, index)
+    last = kept.memo.get(_pack_name(config_key))
+    if last != [pack_key, index]:
+        kept.pack.put(pack_key, b"".join(twins))
+        kept.memo[_pack_name(config_key)] = [pack_key, index]
+        if isinstance(last, list) and last and last[0] != pack_key:
+            kept.pack.used.discard(last[0])  # replaced: let `prune` delete it
+    return twins
+
+
+def _packed(
+    old: dict[str, bytes],
+    key: str,
+    config: SiteConfig,
+    entry: RenderedPost,
+    bodies: FileMemo | None,
+) -> bytes:
+    kept = old.get(key)
+    return kept if kept is not None else twin(config, entry, bodies).encode()
+
+
+def _twin_pack_key(config_key: str, post: Post) -> str:
+    """A hash of everything a post's twin is made from: every field of `post` (its body
+    hashed as is: `repr` of a long text costs more than hashing it) and the settings."""
+    fields = [getattr(post, f.name) for f in dataclasses.fields(post) if f.name != "body"]
+    return digest(config_key, repr(fields), post.body)
+
+
+def _index_key(config_key: str, index: object) -> str:
+    """The pack's key: a hash of its index, so that a damaged index finds no pack."""
+    return digest(config_key, json.dumps(index))
+
+
+def _pack_name(config_key: str) -> str:
+    # One entry points to the latest pack: its place is known before any post is hashed.
+    return digest("twin pack", config_key)
+
+
+def _unpacked(memo: Memo, pack: FileMemo, config_key: str) -> dict[str, bytes]:
+    """The twins in the pack the last build wrote, by key; {} if missing or damaged."""
+    entry = memo.get(_pack_name(config_key))
+    if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)):
+        return {}
+    pack_key, index = entry
+    valid = isinstance(index, list) and all(
+        isinstance(i, list)
+        and len(i) == 2
+        and isinstance(i[0], str)
+        and isinstance(i[1], int)
+        and not isinstance(i[1], bool)
+        and i[1] >= 0
+        for i in index
+    )
+    data = pack.get(pack_key) if valid and pack_key == _index_key(config_key, index) else None
+    if data is None or sum(size for _, size in index) != len(data):
+        return {}
+    found = {}
+    start = 0
+    for key, size in index:
+        found[key] = data[start : start + size]
+        start += size
+    return found
 
 
 # --- llms.txt --------------------------------------------------------------------------
@@ -170,14 +272,18 @@ def _extra_links(config: SiteConfig, existing: set[str]) -> list[tuple[str, str,
     return links
 
 
-def llms_txt(site: Site, sections: list[Section]) -> str:
+def llms_txt(
+    site: Site, sections: list[Section], memo: Memo | None = None, config_key: str = ""
+) -> str:
+    """llms.txt; `memo` keeps each post's line by a hash of what it is made from
+    (`config_key` standing for the settings and the code)."""
     config = site.config
     lines = [f"# {heading_text(config.title)}", ""]
     if config.description.strip():
         lines += [f"> {inline_text(config.description)}", ""]
     lines += [_about(site, sections), ""]
     for section in sections:
-        rows = [link_line(e.post.title, _post_url(config, e.post), _note(e)) for e in section.posts]
+        rows = [_post_line(config, e, memo, config_key) for e in section.posts]
         rows += [link_line(t, absolute_url(config, p), n) for t, p, n in section.links]
         lines += [f"## {heading_text(section.name)}", "", *rows, ""]
     return "\n".join(lines).rstrip("\n") + "\n"
@@ -213,6 +319,20 @@ def _others(names: set[str]) -> str:
     return "The other posts" if series else "All posts"
 
 
+def _post_line(config: SiteConfig, entry: RenderedPost, memo: Memo | None, config_key: str) -> str:
+    post = entry.post
+    if memo is None:
+        return link_line(post.title, _post_url(config, post), _note(entry))
+    # The note is the summary, else made from the intro: the key needs only one of them.
+    described = ("s", post.summary) if post.summary else ("i", entry.intro)
+    key = digest(config_key, "line", post.title, post.path, str(post.llms), *described)
+    line = memo.get(key)
+    if not isinstance(line, str):
+        line = link_line(post.title, _post_url(config, post), _note(entry))
+        memo[key] = line
+    return line
+
+
 def _post_url(config: SiteConfig, post: Post) -> str:
     return absolute_url(config, twin_path(post) if has_twin(config, post) else post.path)
 
@@ -236,6 +356,14 @@ def llms_full(
     site: Site, ordered: Sequence[RenderedPost], twins: Sequence[str] | None = None
 ) -> str:
     """Every post's twin after a header; `twins`, when given, are those of `ordered`."""
+    if twins is None:
+        twins = [twin(site.config, entry) for entry in ordered]
+    # One join: adding each twin to a growing string copies it again for every post.
+    return _full_head(site, ordered) + "".join("\n---\n\n" + t for t in twins)
+
+
+def _full_head(site: Site, ordered: Sequence[RenderedPost]) -> str:
+    """llms-full.txt up to its first post."""
     config = site.config
     lines = [f"# {heading_text(config.title)}: every post in full", ""]
     if config.description.strip():
@@ -247,10 +375,7 @@ def llms_full(
         f"[{LLMS_TXT}]({index}). Each post begins after a `---` line with its title as a "
         "heading, then its date, topics and address."
     )
-    if twins is None:
-        twins = [twin(config, entry) for entry in ordered]
-    # One join: adding each twin to a growing string copies it again for every post.
-    return "\n".join(lines) + "\n" + "".join("\n---\n\n" + t for t in twins)
+    return "\n".join(lines) + "\n"
 
 
 # --- the Markdown twin -----------------------------------------------------------------
@@ -529,6 +654,23 @@ def heading_text(text: str) -> str:
 # --- _headers --------------------------------------------------------------------------
 
 
+def _kept_headers(
+    site: Site, paths: list[str], own: bytes | None, memo: Memo | None, config_key: str
+) -> str:
+    """`headers_file` for outputs at `paths` (sorted), kept in `memo` by a hash of all
+    it is made from: the settings and code (`config_key`), `own`, the paths, and each
+    post's path and whether it has a twin."""
+    if memo is None:
+        return _headers_text(site, paths, own)
+    posts = [f"{e.post.path}\0{e.post.llms}" for e in site.posts]
+    key = digest(config_key, "headers", own or b"", "\n".join(paths), "\n".join(posts))
+    text = memo.get(key)
+    if not isinstance(text, str):
+        text = _headers_text(site, paths, own)
+        memo[key] = text
+    return text
+
+
 def headers_file(site: Site, outputs: Sequence[Output], own: bytes | None) -> str:
     """Netlify / Cloudflare Pages `_headers`: each HTML page's `Link:` relations, and the
     Markdown files' content type. The site's own `static/_headers` comes first, unchanged.
@@ -536,17 +678,23 @@ def headers_file(site: Site, outputs: Sequence[Output], own: bytes | None) -> st
     One rule per path and no wildcards: Netlify lets a later matching rule replace a
     header where Cloudflare joins them, so only non-overlapping rules mean the same on both.
     """
+    return _headers_text(site, sorted(o.path for o in outputs), own)
+
+
+def _headers_text(site: Site, paths: list[str], own: bytes | None) -> str:
     config = site.config
     posts = {e.post.path + "index.html": e.post for e in site.posts}
     twins = {twin_path(e.post): e.post for e in site.posts if has_twin(config, e.post)}
-    text = own.decode("utf-8", "replace").rstrip("\n") + "\n\n" if own and own.strip() else ""
-    text += "# Written by blogkeeper: llms.txt v2 link relations and Markdown content types.\n"
-    for output in sorted(outputs, key=lambda o: o.path):
-        headers = _headers_for(config, output.path, posts, twins)
+    parts = [own.decode("utf-8", "replace").rstrip("\n") + "\n\n" if own and own.strip() else ""]
+    parts.append(
+        "# Written by blogkeeper: llms.txt v2 link relations and Markdown content types.\n"
+    )
+    for path in paths:
+        headers = _headers_for(config, path, posts, twins)
         if headers:
-            text += encode_url(config.base_path + _url_path(output.path)) + "\n"
-            text += "".join(f"  {header}\n" for header in headers)
-    return text
+            parts.append(encode_url(config.base_path + _url_path(path)) + "\n")
+            parts += [f"  {header}\n" for header in headers]
+    return "".join(parts)
 
 
 def _headers_for(

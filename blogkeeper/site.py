@@ -104,7 +104,12 @@ def build_site(root: Path, options: BuildOptions | None = None) -> list[Output]:
         generated = [
             o for o in built if o.path not in overridden or not o.path.startswith("assets/")
         ]
-        generated, static = llms.render_llms(site, generated, static, kept.files("twins"))
+        generated, static = llms.render_llms(
+            site,
+            generated,
+            static,
+            llms.Kept(kept.files("twins"), kept.memo("llms"), kept.files("llms-pack")),
+        )
         outputs = _checked([*generated, *static])
         links.check_links(config.url, site.posts, outputs, kept.memo("links"))
     finally:

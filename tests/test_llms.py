@@ -7,6 +7,7 @@ the HTML heads; httpx for the `Link:` header values in `_headers`.
 
 from __future__ import annotations
 
+import json
 import re
 import string
 from collections.abc import Callable
@@ -639,3 +640,104 @@ def test_twins_from_the_memo_are_the_twins_made_afresh(tmp_path: Path) -> None:
     for kept in (tmp_path / "twins").iterdir():
         kept.write_bytes(kept.read_bytes()[:-1] + b"\xff")  # not UTF-8, or cut short
     assert [llms.twin(config, entry, memo) for entry in posts] == fresh
+
+
+# --- what a build keeps for the next ---------------------------------------------------
+
+
+def _llms_outputs(root: Path, cache: bool = True) -> dict[str, bytes]:
+    built = build_site(root, BuildOptions(now=now(), cache=cache))
+    names = (llms.LLMS_TXT, llms.LLMS_FULL, llms.HEADERS)
+    return {o.path: o.data for o in built if o.path in names or o.path.endswith(".md")}
+
+
+def _same_with_and_without_cache(root: Path) -> dict[str, bytes]:
+    kept = _llms_outputs(root)
+    assert kept == _llms_outputs(root, cache=False)
+    assert _llms_outputs(root) == kept  # and from what that build kept
+    return kept
+
+
+KEPT_POSTS = {
+    "posts/a.md": post("Alpha", "2026-01-01", body="Intro [b](../b/).\n\n<!--more-->\n\nRest.\n"),
+    "posts/b.md": post("Beta", "2026-01-02", series="S", tags="[T]"),
+    "posts/c.md": post("Gamma", "2026-01-03", summary="Short."),
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "old", "new"),
+    [
+        ("posts/a.md", 'title: "Alpha"', 'title: "Alpha [one]"'),  # llms.txt line, twin, head
+        ("posts/a.md", "Rest.", "Rest, edited."),  # a twin's body
+        ("posts/a.md", "Intro [b]", "Opening [b]"),  # the intro: a note in llms.txt
+        (
+            "posts/a.md",
+            'title: "Alpha"',
+            'title: "Alpha"\nslug: other',
+        ),  # a URL: twin path, _headers
+        ("posts/c.md", "summary: Short.", "summary: Shorter."),
+        ("posts/c.md", 'title: "Gamma"', 'title: "Gamma"\nllms: false'),
+        ("posts/b.md", "series: S", "series: R"),
+        ("blog.toml", "example.org", "example.net/blog"),  # every absolute URL
+        ("blog.toml", 'author = "Tester"', 'author = "Ann"'),
+    ],
+)
+def test_kept_llms_outputs_are_never_stale(
+    make_site: Callable[..., Path], path: str, old: str, new: str
+) -> None:
+    root = make_site(KEPT_POSTS)
+    before = _same_with_and_without_cache(root)
+    text = (root / path).read_text()
+    assert old in text
+    (root / path).write_text(text.replace(old, new, 1))
+    assert _same_with_and_without_cache(root) != before
+
+
+def test_kept_llms_outputs_follow_static_headers_and_settings(
+    make_site: Callable[..., Path],
+) -> None:
+    root = make_site(KEPT_POSTS)
+    _same_with_and_without_cache(root)
+    (root / "static").mkdir(exist_ok=True)
+    (root / "static" / "_headers").write_text("/*\n  X-Frame-Options: DENY\n")
+    assert b"DENY" in _same_with_and_without_cache(root)[llms.HEADERS]
+    toml = root / "blog.toml"
+    toml.write_text(toml.read_text() + "\n[llms]\nfull = false\n")
+    assert llms.LLMS_FULL not in _same_with_and_without_cache(root)
+
+
+def test_damaged_llms_memos_are_ignored(make_site: Callable[..., Path]) -> None:
+    root = make_site(KEPT_POSTS)
+    fresh = _same_with_and_without_cache(root)
+    cache = root / ".blogkeeper-cache"
+    packs = list((cache / "llms-pack").iterdir())
+    assert packs
+    for damage in (lambda b: b[:-3], lambda b: b[:-3] + b"xyz", lambda b: b"junk"):
+        for pack in packs:
+            pack.write_bytes(damage(pack.read_bytes()))
+        assert _llms_outputs(root) == fresh
+        packs = list((cache / "llms-pack").iterdir())
+    memo = cache / "llms.json"
+    data = json.loads(memo.read_bytes())
+    memo.write_text(json.dumps({key: [1, [["x", -1]]] for key in data}))
+    assert _llms_outputs(root) == fresh
+    memo.write_text(json.dumps({key: 7 for key in data}))
+    assert _llms_outputs(root) == fresh
+    memo.write_text("{not json")
+    assert _llms_outputs(root) == fresh
+
+
+def test_a_wrong_pack_index_is_not_trusted(make_site: Callable[..., Path]) -> None:
+    root = make_site(KEPT_POSTS)
+    fresh = _same_with_and_without_cache(root)
+    memo = root / ".blogkeeper-cache" / "llms.json"
+    data = json.loads(memo.read_bytes())
+    for value in data.values():
+        if isinstance(value, list) and len(value) == 2 and isinstance(value[1], list):
+            index = value[1]
+            index[0][1], index[1][1] = index[1][1], index[0][1]  # sizes swapped, same sum
+    memo.write_text(json.dumps(data))
+    # Sizes that sum to the pack's would cut the twins wrongly: the pack's key is a hash
+    # of its index, so a changed index finds no pack.
+    assert _llms_outputs(root) == fresh
