@@ -12,11 +12,12 @@ now() defaults for `lastBuildDate` and `updated` are always overridden with post
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import html
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -26,7 +27,7 @@ from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
 
 from blogkeeper import __version__
-from blogkeeper.cache import digest
+from blogkeeper.cache import code_digest, digest
 from blogkeeper.links import StartTag, start_tags
 from blogkeeper.pages import Link, feed_links
 
@@ -84,21 +85,25 @@ def render_feeds(
 ) -> list[Output]:
     """RSS and Atom files for the whole site, each topic and each series.
 
-    `files`, when given, keeps each feed file by a hash of everything it is made from.
+    `files`, when given, keeps each feed file by a hash of everything it is made from,
+    found from the posts without making their feed items: a feed kept makes none.
     """
     from blogkeeper.site import Output
 
     outputs = []
     versions = (__version__, feedgen.version.version_str, lxml.etree.__version__)
-    config_key = digest(repr(site.config), *versions)
-    item_keys: dict[int, str] = {}
-    for spec in feed_specs(site, memo):
-        spec_key = _spec_key(config_key, spec, item_keys) if files is not None else ""
+    config_key = digest(repr(site.config), code_digest("blogkeeper"), *versions)
+    entry_keys: dict[int, str] = {}
+    made: dict[str, FeedItem] = {}  # a post is in several feeds; its HTML is done once
+    for plan in feed_plans(site):
+        spec_key = _plan_key(config_key, plan, entry_keys) if files is not None else ""
+        spec: FeedSpec | None = None
         # pages.feed_links names the files, so the feeds written are the feeds linked.
-        for link in feed_links(spec.folder, spec.title):
+        for link in feed_links(plan.folder, plan.title):
             key = digest(spec_key, link.href, link.type)
             data = files.get(key) if files is not None else None
             if data is None:
+                spec = spec or _spec(site.config, plan, made, memo)
                 build = _rss if link.type == RSS_TYPE else _atom
                 data = build(site.config, spec, link.href)
                 if files is not None:
@@ -107,60 +112,88 @@ def render_feeds(
     return outputs
 
 
-def _spec_key(config_key: str, spec: FeedSpec, item_keys: dict[int, str]) -> str:
+@dataclass(frozen=True)
+class FeedPlan:
+    """A feed before its items are made: its posts (newest first, as many as it holds)."""
+
+    folder: str
+    title: str
+    description: str
+    entries: tuple[RenderedPost, ...]
+
+
+def _plan_key(config_key: str, plan: FeedPlan, entry_keys: dict[int, str]) -> str:
     """A hash of everything a feed file is made from; `config_key` stands for the site's
-    settings and the versions of blogkeeper, feedgen and lxml."""
-    parts = [config_key, spec.folder, spec.title, spec.description, spec.page]
-    for item in spec.items:
-        if id(item) not in item_keys:  # an item is in several feeds: hash it once
-            post = replace(item.entry.post, body="")  # feeds use the HTML, not the Markdown
-            item_keys[id(item)] = digest(item.url, item.content, item.intro, repr(post))
-        parts.append(item_keys[id(item)])
+    settings and the code of blogkeeper, feedgen and lxml."""
+    parts = [config_key, plan.folder, plan.title, plan.description]
+    for entry in plan.entries:
+        if id(entry) not in entry_keys:  # a post is in several feeds: hash it once
+            entry_keys[id(entry)] = _entry_key(entry)
+        parts.append(entry_keys[id(entry)])
     return digest(*parts)
 
 
-def feed_specs(site: Site, memo: Memo | None = None) -> list[FeedSpec]:
+def _entry_key(entry: RenderedPost) -> str:
+    """A hash of what a post's feed item is made from: the post but its Markdown (feeds
+    use the HTML), and the HTML and intro, by the render key they are a function of when
+    known. The item's URL follows from the post and the settings."""
+    post = entry.post
+    fields = [getattr(post, f.name) for f in dataclasses.fields(post) if f.name != "body"]
+    if entry.html_key:
+        return digest("r", entry.html_key, repr(fields))
+    return digest("h", entry.html, entry.intro, str(entry.folded), repr(fields))
+
+
+def feed_plans(site: Site) -> list[FeedPlan]:
     config = site.config
-    made: dict[str, FeedItem] = {}  # a post is in several feeds; its HTML is done once
-
-    def spec(folder: str, title: str, description: str, posts: Iterable[RenderedPost]) -> FeedSpec:
-        items = []
-        for entry in _newest(posts, config.feed.items):
-            if entry.post.source not in made:
-                made[entry.post.source] = feed_item(config, entry, memo)
-            items.append(made[entry.post.source])
-        page = "" if folder == MAIN_FOLDER else folder
-        return FeedSpec(folder, title, description, page, tuple(items))
-
+    limit = config.feed.items
     about = config.description or f"Posts from {config.title}."
-    specs = [spec(MAIN_FOLDER, config.title, about, site.posts)]
+    plans = [FeedPlan(MAIN_FOLDER, config.title, about, _newest(site.posts, limit))]
     for topic in site.topics:
-        specs.append(
-            spec(
+        plans.append(
+            FeedPlan(
                 f"topics/{topic.slug}/",
                 f"{config.title}: {topic.name}",
                 f"Posts about {topic.name} on {config.title}.",
-                topic.posts,
+                _newest(topic.posts, limit),
             )
         )
     for series in site.series:
-        specs.append(
-            spec(
+        plans.append(
+            FeedPlan(
                 f"series/{series.slug}/",
                 f"{config.title}: {series.name}",
                 f"Every part of the series {series.name} on {config.title}.",
-                series.posts,
+                _newest(series.posts, limit),
             )
         )
-    return specs
+    return plans
 
 
-def _newest(posts: Iterable[RenderedPost], limit: int) -> list[RenderedPost]:
+def feed_specs(site: Site, memo: Memo | None = None) -> list[FeedSpec]:
+    made: dict[str, FeedItem] = {}
+    return [_spec(site.config, plan, made, memo) for plan in feed_plans(site)]
+
+
+def _spec(
+    config: SiteConfig, plan: FeedPlan, made: dict[str, FeedItem], memo: Memo | None
+) -> FeedSpec:
+    """The feed of `plan` with its items, each made once (`made`) for all feeds."""
+    items = []
+    for entry in plan.entries:
+        if entry.post.source not in made:
+            made[entry.post.source] = feed_item(config, entry, memo)
+        items.append(made[entry.post.source])
+    page = "" if plan.folder == MAIN_FOLDER else plan.folder
+    return FeedSpec(plan.folder, plan.title, plan.description, page, tuple(items))
+
+
+def _newest(posts: Iterable[RenderedPost], limit: int) -> tuple[RenderedPost, ...]:
     """Published posts newest first; a draft never goes out, even in a --drafts build,
     because a reader keeps every item it has once fetched."""
     kept = [e for e in posts if not e.post.draft]
     kept.sort(key=lambda e: (e.post.date, e.post.source), reverse=True)
-    return kept[:limit]
+    return tuple(kept[:limit])
 
 
 def feed_item(config: SiteConfig, entry: RenderedPost, memo: Memo | None = None) -> FeedItem:

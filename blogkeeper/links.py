@@ -13,13 +13,14 @@ holds that HTML, so a page is parsed only for an id its template would have to s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Protocol, cast
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import SplitResult, unquote, urljoin, urlsplit
 
 from blogkeeper.cache import parallel_map
 from blogkeeper.errors import BuildError, ContentError
@@ -59,6 +60,10 @@ class _Entry(Protocol):
     def html_tags(self) -> Sequence[StartTag] | None:
         """`start_tags(self.html)` when already known, else None."""
 
+    @property
+    def html_key(self) -> str:
+        """A hash `html` is a function of (its render cache key), or "" if not known."""
+
 
 def check_links(
     site_url: str,
@@ -76,9 +81,12 @@ def check_links(
     files = {o.path: o.data for o in outputs}
     found = _found_posts(entries, memo)
     checked: list[tuple[_Entry, str, str | tuple[str, str] | None]] = []
+    elsewhere: dict[str, bool] = {}
     for entry, (links, _) in zip(entries, found, strict=True):
         page = urljoin(site_url, entry.post.path)
-        checked += [(entry, url, _problem(site_url, page, url, files)) for url in links]
+        checked += [
+            (entry, url, _quick_problem(site_url, page, url, files, elsewhere)) for url in links
+        ]
     targets = {p for _, _, p in checked if isinstance(p, tuple)}
     known = _post_ids(entries, found, {path for path, _ in targets}, files)
     # The other fragments need the ids of the whole page: parse those pages, together.
@@ -105,9 +113,10 @@ def _found_posts(entries: Sequence[_Entry], memo: Memo | None) -> list[Found]:
         if entry.html_tags is not None:
             found[index] = found_in(entry.html_tags)
             if memo is not None:  # for the next build, whose render cache has no tags
-                memo[_key(entry.html)] = found[index]
+                memo[_entry_key(entry)] = found[index]
     missing = [i for i, result in enumerate(found) if result is None]
-    parsed = _found_all([entries[i].html for i in missing], memo)
+    keys = [_entry_key(entries[i]) for i in missing]
+    parsed = _found_all([entries[i].html for i in missing], memo, keys)
     for index, result in zip(missing, parsed, strict=True):
         found[index] = result
     return found  # type: ignore[return-value]
@@ -133,12 +142,21 @@ def _no_id(url: str, fragment: str) -> str:
 Found = tuple[list[str], list[str]]  # links (first appearances, in order), ids (sorted)
 
 
-def _found_all(htmls: Sequence[str | bytes], memo: Memo | None) -> list[Found]:
+def _entry_key(entry: _Entry) -> str:
+    """The memo key of what a post's HTML holds: by its render key when known (the HTML
+    is a function of it), which saves hashing the HTML again."""
+    return "r" + entry.html_key if entry.html_key else _key(entry.html)
+
+
+def _found_all(
+    htmls: Sequence[str | bytes], memo: Memo | None, keys: Sequence[str] | None = None
+) -> list[Found]:
     """What each HTML holds, from `memo` if there, else parsed (in parallel when many).
 
     Bytes are a page as written (decoded leniently), text a post's HTML as rendered.
+    `keys`: their memo keys when known, else hashes of them.
     """
-    keys = [_key(html) for html in htmls]
+    keys = [_key(html) for html in htmls] if keys is None else keys
     results: list[Found | None] = [None] * len(htmls)
     if memo is not None:
         for index, key in enumerate(keys):
@@ -189,6 +207,29 @@ def _valid(kept: object) -> bool:
     )
 
 
+def _quick_problem(
+    site_url: str, page: str, url: str, files: dict[str, bytes], elsewhere: dict[str, bool]
+) -> str | tuple[str, str] | None:
+    """`_problem(site_url, page, url, files)` with less parsing: whether a URL names
+    another site is the same on every page (kept in `elsewhere`), and a fragment alone
+    resolves to the page's own URL with that fragment."""
+    target = url.strip()
+    if target not in elsewhere:
+        elsewhere[target] = _elsewhere(_split(site_url), urlsplit(target))
+    if elsewhere[target]:
+        return None
+    if _same_page(target, page):
+        parts = _split(page)._replace(fragment=target[1:])
+        return _judge(_split(site_url), url, parts, files)
+    return _problem(site_url, page, url, files)
+
+
+@functools.lru_cache(maxsize=4)
+def _split(url: str) -> SplitResult:
+    # The site's URL and the page being checked: split once, not once per link.
+    return urlsplit(url)
+
+
 def _problem(
     site_url: str, page: str, url: str, files: dict[str, bytes]
 ) -> str | tuple[str, str] | None:
@@ -198,11 +239,31 @@ def _problem(
     site = urlsplit(site_url)
     # Most links are to other sites or to a footnote; neither needs urljoin: it keeps a
     # URL's scheme and host, and gives a fragment alone the page's address.
-    written = urlsplit(target)
-    if written.scheme and (written.scheme, written.netloc or site.netloc) != site[:2]:
+    if _elsewhere(site, urlsplit(target)):
         return None  # another site, or a scheme such as mailto:
     same_page = target.startswith("#") and "#" not in page
     parts = urlsplit(page + target if same_page else urljoin(page, target))
+    return _judge(site, url, parts, files)
+
+
+def _elsewhere(site: SplitResult, written: SplitResult) -> bool:
+    """Whether a URL as written (split) names another site, or a scheme like mailto:."""
+    return bool(written.scheme) and (written.scheme, written.netloc or site.netloc) != site[:2]
+
+
+def _same_page(target: str, page: str) -> bool:
+    """Whether `target` (stripped) is a fragment alone whose split, on `page`, is the
+    page's own split with that fragment: `urlsplit` drops tabs and line ends anywhere."""
+    return target.startswith("#") and "#" not in page and not _DROPPED.search(target)
+
+
+_DROPPED = re.compile("[\t\r\n]")
+
+
+def _judge(
+    site: SplitResult, url: str, parts: SplitResult, files: dict[str, bytes]
+) -> str | tuple[str, str] | None:
+    """`_problem` for a link written `url` that resolves to `parts`."""
     if parts[:2] != site[:2]:
         return None  # another site, or a scheme such as mailto:
     base = site.path

@@ -43,6 +43,9 @@ class RenderedPost:
     html_tags: tuple[StartTag, ...] | None = field(default=None, metadata=_FROM_HTML)
     intro_tags: tuple[StartTag, ...] | None = field(default=None, metadata=_FROM_INTRO)
     twin: tuple[str, str] | None = field(default=None, metadata=_FROM_POST)  # (URL, body)
+    # A hash that `html` and `intro` are a function of (the render cache key), for keys
+    # of what is made from them without hashing them again; "" when not known.
+    html_key: str = field(default="", metadata=_FROM_HTML)
 
     @property
     def path(self) -> str:
@@ -167,7 +170,8 @@ def render_posts(
     jobs = [Job(p.body, p.fold, p.source, p.body_line, _twin_url(config, p)) for p in posts]
     folder = str(twins.folder) if twins is not None else ""
     rendered = render_derived(jobs, cache, functools.partial(derive, twins=folder))
-    return [_attach(p, r, d) for p, (r, d) in zip(posts, rendered, strict=True)]
+    keys = [cache.key(job) for job in jobs] if cache else [""] * len(jobs)
+    return [_attach(p, r, d, k) for p, (r, d), k in zip(posts, rendered, keys, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -202,8 +206,8 @@ def _twin_url(config: SiteConfig | None, post: Post) -> str:
     return llms.absolute_url(config, post.path) if config.llms.full or config.llms.twins else ""
 
 
-def _attach(post: Post, result: Rendered, derived: Derived | None) -> RenderedPost:
-    entry = RenderedPost(post, result.html, result.intro, result.folded)
+def _attach(post: Post, result: Rendered, derived: Derived | None, key: str) -> RenderedPost:
+    entry = RenderedPost(post, result.html, result.intro, result.folded, html_key=key)
     if derived is None:
         return entry
     return replace(

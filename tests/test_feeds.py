@@ -14,7 +14,7 @@ import feedparser
 import lxml.etree
 import lxml.html
 import pytest
-from conftest import REPO, build, post, snapshot
+from conftest import REPO, build, now, post, snapshot
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,7 +22,7 @@ from blogkeeper.cache import Memo
 from blogkeeper.config import SiteConfig
 from blogkeeper.content import Post
 from blogkeeper.feeds import absolute_urls, render_feeds, xml_safe
-from blogkeeper.site import RenderedPost, assemble
+from blogkeeper.site import BuildOptions, RenderedPost, assemble, build_site
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 NS = {
@@ -604,3 +604,39 @@ def test_urls_after_a_malformed_character_reference_are_made_absolute() -> None:
     # leave every later URL relative.
     for fragment in ('<p>x &#xZ y <a href="/q">', 'x &#xZ; y &#xY; z <a href="/q">'):
         assert 'href="https://x.example/q"' in absolute_urls(fragment, BASE)
+
+
+def _feed_outputs(root: Path, cache: bool = True) -> dict[str, bytes]:
+    built = build_site(root, BuildOptions(now=now(), cache=cache))
+    return {o.path: o.data for o in built if o.path.endswith((".xml",))}
+
+
+@pytest.mark.parametrize(
+    ("path", "old", "new"),
+    [
+        ("posts/a.md", "Rest.", "Rest, edited."),  # the HTML only
+        ("posts/a.md", "Intro.", "Intro, edited."),  # the intro too
+        ("posts/a.md", "date: 2024-05-01", "date: 2024-05-01\nslug: other"),  # the URL
+        ("posts/a.md", "date: 2024-05-01", "date: 2024-05-01\nupdated: 2024-06-01"),
+        ("posts/b.md", "tags: [x]", "tags: [x, y]"),
+        ("posts/b.md", "date: 2024-04-01", "date: 2024-05-02"),  # the order
+        ("blog.toml", 'url = "https://blog.example.org/"', 'url = "https://b.example.org/x/"'),
+        ("blog.toml", 'timezone = "UTC"', 'timezone = "UTC"\n[feed]\nfull_text = false'),
+    ],
+)
+def test_kept_feeds_are_never_stale(
+    make_site: Callable[..., Path], path: str, old: str, new: str
+) -> None:
+    root = make_site(
+        {
+            "posts/a.md": post("A", "2024-05-01", tags="[x]"),
+            "posts/b.md": post("B", "2024-04-01", tags="[x]", series="S"),
+        }
+    )
+    before = _feed_outputs(root)
+    assert _feed_outputs(root) == before == _feed_outputs(root, cache=False)
+    text = (root / path).read_text()
+    assert old in text
+    (root / path).write_text(text.replace(old, new, 1))
+    after = _feed_outputs(root)
+    assert after == _feed_outputs(root, cache=False) != before

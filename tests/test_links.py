@@ -11,6 +11,7 @@ from conftest import BLOG_TOML, build, post
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from blogkeeper import links
 from blogkeeper.links import QuickParser
 
 MakeSite = Callable[..., Path]
@@ -195,3 +196,59 @@ def test_quick_parser_reports_what_htmlparser_reports(pieces: list[str]) -> None
         parser.feed(text)
         parser.close()
     assert quick.seen == full.seen
+
+
+URL_PIECES = [
+    "#",
+    "#fn-1",
+    "#top",
+    "#a%20b",
+    "#x#y",
+    "\t",
+    "\n",
+    " ",
+    "/",
+    "../",
+    "./",
+    "b/",
+    "index.html",
+    "?q=1",
+    "https:",
+    "http:",
+    "//",
+    "blog.example.org",
+    "other.example.org",
+    "mailto:me@x.org",
+    "HTTPS://BLOG.EXAMPLE.ORG/",
+    ":",
+    "%",
+    "é",
+]
+PAGES = [
+    "https://blog.example.org/2026/01/a/",
+    "https://blog.example.org/blog/2026/01/a/",
+    "https://blog.example.org/2026/01/a#b/",
+    "https://blog.example.org/2026/01/a?x/",
+]
+SITES = ["https://blog.example.org/", "https://blog.example.org/blog/", "http://blog.example.org/"]
+FILES = dict.fromkeys(["2026/01/a/index.html", "2026/01/b/index.html", "a.png", "index.html"], b"")
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.lists(st.sampled_from(URL_PIECES), max_size=8).map("".join),
+    st.sampled_from(PAGES),
+    st.sampled_from(SITES),
+)
+def test_quick_link_checks_judge_as_the_full_parse(url: str, page: str, site: str) -> None:
+    def judged(check: Callable[[], object]) -> object:
+        try:
+            return check()
+        except ValueError as exc:  # urlsplit refuses some URLs: both must, alike
+            return type(exc), str(exc)
+
+    full = judged(lambda: links._problem(site, page, url, FILES))
+    elsewhere: dict[str, bool] = {}
+    assert judged(lambda: links._quick_problem(site, page, url, FILES, elsewhere)) == full
+    # and with what another page learnt about the same URL
+    assert judged(lambda: links._quick_problem(site, page, url, FILES, elsewhere)) == full
