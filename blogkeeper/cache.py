@@ -204,13 +204,16 @@ def render_derived(
     cache: RenderCache | None,
     derive: Callable[[Job, Rendered], Out] | None,
     workers: int | None = None,
+    keys: Sequence[str] | None = None,
 ) -> list[tuple[Rendered, Out | None]]:
     """As `render_all`, each result with `derive(job, result)` computed by the process
     that rendered it, while the HTML is at hand; None for a result the cache held.
 
-    `derive` must be picklable; what it returns is not kept in the cache.
+    `derive` must be picklable; what it returns is not kept in the cache. `keys`: the
+    jobs' cache keys, when the caller has them.
     """
-    keys = [cache.key(job) for job in jobs] if cache else [""] * len(jobs)
+    if keys is None:
+        keys = [cache.key(job) for job in jobs] if cache else [""] * len(jobs)
     results: list[tuple[Rendered, Out | None] | None] = [None] * len(jobs)
     for index, key in enumerate(keys):
         kept = cache.get(key) if cache else None

@@ -12,7 +12,7 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 POSTS_DIR = "posts"
 POST_SUFFIXES = (".md", ".markdown")
+
+
+_FROM_ALL = {"derived_from": ("source", "body")}
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,11 @@ class Post:
     body: str
     body_line: int
     fold: int | None
+    # A hash every field above is a function of (the post memo key: the file's bytes, its
+    # path, the time zone, the parsing code), for keys of what is made from the post
+    # without hashing it again; "" when not known. Not part of what a post is. A post
+    # changed with `replace` must drop it (`key=""`).
+    key: str = field(default="", compare=False, repr=False, metadata=_FROM_ALL)
 
     @property
     def path(self) -> str:
@@ -131,12 +139,13 @@ def load_post(config: SiteConfig, path: Path, memo: Memo | None = None) -> Post:
     data = read_bytes(path, source, config.max_post_bytes)
     key = _memo_key(config, source, data) if memo is not None else ""
     if memo is not None:
-        post = _from_memo(memo.get(key), source, data, config)
+        post = _from_memo(memo.get(key), source, data, config, key)
         if post is not None:
             return post
     post = parse_post(config, path, source, decode_source(data, source))
     if memo is not None:
         memo[key] = _to_memo(post)
+        post = replace(post, key=key)
     return post
 
 
@@ -179,7 +188,9 @@ def _date_to_memo(value: dt.datetime) -> list[Any]:
     return [value.replace(tzinfo=None).isoformat(), value.fold, offset.total_seconds()]
 
 
-def _from_memo(kept: object, source: str, data: bytes, config: SiteConfig) -> Post | None:
+def _from_memo(
+    kept: object, source: str, data: bytes, config: SiteConfig, key: str = ""
+) -> Post | None:
     """The post kept in the memo, or None if `kept` is not a whole, valid entry."""
     if not isinstance(kept, dict) or set(kept) != {*_MEMO_FIELDS, "date", "updated"}:
         return None
@@ -213,6 +224,7 @@ def _from_memo(kept: object, source: str, data: bytes, config: SiteConfig) -> Po
         body=body,
         body_line=kept["body_line"],
         fold=kept["fold"],
+        key=key,
     )
 
 

@@ -138,10 +138,14 @@ def _entry_key(entry: RenderedPost) -> str:
     use the HTML), and the HTML and intro, by the render key they are a function of when
     known. The item's URL follows from the post and the settings."""
     post = entry.post
-    fields = [getattr(post, f.name) for f in dataclasses.fields(post) if f.name != "body"]
+    if post.key:
+        fields = "post " + post.key
+    else:
+        names = [f.name for f in dataclasses.fields(post) if f.repr and f.name != "body"]
+        fields = repr([getattr(post, name) for name in names])
     if entry.html_key:
-        return digest("r", entry.html_key, repr(fields))
-    return digest("h", entry.html, entry.intro, str(entry.folded), repr(fields))
+        return digest("r", entry.html_key, fields)
+    return digest("h", entry.html, entry.intro, str(entry.folded), fields)
 
 
 def feed_plans(site: Site) -> list[FeedPlan]:

@@ -154,8 +154,13 @@ def _packed(
 
 def _twin_pack_key(config_key: str, post: Post) -> str:
     """A hash of everything a post's twin is made from: every field of `post` (its body
-    hashed as is: `repr` of a long text costs more than hashing it) and the settings."""
-    fields = [getattr(post, f.name) for f in dataclasses.fields(post) if f.name != "body"]
+    hashed as is: `repr` of a long text costs more than hashing it), or the hash they are
+    a function of, and the settings."""
+    if post.key:
+        return digest(config_key, "post", post.key)
+    fields = [
+        getattr(post, f.name) for f in dataclasses.fields(post) if f.repr and f.name != "body"
+    ]
     return digest(config_key, repr(fields), post.body)
 
 

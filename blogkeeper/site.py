@@ -169,8 +169,8 @@ def render_posts(
     posts = list(posts)
     jobs = [Job(p.body, p.fold, p.source, p.body_line, _twin_url(config, p)) for p in posts]
     folder = str(twins.folder) if twins is not None else ""
-    rendered = render_derived(jobs, cache, functools.partial(derive, twins=folder))
     keys = [cache.key(job) for job in jobs] if cache else [""] * len(jobs)
+    rendered = render_derived(jobs, cache, functools.partial(derive, twins=folder), keys=keys)
     return [_attach(p, r, d, k) for p, (r, d), k in zip(posts, rendered, keys, strict=True)]
 
 
