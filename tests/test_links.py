@@ -252,3 +252,13 @@ def test_quick_link_checks_judge_as_the_full_parse(url: str, page: str, site: st
     assert judged(lambda: links._quick_problem(site, page, url, FILES, elsewhere)) == full
     # and with what another page learnt about the same URL
     assert judged(lambda: links._quick_problem(site, page, url, FILES, elsewhere)) == full
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.binary(max_size=300), st.binary(max_size=200), st.integers(0, 3))
+def test_holds_is_in(data: bytes, part: bytes, repeat: int) -> None:
+    # Long parts with repeated heads and near-misses, as well as random ones.
+    long_part = part * (1 + repeat) + b"x" * 70
+    for needle in (part, long_part, long_part[:-1] + b"y"):
+        for haystack in (data, data + needle + data, data + needle[:-1] + needle, needle[:80]):
+            assert links.holds(haystack, needle) == (needle in haystack)
