@@ -118,8 +118,9 @@ def find_post_files(root: Path) -> list[Path]:
     if not base.is_dir():
         return []
     found = []
+    depth = len(base.parts)
     for path in base.rglob("*"):
-        parts = path.relative_to(base).parts
+        parts = path.parts[depth:]  # what `path.relative_to(base).parts` gives, for less
         if any(part.startswith(".") for part in parts):
             continue
         # A dangling symlink is kept, so that it fails loudly instead of going missing.
@@ -194,8 +195,9 @@ def _from_memo(
     """The post kept in the memo, or None if `kept` is not a whole, valid entry."""
     if not isinstance(kept, dict) or set(kept) != {*_MEMO_FIELDS, "date", "updated"}:
         return None
-    if any(not isinstance(kept[k], t) for k, t in _MEMO_FIELDS.items()):
-        return None
+    for name, kind in _MEMO_FIELDS.items():  # a loop: a generator costs more than the tests
+        if not isinstance(kept[name], kind):
+            return None
     if any(isinstance(kept[k], bool) for k in ("part", "body_line", "fold", "body_length")):
         return None  # a bool is an int to isinstance
     if not all(isinstance(t, str) for t in kept["tags"]):
