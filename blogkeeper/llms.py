@@ -69,8 +69,9 @@ def markdown_alternate(config: SiteConfig, post: Post | None = None) -> str | No
 class Kept:
     """What `render_llms` keeps between builds (each optional): twin bodies by post
     (`bodies`, where render workers put them), small results by a hash of their whole
-    input (`memo`: llms.txt lines, `_headers`, the index of `pack`), and every twin of
-    the site in one file (`pack`), so that a rebuild reads one file, not one per post."""
+    input (`memo`: llms.txt lines, the index of the twin pack), and in `pack`, by a hash
+    of their whole input, `_headers` and every twin of the site in one file, so that a
+    rebuild reads one file, not one per post."""
 
     bodies: FileMemo | None = None
     memo: Memo | None = None
@@ -103,13 +104,15 @@ def render_llms(
     outputs = [Output(LLMS_TXT, llms_txt(site, sections, kept.memo, config_key).encode())]
     if config.llms.full:
         head = _full_head(site, ordered).encode()
-        outputs.append(Output(LLMS_FULL, head + b"".join(b"\n---\n\n" + t for t in twins)))
+        # `b"".join(b"\n---\n\n" + t ...)` without a copy of each twin.
+        body = b"\n---\n\n" + b"\n---\n\n".join(twins) if twins else b""
+        outputs.append(Output(LLMS_FULL, head + body))
     if config.llms.twins:
         outputs += [Output(twin_path(e.post), t) for e, t in zip(ordered, twins, strict=True)]
     own = next((o for o in static if o.path == HEADERS), None)
     paths = sorted(o.path for o in [*generated, *outputs])
-    text = _kept_headers(site, paths, own.data if own else None, kept.memo, config_key)
-    outputs.append(Output(HEADERS, text.encode()))
+    data = _kept_headers(site, paths, own.data if own else None, kept.pack, config_key)
+    outputs.append(Output(HEADERS, data))
     return [*generated, *outputs], [o for o in static if o is not own]
 
 
@@ -133,7 +136,7 @@ def _twins(
     index = [[key, len(t)] for key, t in zip(keys, twins, strict=True)]
     pack_key = _index_key(config_key, index)
     last = kept.memo.get(_pack_name(config_key))
-    if last != [pack_key, index]:
+    if last != [pack_key, index] or any(key not in old for key in keys):  # new, or damaged
         kept.pack.put(pack_key, b"".join(twins))
         kept.memo[_pack_name(config_key)] = [pack_key, index]
         if isinstance(last, list) and last and last[0] != pack_key:
@@ -328,9 +331,11 @@ def _post_line(config: SiteConfig, entry: RenderedPost, memo: Memo | None, confi
     post = entry.post
     if memo is None:
         return link_line(post.title, _post_url(config, post), _note(entry))
-    # The note is the summary, else made from the intro: the key needs only one of them.
-    described = ("s", post.summary) if post.summary else ("i", entry.intro)
-    key = digest(config_key, "line", post.title, post.path, str(post.llms), *described)
+    if post.key and entry.html_key:  # hashes the post and its intro are functions of
+        key = digest(config_key, "line keys", post.key, entry.html_key)
+    else:  # the note is the summary, else made from the intro: the key needs only one
+        described = ("s", post.summary) if post.summary else ("i", entry.intro)
+        key = digest(config_key, "line", post.title, post.path, str(post.llms), *described)
     line = memo.get(key)
     if not isinstance(line, str):
         line = link_line(post.title, _post_url(config, post), _note(entry))
@@ -660,20 +665,20 @@ def heading_text(text: str) -> str:
 
 
 def _kept_headers(
-    site: Site, paths: list[str], own: bytes | None, memo: Memo | None, config_key: str
-) -> str:
-    """`headers_file` for outputs at `paths` (sorted), kept in `memo` by a hash of all
-    it is made from: the settings and code (`config_key`), `own`, the paths, and each
-    post's path and whether it has a twin."""
-    if memo is None:
-        return _headers_text(site, paths, own)
+    site: Site, paths: list[str], own: bytes | None, files: FileMemo | None, config_key: str
+) -> bytes:
+    """`headers_file` for outputs at `paths` (sorted), encoded, kept in `files` by a hash
+    of all it is made from: the settings and code (`config_key`), `own`, the paths, and
+    each post's path and whether it has a twin."""
+    if files is None:
+        return _headers_text(site, paths, own).encode()
     posts = [f"{e.post.path}\0{e.post.llms}" for e in site.posts]
     key = digest(config_key, "headers", own or b"", "\n".join(paths), "\n".join(posts))
-    text = memo.get(key)
-    if not isinstance(text, str):
-        text = _headers_text(site, paths, own)
-        memo[key] = text
-    return text
+    data = files.get(key)
+    if data is None:
+        data = _headers_text(site, paths, own).encode()
+        files.put(key, data)
+    return data
 
 
 def headers_file(site: Site, outputs: Sequence[Output], own: bytes | None) -> str:

@@ -713,11 +713,15 @@ def test_damaged_llms_memos_are_ignored(make_site: Callable[..., Path]) -> None:
     cache = root / ".blogkeeper-cache"
     packs = list((cache / "llms-pack").iterdir())
     assert packs
-    for damage in (lambda b: b[:-3], lambda b: b[:-3] + b"xyz", lambda b: b"junk"):
+    # Damage a FileMemo sees: cut short, grown, a header changed (see cache.FileMemo).
+    damages = (lambda b: b[:-3], lambda b: b + b"xyz", lambda b: b"junk" + b[4:], lambda b: b"")
+    for damage in damages:
         for pack in packs:
             pack.write_bytes(damage(pack.read_bytes()))
         assert _llms_outputs(root) == fresh
         packs = list((cache / "llms-pack").iterdir())
+        memo = FileMemo(cache / "llms-pack")
+        assert all(memo.get(p.name.removesuffix(".entry")) is not None for p in packs)
     memo = cache / "llms.json"
     data = json.loads(memo.read_bytes())
     memo.write_text(json.dumps({key: [1, [["x", -1]]] for key in data}))
