@@ -78,7 +78,7 @@ def check_links(
     is a lot of it.
     """
     entries = list(entries)
-    files = {o.path: o.data for o in outputs}
+    files = {o.path: o for o in outputs}  # bytes read only for the pages fragments need
     found = _found_posts(entries, memo)
     checked: list[tuple[_Entry, str, str | tuple[str, str] | None]] = []
     elsewhere: dict[str, bool] = {}
@@ -91,7 +91,7 @@ def check_links(
     known = _post_ids(entries, found, {path for path, _ in targets}, files)
     # The other fragments need the ids of the whole page: parse those pages, together.
     paths = sorted({path for path, fragment in targets if fragment not in known.get(path, ())})
-    parsed = _found_all([files[path] for path in paths], memo)
+    parsed = _found_all([files[path].data for path in paths], memo)
     ids = {path: frozenset(f[1]) for path, f in zip(paths, parsed, strict=True)}
     errors = []
     for entry, url, problem in checked:
@@ -123,20 +123,20 @@ def _found_posts(entries: Sequence[_Entry], memo: Memo | None) -> list[Found]:
 
 
 def _post_ids(
-    entries: Sequence[_Entry], found: Sequence[Found], paths: set[str], files: dict[str, bytes]
+    entries: Sequence[_Entry], found: Sequence[Found], paths: set[str], files: dict[str, _Output]
 ) -> dict[str, frozenset[str]]:
     """For each post page in `paths` that holds its post's HTML as rendered, the ids that
     HTML has: ids the page has too, found without parsing the page."""
     known = {}
     for entry, (_, ids) in zip(entries, found, strict=True):
         path = entry.post.path + "index.html"
-        if (
-            ids
-            and path in paths
-            and holds(files[path], entry.html.encode("utf-8", "surrogatepass"))
-        ):
+        if ids and path in paths and _holds(files[path], entry.html):
             known[path] = frozenset(ids)
     return known
+
+
+def _holds(page: _Output, html: str) -> bool:
+    return holds(page.data, html.encode("utf-8", "surrogatepass"))
 
 
 def holds(data: bytes, part: bytes) -> bool:
@@ -224,7 +224,7 @@ def _valid(kept: object) -> bool:
 
 
 def _quick_problem(
-    site_url: str, page: str, url: str, files: dict[str, bytes], elsewhere: dict[str, bool]
+    site_url: str, page: str, url: str, files: dict[str, _Output], elsewhere: dict[str, bool]
 ) -> str | tuple[str, str] | None:
     """`_problem(site_url, page, url, files)` with less parsing: whether a URL names
     another site is the same on every page (kept in `elsewhere`), and a fragment alone
@@ -247,7 +247,7 @@ def _split(url: str) -> SplitResult:
 
 
 def _problem(
-    site_url: str, page: str, url: str, files: dict[str, bytes]
+    site_url: str, page: str, url: str, files: dict[str, _Output]
 ) -> str | tuple[str, str] | None:
     """What is wrong with `url` on the page at `page`, None when it resolves, or the
     (output path, fragment) to look for when that depends on the page's ids."""
@@ -277,7 +277,7 @@ _DROPPED = re.compile("[\t\r\n]")
 
 
 def _judge(
-    site: SplitResult, url: str, parts: SplitResult, files: dict[str, bytes]
+    site: SplitResult, url: str, parts: SplitResult, files: dict[str, _Output]
 ) -> str | tuple[str, str] | None:
     """`_problem` for a link written `url` that resolves to `parts`."""
     if parts[:2] != site[:2]:
@@ -296,7 +296,7 @@ def _judge(
     return None  # a file, or a page without a fragment
 
 
-def _output_path(path: str, files: dict[str, bytes]) -> str | None:
+def _output_path(path: str, files: dict[str, _Output]) -> str | None:
     for candidate in (path, path + "index.html", path + "/index.html"):
         if candidate in files and not candidate.endswith("/"):
             return candidate

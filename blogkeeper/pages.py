@@ -30,7 +30,7 @@ from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.render import link_fragments, stylesheet
 
 if TYPE_CHECKING:
-    from blogkeeper.cache import FileMemo
+    from blogkeeper.cache import FileMemo, Stored
     from blogkeeper.site import Group, Output, RenderedPost, Site
 
 TEMPLATES_DIR = "templates"
@@ -130,16 +130,17 @@ def render_pages(
     outputs = []
     for path, template, context in jobs:
         key = keys.key(template, context) if keys is not None else None
-        data = memo.get(key) if memo is not None and key is not None else None
-        if data is None:
+        stored = memo.find(key) if memo is not None and key is not None else None
+        if stored is None:
             try:
                 data = env.get_template(template).render(context).encode("utf-8")
             except Exception as exc:  # also what a filter or method raises on a bad value
                 errors.append(_template_error(site, template, exc))
                 continue
             if memo is not None and key is not None:
-                memo.put(key, data)
-        outputs.append(_output(path, data))
+                stored = memo.put(key, data)
+        # A kept page is read again only when written: pages are not all in memory at once.
+        outputs.append(_kept(path, stored) if stored else _output(path, data))
     if errors:
         raise BuildError(errors)
     outputs += [
@@ -344,6 +345,12 @@ def _output(path: str, data: bytes) -> Output:
     from blogkeeper.site import Output
 
     return Output(path, data)
+
+
+def _kept(path: str, stored: Stored) -> Output:
+    from blogkeeper.site import Output
+
+    return Output.kept(path, stored)
 
 
 Job = tuple[str, str, dict[str, Any]]
