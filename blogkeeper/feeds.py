@@ -91,11 +91,12 @@ def render_feeds(
     """
     from blogkeeper.site import Output
 
-    outputs = []
+    outputs: list[Output] = []
     versions = (__version__, feedgen.version.version_str, lxml.etree.__version__)
     config_key = digest(repr(site.config), code_digest("blogkeeper"), *versions)
     entry_keys: dict[int, str] = {}
     made: dict[str, FeedItem] = {}  # a post is in several feeds; its HTML is done once
+    touched: set[int] = set()
     for plan in feed_plans(site):
         spec_key = _plan_key(config_key, plan, entry_keys) if files is not None else ""
         spec: FeedSpec | None = None
@@ -112,6 +113,8 @@ def render_feeds(
             if files is not None:
                 files.put(key, data)
             outputs.append(Output(link.href, data))
+        if spec is None and memo is not None:  # every file of this feed was kept
+            _keep_edits(site.config, plan, memo, touched)
     return outputs
 
 
@@ -205,19 +208,44 @@ def _newest(posts: Iterable[RenderedPost], limit: int) -> tuple[RenderedPost, ..
 
 def feed_item(config: SiteConfig, entry: RenderedPost, memo: Memo | None = None) -> FeedItem:
     url = _uri(config, entry.post.path)
-    intro = _feed_html(entry.intro, entry.intro_tags, url, memo)
+    keys = _edit_keys(url, entry)
+    intro = _feed_html(entry.intro, entry.intro_tags, url, memo, keys[0])
     if config.feed.full_text:
-        content = _feed_html(entry.html, entry.html_tags, url, memo)
+        content = _feed_html(entry.html, entry.html_tags, url, memo, keys[1])
     else:
         content = intro + f'<p><a href="{html.escape(url)}">Read more</a></p>\n'
     return FeedItem(entry, url, content, intro)
 
 
-def _feed_html(html: str, tags: Sequence[StartTag] | None, url: str, memo: Memo | None) -> str:
+def _edit_keys(url: str, entry: RenderedPost) -> tuple[str | None, str | None]:
+    """The memo keys of the URL edits of a post's intro and HTML in its feed item, by the
+    render key they are a function of; (None, None) when it is not known."""
+    if not entry.html_key:
+        return None, None
+    code = code_digest("blogkeeper")
+    intro = digest("feed html", code, url, "intro", entry.html_key)
+    return intro, digest("feed html", code, url, "html", entry.html_key)
+
+
+def _keep_edits(config: SiteConfig, plan: FeedPlan, memo: Memo, seen: set[int]) -> None:
+    """Mark as used the memo entries a kept feed's items would read, so that the memo keeps
+    them for a build that has to make those items (one that edits a post of the feed)."""
+    for entry in plan.entries:
+        if id(entry) not in seen:
+            seen.add(id(entry))
+            intro, full = _edit_keys(_uri(config, entry.post.path), entry)
+            for key in (intro, full if config.feed.full_text else None):
+                if key is not None:
+                    memo.get(key)
+
+
+def _feed_html(
+    html: str, tags: Sequence[StartTag] | None, url: str, memo: Memo | None, key: str | None
+) -> str:
     """`html` made XML-safe, its URLs absolute; its known start `tags` are of no use if
     `xml_safe` took characters out."""
     safe = xml_safe(html)
-    return absolute_urls(safe, url, memo, tags if len(safe) == len(html) else None)
+    return absolute_urls(safe, url, memo, tags if len(safe) == len(html) else None, key)
 
 
 def _rss(config: SiteConfig, spec: FeedSpec, path: str) -> bytes:
@@ -302,15 +330,17 @@ def absolute_urls(
     base: str,
     memo: Memo | None = None,
     tags: Sequence[StartTag] | None = None,
+    key: str | None = None,
 ) -> str:
     """`fragment` with every URL attribute resolved against `base` (the post's URL).
 
     Root-relative, page-relative and fragment-only URLs become absolute; URLs with a
     scheme and protocol-relative ones are kept. Only start tags that change are
     rewritten; every other byte of the fragment is kept as it was. `tags`: the
-    fragment's `start_tags` when already known.
+    fragment's `start_tags` when already known; `key`: the memo key, when a hash the
+    fragment and `base` are a function of is at hand.
     """
-    key = digest(base, fragment)
+    key = key or digest(base, fragment)
     edits = memo.get(key) if memo is not None else None
     if not _valid(edits, len(fragment)):
         edits = _edits(fragment, base, start_tags(fragment) if tags is None else tags)

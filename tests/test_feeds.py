@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import time
 from collections.abc import Callable
@@ -640,3 +641,13 @@ def test_kept_feeds_are_never_stale(
     (root / path).write_text(text.replace(old, new, 1))
     after = _feed_outputs(root)
     assert after == _feed_outputs(root, cache=False) != before
+
+
+def test_kept_feeds_keep_their_items_url_edits(make_site: Callable[..., Path]) -> None:
+    root = make_site({"posts/a.md": post("A", "2024-05-01", tags="[x]")})
+    memo = root / ".blogkeeper-cache" / "feeds.json"
+    _feed_outputs(root)
+    kept = json.loads(memo.read_bytes())
+    assert kept
+    _feed_outputs(root)  # every feed file kept: no item made, yet the edits stay
+    assert json.loads(memo.read_bytes()) == kept
