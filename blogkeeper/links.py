@@ -343,6 +343,15 @@ class QuickParser(HTMLParser):
         # Nothing in the run changes HTMLParser's state: skip it all in one step.
         return self._skip_run(match.end())
 
+    def parse_html_declaration(self, i: int) -> int:
+        try:
+            return super().parse_html_declaration(i)
+        except AssertionError:
+            # Python before 3.13 asserts on `<![` with no name after it (`<![0`); HTML
+            # reads it as a bogus comment up to the next `>` (-1: wait for more, or text).
+            end = self.rawdata.find(">", i + 2)
+            return -1 if end < 0 else end + 1
+
     def parse_endtag(self, i: int) -> int:
         # Outside <script> and <style> HTMLParser only reports a plain end tag.
         match = _PLAIN_END.match(self.rawdata, i) if self.cdata_elem is None else None
