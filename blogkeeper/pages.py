@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import html
 import json
 import re
 import zoneinfo
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,6 @@ import jinja2
 from markupsafe import Markup
 
 from blogkeeper import llms
-from blogkeeper.checkcode import code_checked
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.render import link_fragments, stylesheet
 
@@ -128,18 +128,19 @@ def render_pages(
     ]
     errors: list[ContentError] = []
     outputs = []
-    for path, template, context in jobs:
-        key = keys.key(template, context) if keys is not None else None
+    for job in jobs:
+        key = keys.key(job.template, job.inputs) if keys is not None else None
         data = memo.get(key) if memo is not None and key is not None else None
         if data is None:
             try:
-                data = env.get_template(template).render(context).encode("utf-8")
+                context = job.make() if job.make is not None else job.inputs
+                data = env.get_template(job.template).render(context).encode("utf-8")
             except Exception as exc:  # also what a filter or method raises on a bad value
-                errors.append(_template_error(site, template, exc))
+                errors.append(_template_error(site, job.template, exc))
                 continue
             if memo is not None and key is not None:
                 memo.put(key, data)
-        outputs.append(_output(path, data))
+        outputs.append(_output(job.path, data))
     if errors:
         raise BuildError(errors)
     outputs += [
@@ -294,8 +295,13 @@ class PageKeys:
         if kind in _TEXT_TYPES:
             hashed.update(value.encode("utf-8", "surrogatepass"))  # type: ignore[attr-defined]
         elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-            names = _FIELDS.get(kind) or _FIELDS.setdefault(kind, _keyed_fields(value))
-            written = self._items([getattr(value, name) for name in names])
+            always, derived = _FIELDS.get(kind) or _FIELDS.setdefault(kind, _keyed_fields(value))
+            names = [*always]
+            for name, sources in derived:
+                if any(getattr(value, source) is None for source in sources):
+                    names.append(name)  # what it was derived from is unknown: key it
+            # The names too: a field left out must not make two values write the same.
+            written = ",".join(names) + self._items([getattr(value, name) for name in names])
             hashed.update(written.encode("utf-8", "surrogatepass"))
         else:
             raise _Unkeyable(kind.__qualname__)
@@ -306,19 +312,28 @@ class PageKeys:
 _REPR_TYPES = frozenset({type(None), bool, int, float, dt.datetime, dt.date, zoneinfo.ZoneInfo})
 _REPR_TYPES |= {type(Path())}
 _TEXT_TYPES = frozenset({str, Markup})
-_FIELDS: dict[type, tuple[str, ...]] = {}
+# Per dataclass: the fields always keyed, and each derived field with what it derives from.
+_FIELDS: dict[type, tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]]] = {}
 
 
-def _keyed_fields(value: object) -> tuple[str, ...]:
+def _keyed_fields(
+    value: object,
+) -> tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]]:
     """The fields of a dataclass that a page key covers: all but those whose metadata
     says `derived_from` other fields (what a pure function of those fields computed,
-    such as tags parsed from the HTML), which would only cost hashing."""
+    such as tags parsed from the HTML), which would only cost hashing. A derived field
+    is keyed after all in a value where one of the fields it derives from is None: a
+    source left unknown (`RenderedPost.rendered_with` in a build without a cache)."""
     fields = dataclasses.fields(value)  # type: ignore[arg-type]
     names = {f.name for f in fields}
     for f in fields:
         if not set(f.metadata.get("derived_from", ())) <= names:
             raise _Unkeyable(f"{type(value).__qualname__}.{f.name} derived from a missing field")
-    return tuple(f.name for f in fields if not f.metadata.get("derived_from"))
+    always = tuple(f.name for f in fields if not f.metadata.get("derived_from"))
+    derived = tuple(
+        (f.name, tuple(f.metadata["derived_from"])) for f in fields if f.name not in always
+    )
+    return always, derived
 
 
 class _Unkeyable(Exception):
@@ -346,7 +361,17 @@ def _output(path: str, data: bytes) -> Output:
     return Output(path, data)
 
 
-Job = tuple[str, str, dict[str, Any]]
+@dataclass(frozen=True)
+class Job:
+    """A page to render with `template`. Its key covers `inputs`: the context itself, or,
+    given `make`, what `make` builds the context from (with the site's settings and the
+    code, which every key covers). A page whose key is kept needs no context made: for
+    a post, no description, intro links or check-code scan."""
+
+    path: str
+    template: str
+    inputs: dict[str, Any]
+    make: Callable[[], dict[str, Any]] | None = None
 
 
 def _paginate(
@@ -370,15 +395,19 @@ def _index_pages(site: Site, feeds: tuple[Link, ...], intros: dict[int, Intro]) 
             else f"{config.title}, page {pagination['number']}"
         )
         page = PageMeta(path, title, config.description, feeds, markdown="llms.txt")
-        yield (
-            path + "index.html",
-            "index.html",
-            {
-                "page": page,
-                "entries": [_intro(e, config.base_path, intros) for e in chunk],
-                "pagination": pagination,
-            },
-        )
+        inputs = {"page": page, "entries": chunk, "pagination": pagination}
+        yield Job(path + "index.html", "index.html", inputs, _with_intros(inputs, site, intros))
+
+
+def _with_intros(
+    inputs: dict[str, Any], site: Site, intros: dict[int, Intro]
+) -> Callable[[], dict[str, Any]]:
+    """The context of a list page: its `entries` as intros (made from them and the base)."""
+    entries = inputs["entries"]
+    return lambda: {
+        **inputs,
+        "entries": [_intro(e, site.config.base_path, intros) for e in entries],
+    }
 
 
 @dataclass(frozen=True)
@@ -411,27 +440,35 @@ def _post_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
     # Each post's place in its series, found once: `tuple.index` per post is quadratic.
     places = {id(e): i for g in site.series for i, e in enumerate(g.posts)}
     for entry in site.posts:
-        post = entry.post
-        nav = _series_nav(series[post.series], places[id(entry)]) if post.series else None
-        page = PageMeta(
-            post.path,
-            post.title,
-            post_description(entry),
-            feeds,
-            markdown=llms.markdown_alternate(site.config, post),
-            og_type="article",
-        )
-        yield (
-            post.path + "index.html",
-            "post.html",
-            {
-                "page": page,
-                "post": post,
-                "content": entry.html,
-                "series_nav": nav,
-                "code_checked": code_checked(post, site.config),
-            },
-        )
+        group = series[entry.post.series] if entry.post.series else None
+        place = places[id(entry)] if group else None
+        inputs = {"entry": entry, "feeds": feeds, "series": group, "place": place}
+        make = functools.partial(_post_context, site, entry, feeds, group, place)
+        yield Job(entry.post.path + "index.html", "post.html", inputs, make)
+
+
+def _post_context(
+    site: Site, entry: RenderedPost, feeds: tuple[Link, ...], group: Group | None, place: int | None
+) -> dict[str, Any]:
+    """What post.html sees: made only when the page is not kept."""
+    from blogkeeper.checkcode import code_checked  # here: a kept page needs no scan
+
+    post = entry.post
+    page = PageMeta(
+        post.path,
+        post.title,
+        post_description(entry),
+        feeds,
+        markdown=llms.markdown_alternate(site.config, post),
+        og_type="article",
+    )
+    return {
+        "page": page,
+        "post": post,
+        "content": entry.html,
+        "series_nav": _series_nav(group, place) if group and place is not None else None,
+        "code_checked": code_checked(post, site.config),
+    }
 
 
 def _series_nav(group: Group, index: int) -> dict[str, Any]:
@@ -457,20 +494,12 @@ def _topic_pages(site: Site, feeds: tuple[Link, ...], intros: dict[int, Intro]) 
                 own,
                 markdown="llms.txt",
             )
-            yield (
-                path + "index.html",
-                "topic.html",
-                {
-                    "page": page,
-                    "topic": topic,
-                    "entries": [_intro(e, config.base_path, intros) for e in chunk],
-                    "pagination": pagination,
-                },
-            )
+            inputs = {"page": page, "topic": topic, "entries": chunk, "pagination": pagination}
+            yield Job(path + "index.html", "topic.html", inputs, _with_intros(inputs, site, intros))
     page = PageMeta(
         "topics/", "Topics", f"Every topic on {config.title}.", feeds, markdown="llms.txt"
     )
-    yield "topics/index.html", "topics.html", {"page": page}
+    yield Job("topics/index.html", "topics.html", {"page": page})
 
 
 def _series_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
@@ -484,7 +513,7 @@ def _series_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
             own,
             markdown="llms.txt",
         )
-        yield path + "index.html", "series.html", {"page": page, "series": group}
+        yield Job(path + "index.html", "series.html", {"page": page, "series": group})
 
 
 def _archive_page(site: Site, feeds: tuple[Link, ...]) -> Job:
@@ -498,14 +527,14 @@ def _archive_page(site: Site, feeds: tuple[Link, ...]) -> Job:
         feeds,
         markdown="llms.txt",
     )
-    return "archive/index.html", "archive.html", {"page": page, "years": list(years.items())}
+    return Job("archive/index.html", "archive.html", {"page": page, "years": list(years.items())})
 
 
 def _not_found_page(site: Site, feeds: tuple[Link, ...]) -> Job:
     page = PageMeta(
         "404.html", "Page not found", "This page does not exist.", feeds, markdown="llms.txt"
     )
-    return "404.html", "404.html", {"page": page, "recent": [e.post for e in site.posts[:5]]}
+    return Job("404.html", "404.html", {"page": page, "recent": [e.post for e in site.posts[:5]]})
 
 
 def _plain_text(fragment: str) -> str:

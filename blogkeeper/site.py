@@ -30,19 +30,25 @@ STATIC_DIR = "static"
 _FROM_HTML = {"derived_from": ("html",)}
 _FROM_INTRO = {"derived_from": ("intro",)}
 _FROM_POST = {"derived_from": ("post",)}
+_RENDERED = {"derived_from": ("post", "rendered_with")}
 
 
 @dataclass(frozen=True)
 class RenderedPost:
+    # What the renderer made of `post.body` and `post.fold`: page keys leave them out
+    # when `rendered_with` says with what (they follow from it and the post).
     post: Post
-    html: str
-    intro: str
-    folded: bool
+    html: str = field(metadata=_RENDERED)
+    intro: str = field(metadata=_RENDERED)
+    folded: bool = field(metadata=_RENDERED)
     # Found where the post was rendered (see `Derived`); None when the render cache held
     # it. Page keys leave them out: they follow from the fields named (and the site's URL).
     html_tags: tuple[StartTag, ...] | None = field(default=None, metadata=_FROM_HTML)
     intro_tags: tuple[StartTag, ...] | None = field(default=None, metadata=_FROM_INTRO)
     twin: tuple[str, str] | None = field(default=None, metadata=_FROM_POST)  # (URL, body)
+    # The render cache's salt (the render options and the versions of all that renders),
+    # when the HTML came through that cache; None: unknown, page keys hash the HTML.
+    rendered_with: str | None = None
 
     @property
     def path(self) -> str:
@@ -162,7 +168,8 @@ def render_posts(
     jobs = [Job(p.body, p.fold, p.source, p.body_line, _twin_url(config, p)) for p in posts]
     folder = str(twins.folder) if twins is not None else ""
     rendered = render_derived(jobs, cache, functools.partial(derive, twins=folder))
-    return [_attach(p, r, d) for p, (r, d) in zip(posts, rendered, strict=True)]
+    salt = cache.salt if cache is not None else None
+    return [_attach(p, r, d, salt) for p, (r, d) in zip(posts, rendered, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -197,8 +204,10 @@ def _twin_url(config: SiteConfig | None, post: Post) -> str:
     return llms.absolute_url(config, post.path) if config.llms.full or config.llms.twins else ""
 
 
-def _attach(post: Post, result: Rendered, derived: Derived | None) -> RenderedPost:
-    entry = RenderedPost(post, result.html, result.intro, result.folded)
+def _attach(
+    post: Post, result: Rendered, derived: Derived | None, salt: str | None = None
+) -> RenderedPost:
+    entry = RenderedPost(post, result.html, result.intro, result.folded, rendered_with=salt)
     if derived is None:
         return entry
     return replace(
