@@ -7,11 +7,12 @@ import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import post, write_files
 
-from blogkeeper import pages
+from blogkeeper import pages, render
 from blogkeeper.cache import CACHE_DIR, Memo
 from blogkeeper.config import load_config
 from blogkeeper.content import LoadOptions, load_posts
@@ -187,3 +188,46 @@ def test_fields_derived_from_others_are_not_hashed_again(site: Path) -> None:
     same = keys.value(_Parsed("<p>", ("p",))), keys.value(_Parsed("<p>", ("p", "x")))
     assert same[0] == same[1]
     assert keys.value(_Parsed("<p>")) != keys.value(_Parsed("<b>"))
+
+
+def test_a_new_renderer_updates_the_pages_of_posts_that_did_not_change(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Page keys leave a post's HTML out (see `RenderedPost.rendered_with`): HTML that
+    changes while the post does not must still change its page and the list pages."""
+    before = same_as_fresh(site)
+    real_render, real_versions = render.render_markdown, render.versions
+
+    def new_render(*args: Any) -> render.Rendered:
+        made = real_render(*args)
+        return render.Rendered(made.html.replace("Intro.", "Intro!"), made.intro, made.folded)
+
+    monkeypatch.setattr(render, "render_markdown", new_render)
+    monkeypatch.setattr(render, "versions", lambda: {**real_versions(), "markdown2": "99"})
+    after = same_as_fresh(site)
+    changed = {path for path in after if after[path] != before[path]}
+    assert {"2026/01/a/index.html", "2026/01/b/index.html"} <= changed
+    assert "index.html" not in changed  # the intros did not change
+
+    def new_intro(*args: Any) -> render.Rendered:
+        made = real_render(*args)
+        return render.Rendered(made.html, made.intro.replace("Intro.", "Intro?"), made.folded)
+
+    monkeypatch.setattr(render, "render_markdown", new_intro)
+    monkeypatch.setattr(render, "versions", lambda: {**real_versions(), "markdown2": "100"})
+    again = same_as_fresh(site)
+    changed = {path for path in again if again[path] != after[path]}
+    assert {"index.html", "topics/x/index.html"} <= changed
+
+
+def test_html_is_keyed_unless_it_is_known_what_rendered_it(site: Path) -> None:
+    config = load_config(site)
+    built = assemble(config, render_posts(load_posts(config, LoadOptions(now=NOW))))
+    keys = pages.PageKeys(built, pages.environment(built))
+    entry = built.posts[0]
+    assert entry.rendered_with is None  # rendered without a cache
+    other = dataclasses.replace(entry, html=entry.html + "<p>more</p>")
+    assert keys.value(entry) != keys.value(other)
+    known = dataclasses.replace(entry, rendered_with="salt")
+    assert keys.value(known) == keys.value(dataclasses.replace(other, rendered_with="salt"))
+    assert keys.value(known) != keys.value(dataclasses.replace(known, rendered_with="pepper"))
