@@ -29,17 +29,17 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cache
-from multiprocessing import get_context
-from multiprocessing.context import BaseContext
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from blogkeeper import render
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.render import Rendered
+
+if TYPE_CHECKING:
+    from multiprocessing.context import BaseContext
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -253,6 +253,9 @@ def parallel_map(
     workers = workers or _workers()
     if len(items) < PARALLEL_MIN or workers < 2:
         return [function(item) for item in items]
+    # Here, not at the top: a build with too few misses for a pool never imports them.
+    from concurrent.futures import ProcessPoolExecutor
+
     chunk = max(1, len(items) // (workers * 8))
     with ProcessPoolExecutor(workers, mp_context=_context(small)) as pool:
         return list(pool.map(function, items, chunksize=chunk))
@@ -277,6 +280,8 @@ def _workers() -> int:
 
 
 def _context(small: bool = False) -> BaseContext:
+    from multiprocessing import get_context  # with the pool, only when one starts
+
     # fork starts workers in milliseconds with the renderer already imported, but forking
     # a process that runs other threads (serve does) can leave the child stuck on a lock
     # one of them held. Then workers fork from a single-threaded server process instead.

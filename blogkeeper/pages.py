@@ -20,14 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-from xml.sax.saxutils import escape as xml_escape
 
 import jinja2
 from markupsafe import Markup
 
 from blogkeeper import llms
 from blogkeeper.errors import BuildError, ContentError
-from blogkeeper.render import link_fragments, stylesheet
 
 if TYPE_CHECKING:
     from blogkeeper.cache import FileMemo
@@ -146,7 +144,7 @@ def render_pages(
     outputs += [
         _output("sitemap.xml", sitemap(site).encode()),
         _output("robots.txt", robots(site).encode()),
-        _output("assets/pygments.css", stylesheet().encode()),
+        _output("assets/pygments.css", _pygments_css(memo)),
         _output("assets/style.css", _asset("style.css")),
         _output("assets/favicon.svg", _asset("favicon.svg")),
     ]
@@ -351,6 +349,23 @@ def _template_files(folder: Path) -> list[str | bytes]:
     return parts
 
 
+def _pygments_css(memo: FileMemo | None) -> bytes:
+    """The highlighting stylesheet, kept in `memo` under the versions of blogkeeper's code
+    and Pygments (whose styles it is made from): making it imports Pygments' formatter."""
+    import pygments
+
+    from blogkeeper.cache import code_digest, digest
+    from blogkeeper.render import stylesheet
+
+    key = digest("pygments.css", code_digest("blogkeeper"), pygments.__version__)
+    data = memo.get(key) if memo is not None else None
+    if data is None:
+        data = stylesheet().encode()
+        if memo is not None:
+            memo.put(key, data)
+    return data
+
+
 def _asset(name: str) -> bytes:
     return (Path(__file__).parent / "assets" / name).read_bytes()
 
@@ -428,6 +443,8 @@ class Intro:
 
 def _intro(entry: RenderedPost, base: str, intros: dict[int, Intro]) -> Intro:
     """`entry`'s intro; its `#…` links point at the post page from any list page."""
+    from blogkeeper.render import link_fragments  # here: only pages not kept need intros
+
     found = intros.get(id(entry))
     if found is None or found.entry is not entry:
         found = Intro(entry, link_fragments(entry.intro, base + quote(entry.post.path)))
@@ -602,7 +619,10 @@ def sitemap(site: Site) -> str:
     ]
     for path, modified in rows:
         lastmod = f"<lastmod>{modified.isoformat()}</lastmod>" if modified else ""
-        lines.append(f"  <url><loc>{xml_escape(config.absolute(path))}</loc>{lastmod}</url>")
+        # `html.escape` without quotes escapes what xml.sax.saxutils.escape does (& < >),
+        # without importing urllib.request as saxutils does.
+        loc = html.escape(config.absolute(path), quote=False)
+        lines.append(f"  <url><loc>{loc}</loc>{lastmod}</url>")
     lines.append("</urlset>")
     return "\n".join(lines) + "\n"
 
