@@ -155,9 +155,9 @@ class PageKeys:
     """Memo keys for pages: a digest of everything a page's template can see.
 
     That is the code (blogkeeper, Jinja, MarkupSafe), every template file, the page's
-    context, and the globals its template names, found by parsing it and every template
-    it extends, includes or imports (a template named by a variable can reach any, so it
-    sees every global). `topics` reaches every post, so only the pages whose templates
+    inputs (its context, or what its context is made from: see `Job`), and the globals
+    its template names, found by parsing it and every template it extends, includes or
+    imports (a template named by a variable can reach any, so it sees every global). `topics` reaches every post, so only the pages whose templates
     name it change when any post does. A value of a type not known here gives no key:
     that page is rendered every time. Not covered: what a template could read through
     a method that does I/O (`site.root.joinpath(...).read_text()`, the clock); Jinja is
@@ -288,7 +288,8 @@ class PageKeys:
 
     def _digest(self, value: object) -> str:
         kind = type(value)
-        # BLAKE2 is the fastest strong hash here; a post's HTML is hashed once a build.
+        # BLAKE2 is the fastest strong hash here. A post's HTML is not hashed when it is
+        # known what rendered it (`RenderedPost.rendered_with`, from the render cache).
         hashed = hashlib.blake2b(f"{kind.__module__}.{kind.__qualname__}:".encode())
         if kind in _TEXT_TYPES:
             hashed.update(value.encode("utf-8", "surrogatepass"))  # type: ignore[attr-defined]
