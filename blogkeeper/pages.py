@@ -157,8 +157,9 @@ class PageKeys:
     That is the code (blogkeeper, Jinja, MarkupSafe), every template file, the page's
     inputs (its context, or what its context is made from: see `Job`), and the globals
     its template names, found by parsing it and every template it extends, includes or
-    imports (a template named by a variable can reach any, so it sees every global). `topics` reaches every post, so only the pages whose templates
-    name it change when any post does. A value of a type not known here gives no key:
+    imports (a template named by a variable can reach any, so it sees every global).
+    `topics` reaches every post, so only the pages whose templates name it change when
+    any post does. A value of a type not known here gives no key:
     that page is rendered every time. Not covered: what a template could read through
     a method that does I/O (`site.root.joinpath(...).read_text()`, the clock); Jinja is
     not sandboxed, and such a template would not build the same site twice anyway.
