@@ -8,8 +8,10 @@ noisy machine hurts every tool alike. Measured per tool and repetition:
 - unchanged: the same build again, nothing edited;
 - one edit: one post's text changed (a different post each repetition), then rebuilt;
 - CPU time: user + system seconds of the build and all its processes and threads;
-- peak memory: the largest resident set of the build's whole process tree (all pool
-  workers added up), sampled from /proc every 20 ms, over all three builds.
+- peak memory: the largest memory of the build's whole process tree (all pool workers
+  added up), sampled from /proc every 20 ms, over all three builds; twice: resident sets
+  added up (counts a page that forked workers share with their parent once per process),
+  and proportional sets (PSS) added up (counts each page once: what the tree really holds).
 
 Prints medians and blogkeeper/peer ratios as Markdown tables, with the machine it ran on.
 
@@ -61,6 +63,7 @@ class Samples:
     unchanged_cpu: list[float] = field(default_factory=list)
     edit_cpu: list[float] = field(default_factory=list)
     memory: list[int] = field(default_factory=list)
+    memory_pss: list[int] = field(default_factory=list)
 
 
 def _remove(*paths: Path) -> None:
@@ -104,8 +107,13 @@ def tools(args: argparse.Namespace) -> dict[str, Tool]:
     }
 
 
-def _tree_rss(root: int) -> int:
-    """Resident bytes of `root` and all its descendants, from /proc."""
+def _tree_memory(root: int) -> tuple[int, int]:
+    """(resident, proportional) bytes of `root` and all its descendants, from /proc.
+
+    Resident set sizes added up count a page shared by forked processes once per process;
+    the proportional set size (PSS) splits each shared page between the processes that
+    share it, so its sum is the memory the tree really holds.
+    """
     parents: dict[int, int] = {}
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
@@ -121,31 +129,35 @@ def _tree_rss(root: int) -> int:
         kids = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
         tree.update(kids)
         frontier += kids
-    total = 0
+    rss = pss = 0
     for pid in tree:
         try:
             with open(f"/proc/{pid}/statm", "rb") as f:
-                total += int(f.read().split()[1]) * PAGE
-        except (OSError, ValueError, IndexError):
+                rss += int(f.read().split()[1]) * PAGE
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+                pss += next(int(line.split()[1]) * 1024 for line in f if line.startswith(b"Pss:"))
+        except (OSError, ValueError, IndexError, StopIteration):
             continue
-    return total
+    return rss, pss
 
 
-def measure(command: list[str], cwd: Path) -> tuple[float, float, int]:
-    """(wall seconds, CPU seconds, peak resident bytes of the process tree) of one build.
+def measure(command: list[str], cwd: Path) -> tuple[float, float, int, int]:
+    """(wall seconds, CPU seconds, peak resident bytes, peak proportional bytes of the
+    process tree) of one build.
 
     CPU seconds (user + system, the build's process and every descendant it waited for,
     threads included) are what a busy, shared machine distorts least.
     """
     started = time.perf_counter()
     proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = 0
+    peak = peak_pss = 0
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, peak_pss
         while not done.wait(0.02):
-            peak = max(peak, _tree_rss(proc.pid))
+            rss, pss = _tree_memory(proc.pid)
+            peak, peak_pss = max(peak, rss), max(peak_pss, pss)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -159,7 +171,7 @@ def measure(command: list[str], cwd: Path) -> tuple[float, float, int]:
             f"{command[0]} failed:\n{proc.stderr.read().decode() if proc.stderr else ''}"
         )
     cpu = usage.ru_utime + usage.ru_stime
-    return elapsed, cpu, max(peak, usage.ru_maxrss * 1024)
+    return elapsed, cpu, max(peak, usage.ru_maxrss * 1024), peak_pss
 
 
 def run_size(size: int, args: argparse.Namespace, chosen: list[Tool]) -> dict[str, Samples]:
@@ -172,11 +184,11 @@ def run_size(size: int, args: argparse.Namespace, chosen: list[Tool]) -> dict[st
         for tool in order:
             site, samples = base / tool.name, results[tool.name]
             tool.clean(site)
-            cold, cold_cpu, mem1 = measure(tool.command(site), site)
-            unchanged, unchanged_cpu, mem2 = measure(tool.command(site), site)
+            cold, cold_cpu, mem1, pss1 = measure(tool.command(site), site)
+            unchanged, unchanged_cpu, mem2, pss2 = measure(tool.command(site), site)
             post = tool.post(site, 1 + (rep * 7919) % size)
             post.write_text(post.read_text() + f"\nEdited in repetition {rep}.\n")
-            edit, edit_cpu, mem3 = measure(tool.command(site), site)
+            edit, edit_cpu, mem3, pss3 = measure(tool.command(site), site)
             samples.cold.append(cold)
             samples.unchanged.append(unchanged)
             samples.edit.append(edit)
@@ -184,9 +196,11 @@ def run_size(size: int, args: argparse.Namespace, chosen: list[Tool]) -> dict[st
             samples.unchanged_cpu.append(unchanged_cpu)
             samples.edit_cpu.append(edit_cpu)
             samples.memory.append(max(mem1, mem2, mem3))
+            samples.memory_pss.append(max(pss1, pss2, pss3))
             print(
                 f"  {size} rep {rep + 1} {tool.name:10} cold {cold:6.2f} s  unchanged {unchanged:6.2f} s  "
-                f"edit {edit:6.2f} s  peak {max(mem1, mem2, mem3) / 2**20:6.0f} MB  "
+                f"edit {edit:6.2f} s  peak {max(mem1, mem2, mem3) / 2**20:6.0f} MB "
+                f"(PSS {max(pss1, pss2, pss3) / 2**20:.0f} MB)  "
                 f"(CPU {cold_cpu:.2f} / {unchanged_cpu:.2f} / {edit_cpu:.2f} s)",
                 flush=True,
             )
@@ -205,7 +219,8 @@ def table(size: int, results: dict[str, Samples]) -> str:
         ("cold build, CPU time", "cold_cpu", "s"),
         ("unchanged rebuild, CPU time", "unchanged_cpu", "s"),
         ("one post edited, CPU time", "edit_cpu", "s"),
-        ("peak memory", "memory", "MB"),
+        ("peak memory (resident sets added up)", "memory", "MB"),
+        ("peak memory (proportional sets added up)", "memory_pss", "MB"),
     ]
     for label, attr, unit in metrics:
         medians = {n: statistics.median(getattr(results[n], attr)) for n in names}

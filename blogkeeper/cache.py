@@ -380,6 +380,26 @@ def _package_digest(name: str) -> str:
     return digest(*parts)
 
 
+@dataclass(frozen=True)
+class Stored:
+    """Bytes kept in a memo file (`size` bytes at `offset` in `file`), read when asked for:
+    a big site's pages are in memory one at a time, while they are written."""
+
+    file: str
+    offset: int
+    size: int
+
+    def read(self) -> bytes:
+        """The bytes; `OSError` if the file no longer holds them (another build pruned or
+        replaced it meanwhile)."""
+        with open(self.file, "rb") as file:
+            file.seek(self.offset)
+            data = file.read(self.size + 1)
+        if len(data) != self.size:
+            raise OSError(f"{self.file} changed while it was in use")
+        return data
+
+
 FILE_MAGIC = b"blogkeeper memo file 1"
 
 
@@ -403,38 +423,51 @@ class FileMemo:
         return cls(root / CACHE_DIR / name)
 
     def get(self, key: str) -> bytes | None:
-        self.used.add(key)
+        stored = self.find(key)
         try:
-            with open(self.folder / f"{key}{SUFFIX}", "rb") as file:
-                # Header lines first: splitting the whole file would copy the payload.
+            return stored.read() if stored is not None else None
+        except OSError:
+            return None
+
+    def find(self, key: str) -> Stored | None:
+        """Where the bytes kept under `key` are, checked but not read, or None."""
+        self.used.add(key)
+        path = self.folder / f"{key}{SUFFIX}"
+        try:
+            with open(path, "rb") as file:
                 magic, stored, size = file.readline(), file.readline(), file.readline()
-                payload = file.read()
-            if (magic, stored) == (FILE_MAGIC + b"\n", key.encode() + b"\n") and int(size) == len(
-                payload
+                offset = file.tell()
+                total = os.fstat(file.fileno()).st_size
+            if (magic, stored) == (FILE_MAGIC + b"\n", key.encode() + b"\n") and (
+                int(size) == total - offset
             ):
-                return payload
+                return Stored(str(path), offset, int(size))
         except (OSError, ValueError):
             pass
         return None
 
-    def put(self, key: str, data: bytes) -> None:
-        """Keep `data` under `key`; a memo that cannot be written is only a slower build."""
+    def put(self, key: str, data: bytes) -> Stored | None:
+        """Keep `data` under `key`, and say where; a memo that cannot be written is only a
+        slower build (None)."""
         self.used.add(key)
         self.added = True
-        self.write(key, data)
+        return self.write(key, data)
 
-    def write(self, key: str, data: bytes) -> None:
+    def write(self, key: str, data: bytes) -> Stored | None:
         """Write the file for `key`, not counting it as used: for other processes (render
         workers) writing what this build's own `FileMemo` will `get`."""
+        header = b"%s\n%s\n%d\n" % (FILE_MAGIC, key.encode(), len(data))
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             _ignore_in_git(self.folder.parent)
             handle, temp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=SUFFIX)
             with os.fdopen(handle, "wb") as file:
-                file.write(b"%s\n%s\n%d\n" % (FILE_MAGIC, key.encode(), len(data)) + data)
-            os.replace(temp, self.folder / f"{key}{SUFFIX}")
+                file.write(header + data)
+            path = self.folder / f"{key}{SUFFIX}"
+            os.replace(temp, path)
         except OSError:
-            pass
+            return None
+        return Stored(str(path), len(header), len(data))
 
     def prune(self) -> None:
         if not self.added:

@@ -73,7 +73,7 @@ def check_links(
     is a lot of it.
     """
     entries = list(entries)
-    files = {o.path: o.data for o in outputs}
+    files = {o.path: o for o in outputs}  # bytes read only for the pages fragments need
     found = _found_posts(entries, memo)
     checked: list[tuple[_Entry, str, str | tuple[str, str] | None]] = []
     for entry, (links, _) in zip(entries, found, strict=True):
@@ -83,7 +83,7 @@ def check_links(
     known = _post_ids(entries, found, {path for path, _ in targets}, files)
     # The other fragments need the ids of the whole page: parse those pages, together.
     paths = sorted({path for path, fragment in targets if fragment not in known.get(path, ())})
-    parsed = _found_all([files[path] for path in paths], memo)
+    parsed = _found_all([files[path].data for path in paths], memo)
     ids = {path: frozenset(f[1]) for path, f in zip(paths, parsed, strict=True)}
     errors = []
     for entry, url, problem in checked:
@@ -114,16 +114,20 @@ def _found_posts(entries: Sequence[_Entry], memo: Memo | None) -> list[Found]:
 
 
 def _post_ids(
-    entries: Sequence[_Entry], found: Sequence[Found], paths: set[str], files: dict[str, bytes]
+    entries: Sequence[_Entry], found: Sequence[Found], paths: set[str], files: dict[str, _Output]
 ) -> dict[str, frozenset[str]]:
     """For each post page in `paths` that holds its post's HTML as rendered, the ids that
     HTML has: ids the page has too, found without parsing the page."""
     known = {}
     for entry, (_, ids) in zip(entries, found, strict=True):
         path = entry.post.path + "index.html"
-        if ids and path in paths and entry.html.encode("utf-8", "surrogatepass") in files[path]:
+        if ids and path in paths and _holds(files[path], entry.html):
             known[path] = frozenset(ids)
     return known
+
+
+def _holds(page: _Output, html: str) -> bool:
+    return html.encode("utf-8", "surrogatepass") in page.data
 
 
 def _no_id(url: str, fragment: str) -> str:
@@ -190,7 +194,7 @@ def _valid(kept: object) -> bool:
 
 
 def _problem(
-    site_url: str, page: str, url: str, files: dict[str, bytes]
+    site_url: str, page: str, url: str, files: dict[str, _Output]
 ) -> str | tuple[str, str] | None:
     """What is wrong with `url` on the page at `page`, None when it resolves, or the
     (output path, fragment) to look for when that depends on the page's ids."""
@@ -219,7 +223,7 @@ def _problem(
     return None  # a file, or a page without a fragment
 
 
-def _output_path(path: str, files: dict[str, bytes]) -> str | None:
+def _output_path(path: str, files: dict[str, _Output]) -> str | None:
     for candidate in (path, path + "index.html", path + "/index.html"):
         if candidate in files and not candidate.endswith("/"):
             return candidate

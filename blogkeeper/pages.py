@@ -28,7 +28,7 @@ from blogkeeper import llms
 from blogkeeper.errors import BuildError, ContentError
 
 if TYPE_CHECKING:
-    from blogkeeper.cache import FileMemo
+    from blogkeeper.cache import FileMemo, Stored
     from blogkeeper.site import Group, Output, RenderedPost, Site
 
 TEMPLATES_DIR = "templates"
@@ -128,8 +128,8 @@ def render_pages(
     outputs = []
     for job in jobs:
         key = keys.key(job.template, job.inputs) if keys is not None else None
-        data = memo.get(key) if memo is not None and key is not None else None
-        if data is None:
+        stored = memo.find(key) if memo is not None and key is not None else None
+        if stored is None:
             try:
                 context = job.make() if job.make is not None else job.inputs
                 data = env.get_template(job.template).render(context).encode("utf-8")
@@ -137,8 +137,9 @@ def render_pages(
                 errors.append(_template_error(site, job.template, exc))
                 continue
             if memo is not None and key is not None:
-                memo.put(key, data)
-        outputs.append(_output(job.path, data))
+                stored = memo.put(key, data)
+        # A kept page is read again only when written: pages are not all in memory at once.
+        outputs.append(_kept(job.path, stored) if stored else _output(job.path, data))
     if errors:
         raise BuildError(errors)
     outputs += [
@@ -376,6 +377,12 @@ def _output(path: str, data: bytes) -> Output:
     from blogkeeper.site import Output
 
     return Output(path, data)
+
+
+def _kept(path: str, stored: Stored) -> Output:
+    from blogkeeper.site import Output
+
+    return Output.kept(path, stored)
 
 
 @dataclass(frozen=True)

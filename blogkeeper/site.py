@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from blogkeeper import feeds, links, llms, pages
-from blogkeeper.cache import FileMemo, Job, Memo, RenderCache, render_derived
+from blogkeeper.cache import FileMemo, Job, Memo, RenderCache, Stored, render_derived
 from blogkeeper.config import SiteConfig, load_config
 from blogkeeper.content import LoadOptions, Post, load_posts, slugify
 from blogkeeper.errors import BuildError, ContentError
@@ -74,10 +74,46 @@ class Site:
     now: dt.datetime | None = None  # set only in previews: marks future posts "Scheduled"
 
 
-@dataclass(frozen=True)
 class Output:
-    path: str  # relative to the output root, POSIX separators
-    data: bytes
+    """One file of the built site: its path (relative to the output root, POSIX
+    separators) and its bytes. The bytes may stay in a memo file until asked for
+    (`Output.kept`), so a big site's pages are not all in memory at once."""
+
+    __slots__ = ("_data", "_stored", "path")
+
+    def __init__(self, path: str, data: bytes) -> None:
+        self.path = path
+        self._data: bytes | None = data
+        self._stored: Stored | None = None
+
+    @classmethod
+    def kept(cls, path: str, stored: Stored) -> Output:
+        output = cls(path, b"")
+        output._data, output._stored = None, stored
+        return output
+
+    @property
+    def data(self) -> bytes:
+        if self._data is not None:
+            return self._data
+        assert self._stored is not None
+        try:
+            return self._stored.read()
+        except OSError:
+            message = "a file of .blogkeeper-cache changed while this build was using it"
+            hint = "another blogkeeper build may have run at the same time; build again"
+            raise BuildError([ContentError(self._stored.file, None, message, hint)]) from None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Output):
+            return NotImplemented
+        return (self.path, self.data) == (other.path, other.data)
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+    def __repr__(self) -> str:
+        return f"Output({self.path!r}, <{len(self.data)} bytes>)"
 
 
 @dataclass(frozen=True)

@@ -170,7 +170,8 @@ def _place(
         os.makedirs(os.path.dirname(target), exist_ok=True)
         folders.add(folder)
     found = old.get(output.path)
-    status = _unchanged(found, output.data) if found is not None else None
+    data = output.data  # once: it may be read from a memo file
+    status = _unchanged(found, data) if found is not None else None
     if status is not None:
         if kept.get(output.path) == (status.st_dev, status.st_ino):
             return  # the spare already holds this very file
@@ -179,7 +180,7 @@ def _place(
             return
         except OSError:
             pass  # a link across devices: write the bytes instead
-    _replace(target, lambda temp: _write_new(temp, output.data))
+    _replace(target, lambda temp: _write_new(temp, data))
 
 
 def _unchanged(entry: os.DirEntry[str], data: bytes) -> os.stat_result | None:

@@ -231,3 +231,34 @@ def test_html_is_keyed_unless_it_is_known_what_rendered_it(site: Path) -> None:
     known = dataclasses.replace(entry, rendered_with="salt")
     assert keys.value(known) == keys.value(dataclasses.replace(other, rendered_with="salt"))
     assert keys.value(known) != keys.value(dataclasses.replace(known, rendered_with="pepper"))
+
+
+def test_kept_pages_are_read_only_when_asked_for(site: Path) -> None:
+    """A page the memo holds stays in its memo file until written, and reads back exact."""
+    good = same_as_fresh(site)
+    built = build_site(site, BuildOptions(now=NOW))
+    post_page = next(o for o in built if o.path.endswith("/a/index.html"))
+    assert post_page._data is None and post_page._stored is not None  # not in memory
+    assert post_page.data == good[post_page.path]
+
+
+def test_a_kept_page_gone_before_it_is_written_is_a_clear_error(site: Path, tmp_path: Path) -> None:
+    """Another build pruning the memo meanwhile: a `BuildError` naming the file, and the
+    command line leaves the previous site as it was."""
+    from conftest import build, snapshot
+
+    assert build(site).code == 0
+    before = snapshot(site / "public")
+    built = build_site(site, BuildOptions(now=NOW))
+    kept = [o for o in built if o._stored is not None]
+    assert kept
+    Path(kept[0]._stored.file).unlink()  # type: ignore[union-attr]
+    with pytest.raises(BuildError) as caught:
+        kept[0].data  # noqa: B018
+    assert "changed while this build was using it" in caught.value.errors[0].message
+    assert caught.value.errors[0].path == kept[0]._stored.file  # type: ignore[union-attr]
+    from blogkeeper.writer import write_site
+
+    with pytest.raises(BuildError):
+        write_site(built, site / "public")
+    assert snapshot(site / "public") == before
