@@ -262,3 +262,15 @@ def test_a_kept_page_gone_before_it_is_written_is_a_clear_error(site: Path, tmp_
     with pytest.raises(BuildError):
         write_site(built, site / "public")
     assert snapshot(site / "public") == before
+
+
+def test_the_site_folder_spelled_two_ways_is_one_site(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--site .` and `--site /abs/path` hit the same memo entries: none is written again."""
+    build_site(site, BuildOptions(now=NOW))
+    pages_memo = site / CACHE_DIR / "pages"
+    before = {p.name: p.stat().st_ino for p in pages_memo.iterdir()}
+    monkeypatch.chdir(site)
+    build_site(Path("."), BuildOptions(now=NOW))
+    assert {p.name: p.stat().st_ino for p in pages_memo.iterdir()} == before
