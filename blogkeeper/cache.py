@@ -219,7 +219,7 @@ def render_derived(
     errors: list[ContentError] = []
     paths = [str(cache.path(keys[i])) if cache else "" for i in missing]
     tasks = [(jobs[i], keys[i], p, derive) for i, p in zip(missing, paths, strict=True)]
-    outcomes = parallel_map(_render_one, tasks, workers or _workers())
+    outcomes = parallel_map(_render_one, tasks, workers or pool_size())
     for index, outcome in zip(missing, outcomes, strict=True):
         if isinstance(outcome, tuple):
             results[index] = outcome
@@ -250,7 +250,7 @@ def parallel_map(
     `small`: workers start from a small server process, not as copies of this one (use
     it late in a build, when copies of this process would each hold the whole site).
     """
-    workers = workers or _workers()
+    workers = workers or pool_size()
     if len(items) < PARALLEL_MIN or workers < 2:
         return [function(item) for item in items]
     # Here, not at the top: a build with too few misses for a pool never imports them.
@@ -272,7 +272,8 @@ def _render_one(task: Task[Out]) -> Outcome[Out]:
     return result, derive(job, result) if derive else None
 
 
-def _workers() -> int:
+def pool_size() -> int:
+    """How many worker processes a pool gets: BLOGKEEPER_WORKERS, else one per core."""
     forced = os.environ.get("BLOGKEEPER_WORKERS", "")
     if forced.isdigit() and int(forced) > 0:
         return int(forced)
@@ -445,6 +446,12 @@ class FileMemo:
         except (OSError, ValueError):
             pass
         return None
+
+    def adopt(self, key: str) -> None:
+        """Count the file another process wrote for this build under `key` as added by
+        this memo (forked page workers)."""
+        self.used.add(key)
+        self.added = True
 
     def put(self, key: str, data: bytes) -> Stored | None:
         """Keep `data` under `key`, and say where; a memo that cannot be written is only a

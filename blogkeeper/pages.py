@@ -14,6 +14,7 @@ import hashlib
 import html
 import json
 import re
+import threading
 import zoneinfo
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -124,22 +125,28 @@ def render_pages(
         _archive_page(site, main_feeds),
         _not_found_page(site, main_feeds),
     ]
-    errors: list[ContentError] = []
-    outputs = []
+    found: list[Stored | None] = []
+    page_keys: list[str | None] = []
     for job in jobs:
         key = keys.key(job.template, job.inputs) if keys is not None else None
-        stored = memo.find(key) if memo is not None and key is not None else None
-        if stored is None:
-            try:
-                context = job.make() if job.make is not None else job.inputs
-                data = env.get_template(job.template).render(context).encode("utf-8")
-            except Exception as exc:  # also what a filter or method raises on a bad value
-                errors.append(_template_error(site, job.template, exc))
-                continue
-            if memo is not None and key is not None:
-                stored = memo.put(key, data)
-        # A kept page is read again only when written: pages are not all in memory at once.
-        outputs.append(_kept(job.path, stored) if stored else _output(job.path, data))
+        page_keys.append(key)
+        found.append(memo.find(key) if memo is not None and key is not None else None)
+    misses = [i for i, stored in enumerate(found) if stored is None]
+    made = _render_jobs(env, site, [jobs[i] for i in misses], [page_keys[i] for i in misses], memo)
+    errors: list[ContentError] = []
+    outputs = []
+    rendered = iter(made)
+    for job, stored in zip(jobs, found, strict=True):
+        if stored is not None:  # kept: read again only when written, not all in memory
+            outputs.append(_kept(job.path, stored))
+            continue
+        result = next(rendered)
+        if isinstance(result, ContentError):
+            errors.append(result)
+        elif isinstance(result, bytes):
+            outputs.append(_output(job.path, result))
+        elif result is not None:
+            outputs.append(_kept(job.path, result))
     if errors:
         raise BuildError(errors)
     outputs += [
@@ -150,6 +157,70 @@ def render_pages(
         _output("assets/favicon.svg", _asset("favicon.svg")),
     ]
     return outputs
+
+
+# Below this many pages to render, forking workers costs more than it saves.
+PARALLEL_PAGES = 200
+# What forked page workers render: set just before the fork, read by `_render_forked`.
+_FORKED: tuple[jinja2.Environment, Site, list[Job], list[str | None], str] | None = None
+
+
+def _render_jobs(
+    env: jinja2.Environment,
+    site: Site,
+    jobs: list[Job],
+    keys: list[str | None],
+    memo: FileMemo | None,
+) -> list[bytes | Stored | ContentError]:
+    """Each job's page (kept in `memo` when given: then where it is kept), or the error.
+
+    Many pages render in forked worker processes, which inherit the site and templates
+    and keep each page in the memo themselves, so only where it is comes back. Forking
+    needs a process that runs no other thread (`serve` runs some): else in this one.
+    """
+    global _FORKED
+    from blogkeeper import cache
+
+    workers = cache.pool_size()
+    if len(jobs) < PARALLEL_PAGES or workers < 2 or threading.active_count() > 1:
+        results: list[bytes | Stored | ContentError] = []
+        for job, key in zip(jobs, keys, strict=True):
+            page = _render_job(env, site, job)
+            if isinstance(page, bytes) and memo is not None and key is not None:
+                results.append(memo.put(key, page) or page)
+            else:
+                results.append(page)
+        return results
+    _FORKED = (env, site, jobs, keys, str(memo.folder) if memo is not None else "")
+    try:
+        results = cache.parallel_map(_render_forked, range(len(jobs)), workers)
+    finally:
+        _FORKED = None
+    if memo is not None:
+        for key, kept in zip(keys, results, strict=True):
+            if isinstance(kept, cache.Stored) and key is not None:
+                memo.adopt(key)
+    return results
+
+
+def _render_forked(index: int) -> bytes | Stored | ContentError:
+    from blogkeeper.cache import FileMemo
+
+    assert _FORKED is not None, "page workers must be forked by _render_jobs"
+    env, site, jobs, keys, folder = _FORKED
+    result = _render_job(env, site, jobs[index])
+    key = keys[index]
+    if isinstance(result, bytes) and folder and key is not None:
+        return FileMemo(Path(folder)).write(key, result) or result
+    return result
+
+
+def _render_job(env: jinja2.Environment, site: Site, job: Job) -> bytes | ContentError:
+    try:
+        context = job.make() if job.make is not None else job.inputs
+        return env.get_template(job.template).render(context).encode("utf-8")
+    except Exception as exc:  # also what a filter or method raises on a bad value
+        return _template_error(site, job.template, exc)
 
 
 class PageKeys:

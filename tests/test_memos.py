@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -274,3 +275,48 @@ def test_the_site_folder_spelled_two_ways_is_one_site(
     monkeypatch.chdir(site)
     build_site(Path("."), BuildOptions(now=NOW))
     assert {p.name: p.stat().st_ino for p in pages_memo.iterdir()} == before
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_pages_rendered_by_forked_workers_equal_pages_rendered_here(
+    site: Path, monkeypatch: pytest.MonkeyPatch, cache: bool
+) -> None:
+    from blogkeeper import cache as cache_module
+
+    pools: list[int] = []
+    real = cache_module.parallel_map
+
+    def counting(function: Any, items: Any, workers: Any = None, small: bool = False) -> Any:
+        if function is pages._render_forked:
+            pools.append(len(items))
+        return real(function, items, workers, small)
+
+    monkeypatch.setattr(cache_module, "parallel_map", counting)
+    monkeypatch.setenv("BLOGKEEPER_WORKERS", "2")
+    monkeypatch.setattr(pages, "PARALLEL_PAGES", 10**9)
+    here = outputs(site, cache=cache)
+    assert not pools
+    shutil.rmtree(site / CACHE_DIR, ignore_errors=True)
+    monkeypatch.setattr(pages, "PARALLEL_PAGES", 2)
+    monkeypatch.setattr(cache_module, "PARALLEL_MIN", 2)
+    assert outputs(site, cache=cache) == here
+    assert pools and max(pools) >= 2  # the pages went through a pool
+    if cache:
+        assert outputs(site) == here  # and what the workers kept reads back the same
+
+
+def test_a_template_error_in_a_forked_worker_is_the_same_error(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_files(site, {"templates/post.html": "{{ post.title }} {{ 1 // 0 }}"})
+    monkeypatch.setenv("BLOGKEEPER_WORKERS", "2")
+    errors = []
+    for threshold in (10**9, 2):
+        monkeypatch.setattr(pages, "PARALLEL_PAGES", threshold)
+        from blogkeeper import cache as cache_module
+
+        monkeypatch.setattr(cache_module, "PARALLEL_MIN", 2)
+        with pytest.raises(BuildError) as caught:
+            build_site(site, BuildOptions(now=NOW))
+        errors.append([(e.path, e.line, e.message) for e in caught.value.errors])
+    assert errors[0] == errors[1] and errors[0]
