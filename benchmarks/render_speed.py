@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pygments
 
-from blogkeeper import render
+from blogkeeper import highlight, render
 from blogkeeper.config import load_config
 from blogkeeper.content import LoadOptions, load_posts
 from blogkeeper.highlight import lexer_for
@@ -41,9 +41,9 @@ def _plain_lexer(lang: str) -> object:
 
 
 def _run(posts: list, engine: str) -> float:
-    fast = (render.highlight, render.lexer_for)
+    fast = (highlight.highlight, highlight.lexer_for)
     if engine == "pygments":
-        render.highlight, render.lexer_for = _plain, _plain_lexer  # type: ignore[assignment]
+        highlight.highlight, highlight.lexer_for = _plain, _plain_lexer  # type: ignore[assignment]
     render._highlight.cache_clear()
     try:
         start = time.process_time()
@@ -51,7 +51,7 @@ def _run(posts: list, engine: str) -> float:
             render.render_markdown(post.body, post.fold, post.source, post.body_line)
         return time.process_time() - start
     finally:
-        render.highlight, render.lexer_for = fast
+        highlight.highlight, highlight.lexer_for = fast
 
 
 def main() -> None:

@@ -29,17 +29,17 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cache
-from multiprocessing import get_context
-from multiprocessing.context import BaseContext
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from blogkeeper import render
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.render import Rendered
+
+if TYPE_CHECKING:
+    from multiprocessing.context import BaseContext
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -222,7 +222,7 @@ def render_derived(
     errors: list[ContentError] = []
     paths = [str(cache.path(keys[i])) if cache else "" for i in missing]
     tasks = [(jobs[i], keys[i], p, derive) for i, p in zip(missing, paths, strict=True)]
-    outcomes = parallel_map(_render_one, tasks, workers or _workers())
+    outcomes = parallel_map(_render_one, tasks, workers or pool_size())
     for index, outcome in zip(missing, outcomes, strict=True):
         if isinstance(outcome, tuple):
             results[index] = outcome
@@ -253,9 +253,12 @@ def parallel_map(
     `small`: workers start from a small server process, not as copies of this one (use
     it late in a build, when copies of this process would each hold the whole site).
     """
-    workers = workers or _workers()
+    workers = workers or pool_size()
     if len(items) < PARALLEL_MIN or workers < 2:
         return [function(item) for item in items]
+    # Here, not at the top: a build with too few misses for a pool never imports them.
+    from concurrent.futures import ProcessPoolExecutor
+
     chunk = max(1, len(items) // (workers * 8))
     with ProcessPoolExecutor(workers, mp_context=_context(small)) as pool:
         return list(pool.map(function, items, chunksize=chunk))
@@ -272,7 +275,8 @@ def _render_one(task: Task[Out]) -> Outcome[Out]:
     return result, derive(job, result) if derive else None
 
 
-def _workers() -> int:
+def pool_size() -> int:
+    """How many worker processes a pool gets: BLOGKEEPER_WORKERS, else one per core."""
     forced = os.environ.get("BLOGKEEPER_WORKERS", "")
     if forced.isdigit() and int(forced) > 0:
         return int(forced)
@@ -280,6 +284,8 @@ def _workers() -> int:
 
 
 def _context(small: bool = False) -> BaseContext:
+    from multiprocessing import get_context  # with the pool, only when one starts
+
     # fork starts workers in milliseconds with the renderer already imported, but forking
     # a process that runs other threads (serve does) can leave the child stuck on a lock
     # one of them held. Then workers fork from a single-threaded server process instead.
@@ -443,6 +449,12 @@ class FileMemo:
         except (OSError, ValueError):
             pass
         return None
+
+    def adopt(self, key: str) -> None:
+        """Count the file another process wrote for this build under `key` as added by
+        this memo (forked page workers)."""
+        self.used.add(key)
+        self.added = True
 
     def put(self, key: str, data: bytes) -> Stored | None:
         """Keep `data` under `key`, and say where; a memo that cannot be written is only a

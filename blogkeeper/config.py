@@ -149,7 +149,9 @@ def _finish(
             values[name] = cls(**values[name])
     if "llms" in values:
         errors.extend(_check_llms_sections(values["llms"].sections, text))
-    return None if errors else SiteConfig(root=root, **values)
+    # Resolved: memo keys hash the settings, and `--site .` and `--site /abs/path` are
+    # the same site.
+    return None if errors else SiteConfig(root=root.resolve(), **values)
 
 
 def _check_llms_sections(sections: tuple[str, ...], text: str) -> list[ContentError]:

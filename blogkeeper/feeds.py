@@ -22,9 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from urllib.parse import quote, urljoin, urlsplit
 
 import feedgen.version
-import lxml.etree
-from feedgen.entry import FeedEntry
-from feedgen.feed import FeedGenerator
+import lxml
 
 from blogkeeper import __version__
 from blogkeeper.cache import code_digest, digest
@@ -32,6 +30,9 @@ from blogkeeper.links import StartTag, start_tags
 from blogkeeper.pages import Link, feed_links
 
 if TYPE_CHECKING:
+    from feedgen.entry import FeedEntry
+    from feedgen.feed import FeedGenerator
+
     from blogkeeper.cache import Stored
     from blogkeeper.config import SiteConfig
     from blogkeeper.site import Output, RenderedPost, Site
@@ -92,7 +93,8 @@ def render_feeds(
     from blogkeeper.site import Output
 
     outputs: list[Output] = []
-    versions = (__version__, feedgen.version.version_str, lxml.etree.__version__)
+    # lxml's, not lxml.etree's (the same string): the package imports without the library.
+    versions = (__version__, feedgen.version.version_str, lxml.__version__)
     config_key = digest(repr(site.config), code_digest("blogkeeper"), *versions)
     entry_keys: dict[int, str] = {}
     made: dict[str, FeedItem] = {}  # a post is in several feeds; its HTML is done once
@@ -270,6 +272,9 @@ def _atom(config: SiteConfig, spec: FeedSpec, path: str) -> bytes:
 
 
 def _generator(config: SiteConfig, spec: FeedSpec, path: str, kind: str) -> FeedGenerator:
+    # Here: feedgen brings lxml and dateutil, which a build whose feeds are kept never needs.
+    from feedgen.feed import FeedGenerator
+
     fg = FeedGenerator()
     fg.title(_text(spec.title, config.url))
     fg.description(_text(spec.description, config.url))

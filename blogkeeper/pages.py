@@ -9,25 +9,24 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import html
 import json
 import re
+import threading
 import zoneinfo
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-from xml.sax.saxutils import escape as xml_escape
 
 import jinja2
 from markupsafe import Markup
 
 from blogkeeper import llms
-from blogkeeper.checkcode import code_checked
 from blogkeeper.errors import BuildError, ContentError
-from blogkeeper.render import link_fragments, stylesheet
 
 if TYPE_CHECKING:
     from blogkeeper.cache import FileMemo, Stored
@@ -126,41 +125,113 @@ def render_pages(
         _archive_page(site, main_feeds),
         _not_found_page(site, main_feeds),
     ]
+    found: list[Stored | None] = []
+    page_keys: list[str | None] = []
+    for job in jobs:
+        key = keys.key(job.template, job.inputs) if keys is not None else None
+        page_keys.append(key)
+        found.append(memo.find(key) if memo is not None and key is not None else None)
+    misses = [i for i, stored in enumerate(found) if stored is None]
+    made = _render_jobs(env, site, [jobs[i] for i in misses], [page_keys[i] for i in misses], memo)
     errors: list[ContentError] = []
     outputs = []
-    for path, template, context in jobs:
-        key = keys.key(template, context) if keys is not None else None
-        stored = memo.find(key) if memo is not None and key is not None else None
-        if stored is None:
-            try:
-                data = env.get_template(template).render(context).encode("utf-8")
-            except Exception as exc:  # also what a filter or method raises on a bad value
-                errors.append(_template_error(site, template, exc))
-                continue
-            if memo is not None and key is not None:
-                stored = memo.put(key, data)
-        # A kept page is read again only when written: pages are not all in memory at once.
-        outputs.append(_kept(path, stored) if stored else _output(path, data))
+    rendered = iter(made)
+    for job, stored in zip(jobs, found, strict=True):
+        if stored is not None:  # kept: read again only when written, not all in memory
+            outputs.append(_kept(job.path, stored))
+            continue
+        result = next(rendered)
+        if isinstance(result, ContentError):
+            errors.append(result)
+        elif isinstance(result, bytes):
+            outputs.append(_output(job.path, result))
+        elif result is not None:
+            outputs.append(_kept(job.path, result))
     if errors:
         raise BuildError(errors)
     outputs += [
         _output("sitemap.xml", sitemap(site).encode()),
         _output("robots.txt", robots(site).encode()),
-        _output("assets/pygments.css", stylesheet().encode()),
+        _output("assets/pygments.css", _pygments_css(memo)),
         _output("assets/style.css", _asset("style.css")),
         _output("assets/favicon.svg", _asset("favicon.svg")),
     ]
     return outputs
 
 
+# Below this many pages to render, forking workers costs more than it saves.
+PARALLEL_PAGES = 200
+# What forked page workers render: set just before the fork, read by `_render_forked`.
+_FORKED: tuple[jinja2.Environment, Site, list[Job], list[str | None], str] | None = None
+
+
+def _render_jobs(
+    env: jinja2.Environment,
+    site: Site,
+    jobs: list[Job],
+    keys: list[str | None],
+    memo: FileMemo | None,
+) -> list[bytes | Stored | ContentError]:
+    """Each job's page (kept in `memo` when given: then where it is kept), or the error.
+
+    Many pages render in forked worker processes, which inherit the site and templates
+    and keep each page in the memo themselves, so only where it is comes back. Forking
+    needs a process that runs no other thread (`serve` runs some): else in this one.
+    """
+    global _FORKED
+    from blogkeeper import cache
+
+    workers = cache.pool_size()
+    if len(jobs) < PARALLEL_PAGES or workers < 2 or threading.active_count() > 1:
+        results: list[bytes | Stored | ContentError] = []
+        for job, key in zip(jobs, keys, strict=True):
+            page = _render_job(env, site, job)
+            if isinstance(page, bytes) and memo is not None and key is not None:
+                results.append(memo.put(key, page) or page)
+            else:
+                results.append(page)
+        return results
+    _FORKED = (env, site, jobs, keys, str(memo.folder) if memo is not None else "")
+    try:
+        results = cache.parallel_map(_render_forked, range(len(jobs)), workers)
+    finally:
+        _FORKED = None
+    if memo is not None:
+        for key, kept in zip(keys, results, strict=True):
+            if isinstance(kept, cache.Stored) and key is not None:
+                memo.adopt(key)
+    return results
+
+
+def _render_forked(index: int) -> bytes | Stored | ContentError:
+    from blogkeeper.cache import FileMemo
+
+    assert _FORKED is not None, "page workers must be forked by _render_jobs"
+    env, site, jobs, keys, folder = _FORKED
+    result = _render_job(env, site, jobs[index])
+    key = keys[index]
+    if isinstance(result, bytes) and folder and key is not None:
+        return FileMemo(Path(folder)).write(key, result) or result
+    return result
+
+
+def _render_job(env: jinja2.Environment, site: Site, job: Job) -> bytes | ContentError:
+    try:
+        context = job.make() if job.make is not None else job.inputs
+        return env.get_template(job.template).render(context).encode("utf-8")
+    except Exception as exc:  # also what a filter or method raises on a bad value
+        return _template_error(site, job.template, exc)
+
+
 class PageKeys:
     """Memo keys for pages: a digest of everything a page's template can see.
 
     That is the code (blogkeeper, Jinja, MarkupSafe), every template file, the page's
-    context, and the globals its template names, found by parsing it and every template
-    it extends, includes or imports (a template named by a variable can reach any, so it
-    sees every global). `topics` reaches every post, so only the pages whose templates
-    name it change when any post does. A value of a type not known here gives no key:
+    inputs (its context, or what its context is made from: see `Job`), and the globals
+    its template names, found by parsing it and every template it extends, includes or
+    imports (a template named by a variable can reach any, so it sees every global).
+    `topics` reaches every post, so only the pages whose templates name it change when
+    any post does. A value of a type not known here gives no key:
     that page is rendered every time. Not covered: what a template could read through
     a method that does I/O (`site.root.joinpath(...).read_text()`, the clock); Jinja is
     not sandboxed, and such a template would not build the same site twice anyway.
@@ -290,13 +361,19 @@ class PageKeys:
 
     def _digest(self, value: object) -> str:
         kind = type(value)
-        # BLAKE2 is the fastest strong hash here; a post's HTML is hashed once a build.
+        # BLAKE2 is the fastest strong hash here. A post's HTML is not hashed when it is
+        # known what rendered it (`RenderedPost.rendered_with`, from the render cache).
         hashed = hashlib.blake2b(f"{kind.__module__}.{kind.__qualname__}:".encode())
         if kind in _TEXT_TYPES:
             hashed.update(value.encode("utf-8", "surrogatepass"))  # type: ignore[attr-defined]
         elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-            names = _FIELDS.get(kind) or _FIELDS.setdefault(kind, _keyed_fields(value))
-            written = self._items([getattr(value, name) for name in names])
+            always, derived = _FIELDS.get(kind) or _FIELDS.setdefault(kind, _keyed_fields(value))
+            names = [*always]
+            for name, sources in derived:
+                if any(getattr(value, source) is None for source in sources):
+                    names.append(name)  # what it was derived from is unknown: key it
+            # The names too: a field left out must not make two values write the same.
+            written = ",".join(names) + self._items([getattr(value, name) for name in names])
             hashed.update(written.encode("utf-8", "surrogatepass"))
         else:
             raise _Unkeyable(kind.__qualname__)
@@ -307,19 +384,28 @@ class PageKeys:
 _REPR_TYPES = frozenset({type(None), bool, int, float, dt.datetime, dt.date, zoneinfo.ZoneInfo})
 _REPR_TYPES |= {type(Path())}
 _TEXT_TYPES = frozenset({str, Markup})
-_FIELDS: dict[type, tuple[str, ...]] = {}
+# Per dataclass: the fields always keyed, and each derived field with what it derives from.
+_FIELDS: dict[type, tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]]] = {}
 
 
-def _keyed_fields(value: object) -> tuple[str, ...]:
+def _keyed_fields(
+    value: object,
+) -> tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]]:
     """The fields of a dataclass that a page key covers: all but those whose metadata
     says `derived_from` other fields (what a pure function of those fields computed,
-    such as tags parsed from the HTML), which would only cost hashing."""
+    such as tags parsed from the HTML), which would only cost hashing. A derived field
+    is keyed after all in a value where one of the fields it derives from is None: a
+    source left unknown (`RenderedPost.rendered_with` in a build without a cache)."""
     fields = dataclasses.fields(value)  # type: ignore[arg-type]
     names = {f.name for f in fields}
     for f in fields:
         if not set(f.metadata.get("derived_from", ())) <= names:
             raise _Unkeyable(f"{type(value).__qualname__}.{f.name} derived from a missing field")
-    return tuple(f.name for f in fields if not f.metadata.get("derived_from"))
+    always = tuple(f.name for f in fields if not f.metadata.get("derived_from"))
+    derived = tuple(
+        (f.name, tuple(f.metadata["derived_from"])) for f in fields if f.name not in always
+    )
+    return always, derived
 
 
 class _Unkeyable(Exception):
@@ -335,6 +421,23 @@ def _template_files(folder: Path) -> list[str | bytes]:
         if path.is_file():
             parts += [path.relative_to(folder).as_posix(), path.read_bytes()]
     return parts
+
+
+def _pygments_css(memo: FileMemo | None) -> bytes:
+    """The highlighting stylesheet, kept in `memo` under the versions of blogkeeper's code
+    and Pygments (whose styles it is made from): making it imports Pygments' formatter."""
+    import pygments
+
+    from blogkeeper.cache import code_digest, digest
+    from blogkeeper.render import stylesheet
+
+    key = digest("pygments.css", code_digest("blogkeeper"), pygments.__version__)
+    data = memo.get(key) if memo is not None else None
+    if data is None:
+        data = stylesheet().encode()
+        if memo is not None:
+            memo.put(key, data)
+    return data
 
 
 def _asset(name: str) -> bytes:
@@ -353,7 +456,17 @@ def _kept(path: str, stored: Stored) -> Output:
     return Output.kept(path, stored)
 
 
-Job = tuple[str, str, dict[str, Any]]
+@dataclass(frozen=True)
+class Job:
+    """A page to render with `template`. Its key covers `inputs`: the context itself, or,
+    given `make`, what `make` builds the context from (with the site's settings and the
+    code, which every key covers). A page whose key is kept needs no context made: for
+    a post, no description, intro links or check-code scan."""
+
+    path: str
+    template: str
+    inputs: dict[str, Any]
+    make: Callable[[], dict[str, Any]] | None = None
 
 
 def _paginate(
@@ -377,15 +490,19 @@ def _index_pages(site: Site, feeds: tuple[Link, ...], intros: dict[int, Intro]) 
             else f"{config.title}, page {pagination['number']}"
         )
         page = PageMeta(path, title, config.description, feeds, markdown="llms.txt")
-        yield (
-            path + "index.html",
-            "index.html",
-            {
-                "page": page,
-                "entries": [_intro(e, config.base_path, intros) for e in chunk],
-                "pagination": pagination,
-            },
-        )
+        inputs = {"page": page, "entries": chunk, "pagination": pagination}
+        yield Job(path + "index.html", "index.html", inputs, _with_intros(inputs, site, intros))
+
+
+def _with_intros(
+    inputs: dict[str, Any], site: Site, intros: dict[int, Intro]
+) -> Callable[[], dict[str, Any]]:
+    """The context of a list page: its `entries` as intros (made from them and the base)."""
+    entries = inputs["entries"]
+    return lambda: {
+        **inputs,
+        "entries": [_intro(e, site.config.base_path, intros) for e in entries],
+    }
 
 
 @dataclass(frozen=True)
@@ -406,6 +523,8 @@ class Intro:
 
 def _intro(entry: RenderedPost, base: str, intros: dict[int, Intro]) -> Intro:
     """`entry`'s intro; its `#…` links point at the post page from any list page."""
+    from blogkeeper.render import link_fragments  # here: only pages not kept need intros
+
     found = intros.get(id(entry))
     if found is None or found.entry is not entry:
         found = Intro(entry, link_fragments(entry.intro, base + quote(entry.post.path)))
@@ -418,27 +537,35 @@ def _post_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
     # Each post's place in its series, found once: `tuple.index` per post is quadratic.
     places = {id(e): i for g in site.series for i, e in enumerate(g.posts)}
     for entry in site.posts:
-        post = entry.post
-        nav = _series_nav(series[post.series], places[id(entry)]) if post.series else None
-        page = PageMeta(
-            post.path,
-            post.title,
-            post_description(entry),
-            feeds,
-            markdown=llms.markdown_alternate(site.config, post),
-            og_type="article",
-        )
-        yield (
-            post.path + "index.html",
-            "post.html",
-            {
-                "page": page,
-                "post": post,
-                "content": entry.html,
-                "series_nav": nav,
-                "code_checked": code_checked(post, site.config),
-            },
-        )
+        group = series[entry.post.series] if entry.post.series else None
+        place = places[id(entry)] if group else None
+        inputs = {"entry": entry, "feeds": feeds, "series": group, "place": place}
+        make = functools.partial(_post_context, site, entry, feeds, group, place)
+        yield Job(entry.post.path + "index.html", "post.html", inputs, make)
+
+
+def _post_context(
+    site: Site, entry: RenderedPost, feeds: tuple[Link, ...], group: Group | None, place: int | None
+) -> dict[str, Any]:
+    """What post.html sees: made only when the page is not kept."""
+    from blogkeeper.checkcode import code_checked  # here: a kept page needs no scan
+
+    post = entry.post
+    page = PageMeta(
+        post.path,
+        post.title,
+        post_description(entry),
+        feeds,
+        markdown=llms.markdown_alternate(site.config, post),
+        og_type="article",
+    )
+    return {
+        "page": page,
+        "post": post,
+        "content": entry.html,
+        "series_nav": _series_nav(group, place) if group and place is not None else None,
+        "code_checked": code_checked(post, site.config),
+    }
 
 
 def _series_nav(group: Group, index: int) -> dict[str, Any]:
@@ -464,20 +591,12 @@ def _topic_pages(site: Site, feeds: tuple[Link, ...], intros: dict[int, Intro]) 
                 own,
                 markdown="llms.txt",
             )
-            yield (
-                path + "index.html",
-                "topic.html",
-                {
-                    "page": page,
-                    "topic": topic,
-                    "entries": [_intro(e, config.base_path, intros) for e in chunk],
-                    "pagination": pagination,
-                },
-            )
+            inputs = {"page": page, "topic": topic, "entries": chunk, "pagination": pagination}
+            yield Job(path + "index.html", "topic.html", inputs, _with_intros(inputs, site, intros))
     page = PageMeta(
         "topics/", "Topics", f"Every topic on {config.title}.", feeds, markdown="llms.txt"
     )
-    yield "topics/index.html", "topics.html", {"page": page}
+    yield Job("topics/index.html", "topics.html", {"page": page})
 
 
 def _series_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
@@ -491,7 +610,7 @@ def _series_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Job]:
             own,
             markdown="llms.txt",
         )
-        yield path + "index.html", "series.html", {"page": page, "series": group}
+        yield Job(path + "index.html", "series.html", {"page": page, "series": group})
 
 
 def _archive_page(site: Site, feeds: tuple[Link, ...]) -> Job:
@@ -505,14 +624,14 @@ def _archive_page(site: Site, feeds: tuple[Link, ...]) -> Job:
         feeds,
         markdown="llms.txt",
     )
-    return "archive/index.html", "archive.html", {"page": page, "years": list(years.items())}
+    return Job("archive/index.html", "archive.html", {"page": page, "years": list(years.items())})
 
 
 def _not_found_page(site: Site, feeds: tuple[Link, ...]) -> Job:
     page = PageMeta(
         "404.html", "Page not found", "This page does not exist.", feeds, markdown="llms.txt"
     )
-    return "404.html", "404.html", {"page": page, "recent": [e.post for e in site.posts[:5]]}
+    return Job("404.html", "404.html", {"page": page, "recent": [e.post for e in site.posts[:5]]})
 
 
 def _plain_text(fragment: str) -> str:
@@ -580,7 +699,10 @@ def sitemap(site: Site) -> str:
     ]
     for path, modified in rows:
         lastmod = f"<lastmod>{modified.isoformat()}</lastmod>" if modified else ""
-        lines.append(f"  <url><loc>{xml_escape(config.absolute(path))}</loc>{lastmod}</url>")
+        # `html.escape` without quotes escapes what xml.sax.saxutils.escape does (& < >),
+        # without importing urllib.request as saxutils does.
+        loc = html.escape(config.absolute(path), quote=False)
+        lines.append(f"  <url><loc>{loc}</loc>{lastmod}</url>")
     lines.append("</urlset>")
     return "\n".join(lines) + "\n"
 

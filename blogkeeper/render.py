@@ -15,16 +15,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from html.parser import HTMLParser
+from typing import Any
 
-import latex2mathml
 import markdown2
 import pygments
-from pygments.formatters import HtmlFormatter
 
-from blogkeeper.deadline import Overrun, call_with_deadline
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.fences import Fence, is_fold, scan
-from blogkeeper.highlight import highlight, lexer_for
+
+# Imported where used, not here: latex2mathml, pygments.formatters, blogkeeper.highlight
+# and blogkeeper.deadline. A build whose posts are all in the render cache imports this
+# module (for `Rendered`, `versions`, `link_fragments`) but renders nothing.
 
 # Bump when a change here changes the HTML for the same Markdown (the render cache key).
 RENDER_VERSION = "4"
@@ -71,6 +72,8 @@ class _Swaps:
 
 def render_markdown(body: str, fold: int | None, source: str, body_line: int) -> Rendered:
     """Render `body` within RENDER_SECONDS; errors name `source` at lines from `body_line`."""
+    from blogkeeper.deadline import Overrun, call_with_deadline  # multiprocessing: on a miss
+
     check_nesting(body, source, body_line)
     try:
         return call_with_deadline(RENDER_SECONDS, _render, body, fold, source, body_line)
@@ -151,6 +154,8 @@ def options() -> dict[str, object]:
 
 def versions() -> dict[str, str]:
     """The versions of everything whose change can change the HTML of the same text."""
+    import latex2mathml  # here: it reads its version from importlib.metadata
+
     from blogkeeper import __version__
 
     return {
@@ -314,11 +319,17 @@ def _mathml(latex: str, display: str) -> str:
     return str(latex2mathml.converter.convert(latex, display=display))
 
 
-_FORMATTER = HtmlFormatter(**HIGHLIGHT)
+@lru_cache(maxsize=1)
+def _formatter() -> Any:
+    from pygments.formatters import HtmlFormatter  # here: only a post rendered needs it
+
+    return HtmlFormatter(**HIGHLIGHT)
 
 
 @lru_cache(maxsize=4096)
 def _highlight(lang: str, code: str) -> str:
+    from blogkeeper.highlight import highlight, lexer_for  # Pygments' lexers: on a miss
+
     if lang == OUTPUT_LANG:
         return (
             '<pre class="output" tabindex="0"><samp>'
@@ -333,7 +344,7 @@ def _highlight(lang: str, code: str) -> str:
             + html.escape(code, quote=False)
             + "</code></pre></div>\n"
         )
-    out = highlight(code, lexer, _FORMATTER)
+    out = highlight(code, lexer, _formatter())
     out = out.replace('<div class="highlight">', f'<div class="highlight" data-lang="{lang}">', 1)
     return out.replace("<pre>", '<pre tabindex="0">', 1).replace("<span></span>", "", 1)
 
@@ -366,6 +377,8 @@ def stylesheet() -> str:
 
 
 def _style_rules(style: str) -> list[str]:
+    from pygments.formatters import HtmlFormatter  # here: pages keep the stylesheet
+
     formatter = HtmlFormatter(style=style)
     rules = formatter.get_background_style_defs(".highlight")
     rules += formatter.get_token_style_defs(".highlight")

@@ -30,14 +30,17 @@ STATIC_DIR = "static"
 _FROM_HTML = {"derived_from": ("html",)}
 _FROM_INTRO = {"derived_from": ("intro",)}
 _FROM_POST = {"derived_from": ("post",)}
+_RENDERED = {"derived_from": ("post", "rendered_with")}
 
 
 @dataclass(frozen=True)
 class RenderedPost:
+    # What the renderer made of `post.body` and `post.fold`: page keys leave them out
+    # when `rendered_with` says with what (they follow from it and the post).
     post: Post
-    html: str
-    intro: str
-    folded: bool
+    html: str = field(metadata=_RENDERED)
+    intro: str = field(metadata=_RENDERED)
+    folded: bool = field(metadata=_RENDERED)
     # Found where the post was rendered (see `Derived`); None when the render cache held
     # it. Page keys leave them out: they follow from the fields named (and the site's URL).
     html_tags: tuple[StartTag, ...] | None = field(default=None, metadata=_FROM_HTML)
@@ -46,6 +49,9 @@ class RenderedPost:
     # A hash that `html` and `intro` are a function of (the render cache key), for keys
     # of what is made from them without hashing them again; "" when not known.
     html_key: str = field(default="", metadata=_FROM_HTML)
+    # The render cache's salt (the render options and the versions of all that renders),
+    # when the HTML came through that cache; None: unknown, page keys hash the HTML.
+    rendered_with: str | None = None
 
     @property
     def path(self) -> str:
@@ -207,7 +213,8 @@ def render_posts(
     folder = str(twins.folder) if twins is not None else ""
     keys = [cache.key(job) for job in jobs] if cache else [""] * len(jobs)
     rendered = render_derived(jobs, cache, functools.partial(derive, twins=folder), keys=keys)
-    return [_attach(p, r, d, k) for p, (r, d), k in zip(posts, rendered, keys, strict=True)]
+    salt = cache.salt if cache is not None else None
+    return [_attach(p, r, d, k, salt) for p, (r, d), k in zip(posts, rendered, keys, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -242,8 +249,12 @@ def _twin_url(config: SiteConfig | None, post: Post) -> str:
     return llms.absolute_url(config, post.path) if config.llms.full or config.llms.twins else ""
 
 
-def _attach(post: Post, result: Rendered, derived: Derived | None, key: str) -> RenderedPost:
-    entry = RenderedPost(post, result.html, result.intro, result.folded, html_key=key)
+def _attach(
+    post: Post, result: Rendered, derived: Derived | None, key: str = "", salt: str | None = None
+) -> RenderedPost:
+    entry = RenderedPost(
+        post, result.html, result.intro, result.folded, html_key=key, rendered_with=salt
+    )
     if derived is None:
         return entry
     return replace(

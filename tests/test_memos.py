@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import post, write_files
 
-from blogkeeper import pages
+from blogkeeper import pages, render
 from blogkeeper.cache import CACHE_DIR, Memo
 from blogkeeper.config import load_config
 from blogkeeper.content import LoadOptions, load_posts
@@ -189,6 +191,49 @@ def test_fields_derived_from_others_are_not_hashed_again(site: Path) -> None:
     assert keys.value(_Parsed("<p>")) != keys.value(_Parsed("<b>"))
 
 
+def test_a_new_renderer_updates_the_pages_of_posts_that_did_not_change(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Page keys leave a post's HTML out (see `RenderedPost.rendered_with`): HTML that
+    changes while the post does not must still change its page and the list pages."""
+    before = same_as_fresh(site)
+    real_render, real_versions = render.render_markdown, render.versions
+
+    def new_render(*args: Any) -> render.Rendered:
+        made = real_render(*args)
+        return render.Rendered(made.html.replace("Intro.", "Intro!"), made.intro, made.folded)
+
+    monkeypatch.setattr(render, "render_markdown", new_render)
+    monkeypatch.setattr(render, "versions", lambda: {**real_versions(), "markdown2": "99"})
+    after = same_as_fresh(site)
+    changed = {path for path in after if after[path] != before[path]}
+    assert {"2026/01/a/index.html", "2026/01/b/index.html"} <= changed
+    assert "index.html" not in changed  # the intros did not change
+
+    def new_intro(*args: Any) -> render.Rendered:
+        made = real_render(*args)
+        return render.Rendered(made.html, made.intro.replace("Intro.", "Intro?"), made.folded)
+
+    monkeypatch.setattr(render, "render_markdown", new_intro)
+    monkeypatch.setattr(render, "versions", lambda: {**real_versions(), "markdown2": "100"})
+    again = same_as_fresh(site)
+    changed = {path for path in again if again[path] != after[path]}
+    assert {"index.html", "topics/x/index.html"} <= changed
+
+
+def test_html_is_keyed_unless_it_is_known_what_rendered_it(site: Path) -> None:
+    config = load_config(site)
+    built = assemble(config, render_posts(load_posts(config, LoadOptions(now=NOW))))
+    keys = pages.PageKeys(built, pages.environment(built))
+    entry = built.posts[0]
+    assert entry.rendered_with is None  # rendered without a cache
+    other = dataclasses.replace(entry, html=entry.html + "<p>more</p>")
+    assert keys.value(entry) != keys.value(other)
+    known = dataclasses.replace(entry, rendered_with="salt")
+    assert keys.value(known) == keys.value(dataclasses.replace(other, rendered_with="salt"))
+    assert keys.value(known) != keys.value(dataclasses.replace(known, rendered_with="pepper"))
+
+
 def test_kept_pages_are_read_only_when_asked_for(site: Path) -> None:
     """A page the memo holds stays in its memo file until written, and reads back exact."""
     good = same_as_fresh(site)
@@ -218,3 +263,60 @@ def test_a_kept_page_gone_before_it_is_written_is_a_clear_error(site: Path, tmp_
     with pytest.raises(BuildError):
         write_site(built, site / "public")
     assert snapshot(site / "public") == before
+
+
+def test_the_site_folder_spelled_two_ways_is_one_site(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--site .` and `--site /abs/path` hit the same memo entries: none is written again."""
+    build_site(site, BuildOptions(now=NOW))
+    pages_memo = site / CACHE_DIR / "pages"
+    before = {p.name: p.stat().st_ino for p in pages_memo.iterdir()}
+    monkeypatch.chdir(site)
+    build_site(Path("."), BuildOptions(now=NOW))
+    assert {p.name: p.stat().st_ino for p in pages_memo.iterdir()} == before
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_pages_rendered_by_forked_workers_equal_pages_rendered_here(
+    site: Path, monkeypatch: pytest.MonkeyPatch, cache: bool
+) -> None:
+    from blogkeeper import cache as cache_module
+
+    pools: list[int] = []
+    real = cache_module.parallel_map
+
+    def counting(function: Any, items: Any, workers: Any = None, small: bool = False) -> Any:
+        if function is pages._render_forked:
+            pools.append(len(items))
+        return real(function, items, workers, small)
+
+    monkeypatch.setattr(cache_module, "parallel_map", counting)
+    monkeypatch.setenv("BLOGKEEPER_WORKERS", "2")
+    monkeypatch.setattr(pages, "PARALLEL_PAGES", 10**9)
+    here = outputs(site, cache=cache)
+    assert not pools
+    shutil.rmtree(site / CACHE_DIR, ignore_errors=True)
+    monkeypatch.setattr(pages, "PARALLEL_PAGES", 2)
+    monkeypatch.setattr(cache_module, "PARALLEL_MIN", 2)
+    assert outputs(site, cache=cache) == here
+    assert pools and max(pools) >= 2  # the pages went through a pool
+    if cache:
+        assert outputs(site) == here  # and what the workers kept reads back the same
+
+
+def test_a_template_error_in_a_forked_worker_is_the_same_error(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_files(site, {"templates/post.html": "{{ post.title }} {{ 1 // 0 }}"})
+    monkeypatch.setenv("BLOGKEEPER_WORKERS", "2")
+    errors = []
+    for threshold in (10**9, 2):
+        monkeypatch.setattr(pages, "PARALLEL_PAGES", threshold)
+        from blogkeeper import cache as cache_module
+
+        monkeypatch.setattr(cache_module, "PARALLEL_MIN", 2)
+        with pytest.raises(BuildError) as caught:
+            build_site(site, BuildOptions(now=NOW))
+        errors.append([(e.path, e.line, e.message) for e in caught.value.errors])
+    assert errors[0] == errors[1] and errors[0]
