@@ -28,7 +28,7 @@ from blogkeeper.fences import Fence, is_fold, scan
 # module (for `Rendered`, `versions`, `link_fragments`) but renders nothing.
 
 # Bump when a change here changes the HTML for the same Markdown (the render cache key).
-RENDER_VERSION = "4"
+RENDER_VERSION = "5"
 
 EXTRAS = {
     "footnotes": None,
@@ -422,8 +422,9 @@ def _swap_in(text: str, swaps: _Swaps) -> str:
 
 
 # Attributes are rewritten only inside start tags: code and prose may show `id="x"` as text
-# (markdown2 escapes `<` there but not quotes).
-_TAG = re.compile(r"<[a-zA-Z][^<>]*>")
+# (markdown2 escapes `<` there but not quotes). A start tag runs to the next `>`, as HTML
+# reads it: in `<a id="main"</p>` the `</p` is part of the tag, so that id is the a's.
+_TAG = re.compile(r"<[a-zA-Z][^>]*>")
 _ID = re.compile(r'\sid="([^"]*)"')
 _FRAGMENT_HREF = re.compile(r'(\shref=")#')
 
@@ -432,7 +433,7 @@ def _tags_holding(needle: str) -> re.Pattern[str]:
     """The start tags `_TAG` finds that hold `needle`: the same spans, without the many
     tags (highlighted code's spans) that a pattern needing `needle` cannot change. A needle
     that starts with a literal keeps the scan fast."""
-    return re.compile(r"<(?=[a-zA-Z])[^<>]*" + needle + r"[^<>]*>")
+    return re.compile(r"<(?=[a-zA-Z])[^>]*?" + needle + r"[^>]*>")
 
 
 _ID_TAG = _tags_holding(r'id="')
