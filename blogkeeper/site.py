@@ -175,18 +175,14 @@ class _Kept:
         self.file_memos: dict[str, FileMemo] = {}
 
     def memo(self, name: str) -> Memo | None:
-        if not self.enabled:
-            return None
-        if name not in self.memos:
+        if self.enabled and name not in self.memos:
             self.memos[name] = Memo.for_site(self.root, name)
-        return self.memos[name]
+        return self.memos.get(name)
 
     def files(self, name: str) -> FileMemo | None:
-        if not self.enabled:
-            return None
-        if name not in self.file_memos:
+        if self.enabled and name not in self.file_memos:
             self.file_memos[name] = FileMemo.for_site(self.root, name)
-        return self.file_memos[name]
+        return self.file_memos.get(name)
 
     def save(self) -> None:
         """Write each memo the build used; drop the files it did not use."""
@@ -213,6 +209,12 @@ def render_posts(
     folder = str(twins.folder) if twins is not None else ""
     keys = [cache.key(job) for job in jobs] if cache else [""] * len(jobs)
     rendered = render_derived(jobs, cache, functools.partial(derive, twins=folder), keys=keys)
+    if twins is not None:
+        # Workers wrote these twin bodies for this build: count them as its own, so that
+        # the end of the build deletes the bodies no build uses any more.
+        for job, (_, derived) in zip(jobs, rendered, strict=True):
+            if derived is not None and job.url:
+                twins.adopt(llms.twin_key(job.fold, job.url, job.body))
     salt = cache.salt if cache is not None else None
     return [_attach(p, r, d, k, salt) for p, (r, d), k in zip(posts, rendered, keys, strict=True)]
 

@@ -320,3 +320,18 @@ def test_a_template_error_in_a_forked_worker_is_the_same_error(
             build_site(site, BuildOptions(now=NOW))
         errors.append([(e.path, e.line, e.message) for e in caught.value.errors])
     assert errors[0] == errors[1] and errors[0]
+
+
+def test_twin_bodies_no_build_uses_are_deleted(site: Path) -> None:
+    """Render workers hand each twin body over in `twins/`; once a later build renders
+    again, the bodies of text that no longer exists are gone (the folder does not grow
+    with every edit)."""
+    build_site(site, BuildOptions(now=NOW))
+    folder = site / CACHE_DIR / "twins"
+    first = {p.name for p in folder.iterdir()}
+    assert len(first) == 3
+    for n in range(3):
+        edit(site, "posts/b.md", "Rest" if n == 0 else f"again {n - 1}", f"again {n}")
+        build_site(site, BuildOptions(now=NOW))
+    now = {p.name for p in folder.iterdir()}
+    assert len(now) == 1 and not now & first  # only the body the last build rendered
