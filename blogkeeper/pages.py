@@ -145,7 +145,7 @@ def render_pages(
             errors.append(result)
         elif isinstance(result, bytes):
             outputs.append(_output(job.path, result))
-        elif result is not None:
+        else:
             outputs.append(_kept(job.path, result))
     if errors:
         raise BuildError(errors)
