@@ -10,13 +10,14 @@ site to disk.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from blogkeeper.errors import BuildError, ContentError
 
@@ -86,9 +87,15 @@ def write_site(outputs: Iterable[OutputLike], out: Path, spare: Path | None = No
         old = _old_files(out)
         folders = {""} | {os.path.dirname(path) for path in kept}
         for output in outputs:
-            _place(str(staging), str(out), output, old, kept, folders)
+            try:
+                _place(str(staging), str(out), output, old, kept, folders)
+            except OSError as exc:
+                _failed(out / output.path, exc)
         if MARKER not in kept:
-            (staging / MARKER).write_bytes(b"")
+            try:
+                _write_new(str(staging / MARKER), b"")
+            except OSError as exc:
+                _failed(out / MARKER, exc)
         _swap(staging, out, spare)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -195,10 +202,28 @@ def _unchanged(entry: os.DirEntry[str], data: bytes) -> os.stat_result | None:
         return None
 
 
+def _failed(path: Path, exc: OSError) -> NoReturn:
+    """Raise the `BuildError` for an output that could not be written (the disk said no)."""
+    message = f"could not write this file: {exc.strerror or exc}"
+    raise BuildError([ContentError(str(path), None, message, "the previous site was kept")])
+
+
 def _write_new(path: str, data: bytes) -> None:
+    """Create `path` holding exactly `data`, or raise `OSError`.
+
+    A write may store fewer bytes than it was given (a full disk, a file-size limit), so
+    the rest is written again until it is all stored or the system names the error.
+    """
     handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    with open(handle, "wb", buffering=0) as file:
-        file.write(data)
+    try:
+        rest = memoryview(data)
+        while rest:
+            written = os.write(handle, rest)
+            if written == 0:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+            rest = rest[written:]
+    finally:
+        os.close(handle)
 
 
 def _replace(target: str, make: Callable[[str], object]) -> None:

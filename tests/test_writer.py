@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import resource
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import Result, post, quick_build, snapshot
+from conftest import NOW, Result, post, quick_build, snapshot
 
 from blogkeeper.errors import BuildError
-from blogkeeper.writer import MARKER, check_output_dir
+from blogkeeper.writer import MARKER, check_output_dir, write_site
 
 MakeSite = Callable[..., Path]
 
@@ -178,3 +184,51 @@ def test_symlinks_in_the_old_output_are_not_followed(site: Path, tmp_path: Path)
         built = out / name
         assert not built.is_symlink() and not built.parent.is_symlink()
         assert not built.samefile(outside / Path(name).name)
+
+
+# --- the disk says no ------------------------------------------------------------------
+
+
+def _limit_file_size() -> None:
+    """In the child: files stop growing at 64 KiB, and going past it is an error (EFBIG)
+    instead of the signal that would kill the process."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536))
+
+
+def test_a_file_the_disk_cuts_short_fails_the_build(site: Path, tmp_path: Path) -> None:
+    out = tmp_path / "public"
+    assert quick_build(site, "--out", out).code == 0
+    before = snapshot(out)
+    (site / "static" / "big.bin").write_bytes(bytes(range(256)) * 390 + b"x" * 160)
+    command = [sys.executable, "-m", "blogkeeper", "build", "--site", str(site), "--now", NOW]
+    proc = subprocess.run(
+        [*command, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=_limit_file_size,
+    )
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    reason = os.strerror(errno.EFBIG)
+    assert f"{out / 'big.bin'}: could not write this file: {reason}" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["public", "site"]
+
+
+@dataclass(frozen=True)
+class Output:
+    path: str
+    data: bytes
+
+
+def test_short_writes_are_continued_until_every_byte_is_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_write = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, bytes(data)[:1000]))
+    data = bytes(range(256)) * 400
+    write_site([Output("big.bin", data), Output("a/b.txt", b"small")], tmp_path / "out")
+    monkeypatch.undo()
+    assert snapshot(tmp_path / "out") == {"a/b.txt": b"small", "big.bin": data, MARKER: b""}
