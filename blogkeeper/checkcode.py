@@ -31,7 +31,15 @@ from typing import Any
 from blogkeeper import __version__
 from blogkeeper.compare import compare, normalise
 from blogkeeper.config import SiteConfig, load_config
-from blogkeeper.content import POSTS_DIR, LoadOptions, Post, load_posts
+from blogkeeper.content import (
+    POSTS_DIR,
+    LoadOptions,
+    Post,
+    decode_source,
+    load_posts,
+    parse_post,
+    read_bytes,
+)
 from blogkeeper.errors import BuildError, ContentError, did_you_mean
 from blogkeeper.fences import Fence, scan
 from blogkeeper.sandbox import JobBlock, JobResult, kill_all, run_job
@@ -42,6 +50,7 @@ OPTIONS = ("skip", "raises", "timeout")
 TRUNCATED = "[output truncated at 1 MiB]"
 OUTPUT_DIFFERS = "output differs from the post"
 UPDATED = "output block updated"
+NOT_UPDATED = "changed while check-code ran; not updated (run check-code --update again)"
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,7 @@ class Block:
 class Plan:
     post: Post
     blocks: tuple[Block, ...]
+    data: bytes  # the file as read and run: --update writes only over exactly these bytes
 
 
 @dataclass(frozen=True)
@@ -122,12 +132,22 @@ def plan_site(root: Path, only: Sequence[Path] = ()) -> tuple[SiteConfig, list[P
     plans = []
     for post in sorted(chosen, key=lambda p: p.source):
         try:
-            plans.append(Plan(post, tuple(plan_blocks(post, config.check_code.timeout))))
+            post, data = _read_again(config, post)
+            blocks = tuple(plan_blocks(post, config.check_code.timeout))
+            plans.append(Plan(post, blocks, data))
         except BuildError as exc:
             errors.extend(exc.errors)
     if errors:
         raise BuildError(errors)
     return config, [p for p in plans if p.blocks]
+
+
+def _read_again(config: SiteConfig, post: Post) -> tuple[Post, bytes]:
+    """The post parsed from its file's bytes read now, and those bytes: the blocks run
+    and the text --update edits then come from the very same bytes."""
+    path = config.root / post.source
+    data = read_bytes(path, post.source, config.max_post_bytes)
+    return parse_post(config, path, post.source, decode_source(data, post.source)), data
 
 
 def _limit(root: Path, chosen: list[Post], posts: list[Post], only: Sequence[Path]) -> list[Post]:
@@ -236,8 +256,8 @@ def check_site(
         if not report.cached and not report.failed and not options.update:
             cache.remember(keys[report.source])
     if options.update:
-        update_posts(root, plans, reports)
-        reports = [_updated(r) for r in reports]
+        stale = update_posts(root, plans, reports)
+        reports = [_not_updated(r) if r.source in stale else _updated(r) for r in reports]
     return sorted(reports, key=lambda r: r.source)
 
 
@@ -263,6 +283,16 @@ def _updated(report: PostReport) -> PostReport:
         for o in report.outcomes
     )
     return replace(report, outcomes=outcomes)
+
+
+def _not_updated(report: PostReport) -> PostReport:
+    """A post --update refused to write fails, once, at its first line."""
+    index = next(i for i, o in enumerate(report.outcomes) if _edit(o) is not None)
+    outcomes = list(report.outcomes)
+    outcomes[index] = replace(
+        outcomes[index], status="failed", line=1, message=NOT_UPDATED, details=""
+    )
+    return replace(report, outcomes=tuple(outcomes))
 
 
 def _cached_report(plan: Plan) -> PostReport:
@@ -407,32 +437,44 @@ class Cache:
         _write_atomic(self.folder / f"{key}.json", json.dumps({"passed": True}).encode())
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _write_atomic(path: Path, data: bytes, expected: bytes | None = None) -> bool:
+    """Replace `path` with `data` through a temp file; with `expected`, only if `path`
+    still holds exactly those bytes just before the rename. Whether it was written."""
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as file:
             file.write(data)
+        if expected is not None and not _holds(path, expected):
+            Path(temp).unlink()
+            return False
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+    return True
 
 
-def update_posts(root: Path, plans: Iterable[Plan], reports: Iterable[PostReport]) -> list[str]:
-    """Write what each block printed into its output block; returns the changed posts."""
-    changed = []
+def _holds(path: Path, expected: bytes) -> bool:
+    try:
+        return path.read_bytes() == expected
+    except OSError:  # deleted or replaced by something unreadable: changed all the same
+        return False
+
+
+def update_posts(root: Path, plans: Iterable[Plan], reports: Iterable[PostReport]) -> set[str]:
+    """Write what each block printed into its output block; returns the posts not written
+    because their file changed since it was read (the edits are lines of the text run)."""
+    stale = set()
     outcomes = {r.source: r.outcomes for r in reports}
     for plan in plans:
         edits = [e for o in outcomes.get(plan.post.source, ()) if (e := _edit(o)) is not None]
         if not edits:
             continue
-        path = root / plan.post.source
-        text = path.read_bytes().decode("utf-8")
-        new = apply_edits(text, plan.post.body_line, edits)
-        if new != text:
-            _write_atomic(path, new.encode("utf-8"))
-            changed.append(plan.post.source)
-    return changed
+        text = plan.data.decode("utf-8")
+        new = apply_edits(text, plan.post.body_line, edits).encode("utf-8")
+        if new != plan.data and not _write_atomic(root / plan.post.source, new, plan.data):
+            stale.add(plan.post.source)
+    return stale
 
 
 Edit = tuple[int, int, str, list[str]]  # (first body index, end index, indent, new lines)

@@ -14,6 +14,7 @@ import pytest
 from conftest import BLOG_TOML, REPO, build, post, run_cli
 from lxml import etree, html
 
+from blogkeeper.checkcode import NOT_UPDATED
 from blogkeeper.compare import compare
 
 MakeSite = Callable[..., Path]
@@ -456,6 +457,30 @@ def test_update_writes_outputs_and_round_trips(make_site: MakeSite) -> None:
     assert last_line(out) == "5 passed, 0 failed, 0 skipped"
     check(root, "--update")
     assert (root / "posts/u.md").read_bytes() == (front + expected).encode()
+
+
+def test_update_leaves_a_post_edited_while_it_ran_as_the_author_left_it(
+    make_site: MakeSite, tmp_path: Path
+) -> None:
+    started = tmp_path / "started"
+    slow = f"import pathlib, time\npathlib.Path({str(started)!r}).touch()\ntime.sleep(2)"
+    root = make_site({"posts/e.md": checked("E", fence(slow), fence("print('done')"))})
+    path = root / "posts" / "e.md"
+    command = [sys.executable, "-m", "blogkeeper", "check-code", "--site", str(root), "--update"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        deadline = time.monotonic() + 60
+        while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert started.exists(), proc.communicate()
+        edited = path.read_bytes().replace(b"Intro.\n", b"Intro.\nTwo new lines\nabove.\n")
+        path.write_bytes(edited)
+        out, err = (stream.decode() for stream in proc.communicate(timeout=60))
+    assert proc.returncode == 1, out + err
+    assert path.read_bytes() == edited
+    assert f"posts/e.md:1: {NOT_UPDATED}" in out
+    assert "updated output blocks" not in err
+    assert "Traceback" not in out + err
+    assert list(path.parent.iterdir()) == [path]
 
 
 # --- reports -------------------------------------------------------------------------
