@@ -14,7 +14,6 @@ from package metadata. It prints nothing; the CLI reports the `PostReport` value
 from __future__ import annotations
 
 import ast
-import hashlib
 import json
 import os
 import re
@@ -28,13 +27,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from blogkeeper import __version__
+from blogkeeper.cache import Cache
 from blogkeeper.compare import compare, normalise
 from blogkeeper.config import SiteConfig, load_config
 from blogkeeper.content import (
     POSTS_DIR,
     LoadOptions,
-    Post,
     decode_source,
     load_posts,
     parse_post,
@@ -42,10 +40,10 @@ from blogkeeper.content import (
 )
 from blogkeeper.errors import BuildError, ContentError, did_you_mean
 from blogkeeper.fences import Fence, scan
+from blogkeeper.model import Post
 from blogkeeper.sandbox import JobBlock, JobResult, kill_all, run_job
 
-CACHE_DIR = ".blogkeeper-cache/check-code"
-CACHE_FORMAT = 1
+PASSED = b"passed"
 OPTIONS = ("skip", "raises", "timeout")
 TRUNCATED = "[output truncated at 1 MiB]"
 OUTPUT_DIFFERS = "output differs from the post"
@@ -233,12 +231,12 @@ def check_site(
 ) -> list[PostReport]:
     """Check every selected post; the reports come back sorted by post path."""
     _, plans = plan_site(root, options.posts)
-    cache = Cache(root / CACHE_DIR)
+    cache = Cache.for_site(root)
     keys = {plan.post.source: cache_key(plan) for plan in plans}
     reports: list[PostReport] = []
     pending = []
     for plan in plans:
-        if options.use_cache and not options.update and cache.passed(keys[plan.post.source]):
+        if options.use_cache and not options.update and cache.get(keys[plan.post.source]) == PASSED:
             reports.append(_cached_report(plan))
         else:
             pending.append(plan)
@@ -254,7 +252,7 @@ def check_site(
             progress(report, done, len(plans))
     for report in reports:
         if not report.cached and not report.failed and not options.update:
-            cache.remember(keys[report.source])
+            cache.put(keys[report.source], PASSED)
     if options.update:
         stale = update_posts(root, plans, reports)
         reports = [_not_updated(r) if r.source in stale else _updated(r) for r in reports]
@@ -375,14 +373,12 @@ def cache_key(plan: Plan) -> str:
     blocks = [[b.code, list(b.options), b.timeout, b.expected] for b in plan.blocks]
     modules = sorted({m for b in plan.blocks for m in imported_modules(b.code)} | {"torch"})
     payload = {
-        "format": CACHE_FORMAT,
-        "blogkeeper": __version__,
         "python": sys.version,
         "executable": sys.executable,
         "packages": {m: package_version(m) for m in modules},
         "blocks": blocks,
     }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    return Cache.key("check-code pass", ("blogkeeper",), json.dumps(payload, sort_keys=True))
 
 
 def imported_modules(code: str) -> set[str]:
@@ -418,23 +414,6 @@ def _distributions() -> dict[str, list[str]]:
     import importlib.metadata
 
     return {k: list(v) for k, v in importlib.metadata.packages_distributions().items()}
-
-
-class Cache:
-    """Passing runs, one empty-ish file per key; written atomically, never read for failures."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-
-    def passed(self, key: str) -> bool:
-        return (self.folder / f"{key}.json").is_file()
-
-    def remember(self, key: str) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        ignore = self.folder.parent / ".gitignore"
-        if not ignore.exists():
-            _write_atomic(ignore, b"*\n")
-        _write_atomic(self.folder / f"{key}.json", json.dumps({"passed": True}).encode())
 
 
 def _write_atomic(path: Path, data: bytes, expected: bytes | None = None) -> bool:

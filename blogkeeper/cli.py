@@ -119,8 +119,8 @@ def _datetime(text: str) -> dt.datetime:
 
 
 def _run_build(args: argparse.Namespace) -> int:
-    from blogkeeper.cache import CACHE_DIR
-    from blogkeeper.site import BuildOptions, build_site
+    from blogkeeper.build import build_site
+    from blogkeeper.model import BuildOptions
     from blogkeeper.writer import check_output_dir, write_site
 
     root = args.site.resolve()
@@ -128,7 +128,7 @@ def _run_build(args: argparse.Namespace) -> int:
     out = check_output_dir(args.out or root / "public", root, force=args.force)
     options = BuildOptions(args.drafts, args.future, args.now, cache=not args.no_cache)
     outputs = build_site(root, options)
-    write_site(outputs, out, spare=root / CACHE_DIR / "previous-site")
+    write_site(outputs, out)
     elapsed = time.perf_counter() - started
     print(f"built {len(outputs)} files into {out} in {elapsed:.2f} s")
     return 0

@@ -12,59 +12,21 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from blogkeeper.config import SiteConfig
 from blogkeeper.errors import BuildError, ContentError, did_you_mean
 from blogkeeper.fences import find_fold, inside, scan
+from blogkeeper.model import Post
+from blogkeeper.urls import post_path
 
 if TYPE_CHECKING:
     import yaml
 
-    from blogkeeper.cache import Memo
-
 POSTS_DIR = "posts"
 POST_SUFFIXES = (".md", ".markdown")
-
-
-_FROM_ALL = {"derived_from": ("source", "body")}
-
-
-@dataclass(frozen=True)
-class Post:
-    """A post as its author wrote it, validated; `body` is LF-normalised Markdown."""
-
-    source: str
-    title: str
-    date: dt.datetime
-    updated: dt.datetime | None
-    tags: tuple[str, ...]
-    series: str | None
-    part: int | None
-    summary: str
-    slug: str
-    draft: bool
-    check_code: bool | None
-    llms: bool
-    body: str
-    body_line: int
-    fold: int | None
-    # A hash every field above is a function of (the post memo key: the file's bytes, its
-    # path, the time zone, the parsing code), for keys of what is made from the post
-    # without hashing it again; "" when not known. Not part of what a post is. A post
-    # changed with `replace` must drop it (`key=""`).
-    key: str = field(default="", compare=False, repr=False, metadata=_FROM_ALL)
-
-    @property
-    def path(self) -> str:
-        """The post's site path, relative to the site root: "2026/03/slug/"."""
-        return f"{self.date.year:04d}/{self.date.month:02d}/{self.slug}/"
-
-    @property
-    def last_modified(self) -> dt.datetime:
-        return self.updated or self.date
 
 
 @dataclass(frozen=True)
@@ -90,16 +52,13 @@ FIELDS = {
 REQUIRED = ("title", "date")
 
 
-def load_posts(config: SiteConfig, options: LoadOptions, memo: Memo | None = None) -> list[Post]:
-    """Every publishable post under posts/, newest first; raises `BuildError`.
-
-    `memo` keeps what parsing each file gave, keyed by its bytes (see `load_post`).
-    """
+def load_posts(config: SiteConfig, options: LoadOptions) -> list[Post]:
+    """Every publishable post under posts/, newest first; raises `BuildError`."""
     errors: list[ContentError] = []
     posts: list[Post] = []
     for path in find_post_files(config.root):
         try:
-            posts.append(load_post(config, path, memo))
+            posts.append(load_post(config, path))
         except BuildError as exc:
             errors.extend(exc.errors)
     now = options.now or dt.datetime.now(tz=config.tz)
@@ -129,120 +88,11 @@ def find_post_files(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def load_post(config: SiteConfig, path: Path, memo: Memo | None = None) -> Post:
-    """The post in the file at `path`.
-
-    With `memo`, a file parsed before is not parsed again: the result is kept under a
-    hash of the file's bytes, its path, the time zone and the code that parses it (never
-    its mtime), and a kept result is used only if it is whole. Errors are never kept.
-    """
+def load_post(config: SiteConfig, path: Path) -> Post:
+    """The post in the file at `path`."""
     source = path.relative_to(config.root).as_posix()
     data = read_bytes(path, source, config.max_post_bytes)
-    key = _memo_key(config, source, data) if memo is not None else ""
-    if memo is not None:
-        post = _from_memo(memo.get(key), source, data, config, key)
-        if post is not None:
-            return post
-    post = parse_post(config, path, source, decode_source(data, source))
-    if memo is not None:
-        memo[key] = _to_memo(post)
-        post = replace(post, key=key)
-    return post
-
-
-def _memo_key(config: SiteConfig, source: str, data: bytes) -> str:
-    from blogkeeper.cache import code_digest, digest
-
-    # yaml is PyYAML, _yaml its libyaml binding: both shape the front matter read.
-    code = code_digest("blogkeeper", "yaml", "_yaml", "frontmatter")
-    return digest("post", code, config.timezone, source, data)
-
-
-# The fields kept in the memo, with their types; `body` is not kept but cut from the file.
-_MEMO_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "title": str,
-    "tags": list,
-    "series": (str, type(None)),
-    "part": (int, type(None)),
-    "summary": str,
-    "slug": str,
-    "draft": bool,
-    "check_code": (bool, type(None)),
-    "llms": bool,
-    "body_line": int,
-    "fold": (int, type(None)),
-    "body_length": int,
-}
-
-
-def _to_memo(post: Post) -> dict[str, Any]:
-    kept: dict[str, Any] = {name: getattr(post, name) for name in _MEMO_FIELDS if name in FIELDS}
-    kept.update(tags=list(post.tags), body_line=post.body_line, fold=post.fold)
-    kept.update(body_length=len(post.body), date=_date_to_memo(post.date))
-    kept["updated"] = _date_to_memo(post.updated) if post.updated else None
-    return kept
-
-
-def _date_to_memo(value: dt.datetime) -> list[Any]:
-    offset = value.utcoffset()
-    assert offset is not None  # every date is in the site's time zone
-    return [value.replace(tzinfo=None).isoformat(), value.fold, offset.total_seconds()]
-
-
-def _from_memo(
-    kept: object, source: str, data: bytes, config: SiteConfig, key: str = ""
-) -> Post | None:
-    """The post kept in the memo, or None if `kept` is not a whole, valid entry."""
-    if not isinstance(kept, dict) or set(kept) != {*_MEMO_FIELDS, "date", "updated"}:
-        return None
-    for name, kind in _MEMO_FIELDS.items():  # a loop: a generator costs more than the tests
-        if not isinstance(kept[name], kind):
-            return None
-    if any(isinstance(kept[k], bool) for k in ("part", "body_line", "fold", "body_length")):
-        return None  # a bool is an int to isinstance
-    if not all(isinstance(t, str) for t in kept["tags"]):
-        return None
-    date = _date_from_memo(kept["date"], config)
-    updated = _date_from_memo(kept["updated"], config) if kept["updated"] is not None else None
-    if date is None or (kept["updated"] is not None and updated is None):
-        return None
-    text = decode_source(data, source)
-    if not 0 <= kept["body_length"] <= len(text):
-        return None
-    body = text[len(text) - kept["body_length"] :]
-    return Post(
-        source=source,
-        title=kept["title"],
-        date=date,
-        updated=updated,
-        tags=tuple(kept["tags"]),
-        series=kept["series"],
-        part=kept["part"],
-        summary=kept["summary"],
-        slug=kept["slug"],
-        draft=kept["draft"],
-        check_code=kept["check_code"],
-        llms=kept["llms"],
-        body=body,
-        body_line=kept["body_line"],
-        fold=kept["fold"],
-        key=key,
-    )
-
-
-def _date_from_memo(kept: object, config: SiteConfig) -> dt.datetime | None:
-    """The date kept, in the site's time zone; None if the zone's rules changed since."""
-    if not isinstance(kept, list) or len(kept) != 3:
-        return None
-    wall, fold, offset = kept
-    try:
-        value = dt.datetime.fromisoformat(wall).replace(tzinfo=config.tz, fold=fold)
-        found = value.utcoffset()
-    except (TypeError, ValueError):
-        return None
-    if found is None or found.total_seconds() != offset:
-        return None
-    return value
+    return parse_post(config, path, source, decode_source(data, source))
 
 
 def parse_post(config: SiteConfig, path: Path, source: str, text: str) -> Post:
@@ -266,6 +116,7 @@ def parse_post(config: SiteConfig, path: Path, source: str, text: str) -> Post:
         body=body,
         body_line=body_line,
         fold=_fold(lines),
+        path=post_path(values["date"], slug),
     )
 
 
@@ -283,11 +134,6 @@ def _fold(lines: list[str]) -> int | None:
             return index
         start = index + 1
     return None
-
-
-def read_source(path: Path, source: str, limit: int) -> str:
-    """The file's text: UTF-8, BOM stripped, line ends normalised to LF."""
-    return decode_source(read_bytes(path, source, limit), source)
 
 
 def read_bytes(path: Path, source: str, limit: int) -> bytes:
@@ -333,7 +179,6 @@ def normalise_text(text: str) -> str:
 def split_front_matter(text: str, source: str) -> tuple[dict[str, tuple[Any, int]], str, int]:
     """(front matter with each key's line, body, 1-based line where the body starts)."""
     # python-frontmatter finds the `---` delimiters; blogkeeper parses the YAML itself.
-    # Imported here: a build whose posts all come from the memo needs neither.
     from frontmatter.default_handlers import YAMLHandler
 
     handler = YAMLHandler()

@@ -3,140 +3,103 @@
 An `href` or `src` in a post's rendered HTML that has no scheme (or points under the
 site's own `url`) must name an output file, and a `#fragment` must name an `id` (or an
 `<a name>`) in the page it points to. A failure is a `ContentError` at the post's Markdown
-line where the link is written. External links are never fetched. Pure: it reads the
-build's outputs in memory and writes nothing. Parsing HTML is its one cost: a post's start
-tags can come with it, found where the post was rendered (`start_tags`); what a parse found
-is kept in a `memo` by the hash of the HTML parsed (the build keeps it between builds); and
-a fragment into a post page is looked up in the ids of the post's own HTML when the page
-holds that HTML, so a page is parsed only for an id its template would have to supply.
+line where the link is written. External links are never fetched. A post's links and ids
+are found once, where it is rendered (`facts`, on lxml's HTML parser); a page is parsed
+here only when a link points into it for an id its post's HTML does not hold. Pure: a
+`Site` and its outputs in, a `BuildError` or nothing out.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from html.parser import HTMLParser
-from typing import Protocol, cast
+from collections.abc import Sequence
 from urllib.parse import SplitResult, unquote, urljoin, urlsplit
 
-from blogkeeper.cache import parallel_map
+import lxml.html
+from lxml import etree
+
+from blogkeeper import urls
 from blogkeeper.errors import BuildError, ContentError
+from blogkeeper.model import Output, Post, RenderedPost, Site
 
-LINK_ATTRS = {"href", "src", "poster", "srcset"}
-
-
-class _Output(Protocol):
-    @property
-    def path(self) -> str: ...
-    @property
-    def data(self) -> bytes: ...
+# The characters lxml refuses (XML 1.0's forbidden ones); they hold no link or id.
+_UNPARSABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
-class _Post(Protocol):
-    @property
-    def source(self) -> str: ...
-    @property
-    def body(self) -> str: ...
-    @property
-    def body_line(self) -> int: ...
-    @property
-    def path(self) -> str: ...
+def parse(fragment: str) -> lxml.html.HtmlElement:
+    """An HTML fragment parsed by lxml, inside a `<div>` of its own; the characters XML
+    forbids (and lxml refuses) are dropped first."""
+    return lxml.html.fragment_fromstring(_UNPARSABLE.sub("", fragment), create_parent="div")
 
 
-class Memo(Protocol):
-    def get(self, key: str) -> object | None: ...
-    def __setitem__(self, key: str, value: object) -> None: ...
+# Found with XPath, in C: walking the elements in Python costs five times as much.
+_LINKS = etree.XPath("//@href | //@src | //@poster | //@srcset")
+_IDS = etree.XPath("//@id | //a/@name")
 
 
-class _Entry(Protocol):
-    @property
-    def post(self) -> _Post: ...
-    @property
-    def html(self) -> str: ...
-    @property
-    def html_tags(self) -> Sequence[StartTag] | None:
-        """`start_tags(self.html)` when already known, else None."""
-
-    @property
-    def html_key(self) -> str:
-        """A hash `html` is a function of (its render cache key), or "" if not known."""
+def facts(root: lxml.html.HtmlElement) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(every link and image URL under `root` as written, first seen first; its ids, sorted)."""
+    links: list[str] = []
+    for value in _LINKS(root):
+        if value.attrname == "srcset":
+            links += [c.split()[0] for c in value.split(",") if c.strip()]
+        else:
+            links.append(str(value))
+    return tuple(dict.fromkeys(links)), tuple(sorted({str(v) for v in _IDS(root)}))
 
 
-def check_links(
-    site_url: str,
-    entries: Iterable[_Entry],
-    outputs: Sequence[_Output],
-    memo: Memo | None = None,
-) -> None:
-    """Raise `BuildError` naming each post line whose link does not resolve.
+def page_ids(data: bytes) -> frozenset[str]:
+    """The ids (and `<a name>`s) of a whole page as written."""
+    text = data.decode("utf-8", "replace")
+    if not text.strip():
+        return frozenset()
+    document = lxml.html.document_fromstring(_UNPARSABLE.sub("", text))
+    return frozenset(str(v) for v in _IDS(document))
 
-    Pages are parsed (for their ids) only when a link points into them for an id their
-    post's HTML does not hold; HTML not in `memo` is parsed in worker processes when there
-    is a lot of it.
-    """
-    entries = list(entries)
-    files = {o.path: o for o in outputs}  # bytes read only for the pages fragments need
-    found = _found_posts(entries, memo)
-    checked: list[tuple[_Entry, str, str | tuple[str, str] | None]] = []
+
+def check_links(site: Site, outputs: Sequence[Output]) -> None:
+    """Raise `BuildError` naming each post line whose link does not resolve."""
+    site_url = site.config.url
+    files = {o.path: o for o in outputs}
+    ids: dict[str, frozenset[str]] = {}  # the pages parsed, by path
+    own = {urls.page_file(e.post.path): e for e in site.posts}
     elsewhere: dict[str, bool] = {}
-    for entry, (links, _) in zip(entries, found, strict=True):
-        page = urljoin(site_url, entry.post.path)
-        checked += [
-            (entry, url, _quick_problem(site_url, page, url, files, elsewhere)) for url in links
-        ]
-    targets = {p for _, _, p in checked if isinstance(p, tuple)}
-    known = _post_ids(entries, found, {path for path, _ in targets}, files)
-    # The other fragments need the ids of the whole page: parse those pages, together.
-    paths = sorted({path for path, fragment in targets if fragment not in known.get(path, ())})
-    parsed = _found_all([files[path].data for path in paths], memo)
-    ids = {path: frozenset(f[1]) for path, f in zip(paths, parsed, strict=True)}
     errors = []
-    for entry, url, problem in checked:
-        if isinstance(problem, tuple):
-            path, fragment = problem
-            present = fragment in known.get(path, ()) or fragment in ids.get(path, ())
-            problem = None if present else _no_id(url, fragment)
-        if problem:
-            hint = "fix the address, or remove the link"
-            errors.append(ContentError(entry.post.source, _line_of(entry.post, url), problem, hint))
+    for entry in site.posts:
+        page = urljoin(site_url, entry.post.path)
+        for url in entry.rendering.links:
+            try:
+                problem = _quick_problem(site_url, page, url, files, elsewhere)
+            except ValueError:  # urlsplit: a bracketed host that does not close, say
+                problem = f"link to `{url}`: not a valid URL"
+            if isinstance(problem, tuple):
+                path, fragment = problem
+                found = fragment in _ids(path, files, own, ids)
+                problem = None if found else _no_id(url, fragment)
+            if problem:
+                hint = "fix the address, or remove the link"
+                line = _line_of(entry.post, url)
+                errors.append(ContentError(entry.post.source, line, problem, hint))
     if errors:
         raise BuildError(errors)
 
 
-def _found_posts(entries: Sequence[_Entry], memo: Memo | None) -> list[Found]:
-    """What each post's HTML holds: from the tags found when it rendered, else as pages."""
-    found: list[Found | None] = [None] * len(entries)
-    for index, entry in enumerate(entries):
-        if entry.html_tags is not None:
-            found[index] = found_in(entry.html_tags)
-            if memo is not None:  # for the next build, whose render cache has no tags
-                memo[_entry_key(entry)] = found[index]
-    missing = [i for i, result in enumerate(found) if result is None]
-    keys = [_entry_key(entries[i]) for i in missing]
-    parsed = _found_all([entries[i].html for i in missing], memo, keys)
-    for index, result in zip(missing, parsed, strict=True):
-        found[index] = result
-    return found  # type: ignore[return-value]
-
-
-def _post_ids(
-    entries: Sequence[_Entry], found: Sequence[Found], paths: set[str], files: dict[str, _Output]
-) -> dict[str, frozenset[str]]:
-    """For each post page in `paths` that holds its post's HTML as rendered, the ids that
-    HTML has: ids the page has too, found without parsing the page."""
-    known = {}
-    for entry, (_, ids) in zip(entries, found, strict=True):
-        path = entry.post.path + "index.html"
-        if ids and path in paths and _holds(files[path], entry.html):
-            known[path] = frozenset(ids)
-    return known
-
-
-def _holds(page: _Output, html: str) -> bool:
-    return holds(page.data, html.encode("utf-8", "surrogatepass"))
+def _ids(
+    path: str,
+    files: dict[str, Output],
+    own: dict[str, RenderedPost],
+    parsed: dict[str, frozenset[str]],
+) -> frozenset[str]:
+    """The ids of the page at `path`: those of its post's HTML when the page holds that
+    HTML as rendered (most links into a page: footnotes), else those of the whole page."""
+    if path not in parsed:
+        entry = own.get(path)
+        if entry is not None and holds(files[path].data, entry.html.encode("utf-8", "replace")):
+            parsed[path] = frozenset(entry.rendering.ids)
+        else:
+            parsed[path] = page_ids(files[path].data)
+    return parsed[path]
 
 
 def holds(data: bytes, part: bytes) -> bool:
@@ -155,76 +118,8 @@ def _no_id(url: str, fragment: str) -> str:
     return f"link to `{url}`: no element with id `{fragment}` on that page"
 
 
-Found = tuple[list[str], list[str]]  # links (first appearances, in order), ids (sorted)
-
-
-def _entry_key(entry: _Entry) -> str:
-    """The memo key of what a post's HTML holds: by its render key when known (the HTML
-    is a function of it), which saves hashing the HTML again."""
-    return "r" + entry.html_key if entry.html_key else _key(entry.html)
-
-
-def _found_all(
-    htmls: Sequence[str | bytes], memo: Memo | None, keys: Sequence[str] | None = None
-) -> list[Found]:
-    """What each HTML holds, from `memo` if there, else parsed (in parallel when many).
-
-    Bytes are a page as written (decoded leniently), text a post's HTML as rendered.
-    `keys`: their memo keys when known, else hashes of them.
-    """
-    keys = [_key(html) for html in htmls] if keys is None else keys
-    results: list[Found | None] = [None] * len(htmls)
-    if memo is not None:
-        for index, key in enumerate(keys):
-            kept = memo.get(key)
-            results[index] = cast(Found, kept) if _valid(kept) else None
-    missing = [i for i, result in enumerate(results) if result is None]
-    parsed = parallel_map(_parse_found, [htmls[i] for i in missing], small=True)
-    for index, result in zip(missing, parsed, strict=True):
-        results[index] = result
-        if memo is not None:
-            memo[keys[index]] = result
-    return results  # type: ignore[return-value]
-
-
-def _key(html: str | bytes) -> str:
-    if isinstance(html, str):
-        return "t" + hashlib.sha256(html.encode("utf-8", "surrogatepass")).hexdigest()
-    return "b" + hashlib.sha256(html).hexdigest()
-
-
-def _parse_found(html: str | bytes) -> Found:
-    return found_in(start_tags(html if isinstance(html, str) else html.decode("utf-8", "replace")))
-
-
-def found_in(tags: Iterable[StartTag]) -> Found:
-    """The links and ids among `tags` (see `start_tags`), as `_found_all` returns them."""
-    links: list[str] = []
-    ids: set[str] = set()
-    for tag in tags:
-        for name, value in tag.attrs:
-            if value is None:
-                continue
-            if name == "id" or (name == "name" and tag.name == "a"):
-                ids.add(value)
-            elif name == "srcset":
-                links += [c.split()[0] for c in value.split(",") if c.strip()]
-            elif name in LINK_ATTRS:
-                links.append(value)
-    return list(dict.fromkeys(links)), sorted(ids)
-
-
-def _valid(kept: object) -> bool:
-    """Whether a memo entry has the shape `_found_all` returns (a memo may be damaged)."""
-    return (
-        isinstance(kept, list | tuple)
-        and len(kept) == 2
-        and all(isinstance(part, list) and all(isinstance(s, str) for s in part) for part in kept)
-    )
-
-
 def _quick_problem(
-    site_url: str, page: str, url: str, files: dict[str, _Output], elsewhere: dict[str, bool]
+    site_url: str, page: str, url: str, files: dict[str, Output], elsewhere: dict[str, bool]
 ) -> str | tuple[str, str] | None:
     """`_problem(site_url, page, url, files)` with less parsing: whether a URL names
     another site is the same on every page (kept in `elsewhere`), and a fragment alone
@@ -247,7 +142,7 @@ def _split(url: str) -> SplitResult:
 
 
 def _problem(
-    site_url: str, page: str, url: str, files: dict[str, _Output]
+    site_url: str, page: str, url: str, files: dict[str, Output]
 ) -> str | tuple[str, str] | None:
     """What is wrong with `url` on the page at `page`, None when it resolves, or the
     (output path, fragment) to look for when that depends on the page's ids."""
@@ -277,7 +172,7 @@ _DROPPED = re.compile("[\t\r\n]")
 
 
 def _judge(
-    site: SplitResult, url: str, parts: SplitResult, files: dict[str, _Output]
+    site: SplitResult, url: str, parts: SplitResult, files: dict[str, Output]
 ) -> str | tuple[str, str] | None:
     """`_problem` for a link written `url` that resolves to `parts`."""
     if parts[:2] != site[:2]:
@@ -296,14 +191,14 @@ def _judge(
     return None  # a file, or a page without a fragment
 
 
-def _output_path(path: str, files: dict[str, _Output]) -> str | None:
+def _output_path(path: str, files: dict[str, Output]) -> str | None:
     for candidate in (path, path + "index.html", path + "/index.html"):
         if candidate in files and not candidate.endswith("/"):
             return candidate
     return None
 
 
-def _line_of(post: _Post, url: str) -> int | None:
+def _line_of(post: Post, url: str) -> int | None:
     """The first body line where the link is written, as written or decoded."""
     lines = post.body.split("\n")
     for needle in dict.fromkeys((url, unquote(url), url.replace("&", "&amp;"))):
@@ -311,99 +206,3 @@ def _line_of(post: _Post, url: str) -> int | None:
             if needle in line:
                 return post.body_line + index
     return post.body_line
-
-
-# A start tag with no attribute but `class` (most tags: Pygments' spans, <p>, <li>) and an
-# end tag: parsing them in full is most of HTMLParser's time, and neither holds a URL or id.
-_PLAIN_START = re.compile(r'<([a-zA-Z][a-zA-Z0-9]*)(?: class="[^"<>&]*")?>')
-_PLAIN_END = re.compile(r"</[a-zA-Z][a-zA-Z0-9]*>")
-# What may follow a plain start tag and be skipped with it: text, and plain tags other
-# than <script> and <style> (whose content HTMLParser does not read as tags).
-_PLAIN_RUN = re.compile(
-    r'(?>[^<]+|<(?!(?i:script|style)[ >])[a-zA-Z][a-zA-Z0-9]*(?: class="[^"<>&]*")?>'
-    r"|</[a-zA-Z][a-zA-Z0-9]*>)*"
-)
-
-
-class QuickParser(HTMLParser):
-    """An `HTMLParser` that consumes plain start tags and end tags, and the text between
-    them, without reporting them: it reports only the other start tags (and comments,
-    declarations...), exactly where and as HTMLParser would.
-
-    Only for subclasses that ignore text, end tags and tags whose one attribute is
-    `class`, with `convert_charrefs=True` (HTMLParser handles `&` in text otherwise).
-    """
-
-    def parse_starttag(self, i: int) -> int:
-        match = _PLAIN_START.match(self.rawdata, i)
-        if match is None or match.group(1).lower() in self.CDATA_CONTENT_ELEMENTS:
-            return super().parse_starttag(i)
-        self._HTMLParser__starttag_text = match.group(0)  # what get_starttag_text returns
-        self.lasttag = match.group(1).lower()
-        # Nothing in the run changes HTMLParser's state: skip it all in one step.
-        return self._skip_run(match.end())
-
-    def parse_html_declaration(self, i: int) -> int:
-        try:
-            return super().parse_html_declaration(i)
-        except AssertionError:
-            # Python before 3.13 asserts on `<![` with no name after it (`<![0`); HTML
-            # reads it as a bogus comment up to the next `>` (-1: wait for more, or text).
-            end = self.rawdata.find(">", i + 2)
-            return -1 if end < 0 else end + 1
-
-    def parse_endtag(self, i: int) -> int:
-        # Outside <script> and <style> HTMLParser only reports a plain end tag.
-        match = _PLAIN_END.match(self.rawdata, i) if self.cdata_elem is None else None
-        return self._skip_run(match.end()) if match else super().parse_endtag(i)
-
-    def _skip_run(self, i: int) -> int:
-        # Nothing in a plain run changes HTMLParser's state: consume it in one step.
-        run = _PLAIN_RUN.match(self.rawdata, i)
-        return run.end() if run else i
-
-
-@dataclass(frozen=True, slots=True)
-class StartTag:
-    """A start tag as HTMLParser reports it, and where it is in the HTML."""
-
-    start: int  # offset of its `<`, in characters
-    raw: str  # the tag as written
-    name: str
-    attrs: tuple[tuple[str, str | None], ...]
-    self_closing: bool
-
-
-def start_tags(html: str) -> list[StartTag]:
-    """Every start tag of `html` with an attribute other than `class`, in order.
-
-    The one parse of a post's HTML: links and ids for the link checker, URLs to make
-    absolute for the feeds. Render workers run it on each post they render.
-    """
-    collector = _StartTags()
-    collector.feed(html)
-    collector.close()
-    line_starts = [0, *(m.end() for m in re.finditer("\n", html))]
-    return [
-        StartTag(line_starts[line - 1] + column, raw, name, attrs, closing)
-        for line, column, raw, name, attrs, closing in collector.tags
-    ]
-
-
-class _StartTags(QuickParser):
-    # convert_charrefs=True: with False, HTMLParser stops reporting tags after a
-    # malformed character reference such as `&#x;`.
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[int, int, str, str, tuple[tuple[str, str | None], ...], bool]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._collect(tag, attrs, closing=False)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._collect(tag, attrs, closing=True)
-
-    def _collect(self, tag: str, attrs: list[tuple[str, str | None]], closing: bool) -> None:
-        line, column = self.getpos()
-        raw = self.get_starttag_text() or ""
-        self.tags.append((line, column, raw, tag, tuple(attrs), closing))

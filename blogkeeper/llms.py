@@ -4,203 +4,54 @@ Follows llms.txt v2 (llmstxt.org): each post gets a Markdown twin at `{post.path
 llms.txt maps the site in sections of `- [Title](url): notes` lines, llms-full.txt holds
 every twin, and `_headers` (Netlify / Cloudflare Pages) repeats the pages' `<link>`
 relations as HTTP `Link:` headers. Twins come from the author's Markdown, never from HTML
-converted back; a `memo` can keep their bodies between builds. Pure: `Site` and outputs
-in, `Output` values out; no file is read or written.
+converted back: the body of each is made where its post is rendered (`twin_body`). Pure:
+`Site` and outputs in, `Output` values out; no file is read or written.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
-from blogkeeper.cache import code_digest, digest
+from blogkeeper import urls
 from blogkeeper.config import SiteConfig
-from blogkeeper.content import Post
 from blogkeeper.fences import Fence, scan
+from blogkeeper.model import Output, Post, RenderedPost, Site
+from blogkeeper.urls import LLMS_FULL, LLMS_TXT, TWIN, has_twin, twin_path
 
-if TYPE_CHECKING:
-    from blogkeeper.cache import FileMemo, Memo
-    from blogkeeper.site import Output, RenderedPost, Site
-
-LLMS_TXT = "llms.txt"
-LLMS_FULL = "llms-full.txt"
-TWIN_NAME = "index.md"
-HEADERS = "_headers"
-FEED_PATH = "feed/rss.xml"
 MARKDOWN_TYPE = "text/markdown; charset=utf-8"
 POSTS_SECTION = "Posts"
 OPTIONAL_SECTION = "Optional"
 
 
-# --- which pages link what -------------------------------------------------------------
-
-
-def twin_path(post: Post) -> str:
-    """A post's Markdown twin, relative to the site root: `2026/03/slug/index.md`."""
-    return post.path + TWIN_NAME
-
-
-def has_twin(config: SiteConfig, post: Post) -> bool:
-    return config.llms.enabled and config.llms.twins and post.llms
-
-
-def markdown_alternate(config: SiteConfig, post: Post | None = None) -> str | None:
-    """The site path a page's `text/markdown` alternate points at, or None for no link.
-
-    A post links its twin (llms.txt when twins are off); other pages link llms.txt; a
-    post whose front matter says `llms: false` links nothing.
-    """
-    if not config.llms.enabled or (post is not None and not post.llms):
-        return None
-    if post is not None and has_twin(config, post):
-        return twin_path(post)
-    return LLMS_TXT
-
-
-# --- the build step --------------------------------------------------------------------
-
-
-@dataclass
-class Kept:
-    """What `render_llms` keeps between builds (each optional): twin bodies by post
-    (`bodies`, where render workers put them), small results by a hash of their whole
-    input (`memo`: llms.txt lines, the index of the twin pack), and in `pack`, by a hash
-    of their whole input, `_headers` and every twin of the site in one file, so that a
-    rebuild reads one file, not one per post."""
-
-    bodies: FileMemo | None = None
-    memo: Memo | None = None
-    pack: FileMemo | None = None
-
-
 def render_llms(
-    site: Site,
-    generated: list[Output],
-    static: list[Output],
-    memo: FileMemo | Kept | None = None,
+    site: Site, generated: list[Output], static: list[Output]
 ) -> tuple[list[Output], list[Output]]:
     """(`generated` plus the LLM outputs, `static` minus a `_headers` merged into ours).
 
     `generated` must already hold every HTML page and the feed: `_headers` gets a rule for
-    each page, and llms.txt links the feed only when it exists. `memo`: see `Kept` (a
-    `FileMemo` alone is `Kept.bodies`).
+    each page, and llms.txt links the feed only when it exists.
     """
     config = site.config
     if not config.llms.enabled:
         return generated, static
-    from blogkeeper.site import Output
-
-    kept = memo if isinstance(memo, Kept) else Kept(bodies=memo)
-    config_key = _config_key(config) if kept.memo is not None or kept.pack is not None else ""
     sections = plan_sections(site, {o.path for o in [*generated, *static]})
     ordered = _full_order(site, sections)
     wanted = config.llms.full or config.llms.twins
-    twins = _twins(config, ordered, kept, config_key) if wanted else []  # once, for both uses
-    outputs = [Output(LLMS_TXT, llms_txt(site, sections, kept.memo, config_key).encode())]
+    twins = [twin(config, e).encode("utf-8", "surrogatepass") for e in ordered] if wanted else []
+    outputs = [Output(LLMS_TXT, llms_txt(site, sections).encode())]
     if config.llms.full:
         head = _full_head(site, ordered).encode()
-        # `b"".join(b"\n---\n\n" + t ...)` without a copy of each twin.
-        body = b"\n---\n\n" + b"\n---\n\n".join(twins) if twins else b""
-        outputs.append(Output(LLMS_FULL, head + body))
+        outputs.append(Output(LLMS_FULL, head + b"".join(b"\n---\n\n" + t for t in twins)))
     if config.llms.twins:
         outputs += [Output(twin_path(e.post), t) for e, t in zip(ordered, twins, strict=True)]
-    own = next((o for o in static if o.path == HEADERS), None)
+    own = next((o for o in static if o.path == urls.HEADERS), None)
     paths = sorted(o.path for o in [*generated, *outputs])
-    data = _kept_headers(site, paths, own.data if own else None, kept.pack, config_key)
-    outputs.append(Output(HEADERS, data))
+    data = _headers_text(site, paths, own.data if own else None).encode()
+    outputs.append(Output(urls.HEADERS, data))
     return [*generated, *outputs], [o for o in static if o is not own]
-
-
-def _config_key(config: SiteConfig) -> str:
-    """Stands for the site's settings and blogkeeper's code in every key of `Kept`."""
-    return digest("llms", code_digest("blogkeeper"), repr(config))
-
-
-def _twins(
-    config: SiteConfig, ordered: Sequence[RenderedPost], kept: Kept, config_key: str
-) -> list[bytes]:
-    """The twin of each post in `ordered`, encoded; from `kept.pack` where it holds one
-    made from the same post and settings (keyed by a hash of both), else made."""
-    if kept.memo is None or kept.pack is None:
-        return [twin(config, e, kept.bodies).encode() for e in ordered]
-    keys = [_twin_pack_key(config_key, e.post) for e in ordered]
-    old = _unpacked(kept.memo, kept.pack, config_key)
-    twins = [
-        _packed(old, key, config, e, kept.bodies) for key, e in zip(keys, ordered, strict=True)
-    ]
-    index = [[key, len(t)] for key, t in zip(keys, twins, strict=True)]
-    pack_key = _index_key(config_key, index)
-    last = kept.memo.get(_pack_name(config_key))
-    if last != [pack_key, index] or any(key not in old for key in keys):  # new, or damaged
-        kept.pack.put(pack_key, b"".join(twins))
-        kept.memo[_pack_name(config_key)] = [pack_key, index]
-        if isinstance(last, list) and last and last[0] != pack_key:
-            kept.pack.used.discard(last[0])  # replaced: let `prune` delete it
-    return twins
-
-
-def _packed(
-    old: dict[str, bytes],
-    key: str,
-    config: SiteConfig,
-    entry: RenderedPost,
-    bodies: FileMemo | None,
-) -> bytes:
-    kept = old.get(key)
-    return kept if kept is not None else twin(config, entry, bodies).encode()
-
-
-def _twin_pack_key(config_key: str, post: Post) -> str:
-    """A hash of everything a post's twin is made from: every field of `post` (its body
-    hashed as is: `repr` of a long text costs more than hashing it), or the hash they are
-    a function of, and the settings."""
-    if post.key:
-        return digest(config_key, "post", post.key)
-    fields = [
-        getattr(post, f.name) for f in dataclasses.fields(post) if f.repr and f.name != "body"
-    ]
-    return digest(config_key, repr(fields), post.body)
-
-
-def _index_key(config_key: str, index: object) -> str:
-    """The pack's key: a hash of its index, so that a damaged index finds no pack."""
-    return digest(config_key, json.dumps(index))
-
-
-def _pack_name(config_key: str) -> str:
-    # One entry points to the latest pack: its place is known before any post is hashed.
-    return digest("twin pack", config_key)
-
-
-def _unpacked(memo: Memo, pack: FileMemo, config_key: str) -> dict[str, bytes]:
-    """The twins in the pack the last build wrote, by key; {} if missing or damaged."""
-    entry = memo.get(_pack_name(config_key))
-    if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)):
-        return {}
-    pack_key, index = entry
-    valid = isinstance(index, list) and all(
-        isinstance(i, list)
-        and len(i) == 2
-        and isinstance(i[0], str)
-        and isinstance(i[1], int)
-        and not isinstance(i[1], bool)
-        and i[1] >= 0
-        for i in index
-    )
-    data = pack.get(pack_key) if valid and pack_key == _index_key(config_key, index) else None
-    if data is None or sum(size for _, size in index) != len(data):
-        return {}
-    found = {}
-    start = 0
-    for key, size in index:
-        found[key] = data[start : start + size]
-        start += size
-    return found
 
 
 # --- llms.txt --------------------------------------------------------------------------
@@ -275,23 +126,20 @@ def _extra_links(config: SiteConfig, existing: set[str]) -> list[tuple[str, str,
     links = []
     if config.llms.full:
         links.append(("Every post in full", LLMS_FULL, "every post as Markdown, in one file"))
-    if FEED_PATH in existing:
-        links.append(("RSS feed", FEED_PATH, "the newest posts in full, as RSS"))
+    if urls.RSS in existing:
+        links.append(("RSS feed", urls.RSS, "the newest posts in full, as RSS"))
     return links
 
 
-def llms_txt(
-    site: Site, sections: list[Section], memo: Memo | None = None, config_key: str = ""
-) -> str:
-    """llms.txt; `memo` keeps each post's line by a hash of what it is made from
-    (`config_key` standing for the settings and the code)."""
+def llms_txt(site: Site, sections: list[Section]) -> str:
+    """llms.txt: the title, the summary, how the site is organised, and the sections."""
     config = site.config
     lines = [f"# {heading_text(config.title)}", ""]
     if config.description.strip():
         lines += [f"> {inline_text(config.description)}", ""]
     lines += [_about(site, sections), ""]
     for section in sections:
-        rows = [_post_line(config, e, memo, config_key) for e in section.posts]
+        rows = [_post_line(config, e) for e in section.posts]
         rows += [link_line(t, absolute_url(config, p), n) for t, p, n in section.links]
         lines += [f"## {heading_text(section.name)}", "", *rows, ""]
     return "\n".join(lines).rstrip("\n") + "\n"
@@ -312,7 +160,7 @@ def _about(site: Site, sections: list[Section]) -> str:
     if config.llms.twins:
         parts.append(
             "Each post link points to the post's Markdown twin: the post as its author wrote "
-            f"it, with absolute links, at its page's URL followed by `{TWIN_NAME}`."
+            f"it, with absolute links, at its page's URL followed by `{TWIN}`."
         )
     else:
         parts.append("Each post link points to the post's HTML page.")
@@ -327,31 +175,13 @@ def _others(names: set[str]) -> str:
     return "The other posts" if series else "All posts"
 
 
-def _post_line(config: SiteConfig, entry: RenderedPost, memo: Memo | None, config_key: str) -> str:
-    post = entry.post
-    if memo is None:
-        return link_line(post.title, _post_url(config, post), _note(entry))
-    if post.key and entry.html_key:  # hashes the post and its intro are functions of
-        key = digest(config_key, "line keys", post.key, entry.html_key)
-    else:  # the note is the summary, else made from the intro: the key needs only one
-        described = ("s", post.summary) if post.summary else ("i", entry.intro)
-        key = digest(config_key, "line", post.title, post.path, str(post.llms), *described)
-    line = memo.get(key)
-    if not isinstance(line, str):
-        line = link_line(post.title, _post_url(config, post), _note(entry))
-        memo[key] = line
-    return line
+def _post_line(config: SiteConfig, entry: RenderedPost) -> str:
+    # The note is the description the post's page head has too.
+    return link_line(entry.post.title, _post_url(config, entry.post), entry.description)
 
 
 def _post_url(config: SiteConfig, post: Post) -> str:
     return absolute_url(config, twin_path(post) if has_twin(config, post) else post.path)
-
-
-def _note(entry: RenderedPost) -> str:
-    """A post's note in llms.txt: the description its page's head has too."""
-    from blogkeeper.pages import post_description
-
-    return post_description(entry)
 
 
 def link_line(title: str, url: str, note: str) -> str:
@@ -360,16 +190,6 @@ def link_line(title: str, url: str, note: str) -> str:
 
 
 # --- llms-full.txt ---------------------------------------------------------------------
-
-
-def llms_full(
-    site: Site, ordered: Sequence[RenderedPost], twins: Sequence[str] | None = None
-) -> str:
-    """Every post's twin after a header; `twins`, when given, are those of `ordered`."""
-    if twins is None:
-        twins = [twin(site.config, entry) for entry in ordered]
-    # One join: adding each twin to a growing string copies it again for every post.
-    return _full_head(site, ordered) + "".join("\n---\n\n" + t for t in twins)
 
 
 def _full_head(site: Site, ordered: Sequence[RenderedPost]) -> str:
@@ -391,15 +211,10 @@ def _full_head(site: Site, ordered: Sequence[RenderedPost]) -> str:
 # --- the Markdown twin -----------------------------------------------------------------
 
 
-def twin(config: SiteConfig, entry: RenderedPost, memo: FileMemo | None = None) -> str:
-    """A post as clean Markdown: title, a metadata list, then the body as written.
-
-    The body, the costly part, comes from `entry.twin` when that was made for this
-    URL, else from `memo` when given (where render workers put it), kept by a hash of
-    its inputs.
-    """
+def twin(config: SiteConfig, entry: RenderedPost) -> str:
+    """A post as clean Markdown: title, a metadata list, then the body as written (made
+    by `twin_body` where the post was rendered)."""
     post = entry.post
-    page = absolute_url(config, post.path)
     lines = [f"# {heading_text(post.title)}", ""]
     lines.append(f"- Published: {post.date.date().isoformat()}")
     if post.updated:
@@ -413,29 +228,9 @@ def twin(config: SiteConfig, entry: RenderedPost, memo: FileMemo | None = None) 
         lines.append(f"- Series: {inline_text(post.series)}{part}")
     if post.summary.strip():
         lines.append(f"- Summary: {inline_text(post.summary)}")
-    lines.append(f"- HTML version: {encode_url(page)}")
-    # Made by the process that rendered the post, if for this URL (the site's may differ).
-    if entry.twin is not None and entry.twin[0] == page:
-        body = entry.twin[1]
-    else:
-        key = twin_key(post.fold, page, post.body)
-        kept = _kept(memo.get(key)) if memo is not None else None
-        body = twin_body(post.body, post.fold, page) if kept is None else kept
-        if memo is not None and kept is None:
-            memo.put(key, body.encode("utf-8", "surrogatepass"))
+    lines.append(f"- HTML version: {encode_url(absolute_url(config, post.path))}")
+    body = entry.rendering.twin
     return "\n".join(lines) + "\n" + ("\n" + body if body else "")
-
-
-def twin_key(fold: int | None, page: str, body: str) -> str:
-    """The `memo` key of a twin's body: a hash of everything it is made from."""
-    return digest(str(fold), page, body)
-
-
-def _kept(data: bytes | None) -> str | None:
-    try:
-        return None if data is None else data.decode("utf-8", "surrogatepass")
-    except UnicodeDecodeError:  # a damaged memo file: make the twin again
-        return None
 
 
 def twin_body(body: str, fold: int | None, base: str) -> str:
@@ -664,36 +459,9 @@ def heading_text(text: str) -> str:
 # --- _headers --------------------------------------------------------------------------
 
 
-def _kept_headers(
-    site: Site, paths: list[str], own: bytes | None, files: FileMemo | None, config_key: str
-) -> bytes:
-    """`headers_file` for outputs at `paths` (sorted), encoded, kept in `files` by a hash
-    of all it is made from: the settings and code (`config_key`), `own`, the paths, and
-    each post's path and whether it has a twin."""
-    if files is None:
-        return _headers_text(site, paths, own).encode()
-    posts = [f"{e.post.path}\0{e.post.llms}" for e in site.posts]
-    key = digest(config_key, "headers", own or b"", "\n".join(paths), "\n".join(posts))
-    data = files.get(key)
-    if data is None:
-        data = _headers_text(site, paths, own).encode()
-        files.put(key, data)
-    return data
-
-
-def headers_file(site: Site, outputs: Sequence[Output], own: bytes | None) -> str:
-    """Netlify / Cloudflare Pages `_headers`: each HTML page's `Link:` relations, and the
-    Markdown files' content type. The site's own `static/_headers` comes first, unchanged.
-
-    One rule per path and no wildcards: Netlify lets a later matching rule replace a
-    header where Cloudflare joins them, so only non-overlapping rules mean the same on both.
-    """
-    return _headers_text(site, sorted(o.path for o in outputs), own)
-
-
 def _headers_text(site: Site, paths: list[str], own: bytes | None) -> str:
     config = site.config
-    posts = {e.post.path + "index.html": e.post for e in site.posts}
+    posts = {urls.page_file(e.post.path): e.post for e in site.posts}
     twins = {twin_path(e.post): e.post for e in site.posts if has_twin(config, e.post)}
     parts = [own.decode("utf-8", "replace").rstrip("\n") + "\n\n" if own and own.strip() else ""]
     parts.append(
@@ -702,7 +470,7 @@ def _headers_text(site: Site, paths: list[str], own: bytes | None) -> str:
     for path in paths:
         headers = _headers_for(config, path, posts, twins)
         if headers:
-            parts.append(encode_url(config.base_path + _url_path(path)) + "\n")
+            parts.append(encode_url(config.base_path + urls.served_path(path)) + "\n")
             parts += [f"  {header}\n" for header in headers]
     return "".join(parts)
 
@@ -712,7 +480,7 @@ def _headers_for(
 ) -> list[str]:
     described = f'<{encode_url(config.base_path + LLMS_TXT)}>; rel="describedby"'
     if path.endswith(".html"):
-        target = markdown_alternate(config, posts.get(path))
+        target = urls.markdown_alternate(config, posts.get(path))
         if target is None:
             return [f"Link: {described}"]
         alternate = f'<{encode_url(config.base_path + target)}>; rel="alternate"'
@@ -726,10 +494,3 @@ def _headers_for(
     if path in (LLMS_TXT, LLMS_FULL):
         return [f"Content-Type: {MARKDOWN_TYPE}"]
     return []
-
-
-def _url_path(path: str) -> str:
-    """The URL path a file is served at: `x/index.html` → `x/`."""
-    if path == "index.html":
-        return ""
-    return path.removesuffix("index.html") if path.endswith("/index.html") else path

@@ -4,7 +4,7 @@
 last good build as an immutable in-memory `Snapshot` (output path -> bytes), serves it over
 HTTP (the rules are in `hosting`) and tells open tabs to reload: Server-Sent Events on
 `EVENTS`, followed by assets/live-reload.js. A failed rebuild keeps the last good build and
-shows the errors as an overlay. `serve` wires it to `site.build_site` (the one build path)
+shows the errors as an overlay. `serve` wires it to `build.build_site` (the one build path)
 and to a watchfiles watcher.
 
 Why memory and not a temporary folder: a preview then writes nothing at all (public/ and
@@ -37,8 +37,11 @@ from typing import Any
 
 import watchfiles
 
+from blogkeeper.build import build_site
+from blogkeeper.config import load_config
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.hosting import Response, Snapshot, finish, host_name, lookup, parse_path, plain
+from blogkeeper.model import BuildOptions
 
 EVENTS = "/__blogkeeper/events"
 LIVE_PATH = "/__blogkeeper/live.js"
@@ -304,10 +307,8 @@ class ServeOptions:
 
 
 def site_builder(root: Path, options: ServeOptions) -> Builder:
-    """A builder for `Preview`: `site.build_site` (the one build path) with drafts and
-    future posts, kept in memory: a preview never writes the site anywhere."""
-    from blogkeeper.config import load_config
-    from blogkeeper.site import BuildOptions, build_site
+    """A builder for `Preview`: `build.build_site` (the one build path) with drafts and
+    future posts, kept in memory: a preview writes no site anywhere (only the cache)."""
 
     build_options = BuildOptions(drafts=options.drafts, future=True, now=options.now, preview=True)
 

@@ -1,0 +1,266 @@
+"""Build a site: the whole pipeline, top to bottom, and nothing else.
+
+Load the posts; render each (the one expensive step: through the cache, the misses in
+parallel); assemble the site; make every page, feed and LLM output as an `Output`; check
+the links. `build_site` is the one build path, used by `build` and `serve`; it returns
+the outputs and writes no site (writer.py does). What it keeps between builds goes
+through the one cache (cache.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from blogkeeper import feeds, links, llms, pages, render, urls
+from blogkeeper.cache import Cache
+from blogkeeper.config import SiteConfig, load_config
+from blogkeeper.content import LoadOptions, load_posts, slugify
+from blogkeeper.errors import BuildError, ContentError
+from blogkeeper.model import BuildOptions, Group, Output, Post, RenderedPost, Rendering, Site
+
+if TYPE_CHECKING:
+    from multiprocessing.context import BaseContext
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+STATIC_DIR = "static"
+# The code whose output a post's `Rendering` holds: a change to any of them renders again.
+RENDER_CODE = ("blogkeeper", "markdown2", "pygments", "latex2mathml", "lxml")
+# Below this many posts to render, a process pool costs more to start than it saves.
+PARALLEL_MIN = 16
+
+
+def build_site(root: Path, options: BuildOptions | None = None) -> list[Output]:
+    """Every output file of the site at `root`, or `BuildError` with all errors."""
+    options = options or BuildOptions()
+    config = load_config(root)
+    cache = Cache.for_site(root, options.cache)
+    try:
+        posts = load_posts(config, LoadOptions(options.drafts, options.future, options.now))
+        site = assemble(config, render_posts(config, posts, cache), options)
+        static = static_files(root)
+        overridden = {o.path for o in static}
+        generated = [
+            o
+            for o in [*pages.render_pages(site), *feeds.render_feeds(site)]
+            if o.path not in overridden or not o.path.startswith(urls.ASSETS)
+        ]
+        generated, static = llms.render_llms(site, generated, static)
+        outputs = _checked([*generated, *static])
+        links.check_links(site, outputs)
+    finally:
+        cache.finish()
+    return outputs
+
+
+def render_posts(
+    config: SiteConfig, posts: Sequence[Post], cache: Cache | None = None
+) -> list[RenderedPost]:
+    """Every post rendered: from `cache` where it holds the rendering, the rest in
+    parallel (and then kept there); `BuildError` with every post's errors."""
+    cache = cache or Cache(None)
+    tasks = [(post, config.absolute(post.path)) for post in posts]
+    keys = [_render_key(post, url) for post, url in tasks]
+    found = [_decode(cache.get(key)) for key in keys]
+    missing = [i for i, rendering in enumerate(found) if rendering is None]
+    errors: list[ContentError] = []
+    made_all = parallel_map(_render_task, [tasks[i] for i in missing])
+    for index, made in zip(missing, made_all, strict=True):
+        if isinstance(made, Rendering):
+            found[index] = made
+            cache.put(keys[index], _encode(made))
+        else:
+            errors += made
+    if errors:
+        raise BuildError(errors)
+    return [RenderedPost(post, r) for post, r in zip(posts, found, strict=True) if r is not None]
+
+
+def _render_key(post: Post, url: str) -> str:
+    fold = "" if post.fold is None else str(post.fold)
+    return Cache.key("post", RENDER_CODE, post.body, fold, url)
+
+
+def render_post(post: Post, url: str) -> Rendering:
+    """A post's `Rendering`: its HTML, and what later steps need from it. `url` is the
+    post's absolute URL, against which its feed HTML and its twin resolve links."""
+    result = render.render_markdown(post.body, post.fold, post.source, post.body_line)
+    tree = links.parse(result.html)  # parsed once: its facts, then its feed form
+    found_links, ids = links.facts(tree)
+    return Rendering(
+        html=result.html,
+        intro=result.intro,
+        folded=result.folded,
+        links=found_links,
+        ids=ids,
+        feed_html=feeds.feed_html(tree, url),
+        feed_intro=feeds.feed_html(links.parse(result.intro), url),
+        twin=llms.twin_body(post.body, post.fold, url),
+    )
+
+
+def _render_task(task: tuple[Post, str]) -> Rendering | list[ContentError]:
+    try:
+        return render_post(*task)
+    except BuildError as exc:
+        return list(exc.errors)
+
+
+def _encode(rendering: Rendering) -> bytes:
+    return json.dumps(asdict(rendering), ensure_ascii=False).encode("utf-8", "surrogatepass")
+
+
+def _decode(data: bytes | None) -> Rendering | None:
+    """The rendering an entry holds; None for none, or for one this code did not write."""
+    if data is None:
+        return None
+    try:
+        fields: dict[str, Any] = json.loads(data.decode("utf-8", "surrogatepass"))
+        fields["links"], fields["ids"] = tuple(fields["links"]), tuple(fields["ids"])
+        return Rendering(**fields)
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def parallel_map(function: Callable[[In], Out], items: Sequence[In]) -> list[Out]:
+    """`[function(item) for item in items]`, in a process pool (one worker per core) when
+    there are at least `PARALLEL_MIN` items. `function` must be picklable."""
+    workers = pool_size()
+    if len(items) < PARALLEL_MIN or workers < 2:
+        return [function(item) for item in items]
+    from concurrent.futures import ProcessPoolExecutor  # only when a pool starts
+
+    chunk = max(1, len(items) // (workers * 8))
+    with ProcessPoolExecutor(workers, mp_context=_context()) as pool:
+        return list(pool.map(function, items, chunksize=chunk))
+
+
+def pool_size() -> int:
+    """How many worker processes a pool gets: BLOGKEEPER_WORKERS, else one per core."""
+    forced = os.environ.get("BLOGKEEPER_WORKERS", "")
+    if forced.isdigit() and int(forced) > 0:
+        return int(forced)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _context() -> BaseContext:
+    from multiprocessing import get_context
+
+    # fork starts workers in milliseconds with the renderer already imported, but forking
+    # a process that runs other threads (serve does) can leave the child stuck on a lock
+    # one of them held. Then workers fork from a single-threaded server process instead.
+    if threading.active_count() == 1:
+        return get_context("fork")
+    context = get_context("forkserver")
+    context.set_forkserver_preload(["blogkeeper.build"])
+    return context
+
+
+def assemble(
+    config: SiteConfig, posts: list[RenderedPost], options: BuildOptions | None = None
+) -> Site:
+    """The site's posts grouped into topics and series; `BuildError` if two share a URL.
+    A preview marks future posts, by `options.now` or the clock."""
+    options = options or BuildOptions()
+    by_tag: dict[str, list[RenderedPost]] = defaultdict(list)
+    by_series: dict[str, list[RenderedPost]] = defaultdict(list)
+    for entry in posts:
+        for tag in entry.post.tags:
+            by_tag[tag].append(entry)
+        if entry.post.series:
+            by_series[entry.post.series].append(entry)
+    topics = _groups(by_tag, key=lambda e: (-e.post.date.timestamp(), e.post.source))
+    series = _groups(
+        by_series, key=lambda e: (e.post.part or 10**9, e.post.date.timestamp(), e.post.source)
+    )
+    errors = [*_clashes(topics, "topic", "topics"), *_clashes(series, "series", "series")]
+    errors += [error for group in series for error in _repeated_parts(group)]
+    if errors:
+        raise BuildError(errors)
+    now = (options.now or dt.datetime.now(tz=config.tz)) if options.preview else None
+    return Site(config, tuple(posts), topics, series, options.preview, now)
+
+
+def _groups(
+    groups: dict[str, list[RenderedPost]], key: Callable[[RenderedPost], tuple[Any, ...]]
+) -> tuple[Group, ...]:
+    result = []
+    for name in sorted(groups, key=lambda n: (n.casefold(), n)):
+        slug = slugify(name) or "t-" + hashlib.sha256(name.encode()).hexdigest()[:8]
+        result.append(Group(name, slug, tuple(sorted(groups[name], key=key))))
+    return tuple(result)
+
+
+def _clashes(groups: tuple[Group, ...], kind: str, folder: str) -> list[ContentError]:
+    """Groups whose names differ but whose URLs do not (`AI` and `ai`, `C++` and `C#`)."""
+    first: dict[str, Group] = {}
+    errors = []
+    for group in groups:
+        other = first.setdefault(group.slug, group)
+        if other is not group:
+            errors.append(
+                ContentError(
+                    group.posts[0].post.source,
+                    None,
+                    f"{kind} `{group.name}` has the same URL /{folder}/{group.slug}/ as "
+                    f"{kind} `{other.name}` in {other.posts[0].post.source}",
+                    "spell them the same, or rename one",
+                )
+            )
+    return errors
+
+
+def _repeated_parts(group: Group) -> list[ContentError]:
+    """Two posts claiming the same part of a series would make its navigation lie."""
+    claimed: dict[int, str] = {}
+    errors = []
+    for entry in group.posts:
+        part, source = entry.post.part, entry.post.source
+        if part is not None and claimed.setdefault(part, source) != source:
+            message = f"part {part} of the series `{group.name}` is also {claimed[part]}"
+            errors.append(ContentError(source, None, message, "give each part its own number"))
+    return errors
+
+
+def static_files(root: Path) -> list[Output]:
+    base = root / STATIC_DIR
+    if not base.is_dir():
+        return []
+    outputs = []
+    for path in sorted(base.rglob("*")):
+        if path.is_file() and not any(p.startswith(".") for p in path.relative_to(base).parts):
+            outputs.append(Output(path.relative_to(base).as_posix(), path.read_bytes()))
+    return outputs
+
+
+def _checked(outputs: list[Output]) -> list[Output]:
+    """Outputs sorted by path; a path claimed twice or escaping the root is an error."""
+    seen: dict[str, Output] = {}
+    errors = []
+    for output in outputs:
+        parts = output.path.split("/")
+        if output.path.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            errors.append(ContentError(output.path, None, "output path escapes the site"))
+        key = output.path.casefold()
+        if key in seen:
+            errors.append(
+                ContentError(
+                    f"static/{output.path}",
+                    None,
+                    f"two outputs want /{output.path}",
+                    "a file in static/ clashes with a generated page",
+                )
+            )
+        seen[key] = output
+    if errors:
+        raise BuildError(errors)
+    return sorted(seen.values(), key=lambda o: o.path)
