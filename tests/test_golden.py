@@ -4,6 +4,10 @@ tests/golden/expected/ is the reviewed output. When a change to blogkeeper chang
 output on purpose, refresh it with one command and review the diff in git:
 
     BLOGKEEPER_REFRESH_GOLDEN=1 python -m pytest tests/test_golden.py
+
+The site is built in a temporary copy, so no cache of an earlier run can answer for the
+code: first cold (an empty cache), then warm (every post from the cache), then with
+`--no-cache`; all three must give the golden bytes.
 """
 
 from __future__ import annotations
@@ -26,13 +30,20 @@ REFRESH = os.environ.get("BLOGKEEPER_REFRESH_GOLDEN") == "1"
 def test_golden_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, machine_tz: str) -> None:
     monkeypatch.setenv("TZ", machine_tz)
     monkeypatch.setenv("LC_ALL", "C")
-    out = tmp_path / "public"
-    result = build(SITE, "--out", out)
-    assert result.code == 0, result.err
-    actual = snapshot(out)
+    site = tmp_path / "site"
+    shutil.copytree(SITE, site, ignore=shutil.ignore_patterns(".blogkeeper-cache"))
+    builds = {}
+    for name, flags in (("cold", ()), ("warm", ()), ("uncached", ("--no-cache",))):
+        out = tmp_path / name
+        result = build(site, "--out", out, *flags)
+        assert result.code == 0, result.err
+        builds[name] = snapshot(out)
+    assert (site / ".blogkeeper-cache").is_dir()  # the warm build had a cache to read
+    actual = builds["cold"]
+    assert builds["warm"] == actual and builds["uncached"] == actual
     if REFRESH:
         shutil.rmtree(EXPECTED, ignore_errors=True)
-        shutil.copytree(out, EXPECTED)
+        shutil.copytree(tmp_path / "cold", EXPECTED)
     expected = snapshot(EXPECTED)
     assert sorted(actual) == sorted(expected), "files added or missing; refresh if on purpose"
     for path, data in sorted(expected.items()):
