@@ -1,240 +1,188 @@
-"""The render cache: never stale, robust to damage, and invisible in the output."""
+"""The one cache: never stale, a damaged entry is a miss, bounded, and invisible in the
+output (cold, warm and uncached builds are byte-identical)."""
 
 from __future__ import annotations
 
-import json
+import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import build, now, post, snapshot
+from conftest import REPO, build, now, post, snapshot
 
+from blogkeeper import build as build_module
 from blogkeeper import cache as cache_module
-from blogkeeper import render
-from blogkeeper.cache import (
-    CACHE_DIR,
-    RENDER_DIR,
-    SUFFIX,
-    FileMemo,
-    Job,
-    Memo,
-    RenderCache,
-    digest,
-    render_all,
-)
-from blogkeeper.errors import BuildError
-from blogkeeper.site import BuildOptions, build_site
+from blogkeeper.cache import CACHE_DIR, Cache, code_digest
+from blogkeeper.model import BuildOptions
 
 MakeSite = Callable[..., Path]
-VERSIONS = {
-    "render": "1",
-    "blogkeeper": "0.1.0",
-    "markdown2": "2.5.5",
-    "pygments": "2.20.0",
-    "latex2mathml": "3.77",
-}
-OPTIONS = {"extras": {"footnotes": None}}
-BODY = """\
-Intro with $x^2$ and a [link](https://example.org/).
-
-<!--more-->
-
-## Code
-
-```python
-print("hello")
-```
-
-| a | b |
-|---|---|
-| 1 | 2 |
-
-Text.[^1]
-
-[^1]: A note.
-"""
 
 
-def job(body: str = BODY, fold: int | None = 2) -> Job:
-    return Job(body, fold, "posts/a.md", 5)
+def entries(root: Path) -> list[Path]:
+    return sorted((root / CACHE_DIR).glob("??/*"))
 
 
-def entries(folder: Path) -> list[Path]:
-    return sorted(folder.rglob(f"*{SUFFIX}"))
+# --- the store ---------------------------------------------------------------------------
 
 
-def test_a_warm_cache_serves_exactly_what_rendering_gives(tmp_path: Path) -> None:
-    uncached = render_all([job()], None)
-    cold = RenderCache(tmp_path / "c")
-    assert render_all([job()], cold) == uncached
-    assert (cold.hits, cold.misses, len(entries(tmp_path / "c"))) == (0, 1, 1)
-    warm = RenderCache(tmp_path / "c")
-    assert render_all([job()], warm) == uncached
-    assert (warm.hits, warm.misses) == (1, 0)
+def test_an_entry_comes_back_as_it_was_put(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    key = Cache.key("step", ("blogkeeper",), "input")
+    assert cache.get(key) is None
+    cache.put(key, b"payload \xff\x00")
+    assert Cache(tmp_path).get(key) == b"payload \xff\x00"
+    assert (tmp_path / ".gitignore").read_text().endswith("*\n")
 
 
-def test_changed_text_renders_again(tmp_path: Path) -> None:
-    render_all([job()], RenderCache(tmp_path, VERSIONS, OPTIONS))
-    cache = RenderCache(tmp_path, VERSIONS, OPTIONS)
-    [result] = render_all([job(BODY.replace("Text.", "Edited text."))], cache)
-    assert cache.misses == 1
-    assert "Edited text." in result.html
+def flip_last_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01
+    path.write_bytes(bytes(data))
 
 
-def test_a_moved_fold_renders_again(tmp_path: Path) -> None:
-    render_all([job()], RenderCache(tmp_path, VERSIONS, OPTIONS))
-    cache = RenderCache(tmp_path, VERSIONS, OPTIONS)
-    [result] = render_all([job(fold=None)], cache)
-    assert cache.misses == 1
-    assert result == render.render_markdown(BODY, None, "posts/a.md", 5)
-
-
-@pytest.mark.parametrize("name", sorted(VERSIONS))
-def test_a_new_version_of_any_dependency_renders_again(tmp_path: Path, name: str) -> None:
-    render_all([job()], RenderCache(tmp_path, VERSIONS, OPTIONS))
-    same = RenderCache(tmp_path, dict(VERSIONS), OPTIONS)
-    render_all([job()], same)
-    assert same.hits == 1
-    bumped = RenderCache(tmp_path, {**VERSIONS, name: VERSIONS[name] + ".1"}, OPTIONS)
-    render_all([job()], bumped)
-    assert (bumped.hits, bumped.misses) == (0, 1)
-
-
-def test_changed_render_options_render_again(tmp_path: Path) -> None:
-    render_all([job()], RenderCache(tmp_path, VERSIONS, OPTIONS))
-    cache = RenderCache(tmp_path, VERSIONS, {"extras": {"footnotes": None, "tables": None}})
-    render_all([job()], cache)
-    assert cache.misses == 1
-
-
-def test_the_default_key_covers_the_installed_versions_and_options() -> None:
-    cache = RenderCache(Path("unused"))
-    for name, version in render.versions().items():
-        assert f'"{name}": "{version}"' in cache.salt
-    assert json.dumps(render.options(), sort_keys=True, default=repr) in cache.salt
-
-
-DAMAGE: dict[str, Callable[[bytes], bytes]] = {
-    "empty": lambda data: b"",
-    "truncated": lambda data: data[:-1],
-    "longer": lambda data: data + b"x",
-    "header only": lambda data: data.split(b"\n")[0] + b"\n",
-    "another key": lambda data: data.replace(data.split(b"\n")[1], b"0" * 64, 1),
-    "other magic": lambda data: data.replace(b"cache 1", b"cache 0", 1),
-    "bad sizes": lambda data: data.replace(b"\n1 ", b"\nx ", 1),
-    "negative size": lambda data: data.replace(b"\n1 ", b"\n1 -", 1),
-    "not UTF-8": lambda data: data[:-2] + b"\xff\n",
-    "JSON": lambda data: b'{"key": "k", "html": "<p>stale</p>", "intro": "", "folded": true}',
+DAMAGE: dict[str, Callable[[Path], None]] = {
+    "same size, one bit flipped": flip_last_byte,
+    "truncated": lambda p: p.write_bytes(p.read_bytes()[:-3]),
+    "empty": lambda p: p.write_bytes(b""),
+    "header only": lambda p: p.write_bytes(p.read_bytes().split(b"\n", 3)[0] + b"\n"),
+    "another key's entry": lambda p: p.write_bytes(p.read_bytes().replace(b"\n", b"0\n", 2)),
 }
 
 
 @pytest.mark.parametrize("damage", DAMAGE.values(), ids=DAMAGE.keys())
-def test_a_damaged_entry_is_ignored_and_written_again(
-    tmp_path: Path, damage: Callable[[bytes], bytes]
+def test_a_damaged_entry_is_a_miss(tmp_path: Path, damage: Callable[[Path], None]) -> None:
+    cache = Cache(tmp_path)
+    key = Cache.key("step", (), "input")
+    cache.put(key, b"the right bytes")
+    damage(tmp_path / key[:2] / key)
+    assert Cache(tmp_path).get(key) is None
+
+
+def test_the_key_covers_the_step_the_code_and_every_input() -> None:
+    base = Cache.key("post", ("blogkeeper",), "body", "1")
+    assert base == Cache.key("post", ("blogkeeper",), "body", "1")
+    assert base != Cache.key("page", ("blogkeeper",), "body", "1")
+    assert base != Cache.key("post", ("blogkeeper", "pygments"), "body", "1")
+    assert base != Cache.key("post", ("blogkeeper",), "body1", "")  # inputs length-prefixed
+    assert base != Cache.key("post", ("blogkeeper",), "body", "2")
+
+
+def test_an_edit_to_the_code_changes_the_code_digest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    [good] = render_all([job()], RenderCache(tmp_path))
-    [entry] = entries(tmp_path)
-    original = entry.read_bytes()
-    entry.write_bytes(damage(original))
-    assert entry.read_bytes() != original
-    cache = RenderCache(tmp_path)
-    assert render_all([job()], cache) == [good]
-    assert cache.misses == 1
-    assert entry.read_bytes() == original
-    again = RenderCache(tmp_path)
-    assert render_all([job()], again) == [good] and again.hits == 1
+    package = tmp_path / "bk_fake_renderer"
+    package.mkdir()
+    (package / "__init__.py").write_text("def format(x):\n    return x\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = code_digest("bk_fake_renderer")
+    (package / "__init__.py").write_text("def format(x):\n    return x.upper()\n")
+    code_digest.cache_clear()
+    cache_module._package_digest.cache_clear()
+    assert code_digest("bk_fake_renderer") != before
+    assert code_digest("no_such_package_here") == code_digest("no_such_package_here")
 
 
-def test_errors_are_never_cached_and_name_each_post(tmp_path: Path) -> None:
-    bad = "Broken math: $\\frac{1}{$ here.\n"
-    jobs = [Job(bad, None, "posts/a.md", 4), Job(bad, None, "posts/b.md", 7)]
-    for _ in range(2):
-        with pytest.raises(BuildError) as caught:
-            render_all(jobs, RenderCache(tmp_path))
-        assert [(e.path, e.line) for e in caught.value.errors] == [
-            ("posts/a.md", 4),
-            ("posts/b.md", 7),
-        ]
-    assert entries(tmp_path) == []
+def test_the_render_key_covers_blogkeeper_and_the_libraries_it_renders_with() -> None:
+    assert {"blogkeeper", "markdown2", "pygments", "latex2mathml", "lxml"} <= set(
+        build_module.RENDER_CODE
+    )
 
 
-def test_unused_entries_go_first_when_over_the_limit(tmp_path: Path) -> None:
-    first, second = job(), job(BODY + "\nMore.\n")
-    render_all([first], RenderCache(tmp_path, limit=1))
-    cache = RenderCache(tmp_path, limit=1)
-    render_all([second], cache)
-    [kept] = entries(tmp_path)
-    assert kept.stem == cache.key(second)  # in use: kept even above the limit
-    roomy = RenderCache(tmp_path)
-    render_all([first], roomy)
-    assert len(entries(tmp_path)) == 2  # under the default limit nothing is deleted
+def test_unused_entries_go_first_oldest_first_when_over_the_bound(tmp_path: Path) -> None:
+    old = Cache(tmp_path)
+    for number in range(10):
+        old.put(f"{number:02d}" + "a" * 62, b"x" * 1000)
+    fresh = Cache(tmp_path, limit=5_000)
+    kept = "05" + "a" * 62
+    assert fresh.get(kept) is not None  # used by this build: never evicted
+    fresh.put("99" + "b" * 62, b"y" * 1000)
+    fresh.finish()
+    left = {p.name for p in tmp_path.glob("??/*")}
+    assert kept in left and "99" + "b" * 62 in left
+    assert sum(p.stat().st_size for p in tmp_path.glob("??/*")) <= 5_000 + 1_000
+
+
+def test_a_build_that_writes_nothing_deletes_nothing(tmp_path: Path) -> None:
+    Cache(tmp_path).put("01" + "a" * 62, b"x" * 1000)
+    reader = Cache(tmp_path, limit=0)
+    reader.finish()
+    assert len(list(tmp_path.glob("??/*"))) == 1
+
+
+def test_without_reading_nothing_is_read_and_only_new_entries_stay(tmp_path: Path) -> None:
+    Cache(tmp_path).put("01" + "a" * 62, b"stale")
+    fresh = Cache(tmp_path, reading=False)
+    assert fresh.get("01" + "a" * 62) is None
+    fresh.put("02" + "a" * 62, b"fresh")
+    fresh.finish()
+    assert [p.name for p in tmp_path.glob("??/*")] == ["02" + "a" * 62]
+
+
+# --- the cache in builds -----------------------------------------------------------------
 
 
 def many_posts(count: int) -> dict[str, str]:
-    """Small posts exercising every renderer feature, each a little different."""
     files = {}
     for n in range(count):
         body = f"""\
-Post {n} mails <me{n}@example.org> about $a_{n}^2$ and `code {n}`.
+Intro {n} with $a^{n}$ and [a link](/2026/01/p00/#fn-n).
 
 <!--more-->
 
-## Part {n % 3}
-
 ```python
-print({n} * 2)
+print({n})
 ```
-
-```output
-{n * 2}
-```
-
-$$
-\\sum_{{i=1}}^{{{n}}} i
-$$
 
 | n | square |
 |---|---|
 | {n} | {n * n} |
 
-- [x] done {n}
-- [ ] ~~not~~ yet[^n]
+Text.[^n]
 
 [^n]: Footnote {n}.
 """
-        extra = f"tags: [T{n % 4}, Common]" if n % 2 else f"series: S{n % 3}"
-        key, value = extra.split(": ", 1)
+        extra = {"tags": f"[T{n % 4}, Common]"} if n % 2 else {"series": f"S{n % 3}"}
         files[f"posts/p{n:02d}.md"] = post(
-            f"Post {n}", f"2026-01-{1 + n % 28:02d}", body, **{key: value}
+            f"Post {n}", f"2026-01-{1 + n % 28:02d}", body, slug=f"p{n:02d}", **extra
         )
     return files
 
 
 def outputs(root: Path, cache: bool = True) -> dict[str, bytes]:
-    built = build_site(root, BuildOptions(now=now(), cache=cache))
+    built = build_module.build_site(root, BuildOptions(now=now(), cache=cache))
     return {o.path: o.data for o in built}
 
 
-def test_parallel_serial_cached_and_uncached_builds_are_byte_identical(
+def test_cold_warm_uncached_serial_and_parallel_builds_are_byte_identical(
     make_site: MakeSite, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = make_site(many_posts(40))
     monkeypatch.setenv("BLOGKEEPER_WORKERS", "1")
     serial = outputs(root, cache=False)
-    assert not (root / CACHE_DIR).exists()
     monkeypatch.setenv("BLOGKEEPER_WORKERS", "2")
-    monkeypatch.setattr(cache_module, "PARALLEL_MIN", 1)
-    before = render._highlight.cache_info().misses
-    parallel_cold = outputs(root)
-    # The pool did the work: this process highlighted nothing.
-    assert render._highlight.cache_info().misses == before
-    assert len(entries(root / CACHE_DIR / RENDER_DIR)) == 40
+    monkeypatch.setattr(build_module, "PARALLEL_MIN", 1)
+    cold = outputs(root)
+    assert len(entries(root)) == 40
     warm = outputs(root)
     monkeypatch.setenv("BLOGKEEPER_WORKERS", "1")
-    serial_warm = outputs(root)
-    assert serial == parallel_cold == warm == serial_warm
+    uncached = outputs(root, cache=False)
+    assert serial == cold == warm == uncached
     assert any(b"<mi>a</mi>" in data for data in serial.values())
+
+
+def test_the_sample_blog_builds_the_same_cold_warm_and_uncached(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    shutil.copytree(REPO / "posts", site / "posts")
+    for name in ("blog.toml",):
+        shutil.copy(REPO / name, site / name)
+    for folder in ("templates", "static"):
+        if (REPO / folder).is_dir():
+            shutil.copytree(REPO / folder, site / folder)
+    cold = outputs(site)
+    assert entries(site)
+    assert outputs(site) == cold
+    assert outputs(site, cache=False) == cold
 
 
 def test_a_build_beside_other_threads_uses_a_forkserver_pool(
@@ -245,19 +193,56 @@ def test_a_build_beside_other_threads_uses_a_forkserver_pool(
     monkeypatch.setenv("BLOGKEEPER_WORKERS", "1")
     serial = outputs(root, cache=False)
     monkeypatch.setenv("BLOGKEEPER_WORKERS", "2")
-    monkeypatch.setattr(cache_module, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(build_module, "PARALLEL_MIN", 1)
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
     other.start()
     try:
-        assert cache_module._context().get_start_method() == "forkserver"
-        before = render._highlight.cache_info().misses
+        assert build_module._context().get_start_method() == "forkserver"
         assert outputs(root, cache=False) == serial
-        assert render._highlight.cache_info().misses == before
     finally:
         stop.set()
         other.join()
-    assert cache_module._context().get_start_method() == "fork"
+    assert build_module._context().get_start_method() == "fork"
+
+
+def test_same_size_damage_to_an_entry_is_never_published(
+    make_site: MakeSite, tmp_path: Path
+) -> None:
+    """Flip one letter of a cached post's HTML: the build renders the post again."""
+    root = make_site({"posts/a.md": post("A", "2026-01-01", "Plain words here.\n")})
+    assert build(root, "--out", tmp_path / "one").code == 0
+    (entry,) = entries(root)
+    entry.write_bytes(entry.read_bytes().replace(b"Plain words", b"Plain wordz"))
+    assert build(root, "--out", tmp_path / "two").code == 0
+    assert snapshot(tmp_path / "one") == snapshot(tmp_path / "two")
+    assert b"Plain words" in entry.read_bytes()  # written again, whole
+
+
+def test_no_cache_leaves_no_stale_entry_behind(make_site: MakeSite, tmp_path: Path) -> None:
+    """Even an entry with a valid checksum but wrong content (written by another version,
+    or by hand) is replaced by a --no-cache build, so the next build cannot publish it."""
+    root = make_site({"posts/a.md": post("A", "2026-01-01", "Plain words here.\n")})
+    assert build(root, "--out", tmp_path / "one").code == 0
+    (entry,) = entries(root)
+    key = entry.name
+    payload = Cache(root / CACHE_DIR).get(key)
+    assert payload is not None
+    Cache(root / CACHE_DIR).put(key, payload.replace(b"Plain words", b"Poisoned!!"))
+    Cache(root / CACHE_DIR).put("ff" + "0" * 62, b"an entry no build uses")
+    assert build(root, "--out", tmp_path / "two", "--no-cache").code == 0
+    assert [p.name for p in entries(root)] == [key]
+    assert build(root, "--out", tmp_path / "three").code == 0
+    assert snapshot(tmp_path / "one") == snapshot(tmp_path / "two") == snapshot(tmp_path / "three")
+
+
+def test_errors_are_never_cached(make_site: MakeSite, tmp_path: Path) -> None:
+    deep = "> " * 300 + "deep\n"
+    root = make_site({"posts/a.md": post("A", "2026-01-01", deep)})
+    first = build(root, "--out", tmp_path / "out")
+    assert first.code == 1 and "posts/a.md" in first.err
+    assert entries(root) == []
+    assert build(root, "--out", tmp_path / "out").err == first.err
 
 
 def test_an_edited_post_is_never_served_stale(make_site: MakeSite, tmp_path: Path) -> None:
@@ -270,54 +255,53 @@ def test_an_edited_post_is_never_served_stale(make_site: MakeSite, tmp_path: Pat
     assert "New words." in page and "Old words." not in page
 
 
-def test_no_cache_builds_the_same_site_and_writes_no_cache(
-    make_site: MakeSite, tmp_path: Path
+EDITS: list[tuple[str, Callable[[Path], None]]] = [
+    ("body", lambda r: _sub(r / "posts/p01.md", "Intro 1 ", "Intro one ")),
+    ("title", lambda r: _sub(r / "posts/p02.md", "Post 2", "Second post")),
+    ("tags", lambda r: _sub(r / "posts/p03.md", "T3, Common", "T0")),
+    ("date", lambda r: _sub(r / "posts/p04.md", "2026-01-05", "2025-12-31")),
+    ("fold", lambda r: _sub(r / "posts/p05.md", "<!--more-->\n", "")),
+    ("settings", lambda r: _sub(r / "blog.toml", "Test blog", "Renamed blog")),
+    ("url", lambda r: _sub(r / "blog.toml", "blog.example.org/", "other.example.org/sub/")),
+    ("time zone", lambda r: _sub(r / "blog.toml", '"UTC"', '"Pacific/Kiritimati"')),
+    ("a template", lambda r: _write(r / "templates/post.html", _post_template())),
+    ("a removed post", lambda r: (r / "posts/p06.md").unlink()),
+]
+
+
+def _sub(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, (path, old)
+    path.write_text(text.replace(old, new, 1))
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def _post_template() -> str:
+    source = (REPO / "blogkeeper/templates/post.html").read_text()
+    return source.replace("{% block content %}", "{% block content %}<p>edited</p>", 1)
+
+
+def test_after_each_edit_a_cached_build_equals_an_uncached_one(make_site: MakeSite) -> None:
+    root = make_site(many_posts(12))
+    before = outputs(root)
+    for name, edit in EDITS:
+        edit(root)
+        cached = outputs(root)
+        assert cached == outputs(root, cache=False), name
+        assert cached != before, f"the edit of {name} changed nothing"
+        before = cached
+
+
+def test_a_changed_renderer_renders_again(
+    make_site: MakeSite, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The key holds the code's digest: new code (here, one more library) is a miss."""
     root = make_site({"posts/a.md": post("A", "2026-01-01")})
-    assert build(root, "--out", tmp_path / "one").code == 0
-    assert (root / CACHE_DIR / ".gitignore").read_text().endswith("*\n")
-    (root / CACHE_DIR / RENDER_DIR).rename(tmp_path / "moved")
-    assert build(root, "--out", tmp_path / "two", "--no-cache").code == 0
-    assert not (root / CACHE_DIR / RENDER_DIR).exists()
-    assert snapshot(tmp_path / "one") == snapshot(tmp_path / "two")
-
-
-def test_memo_keeps_what_a_build_used_and_survives_damage(tmp_path: Path) -> None:
-    path = tmp_path / CACHE_DIR / "m.json"
-    memo = Memo(path)
-    memo[digest("a")] = ["A"]
-    memo[digest("b", "\ud800")] = ["B"]
-    memo.save()
-    again = Memo(path)
-    assert again.get(digest("a")) == ["A"] and again.get(digest("c")) is None
-    again.save()  # "b" was not used: dropped
-    assert json.loads(path.read_text()) == {digest("a"): ["A"]}
-    before = path.stat().st_ino  # a write replaces the file: a new inode
-    unchanged = Memo(path)
-    assert unchanged.get(digest("a")) == ["A"]
-    unchanged.save()
-    assert path.stat().st_ino == before and (path.parent / ".gitignore").exists()
-    path.write_text("[not a mapping")
-    assert Memo(path).get(digest("a")) is None
-    assert digest("ab", "c") != digest("a", "bc")
-
-
-def test_file_memo_keeps_bytes_ignores_damage_and_prunes(tmp_path: Path) -> None:
-    folder = tmp_path / CACHE_DIR / "files"
-    memo = FileMemo(folder)
-    memo.put(digest("a"), b"A\nbytes")
-    memo.put(digest("b"), b"B")
-    again = FileMemo(folder)
-    assert again.get(digest("a")) == b"A\nbytes" and again.get(digest("c")) is None
-    again.prune()  # nothing added: nothing deleted
-    assert len(list(folder.iterdir())) == 2
-    again.put(digest("d"), b"D")
-    again.prune()  # "b" was not used by this build
-    assert sorted(p.name for p in folder.iterdir()) == sorted(
-        f"{digest(k)}{SUFFIX}" for k in ("a", "d")
-    )
-    path = folder / f"{digest('a')}{SUFFIX}"
-    path.write_bytes(path.read_bytes()[:-1])
-    assert FileMemo(folder).get(digest("a")) is None
-    (folder / f"{digest('d')}{SUFFIX}").rename(folder / f"{digest('e')}{SUFFIX}")
-    assert FileMemo(folder).get(digest("e")) is None  # holds another key's bytes
+    first = outputs(root)
+    monkeypatch.setattr(build_module, "RENDER_CODE", (*build_module.RENDER_CODE, "json"))
+    assert outputs(root) == first
+    assert len(entries(root)) == 2  # a new entry beside the old one (not over the bound)

@@ -1,22 +1,21 @@
-"""Assembling the site: topics and series, and outputs that would share a URL."""
+"""The build: topics and series, outputs that would share a URL, and what the render
+step hands on with each post (its links, ids, feed HTML and twin)."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from conftest import Result, now, post, quick_build, snapshot
 from lxml import html
 
-from blogkeeper import llms
-from blogkeeper.cache import CACHE_DIR, RENDER_DIR
+from blogkeeper.build import build_site, render_posts
+from blogkeeper.cache import CACHE_DIR
 from blogkeeper.config import load_config
 from blogkeeper.content import LoadOptions, load_posts
 from blogkeeper.errors import BuildError
-from blogkeeper.site import BuildOptions, build_site, render_posts
+from blogkeeper.model import BuildOptions
 
 BrokenBuild = Callable[[dict[str, str | bytes], str], Result]
 
@@ -73,7 +72,7 @@ def test_two_posts_claiming_the_same_part(broken_build: BrokenBuild) -> None:
     )
 
 
-# --- what render workers derive from each post ------------------------------------------
+# --- what the render step hands on with each post ------------------------------------------
 
 DERIVED_POSTS = {
     "posts/other.md": post(
@@ -91,7 +90,6 @@ DERIVED_POSTS = {
     ),
     "static/img/pic.png": b"\x89PNG\r\n\x1a\n",
 }
-MEMOS = ("feeds.json", "links.json", "twins", "feed-files")
 
 
 def _outputs(root: Path, cache: bool = True) -> dict[str, bytes]:
@@ -99,26 +97,20 @@ def _outputs(root: Path, cache: bool = True) -> dict[str, bytes]:
     return {o.path: o.data for o in built}
 
 
-def _forget_memos(root: Path) -> None:
-    for name in MEMOS:
-        path = root / CACHE_DIR / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
-
-
-def test_derived_in_the_worker_or_parsed_here_the_site_is_the_same(
-    make_site: Callable[..., Path],
-) -> None:
+def test_what_the_render_step_hands_on(make_site: Callable[..., Path]) -> None:
     root = make_site(DERIVED_POSTS)
-    derived = _outputs(root)  # cold: links, tags and twins come from the render step
-    _forget_memos(root)
-    parsed = _outputs(root)  # render cache hits: everything parsed again in this process
-    assert parsed == derived == _outputs(root) == _outputs(root, cache=False)
-    feed = derived["feed/rss.xml"].decode()
+    config = load_config(root)
+    posts = load_posts(config, LoadOptions(now=now()))
+    [main, other] = render_posts(config, posts)
+    facts = main.rendering
+    assert "../../01/other/" in facts.links and "/img/pic.png" in facts.links
+    assert facts.links.index("../../01/other/") < facts.links.index("/img/pic.png")
+    assert "deep-part" in other.rendering.ids
+    assert 'href="https://blog.example.org/2026/01/other/"' in facts.feed_html
+    assert "(https://blog.example.org/2026/01/other/)" in facts.twin
     # After a malformed reference, links are still made absolute.
-    assert 'href="https://blog.example.org/2026/01/other/"&gt;a link after it' in feed
+    assert 'href="https://blog.example.org/2026/01/other/">a link after it' in facts.feed_html
+    assert _outputs(root) == _outputs(root) == _outputs(root, cache=False)
 
 
 def test_a_changed_site_url_changes_feeds_and_twins(make_site: Callable[..., Path]) -> None:
@@ -127,23 +119,11 @@ def test_a_changed_site_url_changes_feeds_and_twins(make_site: Callable[..., Pat
     assert "https://blog.example.org/2026/01/other/" in before["feed/rss.xml"].decode()
     config = root / "blog.toml"
     config.write_text(config.read_text().replace("blog.example.org", "new.example.com"))
-    after = _outputs(root)  # render cache hits; feed and twin memos keyed by the old URL
+    after = _outputs(root)  # the post's URL is an input of its rendering: no stale twin
     for path in ("feed/rss.xml", "feed/atom.xml", "2026/02/main/index.md", "llms-full.txt"):
         text = after[path].decode()
         assert "new.example.com/2026/01/other/" in text and "blog.example.org" not in text
-    _forget_memos(root)
-    shutil.rmtree(root / CACHE_DIR / RENDER_DIR)
-    assert _outputs(root) == after  # all derived afresh, for the new URL
-
-
-def test_a_twin_made_for_another_url_is_not_used(make_site: Callable[..., Path]) -> None:
-    root = make_site(DERIVED_POSTS)
-    config = load_config(root)
-    [entry, _] = render_posts(load_posts(config, LoadOptions(now=now())), None, config)
-    assert entry.twin is not None and entry.twin[0] == "https://blog.example.org/2026/02/main/"
-    stale = replace(entry, twin=("https://old.example.org/2026/02/main/", "stale body\n"))
-    assert llms.twin(config, stale) == llms.twin(config, entry)
-    assert "stale body" not in llms.twin(config, stale)
+    assert _outputs(root, cache=False) == after
 
 
 def test_a_changed_slug_keeps_the_link_check_right(make_site: Callable[..., Path]) -> None:
@@ -187,16 +167,3 @@ POST_TEMPLATE = """\
 {% block content %}{{ content | replace('id="deep-part"', 'id="x-deep-part"') | safe }}
 {% endblock %}
 """
-
-
-def test_damaged_memos_are_ignored(make_site: Callable[..., Path]) -> None:
-    root = make_site(DERIVED_POSTS)
-    first = _outputs(root)
-    cache = root / CACHE_DIR
-    for name in ("feeds.json", "links.json"):
-        (cache / name).write_text("{damaged")
-    for folder in ("twins", "feed-files"):
-        for path in (cache / folder).iterdir():
-            path.write_bytes(path.read_bytes()[:-3] + b"\xff")
-    assert _outputs(root) == first
-    assert _outputs(root) == first  # and from what that build wrote again
