@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import io
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -34,6 +35,16 @@ def post(title: str, date: str, body: str = "Intro.\n\n<!--more-->\n\nRest.\n", 
     lines = ["---", f'title: "{title}"', f"date: {date}"]
     lines += [f"{key}: {value}" for key, value in meta.items()]
     return "\n".join([*lines, "---", textwrap.dedent(body)])
+
+
+def copy_sample(root: Path) -> Path:
+    """The repository's sample blog copied to `root`, so that a build of it reads no cache
+    and writes none into the repository."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "blog.toml", root / "blog.toml")
+    for folder in ("posts", "static", "templates"):
+        shutil.copytree(REPO / folder, root / folder)
+    return root
 
 
 @pytest.fixture

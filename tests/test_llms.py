@@ -7,7 +7,6 @@ the HTML heads; httpx for the `Link:` header values in `_headers`.
 
 from __future__ import annotations
 
-import json
 import re
 import string
 from collections.abc import Callable
@@ -19,19 +18,20 @@ import httpx
 import lxml.html
 import markdown2
 import pytest
-from conftest import BLOG_TOML, REPO, build, now, post
+from conftest import BLOG_TOML, build, copy_sample, now, post
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from llms_txt import parse_llms_file
 from markdown_it import MarkdownIt
 
-from blogkeeper import llms
-from blogkeeper.cache import FileMemo
+from blogkeeper import llms, urls
+from blogkeeper.build import build_site, render_posts
+from blogkeeper.cache import CACHE_DIR, Cache
 from blogkeeper.config import load_config
-from blogkeeper.content import LoadOptions, Post, load_posts
+from blogkeeper.content import LoadOptions, load_posts
 from blogkeeper.errors import BuildError
 from blogkeeper.fences import scan
-from blogkeeper.site import BuildOptions, build_site, render_posts
+from blogkeeper.model import BuildOptions, Post
 
 SAMPLE_URL = "https://tensors-and-tea.example.org/"
 
@@ -164,21 +164,21 @@ def test_any_title_and_note_read_back_exactly(title: str, note: str) -> None:
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    out = tmp_path_factory.mktemp("sample") / "public"
-    result = build(REPO, "--out", str(out))
+    root = copy_sample(tmp_path_factory.mktemp("sample") / "site")
+    result = build(root, "--out", str(root / "public"))
     assert result.code == 0, result.err
-    return Built(REPO, SAMPLE_URL, site_files(out))
+    return Built(root, SAMPLE_URL, site_files(root / "public"))
 
 
 def test_sample_llms_txt_reads_back(sample: Built) -> None:
-    config = load_config(REPO)
+    config = load_config(sample.root)
     parsed = sample.llms()
     assert shown_heading(parsed.title) == config.title  # type: ignore[attr-defined]
     assert shown(parsed.summary) == config.description  # type: ignore[attr-defined]
     assert "Markdown twin" in parsed.info  # type: ignore[attr-defined]
     sections = listed(parsed)
     assert list(sections) == ["LLM from scratch", "Posts", "Optional"]
-    posts = published(REPO)
+    posts = published(sample.root)
     series = sorted((p for p in posts if p.series), key=lambda p: p.part or 0)
     others = [p for p in posts if not p.series]  # newest first, as load_posts gives them
     for name, expected in (("LLM from scratch", series), ("Posts", others)):
@@ -190,15 +190,15 @@ def test_sample_llms_txt_reads_back(sample: Built) -> None:
 
 def test_sample_every_llms_url_resolves(sample: Built) -> None:
     text = sample.text("llms.txt")
-    urls = re.findall(r"\]\(([^)]+)\)", text)
+    found = re.findall(r"\]\(([^)]+)\)", text)
     rows = [row for rows in listed(sample.llms()).values() for row in rows]
-    assert len(urls) == len(rows) + 1  # the rows and the llms-full.txt link in the prose
-    for url in urls:
+    assert len(found) == len(rows) + 1  # the rows and the llms-full.txt link in the prose
+    for url in found:
         local_file(url, sample.url, set(sample.files))
 
 
 def test_sample_twins_hold_the_whole_post(sample: Built) -> None:
-    for post_ in published(REPO):
+    for post_ in published(sample.root):
         twin = sample.text(post_.path + "index.md")
         check_twin(twin, post_, sample.url)
 
@@ -207,7 +207,7 @@ def test_sample_llms_full_holds_every_twin_in_llms_order(sample: Built) -> None:
     full = sample.text("llms-full.txt")
     rows = [row for rows in listed(sample.llms()).values() for row in rows]
     twins = [row["url"] for row in rows if row["url"].endswith("/index.md")]  # type: ignore[union-attr]
-    assert len(twins) == len(published(REPO))
+    assert len(twins) == len(published(sample.root))
     positions = []
     for url in twins:
         twin = sample.text(local_file(url, sample.url, set(sample.files)))  # type: ignore[arg-type]
@@ -471,11 +471,11 @@ def test_hostile_empty_summary_falls_back_to_the_intro(hostile: Built) -> None:
 
 def test_hostile_urls_resolve_and_are_encoded(hostile: Built) -> None:
     text = hostile.text("llms.txt")
-    urls = re.findall(r"\]\(([^)]+)\)", text)
-    assert urls and all(
-        url.startswith("https://example.org/my%20blog%20%28draft%29/") for url in urls
+    found = re.findall(r"\]\(([^)]+)\)", text)
+    assert found and all(
+        url.startswith("https://example.org/my%20blog%20%28draft%29/") for url in found
     )
-    for url in urls:
+    for url in found:
         local_file(unquote(url), hostile.url, set(hostile.files))
 
 
@@ -629,17 +629,27 @@ def test_optional_tag_moves_a_series_post_to_optional(make_site: Callable[..., P
     assert full.index("# Alpha") < full.index("# Beta") < full.index("# Gamma")
 
 
-def test_twins_from_the_memo_are_the_twins_made_afresh(tmp_path: Path) -> None:
-    config = load_config(REPO)
-    posts = render_posts(load_posts(config, LoadOptions(now=now())))
-    memo = FileMemo(tmp_path / "twins")
-    fresh = [llms.twin(config, entry) for entry in posts]
-    assert [llms.twin(config, entry, memo) for entry in posts] == fresh
-    assert [llms.twin(config, entry, memo) for entry in posts] == fresh  # from the memo
-    assert len(list((tmp_path / "twins").iterdir())) == len(posts)
-    for kept in (tmp_path / "twins").iterdir():
-        kept.write_bytes(kept.read_bytes()[:-1] + b"\xff")  # not UTF-8, or cut short
-    assert [llms.twin(config, entry, memo) for entry in posts] == fresh
+def test_twins_from_cached_renderings_are_the_twins_made_afresh(tmp_path: Path) -> None:
+    """A twin's body is kept in the post's cached rendering: what a warm build reads back,
+    or a build that finds the entries damaged, gives the twins rendering gives."""
+    root = copy_sample(tmp_path / "site")
+    config = load_config(root)
+    posts = load_posts(config, LoadOptions(now=now()))
+    fresh = [llms.twin(config, entry) for entry in render_posts(config, posts)]
+    assert all("\n- HTML version: " in twin for twin in fresh)
+
+    def twins_through_the_cache() -> tuple[list[str], int]:
+        cache = Cache.for_site(root)
+        rendered = render_posts(config, posts, cache)
+        return [llms.twin(config, entry) for entry in rendered], cache.misses
+
+    assert twins_through_the_cache() == (fresh, len(posts))  # cold: every post rendered
+    assert twins_through_the_cache() == (fresh, 0)  # warm: every rendering read back
+    entries = [p for p in (root / CACHE_DIR).rglob("*") if p.is_file() and p.name != ".gitignore"]
+    assert len(entries) == len(posts)
+    for entry in entries:
+        entry.write_bytes(entry.read_bytes()[:-1] + b"\xff")  # same size, not the same bytes
+    assert twins_through_the_cache() == (fresh, len(posts))
 
 
 # --- what a build keeps for the next ---------------------------------------------------
@@ -647,7 +657,7 @@ def test_twins_from_the_memo_are_the_twins_made_afresh(tmp_path: Path) -> None:
 
 def _llms_outputs(root: Path, cache: bool = True) -> dict[str, bytes]:
     built = build_site(root, BuildOptions(now=now(), cache=cache))
-    names = (llms.LLMS_TXT, llms.LLMS_FULL, llms.HEADERS)
+    names = (urls.LLMS_TXT, urls.LLMS_FULL, urls.HEADERS)
     return {o.path: o.data for o in built if o.path in names or o.path.endswith(".md")}
 
 
@@ -701,47 +711,7 @@ def test_kept_llms_outputs_follow_static_headers_and_settings(
     _same_with_and_without_cache(root)
     (root / "static").mkdir(exist_ok=True)
     (root / "static" / "_headers").write_text("/*\n  X-Frame-Options: DENY\n")
-    assert b"DENY" in _same_with_and_without_cache(root)[llms.HEADERS]
+    assert b"DENY" in _same_with_and_without_cache(root)[urls.HEADERS]
     toml = root / "blog.toml"
     toml.write_text(toml.read_text() + "\n[llms]\nfull = false\n")
-    assert llms.LLMS_FULL not in _same_with_and_without_cache(root)
-
-
-def test_damaged_llms_memos_are_ignored(make_site: Callable[..., Path]) -> None:
-    root = make_site(KEPT_POSTS)
-    fresh = _same_with_and_without_cache(root)
-    cache = root / ".blogkeeper-cache"
-    packs = list((cache / "llms-pack").iterdir())
-    assert packs
-    # Damage a FileMemo sees: cut short, grown, a header changed (see cache.FileMemo).
-    damages = (lambda b: b[:-3], lambda b: b + b"xyz", lambda b: b"junk" + b[4:], lambda b: b"")
-    for damage in damages:
-        for pack in packs:
-            pack.write_bytes(damage(pack.read_bytes()))
-        assert _llms_outputs(root) == fresh
-        packs = list((cache / "llms-pack").iterdir())
-        memo = FileMemo(cache / "llms-pack")
-        assert all(memo.get(p.name.removesuffix(".entry")) is not None for p in packs)
-    memo = cache / "llms.json"
-    data = json.loads(memo.read_bytes())
-    memo.write_text(json.dumps({key: [1, [["x", -1]]] for key in data}))
-    assert _llms_outputs(root) == fresh
-    memo.write_text(json.dumps({key: 7 for key in data}))
-    assert _llms_outputs(root) == fresh
-    memo.write_text("{not json")
-    assert _llms_outputs(root) == fresh
-
-
-def test_a_wrong_pack_index_is_not_trusted(make_site: Callable[..., Path]) -> None:
-    root = make_site(KEPT_POSTS)
-    fresh = _same_with_and_without_cache(root)
-    memo = root / ".blogkeeper-cache" / "llms.json"
-    data = json.loads(memo.read_bytes())
-    for value in data.values():
-        if isinstance(value, list) and len(value) == 2 and isinstance(value[1], list):
-            index = value[1]
-            index[0][1], index[1][1] = index[1][1], index[0][1]  # sizes swapped, same sum
-    memo.write_text(json.dumps(data))
-    # Sizes that sum to the pack's would cut the twins wrongly: the pack's key is a hash
-    # of its index, so a changed index finds no pack.
-    assert _llms_outputs(root) == fresh
+    assert urls.LLMS_FULL not in _same_with_and_without_cache(root)
