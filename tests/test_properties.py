@@ -21,8 +21,9 @@ from conftest import BLOG_TOML, now, post
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from blogkeeper.build import build_site
 from blogkeeper.errors import BuildError
-from blogkeeper.site import BuildOptions, build_site
+from blogkeeper.model import BuildOptions
 from blogkeeper.writer import check_output_dir, write_site
 
 EXAMPLES = 100
