@@ -391,7 +391,10 @@ def resolve(url: str, base: str) -> str:
     """`url` resolved against `base` and percent-encoded; absolute URLs are kept as they are."""
     if _SCHEME.match(url):
         return url
-    return encode_url(urljoin(base, url))
+    try:
+        return encode_url(urljoin(base, url))
+    except ValueError:  # a malformed URL (`//[::1`): kept as written; links.py reports it
+        return url
 
 
 # --- URLs and Markdown text ------------------------------------------------------------

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from html.parser import HTMLParser
 from pathlib import Path
 
-from conftest import BLOG_TOML, build, post
+from conftest import BLOG_TOML, Result, build, post, quick_build
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from blogkeeper import links
-from blogkeeper.links import QuickParser
+from blogkeeper.cache import CACHE_DIR
+from blogkeeper.model import Output
 
 MakeSite = Callable[..., Path]
 
@@ -109,93 +108,41 @@ def test_links_inside_code_are_not_links(make_site: MakeSite) -> None:
     assert build(_site(make_site, body)).code == 0
 
 
-def test_a_kept_parse_gives_the_same_errors_and_a_damaged_one_is_redone(
-    make_site: MakeSite,
-) -> None:
+def test_a_cached_build_judges_links_as_a_cold_one(make_site: MakeSite) -> None:
     body = GOOD + "\nJump to [nowhere](#no-such-section).\n"
     root = _site(make_site, body)
-    first = build(root)
-    memo = root / ".blogkeeper-cache" / "links.json"
-    kept = json.loads(memo.read_text())
-    assert kept and first.code == 1
-    assert build(root).err == first.err  # from the memo
-    memo.write_text(json.dumps({key: ["not", "lists"] for key in kept}))
-    assert build(root).err == first.err
-    memo.write_text("{damaged")
-    assert build(root).err == first.err
+    first = quick_build(root)
+    assert first.code == 1 and "`#no-such-section`" in first.err, first.err
+    assert any((root / CACHE_DIR).rglob("*"))  # so the next build takes the renderings
+    assert quick_build(root).err == first.err
+    assert quick_build(root, "--no-cache").err == first.err
     (root / "posts/main.md").write_text(post("Main", "2026-02-01", GOOD, slug="main"))
-    assert build(root).code == 0  # a changed page is parsed again, never taken from the memo
+    assert quick_build(root).code == 0
+    # main.md's rendering comes from the cache; the id it links to is gone from other.md.
+    (root / "posts/other.md").write_text(post("Other", "2026-01-05", "Gone.\n", slug="other"))
+    result = quick_build(root)
+    line = _line(root, "#deep-part")
+    assert f"posts/main.md:{line}: link to `../../01/other/#deep-part`: no element" in result.err
 
 
-class _Full(HTMLParser):
-    """What QuickParser must match: HTMLParser reporting every start tag and position."""
+MALFORMED = """\
+Intro.
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.seen: list[tuple[str, list[tuple[str, str | None]], tuple[int, int]]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if any(name != "class" for name, _ in attrs):
-            self.seen.append((tag, attrs, self.getpos()))
+A [bad host](http://[::1) and
+<a href="//[::1/x">raw HTML</a> and [a wide hash](//a\uff03b/).
+"""
 
 
-class _Quick(QuickParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.seen: list[tuple[str, list[tuple[str, str | None]], tuple[int, int]]] = []
-
-    handle_starttag = _Full.handle_starttag
-
-
-PIECES = [
-    "<span>",
-    '<span class="n">',
-    "</span>",
-    "<P>",
-    "</p >",
-    "<a id=x>",
-    '<a href="/y">',
-    "<script>",
-    "</script>",
-    "<style>",
-    "</style>",
-    "<!--",
-    "-->",
-    "<br/>",
-    '<i class="a" />',
-    "</div>",
-    "x",
-    "\n",
-    "<",
-    ">",
-    '"',
-    " ",
-    "&amp;",
-    "<![CDATA[",
-    "]]>",
-    "<?pi?>",
-    "</>",
-    '<b class="c&d">',
-    "<img src='z'>",
-    "<a\nname=n>",
-    '<script class="s">',
-    "<Style>",
-    "</SCRIPT>",
-    '<span class="x">text &#foo; <',
-    "<!DOCTYPE html>",
-    "&#x;",
-]
-
-
-@settings(max_examples=600, deadline=None)
-@given(st.lists(st.sampled_from(PIECES), max_size=40))
-def test_quick_parser_reports_what_htmlparser_reports(pieces: list[str]) -> None:
-    text = "".join(pieces)
-    full, quick = _Full(), _Quick()
-    for parser in (full, quick):
-        parser.feed(text)
-        parser.close()
-    assert quick.seen == full.seen
+def test_a_malformed_link_is_an_error_not_a_traceback(
+    broken_build: Callable[..., Result],
+) -> None:
+    # urlsplit raises ValueError on these: the build must report them, not crash.
+    result = broken_build({"posts/bad.md": post("Bad", "2026-02-01", MALFORMED)}, "posts/bad.md:")
+    # The body starts on line 5, below the front matter's four lines.
+    first = 5 + MALFORMED.split("\n").index("A [bad host](http://[::1) and")
+    for line, url in [(first, "http://[::1"), (first + 1, "//[::1/x"), (first + 1, "//a\uff03b/")]:
+        assert f"posts/bad.md:{line}: link to `{url}`: not a valid URL" in result.err, result.err
+    assert result.err.strip().endswith("build failed: 3 errors"), result.err
 
 
 URL_PIECES = [
@@ -231,7 +178,10 @@ PAGES = [
     "https://blog.example.org/2026/01/a?x/",
 ]
 SITES = ["https://blog.example.org/", "https://blog.example.org/blog/", "http://blog.example.org/"]
-FILES = dict.fromkeys(["2026/01/a/index.html", "2026/01/b/index.html", "a.png", "index.html"], b"")
+FILES = {
+    path: Output(path, b"")
+    for path in ["2026/01/a/index.html", "2026/01/b/index.html", "a.png", "index.html"]
+}
 
 
 @settings(max_examples=1500, deadline=None)
