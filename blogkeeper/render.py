@@ -23,12 +23,12 @@ import pygments
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.fences import Fence, is_fold, scan
 
-# Imported where used, not here: latex2mathml, pygments.formatters, blogkeeper.highlight
-# and blogkeeper.deadline. A build whose posts are all in the render cache imports this
+# Imported where used, not here: latex2mathml, pygments.formatters, pygments.lexers and
+# blogkeeper.deadline. A build whose posts are all in the render cache imports this
 # module (for `Rendered`, `versions`, `link_fragments`) but renders nothing.
 
 # Bump when a change here changes the HTML for the same Markdown (the render cache key).
-RENDER_VERSION = "5"
+RENDER_VERSION = "6"
 
 EXTRAS = {
     "footnotes": None,
@@ -319,6 +319,7 @@ def _mathml(latex: str, display: str) -> str:
     return str(latex2mathml.converter.convert(latex, display=display))
 
 
+# Pygments objects are made once per process and shared by every post it renders.
 @lru_cache(maxsize=1)
 def _formatter() -> Any:
     from pygments.formatters import HtmlFormatter  # here: only a post rendered needs it
@@ -326,26 +327,41 @@ def _formatter() -> Any:
     return HtmlFormatter(**HIGHLIGHT)
 
 
+@lru_cache(maxsize=256)
+def _lexer(lang: str) -> Any:
+    """Pygments' lexer for a fence's language name, or None when Pygments has none.
+
+    Looked up by name only: a fence without a known name is plain text, never guessed.
+    """
+    from pygments.lexers import get_lexer_by_name  # here: only a post rendered needs it
+    from pygments.util import ClassNotFound
+
+    try:
+        return get_lexer_by_name(lang, stripnl=False, ensurenl=True)
+    except ClassNotFound:
+        return None
+
+
+# Posts repeat blocks (install commands, outputs); the memo is per process, keyed by
+# exactly what the HTML depends on, and bounded.
 @lru_cache(maxsize=4096)
 def _highlight(lang: str, code: str) -> str:
-    from blogkeeper.highlight import highlight, lexer_for  # Pygments' lexers: on a miss
-
     if lang == OUTPUT_LANG:
         return (
             '<pre class="output" tabindex="0"><samp>'
             + html.escape(code, quote=False)
             + "</samp></pre>\n"
         )
-    lexer = lexer_for(lang) if lang else None
+    label = f' data-lang="{html.escape(lang)}"' if lang else ""
+    lexer = _lexer(lang) if lang else None
     if lexer is None:
-        label = f' data-lang="{html.escape(lang)}"' if lang else ""
         return (
             f'<div class="highlight"{label}><pre tabindex="0"><code>'
             + html.escape(code, quote=False)
             + "</code></pre></div>\n"
         )
-    out = highlight(code, lexer, _formatter())
-    out = out.replace('<div class="highlight">', f'<div class="highlight" data-lang="{lang}">', 1)
+    out = str(pygments.highlight(code, lexer, _formatter()))
+    out = out.replace('<div class="highlight">', f'<div class="highlight"{label}>', 1)
     return out.replace("<pre>", '<pre tabindex="0">', 1).replace("<span></span>", "", 1)
 
 
