@@ -23,12 +23,9 @@ import pygments
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.fences import Fence, is_fold, scan
 
-# Imported where used, not here: latex2mathml, pygments.formatters, blogkeeper.highlight
-# and blogkeeper.deadline. A build whose posts are all in the render cache imports this
-# module (for `Rendered`, `versions`, `link_fragments`) but renders nothing.
-
-# Bump when a change here changes the HTML for the same Markdown (the render cache key).
-RENDER_VERSION = "5"
+# Imported where used, not here: latex2mathml, pygments.formatters, pygments.lexers and
+# blogkeeper.deadline. A build whose posts are all in the cache imports this module (for
+# `link_fragments` and the stylesheet) but renders nothing.
 
 EXTRAS = {
     "footnotes": None,
@@ -145,26 +142,6 @@ def _entity(ch: str, roll: float) -> str:
     if roll < 0.45:
         return f"&#{hex(ord(ch))[1:]};"
     return f"&#{ord(ch)};"
-
-
-def options() -> dict[str, object]:
-    """Every setting that shapes the HTML, for the render cache's key."""
-    return {"extras": EXTRAS, "highlight": HIGHLIGHT, "output_lang": OUTPUT_LANG}
-
-
-def versions() -> dict[str, str]:
-    """The versions of everything whose change can change the HTML of the same text."""
-    import latex2mathml  # here: it reads its version from importlib.metadata
-
-    from blogkeeper import __version__
-
-    return {
-        "render": RENDER_VERSION,
-        "blogkeeper": __version__,
-        "markdown2": markdown2.__version__,
-        "pygments": pygments.__version__,
-        "latex2mathml": latex2mathml.__version__,
-    }
 
 
 @lru_cache(maxsize=1)
@@ -319,6 +296,7 @@ def _mathml(latex: str, display: str) -> str:
     return str(latex2mathml.converter.convert(latex, display=display))
 
 
+# Pygments objects are made once per process and shared by every post it renders.
 @lru_cache(maxsize=1)
 def _formatter() -> Any:
     from pygments.formatters import HtmlFormatter  # here: only a post rendered needs it
@@ -326,26 +304,41 @@ def _formatter() -> Any:
     return HtmlFormatter(**HIGHLIGHT)
 
 
+@lru_cache(maxsize=256)
+def _lexer(lang: str) -> Any:
+    """Pygments' lexer for a fence's language name, or None when Pygments has none.
+
+    Looked up by name only: a fence without a known name is plain text, never guessed.
+    """
+    from pygments.lexers import get_lexer_by_name  # here: only a post rendered needs it
+    from pygments.util import ClassNotFound
+
+    try:
+        return get_lexer_by_name(lang, stripnl=False, ensurenl=True)
+    except ClassNotFound:
+        return None
+
+
+# Posts repeat blocks (install commands, outputs); the memo is per process, keyed by
+# exactly what the HTML depends on, and bounded.
 @lru_cache(maxsize=4096)
 def _highlight(lang: str, code: str) -> str:
-    from blogkeeper.highlight import highlight, lexer_for  # Pygments' lexers: on a miss
-
     if lang == OUTPUT_LANG:
         return (
             '<pre class="output" tabindex="0"><samp>'
             + html.escape(code, quote=False)
             + "</samp></pre>\n"
         )
-    lexer = lexer_for(lang) if lang else None
+    label = f' data-lang="{html.escape(lang)}"' if lang else ""
+    lexer = _lexer(lang) if lang else None
     if lexer is None:
-        label = f' data-lang="{html.escape(lang)}"' if lang else ""
         return (
             f'<div class="highlight"{label}><pre tabindex="0"><code>'
             + html.escape(code, quote=False)
             + "</code></pre></div>\n"
         )
-    out = highlight(code, lexer, _formatter())
-    out = out.replace('<div class="highlight">', f'<div class="highlight" data-lang="{lang}">', 1)
+    out = str(pygments.highlight(code, lexer, _formatter()))
+    out = out.replace('<div class="highlight">', f'<div class="highlight"{label}>', 1)
     return out.replace("<pre>", '<pre tabindex="0">', 1).replace("<span></span>", "", 1)
 
 
