@@ -75,7 +75,6 @@ def render_markdown(body: str, fold: int | None, source: str, body_line: int) ->
     try:
         return call_with_deadline(RENDER_SECONDS, _render, body, fold, source, body_line)
     except Overrun:
-        _markdown.cache_clear()  # the converter was stopped half-way
         message = f"Markdown took longer than {RENDER_SECONDS:g} s to render; stopped"
         hint = "markdown2 is very slow on long runs of unclosed HTML tags like `<p a=1 a=1 …`"
         error = ContentError(source, None, message, hint + "; put such text in code")
@@ -93,7 +92,7 @@ def _render(body: str, fold: int | None, source: str, body_line: int) -> Rendere
         folded = True
     prepared = _prepare(lines, fold, fold_token, swaps, source, body_line)
     try:
-        converted = _markdown().convert(prepared)
+        converted = _convert(prepared, swaps.nonce)
     except RecursionError:
         raise BuildError(
             [ContentError(source, None, "Markdown nested too deeply to render")]
@@ -109,44 +108,19 @@ def _render(body: str, fold: int | None, source: str, body_line: int) -> Rendere
     return Rendered(html=full, intro=_strip_ids(intro).strip() + "\n", folded=folded)
 
 
-class _Markdown(markdown2.Markdown):  # type: ignore[misc]
-    """A reusable converter whose every `convert` starts from a clean state.
+def _convert(text: str, seed: str) -> str:
+    """markdown2's HTML for `text`, the same on every build.
 
-    markdown2 2.5.5 fills `_escape_table` (protected URLs) and `_code_table` (code spans)
-    in `__init__` only, so a reused converter accumulates them: every later post scans
-    all earlier posts' entries (quadratic), and its output could depend on what was
-    rendered before it in the same process. Reset them with the rest of the state.
+    A new converter each time: markdown2 keeps tables from earlier conversions in a
+    reused one. markdown2 hides an e-mail address behind entities chosen by `random`, so
+    the generator is seeded from the post for the conversion and then put back as it was.
     """
-
-    def reset(self) -> None:
-        super().reset()
-        self._escape_table = markdown2.g_escape_table.copy()
-        self._code_table: dict[str, str] = {}
-
-    def _encode_backslash_escapes(self, text: str) -> str:
-        # Called for every span of text; without a backslash it replaces nothing.
-        return super()._encode_backslash_escapes(text) if "\\" in text else text
-
-    def _encode_email_address(self, addr: str) -> str:
-        # markdown2 hides an address behind entities chosen at random, so the same post
-        # rendered differently on every build. Choose them the same way every time.
-        rng = random.Random(addr)
-        chars = [_entity(ch, rng.random()) for ch in "mailto:" + addr]
-        return '<a href="{}">{}</a>'.format("".join(chars), "".join(chars[7:]))
-
-
-def _entity(ch: str, roll: float) -> str:
-    """markdown2's rule: about 10% as is, 45% hex, 45% decimal; `@` and `_` always encoded."""
-    if roll > 0.9 and ch not in "@_":
-        return ch
-    if roll < 0.45:
-        return f"&#{hex(ord(ch))[1:]};"
-    return f"&#{ord(ch)};"
-
-
-@lru_cache(maxsize=1)
-def _markdown() -> markdown2.Markdown:
-    return _Markdown(extras=dict(EXTRAS))
+    state = random.getstate()
+    random.seed(seed)
+    try:
+        return str(markdown2.Markdown(extras=dict(EXTRAS)).convert(text))
+    finally:
+        random.setstate(state)
 
 
 def _prepare(

@@ -351,3 +351,32 @@ def test_an_unclosed_tag_runs_to_the_next_angle_bracket_as_html_reads_it() -> No
     and in lxml: it is renamed like any other reserved or repeated id (Hypothesis found it)."""
     html = render_markdown('<A id="main"', None, "posts/x.md", 1).html
     assert "main" not in fragment(html).xpath("//@id")
+
+
+EMAIL_POST = "Write to <someone@example.org> or [the list](https://example.org/list).\n"
+
+
+def test_a_hidden_email_address_is_the_same_in_every_build() -> None:
+    """markdown2 hides an address behind entities chosen at random: seeded per post."""
+    import random
+    import subprocess
+    import sys
+
+    state = random.getstate()
+    first = render(EMAIL_POST).html
+    assert random.getstate() == state  # the process's generator is left as it was
+    code = (
+        "from blogkeeper.render import render_markdown as r\n"
+        f"print(r({EMAIL_POST!r}, None, 'posts/x.md', 5).html, end='')"
+    )
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert other.stdout == first
+    link = fragment(first).find(".//a[@href]")
+    assert link is not None and link.get("href") == "mailto:someone@example.org"
+    assert link.text_content() == "someone@example.org"
+
+
+def test_a_render_does_not_depend_on_what_was_rendered_before() -> None:
+    alone = render(EMAIL_POST).html
+    render("A `code span` and <https://example.org/x> and\\*escapes\\*.\n")
+    assert render(EMAIL_POST).html == alone
