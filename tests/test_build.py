@@ -11,7 +11,6 @@ from conftest import Result, now, post, quick_build, snapshot
 from lxml import html
 
 from blogkeeper.build import build_site, render_posts
-from blogkeeper.cache import CACHE_DIR
 from blogkeeper.config import load_config
 from blogkeeper.content import LoadOptions, load_posts
 from blogkeeper.errors import BuildError

@@ -13,10 +13,12 @@ from pathlib import Path
 from conftest import NOW, REPO, snapshot
 
 
+FLAGS = ("--now", NOW, "--no-cache")
+
+
 def _build(site: Path, out: Path, **env: str) -> None:
     subprocess.run(
-        [sys.executable, "-m", "blogkeeper", "build", "--site", site, "--out", out]
-        + ["--now", NOW, "--no-cache"],
+        [sys.executable, "-m", "blogkeeper", "build", "--site", site, "--out", out, *FLAGS],
         check=True,
         capture_output=True,
         env={**os.environ, **env},

@@ -11,13 +11,14 @@ code: first cold (an empty cache), then warm (every post from the cache), then w
 
 The expected bytes are those of the library versions pinned in constraints.txt for the
 libraries whose output lands in a page (`LIBRARIES`: markdown2, Pygments, latex2mathml
-and lxml, which writes the feeds' item HTML), which is what the main CI run installs. Other versions of those libraries
-write the same code and math differently (Pygments 2.20 escapes quotes in code, 2.21 does
-not; latex2mathml 3.77 writes a display sum's limits as `msubsup`, 3.81 as
-`munderover`), and pyproject.toml allows them. So with other versions installed (the
-"lowest versions" CI run) each file is still compared line by line, and a line may
-differ only where both copies hold highlighted code or MathML; the files, their line
-counts and every other line must be the same. A refresh is refused with other versions.
+and lxml, which writes the feeds' item HTML), which is what the main CI run installs.
+Other versions of those libraries write the same code and math differently (Pygments
+2.20 escapes quotes in code, 2.21 does not; latex2mathml 3.77 writes a display sum's
+limits as `msubsup`, 3.81 as `munderover`), and pyproject.toml allows them. So with
+other versions installed (the "lowest versions" CI run) each file is still compared line
+by line, and a line may differ only where both copies hold highlighted code or MathML;
+the files, their line counts and every other line must be the same. A refresh is refused
+with other versions.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, build, snapshot
-
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 SITE = GOLDEN / "site"
