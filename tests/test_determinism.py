@@ -12,7 +12,6 @@ from pathlib import Path
 
 from conftest import NOW, REPO, snapshot
 
-
 FLAGS = ("--now", NOW, "--no-cache")
 
 
