@@ -254,16 +254,17 @@ def machine(args: argparse.Namespace) -> str:
         platform.processor(),
     )
     memory = int(Path("/proc/meminfo").read_text().split()[1]) // 2**20
-    hugo = subprocess.run([args.hugo, "version"], capture_output=True, text=True).stdout.split()[
-        1:2
-    ]
-    pelican = subprocess.run(
-        [args.pelican, "--version"], capture_output=True, text=True
-    ).stdout.strip()
+    peers = []
+    if "hugo" in args.tools:
+        version = subprocess.run([args.hugo, "version"], capture_output=True, text=True)
+        peers.append(f"hugo {' '.join(version.stdout.split()[1:2])}")
+    if "pelican" in args.tools:
+        version = subprocess.run([args.pelican, "--version"], capture_output=True, text=True)
+        peers.append(f"pelican {version.stdout.strip()}")
     return (
         f"{cpu}, {len(os.sched_getaffinity(0))} cores, {memory} GB RAM, {platform.system()} "
-        f"{platform.release()}, Python {platform.python_version()}; hugo {' '.join(hugo)}, "
-        f"pelican {pelican}; load average {os.getloadavg()[0]:.1f} at start"
+        f"{platform.release()}, Python {platform.python_version()}; {', '.join(peers)}; "
+        f"load average {os.getloadavg()[0]:.1f} at start"
     )
 
 
