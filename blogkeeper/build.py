@@ -16,7 +16,6 @@ import os
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -115,8 +114,20 @@ def _render_task(task: tuple[Post, str]) -> Rendering | list[ContentError]:
         return list(exc.errors)
 
 
+# A rendering's texts, stored one after another after a JSON line with the rest: reading
+# them back is slicing, where JSON would scan every byte of the HTML for escapes.
+_TEXTS = ("html", "intro", "feed_html", "feed_intro", "twin")
+
+
 def _encode(rendering: Rendering) -> bytes:
-    return json.dumps(asdict(rendering), ensure_ascii=False).encode("utf-8", "surrogatepass")
+    texts = [getattr(rendering, name).encode("utf-8", "surrogatepass") for name in _TEXTS]
+    head = {
+        "sizes": [len(text) for text in texts],
+        "folded": rendering.folded,
+        "links": rendering.links,
+        "ids": rendering.ids,
+    }
+    return json.dumps(head).encode() + b"\n" + b"".join(texts)
 
 
 def _decode(data: bytes | None) -> Rendering | None:
@@ -124,9 +135,16 @@ def _decode(data: bytes | None) -> Rendering | None:
     if data is None:
         return None
     try:
-        fields: dict[str, Any] = json.loads(data.decode("utf-8", "surrogatepass"))
-        fields["links"], fields["ids"] = tuple(fields["links"]), tuple(fields["ids"])
-        return Rendering(**fields)
+        line, _, rest = data.partition(b"\n")
+        head = json.loads(line)
+        texts, start = {}, 0
+        for name, size in zip(_TEXTS, head["sizes"], strict=True):
+            texts[name] = rest[start : start + size].decode("utf-8", "surrogatepass")
+            start += size
+        if start != len(rest):
+            return None
+        links, ids = tuple(head["links"]), tuple(head["ids"])
+        return Rendering(folded=head["folded"], links=links, ids=ids, **texts)
     except (ValueError, TypeError, KeyError):
         return None
 

@@ -16,6 +16,23 @@ from pathlib import Path
 from blogkeeper import __version__
 from blogkeeper.errors import BuildError
 
+DESCRIPTION = """\
+blogkeeper turns a folder of Markdown posts into a static blog: HTML pages, a full-text
+RSS feed, llms.txt and a Markdown twin of every post; and it runs the code in posts to
+prove that the output they show is what the code prints."""
+
+EXAMPLES = """\
+examples:
+  blogkeeper init myblog                 make a new blog in myblog/
+  blogkeeper --site myblog new "Title"   start a draft post
+  blogkeeper --site myblog serve         preview at http://127.0.0.1:8000/, reload on save
+  blogkeeper --site myblog build         build into myblog/public/
+  blogkeeper --site myblog check-code    run the code in the opted-in posts
+
+Every command takes --site DIR (before or after the command; default: the current
+folder). Run `blogkeeper COMMAND --help` for a command's options. The documentation is in
+the docs/ folder of blogkeeper's repository (start with README.md)."""
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
@@ -23,10 +40,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
+    args.site = args.site or args.site_before or Path(".")
     try:
         return int(args.run(args))
     except BuildError as exc:
-        report(exc)
+        report(exc, args.command)
         return 1
     except OSError as exc:  # the disk said no: a full disk, a file where a folder should be
         where = f"{exc.filename}: " if exc.filename else ""
@@ -36,17 +54,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def report(exc: BuildError) -> None:
+def report(exc: BuildError, command: str = "build") -> None:
+    """Every error, then one line saying which command failed and how often."""
     for error in exc.errors:
         print(error, file=sys.stderr)
     count = len(exc.errors)
-    print(f"build failed: {count} error{'s' if count != 1 else ''}", file=sys.stderr)
+    print(f"{command} failed: {count} error{'s' if count != 1 else ''}", file=sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="blogkeeper", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="blogkeeper",
+        description=DESCRIPTION,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"blogkeeper {__version__}")
-    commands = parser.add_subparsers(title="commands")
+    parser.add_argument(
+        "--site", dest="site_before", type=Path, metavar="DIR", help="the blog's folder"
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     build = _command(commands, "build", "build the site into public/", _run_build)
     build.add_argument("--out", type=Path, help="output folder (default: SITE/public)")
@@ -70,10 +97,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--now", type=_datetime, help="the time to build at (ISO 8601), for tests")
 
     init = _command(commands, "init", "create a new blog in DIR", _run_init, site=False)
-    init.add_argument("dir", type=Path)
+    init.add_argument("dir", type=Path, metavar="DIR", help="a new or empty folder")
 
-    new = _command(commands, "new", "create a new draft post", _run_new)
-    new.add_argument("title")
+    new = _command(commands, "new", "create a new draft post in posts/", _run_new)
+    new.add_argument("title", metavar="TITLE", help='the post\'s title, quoted: "My post"')
 
     check = _command(
         commands, "check-code", "run the code in posts and compare its output", _run_check_code
@@ -101,13 +128,31 @@ def _command(
     run: object,
     site: bool = True,
 ) -> argparse.ArgumentParser:
-    command = commands.add_parser(name, help=help_text, description=help_text)
+    command = commands.add_parser(
+        name,
+        help=help_text,
+        description=help_text,
+        epilog=COMMAND_EXAMPLES[name],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     if site:
         command.add_argument(
-            "--site", type=Path, default=Path("."), help="site folder (default: .)"
+            "--site", type=Path, metavar="DIR", help="the blog's folder (default: .)"
         )
-    command.set_defaults(run=run)
+    command.set_defaults(run=run, command=name, site=None)
     return command
+
+
+COMMAND_EXAMPLES = {
+    "build": "example:\n  blogkeeper build --site myblog    # writes myblog/public/",
+    "serve": "example:\n  blogkeeper serve --site myblog    # then open http://127.0.0.1:8000/",
+    "init": "example:\n  blogkeeper init myblog           # blog.toml, posts/, templates/, static/",
+    "new": 'example:\n  blogkeeper new "Counting with Python"   # posts/YYYY-MM-DD-counting-....md',
+    "check-code": (
+        "examples:\n  blogkeeper check-code                       # every opted-in post\n"
+        "  blogkeeper check-code posts/a.md posts/b.md  # only these (others are skipped)"
+    ),
+}
 
 
 def _datetime(text: str) -> dt.datetime:
@@ -157,8 +202,10 @@ def _run_init(args: argparse.Namespace) -> int:
 def _run_new(args: argparse.Namespace) -> int:
     from blogkeeper.skeleton import create_post
 
-    path = create_post(args.site.resolve(), args.title)
-    print(f"created {path}")
+    root = args.site.resolve()
+    path = create_post(root, args.title)
+    print(f"created {path.relative_to(root)}, a draft: `blogkeeper serve` shows it;")
+    print("delete its `draft: true` line to publish it with `blogkeeper build`")
     return 0
 
 

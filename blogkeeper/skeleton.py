@@ -32,6 +32,7 @@ title: "Hello, world"
 date: {date}
 tags: [Meta]
 summary: "The first post on this blog."
+check_code: true
 ---
 This is the first post. Everything above the fold line below is the intro that the
 front page and the feed description show.
@@ -39,6 +40,8 @@ front page and the feed description show.
 <!--more-->
 
 Everything below the fold appears on the post's own page and in the full-text feed.
+`check_code: true` above opts this post in to `blogkeeper check-code`, which runs the
+block below and checks that it prints what the output block after it shows.
 
 ```python
 print(2 + 2)

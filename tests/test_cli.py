@@ -42,6 +42,7 @@ def test_init_refuses_a_non_empty_folder(tmp_path: Path) -> None:
     result = run_cli("init", tmp_path)
     assert result.code == 1
     assert "not empty" in result.err and "Traceback" not in result.err
+    assert result.err.endswith("init failed: 1 error\n")
     assert snapshot(tmp_path) == {"notes.txt": b"mine"}
 
 
@@ -60,8 +61,42 @@ def test_new_makes_a_draft_that_builds_with_drafts(tmp_path: Path) -> None:
     [page] = [p for p in snapshot(blog / "public") if "café" in p and p.endswith(".html")]
     doc = html.parse(str(blog / "public" / page)).getroot()
     assert doc.xpath("//h1")[0].text == 'Café: a "quoted" title'
+    assert "a draft" in created.out and "draft: true" in created.out
     again = run_cli("new", 'Café: a "quoted" title', "--site", blog)
     assert again.code == 1 and "exists already" in again.err
+    assert again.err.endswith("new failed: 1 error\n")
+
+
+def test_site_can_come_before_the_command(tmp_path: Path) -> None:
+    blog = tmp_path / "blog"
+    assert run_cli("init", blog).code == 0
+    before = run_cli("--site", blog, "build", "--out", tmp_path / "a")
+    assert before.code == 0, before.err
+    assert run_cli("build", "--site", blog, "--out", tmp_path / "b").code == 0
+    assert snapshot(tmp_path / "a") == snapshot(tmp_path / "b")
+    # After the command wins, as the later option would.
+    both = run_cli("--site", tmp_path / "nowhere", "build", "--site", blog, "--out", tmp_path / "c")
+    assert both.code == 0, both.err
+
+
+def test_help_is_written_for_users() -> None:
+    top = run_cli("--help")
+    assert top.code == 0
+    assert "the only place" not in top.out  # no internal docstring
+    assert "examples:" in top.out and "blogkeeper init myblog" in top.out
+    for command in ("build", "serve", "init", "new", "check-code"):
+        shown = run_cli(command, "--help")
+        assert shown.code == 0 and "example" in shown.out, command
+    assert "a new or empty folder" in run_cli("init", "--help").out
+    assert "the post's title" in run_cli("new", "--help").out
+
+
+def test_the_starter_post_is_checked_by_check_code(tmp_path: Path) -> None:
+    blog = tmp_path / "blog"
+    assert run_cli("init", blog).code == 0
+    checked = run_cli("check-code", "--site", blog)
+    assert checked.code == 0, checked.out + checked.err
+    assert "1 passed, 0 failed" in checked.out
 
 
 @pytest.mark.parametrize(
