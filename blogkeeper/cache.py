@@ -12,8 +12,9 @@ the step runs again and writes the entry anew. Writes are atomic (temp file + re
 cache that cannot be written is only a slower build.
 
 One bound: after a build that wrote entries, entries this build did not use are deleted,
-oldest first, while the folder holds more than `limit` bytes or more than twice what this
-build used. A build without the cache (`reading=False`) reads no entry and keeps only the
+least recently used first (a hit marks an entry used), while the folder holds more than
+`limit` bytes and more than twice what this build used: the cache stays within twice the
+size of what the site needs. A build without the cache (`reading=False`) reads no entry and keeps only the
 entries it wrote, so it leaves nothing stale behind.
 
 This module writes only inside its cache folder; what a step is and when to run it is
@@ -32,7 +33,7 @@ from pathlib import Path
 
 CACHE_DIR = ".blogkeeper-cache"
 MAGIC = b"blogkeeper cache 2"
-DEFAULT_LIMIT = 64 * 2**20  # bytes; entries this build used are kept even above it
+DEFAULT_LIMIT = 16 * 2**20  # bytes; entries this build used are kept even above it
 
 
 class Cache:
@@ -62,6 +63,8 @@ class Cache:
             self.misses += 1
         else:
             self.used[key] = len(data)
+            with contextlib.suppress(OSError):
+                os.utime(self._path(key))  # recently used: evicted last
         return data
 
     def _read(self, key: str) -> bytes | None:

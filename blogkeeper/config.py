@@ -19,10 +19,17 @@ from blogkeeper.errors import BuildError, ContentError, did_you_mean
 CONFIG_NAME = "blog.toml"
 
 
+FEED_KINDS = ("full", "intro", "none")  # what a topic's or a series' feed carries
+
+
 @dataclass(frozen=True)
 class FeedConfig:
-    full_text: bool = True
-    items: int = 20
+    full_text: bool = True  # the site's feed carries whole posts (else intros and a link)
+    items: int = 20  # posts in the site's feed
+    atom: bool = False  # an Atom feed beside every RSS feed
+    topics: str = "intro"  # each topic's feed: "full" posts, "intro"s, or "none"
+    series: str = "intro"  # each series' feed, the same way
+    group_items: int = 10  # posts in each topic's and series' feed
 
 
 LLMS_SECTIONS = ("series", "posts", "optional")  # the sections llms.txt can have
@@ -149,9 +156,24 @@ def _finish(
             values[name] = cls(**values[name])
     if "llms" in values:
         errors.extend(_check_llms_sections(values["llms"].sections, text))
+    if "feed" in values:
+        errors.extend(_check_feed_kinds(values["feed"], text))
     # Resolved: memo keys hash the settings, and `--site .` and `--site /abs/path` are
     # the same site.
     return None if errors else SiteConfig(root=root.resolve(), **values)
+
+
+def _check_feed_kinds(feed: FeedConfig, text: str) -> list[ContentError]:
+    return [
+        ContentError(
+            CONFIG_NAME,
+            _line_of(text, name, "feed"),
+            f"`feed.{name}` must be one of {', '.join(repr(k) for k in FEED_KINDS)}",
+            did_you_mean(value, FEED_KINDS),
+        )
+        for name, value in (("topics", feed.topics), ("series", feed.series))
+        if value not in FEED_KINDS
+    ]
 
 
 def _check_llms_sections(sections: tuple[str, ...], text: str) -> list[ContentError]:

@@ -56,49 +56,73 @@ class FeedSpec:
 
 
 def render_feeds(site: Site) -> list[Output]:
-    """RSS and Atom files for the whole site, each topic and each series."""
+    """RSS (and Atom) files for the whole site, and each topic and series as configured."""
     outputs = []
-    made: dict[str, FeedItem] = {}  # a post is in several feeds: its item is made once
+    made: dict[tuple[str, bool], FeedItem] = {}  # a post is in several feeds: made once
     for spec in feed_specs(site, made):
-        for path, kind, _ in urls.feed_files(spec.folder):
+        for path, kind, _ in urls.feed_files(spec.folder, site.config.feed.atom):
             build = _rss if kind == urls.RSS_TYPE else _atom
             outputs.append(Output(path, build(site.config, spec, path)))
     return outputs
 
 
-def feed_specs(site: Site, made: dict[str, FeedItem] | None = None) -> list[FeedSpec]:
-    config = site.config
+def feed_specs(site: Site, made: dict[tuple[str, bool], FeedItem] | None = None) -> list[FeedSpec]:
+    """Every feed of the site: its own, then each topic's and series' unless "none"."""
+    config, feed = site.config, site.config.feed
     made = {} if made is None else made
     about = config.description or f"Posts from {config.title}."
-    specs = [_spec(config, urls.FEED_FOLDER, config.title, about, site.posts, made, "")]
-    for topic in site.topics:
-        folder = urls.topic_folder(topic.slug)
-        title = f"{config.title}: {topic.name}"
-        about = f"Posts about {topic.name} on {config.title}."
-        specs.append(_spec(config, folder, title, about, topic.posts, made))
-    for series in site.series:
-        folder = urls.series_folder(series.slug)
-        title = f"{config.title}: {series.name}"
-        about = f"Every part of the series {series.name} on {config.title}."
-        specs.append(_spec(config, folder, title, about, series.posts, made))
+    main = _Plan(urls.FEED_FOLDER, config.title, about, "", feed.full_text, feed.items)
+    specs = [_spec(config, main, site.posts, made)]
+    for group in site.topics if feed.topics != "none" else ():
+        folder = urls.topic_folder(group.slug)
+        about = f"Posts about {group.name} on {config.title}."
+        plan = _Plan(
+            folder,
+            f"{config.title}: {group.name}",
+            about,
+            folder,
+            feed.topics == "full",
+            feed.group_items,
+        )
+        specs.append(_spec(config, plan, group.posts, made))
+    for group in site.series if feed.series != "none" else ():
+        folder = urls.series_folder(group.slug)
+        about = f"Every part of the series {group.name} on {config.title}."
+        plan = _Plan(
+            folder,
+            f"{config.title}: {group.name}",
+            about,
+            folder,
+            feed.series == "full",
+            feed.group_items,
+        )
+        specs.append(_spec(config, plan, group.posts, made))
     return specs
+
+
+@dataclass(frozen=True)
+class _Plan:
+    folder: str
+    title: str
+    description: str
+    page: str  # the site path of the HTML page the feed mirrors
+    full_text: bool
+    items: int
 
 
 def _spec(
     config: SiteConfig,
-    folder: str,
-    title: str,
-    description: str,
+    plan: _Plan,
     posts: Iterable[RenderedPost],
-    made: dict[str, FeedItem],
-    page: str | None = None,
+    made: dict[tuple[str, bool], FeedItem],
 ) -> FeedSpec:
     items = []
-    for entry in _newest(posts, config.feed.items):
-        if entry.post.source not in made:
-            made[entry.post.source] = feed_item(config, entry)
-        items.append(made[entry.post.source])
-    return FeedSpec(folder, title, description, folder if page is None else page, tuple(items))
+    for entry in _newest(posts, plan.items):
+        key = (entry.post.source, plan.full_text)
+        if key not in made:
+            made[key] = feed_item(config, entry, plan.full_text)
+        items.append(made[key])
+    return FeedSpec(plan.folder, plan.title, plan.description, plan.page, tuple(items))
 
 
 def _newest(posts: Iterable[RenderedPost], limit: int) -> list[RenderedPost]:
@@ -109,10 +133,10 @@ def _newest(posts: Iterable[RenderedPost], limit: int) -> list[RenderedPost]:
     return kept[:limit]
 
 
-def feed_item(config: SiteConfig, entry: RenderedPost) -> FeedItem:
+def feed_item(config: SiteConfig, entry: RenderedPost, full_text: bool = True) -> FeedItem:
     url = _uri(config, entry.post.path)
     intro = entry.rendering.feed_intro
-    if config.feed.full_text:
+    if full_text:
         content = entry.rendering.feed_html
     else:
         content = intro + f'<p><a href="{html.escape(url)}">Read more</a></p>\n'

@@ -50,9 +50,13 @@ class PageMeta:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def feed_links(folder: str, title: str) -> tuple[Link, ...]:
-    """The RSS and Atom feeds kept in `folder` ("feed/", "topics/ai/"), as head links."""
-    return tuple(Link(p, kind, f"{title} ({label})") for p, kind, label in urls.feed_files(folder))
+def feed_links(site: Site, folder: str, title: str, kind: str = "full") -> tuple[Link, ...]:
+    """The feeds kept in `folder` ("feed/", "topics/ai/"), as head links; none when the
+    folder's kind of feed (`[feed] topics` or `series`) is "none"."""
+    if kind == "none":
+        return ()
+    files = urls.feed_files(folder, site.config.feed.atom)
+    return tuple(Link(path, mime, f"{title} ({label})") for path, mime, label in files)
 
 
 def environment(site: Site) -> jinja2.Environment:
@@ -93,7 +97,7 @@ def long_date(value: dt.datetime) -> str:
 def render_pages(site: Site) -> list[Output]:
     """Every HTML page of the site plus sitemap.xml, robots.txt and the stylesheets."""
     env = environment(site)
-    feeds = feed_links(urls.FEED_FOLDER, site.config.title)
+    feeds = feed_links(site, urls.FEED_FOLDER, site.config.title)
     intros: dict[int, Intro] = {}  # a post's intro is on its index page and topic pages
     pages = [
         *_index_pages(site, feeds, intros),
@@ -221,7 +225,8 @@ def _topic_pages(site: Site, feeds: tuple[Link, ...], intros: dict[int, Intro]) 
     for topic in site.topics:
         base = urls.topic_folder(topic.slug)
         for path, chunk, pagination in _paginate(topic.posts, config.posts_per_page, base):
-            own = feeds + feed_links(base, f"{config.title}: {topic.name}")
+            feed_title = f"{config.title}: {topic.name}"
+            own = feeds + feed_links(site, base, feed_title, config.feed.topics)
             title = f"Posts about {topic.name}"
             about = f"Posts about {topic.name} on {config.title}."
             page = PageMeta(path, title, about, own, markdown=urls.LLMS_TXT)
@@ -236,7 +241,8 @@ def _topic_pages(site: Site, feeds: tuple[Link, ...], intros: dict[int, Intro]) 
 def _series_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Page]:
     for group in site.series:
         path = urls.series_folder(group.slug)
-        own = feeds + feed_links(path, f"{site.config.title}: {group.name}")
+        feed_title = f"{site.config.title}: {group.name}"
+        own = feeds + feed_links(site, path, feed_title, site.config.feed.series)
         about = f"Every part of the series {group.name}, in order."
         page = PageMeta(path, group.name, about, own, markdown=urls.LLMS_TXT)
         yield Page(urls.page_file(path), "series.html", {"page": page, "series": group})

@@ -69,9 +69,14 @@ def list_page(base: str, number: int) -> str:
     return base if number == 1 else f"{base}page/{number}/"
 
 
-def feed_files(folder: str) -> list[tuple[str, str, str]]:
-    """The feeds kept in `folder` ("feed/", "topics/ai/"): (path, type, label) each."""
-    return [(folder + name, kind, label) for name, kind, label in FEED_FILES]
+def feed_files(folder: str, atom: bool = True) -> list[tuple[str, str, str]]:
+    """The feeds kept in `folder` ("feed/", "topics/ai/"): (path, type, label) each; the
+    Atom one only with `atom` (`[feed] atom` in blog.toml)."""
+    return [
+        (folder + name, kind, label)
+        for name, kind, label in FEED_FILES
+        if atom or kind != ATOM_TYPE
+    ]
 
 
 def has_twin(config: SiteConfig, post: Post) -> bool:

@@ -305,3 +305,22 @@ def test_a_changed_renderer_renders_again(
     monkeypatch.setattr(build_module, "RENDER_CODE", (*build_module.RENDER_CODE, "json"))
     assert outputs(root) == first
     assert len(entries(root)) == 2  # a new entry beside the old one (not over the bound)
+
+
+def test_an_entry_read_is_evicted_after_one_left_unread(tmp_path: Path) -> None:
+    """Least recently used first: check-code's small pass records, read by every run,
+    outlive renderings of old versions of posts."""
+    import os
+
+    first, second = "01" + "a" * 62, "02" + "a" * 62
+    writer = Cache(tmp_path)
+    writer.put(first, b"x" * 1000)
+    writer.put(second, b"y" * 1000)
+    os.utime(tmp_path / first[:2] / first, (1, 1))  # written long ago
+    os.utime(tmp_path / second[:2] / second, (2, 2))
+    assert Cache(tmp_path).get(first) is not None  # ... but read just now
+    fresh = Cache(tmp_path, limit=2_000)  # room for two of the three
+    fresh.put("03" + "a" * 62, b"z" * 400)
+    fresh.finish()
+    left = {p.name for p in tmp_path.glob("??/*")}
+    assert first in left and second not in left

@@ -14,7 +14,7 @@ import feedparser
 import lxml.etree
 import lxml.html
 import pytest
-from conftest import REPO, build, now, post, snapshot
+from conftest import BLOG_TOML, build, copy_sample, now, post, snapshot
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -96,13 +96,15 @@ def feed_files(out: Path) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("sample") / "public"
-    result = build(REPO, "--out", str(out))
+    folder = tmp_path_factory.mktemp("sample")
+    out = folder / "public"
+    result = build(copy_sample(folder / "site"), "--out", str(out))
     assert result.code == 0, result.err
     return out
 
 
 def test_sample_feeds_parse_and_carry_whole_posts(sample: Path) -> None:
+    """The site's feed carries whole posts; topic and series feeds (by default) intros."""
     files = feed_files(sample)
     assert {p.relative_to(sample).as_posix() for p in files} >= {
         "feed/rss.xml",
@@ -130,12 +132,16 @@ def test_sample_feeds_parse_and_carry_whole_posts(sample: Path) -> None:
             if content + item["summary"] in checked:  # the same post in another feed
                 continue
             checked.add(content + item["summary"])
-            # The whole post: the page's article body is in the item, not just the intro.
             if link not in headings:
                 page = sample / urlsplit(link).path.lstrip("/") / "index.html"
                 headings[link] = lxml.html.parse(str(page)).xpath("//main//article//h2/text()")
-            assert headings[link] and all(h in content for h in headings[link]), (path, link)
-            assert len(content) > len(item["summary"])
+            if path.relative_to(sample).parts[0] == "feed":
+                # The whole post: the page's article body is in the item, not just the intro.
+                assert headings[link] and all(h in content for h in headings[link]), (path, link)
+                assert len(content) > len(item["summary"])
+            else:
+                assert not any(h in content for h in headings[link]), (path, link)
+                assert content.startswith(item["summary"]) and "Read more" in content
             urls = links_in(content) + links_in(item["summary"])
             assert [u for u in urls if not is_absolute(u)] == []
 
@@ -210,7 +216,7 @@ def test_sample_topic_and_series_feeds_hold_their_posts(sample: Path) -> None:
 
 def test_sample_builds_are_byte_identical(sample: Path, tmp_path: Path) -> None:
     again = tmp_path / "again"
-    assert build(REPO, "--out", str(again)).code == 0
+    assert build(copy_sample(tmp_path / "site"), "--out", str(again)).code == 0
     assert snapshot(again) == snapshot(sample)
 
 
@@ -225,6 +231,9 @@ timezone = "America/New_York"
 
 [feed]
 items = 5
+atom = true
+topics = "full"
+series = "full"
 """
 
 HOSTILE_BODY = """\
@@ -466,7 +475,7 @@ def test_a_lone_surrogate_in_front_matter_is_an_error(make_site: Callable[..., P
 
 def test_zero_posts_still_give_valid_feeds(make_site: Callable[..., Path], tmp_path: Path) -> None:
     out = tmp_path / "out"
-    assert build(make_site({}), "--out", str(out)).code == 0
+    assert build(make_site({}, BLOG_TOML + "[feed]\natom = true\n"), "--out", str(out)).code == 0
     assert [p.relative_to(out).as_posix() for p in feed_files(out)] == [
         "feed/atom.xml",
         "feed/rss.xml",
@@ -478,7 +487,9 @@ def test_zero_posts_still_give_valid_feeds(make_site: Callable[..., Path], tmp_p
 
 
 def test_full_text_off_gives_intros(make_site: Callable[..., Path], tmp_path: Path) -> None:
-    config = 'title = "T"\nurl = "https://t.example.org/"\n\n[feed]\nfull_text = false\n'
+    config = (
+        'title = "T"\nurl = "https://t.example.org/"\n\n[feed]\nfull_text = false\natom = true\n'
+    )
     body = "The intro, with [a link](#below).\n\n<!--more-->\n\n## Below\n\nThe rest.\n"
     root = make_site({"posts/p.md": post("P", "2024-01-01", body)}, config=config)
     out = tmp_path / "out"
@@ -498,7 +509,8 @@ def test_non_ascii_topic_and_series_feeds_name_their_own_files(
     make_site: Callable[..., Path],
 ) -> None:
     files = {"posts/p.md": post("P", "2024-01-01", tags="[naïve]", series="日本語", part="1")}
-    built = {o.path: o.data for o in build_site(make_site(files), BuildOptions(now=now()))}
+    root = make_site(files, BLOG_TOML + "[feed]\natom = true\n")
+    built = {o.path: o.data for o in build_site(root, BuildOptions(now=now()))}
     site_url = "https://blog.example.org/"
 
     def served(url: str) -> str:
@@ -699,3 +711,69 @@ def test_cached_builds_feeds_are_never_stale(
     (root / path).write_text(text.replace(old, new, 1))
     after = _feed_outputs(root)
     assert after == _feed_outputs(root, cache=False) != before
+
+
+# --- [feed] settings ----------------------------------------------------------------------
+
+FEED_POSTS = {
+    f"posts/p{n}.md": post(
+        f"Post {n}",
+        f"2026-01-{n + 1:02d}",
+        f"Intro {n}.\n\n<!--more-->\n\n## Body heading {n}\n\nMore.\n",
+        tags="[Topic]",
+        series="Tour",
+        part=str(n + 1),
+    )
+    for n in range(4)
+}
+CONFIG = "title = 'T'\nurl = 'https://blog.example.org/'\ntimezone = 'UTC'\n"
+
+
+def built_feeds(make_site: Callable[..., Path], tmp_path: Path, feed: str) -> dict[str, bytes]:
+    root = make_site(FEED_POSTS, CONFIG + "[feed]\n" + feed)
+    result = build(root, "--out", tmp_path / "out", "--now", now().isoformat())
+    assert result.code == 0, result.err
+    return snapshot(tmp_path / "out")
+
+
+def head_feeds(page: bytes) -> list[str]:
+    doc = lxml.html.fromstring(page)
+    return doc.xpath("//head/link[@rel='alternate'][contains(@type, 'xml')]/@href")
+
+
+def test_by_default_topic_and_series_feeds_carry_ten_intros(
+    make_site: Callable[..., Path], tmp_path: Path
+) -> None:
+    files = built_feeds(make_site, tmp_path, "group_items = 3\n")
+    assert not [p for p in files if p.endswith("atom.xml")]  # Atom only when asked for
+    for path in ("topics/topic/rss.xml", "series/tour/rss.xml"):
+        feed = judged(files[path])
+        assert len(feed.entries) == 3  # group_items
+        assert all("Body heading" not in e.content[0].value for e in feed.entries)
+        assert all("Read more" in e.content[0].value for e in feed.entries)
+    site_feed = judged(files["feed/rss.xml"])
+    assert len(site_feed.entries) == 4
+    assert all("Body heading" in e.content[0].value for e in site_feed.entries)
+
+
+def test_feed_settings_turn_feeds_off_and_their_links_with_them(
+    make_site: Callable[..., Path], tmp_path: Path
+) -> None:
+    files = built_feeds(make_site, tmp_path, 'topics = "none"\nseries = "full"\n')
+    feeds = sorted(p for p in files if p.endswith((".xml",)) and p != "sitemap.xml")
+    assert feeds == ["feed/rss.xml", "series/tour/rss.xml"]
+    assert head_feeds(files["topics/topic/index.html"]) == ["/feed/rss.xml"]
+    assert head_feeds(files["series/tour/index.html"]) == ["/feed/rss.xml", "/series/tour/rss.xml"]
+    assert b"atom.xml" not in files["index.html"]  # nor in the footer
+    series = judged(files["series/tour/rss.xml"])
+    assert all("Body heading" in e.content[0].value for e in series.entries)
+
+
+def test_a_wrong_feed_kind_is_an_error_with_a_hint(
+    make_site: Callable[..., Path], tmp_path: Path
+) -> None:
+    root = make_site(FEED_POSTS, CONFIG + '[feed]\ntopics = "intros"\n')
+    result = build(root, "--out", tmp_path / "out")
+    assert result.code == 1
+    assert "blog.toml:5: `feed.topics` must be one of 'full', 'intro', 'none'" in result.err
+    assert "did you mean `intro`?" in result.err

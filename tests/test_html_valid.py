@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import BLOG_TOML, REPO, build
+from conftest import BLOG_TOML, REPO, build, copy_sample
 
 VNU_DEFAULT = REPO / ".ci/tools/node_modules/vnu-jar/build/dist/vnu.jar"
 TOPICS = ["Attention", "PyTorch", "Feeds", "Musings", "Writing", "Café", "日本語", "C#"]
@@ -126,7 +126,7 @@ def generated_blog(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_sample_blog_pages_are_valid_html(tmp_path: Path) -> None:
-    result = build(REPO, "--out", str(tmp_path / "out"))
+    result = build(copy_sample(tmp_path / "site"), "--out", str(tmp_path / "out"))
     assert result.code == 0, result.err
     pages, errors = _errors(tmp_path / "out")
     print(f"Nu HTML Checker: sample blog, {pages} pages, {len(errors)} errors")

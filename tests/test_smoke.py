@@ -2,12 +2,12 @@
 
 from pathlib import Path
 
-from conftest import REPO, build
+from conftest import build, copy_sample
 from lxml import html
 
 
 def test_sample_blog_builds(tmp_path: Path) -> None:
-    result = build(REPO, "--out", tmp_path / "public")
+    result = build(copy_sample(tmp_path / "site"), "--out", tmp_path / "public")
     assert result.code == 0, result.err
     index = html.parse(str(tmp_path / "public" / "index.html")).getroot()
     assert index.findtext(".//title") == "Tensors & Tea"

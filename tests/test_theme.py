@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, build
+from conftest import REPO, build, copy_sample
 from lxml import html
 from playwright.sync_api import Browser, Page, sync_playwright
 from pygments.styles import get_style_by_name
@@ -30,8 +30,9 @@ WIDTHS = {"phone": 375, "desktop": 1280}
 
 @pytest.fixture(scope="module")
 def public(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("theme") / "public"
-    result = build(REPO, "--out", out)
+    folder = tmp_path_factory.mktemp("theme")
+    out = folder / "public"
+    result = build(copy_sample(folder / "site"), "--out", out)
     assert result.code == 0, result.err
     return out
 
