@@ -14,8 +14,8 @@ cache that cannot be written is only a slower build.
 One bound: after a build that wrote entries, entries this build did not use are deleted,
 least recently used first (a hit marks an entry used), while the folder holds more than
 `limit` bytes and more than twice what this build used: the cache stays within twice the
-size of what the site needs. A build without the cache (`reading=False`) reads no entry and keeps only the
-entries it wrote, so it leaves nothing stale behind.
+size of what the site needs. A build without the cache (`reading=False`) reads no entry
+and keeps only the entries it wrote, so it leaves nothing stale behind.
 
 This module writes only inside its cache folder; what a step is and when to run it is
 the orchestrator's concern (build.py).

@@ -102,6 +102,16 @@ def _parser() -> argparse.ArgumentParser:
     new = _command(commands, "new", "create a new draft post in posts/", _run_new)
     new.add_argument("title", metavar="TITLE", help='the post\'s title, quoted: "My post"')
 
+    templates = _command(
+        commands,
+        "templates",
+        "list the built-in templates, or copy one to override",
+        _run_templates,
+    )
+    templates.add_argument(
+        "--copy", metavar="NAME", help="copy this built-in template into the site's templates/"
+    )
+
     check = _command(
         commands, "check-code", "run the code in posts and compare its output", _run_check_code
     )
@@ -148,6 +158,10 @@ COMMAND_EXAMPLES = {
     "serve": "example:\n  blogkeeper serve --site myblog    # then open http://127.0.0.1:8000/",
     "init": "example:\n  blogkeeper init myblog           # blog.toml, posts/, templates/, static/",
     "new": 'example:\n  blogkeeper new "Counting with Python"   # posts/YYYY-MM-DD-counting-....md',
+    "templates": (
+        "examples:\n  blogkeeper templates                   # what each built-in template makes\n"
+        "  blogkeeper templates --copy post.html  # templates/post.html, yours to edit"
+    ),
     "check-code": (
         "examples:\n  blogkeeper check-code                       # every opted-in post\n"
         "  blogkeeper check-code posts/a.md posts/b.md  # only these (others are skipped)"
@@ -206,6 +220,23 @@ def _run_new(args: argparse.Namespace) -> int:
     path = create_post(root, args.title)
     print(f"created {path.relative_to(root)}, a draft: `blogkeeper serve` shows it;")
     print("delete its `draft: true` line to publish it with `blogkeeper build`")
+    return 0
+
+
+def _run_templates(args: argparse.Namespace) -> int:
+    from blogkeeper.skeleton import TEMPLATES, copy_template
+
+    root = args.site.resolve()
+    if args.copy:
+        path = copy_template(root, args.copy)
+        print(f"copied the built-in {args.copy} to {path.relative_to(root)}: edit it there;")
+        print("it now overrides the built-in one (delete it to go back)")
+        return 0
+    local = root / "templates"
+    for name, what in TEMPLATES.items():
+        mark = "  (overridden by templates/" + name + ")" if (local / name).is_file() else ""
+        print(f"{name:<18} {what}{mark}")
+    print("\ncopy one to start an override: blogkeeper templates --copy NAME")
     return 0
 
 

@@ -1,16 +1,18 @@
-"""`blogkeeper init` and `blogkeeper new`: create a blog folder or a draft post.
+"""`blogkeeper init`, `new` and `templates`: create a blog folder, a draft post, or a
+copy of a built-in template to start an override.
 
-Never overwrites: an existing non-empty folder or post file is an error.
+Never overwrites: an existing non-empty folder, post file or template is an error.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from importlib import resources
 from pathlib import Path
 
 from blogkeeper.config import load_config
 from blogkeeper.content import POSTS_DIR, slugify
-from blogkeeper.errors import BuildError, ContentError
+from blogkeeper.errors import BuildError, ContentError, did_you_mean
 
 BLOG_TOML = """\
 title = "My technical blog"
@@ -89,3 +91,43 @@ def create_post(root: Path, title: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+# What each built-in template makes: `blogkeeper templates` lists them.
+TEMPLATES = {
+    "base.html": "the frame of every page: <head>, site header, footer",
+    "index.html": "the front page and its later pages: intros, newest first",
+    "post.html": "a post's page",
+    "topic.html": "a topic's pages: intros of its posts",
+    "topics.html": "the list of every topic",
+    "series.html": "a series' page: its parts in order",
+    "archive.html": "every post by year",
+    "404.html": "the page for a missing address",
+    "_macros.html": "pieces the others import (post dates, tag lists, intro lists, pager)",
+    "head_extra.html": "empty: added at the end of every page's <head> (analytics, fonts)",
+    "footer_extra.html": "empty: added at the end of every page's footer",
+    "body_end.html": "empty: added just before every page's </body> (scripts)",
+    "post_end.html": "empty: added at the end of each post (a comment widget)",
+}
+TEMPLATES_DIR = "templates"
+
+
+def builtin_template(name: str) -> str:
+    """The text of a built-in template; `BuildError` naming the known ones if none."""
+    if name not in TEMPLATES:
+        hint = did_you_mean(name, TEMPLATES) or "`blogkeeper templates` lists them"
+        raise BuildError([ContentError(name, None, "no built-in template of that name", hint)])
+    return resources.files("blogkeeper").joinpath("templates", name).read_text("utf-8")
+
+
+def copy_template(root: Path, name: str) -> Path:
+    """Copy the built-in template `name` into the site's templates/, where it overrides
+    the built-in one; never over a file that is there."""
+    text = builtin_template(name)
+    target = root / TEMPLATES_DIR / name
+    if target.exists():
+        message = "exists already: it overrides the built-in template"
+        raise BuildError([ContentError(f"{TEMPLATES_DIR}/{name}", None, message)])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    return target

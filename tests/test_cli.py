@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import build, post, run_cli, snapshot
+from conftest import REPO, build, post, run_cli, snapshot
 from lxml import html
 
 
@@ -168,3 +168,22 @@ def test_errors_through_the_real_command_line(
     assert result.err.endswith("build failed: 1 error\n")
     assert "Traceback" not in result.err
     assert not (root / "public").exists()
+
+
+def test_templates_lists_every_built_in_template_and_copies_one(tmp_path: Path) -> None:
+    blog = tmp_path / "blog"
+    assert run_cli("init", blog).code == 0
+    listed = run_cli("templates", "--site", blog)
+    assert listed.code == 0, listed.err
+    names = {line.split()[0] for line in listed.out.splitlines() if line.strip()}
+    builtin = REPO / "blogkeeper" / "templates"
+    assert {p.name for p in builtin.iterdir() if p.suffix == ".html"} <= names
+    copied = run_cli("templates", "--site", blog, "--copy", "post.html")
+    assert copied.code == 0, copied.err
+    assert (blog / "templates/post.html").read_bytes() == (builtin / "post.html").read_bytes()
+    assert "overridden by templates/post.html" in run_cli("templates", "--site", blog).out
+    again = run_cli("templates", "--site", blog, "--copy", "post.html")
+    assert again.code == 1 and "exists already" in again.err
+    assert again.err.endswith("templates failed: 1 error\n")
+    wrong = run_cli("templates", "--site", blog, "--copy", "pst.html")
+    assert wrong.code == 1 and "did you mean `post.html`?" in wrong.err

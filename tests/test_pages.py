@@ -332,3 +332,29 @@ def test_the_link_checker_itself_finds_broken_links() -> None:
 def test_every_internal_link_in_the_golden_site_resolves() -> None:
     files = snapshot(REPO / "tests" / "golden" / "expected")
     assert broken_links(files, "https://golden.example.org/notes/") == []
+
+
+def test_extension_templates_add_to_every_page_or_every_post(
+    make_site: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A site's own head, footer, body-end and post-end additions, without copying
+    base.html: each is a built-in template that is empty until the site overrides it."""
+    files = {
+        "posts/a.md": post("A", "2026-01-01"),
+        "templates/head_extra.html": '<meta name="x-analytics" content="{{ site.title }}">\n',
+        "templates/footer_extra.html": "<p>Licence: CC BY 4.0</p>\n",
+        "templates/body_end.html": "<script src=\"{{ 'assets/x.js' | url }}\"></script>\n",
+        "templates/post_end.html": '<section id="comments">On {{ post.title }}</section>\n',
+    }
+    root = make_site(files)
+    result = quick_build(root, "--out", tmp_path / "out")
+    assert result.code == 0, result.err
+    built = snapshot(tmp_path / "out")
+    for path in ("index.html", "2026/01/a/index.html", "archive/index.html"):
+        doc = html.fromstring(built[path])
+        assert doc.xpath("//head/meta[@name='x-analytics']/@content") == ["Test blog"], path
+        assert doc.xpath("//footer/p[last()]/text()") == ["Licence: CC BY 4.0"], path
+        assert doc.xpath("/html/body/script/@src") == ["/assets/x.js"], path
+    post_page = html.fromstring(built["2026/01/a/index.html"])
+    assert post_page.xpath("//article/section[@id='comments']/text()") == ["On A"]
+    assert not html.fromstring(built["index.html"]).xpath("//section[@id='comments']")
