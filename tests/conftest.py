@@ -5,14 +5,16 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import io
+import os
 import shutil
 import subprocess
 import sys
 import textwrap
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -153,3 +155,31 @@ def broken_build(make_site: Callable[..., Path], tmp_path: Path) -> Callable[...
         return result
 
     return check
+
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """A headless Chromium driven by Playwright: $BLOGKEEPER_CHROMIUM, else the first
+    Chromium on the PATH, else Playwright's own. Where there is none, the test is skipped
+    with the reason, except in CI (`CI` set), where it fails: CI installs Debian's."""
+    from playwright.sync_api import Error, sync_playwright
+
+    found = os.environ.get("BLOGKEEPER_CHROMIUM") or next(
+        filter(None, map(shutil.which, CHROMIUM_NAMES)), None
+    )
+    with sync_playwright() as playwright:
+        try:
+            browser = playwright.chromium.launch(executable_path=found, args=CHROMIUM_ARGS)
+        except Error as exc:
+            reason = f"no Chromium to drive ({found or 'none on the PATH'}): {exc.message[:200]}"
+            if os.environ.get("CI"):
+                pytest.fail(reason + "; CI must install one (see .ci/run)")
+            pytest.skip(reason + "; set BLOGKEEPER_CHROMIUM or install chromium")
+        try:
+            yield browser
+        finally:
+            browser.close()

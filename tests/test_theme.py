@@ -13,16 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, build, copy_sample
+from conftest import REPO, build, chromium, copy_sample
 from lxml import html
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 from pygments.styles import get_style_by_name
 
 from blogkeeper.render import DARK_STYLE, LIGHT_STYLE, render_markdown
 
 SHOTS = REPO / "artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 FRONT = "/"
 SERIES_POST = "/2026/03/trainable-self-attention/"
 WIDTHS = {"phone": 375, "desktop": 1280}
@@ -133,10 +131,8 @@ def server(public: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def _open(browser: Browser, url: str, width: int, scheme: str) -> Page:
