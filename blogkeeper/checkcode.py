@@ -38,13 +38,12 @@ from blogkeeper.content import (
     parse_post,
     read_bytes,
 )
-from blogkeeper.errors import BuildError, ContentError, did_you_mean
-from blogkeeper.fences import Fence, scan
+from blogkeeper.errors import BuildError, ContentError
+from blogkeeper.fences import Fence, run_options, scan
 from blogkeeper.model import Post
 from blogkeeper.sandbox import JobBlock, JobResult, kill_all, run_job
 
 PASSED = b"passed"
-OPTIONS = ("skip", "raises", "timeout")
 TRUNCATED = "[output truncated at 1 MiB]"
 OUTPUT_DIFFERS = "output differs from the post"
 UPDATED = "output block updated"
@@ -193,35 +192,23 @@ def plan_blocks(post: Post, default_timeout: float) -> list[Block]:
 
 
 def _output_after(fence: Fence, following: list[Fence], lines: list[str]) -> Fence | None:
+    """The ```output fence right after `fence`, in the same blockquote, only blank lines
+    (or empty quote lines) between."""
     if not following or following[0].lang != "output" or not fence.closed:
         return None
     candidate = following[0]
+    if candidate.quote.replace(" ", "") != fence.quote.replace(" ", ""):
+        return None
     between = lines[fence.end + 1 : candidate.start]
-    return candidate if all(not line.strip() for line in between) else None
+    return candidate if all(_EMPTY_QUOTE_LINE.match(line) for line in between) else None
+
+
+_EMPTY_QUOTE_LINE = re.compile(r"^[>\s]*$")
 
 
 def _options(post: Post, fence: Fence, default_timeout: float) -> tuple[bool, str | None, float]:
-    line = post.body_line + fence.start
-    errors = []
-    for option in fence.options:
-        name = option.partition("=")[0]
-        if name not in OPTIONS:
-            hint = did_you_mean(name, OPTIONS) or "options: skip, raises=Name, timeout=SECONDS"
-            message = f"unknown code block option `{option}`"
-            errors.append(ContentError(post.source, line, message, hint))
-    raises = fence.option("raises")
-    if raises == "" or (raises and not raises.isidentifier()):
-        errors.append(ContentError(post.source, line, "`raises=` needs an exception name"))
-    timeout = default_timeout
-    if fence.option("timeout") is not None:
-        try:
-            timeout = float(fence.option("timeout") or "")
-            assert timeout > 0
-        except (ValueError, AssertionError):
-            errors.append(ContentError(post.source, line, "`timeout=` needs seconds, more than 0"))
-    if errors:
-        raise BuildError(errors)
-    return fence.option("skip") is not None, raises or None, timeout
+    options = run_options(fence, post.source, post.body_line + fence.start)
+    return options.skip, options.raises, options.timeout or default_timeout
 
 
 def check_site(
@@ -456,7 +443,7 @@ def update_posts(root: Path, plans: Iterable[Plan], reports: Iterable[PostReport
     return stale
 
 
-Edit = tuple[int, int, str, list[str]]  # (first body index, end index, indent, new lines)
+Edit = tuple[int, int, str, list[str]]  # (first body index, end index, prefix, new lines)
 
 
 def _edit(outcome: Outcome) -> Edit | None:
@@ -472,24 +459,25 @@ def _edit(outcome: Outcome) -> Edit | None:
     if fence is not None:
         if not fence.closed or outcome.status == "passed":
             return None
-        return fence.first_code_line, fence.end, fence.indent, new_lines
+        return fence.first_code_line, fence.end, fence.quote + fence.indent, new_lines
     if not shown or not block.fence.closed:
         return None
     after = block.fence.end + 1
-    indent = block.fence.indent
-    return after, after, indent, ["", "```output", *new_lines, "```"]
+    prefix = block.fence.quote + block.fence.indent
+    return after, after, prefix, ["", "```output", *new_lines, "```"]
 
 
 def apply_edits(text: str, body_line: int, edits: list[Edit]) -> str:
-    """Replace body lines [start, end) by new lines, keeping every other byte as it was."""
+    """Replace body lines [start, end) by new lines, each after its edit's prefix (quote
+    and indent; an empty line keeps only the quote), keeping every other byte as it was."""
     lines = _split_keep_ends(text)
     offset = body_line - 1
-    for start, end, indent, new in sorted(edits, reverse=True):
+    for start, end, prefix, new in sorted(edits, reverse=True):
         ending = _line_end(lines, offset + start)
         before = offset + start - 1
         if 0 <= before < len(lines) and not lines[before].endswith(("\n", "\r")):
             lines[before] += ending
-        replacement = [indent + line + ending if line else ending for line in new]
+        replacement = [(prefix + line if line else prefix.rstrip()) + ending for line in new]
         lines[offset + start : offset + end] = replacement
     return "".join(lines)
 
