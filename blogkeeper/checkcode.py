@@ -14,13 +14,15 @@ from package metadata. It prints nothing; the CLI reports the `PostReport` value
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
 import re
+import stat
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -232,7 +234,10 @@ def check_site(
         done += 1
         if progress:
             progress(report, done, len(plans))
+    by_source = {plan.post.source: plan for plan in plans}
     for report in _run_all(pending, options.jobs):
+        if options.update:  # written now, so that the progress line says what became of it
+            report = update_post(root, by_source[report.source], report)
         reports.append(report)
         done += 1
         if progress:
@@ -240,9 +245,6 @@ def check_site(
     for report in reports:
         if not report.cached and not report.failed and not options.update:
             cache.put(keys[report.source], PASSED)
-    if options.update:
-        stale = update_posts(root, plans, reports)
-        reports = [_not_updated(r) if r.source in stale else _updated(r) for r in reports]
     return sorted(reports, key=lambda r: r.source)
 
 
@@ -413,6 +415,8 @@ def _write_atomic(path: Path, data: bytes, expected: bytes | None = None) -> boo
         if expected is not None and not _holds(path, expected):
             Path(temp).unlink()
             return False
+        with contextlib.suppress(FileNotFoundError):  # keep the post's mode, not mkstemp's 0600
+            os.chmod(temp, stat.S_IMODE(path.stat().st_mode))
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
@@ -427,20 +431,34 @@ def _holds(path: Path, expected: bytes) -> bool:
         return False
 
 
-def update_posts(root: Path, plans: Iterable[Plan], reports: Iterable[PostReport]) -> set[str]:
-    """Write what each block printed into its output block; returns the posts not written
-    because their file changed since it was read (the edits are lines of the text run)."""
-    stale = set()
-    outcomes = {r.source: r.outcomes for r in reports}
-    for plan in plans:
-        edits = [e for o in outcomes.get(plan.post.source, ()) if (e := _edit(o)) is not None]
-        if not edits:
-            continue
-        text = plan.data.decode("utf-8")
-        new = apply_edits(text, plan.post.body_line, edits).encode("utf-8")
-        if new != plan.data and not _write_atomic(root / plan.post.source, new, plan.data):
-            stale.add(plan.post.source)
-    return stale
+def update_post(root: Path, plan: Plan, report: PostReport) -> PostReport:
+    """Write what each block printed into its output block, and the report after it: the
+    blocks written have passed; a block whose output a UTF-8 file cannot hold has failed;
+    a post whose file changed since it was read is not written and fails at line 1."""
+    report = replace(report, outcomes=tuple(_writable(o) for o in report.outcomes))
+    edits = [e for o in report.outcomes if (e := _edit(o)) is not None]
+    if not edits:
+        return report
+    new = apply_edits(plan.data.decode("utf-8"), plan.post.body_line, edits).encode("utf-8")
+    if new != plan.data and not _write_atomic(root / plan.post.source, new, plan.data):
+        return _not_updated(report)
+    return _updated(report)
+
+
+def _writable(outcome: Outcome) -> Outcome:
+    """The outcome, failed if --update would have to write text UTF-8 cannot encode."""
+    if _edit(outcome) is None or outcome.actual is None:
+        return outcome
+    surrogate = _SURROGATE.search(outcome.actual)
+    if surrogate is None:
+        return outcome
+    where = outcome.block.output_line or outcome.block.line
+    message = f"{UNWRITABLE} (U+{ord(surrogate[0]):04X}); output block not updated"
+    return replace(outcome, status="failed", line=where, message=message)
+
+
+UNWRITABLE = "it printed a lone surrogate, which a UTF-8 post cannot hold"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 Edit = tuple[int, int, str, list[str]]  # (first body index, end index, prefix, new lines)

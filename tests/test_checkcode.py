@@ -14,7 +14,7 @@ import pytest
 from conftest import BLOG_TOML, REPO, build, post, run_cli
 from lxml import etree, html
 
-from blogkeeper.checkcode import NOT_UPDATED
+from blogkeeper.checkcode import NOT_UPDATED, UNWRITABLE
 from blogkeeper.compare import compare
 
 MakeSite = Callable[..., Path]
@@ -658,3 +658,56 @@ def test_the_page_highlights_exactly_the_blocks_check_code_runs(make_site: MakeS
             assert highlighted_python(body) == [], name
     assert planned["posts/quote.md"] == ["print(2)\n"]
     assert planned["posts/nested-quotes.md"] == ["print(4)\n"]
+
+
+# --- what blocks print reaches the report safely ----------------------------------------
+
+
+def test_update_fails_a_block_that_prints_a_lone_surrogate_and_still_reports(
+    make_site: MakeSite, tmp_path: Path
+) -> None:
+    root = make_site(
+        {"posts/s.md": checked("S", fence("print('bad \\udc80 text')"), fence("print('fine')"))}
+    )
+    before = (root / "posts/s.md").read_bytes()
+    junit = tmp_path / "junit.xml"
+    code, out, err = check(root, "--update", "--junit", junit)
+    assert code == 1, out + err
+    where = line_of(root, "s.md", "udc80")
+    assert f"posts/s.md:{where}: {UNWRITABLE} (U+DC80); output block not updated" in out
+    assert "Traceback" not in out + err
+    assert last_line(out) == "1 passed, 1 failed, 0 skipped"
+    assert etree.parse(str(junit)).getroot().get("failures") == "1"
+    assert (root / "posts/s.md").read_bytes() != before  # the good block was written
+    assert "```output\nfine\n```" in (root / "posts/s.md").read_text()
+
+
+def test_update_progress_line_and_file_mode(make_site: MakeSite) -> None:
+    root = make_site({"posts/u.md": checked("U", fence("print(2)"), fence("3", "output"))})
+    path = root / "posts/u.md"
+    path.chmod(0o644)
+    code, out, err = check(root, "--update")
+    assert code == 0, out + err
+    assert "[1/1] posts/u.md updated (" in err
+    assert "FAILED" not in err
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert "```output\n2\n```" in path.read_text()
+
+
+def test_printed_escape_sequences_are_shown_escaped(make_site: MakeSite) -> None:
+    code = "print('\\x1b[2J\\x1b]0;owned\\x07gone\\r!')\nraise ValueError('\\x1b[31mred')"
+    root = make_site({"posts/e.md": checked("E", fence(code))})
+    status, out, _ = check(root)
+    assert status == 1
+    assert "\x1b" not in out and "\x07" not in out and "\r" not in out
+    assert "ValueError: \\x1b[31mred" in out
+
+
+def test_sys_stdout_buffer_is_captured(make_site: MakeSite) -> None:
+    code = (
+        "import sys\nsys.stdout.write('a ')\nsys.stdout.buffer.write('é'.encode()[:1])\n"
+        "sys.stdout.buffer.write('é b\\n'.encode()[1:])\nsys.stdout.buffer.flush()"
+    )
+    root = make_site({"posts/b.md": checked("B", fence(code), fence("a é b", "output"))})
+    status, out, err = check(root)
+    assert status == 0, out + err
