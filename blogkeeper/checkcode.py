@@ -14,13 +14,15 @@ from package metadata. It prints nothing; the CLI reports the `PostReport` value
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
 import re
+import stat
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -38,13 +40,12 @@ from blogkeeper.content import (
     parse_post,
     read_bytes,
 )
-from blogkeeper.errors import BuildError, ContentError, did_you_mean
-from blogkeeper.fences import Fence, scan
+from blogkeeper.errors import BuildError, ContentError
+from blogkeeper.fences import Fence, run_options, scan
 from blogkeeper.model import Post
 from blogkeeper.sandbox import JobBlock, JobResult, kill_all, run_job
 
 PASSED = b"passed"
-OPTIONS = ("skip", "raises", "timeout")
 TRUNCATED = "[output truncated at 1 MiB]"
 OUTPUT_DIFFERS = "output differs from the post"
 UPDATED = "output block updated"
@@ -193,35 +194,23 @@ def plan_blocks(post: Post, default_timeout: float) -> list[Block]:
 
 
 def _output_after(fence: Fence, following: list[Fence], lines: list[str]) -> Fence | None:
+    """The ```output fence right after `fence`, in the same blockquote, only blank lines
+    (or empty quote lines) between."""
     if not following or following[0].lang != "output" or not fence.closed:
         return None
     candidate = following[0]
+    if candidate.quote.replace(" ", "") != fence.quote.replace(" ", ""):
+        return None
     between = lines[fence.end + 1 : candidate.start]
-    return candidate if all(not line.strip() for line in between) else None
+    return candidate if all(_EMPTY_QUOTE_LINE.match(line) for line in between) else None
+
+
+_EMPTY_QUOTE_LINE = re.compile(r"^[>\s]*$")
 
 
 def _options(post: Post, fence: Fence, default_timeout: float) -> tuple[bool, str | None, float]:
-    line = post.body_line + fence.start
-    errors = []
-    for option in fence.options:
-        name = option.partition("=")[0]
-        if name not in OPTIONS:
-            hint = did_you_mean(name, OPTIONS) or "options: skip, raises=Name, timeout=SECONDS"
-            message = f"unknown code block option `{option}`"
-            errors.append(ContentError(post.source, line, message, hint))
-    raises = fence.option("raises")
-    if raises == "" or (raises and not raises.isidentifier()):
-        errors.append(ContentError(post.source, line, "`raises=` needs an exception name"))
-    timeout = default_timeout
-    if fence.option("timeout") is not None:
-        try:
-            timeout = float(fence.option("timeout") or "")
-            assert timeout > 0
-        except (ValueError, AssertionError):
-            errors.append(ContentError(post.source, line, "`timeout=` needs seconds, more than 0"))
-    if errors:
-        raise BuildError(errors)
-    return fence.option("skip") is not None, raises or None, timeout
+    options = run_options(fence, post.source, post.body_line + fence.start)
+    return options.skip, options.raises, options.timeout or default_timeout
 
 
 def check_site(
@@ -245,7 +234,10 @@ def check_site(
         done += 1
         if progress:
             progress(report, done, len(plans))
+    by_source = {plan.post.source: plan for plan in plans}
     for report in _run_all(pending, options.jobs):
+        if options.update:  # written now, so that the progress line says what became of it
+            report = update_post(root, by_source[report.source], report)
         reports.append(report)
         done += 1
         if progress:
@@ -253,9 +245,6 @@ def check_site(
     for report in reports:
         if not report.cached and not report.failed and not options.update:
             cache.put(keys[report.source], PASSED)
-    if options.update:
-        stale = update_posts(root, plans, reports)
-        reports = [_not_updated(r) if r.source in stale else _updated(r) for r in reports]
     return sorted(reports, key=lambda r: r.source)
 
 
@@ -426,6 +415,8 @@ def _write_atomic(path: Path, data: bytes, expected: bytes | None = None) -> boo
         if expected is not None and not _holds(path, expected):
             Path(temp).unlink()
             return False
+        with contextlib.suppress(FileNotFoundError):  # keep the post's mode, not mkstemp's 0600
+            os.chmod(temp, stat.S_IMODE(path.stat().st_mode))
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
@@ -440,23 +431,37 @@ def _holds(path: Path, expected: bytes) -> bool:
         return False
 
 
-def update_posts(root: Path, plans: Iterable[Plan], reports: Iterable[PostReport]) -> set[str]:
-    """Write what each block printed into its output block; returns the posts not written
-    because their file changed since it was read (the edits are lines of the text run)."""
-    stale = set()
-    outcomes = {r.source: r.outcomes for r in reports}
-    for plan in plans:
-        edits = [e for o in outcomes.get(plan.post.source, ()) if (e := _edit(o)) is not None]
-        if not edits:
-            continue
-        text = plan.data.decode("utf-8")
-        new = apply_edits(text, plan.post.body_line, edits).encode("utf-8")
-        if new != plan.data and not _write_atomic(root / plan.post.source, new, plan.data):
-            stale.add(plan.post.source)
-    return stale
+def update_post(root: Path, plan: Plan, report: PostReport) -> PostReport:
+    """Write what each block printed into its output block, and the report after it: the
+    blocks written have passed; a block whose output a UTF-8 file cannot hold has failed;
+    a post whose file changed since it was read is not written and fails at line 1."""
+    report = replace(report, outcomes=tuple(_writable(o) for o in report.outcomes))
+    edits = [e for o in report.outcomes if (e := _edit(o)) is not None]
+    if not edits:
+        return report
+    new = apply_edits(plan.data.decode("utf-8"), plan.post.body_line, edits).encode("utf-8")
+    if new != plan.data and not _write_atomic(root / plan.post.source, new, plan.data):
+        return _not_updated(report)
+    return _updated(report)
 
 
-Edit = tuple[int, int, str, list[str]]  # (first body index, end index, indent, new lines)
+def _writable(outcome: Outcome) -> Outcome:
+    """The outcome, failed if --update would have to write text UTF-8 cannot encode."""
+    if _edit(outcome) is None or outcome.actual is None:
+        return outcome
+    surrogate = _SURROGATE.search(outcome.actual)
+    if surrogate is None:
+        return outcome
+    where = outcome.block.output_line or outcome.block.line
+    message = f"{UNWRITABLE} (U+{ord(surrogate[0]):04X}); output block not updated"
+    return replace(outcome, status="failed", line=where, message=message)
+
+
+UNWRITABLE = "it printed a lone surrogate, which a UTF-8 post cannot hold"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+Edit = tuple[int, int, str, list[str]]  # (first body index, end index, prefix, new lines)
 
 
 def _edit(outcome: Outcome) -> Edit | None:
@@ -472,24 +477,25 @@ def _edit(outcome: Outcome) -> Edit | None:
     if fence is not None:
         if not fence.closed or outcome.status == "passed":
             return None
-        return fence.first_code_line, fence.end, fence.indent, new_lines
+        return fence.first_code_line, fence.end, fence.quote + fence.indent, new_lines
     if not shown or not block.fence.closed:
         return None
     after = block.fence.end + 1
-    indent = block.fence.indent
-    return after, after, indent, ["", "```output", *new_lines, "```"]
+    prefix = block.fence.quote + block.fence.indent
+    return after, after, prefix, ["", "```output", *new_lines, "```"]
 
 
 def apply_edits(text: str, body_line: int, edits: list[Edit]) -> str:
-    """Replace body lines [start, end) by new lines, keeping every other byte as it was."""
+    """Replace body lines [start, end) by new lines, each after its edit's prefix (quote
+    and indent; an empty line keeps only the quote), keeping every other byte as it was."""
     lines = _split_keep_ends(text)
     offset = body_line - 1
-    for start, end, indent, new in sorted(edits, reverse=True):
+    for start, end, prefix, new in sorted(edits, reverse=True):
         ending = _line_end(lines, offset + start)
         before = offset + start - 1
         if 0 <= before < len(lines) and not lines[before].endswith(("\n", "\r")):
             lines[before] += ending
-        replacement = [indent + line + ending if line else ending for line in new]
+        replacement = [(prefix + line if line else prefix.rstrip()) + ending for line in new]
         lines[offset + start : offset + end] = replacement
     return "".join(lines)
 

@@ -34,11 +34,21 @@ def updated(reports: Sequence[PostReport]) -> list[str]:
 
 
 def failure_text(source: str, outcome: Outcome) -> str:
-    """`posts/x.md:LINE: message`, then the traceback or diff indented below it."""
-    text = f"{source}:{outcome.line}: {outcome.message}"
+    """`posts/x.md:LINE: message`, then the traceback or diff indented below it; what a
+    block printed is shown with control characters escaped (`\\x1b`), never obeyed."""
+    text = f"{source}:{outcome.line}: {printable(outcome.message)}"
     if outcome.details:
-        text += "\n" + textwrap.indent(outcome.details.rstrip("\n"), "    ")
+        text += "\n" + textwrap.indent(printable(outcome.details.rstrip("\n")), "    ")
     return text
+
+
+def printable(text: str) -> str:
+    """`text` with terminal controls (escape sequences, `\\r`, C1 codes) and lone
+    surrogates written as Python escapes; newlines and tabs stay."""
+    return _CONTROL.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def report_text(reports: Sequence[PostReport]) -> str:
@@ -66,7 +76,7 @@ def github_annotations(reports: Sequence[PostReport], prefix: str = "") -> str:
         for outcome in report.outcomes:
             if outcome.status == "failed":
                 text = outcome.message + ("\n" + outcome.details if outcome.details else "")
-                message = _escape(text)
+                message = _escape(printable(text))
                 where = _escape_property(prefix + report.source)
                 lines.append(f"::error file={where},line={outcome.line}::{message}")
     return "".join(line + "\n" for line in lines)

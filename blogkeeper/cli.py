@@ -269,10 +269,12 @@ class _CheckProgress:
         self.tty = sys.stderr.isatty()
 
     def __call__(self, report: object, done: int, total: int) -> None:
-        from blogkeeper.checkcode import PostReport
+        from blogkeeper.checkcode import UPDATED, PostReport
 
         assert isinstance(report, PostReport)
         state = "cached" if report.cached else "FAILED" if report.failed else "ok"
+        if state == "ok" and any(o.message == UPDATED for o in report.outcomes):
+            state = "updated"
         line = f"[{done}/{total}] {report.source} {state} ({report.seconds:.1f} s)"
         if self.tty:
             end = "\n" if done == total else ""

@@ -1,16 +1,28 @@
 """The one fence scanner: finds fenced code blocks and the fold in a post's Markdown.
 
 The renderer, the fold detection, the Markdown twins and check-code all read fences
-through `scan`, so a fence means the same thing everywhere. Pure functions, no I/O.
+through `scan`, so a fence means the same thing everywhere: a fence inside a blockquote
+is found here too (with its quote prefix), so what the page shows as code is what
+check-code runs. `run_options` reads a python fence's check-code options, for check-code
+and for the renderer alike, so a typo is the same error in `build` and `check-code`.
+Pure functions, no I/O.
 """
 
 from __future__ import annotations
 
+import bisect
+import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from blogkeeper.errors import BuildError, ContentError, did_you_mean
 
 _OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<marker>`{3,}|~{3,})[ \t]*(?P<info>[^`]*?)[ \t]*$")
 _FOLD = re.compile(r"^[ \t]*<!--[ \t]*more[ \t]*-->[ \t]*$", re.IGNORECASE)
+_QUOTE_LEVEL = re.compile(r"^> ?")
+# Deeper quotes are not searched (the renderer refuses more than 50 levels anyway); the
+# bound keeps the recursion far from Python's limit whatever a post holds.
+MAX_QUOTE_DEPTH = 100
 
 
 @dataclass(frozen=True)
@@ -24,6 +36,12 @@ class Fence:
     options: tuple[str, ...]
     code: str
     closed: bool
+    quote: str = ""  # the blockquote prefix of its opening line ("> ", "> > "), or ""
+
+    @property
+    def depth(self) -> int:
+        """How many blockquotes the fence is inside."""
+        return self.quote.count(">")
 
     @property
     def first_code_line(self) -> int:
@@ -39,11 +57,19 @@ class Fence:
         return None
 
 
-def scan(lines: list[str]) -> list[Fence]:
-    """Every fenced block in `lines`, in order. An unclosed fence runs to the end."""
+def scan(lines: list[str], depth: int = 0) -> list[Fence]:
+    """Every fenced block in `lines`, in order, those inside blockquotes too (a blockquote
+    is read like a document of its own, as the renderer reads it). An unclosed fence runs
+    to the end of its document or blockquote."""
     fences: list[Fence] = []
     index = 0
     while index < len(lines):
+        if lines[index].startswith(">"):
+            end = quote_end(lines, index)
+            if depth < MAX_QUOTE_DEPTH:
+                fences += _quoted(lines, index, end, depth)
+            index = end
+            continue
         match = _OPEN.match(lines[index])
         if match is None or (match["marker"][0] == "`" and "`" in match["info"]):
             index += 1
@@ -52,6 +78,41 @@ def scan(lines: list[str]) -> list[Fence]:
         fences.append(fence)
         index = fence.end + 1
     return fences
+
+
+def quote_end(lines: list[str], start: int) -> int:
+    """The index after the blockquote that starts at `start`: its lines all start with `>`."""
+    end = start
+    while end < len(lines) and lines[end].startswith(">"):
+        end += 1
+    return end
+
+
+def unquote(line: str) -> str:
+    """A blockquote line without its first level of quoting (`>` and one optional space)."""
+    return _QUOTE_LEVEL.sub("", line, count=1)
+
+
+def _quoted(lines: list[str], start: int, end: int, depth: int) -> list[Fence]:
+    inner = scan([unquote(line) for line in lines[start:end]], depth + 1)
+    return [_shifted(f, start, lines[start + f.start]) for f in inner]
+
+
+def _shifted(fence: Fence, offset: int, line: str) -> Fence:
+    prefix = line[: len(line) - len(unquote(line))]
+    start, end = fence.start + offset, fence.end + offset
+    return replace(fence, start=start, end=end, quote=prefix + fence.quote)
+
+
+def inner_fences(fences: list[Fence], start: int, end: int) -> list[Fence]:
+    """The fences of the blockquote lines[start:end], indexed into it, one level out."""
+    first = bisect.bisect_left(fences, start, key=lambda f: f.start)
+    last = bisect.bisect_left(fences, end, key=lambda f: f.start)
+    return [
+        replace(f, start=f.start - start, end=f.end - start, quote=unquote(f.quote))
+        for f in fences[first:last]
+        if f.depth
+    ]
 
 
 def _read_fence(lines: list[str], start: int, match: re.Match[str]) -> Fence:
@@ -96,3 +157,55 @@ def find_fold(lines: list[str], fences: list[Fence]) -> int | None:
         if is_fold(line) and not inside(fences, index):
             return index
     return None
+
+
+RUN_OPTIONS = ("skip", "raises", "timeout")
+MAX_TIMEOUT = 24 * 3600.0  # seconds; more is a typo, and overflows the runner's timers
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """A python fence's check-code options; `timeout` None means the site's default."""
+
+    skip: bool
+    raises: str | None
+    timeout: float | None
+
+
+def run_options(fence: Fence, source: str, line: int) -> RunOptions:
+    """The options of a python fence at post line `line`, or a BuildError naming it."""
+    errors = [
+        ContentError(source, line, message, hint) for message, hint in _option_problems(fence)
+    ]
+    if errors:
+        raise BuildError(errors)
+    raises = fence.option("raises")
+    timeout = fence.option("timeout")
+    return RunOptions(
+        fence.option("skip") is not None, raises or None, float(timeout) if timeout else None
+    )
+
+
+def _option_problems(fence: Fence) -> list[tuple[str, str | None]]:
+    problems: list[tuple[str, str | None]] = []
+    for option in fence.options:
+        name = option.partition("=")[0]
+        if name not in RUN_OPTIONS:
+            hint = did_you_mean(name, RUN_OPTIONS) or "options: skip, raises=Name, timeout=SECONDS"
+            problems.append((f"unknown code block option `{option}`", hint))
+    raises = fence.option("raises")
+    if raises is not None and not raises.isidentifier():
+        problems.append(("`raises=` needs an exception name", "like `raises=ValueError`"))
+    timeout = fence.option("timeout")
+    if timeout is not None and not _valid_timeout(timeout):
+        message = f"`timeout={timeout}` needs seconds, more than 0 and at most {MAX_TIMEOUT:g}"
+        problems.append((message, None))
+    return problems
+
+
+def _valid_timeout(text: str) -> bool:
+    try:
+        seconds = float(text)
+    except ValueError:
+        return False
+    return math.isfinite(seconds) and 0 < seconds <= MAX_TIMEOUT

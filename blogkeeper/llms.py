@@ -236,7 +236,8 @@ def twin(config: SiteConfig, entry: RenderedPost) -> str:
 def twin_body(body: str, fold: int | None, base: str) -> str:
     """`body` without the fold line, fence options dropped, relative URLs made absolute."""
     lines = body.split("\n")
-    fences = {f.start: f for f in scan(lines)}
+    # Fences inside blockquotes stay as written: their lines carry the quote prefix.
+    fences = {f.start: f for f in scan(lines) if not f.depth}
     out: list[str] = []
     prose: list[str] = []
     index = 0

@@ -11,7 +11,7 @@ import hashlib
 import html
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from functools import lru_cache
 from html.parser import HTMLParser
@@ -21,7 +21,7 @@ import markdown2
 import pygments
 
 from blogkeeper.errors import BuildError, ContentError
-from blogkeeper.fences import Fence, is_fold, scan
+from blogkeeper.fences import Fence, inner_fences, is_fold, quote_end, run_options, scan, unquote
 
 # Imported where used, not here: latex2mathml, pygments.formatters, pygments.lexers and
 # blogkeeper.deadline. A build whose posts are all in the cache imports this module (for
@@ -85,12 +85,13 @@ def _render(body: str, fold: int | None, source: str, body_line: int) -> Rendere
     lines = body.split("\n")
     swaps = _Swaps(hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()[:10], {})
     fold_token = f"bk{swaps.nonce}fold"
+    fences = scan(lines)
     if fold is None:
-        fold = _auto_fold(lines, scan(lines))
+        fold = _auto_fold(lines, [f for f in fences if not f.depth])
         folded = False
     else:
         folded = True
-    prepared = _prepare(lines, fold, fold_token, swaps, source, body_line)
+    prepared = _prepare(lines, fences, fold, fold_token, swaps, (source, body_line))
     try:
         converted = _convert(prepared, swaps.nonce)
     except RecursionError:
@@ -125,13 +126,15 @@ def _convert(text: str, seed: str) -> str:
 
 def _prepare(
     lines: list[str],
+    fences: list[Fence],
     fold: int | None,
     fold_token: str,
     swaps: _Swaps,
-    source: str,
-    body_line: int,
+    where: tuple[str, int],
 ) -> str:
-    fences = {f.start: f for f in scan(lines)}
+    """`lines` with code and math swapped for placeholders; `fences` are `scan(lines)`,
+    and `where` is the post's path and the post line of `lines[0]`."""
+    top = {f.start: f for f in fences if not f.depth}
     out: list[str] = []
     index = 0
     while index < len(lines):
@@ -141,7 +144,10 @@ def _prepare(
             if not lines[index].strip() or is_fold(lines[index]):
                 index += 1
                 continue
-        block, index = _block(lines, index, fences, swaps, source, body_line)
+        if index in top:
+            block, index = _code(top[index], swaps, where)
+        else:
+            block, index = _block(lines, index, fences, top.keys(), swaps, where)
         out += block
     return "\n".join(out)
 
@@ -149,48 +155,53 @@ def _prepare(
 def _block(
     lines: list[str],
     index: int,
-    fences: dict[int, Fence],
+    fences: list[Fence],
+    starts: Collection[int],
     swaps: _Swaps,
-    source: str,
-    body_line: int,
+    where: tuple[str, int],
 ) -> tuple[list[str], int]:
     """The prepared lines of the block that starts at `index`, and the index after it."""
+    source, body_line = where
     line = lines[index]
-    if index in fences:
-        fence = fences[index]
-        return ["", fence.indent + swaps.add(highlight_fence(fence)), ""], fence.end + 1
-    end = _display_math_end(lines, index) if line.lstrip().startswith("$$") else None
+    end = _display_math_end(lines, index, starts) if line.lstrip().startswith("$$") else None
     if end is not None:
         latex = "\n".join(lines[index : end + 1]).strip()[2:-2]
         indent = line[: len(line) - len(line.lstrip())]
         mathml = _math(latex, "block", source, body_line + index)
         return ["", indent + swaps.add(_scrollable_math(mathml), latex), ""], end + 1
     if line.startswith(">"):
-        return _quote(lines, index, swaps, source, body_line)
+        return _quote(lines, index, fences, swaps, where)
     return [_inline_math(line, swaps, source, body_line + index)], index + 1
 
 
+def _code(fence: Fence, swaps: _Swaps, where: tuple[str, int]) -> tuple[list[str], int]:
+    if fence.lang == "python":  # check-code's options: a typo fails `build` too
+        run_options(fence, where[0], where[1] + fence.start)
+    return ["", fence.indent + swaps.add(highlight_fence(fence)), ""], fence.end + 1
+
+
 def _quote(
-    lines: list[str], start: int, swaps: _Swaps, source: str, body_line: int
+    lines: list[str], start: int, fences: list[Fence], swaps: _Swaps, where: tuple[str, int]
 ) -> tuple[list[str], int]:
-    """A blockquote prepared like a post of its own (so fences in it are code), re-quoted."""
-    end = start
-    while end < len(lines) and lines[end].startswith(">"):
-        end += 1
-    inner = [re.sub(r"^> ?", "", line) for line in lines[start:end]]
-    prepared = _prepare(inner, None, "", swaps, source, body_line + start)
+    """A blockquote prepared like a post of its own (so fences in it are code), re-quoted.
+    Its fences are the ones `scan` found in it: the same blockquote rules, in fences.py."""
+    end = quote_end(lines, start)
+    inner = [unquote(line) for line in lines[start:end]]
+    inside = inner_fences(fences, start, end)
+    prepared = _prepare(inner, inside, None, "", swaps, (where[0], where[1] + start))
     return [f"> {line}" if line else ">" for line in prepared.split("\n")], end
 
 
-def _display_math_end(lines: list[str], start: int) -> int | None:
-    """The line that closes a `$$` block opened on line `start`, or None."""
+def _display_math_end(lines: list[str], start: int, fences: Collection[int]) -> int | None:
+    """The line that closes a `$$` block opened on line `start`, or None; a fence starting
+    before it ends the search (that fence is code, as check-code sees it)."""
     first = lines[start].strip()
     if len(first) > 2 and first.endswith("$$") and first.count("$$") == 2:
         return start if first.startswith("$$") and first.endswith("$$") else None
     for end in range(start + 1, min(len(lines), start + 200)):
         if lines[end].rstrip().endswith("$$"):
             return end
-        if not lines[end].strip():
+        if not lines[end].strip() or end in fences:
             return None
     return None
 

@@ -13,6 +13,7 @@ posts do not import themselves. It does no comparison; the parent judges the res
 from __future__ import annotations
 
 import builtins
+import codecs
 import faulthandler
 import io
 import json
@@ -40,6 +41,7 @@ class CappedWriter(io.TextIOBase):
         self.parts: list[str] = []
         self.size = 0
         self.truncated = False
+        self._binary: BinaryCapture | None = None
 
     @property
     def encoding(self) -> str:  # type: ignore[override]
@@ -60,7 +62,34 @@ class CappedWriter(io.TextIOBase):
         return len(text)
 
     def getvalue(self) -> str:
+        if self._binary is not None:  # bytes of a character cut off at the end: U+FFFD
+            self.write(self._binary.decoder.decode(b"", final=True))
         return "".join(self.parts)
+
+    @property
+    def buffer(self) -> BinaryCapture:
+        """The binary layer (`sys.stdout.buffer.write(b"...")`), read as UTF-8."""
+        if self._binary is None:
+            self._binary = BinaryCapture(self)
+        return self._binary
+
+
+class BinaryCapture(io.RawIOBase):
+    """Bytes written are decoded as UTF-8 (invalid bytes as U+FFFD) into a CappedWriter,
+    in order with its text."""
+
+    def __init__(self, text: CappedWriter) -> None:
+        super().__init__()
+        self.text = text
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(memoryview(data))
+        self.text.write(self.decoder.decode(chunk))
+        return len(chunk)
 
 
 def main(job_path: str, fd: int) -> None:

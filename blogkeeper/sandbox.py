@@ -31,10 +31,15 @@ from typing import Any
 
 RUNNER = Path(__file__).with_name("runner.py")
 LOG_LIMIT = 64 * 1024  # bytes of the process's own stdout/stderr kept for crash reports
-# Processes one post may run at once. RLIMIT_NPROC enforces a budget for other users (see
-# runner.py); the kernel ignores it for root, so the parent also counts the group.
+# Processes and threads one post may run at once. RLIMIT_NPROC enforces a budget for other
+# users (see runner.py); the kernel ignores it for root, so the parent counts the group.
 GROUP_LIMIT = 256
+# A runner message holds at most 2 MiB of captured text, escaped as JSON (up to 6 bytes
+# a character); a longer line is not the runner's.
+MESSAGE_LIMIT = 16 << 20
 _POLL = 0.05
+
+CHANNEL_MISUSE = "check-code's result channel got a line the runner did not write"
 
 _live_groups: set[int] = set()
 _live_lock = threading.Lock()
@@ -143,8 +148,23 @@ def network_isolation() -> tuple[str, ...]:
 def _follow(
     proc: subprocess.Popen[bytes], fd: int, timeouts: list[float]
 ) -> tuple[list[dict[str, Any]], bool, str | None]:
-    """Read the runner's results until it exits or a block overruns its timeout."""
+    """Read the runner's results until it exits, a block overruns its timeout, or a line
+    on the channel is not the runner's (then the block running fails with a message)."""
     results: list[dict[str, Any]] = []
+    try:
+        return _read_results(proc, fd, timeouts, results)
+    except BadMessage as exc:
+        # A forged but well-formed result may already be in `results` (SECURITY.md); the
+        # runner's own message after it is then out of order, so the post still fails.
+        return results, False, f"{CHANNEL_MISUSE} ({exc})"
+
+
+def _read_results(
+    proc: subprocess.Popen[bytes],
+    fd: int,
+    timeouts: list[float],
+    results: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], bool, str | None]:
     buffer = b""
     deadline: float | None = None
     open_pipe = True
@@ -153,7 +173,7 @@ def _follow(
         if time.monotonic() - counted >= _POLL:
             counted = time.monotonic()
             if group_size(proc.pid) > GROUP_LIMIT:
-                return results, False, f"it ran more than {GROUP_LIMIT} processes at once"
+                return results, False, f"it ran more than {GROUP_LIMIT} processes or threads"
         if open_pipe:
             wait = _POLL if deadline is None else max(0.0, min(_POLL, deadline - time.monotonic()))
             if select.select([fd], [], [], wait)[0]:
@@ -174,7 +194,8 @@ def _follow(
 
 
 def group_size(pgid: int) -> int:
-    """How many processes are in the process group `pgid` (0 where /proc is missing)."""
+    """How many tasks (processes and their threads, what RLIMIT_NPROC counts) are in the
+    process group `pgid` (0 where /proc is missing)."""
     try:
         names = os.listdir("/proc")
     except OSError:
@@ -188,23 +209,65 @@ def group_size(pgid: int) -> int:
                 fields = file.read().rsplit(b")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        if len(fields) > 2 and fields[2] == b"%d" % pgid:
-            size += 1
+        if len(fields) > 17 and fields[2] == b"%d" % pgid:
+            size += int(fields[17])  # num_threads
     return size
+
+
+class BadMessage(Exception):
+    """A line on the result channel that the runner did not write (a block wrote to it)."""
 
 
 def _take(
     buffer: bytes, results: list[dict[str, Any]], timeouts: list[float], deadline: float | None
 ) -> tuple[bytes, float | None]:
+    """Apply each complete line of `buffer`; the rest is returned. The channel's file
+    descriptor is open inside the blocks, so every line is checked (BadMessage)."""
     *lines, rest = buffer.split(b"\n")
+    if len(rest) > MESSAGE_LIMIT:
+        raise BadMessage(f"a line of more than {MESSAGE_LIMIT >> 20} MiB")
     for line in lines:
-        message = json.loads(line)
+        message = _message(line, len(results), started=deadline is not None)
         if message["event"] == "start":
+            if message["index"] >= len(timeouts):
+                raise BadMessage(f"a start of block {message['index']}, which does not exist")
             deadline = time.monotonic() + timeouts[message["index"]]
         else:
             results.append(message)
             deadline = None
     return rest, deadline
+
+
+def _message(line: bytes, index: int, started: bool) -> dict[str, Any]:
+    """The runner's message on `line`, which must be the next one: a start of block
+    `index`, or once started, its end with a well-formed result."""
+    try:
+        message = json.loads(line)
+    except ValueError:
+        raise BadMessage(f"not JSON: {line[:60]!r}") from None
+    expected = "end" if started else "start"
+    if not isinstance(message, dict) or message.get("event") != expected:
+        raise BadMessage(f"expected the {expected} of block {index}: {line[:60]!r}")
+    if message.get("index") != index or type(message["index"]) is not int:
+        raise BadMessage(f"expected the {expected} of block {index}: {line[:60]!r}")
+    if expected == "end" and not _well_formed(message):
+        raise BadMessage(f"a malformed result: {line[:60]!r}")
+    return message
+
+
+_END = {"stdout": str, "stderr": str, "truncated": bool}
+_ERROR = {"type": str, "message": str, "traceback": str, "expected": bool}
+
+
+def _well_formed(message: dict[str, Any]) -> bool:
+    if not all(isinstance(message.get(key), kind) for key, kind in _END.items()):
+        return False
+    error = message.get("error", 0)
+    if error is None:
+        return True
+    if not isinstance(error, dict) or not isinstance(error.get("line"), int | None):
+        return False
+    return all(isinstance(error.get(key), kind) for key, kind in _ERROR.items())
 
 
 def _drain(fd: int) -> bytes:

@@ -14,7 +14,7 @@ import pytest
 from conftest import BLOG_TOML, REPO, build, post, run_cli
 from lxml import etree, html
 
-from blogkeeper.checkcode import NOT_UPDATED
+from blogkeeper.checkcode import NOT_UPDATED, UNWRITABLE
 from blogkeeper.compare import compare
 
 MakeSite = Callable[..., Path]
@@ -157,6 +157,16 @@ def test_unknown_option_is_an_error_with_a_hint(make_site: MakeSite) -> None:
     assert code == 1
     where = line_of(root, "a.md", "```python skp")
     assert f"posts/a.md:{where}: unknown code block option `skp` (did you mean `skip`?)" in err
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-3", "1e300"])
+def test_a_bad_timeout_is_an_error_at_its_line(make_site: MakeSite, value: str) -> None:
+    root = make_site({"posts/a.md": checked("A", fence("pass", f"python timeout={value}"))})
+    code, _, err = check(root)
+    assert code == 1
+    where = line_of(root, "a.md", "```python timeout")
+    assert f"posts/a.md:{where}: `timeout={value}` needs seconds, more than 0 and at most" in err
+    assert "Traceback" not in err
 
 
 def test_environment_is_scrubbed_and_cwd_is_temporary(
@@ -565,3 +575,139 @@ def test_sample_blog_series_passes(tmp_path: Path) -> None:
     assert code == 0, out + err
     match = re.fullmatch(r"(\d+) passed, 0 failed, (\d+) skipped", last_line(out))
     assert match and int(match[1]) >= 30, out
+
+
+# --- blockquotes: one scanner for the page and check-code ------------------------------
+
+QUOTED = (
+    "> Try this:\n>\n> ```python\n> print(1 + 1)\n> ```\n>\n> ```output\n> 3\n> ```\n\n"
+    "> > ```python\n> > print('deep')\n> > ```\n"
+)
+
+
+def test_a_python_block_in_a_blockquote_runs_and_is_shown_as_code(make_site: MakeSite) -> None:
+    root = make_site({"posts/q.md": checked("Q", QUOTED)})
+    code, out, _ = check(root)
+    assert code == 1
+    assert f"posts/q.md:{line_of(root, 'q.md', '> 3')}: output differs from the post" in out
+    assert last_line(out) == "1 passed, 1 failed, 0 skipped"
+    result = build(root)
+    assert result.code == 0, result.err
+    page = html.parse(str(root / "public/2026/03/q/index.html")).getroot()
+    quoted = page.xpath("//blockquote//div[@data-lang='python']//pre")
+    assert [pre.text_content() for pre in quoted] == ["print(1 + 1)\n", "print('deep')\n"]
+    assert [pre.text_content() for pre in page.xpath("//blockquote//pre[@class='output']")] == [
+        "3\n"
+    ]
+
+
+def test_update_writes_into_a_quoted_output_block(make_site: MakeSite) -> None:
+    root = make_site({"posts/q.md": checked("Q", QUOTED)})
+    code, out, err = check(root, "--update")
+    assert code == 0, out + err
+    text = (root / "posts/q.md").read_text()
+    assert "> ```output\n> 2\n> ```\n\n> > ```python" in text
+    assert "> > print('deep')\n> > ```\n> >\n> > ```output\n> > deep\n> > ```\n" in text
+    code, out, err = check(root)
+    assert code == 0, out + err
+    assert last_line(out) == "2 passed, 0 failed, 0 skipped"
+
+
+# Layouts where a fence's status is easy to get wrong; for each, the python blocks the page
+# highlights must be exactly the blocks check-code plans.
+LAYOUTS = {
+    "top": "```python\nprint(1)\n```\n\n```output\n1\n```",
+    "quote": "> ```python\n> print(2)\n> ```",
+    "quote-no-space": ">```python\n>print(3)\n>```",
+    "nested-quotes": "> Outer.\n>\n> > ```python\n> > print(4)\n> > ```",
+    "list-indented": "- item\n\n    ```python\n    print(5)\n    ```",
+    "quote-in-list": "- item\n\n  > ```python\n  > print(6)\n  > ```",
+    "indented-fence": "Para.\n\n    ```python\n    print(7)\n    ```",
+    "lazy-line": "> ```python\nprint(8)\n> ```",
+    "unclosed-in-quote": "> ```python\n> print(9)\n\nAfter.\n\n```python\nprint(10)\n```",
+    "tilde-in-quote": "> ~~~python\n> print(11)\n> ~~~",
+    "inside-a-longer-fence": "````md\n```python\nprint(12)\n```\n> ```python\n> x\n> ```\n````",
+    "quote-in-quote-fence": "> ````\n> > ```python\n> > print(13)\n> > ```\n> ````",
+    "math-around": "$$\n```python\nprint(14)\n```\n$$",
+    "math-in-quote": "> $$\n> ```python\n> print(15)\n> ```\n> $$",
+    "html-block": "<div>\n\n```python\nprint(16)\n```\n\n</div>",
+}
+
+
+def highlighted_python(body: str) -> list[str]:
+    """The code of every python block the rendered page shows, in order."""
+    from blogkeeper.render import render_markdown
+
+    rendered = render_markdown(body, None, "posts/x.md", 1)
+    page = html.fromstring(f"<div>{rendered.html}</div>")
+    return [pre.text_content() for pre in page.xpath("//div[@data-lang='python']//pre")]
+
+
+def test_the_page_highlights_exactly_the_blocks_check_code_runs(make_site: MakeSite) -> None:
+    from blogkeeper.checkcode import plan_site
+
+    root = make_site({f"posts/{name}.md": checked(name, text) for name, text in LAYOUTS.items()})
+    _, plans = plan_site(root)
+    # Pygments ends every block with a newline, an empty one too.
+    planned = {p.post.source: [b.code or "\n" for b in p.blocks] for p in plans}
+    for plan in plans:
+        assert highlighted_python(plan.post.body) == planned[plan.post.source], plan.post.source
+    for name in LAYOUTS:
+        if f"posts/{name}.md" not in planned:
+            body = (root / "posts" / f"{name}.md").read_text().split("---\n", 2)[2]
+            assert highlighted_python(body) == [], name
+    assert planned["posts/quote.md"] == ["print(2)\n"]
+    assert planned["posts/nested-quotes.md"] == ["print(4)\n"]
+
+
+# --- what blocks print reaches the report safely ----------------------------------------
+
+
+def test_update_fails_a_block_that_prints_a_lone_surrogate_and_still_reports(
+    make_site: MakeSite, tmp_path: Path
+) -> None:
+    root = make_site(
+        {"posts/s.md": checked("S", fence("print('bad \\udc80 text')"), fence("print('fine')"))}
+    )
+    before = (root / "posts/s.md").read_bytes()
+    junit = tmp_path / "junit.xml"
+    code, out, err = check(root, "--update", "--junit", junit)
+    assert code == 1, out + err
+    where = line_of(root, "s.md", "udc80")
+    assert f"posts/s.md:{where}: {UNWRITABLE} (U+DC80); output block not updated" in out
+    assert "Traceback" not in out + err
+    assert last_line(out) == "1 passed, 1 failed, 0 skipped"
+    assert etree.parse(str(junit)).getroot().get("failures") == "1"
+    assert (root / "posts/s.md").read_bytes() != before  # the good block was written
+    assert "```output\nfine\n```" in (root / "posts/s.md").read_text()
+
+
+def test_update_progress_line_and_file_mode(make_site: MakeSite) -> None:
+    root = make_site({"posts/u.md": checked("U", fence("print(2)"), fence("3", "output"))})
+    path = root / "posts/u.md"
+    path.chmod(0o644)
+    code, out, err = check(root, "--update")
+    assert code == 0, out + err
+    assert "[1/1] posts/u.md updated (" in err
+    assert "FAILED" not in err
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert "```output\n2\n```" in path.read_text()
+
+
+def test_printed_escape_sequences_are_shown_escaped(make_site: MakeSite) -> None:
+    code = "print('\\x1b[2J\\x1b]0;owned\\x07gone\\r!')\nraise ValueError('\\x1b[31mred')"
+    root = make_site({"posts/e.md": checked("E", fence(code))})
+    status, out, _ = check(root)
+    assert status == 1
+    assert "\x1b" not in out and "\x07" not in out and "\r" not in out
+    assert "ValueError: \\x1b[31mred" in out
+
+
+def test_sys_stdout_buffer_is_captured(make_site: MakeSite) -> None:
+    code = (
+        "import sys\nsys.stdout.write('a ')\nsys.stdout.buffer.write('é'.encode()[:1])\n"
+        "sys.stdout.buffer.write('é b\\n'.encode()[1:])\nsys.stdout.buffer.flush()"
+    )
+    root = make_site({"posts/b.md": checked("B", fence(code), fence("a é b", "output"))})
+    status, out, err = check(root)
+    assert status == 0, out + err

@@ -71,3 +71,21 @@ def test_fold_spellings() -> None:
 def test_the_first_fold_outside_code_wins() -> None:
     text = "a\n```\n<!--more-->\n```\nb\n<!--more-->\nc\n<!--more-->\n"
     assert find_fold(lines(text), scan(lines(text))) == 5
+
+
+def test_fences_inside_blockquotes_carry_their_quote() -> None:
+    text = "> ```python\n> x = 1\n>\n> ```\n\n> > ~~~\n> > y\n> > ~~~\nz\n"
+    outer, inner = scan(lines(text))
+    assert (outer.start, outer.end, outer.quote, outer.depth) == (0, 3, "> ", 1)
+    assert outer.code == "x = 1\n\n"
+    assert (inner.start, inner.end, inner.quote, inner.depth) == (5, 7, "> > ", 2)
+
+
+def test_a_quote_ends_an_unclosed_fence_inside_it() -> None:
+    [quoted, after] = scan(lines("> ```python\n> x\nlazy\n```python\ny\n```"))
+    assert (quoted.start, quoted.end, quoted.closed) == (0, 1, False)
+    assert (after.start, after.code) == (3, "y\n")
+
+
+def test_very_deep_quotes_do_not_overflow_the_stack() -> None:
+    assert scan(["> " * 5000 + "```python", "> " * 5000 + "x"]) == []

@@ -6,6 +6,7 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import post, quick_build, snapshot
@@ -380,3 +381,20 @@ def test_a_render_does_not_depend_on_what_was_rendered_before() -> None:
     alone = render(EMAIL_POST).html
     render("A `code span` and <https://example.org/x> and\\*escapes\\*.\n")
     assert render(EMAIL_POST).html == alone
+
+
+def test_an_unknown_python_fence_option_fails_the_build_as_in_check_code(
+    broken_build: Callable[..., Any],
+) -> None:
+    body = "Intro.\n\n> ```python timout=5\n> print(1)\n> ```\n"
+    result = broken_build({"posts/typo.md": post("Typo", "2026-01-02", body)}, "posts/typo.md:")
+    line = post("Typo", "2026-01-02", body).split("\n").index("> ```python timout=5") + 1
+    message = "unknown code block option `timout=5` (did you mean `timeout`?)"
+    assert f"posts/typo.md:{line}: {message}" in result.err
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-1", "0", "1e9", "soon"])
+def test_a_bad_timeout_fails_the_build(broken_build: Callable[..., Any], value: str) -> None:
+    body = f"Intro.\n\n```python timeout={value}\nprint(1)\n```\n"
+    result = broken_build({"posts/t.md": post("T", "2026-01-02", body)}, "posts/t.md:")
+    assert f"`timeout={value}` needs seconds, more than 0 and at most 86400" in result.err

@@ -14,7 +14,7 @@ import pytest
 from conftest import REPO
 from test_checkcode import check, checked, fence, last_line, line_of
 
-from blogkeeper.sandbox import GROUP_LIMIT, network_isolation
+from blogkeeper.sandbox import CHANNEL_MISUSE, GROUP_LIMIT, network_isolation
 
 MakeSite = Callable[..., Path]
 
@@ -23,7 +23,7 @@ HOSTILE = {
     "b-fork.md": (
         "import os\nwhile True:\n    os.fork()",
         # root: the parent's process count ends it; others: RLIMIT_NPROC makes fork fail
-        rf"the block did not finish: it ran more than {GROUP_LIMIT} processes at once"
+        rf"the block did not finish: it ran more than {GROUP_LIMIT} processes or threads"
         r"|BlockingIOError",
     ),
     "c-exit.md": ("import os\nos._exit(3)", r"the process exited with status 3"),
@@ -133,3 +133,46 @@ def test_git_status_is_unchanged_after_check_code(tmp_path: Path) -> None:
     # Only blogkeeper's own cache appears, and it is ignored.
     new = set(ignored.stdout.splitlines()) - set(before.stdout.splitlines())
     assert new == {b"!! .blogkeeper-cache/"}
+
+
+CHANNEL_WRITES = {
+    "not-json": "os.write(FD, b'garbage\\n')",
+    "a-list": "os.write(FD, b'[1]\\n')",
+    "bad-index": 'os.write(FD, b\'{"event": "start", "index": 99}\\n\')',
+    "bad-result": 'os.write(FD, b\'{"event": "end", "index": 0, "stdout": 1}\\n\')',
+    "no-newline": "os.write(FD, b'x' * (20 << 20))",
+}
+
+
+@pytest.mark.parametrize("name", sorted(CHANNEL_WRITES))
+def test_a_block_writing_to_the_result_channel_fails_with_a_message(
+    make_site: MakeSite, name: str
+) -> None:
+    code = "import os, sys\nFD = int(sys.argv[2])\n" + CHANNEL_WRITES[name] + "\nimport time\n"
+    code += "time.sleep(0.5)\nprint('after')"
+    root = make_site({"posts/a.md": checked("A", fence(code), fence("print('next')"))})
+    status, out, err = check(root)
+    assert status == 1, out + err
+    where = line_of(root, "a.md", "import os, sys")
+    assert f"posts/a.md:{where}: the block did not finish: {CHANNEL_MISUSE} (" in out
+    assert "Traceback" not in out + err
+    assert last_line(out) == "0 passed, 1 failed, 1 skipped"
+
+
+def test_threads_count_against_the_process_budget(make_site: MakeSite) -> None:
+    code = (
+        "import threading, time\n"
+        "threading.stack_size(1 << 16)\n"
+        "for _ in range(5000):\n"
+        "    threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n"
+        "print('all started')"
+    )
+    root = make_site({"posts/a.md": checked("A", fence(code))})
+    started = time.monotonic()
+    status, out, err = check(root)
+    assert status == 1, out + err
+    # root: the parent's count (threads included) ends it; others: RLIMIT_NPROC refuses
+    assert re.search(
+        rf"it ran more than {GROUP_LIMIT} processes or threads|can't start new thread", out
+    ), out
+    assert time.monotonic() - started < 20
