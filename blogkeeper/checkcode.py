@@ -120,13 +120,15 @@ def code_checked(post: Post, config: SiteConfig) -> bool:
     return selected(post, config) and any(f.lang == "python" for f in scan(post.body.split("\n")))
 
 
-def plan_site(root: Path, only: Sequence[Path] = ()) -> tuple[SiteConfig, list[Plan]]:
-    """The selected posts of the site (drafts and future posts too) and their blocks."""
+def plan_site(root: Path, only: Sequence[Path] = ()) -> tuple[SiteConfig, list[Plan], list[str]]:
+    """The selected posts of the site (drafts and future posts too) and their blocks, and
+    the posts named in `only` that are left out because they are not selected."""
     config = load_config(root)
     posts = load_posts(config, LoadOptions(drafts=True, future=True))
     chosen = [p for p in posts if selected(p, config)]
+    left_out: list[str] = []
     if only:
-        chosen = _limit(root, chosen, posts, only)
+        chosen, left_out = _limit(root, chosen, posts, only)
     errors: list[ContentError] = []
     plans = []
     for post in sorted(chosen, key=lambda p: p.source):
@@ -138,7 +140,7 @@ def plan_site(root: Path, only: Sequence[Path] = ()) -> tuple[SiteConfig, list[P
             errors.extend(exc.errors)
     if errors:
         raise BuildError(errors)
-    return config, [p for p in plans if p.blocks]
+    return config, [p for p in plans if p.blocks], left_out
 
 
 def _read_again(config: SiteConfig, post: Post) -> tuple[Post, bytes]:
@@ -149,22 +151,24 @@ def _read_again(config: SiteConfig, post: Post) -> tuple[Post, bytes]:
     return parse_post(config, path, post.source, decode_source(data, post.source)), data
 
 
-def _limit(root: Path, chosen: list[Post], posts: list[Post], only: Sequence[Path]) -> list[Post]:
+def _limit(
+    root: Path, chosen: list[Post], posts: list[Post], only: Sequence[Path]
+) -> tuple[list[Post], list[str]]:
+    """The chosen posts among those named, and the named posts that are not chosen (a
+    list of changed files names posts of every kind); a name that is no post is an error."""
     by_path = {(root / p.source).resolve(): p for p in posts}
-    wanted, errors = [], []
+    wanted, left_out, errors = [], [], []
     for given in only:
         post = by_path.get(given.resolve()) or by_path.get((root / given).resolve())
         if post is None:
             errors.append(ContentError(str(given), None, f"not a post in {POSTS_DIR}/"))
         elif post not in chosen:
-            message = "this post is not selected for check-code"
-            hint = "add `check_code: true` to its front matter"
-            errors.append(ContentError(post.source, 1, message, hint))
-        else:
+            left_out.append(post.source)
+        elif post not in wanted:
             wanted.append(post)
     if errors:
         raise BuildError(errors)
-    return wanted
+    return wanted, sorted(set(left_out))
 
 
 def plan_blocks(post: Post, default_timeout: float) -> list[Block]:
@@ -217,9 +221,10 @@ def check_site(
     root: Path,
     options: CheckOptions,
     progress: Callable[[PostReport, int, int], None] | None = None,
-) -> list[PostReport]:
-    """Check every selected post; the reports come back sorted by post path."""
-    _, plans = plan_site(root, options.posts)
+) -> tuple[list[PostReport], list[str]]:
+    """Check every selected post: the reports sorted by post path, and the posts named in
+    `options.posts` that were left out because they are not selected."""
+    _, plans, left_out = plan_site(root, options.posts)
     cache = Cache.for_site(root)
     keys = {plan.post.source: cache_key(plan) for plan in plans}
     reports: list[PostReport] = []
@@ -245,7 +250,7 @@ def check_site(
     for report in reports:
         if not report.cached and not report.failed and not options.update:
             cache.put(keys[report.source], PASSED)
-    return sorted(reports, key=lambda r: r.source)
+    return sorted(reports, key=lambda r: r.source), left_out
 
 
 def _run_all(plans: list[Plan], jobs: int | None) -> Iterator[PostReport]:
@@ -344,6 +349,7 @@ def judge_block(block: Block, result: dict[str, Any]) -> Outcome:
         message = f"{error['type']}: {error['message']}".strip().rstrip(":").splitlines()[0]
         if block.raises:
             message = f"expected {block.raises}, got {message}"
+        message += _install_hint(error)
         return Outcome(block, "failed", where, message, error["traceback"], actual)
     if block.raises and error is None:
         message = f"expected {block.raises} to be raised"
@@ -355,6 +361,16 @@ def judge_block(block: Block, result: dict[str, Any]) -> Outcome:
             message = OUTPUT_DIFFERS
             return Outcome(block, "failed", line, message, verdict.diff, actual)
     return Outcome(block, "passed", block.line, actual=actual)
+
+
+def _install_hint(error: dict[str, Any]) -> str:
+    """For a module the block imports that is not installed, how to install it."""
+    found = re.match(r"No module named '([^'.]+)", str(error["message"]))
+    if error["type"] != "ModuleNotFoundError" or found is None:
+        return ""
+    if found.group(1) == "torch":
+        return " (install it with: pip install 'blogkeeper[check]')"
+    return f" (install {found.group(1)} where check-code runs: {sys.executable} -m pip install …)"
 
 
 def cache_key(plan: Plan) -> str:

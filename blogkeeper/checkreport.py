@@ -70,16 +70,25 @@ def report_text(reports: Sequence[PostReport]) -> str:
 
 
 def github_annotations(reports: Sequence[PostReport], prefix: str = "") -> str:
-    """`::error file=…,line=…::message` lines for GitHub Actions."""
+    """`::error file=…,line=…,title=…::message` lines for GitHub Actions; `prefix` is the
+    site folder relative to the repository (`GITHUB_WORKSPACE`), "" or ending in "/"."""
     lines = []
     for report in reports:
         for outcome in report.outcomes:
             if outcome.status == "failed":
                 text = outcome.message + ("\n" + outcome.details if outcome.details else "")
-                message = _escape(printable(text))
-                where = _escape_property(prefix + report.source)
-                lines.append(f"::error file={where},line={outcome.line}::{message}")
-    return "".join(line + "\n" for line in lines)
+                title = f"check-code: {outcome.message.splitlines()[0][:80]}"
+                lines.append(annotation(prefix + report.source, outcome.line, title, text))
+    return "".join(lines)
+
+
+def annotation(path: str, line: int | None, title: str, message: str) -> str:
+    """One GitHub Actions `::error` workflow command, with its parts escaped."""
+    where = f"file={_escape_property(path)}"
+    if line is not None:
+        where += f",line={line}"
+    where += f",title={_escape_property(printable(title))}"
+    return f"::error {where}::{_escape(printable(message))}\n"
 
 
 def _escape(text: str) -> str:

@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except BuildError as exc:
-        report(exc, args.command)
+        report(exc, args.command, args.site.resolve())
         return 1
     except OSError as exc:  # the disk said no: a full disk, a file where a folder should be
         where = f"{exc.filename}: " if exc.filename else ""
@@ -54,12 +54,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def report(exc: BuildError, command: str = "build") -> None:
-    """Every error, then one line saying which command failed and how often."""
+def report(exc: BuildError, command: str = "build", root: Path | None = None) -> None:
+    """Every error, then one line saying which command failed and how often; under
+    GitHub Actions, each error also as an annotation on its file and line."""
     for error in exc.errors:
         print(error, file=sys.stderr)
     count = len(exc.errors)
     print(f"{command} failed: {count} error{'s' if count != 1 else ''}", file=sys.stderr)
+    if root is not None and os.environ.get("GITHUB_ACTIONS") == "true":
+        from blogkeeper.checkreport import annotation
+
+        for error in exc.errors:
+            path = _in_workspace(root, error.path)
+            message = error.message + (f" ({error.hint})" if error.hint else "")
+            print(annotation(path, error.line, f"blogkeeper {command}", message), end="")
+
+
+def _in_workspace(root: Path, path: str) -> str:
+    """A path as GitHub names files: relative to the repository (`GITHUB_WORKSPACE`, else
+    the current folder); `path` is relative to the site folder `root`, or absolute."""
+    workspace = os.environ.get("GITHUB_WORKSPACE") or os.getcwd()
+    return os.path.relpath(root / path, workspace).replace(os.sep, "/")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -247,19 +262,32 @@ def _run_check_code(args: argparse.Namespace) -> int:
     root = args.site.resolve()
     options = CheckOptions(tuple(args.posts), args.jobs, not args.no_cache, args.update)
     started = time.perf_counter()
-    reports = check_site(root, options, _CheckProgress())
+    reports, left_out = check_site(root, options, _CheckProgress())
+    for source in left_out:
+        print(f"{source}: skipped: not selected for check-code", file=sys.stderr)
     print(checkreport.report_text(reports), end="")
+    if not reports and not args.posts:
+        print(NOTHING_CHECKED, file=sys.stderr)
     for source in checkreport.updated(reports):
         print(f"updated output blocks in {source}", file=sys.stderr)
     if args.junit:
         args.junit.write_bytes(checkreport.junit_xml(reports))
     if os.environ.get("GITHUB_ACTIONS") == "true":
-        prefix = os.path.relpath(root, Path.cwd()).replace(os.sep, "/") + "/"
+        prefix = _in_workspace(root, ".") + "/"
         print(checkreport.github_annotations(reports, "" if prefix == "./" else prefix), end="")
     elapsed = time.perf_counter() - started
     posts = f"{len(reports)} post{'s' if len(reports) != 1 else ''}"
     print(f"checked {posts} in {elapsed:.2f} s", file=sys.stderr)
     return 1 if any(r.failed for r in reports) else 0
+
+
+NOTHING_CHECKED = """\
+NOTHING WAS CHECKED: no post of this site is opted in to check-code (or none has a
+python block). Opt a post in with `check_code: true` in its front matter, or a whole
+series or topic in blog.toml:
+    [check_code]
+    series = ["My series"]
+    tags = ["Python"]"""
 
 
 class _CheckProgress:

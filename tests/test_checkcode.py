@@ -393,9 +393,42 @@ def test_selection_by_series_tag_front_matter_and_files(make_site: MakeSite) -> 
 
     code, out, _ = check(root, root / "posts/series.md")
     assert (code, last_line(out)) == (0, "1 passed, 0 failed, 0 skipped")
-    code, _, err = check(root, root / "posts/plain.md")
+    # A list of changed files names posts of every kind: those not selected are skipped.
+    code, out, err = check(root, root / "posts/plain.md", root / "posts/series.md")
+    assert (code, last_line(out)) == (0, "1 passed, 0 failed, 0 skipped"), out + err
+    assert "posts/plain.md: skipped: not selected for check-code" in err
+    assert "NOTHING WAS CHECKED" not in err
+    code, _, err = check(root, root / "blog.toml")
+    assert code == 1 and "blog.toml: not a post in posts/" in err
+
+
+def test_a_site_with_no_selected_post_says_so_loudly(make_site: MakeSite) -> None:
+    root = make_site({"posts/plain.md": post("P", "2026-03-01", "```python\nprint(1)\n```\n")})
+    code, out, err = check(root)
+    assert (code, last_line(out)) == (0, "0 passed, 0 failed, 0 skipped")
+    assert "NOTHING WAS CHECKED" in err and "check_code: true" in err
+
+
+def test_a_missing_module_says_how_to_install_it(make_site: MakeSite) -> None:
+    torch = fence("raise ModuleNotFoundError(\"No module named 'torch'\", name='torch')")
+    root = make_site({"posts/m.md": checked("M", torch)})
+    code, out, _ = check(root)
     assert code == 1
-    assert "posts/plain.md:1: this post is not selected for check-code" in err
+    assert "No module named 'torch' (install it with: pip install 'blogkeeper[check]')" in out
+    (root / "posts/m.md").write_text(checked("M", fence("import no_such_module_here_xyz")))
+    code, out, _ = check(root)
+    assert code == 1 and "(install no_such_module_here_xyz where check-code runs:" in out
+
+
+def test_build_errors_are_annotated_under_github_actions(
+    make_site: MakeSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_site({"posts/bad.md": "---\ntitle: [unclosed\ndate: 2026-01-01\n---\n"})
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(root.parent))
+    result = run_cli("build", "--site", ".", cwd=root)
+    assert result.code == 1
+    assert "::error file=site/posts/bad.md,line=3,title=blogkeeper build::" in result.out
 
 
 # --- cache ---------------------------------------------------------------------------
@@ -507,11 +540,16 @@ def test_junit_and_github_annotations(
         }
     )
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    # The blog lives in site/ of the repository, and the step runs in it
+    # (`working-directory: site`): annotations name files from the repository's root.
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(root.parent))
     junit = tmp_path / "junit.xml"
     result = run_cli("check-code", "--site", ".", "--junit", junit, cwd=root)
     assert result.code == 1
     where = line_of(root, "a.md", "```output") + 1
-    assert f"::error file=posts/a.md,line={where}::output differs from the post%0A" in result.out
+    title = "title=check-code%3A output differs from the post"
+    expected = f"::error file=site/posts/a.md,line={where},{title}::output differs from the post%0A"
+    assert expected in result.out
     tree = etree.parse(str(junit))
     assert tree.getroot().get("failures") == "1" and tree.getroot().get("skipped") == "1"
     failure = tree.find(".//failure")
@@ -647,7 +685,7 @@ def test_the_page_highlights_exactly_the_blocks_check_code_runs(make_site: MakeS
     from blogkeeper.checkcode import plan_site
 
     root = make_site({f"posts/{name}.md": checked(name, text) for name, text in LAYOUTS.items()})
-    _, plans = plan_site(root)
+    _, plans, _ = plan_site(root)
     # Pygments ends every block with a newline, an empty one too.
     planned = {p.post.source: [b.code or "\n" for b in p.blocks] for p in plans}
     for plan in plans:
