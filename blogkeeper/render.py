@@ -275,10 +275,20 @@ def _math(latex: str, display: str, source: str, line_no: int) -> str:
 
 @lru_cache(maxsize=4096)
 def _mathml(latex: str, display: str) -> str:
+    """latex2mathml's MathML for `latex`, carrying its TeX twice: as `alttext` (what
+    screen readers and some readers show) and as an `application/x-tex` annotation inside
+    `<semantics>` (which renderers hide), so math still reads where MathML is stripped."""
     # Posts repeat their formulas; latex2mathml costs about a millisecond for each.
     import latex2mathml.converter  # here: a build whose posts are all cached needs none
 
-    return str(latex2mathml.converter.convert(latex, display=display))
+    mathml = str(latex2mathml.converter.convert(latex, display=display))
+    opening, _, rest = mathml.partition(">")
+    inner = rest.removesuffix("</math>")
+    tex = html.escape(latex)
+    annotation = f'<annotation encoding="application/x-tex">{tex}</annotation>'
+    return (
+        f'{opening} alttext="{tex}"><semantics><mrow>{inner}</mrow>{annotation}</semantics></math>'
+    )
 
 
 # Pygments objects are made once per process and shared by every post it renders.

@@ -777,3 +777,15 @@ def test_a_wrong_feed_kind_is_an_error_with_a_hint(
     assert result.code == 1
     assert "blog.toml:5: `feed.topics` must be one of 'full', 'intro', 'none'" in result.err
     assert "did you mean `intro`?" in result.err
+
+
+def test_math_in_a_feed_keeps_its_tex_through_a_readers_sanitiser(
+    make_site: Callable[..., Path], tmp_path: Path
+) -> None:
+    """feedparser's sanitiser (what many readers run) keeps the annotation with the TeX."""
+    root = make_site({"posts/m.md": post("M", "2026-01-01", "Euler: $e^{i\\pi} + 1 = 0$.\n")})
+    assert build(root, "--out", tmp_path / "out").code == 0
+    entry = judged((tmp_path / "out/feed/rss.xml").read_bytes()).entries[0]
+    content = entry.content[0].value
+    assert 'encoding="application/x-tex"' in content
+    assert "e^{i\\pi} + 1 = 0" in content

@@ -398,3 +398,17 @@ def test_a_bad_timeout_fails_the_build(broken_build: Callable[..., Any], value: 
     body = f"Intro.\n\n```python timeout={value}\nprint(1)\n```\n"
     result = broken_build({"posts/t.md": post("T", "2026-01-02", body)}, "posts/t.md:")
     assert f"`timeout={value}` needs seconds, more than 0 and at most 86400" in result.err
+
+
+def test_math_carries_its_tex_for_readers_that_strip_mathml() -> None:
+    """`alttext` and an `application/x-tex` annotation inside `<semantics>`: MathML Core
+    renders only the first child of `<semantics>`, so the page looks the same."""
+    result = render("Inline $a^2 < b$ and\n\n$$\\frac{x}{y}$$\n")
+    maths = fragment(result.html).xpath("//*[local-name()='math']")
+    assert len(maths) == 2
+    for math, tex in zip(maths, ["a^2 < b", "\\frac{x}{y}"], strict=True):
+        assert math.get("alttext") == tex
+        [semantics] = math.xpath("*[local-name()='semantics']")
+        assert semantics[0].tag.endswith("mrow") and semantics[-1].tag.endswith("annotation")
+        assert semantics[-1].get("encoding") == "application/x-tex"
+        assert semantics[-1].text == tex
