@@ -201,15 +201,44 @@ def _front_matter_yaml(text: str, source: str) -> dict[str, tuple[Any, int]]:
     import yaml
 
     # libyaml's safe loader builds the same nodes with the same marks, ten times faster.
-    fast_loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    fast_loader = getattr(yaml, "CSafeLoader", None)
     try:
-        return parse_yaml(text, source, 2, fast_loader)
-    except (BuildError, yaml.YAMLError):
-        if fast_loader is yaml.SafeLoader:
-            raise
-        # libyaml words and places some syntax errors differently (a control character
-        # on line 4 is reported on line 2); errors are rare, so report them as PyYAML does.
-        return parse_yaml(text, source, 2)
+        if fast_loader is None:
+            return parse_yaml(text, source, 2)
+        try:
+            return parse_yaml(text, source, 2, fast_loader)
+        except BuildError as fast_error:
+            # libyaml words and places some syntax errors differently (a control character
+            # on line 4 is reported on line 2); errors are rare, so report them as PyYAML
+            # does, unless PyYAML, which recurses once per level, cannot read them at all.
+            try:
+                return parse_yaml(text, source, 2)
+            except RecursionError:
+                raise fast_error from None
+    except RecursionError:
+        message = "front matter nested too deeply to read"
+        raise BuildError([ContentError(source, _deepest_line(text, 2), message)]) from None
+
+
+def _deepest_line(text: str, first_line: int) -> int:
+    """The line where `text` first nests deeper than any front matter needs to.
+
+    Read from parser events, which PyYAML makes without recursing, unlike its nodes.
+    """
+    import yaml
+
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > 20:
+                    return int(event.start_mark.line) + first_line
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        pass
+    return first_line
 
 
 def parse_yaml(
@@ -263,6 +292,9 @@ def _read_mapping(
     errors = []
     for key_node, value_node in node.value:
         line = key_node.start_mark.line + first_line
+        if not isinstance(key_node, yaml.ScalarNode):
+            errors.append(ContentError(source, line, "a front-matter key must be a name"))
+            continue
         key = str(key_node.value)
         if key in values:
             errors.append(
@@ -273,6 +305,8 @@ def _read_mapping(
             continue
         try:
             values[key] = (_construct(loader, value_node, FIELDS.get(key)), line)
+        except _TagError as exc:
+            errors.append(ContentError(source, exc.line + first_line, str(exc), _TAG_HINT))
         except ValueError as exc:
             written = f" {value_node.value}" if isinstance(value_node, yaml.ScalarNode) else ""
             errors.append(ContentError(source, line, f"invalid value for `{key}`{written}: {exc}"))
@@ -281,22 +315,63 @@ def _read_mapping(
     return values
 
 
+class _TagError(Exception):
+    """A node carries an explicit YAML tag (`!!binary`, `!custom`) that no field takes."""
+
+    def __init__(self, node: yaml.Node) -> None:
+        tag = node.tag.replace(_YAML, "!!")
+        super().__init__(f"YAML tag `{tag}` is not allowed in front matter")
+        self.line = node.start_mark.line
+
+
+_TAG_HINT = "remove the tag and write the value plainly"
+# Stands for any value nested deeper than a field can be: no field takes it, so it is
+# never built (building a value nested 300 levels deep overflows Python's stack).
+_NESTED = ("a nested value",)
+
+
 def _construct(loader: yaml.SafeLoader, node: yaml.Node, kind: str | None) -> Any:
+    """The value of a field of `kind`; None for an unknown key, which is an error anyway."""
     import yaml
 
-    # Text fields take the scalar as written, so `title: no` is "no", not False.
-    if kind == "text" and isinstance(node, yaml.ScalarNode):
-        return node.value
-    if (
-        kind == "list"
-        and isinstance(node, yaml.SequenceNode)
-        and all(isinstance(item, yaml.ScalarNode) for item in node.value)
-    ):
+    if kind is None:
+        return None
+    _refuse_tag(loader, node)
+    if kind == "list" and isinstance(node, yaml.SequenceNode):
+        if not all(isinstance(item, yaml.ScalarNode) for item in node.value):
+            return _NESTED
+        for item in node.value:
+            _refuse_tag(loader, item)
         return [item.value for item in node.value]
-    if kind == "list" and isinstance(node, yaml.ScalarNode):
+    if not isinstance(node, yaml.ScalarNode):
+        return _NESTED
+    # Text fields take the scalar as written, so `title: no` is "no", not False.
+    if kind == "text":
+        return node.value
+    if kind == "list":
         # `tags:` left empty is no tags; `tags: AI` is one.
         return [] if node.tag == "tag:yaml.org,2002:null" else [node.value]
-    return loader.construct_object(node, deep=True)
+    return loader.construct_object(node)
+
+
+def _refuse_tag(loader: yaml.SafeLoader, node: yaml.Node) -> None:
+    """Raise `_TagError` if `node` has a tag other than the one YAML gives it unasked.
+
+    `!!str` on a scalar is allowed: it only says what a text field takes anyway.
+    """
+    import yaml
+
+    if isinstance(node, yaml.ScalarNode):
+        plain = node.style is None
+        implicit = loader.resolve(yaml.ScalarNode, node.value, (plain, not plain))
+        allowed = {implicit, _YAML + "str"}
+    else:
+        allowed = {_YAML + ("seq" if isinstance(node, yaml.SequenceNode) else "map")}
+    if node.tag not in allowed:
+        raise _TagError(node)
+
+
+_YAML = "tag:yaml.org,2002:"
 
 
 def _check_fields(
@@ -370,13 +445,20 @@ def _check_date(value: Any, config: SiteConfig) -> tuple[Any, str | None]:
             value = dt.datetime.fromisoformat(value.strip())
         except ValueError:
             return None, f"is not a date: {value!r} (use YYYY-MM-DD or YYYY-MM-DD HH:MM)"
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            return value.replace(tzinfo=tz), None
-        return value.astimezone(tz), None
-    if isinstance(value, dt.date):
-        return dt.datetime(value.year, value.month, value.day, tzinfo=tz), None
-    return None, "must be a date like 2026-03-14"
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day)
+    if not isinstance(value, dt.datetime):
+        return None, "must be a date like 2026-03-14"
+    try:
+        value = value.replace(tzinfo=tz) if value.tzinfo is None else value.astimezone(tz)
+        value.astimezone(dt.UTC)  # feeds and sitemaps give every date in UTC
+    except OverflowError:
+        edge = "before year 1" if value.year == 1 else "after year 9999"
+        return (
+            None,
+            f"is out of range: {value.isoformat(' ')} is {edge} in UTC or the site timezone",
+        )
+    return value, None
 
 
 def _unique(items: Iterable[str]) -> list[str]:

@@ -379,6 +379,80 @@ def test_python_object_tag_is_refused(broken_build: BrokenBuild) -> None:
     )
 
 
+DEEP = 300
+
+
+@pytest.mark.parametrize(
+    "line4",
+    [
+        "summary: " + "[" * DEEP + "]" * DEEP,
+        "summary: " + "{a: " * DEEP + "}" * DEEP,
+        "summary: " + "[" * 3000,  # past libyaml's own limit, and never closed
+        "summary:\n" + "".join(" " * i + "-\n" for i in range(0, 2 * DEEP, 2)),
+        "[" * DEEP + "]" * DEEP + ": x",  # as a key
+        "unknown: " + "[" * DEEP + "]" * DEEP,
+    ],
+    ids=["flow-list", "flow-map", "unclosed", "block", "key", "unknown-key"],
+)
+def test_deeply_nested_front_matter_is_an_error_at_its_line(
+    broken_build: BrokenBuild, line4: str
+) -> None:
+    broken_build(
+        {"posts/x.md": f"---\ntitle: T\ndate: 2026-01-01\n{line4}\n---\nBody\n"}, "posts/x.md:4:"
+    )
+
+
+def test_deep_front_matter_without_libyaml_is_an_error_at_its_line(
+    make_site: MakeSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    monkeypatch.delattr(yaml, "CSafeLoader")
+    deep = "[" * 3000 + "]" * 3000
+    root = make_site({"posts/x.md": f"---\ntitle: T\ndate: 2026-01-01\n\nsummary: {deep}\n---\n"})
+    with pytest.raises(BuildError) as caught:
+        load_posts(load_config(root), LoadOptions())
+    assert [str(e) for e in caught.value.errors] == [
+        "posts/x.md:5: front matter nested too deeply to read"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "where"),
+    [
+        ("date: 0001-01-01 00:00+05:00", "posts/x.md:3: `date` is out of range"),
+        ("date: 9999-12-31 23:00-05:00", "posts/x.md:3: `date` is out of range"),
+        ("date: 2026-01-01\nupdated: 9999-12-31 23:00-05:00", "posts/x.md:4: `updated` is out"),
+        ('date: "0001-01-01T00:00+05:00"', "posts/x.md:3: `date` is out of range"),
+    ],
+)
+def test_dates_that_leave_the_calendar_in_utc_are_errors(
+    broken_build: BrokenBuild, line: str, where: str
+) -> None:
+    broken_build({"posts/x.md": f"---\ntitle: T\n{line}\n---\nBody\n"}, where)
+
+
+@pytest.mark.parametrize(
+    ("line", "tag"),
+    [
+        ("title: !!binary aGVsbG8=", "!!binary"),
+        ("title: !custom x", "!custom"),
+        ("summary: !!int no", "!!int"),
+        ("tags: [ok, !custom x]", "!custom"),
+        ("draft: !!bool 'yes'", "!!bool"),
+        ("summary: !!python/object/apply:os.system ['touch pwned']", "!!python/object/apply"),
+    ],
+)
+def test_yaml_tags_are_errors_at_their_line(broken_build: BrokenBuild, line: str, tag: str) -> None:
+    key = line.partition(":")[0]
+    others = [field for field in ("title: T", "date: 2026-01-01") if not field.startswith(key)]
+    padded = [*others, *[""] * (2 - len(others)), line]  # `line` is line 4 of the file
+    text = "---\n" + "\n".join(padded) + "\n---\nBody\n"
+    result = broken_build({"posts/x.md": text}, "posts/x.md:4: YAML tag `")
+    assert f"YAML tag `{tag}" in result.err
+    assert "1 error" in result.err
+
+
 def test_too_large_a_post(broken_build: BrokenBuild) -> None:
     big = post("Big", "2026-01-01", "x" * 2_100_000)
     broken_build({"posts/big.md": big}, "posts/big.md: file is")
