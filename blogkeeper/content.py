@@ -7,9 +7,12 @@ never writes any.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
+import os
 import re
+import stat
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -54,9 +57,9 @@ REQUIRED = ("title", "date")
 
 def load_posts(config: SiteConfig, options: LoadOptions) -> list[Post]:
     """Every publishable post under posts/, newest first; raises `BuildError`."""
-    errors: list[ContentError] = []
     posts: list[Post] = []
-    for path in find_post_files(config.root):
+    paths, errors = find_post_files(config.root)
+    for path in paths:
         try:
             posts.append(load_post(config, path))
         except BuildError as exc:
@@ -71,21 +74,44 @@ def load_posts(config: SiteConfig, options: LoadOptions) -> list[Post]:
     return sorted(published, key=lambda p: (p.date, p.source), reverse=True)
 
 
-def find_post_files(root: Path) -> list[Path]:
-    """Markdown files under posts/, sorted; dotfiles and AppleDouble `._*` skipped."""
+def find_post_files(root: Path) -> tuple[list[Path], list[ContentError]]:
+    """Markdown files under posts/, sorted, and errors for folders that cannot be walked.
+
+    Dotfiles and AppleDouble `._*` files are skipped. A link to a folder is followed like
+    the folder itself (posts kept elsewhere are posts too); one that leads back to a
+    folder it is inside would make the walk endless, and is an error.
+    """
     base = root / POSTS_DIR
     if not base.is_dir():
-        return []
-    found = []
-    depth = len(base.parts)
-    for path in base.rglob("*"):
-        parts = path.parts[depth:]  # what `path.relative_to(base).parts` gives, for less
-        if any(part.startswith(".") for part in parts):
+        return [], []
+    found: list[Path] = []
+    errors: list[ContentError] = []
+    todo = [(base, frozenset([os.path.realpath(base)]))]
+    while todo:
+        folder, above = todo.pop()
+        try:
+            entries = sorted(entry.name for entry in os.scandir(folder))
+        except OSError as exc:
+            errors.append(_unreadable(root, folder, f"cannot read folder: {exc.strerror}"))
             continue
-        # A dangling symlink is kept, so that it fails loudly instead of going missing.
-        if path.suffix.lower() in POST_SUFFIXES and not path.is_dir():
-            found.append(path)
-    return sorted(found)
+        for name in entries:
+            path = folder / name
+            if name.startswith("."):
+                continue
+            # A dangling link or a FIFO is kept, so that it fails loudly when read.
+            if not path.is_dir():
+                if path.suffix.lower() in POST_SUFFIXES:
+                    found.append(path)
+            elif (real := os.path.realpath(path)) in above:
+                message = "folder link leads back to a folder it is inside"
+                errors.append(_unreadable(root, path, message, "remove the link"))
+            else:
+                todo.append((path, above | {real}))
+    return sorted(found), errors
+
+
+def _unreadable(root: Path, path: Path, message: str, hint: str | None = None) -> ContentError:
+    return ContentError(path.relative_to(root).as_posix(), None, message, hint)
 
 
 def load_post(config: SiteConfig, path: Path) -> Post:
@@ -121,23 +147,46 @@ def parse_post(config: SiteConfig, path: Path, source: str, text: str) -> Post:
 
 
 def read_bytes(path: Path, source: str, limit: int) -> bytes:
-    """The file's bytes, if it can be read and is not over `limit` bytes."""
+    """The file's bytes, if it is a regular file (or a link to one) of at most `limit` bytes.
+
+    Never more than `limit` + 1 bytes are read, and a FIFO, socket or device is refused
+    before any read: opening a FIFO without a writer would wait forever, and a device
+    such as /dev/zero never ends.
+    """
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
+        with contextlib.suppress(OSError):  # a socket cannot be opened: say what it is
+            _refuse_special(os.stat(path).st_mode, source)
         raise BuildError([ContentError(source, None, f"cannot read: {exc.strerror}")]) from None
+    with os.fdopen(fd, "rb") as file:
+        _refuse_special(os.fstat(fd).st_mode, source)
+        try:
+            data = file.read(limit + 1)
+        except OSError as exc:
+            raise BuildError([ContentError(source, None, f"cannot read: {exc.strerror}")]) from None
+        size = max(len(data), os.fstat(fd).st_size)
     if len(data) > limit:
-        raise BuildError(
-            [
-                ContentError(
-                    source,
-                    None,
-                    f"file is {len(data):,} bytes, over the limit of {limit:,}",
-                    "raise `max_post_bytes` in blog.toml",
-                )
-            ]
-        )
+        message = f"file is {size:,} bytes, over the limit of {limit:,}"
+        hint = "raise `max_post_bytes` in blog.toml"
+        raise BuildError([ContentError(source, None, message, hint)])
     return data
+
+
+def _refuse_special(mode: int, source: str) -> None:
+    if not stat.S_ISREG(mode):
+        kind = _FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")
+        hint = "a post must be a regular file, or a link to one"
+        raise BuildError([ContentError(source, None, f"cannot read: {kind}", hint)])
+
+
+_FILE_KINDS = {
+    stat.S_IFIFO: "a FIFO (named pipe), not a regular file",
+    stat.S_IFSOCK: "a socket, not a regular file",
+    stat.S_IFCHR: "a character device, not a regular file",
+    stat.S_IFBLK: "a block device, not a regular file",
+    stat.S_IFDIR: "a folder, not a regular file",
+}
 
 
 def decode_source(data: bytes, source: str) -> str:

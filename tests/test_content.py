@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import resource
+import socket
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import BLOG_TOML, Result, post, quick_build, snapshot
+from conftest import BLOG_TOML, NOW, Result, post, quick_build, snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree, html
@@ -478,6 +483,88 @@ def test_a_dangling_symlink_post_is_an_error_not_a_missing_post(
     result = quick_build(root, "--out", tmp_path / "out")
     assert result.code == 1
     assert "posts/gone.md: cannot read" in result.err
+
+
+def bounded_build(root: Path, out: Path) -> Result:
+    """A build in a process of its own that cannot hang or eat the machine: a regression
+    here waits on a FIFO forever or reads /dev/zero until the OOM killer comes."""
+
+    def limit_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2**31, 2**31))
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "blogkeeper", "build", "--site", root, "--out", out, "--now", NOW],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=limit_memory,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def make_fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def make_socket(path: Path) -> None:
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(path))
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (make_fifo, "a FIFO (named pipe), not a regular file"),
+        (lambda path: path.symlink_to("/dev/zero"), "a character device, not a regular file"),
+        (make_socket, "a socket, not a regular file"),
+    ],
+    ids=["fifo", "dev-zero", "socket"],
+)
+def test_a_special_file_is_an_error_not_a_hang(
+    make_site: MakeSite, tmp_path: Path, make: Callable[[Path], None], kind: str
+) -> None:
+    root = make_site({"posts/good.md": post("Good", "2026-01-01")})
+    out = tmp_path / "public"
+    assert bounded_build(root, out).code == 0
+    before = snapshot(out)
+    make(root / "posts" / "x.md")
+    result = bounded_build(root, out)
+    assert result.code == 1
+    assert f"posts/x.md: cannot read: {kind} (a post must be a regular file" in result.err
+    assert "Traceback" not in result.err
+    assert snapshot(out) == before
+
+
+def test_links_to_files_and_folders_inside_and_outside_posts_are_followed(
+    make_site: MakeSite, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "deeper").mkdir(parents=True)
+    (elsewhere / "file.md").write_text(post("Outside file", "2026-01-02"))
+    (elsewhere / "deeper" / "x.md").write_text(post("Outside folder", "2026-01-03"))
+    root = make_site({"posts/real/inside.md": post("Inside", "2026-01-04")})
+    (root / "posts" / "file-link.md").symlink_to(elsewhere / "file.md")
+    (root / "posts" / "inside-link.md").symlink_to(root / "posts/real/inside.md")
+    (root / "posts" / "folder-link").symlink_to(elsewhere / "deeper")
+    loaded = load_posts(load_config(root), LoadOptions(drafts=True, future=True))
+    assert sorted(p.source for p in loaded) == [
+        "posts/file-link.md",
+        "posts/folder-link/x.md",
+        "posts/inside-link.md",
+        "posts/real/inside.md",
+    ]
+
+
+def test_a_folder_link_that_loops_is_an_error(make_site: MakeSite, tmp_path: Path) -> None:
+    root = make_site({"posts/a/good.md": post("Good", "2026-01-01")})
+    out = tmp_path / "public"
+    before = built(root, out)
+    (root / "posts" / "a" / "up").symlink_to(root / "posts")
+    result = quick_build(root, "--out", out)
+    assert result.code == 1
+    assert "posts/a/up: folder link leads back to a folder it is inside" in result.err
+    assert "Traceback" not in result.err
+    assert snapshot(out) == before
 
 
 YAML_PIECES = st.sampled_from(
