@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from blogkeeper.config import SiteConfig
+from blogkeeper.config import CONTROL, CONTROL_HINT, SiteConfig
 from blogkeeper.errors import BuildError, ContentError, did_you_mean
 from blogkeeper.fences import find_fold
 from blogkeeper.model import Post
@@ -201,7 +201,29 @@ def decode_source(data: bytes, source: str) -> str:
                 )
             ]
         ) from None
-    return normalise_text(text)
+    text = normalise_text(text)
+    # Checked here, where every reader of a post (the build, check-code) gets its text.
+    errors = control_errors(text, source)
+    if errors:
+        raise BuildError(errors)
+    return text
+
+
+_MAX_CONTROL_ERRORS = 5
+
+
+def control_errors(text: str, source: str) -> list[ContentError]:
+    """An error for each of the first lines of `text` that hold a control character."""
+    errors: list[ContentError] = []
+    pos, line = 0, 1
+    while len(errors) < _MAX_CONTROL_ERRORS and (found := CONTROL.search(text, pos)):
+        line += text.count("\n", pos, found.start())
+        message = f"control character U+{ord(found[0]):04X} is not allowed"
+        errors.append(ContentError(source, line, message, CONTROL_HINT))
+        pos = text.find("\n", found.start())
+        if pos == -1:
+            break
+    return errors
 
 
 def normalise_text(text: str) -> str:
@@ -437,13 +459,16 @@ def _check_fields(
                 )
             )
             continue
-        checked, problem = _check_value(kind, value, config)
-        checked = _join_surrogate_pairs(checked)
-        texts = checked if isinstance(checked, list) else [checked]
-        if not problem and any(isinstance(t, str) and _SURROGATE.search(t) for t in texts):
+        # Controls first, in the value as written: `strip` would hide a tag's U+0085.
+        problem, hint = _control_problem(value)
+        checked = None
+        if not problem:
+            checked, problem = _check_value(kind, value, config)
+            checked = _join_surrogate_pairs(checked)
+        if not problem and any(_SURROGATE.search(text) for text in _texts(checked)):
             problem = "contains a lone surrogate (a \\uD800-\\uDFFF escape) that no file can store"
         if problem:
-            errors.append(ContentError(source, line, f"`{key}` {problem}"))
+            errors.append(ContentError(source, line, f"`{key}` {problem}", hint))
         else:
             values[key] = checked
     for key in REQUIRED:
@@ -457,6 +482,19 @@ def _check_fields(
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _control_problem(value: Any) -> tuple[str | None, str | None]:
+    """(problem, hint) for a control character a YAML escape put in a text value."""
+    for text in _texts(value):
+        if found := CONTROL.search(text):
+            problem = f"holds control character U+{ord(found[0]):04X}, written as an escape"
+            return problem, CONTROL_HINT
+    return None, None
+
+
+def _texts(value: Any) -> list[str]:
+    return [t for t in (value if isinstance(value, list) else [value]) if isinstance(t, str)]
 
 
 def _join_surrogate_pairs(value: Any) -> Any:

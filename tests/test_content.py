@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import socket
@@ -11,14 +12,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import BLOG_TOML, NOW, Result, post, quick_build, snapshot
+from conftest import BLOG_TOML, NOW, Result, now, post, quick_build, snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree, html
 
+from blogkeeper.build import build_site
 from blogkeeper.config import load_config
 from blogkeeper.content import LoadOptions, load_posts, slugify
 from blogkeeper.errors import BuildError
+from blogkeeper.model import BuildOptions
 
 MakeSite = Callable[..., Path]
 
@@ -565,6 +568,77 @@ def test_a_folder_link_that_loops_is_an_error(make_site: MakeSite, tmp_path: Pat
     assert "posts/a/up: folder link leads back to a folder it is inside" in result.err
     assert "Traceback" not in result.err
     assert snapshot(out) == before
+
+
+CONTROLS = "".join(
+    map(chr, [*range(0x01, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0)])
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        (
+            "---\ntitle: a\x0bb\ndate: 2026-01-01\n---\nBody\n",
+            "posts/x.md:2: control character U+000B",
+        ),
+        (
+            "---\ntitle: a\x85b\ndate: 2026-01-01\n---\nBody\n",
+            "posts/x.md:2: control character U+0085",
+        ),
+        (
+            '---\ntitle: "a\\vb"\ndate: 2026-01-01\n---\nBody\n',
+            "posts/x.md:2: `title` holds control character U+000B",
+        ),
+        (
+            '---\ntitle: T\ndate: 2026-01-01\ntags: [ok, "b\\x85"]\n---\n',
+            "posts/x.md:4: `tags` holds control character U+0085",
+        ),
+        (
+            "---\ntitle: T\ndate: 2026-01-01\n---\nBody\n\nA \x0b here.\n",
+            "posts/x.md:7: control character U+000B",
+        ),
+        (
+            "---\ntitle: T\ndate: 2026-01-01\n---\nBody\n\nA \x85 here.\n",
+            "posts/x.md:7: control character U+0085",
+        ),
+        (
+            "---\r\ntitle: T\r\ndate: 2026-01-01\r\n---\r\n\r\n\x7f\r\n",
+            "posts/x.md:6: control character U+007F",
+        ),
+    ],
+    ids=["title", "title-c1", "title-escape", "tag-escape", "body", "body-c1", "body-crlf"],
+)
+def test_a_control_character_is_an_error_at_its_line(
+    broken_build: BrokenBuild, text: str, where: str
+) -> None:
+    result = broken_build({"posts/x.md": text}, where)
+    assert "1 error" in result.err
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    title=st.text(st.sampled_from("ab é\t" + CONTROLS), min_size=1, max_size=8),
+    tag=st.text(st.sampled_from("ab" + CONTROLS), min_size=1, max_size=4),
+    body=st.text(st.sampled_from("ab\n\t#*<>&" + CONTROLS), max_size=40),
+)
+def test_any_text_builds_without_control_characters_or_fails_naming_one(
+    make_site: MakeSite, title: str, tag: str, body: str
+) -> None:
+    text = f"---\ntitle: {json.dumps(title)}\ndate: 2026-01-01\ntags: [{json.dumps(tag)}]\n"
+    text += f"summary: {json.dumps(body)}\n---\n{body}\n"
+    root = make_site({"posts/x.md": text})
+    try:
+        outputs = build_site(root, BuildOptions(now=now()))
+    except BuildError as exc:
+        named = any("control character U+" in e.message for e in exc.errors)
+        assert named == bool(set(title + tag + body) & set(CONTROLS)), exc.errors
+        assert all(e.path == "posts/x.md" and e.line for e in exc.errors), exc.errors
+        return
+    for output in outputs:
+        assert not set(output.data.decode("utf-8", "replace")) & set(CONTROLS), output.path
 
 
 YAML_PIECES = st.sampled_from(
