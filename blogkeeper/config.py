@@ -17,6 +17,11 @@ from urllib.parse import quote, urlsplit
 from blogkeeper.errors import BuildError, ContentError, did_you_mean
 
 CONFIG_NAME = "blog.toml"
+# C0 controls but TAB, LF and CR; DEL; C1 controls. HTML forbids them all and XML 1.0 the
+# C0 ones; in a post or blog.toml they are paste accidents, invisible in most editors.
+# One rule for every text that reaches an output: each is an error at its line.
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+CONTROL_HINT = "delete it: HTML forbids it, and most editors do not show it"
 
 
 FEED_KINDS = ("full", "intro", "none")  # what a topic's or a series' feed carries
@@ -127,14 +132,14 @@ def _finish(
     if errors:
         return None
     url = values["url"]
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    problem = _url_problem(url)
+    if problem:
         errors.append(
             ContentError(
                 CONFIG_NAME,
                 _line_of(text, "url"),
-                f"`url` must be an absolute http(s) URL, not {url!r}",
-                'for example url = "https://example.org/"',
+                f"`url` {problem}, not {url!r}",
+                'for example url = "https://example.org/blog/"',
             )
         )
         return None
@@ -174,6 +179,20 @@ def _check_feed_kinds(feed: FeedConfig, text: str) -> list[ContentError]:
         for name, value in (("topics", feed.topics), ("series", feed.series))
         if value not in FEED_KINDS
     ]
+
+
+def _url_problem(url: str) -> str | None:
+    """What is wrong with the site's base URL, which every absolute link starts with."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return "must be an absolute http(s) URL"
+    if re.search(r"\s", url) or CONTROL.search(url):
+        return "must not contain spaces (write one as %20)"
+    if ".." in parts.netloc or {".", ".."} & set(parts.path.split("/")):
+        return "must not contain `..` or `.` segments"
+    if parts.query or parts.fragment:
+        return "must not have a `?query` or `#fragment`"
+    return None
 
 
 def _check_llms_sections(sections: tuple[str, ...], text: str) -> list[ContentError]:
@@ -232,8 +251,18 @@ def _check_table(
                 )
             )
             continue
+        found = [match for t in _strings(checked) if (match := CONTROL.search(t))]
+        if found:
+            message = f"`{where}` holds control character U+{ord(found[0][0]):04X}"
+            line = _line_of(text, key, section)
+            errors.append(ContentError(CONFIG_NAME, line, message, CONTROL_HINT))
+            continue
         values[key] = checked
     return values
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else value if isinstance(value, tuple) else ()
 
 
 _TYPE_WORDS = {

@@ -7,18 +7,21 @@ never writes any.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
+import os
 import re
+import stat
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from blogkeeper.config import SiteConfig
+from blogkeeper.config import CONTROL, CONTROL_HINT, SiteConfig
 from blogkeeper.errors import BuildError, ContentError, did_you_mean
-from blogkeeper.fences import find_fold, inside, scan
+from blogkeeper.fences import find_fold
 from blogkeeper.model import Post
 from blogkeeper.urls import post_path
 
@@ -54,9 +57,9 @@ REQUIRED = ("title", "date")
 
 def load_posts(config: SiteConfig, options: LoadOptions) -> list[Post]:
     """Every publishable post under posts/, newest first; raises `BuildError`."""
-    errors: list[ContentError] = []
     posts: list[Post] = []
-    for path in find_post_files(config.root):
+    paths, errors = find_post_files(config.root)
+    for path in paths:
         try:
             posts.append(load_post(config, path))
         except BuildError as exc:
@@ -71,21 +74,44 @@ def load_posts(config: SiteConfig, options: LoadOptions) -> list[Post]:
     return sorted(published, key=lambda p: (p.date, p.source), reverse=True)
 
 
-def find_post_files(root: Path) -> list[Path]:
-    """Markdown files under posts/, sorted; dotfiles and AppleDouble `._*` skipped."""
+def find_post_files(root: Path) -> tuple[list[Path], list[ContentError]]:
+    """Markdown files under posts/, sorted, and errors for folders that cannot be walked.
+
+    Dotfiles and AppleDouble `._*` files are skipped. A link to a folder is followed like
+    the folder itself (posts kept elsewhere are posts too); one that leads back to a
+    folder it is inside would make the walk endless, and is an error.
+    """
     base = root / POSTS_DIR
     if not base.is_dir():
-        return []
-    found = []
-    depth = len(base.parts)
-    for path in base.rglob("*"):
-        parts = path.parts[depth:]  # what `path.relative_to(base).parts` gives, for less
-        if any(part.startswith(".") for part in parts):
+        return [], []
+    found: list[Path] = []
+    errors: list[ContentError] = []
+    todo = [(base, frozenset([os.path.realpath(base)]))]
+    while todo:
+        folder, above = todo.pop()
+        try:
+            entries = sorted(entry.name for entry in os.scandir(folder))
+        except OSError as exc:
+            errors.append(_unreadable(root, folder, f"cannot read folder: {exc.strerror}"))
             continue
-        # A dangling symlink is kept, so that it fails loudly instead of going missing.
-        if path.suffix.lower() in POST_SUFFIXES and not path.is_dir():
-            found.append(path)
-    return sorted(found)
+        for name in entries:
+            path = folder / name
+            if name.startswith("."):
+                continue
+            # A dangling link or a FIFO is kept, so that it fails loudly when read.
+            if not path.is_dir():
+                if path.suffix.lower() in POST_SUFFIXES:
+                    found.append(path)
+            elif (real := os.path.realpath(path)) in above:
+                message = "folder link leads back to a folder it is inside"
+                errors.append(_unreadable(root, path, message, "remove the link"))
+            else:
+                todo.append((path, above | {real}))
+    return sorted(found), errors
+
+
+def _unreadable(root: Path, path: Path, message: str, hint: str | None = None) -> ContentError:
+    return ContentError(path.relative_to(root).as_posix(), None, message, hint)
 
 
 def load_post(config: SiteConfig, path: Path) -> Post:
@@ -115,45 +141,52 @@ def parse_post(config: SiteConfig, path: Path, source: str, text: str) -> Post:
         llms=values.get("llms", True),
         body=body,
         body_line=body_line,
-        fold=_fold(lines),
+        fold=find_fold(lines),
         path=post_path(values["date"], slug),
     )
 
 
-def _fold(lines: list[str]) -> int | None:
-    """`find_fold(lines, scan(lines))`, scanning fences only down to each candidate line.
-
-    The same answer: a fence still open at the candidate is unclosed in the slice, and
-    `scan` runs an unclosed fence to the end of what it is given. Loading a post no longer
-    reads every fence below its fold (a quarter of the time to load a post).
-    """
-    start = 0
-    while (found := find_fold(lines[start:], [])) is not None:
-        index = start + found
-        if not inside(scan(lines[: index + 1]), index):
-            return index
-        start = index + 1
-    return None
-
-
 def read_bytes(path: Path, source: str, limit: int) -> bytes:
-    """The file's bytes, if it can be read and is not over `limit` bytes."""
+    """The file's bytes, if it is a regular file (or a link to one) of at most `limit` bytes.
+
+    Never more than `limit` + 1 bytes are read, and a FIFO, socket or device is refused
+    before any read: opening a FIFO without a writer would wait forever, and a device
+    such as /dev/zero never ends.
+    """
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
+        with contextlib.suppress(OSError):  # a socket cannot be opened: say what it is
+            _refuse_special(os.stat(path).st_mode, source)
         raise BuildError([ContentError(source, None, f"cannot read: {exc.strerror}")]) from None
+    with os.fdopen(fd, "rb") as file:
+        _refuse_special(os.fstat(fd).st_mode, source)
+        try:
+            data = file.read(limit + 1)
+        except OSError as exc:
+            raise BuildError([ContentError(source, None, f"cannot read: {exc.strerror}")]) from None
+        size = max(len(data), os.fstat(fd).st_size)
     if len(data) > limit:
-        raise BuildError(
-            [
-                ContentError(
-                    source,
-                    None,
-                    f"file is {len(data):,} bytes, over the limit of {limit:,}",
-                    "raise `max_post_bytes` in blog.toml",
-                )
-            ]
-        )
+        message = f"file is {size:,} bytes, over the limit of {limit:,}"
+        hint = "raise `max_post_bytes` in blog.toml"
+        raise BuildError([ContentError(source, None, message, hint)])
     return data
+
+
+def _refuse_special(mode: int, source: str) -> None:
+    if not stat.S_ISREG(mode):
+        kind = _FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")
+        hint = "a post must be a regular file, or a link to one"
+        raise BuildError([ContentError(source, None, f"cannot read: {kind}", hint)])
+
+
+_FILE_KINDS = {
+    stat.S_IFIFO: "a FIFO (named pipe), not a regular file",
+    stat.S_IFSOCK: "a socket, not a regular file",
+    stat.S_IFCHR: "a character device, not a regular file",
+    stat.S_IFBLK: "a block device, not a regular file",
+    stat.S_IFDIR: "a folder, not a regular file",
+}
 
 
 def decode_source(data: bytes, source: str) -> str:
@@ -168,7 +201,29 @@ def decode_source(data: bytes, source: str) -> str:
                 )
             ]
         ) from None
-    return normalise_text(text)
+    text = normalise_text(text)
+    # Checked here, where every reader of a post (the build, check-code) gets its text.
+    errors = control_errors(text, source)
+    if errors:
+        raise BuildError(errors)
+    return text
+
+
+_MAX_CONTROL_ERRORS = 5
+
+
+def control_errors(text: str, source: str) -> list[ContentError]:
+    """An error for each of the first lines of `text` that hold a control character."""
+    errors: list[ContentError] = []
+    pos, line = 0, 1
+    while len(errors) < _MAX_CONTROL_ERRORS and (found := CONTROL.search(text, pos)):
+        line += text.count("\n", pos, found.start())
+        message = f"control character U+{ord(found[0]):04X} is not allowed"
+        errors.append(ContentError(source, line, message, CONTROL_HINT))
+        pos = text.find("\n", found.start())
+        if pos == -1:
+            break
+    return errors
 
 
 def normalise_text(text: str) -> str:
@@ -217,15 +272,44 @@ def _front_matter_yaml(text: str, source: str) -> dict[str, tuple[Any, int]]:
     import yaml
 
     # libyaml's safe loader builds the same nodes with the same marks, ten times faster.
-    fast_loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    fast_loader = getattr(yaml, "CSafeLoader", None)
     try:
-        return parse_yaml(text, source, 2, fast_loader)
-    except (BuildError, yaml.YAMLError):
-        if fast_loader is yaml.SafeLoader:
-            raise
-        # libyaml words and places some syntax errors differently (a control character
-        # on line 4 is reported on line 2); errors are rare, so report them as PyYAML does.
-        return parse_yaml(text, source, 2)
+        if fast_loader is None:
+            return parse_yaml(text, source, 2)
+        try:
+            return parse_yaml(text, source, 2, fast_loader)
+        except BuildError as fast_error:
+            # libyaml words and places some syntax errors differently (a control character
+            # on line 4 is reported on line 2); errors are rare, so report them as PyYAML
+            # does, unless PyYAML, which recurses once per level, cannot read them at all.
+            try:
+                return parse_yaml(text, source, 2)
+            except RecursionError:
+                raise fast_error from None
+    except RecursionError:
+        message = "front matter nested too deeply to read"
+        raise BuildError([ContentError(source, _deepest_line(text, 2), message)]) from None
+
+
+def _deepest_line(text: str, first_line: int) -> int:
+    """The line where `text` first nests deeper than any front matter needs to.
+
+    Read from parser events, which PyYAML makes without recursing, unlike its nodes.
+    """
+    import yaml
+
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > 20:
+                    return int(event.start_mark.line) + first_line
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        pass
+    return first_line
 
 
 def parse_yaml(
@@ -279,6 +363,9 @@ def _read_mapping(
     errors = []
     for key_node, value_node in node.value:
         line = key_node.start_mark.line + first_line
+        if not isinstance(key_node, yaml.ScalarNode):
+            errors.append(ContentError(source, line, "a front-matter key must be a name"))
+            continue
         key = str(key_node.value)
         if key in values:
             errors.append(
@@ -289,6 +376,8 @@ def _read_mapping(
             continue
         try:
             values[key] = (_construct(loader, value_node, FIELDS.get(key)), line)
+        except _TagError as exc:
+            errors.append(ContentError(source, exc.line + first_line, str(exc), _TAG_HINT))
         except ValueError as exc:
             written = f" {value_node.value}" if isinstance(value_node, yaml.ScalarNode) else ""
             errors.append(ContentError(source, line, f"invalid value for `{key}`{written}: {exc}"))
@@ -297,22 +386,63 @@ def _read_mapping(
     return values
 
 
+class _TagError(Exception):
+    """A node carries an explicit YAML tag (`!!binary`, `!custom`) that no field takes."""
+
+    def __init__(self, node: yaml.Node) -> None:
+        tag = node.tag.replace(_YAML, "!!")
+        super().__init__(f"YAML tag `{tag}` is not allowed in front matter")
+        self.line = node.start_mark.line
+
+
+_TAG_HINT = "remove the tag and write the value plainly"
+# Stands for any value nested deeper than a field can be: no field takes it, so it is
+# never built (building a value nested 300 levels deep overflows Python's stack).
+_NESTED = ("a nested value",)
+
+
 def _construct(loader: yaml.SafeLoader, node: yaml.Node, kind: str | None) -> Any:
+    """The value of a field of `kind`; None for an unknown key, which is an error anyway."""
     import yaml
 
-    # Text fields take the scalar as written, so `title: no` is "no", not False.
-    if kind == "text" and isinstance(node, yaml.ScalarNode):
-        return node.value
-    if (
-        kind == "list"
-        and isinstance(node, yaml.SequenceNode)
-        and all(isinstance(item, yaml.ScalarNode) for item in node.value)
-    ):
+    if kind is None:
+        return None
+    _refuse_tag(loader, node)
+    if kind == "list" and isinstance(node, yaml.SequenceNode):
+        if not all(isinstance(item, yaml.ScalarNode) for item in node.value):
+            return _NESTED
+        for item in node.value:
+            _refuse_tag(loader, item)
         return [item.value for item in node.value]
-    if kind == "list" and isinstance(node, yaml.ScalarNode):
+    if not isinstance(node, yaml.ScalarNode):
+        return _NESTED
+    # Text fields take the scalar as written, so `title: no` is "no", not False.
+    if kind == "text":
+        return node.value
+    if kind == "list":
         # `tags:` left empty is no tags; `tags: AI` is one.
         return [] if node.tag == "tag:yaml.org,2002:null" else [node.value]
-    return loader.construct_object(node, deep=True)
+    return loader.construct_object(node)
+
+
+def _refuse_tag(loader: yaml.SafeLoader, node: yaml.Node) -> None:
+    """Raise `_TagError` if `node` has a tag other than the one YAML gives it unasked.
+
+    `!!str` on a scalar is allowed: it only says what a text field takes anyway.
+    """
+    import yaml
+
+    if isinstance(node, yaml.ScalarNode):
+        plain = node.style is None
+        implicit = loader.resolve(yaml.ScalarNode, node.value, (plain, not plain))
+        allowed = {implicit, _YAML + "str"}
+    else:
+        allowed = {_YAML + ("seq" if isinstance(node, yaml.SequenceNode) else "map")}
+    if node.tag not in allowed:
+        raise _TagError(node)
+
+
+_YAML = "tag:yaml.org,2002:"
 
 
 def _check_fields(
@@ -329,13 +459,16 @@ def _check_fields(
                 )
             )
             continue
-        checked, problem = _check_value(kind, value, config)
-        checked = _join_surrogate_pairs(checked)
-        texts = checked if isinstance(checked, list) else [checked]
-        if not problem and any(isinstance(t, str) and _SURROGATE.search(t) for t in texts):
+        # Controls first, in the value as written: `strip` would hide a tag's U+0085.
+        problem, hint = _control_problem(value)
+        checked = None
+        if not problem:
+            checked, problem = _check_value(kind, value, config)
+            checked = _join_surrogate_pairs(checked)
+        if not problem and any(_SURROGATE.search(text) for text in _texts(checked)):
             problem = "contains a lone surrogate (a \\uD800-\\uDFFF escape) that no file can store"
         if problem:
-            errors.append(ContentError(source, line, f"`{key}` {problem}"))
+            errors.append(ContentError(source, line, f"`{key}` {problem}", hint))
         else:
             values[key] = checked
     for key in REQUIRED:
@@ -349,6 +482,19 @@ def _check_fields(
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _control_problem(value: Any) -> tuple[str | None, str | None]:
+    """(problem, hint) for a control character a YAML escape put in a text value."""
+    for text in _texts(value):
+        if found := CONTROL.search(text):
+            problem = f"holds control character U+{ord(found[0]):04X}, written as an escape"
+            return problem, CONTROL_HINT
+    return None, None
+
+
+def _texts(value: Any) -> list[str]:
+    return [t for t in (value if isinstance(value, list) else [value]) if isinstance(t, str)]
 
 
 def _join_surrogate_pairs(value: Any) -> Any:
@@ -386,13 +532,20 @@ def _check_date(value: Any, config: SiteConfig) -> tuple[Any, str | None]:
             value = dt.datetime.fromisoformat(value.strip())
         except ValueError:
             return None, f"is not a date: {value!r} (use YYYY-MM-DD or YYYY-MM-DD HH:MM)"
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            return value.replace(tzinfo=tz), None
-        return value.astimezone(tz), None
-    if isinstance(value, dt.date):
-        return dt.datetime(value.year, value.month, value.day, tzinfo=tz), None
-    return None, "must be a date like 2026-03-14"
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day)
+    if not isinstance(value, dt.datetime):
+        return None, "must be a date like 2026-03-14"
+    try:
+        value = value.replace(tzinfo=tz) if value.tzinfo is None else value.astimezone(tz)
+        value.astimezone(dt.UTC)  # feeds and sitemaps give every date in UTC
+    except OverflowError:
+        edge = "before year 1" if value.year == 1 else "after year 9999"
+        return (
+            None,
+            f"is out of range: {value.isoformat(' ')} is {edge} in UTC or the site timezone",
+        )
+    return value, None
 
 
 def _unique(items: Iterable[str]) -> list[str]:

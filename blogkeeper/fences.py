@@ -1,11 +1,11 @@
 """The one fence scanner: finds fenced code blocks and the fold in a post's Markdown.
 
 The renderer, the fold detection, the Markdown twins and check-code all read fences
-through `scan`, so a fence means the same thing everywhere: a fence inside a blockquote
-is found here too (with its quote prefix), so what the page shows as code is what
-check-code runs. `run_options` reads a python fence's check-code options, for check-code
-and for the renderer alike, so a typo is the same error in `build` and `check-code`.
-Pure functions, no I/O.
+through `scan` (or `_fence_at`, its one step), so a fence means the same thing
+everywhere: a fence inside a blockquote is found here too (with its quote prefix), so
+what the page shows as code is what check-code runs. `run_options` reads a python
+fence's check-code options, for check-code and for the renderer alike, so a typo is the
+same error in `build` and `check-code`. Pure functions, no I/O.
 """
 
 from __future__ import annotations
@@ -23,6 +23,11 @@ _QUOTE_LEVEL = re.compile(r"^> ?")
 # Deeper quotes are not searched (the renderer refuses more than 50 levels anyway); the
 # bound keeps the recursion far from Python's limit whatever a post holds.
 MAX_QUOTE_DEPTH = 100
+# Outside a comment: a code span's backticks, or a comment's start.
+_COMMENT_OR_CODE = re.compile(r"(`+)|<!--")
+# A comment's end, searched from the start's second dash so that `<!-->` and `<!--->`
+# end at once, as the HTML standard says.
+_COMMENT_END = re.compile(r"--!?>")
 
 
 @dataclass(frozen=True)
@@ -70,11 +75,10 @@ def scan(lines: list[str], depth: int = 0) -> list[Fence]:
                 fences += _quoted(lines, index, end, depth)
             index = end
             continue
-        match = _OPEN.match(lines[index])
-        if match is None or (match["marker"][0] == "`" and "`" in match["info"]):
+        fence = _fence_at(lines, index)
+        if fence is None:
             index += 1
             continue
-        fence = _read_fence(lines, index, match)
         fences.append(fence)
         index = fence.end + 1
     return fences
@@ -115,6 +119,14 @@ def inner_fences(fences: list[Fence], start: int, end: int) -> list[Fence]:
     ]
 
 
+def _fence_at(lines: list[str], index: int) -> Fence | None:
+    """The fence that opens on line `index`, or None."""
+    match = _OPEN.match(lines[index])
+    if match is None or (match["marker"][0] == "`" and "`" in match["info"]):
+        return None
+    return _read_fence(lines, index, match)
+
+
 def _read_fence(lines: list[str], start: int, match: re.Match[str]) -> Fence:
     indent, marker = match["indent"], match["marker"]
     closing = re.compile(rf"^[ \t]*{re.escape(marker[0])}{{{len(marker)},}}[ \t]*$")
@@ -141,22 +153,54 @@ def _dedent(line: str, indent: str) -> str:
     return line.lstrip(" \t")
 
 
-def inside(fences: list[Fence], index: int) -> bool:
-    """Whether line `index` belongs to one of `fences` (fence lines included)."""
-    return any(f.start <= index <= f.end for f in fences)
-
-
 def is_fold(line: str) -> bool:
     """Whether `line` is a fold marker, `<!--more-->` with optional spaces."""
     return _FOLD.match(line) is not None
 
 
-def find_fold(lines: list[str], fences: list[Fence]) -> int | None:
-    """0-based index of the first `<!--more-->` line outside fenced blocks."""
-    for index, line in enumerate(lines):
-        if is_fold(line) and not inside(fences, index):
+def find_fold(lines: list[str]) -> int | None:
+    """0-based index of the first `<!--more-->` line outside code and HTML comments.
+
+    A fold inside a comment (`<!-- draft ... <!--more--> ... -->`) is commented out: were
+    it taken, the intro would end inside `<!--` and a browser would hide everything after
+    it on the front page. Fences are read only down to the fold, not below it.
+    """
+    index, in_comment = 0, False
+    while index < len(lines):
+        fence = None if in_comment else _fence_at(lines, index)
+        if fence is not None:
+            index = fence.end + 1
+            continue
+        if not in_comment and is_fold(lines[index]):
             return index
+        in_comment = comment_open_after(lines[index], in_comment)
+        index += 1
     return None
+
+
+def comment_open_after(line: str, in_comment: bool) -> bool:
+    """Whether an HTML comment is open after `line`, given whether one was before it.
+
+    `<!--` in a code span on the line starts nothing. A code span is taken to end on its
+    own line, and indented code blocks are not told apart from text.
+    """
+    pos = 0
+    while True:
+        if in_comment:
+            end = _COMMENT_END.search(line, pos)
+            if end is None:
+                return True
+            in_comment, pos = False, end.end()
+            continue
+        found = _COMMENT_OR_CODE.search(line, pos)
+        if found is None:
+            return False
+        if found[1]:  # a code span: skip to its closing run of as many backticks
+            ticks = re.compile(rf"(?<!`){found[1]}(?!`)")
+            closing = ticks.search(line, found.end())
+            pos = closing.end() if closing else found.end()
+        else:
+            in_comment, pos = True, found.start() + 2
 
 
 RUN_OPTIONS = ("skip", "raises", "timeout")

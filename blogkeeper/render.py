@@ -508,8 +508,19 @@ class _OpenTags(HTMLParser):
                 pass
 
 
+# A whole comment (`<!-->` and `<!--->` are whole), as browsers read one.
+_WHOLE_COMMENT = re.compile(r"<!--(?:>|->|.*?--!?>)", re.DOTALL)
+
+
 def _close_tags(fragment: str) -> str:
-    """`fragment` with any elements left open by the fold closed again."""
+    """`fragment` with any comment and elements left open by the fold closed again.
+
+    The fold skips commented-out `<!--more-->` lines, but an automatic fold can still
+    end a paragraph that opened a comment: an intro left inside `<!--` would hide the
+    rest of the front page.
+    """
+    if "<!--" in _WHOLE_COMMENT.sub("", fragment):
+        fragment += "-->"
     parser = _OpenTags()
     parser.feed(fragment)
     parser.close()

@@ -81,6 +81,30 @@ def test_relative_url(broken_build: BrokenBuild) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("https://blog.example.org/a/../b/", "must not contain `..` or `.` segments"),
+        ("https://blog.example.org/..", "must not contain `..` or `.` segments"),
+        ("https://blog..example.org/", "must not contain `..` or `.` segments"),
+        ("https://blog.example.org/my blog/", "must not contain spaces"),
+        ("https://blog.example.org /", "must not contain spaces"),
+        ("https://blog.example.org/?a=1", "must not have a `?query`"),
+    ],
+)
+def test_a_base_url_with_dots_or_spaces_is_an_error(
+    broken_build: BrokenBuild, url: str, problem: str
+) -> None:
+    toml = BLOG_TOML.replace("https://blog.example.org/", url)
+    result = broken_build({"blog.toml": toml}, f"blog.toml:2: `url` {problem}")
+    assert "1 error" in result.err
+
+
+def test_a_control_character_in_blog_toml_is_an_error(broken_build: BrokenBuild) -> None:
+    toml = BLOG_TOML.replace('description = "A blog for tests."', 'description = "A\\u000bB"')
+    broken_build({"blog.toml": toml}, "blog.toml:3: `description` holds control character U+000B")
+
+
 def test_missing_title(broken_build: BrokenBuild) -> None:
     broken_build({"blog.toml": 'url = "https://e.org/"\n'}, "blog.toml: `title` is required")
 

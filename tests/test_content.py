@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import BLOG_TOML, Result, post, quick_build, snapshot
+from conftest import BLOG_TOML, NOW, Result, now, post, quick_build, snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree, html
 
+from blogkeeper.build import build_site
 from blogkeeper.config import load_config
 from blogkeeper.content import LoadOptions, load_posts, slugify
 from blogkeeper.errors import BuildError
+from blogkeeper.model import BuildOptions
 
 MakeSite = Callable[..., Path]
 
@@ -379,6 +387,80 @@ def test_python_object_tag_is_refused(broken_build: BrokenBuild) -> None:
     )
 
 
+DEEP = 300
+
+
+@pytest.mark.parametrize(
+    "line4",
+    [
+        "summary: " + "[" * DEEP + "]" * DEEP,
+        "summary: " + "{a: " * DEEP + "}" * DEEP,
+        "summary: " + "[" * 3000,  # past libyaml's own limit, and never closed
+        "summary:\n" + "".join(" " * i + "-\n" for i in range(0, 2 * DEEP, 2)),
+        "[" * DEEP + "]" * DEEP + ": x",  # as a key
+        "unknown: " + "[" * DEEP + "]" * DEEP,
+    ],
+    ids=["flow-list", "flow-map", "unclosed", "block", "key", "unknown-key"],
+)
+def test_deeply_nested_front_matter_is_an_error_at_its_line(
+    broken_build: BrokenBuild, line4: str
+) -> None:
+    broken_build(
+        {"posts/x.md": f"---\ntitle: T\ndate: 2026-01-01\n{line4}\n---\nBody\n"}, "posts/x.md:4:"
+    )
+
+
+def test_deep_front_matter_without_libyaml_is_an_error_at_its_line(
+    make_site: MakeSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    monkeypatch.delattr(yaml, "CSafeLoader")
+    deep = "[" * 3000 + "]" * 3000
+    root = make_site({"posts/x.md": f"---\ntitle: T\ndate: 2026-01-01\n\nsummary: {deep}\n---\n"})
+    with pytest.raises(BuildError) as caught:
+        load_posts(load_config(root), LoadOptions())
+    assert [str(e) for e in caught.value.errors] == [
+        "posts/x.md:5: front matter nested too deeply to read"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "where"),
+    [
+        ("date: 0001-01-01 00:00+05:00", "posts/x.md:3: `date` is out of range"),
+        ("date: 9999-12-31 23:00-05:00", "posts/x.md:3: `date` is out of range"),
+        ("date: 2026-01-01\nupdated: 9999-12-31 23:00-05:00", "posts/x.md:4: `updated` is out"),
+        ('date: "0001-01-01T00:00+05:00"', "posts/x.md:3: `date` is out of range"),
+    ],
+)
+def test_dates_that_leave_the_calendar_in_utc_are_errors(
+    broken_build: BrokenBuild, line: str, where: str
+) -> None:
+    broken_build({"posts/x.md": f"---\ntitle: T\n{line}\n---\nBody\n"}, where)
+
+
+@pytest.mark.parametrize(
+    ("line", "tag"),
+    [
+        ("title: !!binary aGVsbG8=", "!!binary"),
+        ("title: !custom x", "!custom"),
+        ("summary: !!int no", "!!int"),
+        ("tags: [ok, !custom x]", "!custom"),
+        ("draft: !!bool 'yes'", "!!bool"),
+        ("summary: !!python/object/apply:os.system ['touch pwned']", "!!python/object/apply"),
+    ],
+)
+def test_yaml_tags_are_errors_at_their_line(broken_build: BrokenBuild, line: str, tag: str) -> None:
+    key = line.partition(":")[0]
+    others = [field for field in ("title: T", "date: 2026-01-01") if not field.startswith(key)]
+    padded = [*others, *[""] * (2 - len(others)), line]  # `line` is line 4 of the file
+    text = "---\n" + "\n".join(padded) + "\n---\nBody\n"
+    result = broken_build({"posts/x.md": text}, "posts/x.md:4: YAML tag `")
+    assert f"YAML tag `{tag}" in result.err
+    assert "1 error" in result.err
+
+
 def test_too_large_a_post(broken_build: BrokenBuild) -> None:
     big = post("Big", "2026-01-01", "x" * 2_100_000)
     broken_build({"posts/big.md": big}, "posts/big.md: file is")
@@ -404,6 +486,159 @@ def test_a_dangling_symlink_post_is_an_error_not_a_missing_post(
     result = quick_build(root, "--out", tmp_path / "out")
     assert result.code == 1
     assert "posts/gone.md: cannot read" in result.err
+
+
+def bounded_build(root: Path, out: Path) -> Result:
+    """A build in a process of its own that cannot hang or eat the machine: a regression
+    here waits on a FIFO forever or reads /dev/zero until the OOM killer comes."""
+
+    def limit_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2**31, 2**31))
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "blogkeeper", "build", "--site", root, "--out", out, "--now", NOW],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=limit_memory,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def make_fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def make_socket(path: Path) -> None:
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(path))
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (make_fifo, "a FIFO (named pipe), not a regular file"),
+        (lambda path: path.symlink_to("/dev/zero"), "a character device, not a regular file"),
+        (make_socket, "a socket, not a regular file"),
+    ],
+    ids=["fifo", "dev-zero", "socket"],
+)
+def test_a_special_file_is_an_error_not_a_hang(
+    make_site: MakeSite, tmp_path: Path, make: Callable[[Path], None], kind: str
+) -> None:
+    root = make_site({"posts/good.md": post("Good", "2026-01-01")})
+    out = tmp_path / "public"
+    assert bounded_build(root, out).code == 0
+    before = snapshot(out)
+    make(root / "posts" / "x.md")
+    result = bounded_build(root, out)
+    assert result.code == 1
+    assert f"posts/x.md: cannot read: {kind} (a post must be a regular file" in result.err
+    assert "Traceback" not in result.err
+    assert snapshot(out) == before
+
+
+def test_links_to_files_and_folders_inside_and_outside_posts_are_followed(
+    make_site: MakeSite, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "deeper").mkdir(parents=True)
+    (elsewhere / "file.md").write_text(post("Outside file", "2026-01-02"))
+    (elsewhere / "deeper" / "x.md").write_text(post("Outside folder", "2026-01-03"))
+    root = make_site({"posts/real/inside.md": post("Inside", "2026-01-04")})
+    (root / "posts" / "file-link.md").symlink_to(elsewhere / "file.md")
+    (root / "posts" / "inside-link.md").symlink_to(root / "posts/real/inside.md")
+    (root / "posts" / "folder-link").symlink_to(elsewhere / "deeper")
+    loaded = load_posts(load_config(root), LoadOptions(drafts=True, future=True))
+    assert sorted(p.source for p in loaded) == [
+        "posts/file-link.md",
+        "posts/folder-link/x.md",
+        "posts/inside-link.md",
+        "posts/real/inside.md",
+    ]
+
+
+def test_a_folder_link_that_loops_is_an_error(make_site: MakeSite, tmp_path: Path) -> None:
+    root = make_site({"posts/a/good.md": post("Good", "2026-01-01")})
+    out = tmp_path / "public"
+    before = built(root, out)
+    (root / "posts" / "a" / "up").symlink_to(root / "posts")
+    result = quick_build(root, "--out", out)
+    assert result.code == 1
+    assert "posts/a/up: folder link leads back to a folder it is inside" in result.err
+    assert "Traceback" not in result.err
+    assert snapshot(out) == before
+
+
+CONTROLS = "".join(
+    map(chr, [*range(0x01, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0)])
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        (
+            "---\ntitle: a\x0bb\ndate: 2026-01-01\n---\nBody\n",
+            "posts/x.md:2: control character U+000B",
+        ),
+        (
+            "---\ntitle: a\x85b\ndate: 2026-01-01\n---\nBody\n",
+            "posts/x.md:2: control character U+0085",
+        ),
+        (
+            '---\ntitle: "a\\vb"\ndate: 2026-01-01\n---\nBody\n',
+            "posts/x.md:2: `title` holds control character U+000B",
+        ),
+        (
+            '---\ntitle: T\ndate: 2026-01-01\ntags: [ok, "b\\x85"]\n---\n',
+            "posts/x.md:4: `tags` holds control character U+0085",
+        ),
+        (
+            "---\ntitle: T\ndate: 2026-01-01\n---\nBody\n\nA \x0b here.\n",
+            "posts/x.md:7: control character U+000B",
+        ),
+        (
+            "---\ntitle: T\ndate: 2026-01-01\n---\nBody\n\nA \x85 here.\n",
+            "posts/x.md:7: control character U+0085",
+        ),
+        (
+            "---\r\ntitle: T\r\ndate: 2026-01-01\r\n---\r\n\r\n\x7f\r\n",
+            "posts/x.md:6: control character U+007F",
+        ),
+    ],
+    ids=["title", "title-c1", "title-escape", "tag-escape", "body", "body-c1", "body-crlf"],
+)
+def test_a_control_character_is_an_error_at_its_line(
+    broken_build: BrokenBuild, text: str, where: str
+) -> None:
+    result = broken_build({"posts/x.md": text}, where)
+    assert "1 error" in result.err
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    title=st.text(st.sampled_from("ab é\t" + CONTROLS), min_size=1, max_size=8),
+    tag=st.text(st.sampled_from("ab" + CONTROLS), min_size=1, max_size=4),
+    body=st.text(st.sampled_from("ab\n\t#*<>&" + CONTROLS), max_size=40),
+)
+def test_any_text_builds_without_control_characters_or_fails_naming_one(
+    make_site: MakeSite, title: str, tag: str, body: str
+) -> None:
+    text = f"---\ntitle: {json.dumps(title)}\ndate: 2026-01-01\ntags: [{json.dumps(tag)}]\n"
+    text += f"summary: {json.dumps(body)}\n---\n{body}\n"
+    root = make_site({"posts/x.md": text})
+    try:
+        outputs = build_site(root, BuildOptions(now=now()))
+    except BuildError as exc:
+        named = any("control character U+" in e.message for e in exc.errors)
+        assert named == bool(set(title + tag + body) & set(CONTROLS)), exc.errors
+        assert all(e.path == "posts/x.md" and e.line for e in exc.errors), exc.errors
+        return
+    for output in outputs:
+        assert not set(output.data.decode("utf-8", "replace")) & set(CONTROLS), output.path
 
 
 YAML_PIECES = st.sampled_from(

@@ -33,14 +33,14 @@ def test_a_longer_fence_contains_shorter_ones() -> None:
     text = "````markdown\n```python\nx\n```\n<!--more-->\n````\nafter\n"
     [fence] = scan(lines(text))
     assert (fence.start, fence.end, fence.lang) == (0, 5, "markdown")
-    assert find_fold(lines(text), [fence]) is None
+    assert find_fold(lines(text)) is None
 
 
 def test_a_tilde_fence_is_not_closed_by_backticks() -> None:
     text = "~~~\n```\n<!--more-->\n~~~\n<!--more-->\n"
     fences = scan(lines(text))
     assert [(f.start, f.end) for f in fences] == [(0, 3)]
-    assert find_fold(lines(text), fences) == 4
+    assert find_fold(lines(text)) == 4
 
 
 def test_an_unclosed_fence_runs_to_the_end() -> None:
@@ -48,7 +48,7 @@ def test_an_unclosed_fence_runs_to_the_end() -> None:
     [fence] = scan(lines(text))
     assert not fence.closed
     assert fence.end == 4
-    assert find_fold(lines(text), [fence]) is None
+    assert find_fold(lines(text)) is None
 
 
 def test_backticks_in_the_info_string_make_it_inline_code() -> None:
@@ -63,14 +63,21 @@ def test_indented_fence_in_a_list_item_is_dedented() -> None:
 
 def test_fold_spellings() -> None:
     for marker in ("<!--more-->", "<!-- more -->", "  <!--More-->  ", "<!--\tmore\t-->"):
-        assert find_fold(lines(f"a\n{marker}\nb"), []) == 1, marker
+        assert find_fold(lines(f"a\n{marker}\nb")) == 1, marker
     for marker in ("<!--more--> text", "<!-- more than this -->", "`<!--more-->`"):
-        assert find_fold(lines(f"a\n{marker}\nb"), []) is None, marker
+        assert find_fold(lines(f"a\n{marker}\nb")) is None, marker
 
 
 def test_the_first_fold_outside_code_wins() -> None:
     text = "a\n```\n<!--more-->\n```\nb\n<!--more-->\nc\n<!--more-->\n"
-    assert find_fold(lines(text), scan(lines(text))) == 5
+    assert find_fold(lines(text)) == 5
+
+
+def test_a_fold_is_only_a_fold_outside_comments_and_code_spans() -> None:
+    assert find_fold(["<!--", "<!--more-->", "-->", "<!--more-->"]) == 3
+    assert find_fold(["<!-- x --> <!-->", "<!--more-->"]) == 1
+    assert find_fold(["`<!--` is how a comment starts", "<!--more-->"]) == 1
+    assert find_fold(["text <!-- open", "```", "-->", "```", "<!--more-->"]) is None
 
 
 def test_fences_inside_blockquotes_carry_their_quote() -> None:

@@ -59,8 +59,10 @@ def shown_heading(markdown_text: str) -> str:
 
 def local_file(url: str, site_url: str, files: set[str]) -> str:
     """The output file an absolute URL of the site is served from; fails if there is none."""
+    url, _, _ = url.partition("#")
+    url = unquote(url)  # the base URL is written encoded in blog.toml (`my%20blog`)
     assert url.startswith(site_url), f"{url} is not on {site_url}"
-    path = unquote(url[len(site_url) :].split("#")[0])
+    path = url[len(site_url) :]
     if path == "" or path.endswith("/"):
         path += "index.html"
     assert path in files, f"{url} resolves to no file in the output"
@@ -290,7 +292,9 @@ def check_head_links(built: Built) -> None:
         if (built.root / "static" / path).is_file():
             continue  # the author's own page, copied as is
         alternates, described = head_links(built.files[path])
-        assert described == ["/" + built.url.split("/", 3)[3] + "llms.txt"], path
+        assert [unquote(d) for d in described] == ["/" + built.url.split("/", 3)[3] + "llms.txt"], (
+            path
+        )
         post_ = twins.get(path)
         expected = "llms.txt" if post_ is None else post_.path + "index.md"
         if post_ is not None and not post_.llms:
@@ -312,9 +316,9 @@ def check_headers(built: Built) -> None:
         alternates, described = head_links(built.files[path])
         url = base + (path.removesuffix("index.html") if path.endswith("index.html") else path)
         links = link_header(rules[url]["Link"])
-        assert unquote(links["describedby"]["url"]) == described[0]
+        assert unquote(links["describedby"]["url"]) == unquote(described[0])
         in_header = [unquote(links["alternate"]["url"])] if "alternate" in links else []
-        assert in_header == alternates, path
+        assert in_header == [unquote(a) for a in alternates], path
         if alternates:
             assert links["alternate"]["type"] == "text/markdown"
     for path in [p for p in built.files if p.endswith(".md") or p.startswith("llms")]:
@@ -328,9 +332,9 @@ def check_headers(built: Built) -> None:
 
 # --- a hostile blog --------------------------------------------------------------------
 
-HOSTILE_URL = "https://example.org/my blog (draft)/"
+HOSTILE_URL = "https://example.org/my blog (draft)/"  # as a reader sees it
 HOSTILE_TOML = (
-    BLOG_TOML.replace("https://blog.example.org/", HOSTILE_URL).replace(
+    BLOG_TOML.replace("https://blog.example.org/", HOSTILE_URL.replace(" ", "%20")).replace(
         'description = "A blog for tests."',
         'description = "Tests: [brackets], (parens), *stars*, _unders_, `ticks` & &amp; <b>"',
     )

@@ -12,10 +12,10 @@ import pytest
 from conftest import post, quick_build, snapshot
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lxml import html
+from lxml import etree, html
 
 from blogkeeper.errors import BuildError
-from blogkeeper.fences import find_fold, scan
+from blogkeeper.fences import find_fold
 from blogkeeper.render import Rendered, render_markdown
 
 MATHML_NS = "http://www.w3.org/1998/Math/MathML"
@@ -198,6 +198,38 @@ def test_fold_inside_a_code_block_is_ignored_in_the_built_site(
     assert "Below the fold." in full.text_content()
 
 
+COMMENTED_FOLDS = {
+    # An explicit fold commented out, inside a multi-line comment.
+    "explicit": "Intro.\n\n<!-- a note to self\n\n<!--more-->\n\nend of note -->\n\nRest.\n",
+    # No fold: the automatic intro is a first paragraph that opens a comment.
+    "automatic": "Intro <!-- opened here\n\nstill hidden\n\n-->\n\nRest.\n",
+}
+
+
+@pytest.mark.parametrize("body", COMMENTED_FOLDS.values(), ids=COMMENTED_FOLDS.keys())
+def test_an_intro_never_ends_inside_an_html_comment(
+    make_site: Callable[..., Path], tmp_path: Path, body: str
+) -> None:
+    files = built_site(
+        make_site,
+        tmp_path,
+        {
+            "posts/a.md": post("Commented", "2026-01-02", body, tags="[t]"),
+            "posts/b.md": post("Older", "2026-01-01", tags="[t]"),
+        },
+    )
+    for path in ("index.html", "topics/t/index.html"):
+        doc = page(files, path)
+        titles = [h.text_content() for h in doc.xpath("//article[@class='intro']//h2")]
+        assert titles == ["Commented", "Older"], path
+        assert doc.xpath("//footer[@class='site-footer']"), path
+    rss = etree.fromstring(files["feed/rss.xml"])
+    for description in rss.xpath("//item/description/text()"):
+        # What follows a description in a reader's page must stay visible.
+        after = html.fragment_fromstring(description + "<p>after</p>", create_parent="div")
+        assert after.text_content().rstrip().endswith("after"), description
+
+
 def test_automatic_intro_is_the_first_paragraph() -> None:
     result = render("# Heading\n\n**Bold** first paragraph\nstill it.\n\nSecond paragraph.\n")
     assert not result.folded
@@ -310,7 +342,7 @@ MARKDOWN_PIECES = st.sampled_from(
 def test_any_text_renders_or_is_a_located_error(pieces: list[str]) -> None:
     body = "".join(pieces)
     lines = body.split("\n")
-    fold = find_fold(lines, scan(lines))
+    fold = find_fold(lines)
     try:
         result = render_markdown(body, fold, "posts/x.md", 5)
     except BuildError as exc:
