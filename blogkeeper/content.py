@@ -377,13 +377,23 @@ def _read_mapping(
         try:
             values[key] = (_construct(loader, value_node, FIELDS.get(key)), line)
         except _TagError as exc:
-            errors.append(ContentError(source, exc.line + first_line, str(exc), _TAG_HINT))
+            error = ContentError(source, exc.line + first_line, str(exc), _TAG_HINT)
+            values[key] = (_Invalid(error), line)
         except ValueError as exc:
             written = f" {value_node.value}" if isinstance(value_node, yaml.ScalarNode) else ""
-            errors.append(ContentError(source, line, f"invalid value for `{key}`{written}: {exc}"))
+            message = f"invalid value for `{key}`{written}: {exc}"
+            values[key] = (_Invalid(ContentError(source, line, message)), line)
     if errors:
         raise BuildError(errors)
     return values
+
+
+@dataclass(frozen=True)
+class _Invalid:
+    """A value YAML could not give (a bad date, a tag): reported with the post's other
+    errors by `_check_fields`, so every error of a post comes at once."""
+
+    error: ContentError
 
 
 class _TagError(Exception):
@@ -433,7 +443,7 @@ def _refuse_tag(loader: yaml.SafeLoader, node: yaml.Node) -> None:
     import yaml
 
     if isinstance(node, yaml.ScalarNode):
-        plain = node.style is None
+        plain = not node.style  # libyaml gives "" for a plain scalar, PyYAML None
         implicit = loader.resolve(yaml.ScalarNode, node.value, (plain, not plain))
         allowed = {implicit, _YAML + "str"}
     else:
@@ -452,6 +462,9 @@ def _check_fields(
     values: dict[str, Any] = {}
     for key, (value, line) in meta.items():
         kind = FIELDS.get(key)
+        if isinstance(value, _Invalid):
+            errors.append(value.error)
+            continue
         if kind is None:
             errors.append(
                 ContentError(

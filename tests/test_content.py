@@ -681,3 +681,34 @@ def test_any_front_matter_loads_or_is_a_located_error(
         load_posts(load_config(root), LoadOptions(drafts=True, future=True))
     except BuildError as exc:
         assert all(e.path == "posts/x.md" and e.line for e in exc.errors), exc.errors
+
+
+def test_every_error_of_a_post_comes_at_once(
+    make_site: Callable[..., Path], tmp_path: Path
+) -> None:
+    text = '---\ntittle: "A"\ndate: 2026-02-30\nimage: x.png\n---\nBody\n'
+    result = quick_build(make_site({"posts/a.md": text}), "--out", tmp_path / "out")
+    assert result.code == 1
+    lines = [line.split(" (")[0] for line in result.err.strip().splitlines()]
+    assert lines == [
+        "posts/a.md:1: `title` is required in the front matter",
+        "posts/a.md:2: unknown front-matter key `tittle`",
+        "posts/a.md:3: invalid value for `date` 2026-02-30: day is out of range for month",
+        "posts/a.md:4: unknown front-matter key `image`",
+        "build failed: 4 errors",
+    ]
+
+
+def test_plain_scalars_read_by_libyaml_carry_no_tag_of_their_own() -> None:
+    """libyaml marks a plain scalar with style "", PyYAML with None: both are plain, so a
+    date or a number is not mistaken for an explicitly tagged value (which sent every
+    post through the slow pure-Python parser, once per build)."""
+    import yaml
+
+    from blogkeeper import content
+
+    loaders = [yaml.SafeLoader, getattr(yaml, "CSafeLoader", yaml.SafeLoader)]
+    for loader_class in loaders:
+        loader = loader_class("date: 2026-02-28\npart: 3\ndraft: no\n")
+        for _, value in loader.get_single_node().value:
+            content._refuse_tag(loader, value)  # raises _TagError on a tagged value
