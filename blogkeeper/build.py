@@ -16,13 +16,14 @@ import os
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from blogkeeper import feeds, links, llms, pages, render, urls
 from blogkeeper.cache import Cache
 from blogkeeper.config import SiteConfig, load_config
-from blogkeeper.content import LoadOptions, load_posts, slugify
+from blogkeeper.content import LoadOptions, select_posts, slugify
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.model import BuildOptions, Group, Output, Post, RenderedPost, Rendering, Site
 
@@ -40,12 +41,19 @@ PARALLEL_MIN = 16
 
 def build_site(root: Path, options: BuildOptions | None = None) -> list[Output]:
     """Every output file of the site at `root`, or `BuildError` with all errors."""
+    return build(root, options)[1]
+
+
+def build(root: Path, options: BuildOptions | None = None) -> tuple[Site, list[Output]]:
+    """The site at `root` and every output file of it, or `BuildError` with all errors."""
     options = options or BuildOptions()
     config = load_config(root)
     cache = Cache.for_site(root, options.cache)
     try:
-        posts = load_posts(config, LoadOptions(options.drafts, options.future, options.now))
+        loading = LoadOptions(options.drafts, options.future, options.now)
+        posts, drafts, scheduled = select_posts(config, loading)
         site = assemble(config, render_posts(config, posts, cache), options)
+        site = replace(site, drafts_left_out=drafts, scheduled_left_out=scheduled)
         static = static_files(root)
         overridden = {o.path for o in static}
         generated = [
@@ -58,7 +66,7 @@ def build_site(root: Path, options: BuildOptions | None = None) -> list[Output]:
         links.check_links(site, outputs)
     finally:
         cache.finish()
-    return outputs
+    return site, outputs
 
 
 def render_posts(

@@ -193,7 +193,7 @@ def _datetime(text: str) -> dt.datetime:
 
 
 def _run_build(args: argparse.Namespace) -> int:
-    from blogkeeper.build import build_site
+    from blogkeeper.build import build
     from blogkeeper.model import BuildOptions
     from blogkeeper.writer import check_output_dir, write_site
 
@@ -201,11 +201,30 @@ def _run_build(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     out = check_output_dir(args.out or root / "public", root, force=args.force)
     options = BuildOptions(args.drafts, args.future, args.now, cache=not args.no_cache)
-    outputs = build_site(root, options)
+    site, outputs = build(root, options)
     write_site(outputs, out)
     elapsed = time.perf_counter() - started
     print(f"built {len(outputs)} files into {out} in {elapsed:.2f} s")
+    left_out = _left_out(site.drafts_left_out, site.scheduled_left_out)
+    if left_out:
+        print(left_out)
     return 0
+
+
+def _left_out(drafts: int, scheduled: int) -> str:
+    """ "2 drafts and 1 scheduled post not published (...)", or "" when there are none."""
+    parts = []
+    if drafts:
+        parts.append(f"{drafts} draft{'s' if drafts != 1 else ''}")
+    if scheduled:
+        parts.append(f"{scheduled} scheduled post{'s' if scheduled != 1 else ''}")
+    if not parts:
+        return ""
+    how = [flag for flag, count in (("--drafts", drafts), ("--future", scheduled)) if count]
+    return (
+        f"{' and '.join(parts)} not published "
+        f"(`blogkeeper serve` shows them; `build {' '.join(how)}` includes them)"
+    )
 
 
 def _run_serve(args: argparse.Namespace) -> int:

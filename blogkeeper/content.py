@@ -57,6 +57,12 @@ REQUIRED = ("title", "date")
 
 def load_posts(config: SiteConfig, options: LoadOptions) -> list[Post]:
     """Every publishable post under posts/, newest first; raises `BuildError`."""
+    return select_posts(config, options)[0]
+
+
+def select_posts(config: SiteConfig, options: LoadOptions) -> tuple[list[Post], int, int]:
+    """Every publishable post under posts/, newest first, and how many drafts and how
+    many future-dated posts were left out; raises `BuildError` with every error."""
     posts: list[Post] = []
     paths, errors = find_post_files(config.root)
     for path in paths:
@@ -65,13 +71,19 @@ def load_posts(config: SiteConfig, options: LoadOptions) -> list[Post]:
         except BuildError as exc:
             errors.extend(exc.errors)
     now = options.now or dt.datetime.now(tz=config.tz)
-    published = [
-        p for p in posts if (options.drafts or not p.draft) and (options.future or p.date <= now)
-    ]
+    published, drafts, scheduled = [], 0, 0
+    for post in posts:
+        if post.draft and not options.drafts:
+            drafts += 1
+        elif post.date > now and not options.future:
+            scheduled += 1
+        else:
+            published.append(post)
     errors.extend(_collisions(published))
     if errors:
         raise BuildError(errors)
-    return sorted(published, key=lambda p: (p.date, p.source), reverse=True)
+    newest_first = sorted(published, key=lambda p: (p.date, p.source), reverse=True)
+    return newest_first, drafts, scheduled
 
 
 def find_post_files(root: Path) -> tuple[list[Path], list[ContentError]]:

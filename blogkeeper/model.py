@@ -108,6 +108,8 @@ class Site:
     series: tuple[Group, ...]  # by name; posts in part order
     preview: bool = False
     now: dt.datetime | None = None  # set only in previews: marks future posts "Scheduled"
+    drafts_left_out: int = 0  # drafts this build does not publish
+    scheduled_left_out: int = 0  # posts dated after the build's "now", not published
 
 
 @dataclass(frozen=True)

@@ -55,9 +55,11 @@ def test_new_makes_a_draft_that_builds_with_drafts(tmp_path: Path) -> None:
     assert "draft: true" in path.read_text()
     without = run_cli("build", "--site", blog)
     assert without.code == 0, without.err
+    assert "1 draft not published (`blogkeeper serve` shows them; `build --drafts`" in without.out
     assert not any("café" in p for p in snapshot(blog / "public"))
     drafts = run_cli("build", "--site", blog, "--drafts")
     assert drafts.code == 0, drafts.err
+    assert "not published" not in drafts.out
     [page] = [p for p in snapshot(blog / "public") if "café" in p and p.endswith(".html")]
     doc = html.parse(str(blog / "public" / page)).getroot()
     assert doc.xpath("//h1")[0].text == 'Café: a "quoted" title'
