@@ -17,6 +17,7 @@ from urllib.parse import quote, urlsplit
 from blogkeeper.errors import BuildError, ContentError, did_you_mean
 
 CONFIG_NAME = "blog.toml"
+MAX_TIMEOUT = 24 * 3600.0  # seconds: the longest check-code timeout (fences.MAX_TIMEOUT)
 # C0 controls but TAB, LF and CR; DEL; C1 controls. HTML forbids them all and XML 1.0 the
 # C0 ones; in a post or blog.toml they are paste accidents, invisible in most editors.
 # One rule for every text that reaches an output: each is an error at its line.
@@ -35,6 +36,15 @@ class FeedConfig:
     topics: str = "intro"  # each topic's feed: "full" posts, "intro"s, or "none"
     series: str = "intro"  # each series' feed, the same way
     group_items: int = 10  # posts in each topic's and series' feed
+
+
+@dataclass(frozen=True)
+class HighlightConfig:
+    """The Pygments styles of code: light, and dark on screens that prefer dark. The
+    defaults have at least 4.5:1 contrast for every token (tests/test_theme.py)."""
+
+    light: str = "xcode"
+    dark: str = "github-dark"
 
 
 LLMS_SECTIONS = ("series", "posts", "optional")  # the sections llms.txt can have
@@ -68,6 +78,7 @@ class SiteConfig:
     posts_per_page: int = 10
     max_post_bytes: int = 2_000_000
     feed: FeedConfig = field(default_factory=FeedConfig)
+    highlight: HighlightConfig = field(default_factory=HighlightConfig)
     llms: LlmsConfig = field(default_factory=LlmsConfig)
     check_code: CheckCodeConfig = field(default_factory=CheckCodeConfig)
 
@@ -91,6 +102,7 @@ class SiteConfig:
 
 _SECTIONS: dict[str, type] = {
     "feed": FeedConfig,
+    "highlight": HighlightConfig,
     "llms": LlmsConfig,
     "check_code": CheckCodeConfig,
 }
@@ -163,9 +175,31 @@ def _finish(
         errors.extend(_check_llms_sections(values["llms"].sections, text))
     if "feed" in values:
         errors.extend(_check_feed_kinds(values["feed"], text))
+    if "highlight" in values:
+        errors.extend(_check_styles(values["highlight"], text))
+    if "check_code" in values and values["check_code"].timeout > MAX_TIMEOUT:
+        line = _line_of(text, "timeout", "check_code")
+        message = f"`check_code.timeout` must be at most {MAX_TIMEOUT:g} seconds"
+        errors.append(ContentError(CONFIG_NAME, line, message))
     # Resolved: memo keys hash the settings, and `--site .` and `--site /abs/path` are
     # the same site.
     return None if errors else SiteConfig(root=root.resolve(), **values)
+
+
+def _check_styles(highlight: HighlightConfig, text: str) -> list[ContentError]:
+    from pygments.styles import get_all_styles  # here: only a blog.toml that names one
+
+    styles = set(get_all_styles())
+    return [
+        ContentError(
+            CONFIG_NAME,
+            _line_of(text, name, "highlight"),
+            f"`highlight.{name}`: no Pygments style `{style}`",
+            did_you_mean(style, styles) or "see https://pygments.org/styles/",
+        )
+        for name, style in (("light", highlight.light), ("dark", highlight.dark))
+        if style not in styles
+    ]
 
 
 def _check_feed_kinds(feed: FeedConfig, text: str) -> list[ContentError]:

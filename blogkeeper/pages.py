@@ -19,6 +19,7 @@ import jinja2
 
 from blogkeeper import urls
 from blogkeeper.checkcode import code_checked
+from blogkeeper.config import SiteConfig
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.model import Group, Output, Post, RenderedPost, Site
 from blogkeeper.render import link_fragments, stylesheet
@@ -121,10 +122,14 @@ def render_pages(site: Site) -> list[Output]:
         *outputs,
         Output(urls.SITEMAP, sitemap(site).encode()),
         Output(urls.ROBOTS, robots(site).encode()),
-        Output(urls.ASSETS + "pygments.css", stylesheet().encode()),
+        Output(urls.ASSETS + "pygments.css", _pygments_css(site.config)),
         Output(urls.ASSETS + "style.css", _asset("style.css")),
         Output(urls.ASSETS + "favicon.svg", _asset("favicon.svg")),
     ]
+
+
+def _pygments_css(config: SiteConfig) -> bytes:
+    return stylesheet(config.highlight.light, config.highlight.dark).encode()
 
 
 def _asset(name: str) -> bytes:

@@ -344,8 +344,6 @@ def highlight_fence(fence: Fence) -> str:
 
 # Chosen for contrast: every token colour is at least 4.5:1 on its style's background
 # (tests/test_theme.py checks it), unlike "default" (4.51) and "monokai" (3.47).
-LIGHT_STYLE = "xcode"
-DARK_STYLE = "github-dark"
 # Light rules the dark style does not redefine must not leak into dark mode.
 _DARK_RESET = (
     ".highlight [class] { color: inherit; background-color: transparent;"
@@ -353,14 +351,14 @@ _DARK_RESET = (
 )
 
 
-def stylesheet() -> str:
+def stylesheet(light_style: str, dark_style: str) -> str:
     """Pygments colours for light mode and, on screens that prefer it, dark mode.
 
     Print always uses the light colours. Only background and token rules are emitted:
     Pygments' own `pre` and line-number rules would fight the theme.
     """
-    light = _style_rules(LIGHT_STYLE)
-    dark = "\n".join(f"  {rule}" for rule in [_DARK_RESET, *_style_rules(DARK_STYLE)])
+    light = _style_rules(light_style)
+    dark = "\n".join(f"  {rule}" for rule in [_DARK_RESET, *_style_rules(dark_style)])
     return "\n".join([*light, "@media screen and (prefers-color-scheme: dark) {", dark, "}"]) + "\n"
 
 

@@ -135,3 +135,35 @@ def test_missing_blog_toml(tmp_path: Path) -> None:
     [error] = caught.value.errors
     assert error.path == "blog.toml"
     assert "blogkeeper init" in str(error)
+
+
+def test_a_pygments_style_that_does_not_exist_is_an_error(broken_build: BrokenBuild) -> None:
+    broken_build(
+        {"blog.toml": BLOG_TOML + '[highlight]\nlight = "monokay"\n'},
+        "blog.toml:7: `highlight.light`: no Pygments style `monokay` (did you mean `monokai`?)",
+    )
+
+
+def test_the_code_styles_are_settings(make_site: MakeSite, tmp_path: Path) -> None:
+    from conftest import quick_build, snapshot
+    from pygments.formatters import HtmlFormatter
+
+    root = make_site(
+        {"blog.toml": BLOG_TOML + '[highlight]\nlight = "friendly"\ndark = "monokai"\n'}
+    )
+    assert quick_build(root, "--out", tmp_path / "out").code == 0
+    css = snapshot(tmp_path / "out")["assets/pygments.css"].decode()
+    light, _, dark = css.partition("@media screen and (prefers-color-scheme: dark)")
+    friendly = HtmlFormatter(style="friendly").get_style_defs(".highlight")
+    monokai = HtmlFormatter(style="monokai").get_style_defs(".highlight")
+    kw_light = next(line for line in friendly.splitlines() if line.startswith(".highlight .k "))
+    kw_dark = next(line for line in monokai.splitlines() if line.startswith(".highlight .k "))
+    assert kw_light.split("/*")[0].strip() in light
+    assert kw_dark.split("/*")[0].strip() in dark
+
+
+def test_an_endless_check_code_timeout_is_an_error(broken_build: BrokenBuild) -> None:
+    broken_build(
+        {"blog.toml": BLOG_TOML + "[check_code]\ntimeout = inf\n"},
+        "blog.toml:7: `check_code.timeout` must be at most 86400 seconds",
+    )

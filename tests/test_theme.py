@@ -18,7 +18,8 @@ from lxml import html
 from playwright.sync_api import Browser, Page
 from pygments.styles import get_style_by_name
 
-from blogkeeper.render import DARK_STYLE, LIGHT_STYLE, render_markdown
+from blogkeeper.config import HighlightConfig
+from blogkeeper.render import render_markdown
 
 SHOTS = REPO / "artifacts" / "screenshots"
 FRONT = "/"
@@ -94,7 +95,7 @@ def _contrast(a: str, b: str) -> float:
     return (high + 0.05) / (low + 0.05)
 
 
-@pytest.mark.parametrize("name", [LIGHT_STYLE, DARK_STYLE])
+@pytest.mark.parametrize("name", [HighlightConfig().light, HighlightConfig().dark])
 def test_code_colours_meet_wcag_aa_on_their_background(name: str) -> None:
     style = get_style_by_name(name)
     low = []
