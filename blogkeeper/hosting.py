@@ -3,8 +3,9 @@
 Given a `Snapshot` of a build (output path -> bytes) and a request's raw path and headers,
 these functions decide the response: unsafe paths refused (`..`, encoded slashes,
 backslashes, NUL), folders redirected to their slash form and never off-site, content
-types, the build's `_headers` rules (as Cloudflare Pages applies them: in order, joined, `!` detaches, `:splat` and `:name` filled in),
-`Link:` discovery headers, `Accept: text/markdown` negotiation, the site's 404.html, ETag
+types, the build's `_headers` rules (as Cloudflare Pages applies them: in file order,
+repeated headers joined, `! Name` detaching, `:splat` and `:name` filled in), `Link:`
+discovery headers, `Accept: text/markdown` negotiation, the site's 404.html, ETag
 and conditional GET. `serve` is the only user. This module does no I/O and never sends
 CORS headers.
 """
