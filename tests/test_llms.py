@@ -333,7 +333,9 @@ def check_headers(built: Built) -> None:
         alternates, described = head_links(built.files[path])
         url = page_url(built.url, path)
         links = resolved_links(dict(file_response(site, path).headers)["Link"], url)
-        expected = {"describedby": (urljoin(url, described[0]), None)}
+        expected: dict[str, tuple[str, str | None]] = {
+            "describedby": (urljoin(url, described[0]), None)
+        }
         if alternates:
             expected["alternate"] = (urljoin(url, alternates[0]), "text/markdown")
         assert links == expected, path
