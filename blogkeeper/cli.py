@@ -113,6 +113,15 @@ def _parser() -> argparse.ArgumentParser:
 
     init = _command(commands, "init", "create a new blog in DIR", _run_init, site=False)
     init.add_argument("dir", type=Path, metavar="DIR", help="a new or empty folder")
+    deploy = _command(
+        commands, "deploy-files", "add the files that publish the blog to a host", _run_deploy
+    )
+    deploy.add_argument(
+        "host",
+        choices=("github", "netlify", "cloudflare"),
+        metavar="HOST",
+        help="github (Pages, with a workflow), netlify or cloudflare (Pages)",
+    )
 
     new = _command(commands, "new", "create a new draft post in posts/", _run_new)
     new.add_argument("title", metavar="TITLE", help='the post\'s title, quoted: "My post"')
@@ -172,6 +181,10 @@ COMMAND_EXAMPLES = {
     "build": "example:\n  blogkeeper build --site myblog    # writes myblog/public/",
     "serve": "example:\n  blogkeeper serve --site myblog    # then open http://127.0.0.1:8000/",
     "init": "example:\n  blogkeeper init myblog           # blog.toml, posts/, templates/, static/",
+    "deploy-files": (
+        "examples:\n  blogkeeper deploy-files github   # .github/workflows/blog.yml and more\n"
+        "  blogkeeper deploy-files netlify  # netlify.toml, requirements.txt"
+    ),
     "new": 'example:\n  blogkeeper new "Counting with Python"   # posts/YYYY-MM-DD-counting-....md',
     "templates": (
         "examples:\n  blogkeeper templates                   # what each built-in template makes\n"
@@ -244,6 +257,18 @@ def _run_init(args: argparse.Namespace) -> int:
 
     create_site(args.dir)
     print(f"created a new blog in {args.dir}; build it with: blogkeeper build --site {args.dir}")
+    return 0
+
+
+def _run_deploy(args: argparse.Namespace) -> int:
+    from blogkeeper.deploy import SETTINGS, write_deploy_files
+
+    root = args.site.resolve()
+    for name, written in write_deploy_files(root, args.host):
+        print(
+            f"wrote {name}" if written else f"kept {name}: it exists (blogkeeper never overwrites)"
+        )
+    print(f"then {SETTINGS[args.host]}")
     return 0
 
 

@@ -3,8 +3,9 @@
 Given a `Snapshot` of a build (output path -> bytes) and a request's raw path and headers,
 these functions decide the response: unsafe paths refused (`..`, encoded slashes,
 backslashes, NUL), folders redirected to their slash form and never off-site, content
-types, the build's `_headers` rules (as Netlify and Cloudflare Pages apply them),
-`Link:` discovery headers, `Accept: text/markdown` negotiation, the site's 404.html, ETag
+types, the build's `_headers` rules (as Cloudflare Pages applies them: in file order,
+repeated headers joined, `! Name` detaching, `:splat` and `:name` filled in), `Link:`
+discovery headers, `Accept: text/markdown` negotiation, the site's 404.html, ETag
 and conditional GET. `serve` is the only user. This module does no I/O and never sends
 CORS headers.
 """
@@ -61,39 +62,58 @@ class Snapshot:
 class Rule:
     """One path rule of a Netlify / Cloudflare Pages `_headers` file."""
 
-    pattern: re.Pattern[str]  # matches a decoded URL path
+    pattern: re.Pattern[str]  # matches a decoded URL path; `*` and `:name` are groups
     headers: tuple[tuple[str, str], ...]
+    detached: tuple[str, ...] = ()  # `! Name` lines: headers earlier rules set, removed
 
 
 def header_rules(text: str) -> tuple[Rule, ...]:
-    """The rules of a `_headers` file, keeping only headers a preview should repeat."""
-    rules: list[tuple[str, list[tuple[str, str]]]] = []
+    """The rules of a `_headers` file, keeping only headers a preview should repeat.
+
+    A rule whose path Cloudflare Pages would refuse (two splats, a placeholder named twice)
+    is left out, as Cloudflare leaves it out.
+    """
+    rules: list[tuple[str, list[tuple[str, str]], list[str]]] = []
     for line in text.splitlines():
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
         if not line[0].isspace():
-            rules.append((stripped, []))
+            rules.append((stripped, [], []))
+        elif rules and stripped.startswith("!"):
+            name = stripped[1:].strip()
+            if name.lower() in PASSED_HEADERS:
+                rules[-1][2].append(name)
         elif rules and ":" in stripped:
             name, value = (part.strip() for part in stripped.split(":", 1))
             if name.lower() in PASSED_HEADERS:
                 rules[-1][1].append((name, value))
-    return tuple(
-        Rule(_rule_pattern(path), tuple(headers))
-        for path, headers in rules
-        if path.startswith("/") and headers
-    )
+    parsed = []
+    for path, headers, detached in rules:
+        pattern = _rule_pattern(path) if path.startswith("/") else None
+        if pattern is not None and (headers or detached):
+            parsed.append(Rule(pattern, tuple(headers), tuple(detached)))
+    return tuple(parsed)
 
 
-def _rule_pattern(path: str) -> re.Pattern[str]:
-    """`*` matches anything, `:name` one segment, as on Netlify and Cloudflare Pages."""
-    parts = []
-    for segment in unquote(path).split("/"):
-        if segment.startswith(":"):
-            parts.append("[^/]+")
-        else:
-            parts.append(".*".join(re.escape(piece) for piece in segment.split("*")))
-    return re.compile("/".join(parts))
+_PLACEHOLDER = re.compile(r":([A-Za-z]\w*)")
+
+
+def _rule_pattern(path: str) -> re.Pattern[str] | None:
+    """As Cloudflare Pages reads a rule path: `*` matches anything (the `:splat` of the
+    values), `:name` one path segment; None for a path it refuses."""
+    splat = "(?P<splat>.*)"
+    escaped = splat.join(re.escape(piece) for piece in unquote(path).split("*"))
+    pattern = _PLACEHOLDER.sub(lambda m: f"(?P<{m[1]}>[^/]+)", escaped)
+    try:
+        return re.compile(pattern)
+    except re.error:
+        return None
+
+
+def _filled(value: str, groups: Mapping[str, str]) -> str:
+    """A header value with `:splat` and `:name` replaced by what the rule path matched."""
+    return _PLACEHOLDER.sub(lambda m: groups.get(m[1], m[0]), value)
 
 
 @dataclass(frozen=True)
@@ -208,10 +228,28 @@ def file_response(site: Snapshot, path: str) -> Response:
     if links:
         headers["link"] = ("Link", links)
     url = site.base + (path.removesuffix("index.html") if _is_index(path) else path)
-    for rule in site.rules:
-        if rule.pattern.fullmatch(url):
-            headers.update((name.lower(), (name, value)) for name, value in rule.headers)
+    apply_rules(site.rules, url, headers)
     return Response(200, tuple(headers.values()), data)
+
+
+def apply_rules(rules: tuple[Rule, ...], url: str, headers: dict[str, tuple[str, str]]) -> None:
+    """Apply every rule matching `url` in file order, as Cloudflare Pages does: `! Name`
+    removes a header, the first value a rule gives replaces the server's own, and later
+    values are joined to it with a comma."""
+    given: set[str] = set()
+    for rule in rules:
+        match = rule.pattern.fullmatch(url)
+        if match is None:
+            continue
+        for name in rule.detached:
+            headers.pop(name.lower(), None)
+        groups = {k: v for k, v in match.groupdict().items() if v is not None}
+        for name, value in rule.headers:
+            key, value = name.lower(), _filled(value, groups)
+            if key in given and key in headers:
+                value = headers[key][1] + ", " + value
+            headers[key] = (name, value)
+            given.add(key)
 
 
 def _is_index(path: str) -> bool:

@@ -461,40 +461,111 @@ def heading_text(text: str) -> str:
 
 
 # --- _headers --------------------------------------------------------------------------
+#
+# A constant number of pattern rules, whatever the number of posts: Cloudflare Pages counts
+# at most 100 rules. Two hosts read the file and combine matching rules differently:
+# Cloudflare Pages applies every matching rule in file order and joins repeated headers
+# with a comma (`! Name` removes what an earlier rule set), while netlify-cli keeps the last
+# matching rule's value. So every rule after the first that sets `Link` for a path starts
+# with `! Link` and gives the whole value: on both hosts the last matching rule wins.
+# Values name their targets by relative references (`<index.md>`, `<./>`), which a client
+# resolves against the URL it asked for (RFC 8288, 3.2), because only Cloudflare documents
+# placeholders in header values.
+
+HeaderRule = tuple[str, tuple[str, ...]]
+TWIN_ALTERNATE = '<index.md>; rel="alternate"; type="text/markdown"'
+TWIN_CANONICAL = '<./>; rel="canonical"'
 
 
 def _headers_text(site: Site, paths: list[str], own: bytes | None) -> str:
-    config = site.config
-    posts = {urls.page_file(e.post.path): e.post for e in site.posts}
-    twins = {twin_path(e.post): e.post for e in site.posts if has_twin(config, e.post)}
     parts = [own.decode("utf-8", "replace").rstrip("\n") + "\n\n" if own and own.strip() else ""]
     parts.append(
         "# Written by blogkeeper: llms.txt v2 link relations and Markdown content types.\n"
     )
-    for path in paths:
-        headers = _headers_for(config, path, posts, twins)
-        if headers:
-            parts.append(encode_url(config.base_path + urls.served_path(path)) + "\n")
-            parts += [f"  {header}\n" for header in headers]
+    for path, headers in header_rules(site, paths):
+        parts.append(path + "\n")
+        parts += [f"  {header}\n" for header in headers]
     return "".join(parts)
 
 
-def _headers_for(
-    config: SiteConfig, path: str, posts: dict[str, Post], twins: dict[str, Post]
-) -> list[str]:
-    described = f'<{encode_url(config.base_path + LLMS_TXT)}>; rel="describedby"'
-    if path.endswith(".html"):
-        target = urls.markdown_alternate(config, posts.get(path))
+def header_rules(site: Site, paths: list[str]) -> list[HeaderRule]:
+    """The `_headers` rules for a site whose outputs are `paths`: pattern rules for every
+    page, post, twin and llms file, then one exact rule for each page the patterns give
+    the wrong `Link` (a post with `llms: false`, a list page shaped like a post)."""
+    config = site.config
+    base = encode_url(config.base_path)
+    described = f'<{base}{LLMS_TXT}>; rel="describedby"'
+    page = _llms_page_link(base, described)
+    wanted = _page_links(site, paths, page, described)
+    twins = sorted({_shape(twin_path(e.post)) for e in site.posts if has_twin(config, e.post)})
+    rules: list[HeaderRule] = [
+        (base + pattern, (f"Link: {page}",)) for pattern in ("", "*/", "*.html")
+    ]
+    shapes = [shape.removesuffix(TWIN) for shape in twins]
+    for shape in shapes:
+        rules.append((base + shape, ("! Link", f"Link: {TWIN_ALTERNATE}, {described}")))
+    rules += _exceptions(base, wanted, shapes, page, f"{TWIN_ALTERNATE}, {described}")
+    for shape in twins:
+        canonical = f"Link: {TWIN_CANONICAL}, {described}"
+        rules.append((base + shape, (f"Content-Type: {MARKDOWN_TYPE}", canonical)))
+    for name in (LLMS_TXT, LLMS_FULL):
+        if name in paths:
+            rules.append((base + name, (f"Content-Type: {MARKDOWN_TYPE}",)))
+    return rules
+
+
+def _llms_page_link(base: str, described: str) -> str:
+    return f'<{base}{LLMS_TXT}>; rel="alternate"; type="text/markdown", {described}'
+
+
+def _page_links(site: Site, paths: list[str], page: str, described: str) -> dict[str, str]:
+    """The `Link` value each HTML page must get: what its head says, as in llms.txt v2."""
+    config = site.config
+    posts = {urls.page_file(e.post.path): e.post for e in site.posts}
+    links = {}
+    for path in paths:
+        if not path.endswith(".html"):
+            continue
+        post = posts.get(path)
+        target = urls.markdown_alternate(config, post)
         if target is None:
-            return [f"Link: {described}"]
-        alternate = f'<{encode_url(config.base_path + target)}>; rel="alternate"'
-        return [f'Link: {alternate}; type="text/markdown", {described}']
-    if path in twins:
-        canonical = encode_url(absolute_url(config, twins[path].path))
-        return [
-            f"Content-Type: {MARKDOWN_TYPE}",
-            f'Link: <{canonical}>; rel="canonical", {described}',
-        ]
-    if path in (LLMS_TXT, LLMS_FULL):
-        return [f"Content-Type: {MARKDOWN_TYPE}"]
-    return []
+            links[path] = described
+        elif post is not None and has_twin(config, post):
+            links[path] = f"{TWIN_ALTERNATE}, {described}"
+        else:
+            links[path] = page
+    return links
+
+
+def _shape(path: str) -> str:
+    """A rule path matching every path with as many folders as `path`: 2026/03/x/index.md
+    -> :p1/:p2/:p3/index.md (a placeholder matches one segment on both hosts)."""
+    folders, _, name = path.rpartition("/")
+    count = folders.count("/") + 1 if folders else 0
+    return "".join(f":p{n}/" for n in range(1, count + 1)) + name
+
+
+def _exceptions(
+    base: str, wanted: dict[str, str], shapes: list[str], page: str, twin_link: str
+) -> list[HeaderRule]:
+    """Rules for the pages the pattern rules get wrong: a folder of such pages under one
+    top-level name that holds no post gets two rules for the whole folder, any other page
+    one rule of its own."""
+    given = {
+        path: twin_link if _shape(path.removesuffix(urls.PAGE)) in shapes else page
+        for path in wanted
+        if path.endswith("/" + urls.PAGE)
+    }
+    wrong = sorted(p for p, link in given.items() if link != wanted[p])
+    rules: list[HeaderRule] = []
+    for top in sorted({p.split("/")[0] for p in wrong}):
+        under = {p: wanted[p] for p in given if p.split("/")[0] == top}
+        values = set(under.values())
+        if len(values) == 1 and twin_link not in values and len(under) > 2:
+            link = f"Link: {values.pop()}"
+            rules += [(f"{base}{top}/", ("! Link", link)), (f"{base}{top}/*/", ("! Link", link))]
+            wrong = [p for p in wrong if p.split("/")[0] != top]
+    for path in wrong:
+        served = encode_url(base + urls.served_path(path))
+        rules.append((served, ("! Link", f"Link: {wanted[path]}")))
+    return rules

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from blogkeeper.config import load_config
 from blogkeeper.content import POSTS_DIR, slugify
+from blogkeeper.deploy import deploy_files
 from blogkeeper.errors import BuildError, ContentError, did_you_mean
 
 BLOG_TOML = """\
@@ -67,6 +68,8 @@ def create_site(folder: Path) -> None:
         # A dotfile, so that it keeps the folder without being published.
         "static/.about": "Files in static/ are copied as they are to the site root.\n",
         ".gitignore": "/public/\n.blogkeeper-cache/\n",
+        # Publishing to GitHub Pages from a push: `blogkeeper deploy-files` for other hosts.
+        **deploy_files("github"),
     }
     for name, text in files.items():
         path = folder / name

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from blogkeeper.hosting import (
     Response,
     Snapshot,
+    apply_rules,
     content_type,
     finish,
     header_rules,
@@ -121,12 +122,34 @@ def test_site_under_a_base_path() -> None:
 def test_header_rules() -> None:
     rules = header_rules(
         "# comment\n/a/*\n  X-Robots-Tag: noindex\n  Access-Control-Allow-Origin: *\n"
-        "/p/:slug/\n  Link: <x>; rel=help\nhttps://host/x\n  X-Robots-Tag: all\n/empty\n"
+        "/p/:slug/\n  ! Link\n  Link: <x>; rel=help\nhttps://host/x\n  X-Robots-Tag: all\n"
+        "/empty\n/two/*/*\n  Link: <y>\n/same/:a/:a\n  Link: <z>\n"
     )
-    assert [(r.pattern.pattern, r.headers) for r in rules] == [
-        ("/a/.*", (("X-Robots-Tag", "noindex"),)),
-        ("/p/[^/]+/", (("Link", "<x>; rel=help"),)),
+    assert [(r.pattern.pattern, r.headers, r.detached) for r in rules] == [
+        ("/a/(?P<splat>.*)", (("X-Robots-Tag", "noindex"),), ()),
+        ("/p/(?P<slug>[^/]+)/", (("Link", "<x>; rel=help"),), ("Link",)),
     ]
+
+
+def headers_for(rules: str, url: str, default: str = "<d>") -> dict[str, str]:
+    headers = {"link": ("Link", default), "content-type": ("Content-Type", "text/html")}
+    apply_rules(header_rules(rules), url, headers)
+    return dict(headers.values())
+
+
+def test_rules_apply_in_order_and_join_as_on_cloudflare_pages() -> None:
+    rules = "/*\n  Link: <a>\n/x/*\n  Link: <b>\n/y/*\n  ! Link\n  Link: <c>\n/z/*\n  ! Link\n"
+    assert headers_for(rules, "/")["Link"] == "<a>"  # the server's own value is replaced
+    assert headers_for(rules, "/x/1")["Link"] == "<a>, <b>"
+    assert headers_for(rules, "/y/1")["Link"] == "<c>"
+    assert "Link" not in headers_for(rules, "/z/1")
+    assert headers_for(rules, "/x")["Link"] == "<a>"
+
+
+def test_splat_and_placeholders_fill_values() -> None:
+    rules = "/posts/:year/*\n  Link: </:year/:splat>; rel=x, <:nothing>\n"
+    assert headers_for(rules, "/posts/2026/a/b/")["Link"] == "</2026/a/b/>; rel=x, <:nothing>"
+    assert headers_for(rules, "/posts/2026")["Link"] == "<d>"  # :year is one segment, * needs /
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ the HTML heads; httpx for the `Link:` header values in `_headers`.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import string
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from blogkeeper.config import load_config
 from blogkeeper.content import LoadOptions, load_posts
 from blogkeeper.errors import BuildError
 from blogkeeper.fences import scan
+from blogkeeper.hosting import Snapshot, file_response
 from blogkeeper.model import BuildOptions, Post
 
 SAMPLE_URL = "https://tensors-and-tea.example.org/"
@@ -306,28 +308,60 @@ def check_head_links(built: Built) -> None:
         assert local_file(urljoin(built.url, described[0]), built.url, files) == "llms.txt"
 
 
-def check_headers(built: Built) -> None:
-    """Each page's `Link:` header says what its head says; Markdown is served as such."""
-    rules = {unquote(k): v for k, v in parse_headers(built.text("_headers")).items()}
+def served_headers(built: Built, path: str) -> dict[str, str]:
+    """The headers `serve`'s emulation of Cloudflare Pages sends for a file of the build."""
     base = "/" + built.url.split("/", 3)[3]
+    return dict(file_response(Snapshot.of(base, built.files), path).headers)
+
+
+def resolved_links(value: str, url: str) -> dict[str, tuple[str, str | None]]:
+    """{rel: (absolute target, type)} of a `Link:` value, resolved against the URL asked
+    for, as a client resolves them (RFC 8288, 3.2)."""
+    links = link_header(value)
+    return {
+        rel: (unquote(urljoin(url, link["url"])), link.get("type")) for rel, link in links.items()
+    }
+
+
+def decoded(links: dict[str, tuple[str, str | None]]) -> dict[str, tuple[str, str | None]]:
+    """Link targets compared decoded: a page's head and `_headers` may encode a space or a
+    parenthesis differently, and both name the same file."""
+    return {rel: (unquote(target), kind) for rel, (target, kind) in links.items()}
+
+
+def check_headers(built: Built) -> None:
+    """Through the host emulation, each page's `Link:` header says what its head says,
+    twins name their page as canonical, and Markdown is served as such: what the per-page
+    `_headers` of earlier versions gave, from a constant number of rules."""
+    rules = parse_headers(built.text("_headers"))
+    own = (built.root / "static" / "_headers").is_file()
+    assert len(rules) < 20 + (10 if own else 0), len(rules)
+    site = Snapshot.of("/" + built.url.split("/", 3)[3], built.files)
     for path in html_pages(built.files):
         if (built.root / "static" / path).is_file():
             continue  # the author's own page, copied as is
         alternates, described = head_links(built.files[path])
-        url = base + (path.removesuffix("index.html") if path.endswith("index.html") else path)
-        links = link_header(rules[url]["Link"])
-        assert unquote(links["describedby"]["url"]) == unquote(described[0])
-        in_header = [unquote(links["alternate"]["url"])] if "alternate" in links else []
-        assert in_header == [unquote(a) for a in alternates], path
+        url = page_url(built.url, path)
+        links = resolved_links(dict(file_response(site, path).headers)["Link"], url)
+        expected: dict[str, tuple[str, str | None]] = {
+            "describedby": (urljoin(url, described[0]), None)
+        }
         if alternates:
-            assert links["alternate"]["type"] == "text/markdown"
+            expected["alternate"] = (urljoin(url, alternates[0]), "text/markdown")
+        assert decoded(links) == decoded(expected), path
     for path in [p for p in built.files if p.endswith(".md") or p.startswith("llms")]:
-        rule = rules[base + path]
-        assert rule["Content-Type"] == "text/markdown; charset=utf-8"
+        headers = dict(file_response(site, path).headers)
+        assert headers["Content-Type"] == "text/markdown; charset=utf-8"
         if path.endswith("/index.md"):
-            canonical = unquote(link_header(rule["Link"])["canonical"]["url"])
-            assert canonical == built.url + path.removesuffix("index.md")
-    assert base + "robots.txt" not in rules  # robots.txt stays text/plain
+            url = built.url + path
+            assert resolved_links(headers["Link"], url) == {
+                "canonical": (built.url + path.removesuffix("index.md"), None),
+                "describedby": (built.url + "llms.txt", None),
+            }
+    if "robots.txt" in built.files:
+        robots = dict(file_response(site, "robots.txt").headers)
+        assert robots["Content-Type"] == "text/plain; charset=utf-8"
+        assert "Link" not in robots
 
 
 # --- a hostile blog --------------------------------------------------------------------
@@ -719,3 +753,40 @@ def test_kept_llms_outputs_follow_static_headers_and_settings(
     toml = root / "blog.toml"
     toml.write_text(toml.read_text() + "\n[llms]\nfull = false\n")
     assert urls.LLMS_FULL not in _same_with_and_without_cache(root)
+
+
+# --- _headers at any size --------------------------------------------------------------
+
+
+def test_headers_rules_stay_constant_as_posts_grow(make_site: Callable[..., Path]) -> None:
+    """A hundred times the posts, the same rules: only `llms: false` posts add one each."""
+    counts = []
+    for total in (3, 300):
+        files = {
+            f"posts/p{i}.md": post(f"P {i}", f"2001-{i % 12 + 1:02d}-{i % 28 + 1:02d}", body="x\n")
+            for i in range(total)
+        }
+        files["posts/hidden.md"] = post("Hidden", "2001-05-05", body="x\n", llms="false")
+        built = outputs(make_site, files)
+        counts.append(len(parse_headers(built.text("_headers"))))
+        check_headers(built)
+    assert counts[0] == counts[1] == 8
+
+
+@pytest.mark.slow
+def test_ten_thousand_posts_get_every_header_from_few_rules(
+    make_site: Callable[..., Path],
+) -> None:
+    files = {
+        f"posts/p{i}.md": post(
+            f"P {i}",
+            (dt.date(2000, 1, 1) + dt.timedelta(days=i)).isoformat(),
+            body="x\n",
+            tags=f"[t{i % 30}]",
+            **({"llms": "false"} if i % 2500 == 7 else {}),
+        )
+        for i in range(10_000)
+    }
+    built = outputs(make_site, files)
+    assert len(parse_headers(built.text("_headers"))) == 7 + 4
+    check_headers(built)

@@ -242,9 +242,9 @@ def test_real_twins_llms_txt_and_feed(own_server: Starter) -> None:
     if running.get("/2026/03/first/index.md", method="HEAD").status != 200:
         pytest.skip("this build makes no Markdown twins yet (they come from the llms module)")
     page = running.get("/2026/03/first/")
+    # The build's _headers names the twin relative to the page (one rule for every post).
     assert page.headers["link"] == (
-        '</2026/03/first/index.md>; rel="alternate"; type="text/markdown", '
-        '</llms.txt>; rel="describedby"'
+        '<index.md>; rel="alternate"; type="text/markdown", </llms.txt>; rel="describedby"'
     )
     twin = running.get("/2026/03/first/", {"Accept": "text/markdown"})
     assert twin.headers["content-type"] == "text/markdown; charset=utf-8"
