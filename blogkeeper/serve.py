@@ -51,6 +51,21 @@ WATCHED = ("posts", "templates", "static", "blog.toml")
 PING_SECONDS = 15.0
 RETRY = "save again; if it persists, run `blogkeeper build` to see the traceback"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# Files editors and tools write beside the one being saved; none is part of the site.
+EDITOR_FILES = (
+    r"\.sw[a-p]x?$",  # vim swap files: .swp, .swo, .swpx
+    r"~$",  # backups: post.md~
+    r"^4913$",  # vim's test that it may write in the folder
+    r"^sed[A-Za-z0-9]{6}$",  # sed -i writes sedXXXXXX, then renames it over the file
+    r"^\.#",  # emacs locks: .#post.md
+    r"^#.*#$",  # emacs auto-saves: #post.md#
+)
+
+
+class SiteFilter(watchfiles.DefaultFilter):
+    """watchfiles' default filter (.git, __pycache__, …), plus editors' temporary files."""
+
+    ignore_entity_patterns = (*watchfiles.DefaultFilter.ignore_entity_patterns, *EDITOR_FILES)
 
 
 @dataclass(frozen=True)
@@ -280,6 +295,7 @@ def watch(root: Path, on_change: Callable[[list[str]], None], stop: threading.Ev
             continue
         for changes in watchfiles.watch(
             *targets,
+            watch_filter=SiteFilter(),
             step=50,
             debounce=1000,
             stop_event=stop,

@@ -21,10 +21,11 @@ from typing import Any
 import pytest
 from conftest import BLOG_TOML, build, post, snapshot, write_files
 from live_server import LiveServer, live_server
+from watchfiles import Change
 
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.hosting import Response
-from blogkeeper.serve import Built, Preview
+from blogkeeper.serve import Built, Preview, SiteFilter
 
 # llms.txt, twins and feeds come from other modules; this site turns them off and brings
 # its own static stand-ins, so these tests do not depend on which of them exist.
@@ -501,6 +502,29 @@ def test_template_change_rebuilds(own_server: Starter) -> None:
     (running.root / "templates/404.html").write_text("<!doctype html><body>custom missing</body>\n")
     running.wait_for(r"rebuilt in")
     assert "custom missing" in running.get("/nope").text
+
+
+EDITOR_FILES = [".first.md.swp", ".first.md.swpx", "first.md~", "4913", "sedAb12Cd", ".#first.md"]
+
+
+@pytest.mark.parametrize("name", EDITOR_FILES)
+def test_editor_files_are_ignored_by_the_watch_filter(name: str) -> None:
+    assert not SiteFilter()(Change.added, f"/site/posts/{name}")
+    assert SiteFilter()(Change.modified, "/site/posts/first.md")
+    assert SiteFilter()(Change.added, "/site/static/sedation.txt")
+
+
+def test_editor_files_neither_rebuild_nor_show_in_changed(own_server: Starter) -> None:
+    running = own_server()
+    posts = running.root / "posts"
+    for name in EDITOR_FILES:
+        (posts / name).write_text("scratch")
+    (posts / "4913").unlink()  # vim removes it at once
+    time.sleep(1.5)  # past the watcher's debounce: these alone would have rebuilt
+    (posts / "first.md").write_text(post("First post", "2026-03-14", "Saved.\n"))
+    line = running.wait_for(r"changed")
+    assert re.fullmatch(r"posts/first\.md changed: rebuilt in [0-9.]+ s", line), line
+    assert "Saved." in running.get("/2026/03/first/").text
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
