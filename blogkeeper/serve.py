@@ -27,6 +27,7 @@ import json
 import secrets
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -273,12 +274,20 @@ class Handler(BaseHTTPRequestHandler):
 class PreviewServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    # socketserver's default of 5 makes the kernel drop or reset connections when a page,
+    # its assets and a few tabs open at once; the kernel caps this at net.core.somaxconn.
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], preview: Preview) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.preview = preview
         super().__init__(address, Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # the client went away (a closed tab, a reset): nothing went wrong here
+        super().handle_error(request, client_address)
 
 
 def watch(root: Path, on_change: Callable[[list[str]], None], stop: threading.Event) -> None:

@@ -11,9 +11,12 @@ import os
 import re
 import signal
 import socket
+import struct
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -463,6 +466,64 @@ def test_non_loopback_host_warns(own_server: Starter) -> None:
     running = own_server(None, "--host", "0.0.0.0")
     assert any("warning" in line and "0.0.0.0" in line for line in running.seen)
     assert running.get("/", host="192.168.1.10").status == 403
+
+
+# --- many clients, and clients that go away ------------------------------------------------
+
+
+def timed_get(port: int, start: threading.Barrier) -> tuple[float, bytes]:
+    """Seconds from connecting to the end of the reply, and the reply's status line."""
+    start.wait(10)
+    began = time.monotonic()
+    reply = b""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(b"GET /assets/style.css HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            sock.sendall(b"Connection: close\r\n\r\n")
+            while chunk := sock.recv(65536):
+                reply += chunk
+    except OSError as exc:
+        reply = repr(exc).encode()
+    return time.monotonic() - began, reply.partition(b"\r\n")[0]
+
+
+def test_two_hundred_concurrent_connections_are_all_answered_at_once(
+    server: LiveServer,
+) -> None:
+    count = 200
+    start = threading.Barrier(count)
+    with ThreadPoolExecutor(count) as pool:
+        results = list(pool.map(lambda _: timed_get(server.port, start), range(count)))
+    statuses = Counter(status for _, status in results)
+    assert statuses == {b"HTTP/1.1 200 OK": count}
+    slowest = max(seconds for seconds, _ in results)
+    assert slowest < 3, f"the slowest of {count} waited {slowest:.1f} s"  # a SYN retry is 1 s
+
+
+def reset(port: int, request: bytes, read: bool = False) -> None:
+    """Connect, send `request`, maybe read the reply, then close with a TCP reset."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.sendall(request)
+        if read:
+            sock.recv(65536)
+
+
+def test_a_client_that_resets_leaves_no_traceback(own_server: Starter) -> None:
+    running = own_server()
+    whole = b"GET /2026/03/first/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    for _ in range(5):
+        reset(running.port, b"")
+        reset(running.port, whole[:20])
+        reset(running.port, whole)
+        reset(running.port, whole, read=True)  # a kept-alive connection, then reset
+        reset(running.port, b"GET /__blogkeeper/events HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    time.sleep(0.5)
+    assert running.get("/").status == 200
+    assert running.stop() == 0
+    running.pump.join(10)
+    output = "\n".join(running.drain())
+    assert "Traceback" not in output and "Exception" not in output, output
 
 
 # --- rebuilds and shutdown -----------------------------------------------------------------
