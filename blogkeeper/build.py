@@ -139,8 +139,17 @@ def parallel_map(function: Callable[[In], Out], items: Sequence[In]) -> list[Out
         return [function(item) for item in items]
     from concurrent.futures import ProcessPoolExecutor  # only when a pool starts
 
+    from blogkeeper.deadline import die_with_parent
+
     chunk = max(1, len(items) // (workers * 8))
-    with ProcessPoolExecutor(workers, mp_context=_context()) as pool:
+    context = _context()
+    # Workers die with the build, even a SIGKILLed one. A forked worker checks that its
+    # parent is this process; a forkserver's workers die with the forkserver, which
+    # exits when this process does.
+    parent = os.getpid() if context.get_start_method() == "fork" else None
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=die_with_parent, initargs=(parent,)
+    ) as pool:
         return list(pool.map(function, items, chunksize=chunk))
 
 

@@ -10,13 +10,17 @@ are regular expressions too. `call_with_deadline` ends such a call after `second
 - on any other thread, where signals cannot be used, the call runs in a worker process
   forked from a forkserver (kept for the next call), which is killed when time is up.
 
+`die_with_parent` makes a child process end with the process that started it.
+
 This module knows nothing about posts or Markdown and writes nothing.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -60,6 +64,26 @@ def _with_alarm(seconds: float, fn: Callable[..., T], args: tuple[Any, ...]) -> 
         signal.signal(signal.SIGALRM, previous)
         if outer:  # someone else's timer was running: give it back what is left
             signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - started), 1e-3))
+
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def die_with_parent(parent: int | None) -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux; elsewhere nothing).
+
+    Without it a pool worker outlives a killed build for good, blocked on a pipe that its
+    sibling workers hold open. `parent` is the pid this process was forked from, if known:
+    a parent that died before the request took effect is caught by comparing it.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes  # here: only a child process needs it
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
 
 
 @lru_cache(maxsize=1)
