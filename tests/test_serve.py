@@ -557,6 +557,26 @@ def test_first_build_failure_serves_an_error_page(own_server: Starter) -> None:
     assert events(running)[1]["generation"] == 1
 
 
+def test_a_template_that_never_ends_is_stopped_and_serving_goes_on(own_server: Starter) -> None:
+    running = own_server()
+    (running.root / "templates").mkdir()
+    template = running.root / "templates/post.html"
+    template.write_text("<!doctype html>\n{% for i in range(10**12) %}{% endfor %}\n")
+    running.wait_for(r"build failed", timeout=40)
+    assert any(
+        line.startswith("templates/post.html:2: the pages took longer than")
+        for line in running.seen
+    ), running.seen
+    started = time.monotonic()
+    reply = running.get("/2026/03/first/")
+    assert reply.status == 200 and "First body text." in reply.text
+    assert time.monotonic() - started < 2
+    assert events(running)[1]["errors"][0].startswith("templates/post.html:2: ")
+    template.unlink()
+    running.wait_for(r"rebuilt in")
+    assert events(running)[1]["errors"] == []
+
+
 def test_template_change_rebuilds(own_server: Starter) -> None:
     running = own_server()
     (running.root / "templates").mkdir()
