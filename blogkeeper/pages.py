@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import jinja2
 
-from blogkeeper import urls
+from blogkeeper import deadline, urls
 from blogkeeper.checkcode import code_checked
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.model import Group, Output, Post, RenderedPost, Site
@@ -116,8 +116,6 @@ def bounds(site: Site) -> tuple[float, int]:
 def render_pages(site: Site) -> list[Output]:
     """Every HTML page of the site plus sitemap.xml, robots.txt and the stylesheets, made
     in a child process within `bounds(site)`; `BuildError` naming the template line."""
-    from blogkeeper import deadline  # here: multiprocessing is only needed for pages
-
     seconds, memory = bounds(site)
     try:
         return deadline.call_in_child(
