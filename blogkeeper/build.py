@@ -13,12 +13,11 @@ import datetime as dt
 import hashlib
 import json
 import os
-import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from blogkeeper import feeds, links, llms, pages, render, urls
 from blogkeeper.cache import Cache
@@ -26,9 +25,6 @@ from blogkeeper.config import SiteConfig, load_config
 from blogkeeper.content import LoadOptions, select_posts, slugify
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.model import BuildOptions, Group, Output, Post, RenderedPost, Rendering, Site
-
-if TYPE_CHECKING:
-    from multiprocessing.context import BaseContext
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -165,8 +161,17 @@ def parallel_map(function: Callable[[In], Out], items: Sequence[In]) -> list[Out
         return [function(item) for item in items]
     from concurrent.futures import ProcessPoolExecutor  # only when a pool starts
 
+    from blogkeeper.deadline import die_with_parent, process_context
+
     chunk = max(1, len(items) // (workers * 8))
-    with ProcessPoolExecutor(workers, mp_context=_context()) as pool:
+    context = process_context()
+    # Workers die with the build, even a SIGKILLed one. A forked worker checks that its
+    # parent is this process; a forkserver's workers die with the forkserver, which
+    # exits when this process does.
+    parent = os.getpid() if context.get_start_method() == "fork" else None
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=die_with_parent, initargs=(parent,)
+    ) as pool:
         return list(pool.map(function, items, chunksize=chunk))
 
 
@@ -176,19 +181,6 @@ def pool_size() -> int:
     if forced.isdigit() and int(forced) > 0:
         return int(forced)
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def _context() -> BaseContext:
-    from multiprocessing import get_context
-
-    # fork starts workers in milliseconds with the renderer already imported, but forking
-    # a process that runs other threads (serve does) can leave the child stuck on a lock
-    # one of them held. Then workers fork from a single-threaded server process instead.
-    if threading.active_count() == 1:
-        return get_context("fork")
-    context = get_context("forkserver")
-    context.set_forkserver_preload(["blogkeeper.build"])
-    return context
 
 
 def assemble(

@@ -1,4 +1,4 @@
-"""Run one pure call under a wall-clock bound, so that no input can hang a build.
+"""Run one pure call under a bound, so that no input can hang a build or eat the memory.
 
 markdown2 has regular expressions that backtrack exponentially on some inputs (an unclosed
 HTML tag followed by many attributes, trentm/python-markdown2#707), and Pygments lexers
@@ -10,19 +10,29 @@ are regular expressions too. `call_with_deadline` ends such a call after `second
 - on any other thread, where signals cannot be used, the call runs in a worker process
   forked from a forkserver (kept for the next call), which is killed when time is up.
 
+Templates are programs: a loop can run for ever and a string can double until memory
+runs out. `call_in_child` runs a call in a child process of its own, with a limit on its
+address space, and kills it when its time is up; `call_with_alarm` lets the call itself
+stop in time (in that child), where a traceback still says where it was.
+
+`die_with_parent` makes a child process end with the process that started it, and
+`process_context` says how to start one safely from the current process.
+
 This module knows nothing about posts or Markdown and writes nothing.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
 from functools import lru_cache
 from multiprocessing.connection import Connection
-from multiprocessing.context import ForkServerContext
+from multiprocessing.context import ForkContext, ForkServerContext
 from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any, TypeVar
@@ -36,19 +46,30 @@ class Overrun(BaseException):
     """The call ran past its deadline (a BaseException, so `except Exception` in it misses)."""
 
 
+class ChildDied(Exception):
+    """The child process ended without an answer (killed, or out of memory in C code)."""
+
+
 def call_with_deadline(seconds: float, fn: Callable[..., T], *args: Any) -> T:
     """`fn(*args)`, or `Overrun` once it has run for `seconds`."""
     on_main = threading.current_thread() is threading.main_thread()
     if on_main and hasattr(signal, "setitimer"):
-        return _with_alarm(seconds, fn, args)
+        return call_with_alarm(seconds, Overrun, fn, *args)
     if hasattr(signal, "setitimer"):  # a POSIX system: a forkserver exists
         return _in_child(seconds, fn, args)
     return fn(*args)  # Windows: no bound (documented in SECURITY.md)
 
 
-def _with_alarm(seconds: float, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+def call_with_alarm(
+    seconds: float, error: type[BaseException], fn: Callable[..., T], *args: Any
+) -> T:
+    """`fn(*args)`, with `error` raised inside it once it has run for `seconds`. Only on
+    the main thread; on Windows, unbounded."""
+    if not hasattr(signal, "setitimer"):
+        return fn(*args)
+
     def expire(signum: int, frame: FrameType | None) -> None:
-        raise Overrun
+        raise error
 
     previous = signal.signal(signal.SIGALRM, expire)
     outer, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
@@ -62,10 +83,105 @@ def _with_alarm(seconds: float, fn: Callable[..., T], args: tuple[Any, ...]) -> 
             signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - started), 1e-3))
 
 
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def die_with_parent(parent: int | None) -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux; elsewhere nothing).
+
+    Without it a pool worker outlives a killed build for good, blocked on a pipe that its
+    sibling workers hold open. `parent` is the pid this process was forked from, if known:
+    a parent that died before the request took effect is caught by comparing it.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes  # here: only a child process needs it
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
+
+
+def call_in_child(seconds: float, memory: int, fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` run in a new child process with at most `memory` bytes more address
+    space than it starts with (Linux), killed with `Overrun` after `seconds`; what it
+    raises (a `BuildError`, a `MemoryError`) is raised here. Windows: run here, unbounded."""
+    if not hasattr(os, "fork"):
+        return fn(*args)
+    context = process_context()
+    ours, theirs = context.Pipe(duplex=False)
+    parent = os.getpid() if context.get_start_method() == "fork" else None
+    child = context.Process(target=_child, args=(theirs, parent, memory, fn, args), daemon=True)
+    child.start()
+    theirs.close()
+    try:
+        if not ours.poll(seconds):
+            raise Overrun
+        kind, value = ours.recv()
+    except EOFError:
+        child.join()
+        raise ChildDied(f"the process stopped with exit code {child.exitcode}") from None
+    finally:
+        child.kill()
+        child.join()
+        ours.close()
+    return _returned(kind, value)  # type: ignore[no-any-return]
+
+
+def _child(
+    pipe: Connection, parent: int | None, memory: int, fn: Callable[..., Any], args: Any
+) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    die_with_parent(parent)
+    _limit_memory(memory)
+    pipe.send(_answer(fn, args))
+
+
+def _limit_memory(extra: int) -> None:
+    """Allow this process `extra` bytes of address space more than it has now (Linux)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            size = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return
+    import resource  # here: only a child process needs it
+
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = size + extra if hard == resource.RLIM_INFINITY else min(size + extra, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _answer(fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[str, Any]:
+    try:
+        return ("ok", fn(*args))
+    except BuildError as exc:
+        return ("build", exc.errors)
+    except Exception as exc:
+        return ("raise", exc)
+
+
+def _returned(kind: str, value: Any) -> Any:
+    if kind == "ok":
+        return value
+    if kind == "build":
+        raise BuildError(value)
+    raise value
+
+
+def process_context() -> ForkContext | ForkServerContext:
+    """How to start a child process from here: fork, which starts in milliseconds with
+    everything imported, unless other threads run (serve): forking then can leave the
+    child stuck on a lock one of them held, so children come from a forkserver."""
+    if threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return _forkserver()
+
+
 @lru_cache(maxsize=1)
-def _context() -> ForkServerContext:
+def _forkserver() -> ForkServerContext:
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["blogkeeper.render"])
+    context.set_forkserver_preload(["blogkeeper.build"])  # the renderer and the templates
     return context
 
 
@@ -77,8 +193,8 @@ def _in_child(seconds: float, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
     """Run the call in a long-lived worker process; a worker that overruns is killed."""
     with _lock:
         if not _worker:
-            ours, theirs = _context().Pipe()
-            started = _context().Process(target=_serve, args=(theirs,), daemon=True)
+            ours, theirs = _forkserver().Pipe()
+            started = _forkserver().Process(target=_serve, args=(theirs,), daemon=True)
             started.start()
             theirs.close()
             _worker.append((started, ours))
@@ -94,11 +210,7 @@ def _in_child(seconds: float, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         except BaseException:
             _stop(process, pipe)
             raise
-    if kind == "ok":
-        return value  # type: ignore[no-any-return]
-    if kind == "build":
-        raise BuildError(value)
-    raise value
+    return _returned(kind, value)  # type: ignore[no-any-return]
 
 
 def _stop(process: BaseProcess, pipe: Connection) -> None:
@@ -114,10 +226,4 @@ def _serve(pipe: Connection) -> None:
             fn, args = pipe.recv()
         except EOFError:
             return
-        try:
-            message: tuple[str, Any] = ("ok", fn(*args))
-        except BuildError as exc:
-            message = ("build", exc.errors)
-        except Exception as exc:
-            message = ("raise", exc)
-        pipe.send(message)
+        pipe.send(_answer(fn, args))

@@ -185,12 +185,13 @@ def parse_path(raw: str) -> tuple[list[str], str] | Response:
 
 
 def redirect(segments: list[str], query: str) -> Response:
-    """A redirect to a path built from validated segments: always on-site, never `//`."""
+    """A permanent redirect, as static hosts send, to a path built from validated
+    segments: always on-site, never `//`."""
     location = "/" + "/".join(quote(s, safe="") for s in segments)
     if query:
         location += "?" + quote(query, safe="=&;%+")
     return Response(
-        302, (("Location", location), ("Content-Type", "text/plain; charset=utf-8")), b""
+        301, (("Location", location), ("Content-Type", "text/plain; charset=utf-8")), b""
     )
 
 

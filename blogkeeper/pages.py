@@ -1,8 +1,10 @@
 """HTML pages, sitemap.xml and robots.txt from Jinja2 templates.
 
 A file in the site's templates/ folder overrides the built-in template of the same name.
-Autoescape is on and undefined variables are errors. Pure apart from reading templates:
-a `Site` in, `Output` values out; writes nothing.
+Autoescape is on and undefined variables are errors. A template is a program that can
+loop for ever or fill the memory, so the pages are rendered in a child process bounded
+in time and memory (`deadline.call_in_child`). Pure apart from reading templates: a
+`Site` in, `Output` values out; writes nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from urllib.parse import quote
 
 import jinja2
 
-from blogkeeper import urls
+from blogkeeper import deadline, urls
 from blogkeeper.checkcode import code_checked
 from blogkeeper.config import SiteConfig
 from blogkeeper.errors import BuildError, ContentError
@@ -25,6 +27,7 @@ from blogkeeper.model import Group, Output, Post, RenderedPost, Site
 from blogkeeper.render import link_fragments, stylesheet
 
 TEMPLATES_DIR = "templates"
+RETRY = "build again; if it persists, report it with the site that shows it"
 MONTHS = (
     *("January", "February", "March", "April", "May", "June", "July"),
     *("August", "September", "October", "November", "December"),
@@ -95,8 +98,50 @@ def long_date(value: dt.datetime) -> str:
     return f"{value.day} {MONTHS[value.month - 1]} {value.year}"
 
 
+# The page step may take this long and use this much memory, plus the second number for
+# each post, topic and series. A page takes about 0.3 ms and 70 KiB (its bytes, twice).
+PAGES_SECONDS = (5.0, 0.01)
+PAGES_MEMORY = (1 << 30, 256 << 10)
+# The child's own alarm stops a template where a traceback names its line; its parent
+# kills it this much later, if something that does not look at signals is still running.
+GRACE_SECONDS = 5.0
+
+
+class PagesOverran(Exception):
+    """The page step ran past its time (an Exception: Jinja then maps the template line)."""
+
+
+def bounds(site: Site) -> tuple[float, int]:
+    """The seconds and bytes the page step of `site` may use."""
+    size = len(site.posts) + len(site.topics) + len(site.series)
+    seconds, memory = PAGES_SECONDS, PAGES_MEMORY
+    return seconds[0] + seconds[1] * size, memory[0] + memory[1] * size
+
+
 def render_pages(site: Site) -> list[Output]:
-    """Every HTML page of the site plus sitemap.xml, robots.txt and the stylesheets."""
+    """Every HTML page of the site plus sitemap.xml, robots.txt and the stylesheets, made
+    in a child process within `bounds(site)`; `BuildError` naming the template line."""
+    seconds, memory = bounds(site)
+    try:
+        return deadline.call_in_child(
+            seconds + GRACE_SECONDS,
+            memory,
+            deadline.call_with_alarm,
+            seconds,
+            PagesOverran,
+            _render_pages,
+            site,
+        )
+    except (deadline.Overrun, PagesOverran):
+        error = _stopped(site, None, None, PagesOverran())
+    except MemoryError as exc:
+        error = _stopped(site, None, None, exc)
+    except deadline.ChildDied as exc:
+        error = ContentError(TEMPLATES_DIR, None, f"rendering the pages failed: {exc}", RETRY)
+    raise BuildError([error])
+
+
+def _render_pages(site: Site) -> list[Output]:
     env = environment(site)
     feeds = feed_links(site, urls.FEED_FOLDER, site.config.title)
     intros: dict[int, Intro] = {}  # a post's intro is on its index page and topic pages
@@ -116,6 +161,8 @@ def render_pages(site: Site) -> list[Output]:
             outputs.append(Output(page.path, data))
         except Exception as exc:  # also what a filter or method raises on a bad value
             errors.append(_template_error(site, page.template, exc))
+            if isinstance(exc, (PagesOverran, MemoryError)):
+                break  # no time or memory left for the other pages
     if errors:
         raise BuildError(errors)
     return [
@@ -275,6 +322,8 @@ def _template_error(site: Site, template: str, exc: Exception) -> ContentError:
     filename, line = getattr(exc, "filename", None), getattr(exc, "lineno", None)
     if line is None:
         filename, line = _template_frame(exc) or (filename, None)
+    if isinstance(exc, (PagesOverran, MemoryError)):
+        return _stopped(site, filename or template, line, exc)
     if isinstance(exc, jinja2.TemplateNotFound):
         message = f"template not found: {exc.name}"
     elif isinstance(exc, jinja2.UndefinedError):
@@ -284,6 +333,21 @@ def _template_error(site: Site, template: str, exc: Exception) -> ContentError:
     else:
         message = f"{type(exc).__name__}: {exc}"
     return ContentError(_shown(site, filename or template), line, f"template error: {message}")
+
+
+def _stopped(
+    site: Site, template: str | None, line: int | None, exc: BaseException
+) -> ContentError:
+    """The error for a page step stopped at its time or memory bound."""
+    seconds, memory = bounds(site)
+    if isinstance(exc, MemoryError):
+        message = f"the pages needed more than {memory >> 20} MiB of memory; stopped"
+        hint = "does a loop in a template grow a string or a list without end?"
+    else:
+        message = f"the pages took longer than {seconds:g} s to render; stopped"
+        hint = "does a loop in a template run for ever?"
+    where = _shown(site, template) if template else TEMPLATES_DIR
+    return ContentError(where, line, message, hint)
 
 
 def _shown(site: Site, name: str) -> str:

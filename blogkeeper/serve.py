@@ -27,6 +27,7 @@ import json
 import secrets
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -51,6 +52,21 @@ WATCHED = ("posts", "templates", "static", "blog.toml")
 PING_SECONDS = 15.0
 RETRY = "save again; if it persists, run `blogkeeper build` to see the traceback"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# Files editors and tools write beside the one being saved; none is part of the site.
+EDITOR_FILES = (
+    r"\.sw[a-p]x?$",  # vim swap files: .swp, .swo, .swpx
+    r"~$",  # backups: post.md~
+    r"^4913$",  # vim's test that it may write in the folder
+    r"^sed[A-Za-z0-9]{6}$",  # sed -i writes sedXXXXXX, then renames it over the file
+    r"^\.#",  # emacs locks: .#post.md
+    r"^#.*#$",  # emacs auto-saves: #post.md#
+)
+
+
+class SiteFilter(watchfiles.DefaultFilter):
+    """watchfiles' default filter (.git, __pycache__, …), plus editors' temporary files."""
+
+    ignore_entity_patterns = (*watchfiles.DefaultFilter.ignore_entity_patterns, *EDITOR_FILES)
 
 
 @dataclass(frozen=True)
@@ -258,12 +274,20 @@ class Handler(BaseHTTPRequestHandler):
 class PreviewServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    # socketserver's default of 5 makes the kernel drop or reset connections when a page,
+    # its assets and a few tabs open at once; the kernel caps this at net.core.somaxconn.
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], preview: Preview) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.preview = preview
         super().__init__(address, Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # the client went away (a closed tab, a reset): nothing went wrong here
+        super().handle_error(request, client_address)
 
 
 def watch(root: Path, on_change: Callable[[list[str]], None], stop: threading.Event) -> None:
@@ -280,6 +304,7 @@ def watch(root: Path, on_change: Callable[[list[str]], None], stop: threading.Ev
             continue
         for changes in watchfiles.watch(
             *targets,
+            watch_filter=SiteFilter(),
             step=50,
             debounce=1000,
             stop_event=stop,

@@ -36,6 +36,7 @@ class LiveServer:
     root: Path
     port: int
     lines: queue.Queue[str]
+    pump: threading.Thread
     seen: list[str] = field(default_factory=list)
 
     @property
@@ -54,6 +55,12 @@ class LiveServer:
             self.seen.append(line)
             if re.search(pattern, line):
                 return line
+
+    def drain(self) -> list[str]:
+        """Every line seen so far, with those not yet read."""
+        while not self.lines.empty():
+            self.seen.append(self.lines.get_nowait())
+        return self.seen
 
     def get(
         self,
@@ -107,7 +114,7 @@ def live_server(root: Path, *args: str, env: dict[str, str] | None = None) -> It
     lines: queue.Queue[str] = queue.Queue()
     pump = threading.Thread(target=_pump, args=(proc, lines), daemon=True)
     pump.start()
-    server = LiveServer(proc, root, 0, lines)
+    server = LiveServer(proc, root, 0, lines, pump)
     try:
         server.wait_for(r"^building ")
         server.port = int(server.wait_for(r"serving at http://").split(":")[2].split("/")[0])

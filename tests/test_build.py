@@ -3,6 +3,11 @@ step hands on with each post (its links, ids, feed HTML and twin)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -166,3 +171,65 @@ POST_TEMPLATE = """\
 {% block content %}{{ content | replace('id="deep-part"', 'id="x-deep-part"') | safe }}
 {% endblock %}
 """
+
+
+# --- the process pool dies with its build -------------------------------------------------
+
+
+def slow_post(number: int) -> str:
+    """A post that takes Pygments a good fraction of a second: 800 distinct lines."""
+    code = "\n".join(f"def f{i}_{number}(x):\n    return [x * {i}]  # c" for i in range(800))
+    return post(
+        f"P{number}", f"2026-01-{number % 28 + 1:02}", f"Intro.\n\n```python\n{code}\n```\n"
+    )
+
+
+def children(pid: int) -> dict[int, str]:
+    """The live child processes of `pid`, each with its start time (a pid may be reused)."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # it ended while we looked
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found[int(stat.parent.name)] = fields[19]
+    return found
+
+
+def alive(pid: int, started: str) -> bool:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return False
+    return fields[0] != "Z" and fields[19] == started
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_pool_workers_die_with_a_killed_build(
+    make_site: Callable[..., Path], tmp_path: Path, sig: int
+) -> None:
+    root = make_site({f"posts/p{n:02}.md": slow_post(n) for n in range(24)})
+    command = [sys.executable, "-m", "blogkeeper", "build", "--site", str(root), "--no-cache"]
+    env = {**os.environ, "BLOGKEEPER_WORKERS": "2"}
+    build = subprocess.Popen([*command, "--out", str(tmp_path / "out")], env=env)
+    workers: dict[int, str] = {}
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers) < 2 and build.poll() is None and time.monotonic() < deadline:
+            workers = children(build.pid)
+            time.sleep(0.01)
+        assert len(workers) == 2, "the build ended before its pool was seen"
+        build.send_signal(sig)
+        build.wait(10)
+        deadline = time.monotonic() + 10
+        while any(alive(*w) for w in workers.items()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [pid for pid, started in workers.items() if alive(pid, started)] == []
+    finally:
+        build.kill()
+        build.wait()
+        for pid, started in workers.items():
+            if alive(pid, started):
+                os.kill(pid, signal.SIGKILL)

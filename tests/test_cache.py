@@ -14,6 +14,7 @@ from conftest import REPO, build, now, post, snapshot
 from blogkeeper import build as build_module
 from blogkeeper import cache as cache_module
 from blogkeeper.cache import CACHE_DIR, Cache, code_digest
+from blogkeeper.deadline import process_context
 from blogkeeper.model import BuildOptions
 
 MakeSite = Callable[..., Path]
@@ -198,12 +199,12 @@ def test_a_build_beside_other_threads_uses_a_forkserver_pool(
     other = threading.Thread(target=stop.wait)
     other.start()
     try:
-        assert build_module._context().get_start_method() == "forkserver"
+        assert process_context().get_start_method() == "forkserver"
         assert outputs(root, cache=False) == serial
     finally:
         stop.set()
         other.join()
-    assert build_module._context().get_start_method() == "fork"
+    assert process_context().get_start_method() == "fork"
 
 
 def test_same_size_damage_to_an_entry_is_never_published(

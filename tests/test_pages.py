@@ -11,6 +11,12 @@ import pytest
 from conftest import REPO, Result, copy_sample, post, quick_build, snapshot
 from lxml import etree, html
 
+from blogkeeper import pages
+from blogkeeper.build import assemble, render_posts
+from blogkeeper.config import load_config
+from blogkeeper.content import LoadOptions, load_posts
+from blogkeeper.model import BuildOptions
+
 MakeSite = Callable[..., Path]
 BrokenBuild = Callable[[dict[str, str | bytes], str], Result]
 
@@ -358,3 +364,53 @@ def test_extension_templates_add_to_every_page_or_every_post(
     post_page = html.fromstring(built["2026/01/a/index.html"])
     assert post_page.xpath("//article/section[@id='comments']/text()") == ["On A"]
     assert not html.fromstring(built["index.html"]).xpath("//section[@id='comments']")
+
+
+# --- templates that never end or fill the memory are stopped at their line --------------
+
+LOOP_FOR_EVER = "{% for i in range(10**12) %}{% endfor %}"
+# 1 GiB: more than the 256 MiB the tests allow, little enough to survive without a bound.
+DOUBLE_30_TIMES = (
+    '{% set ns = namespace(s="x") %}{% for i in range(30) %}{% set ns.s = ns.s ~ ns.s %}'
+    "{% endfor %}{{ ns.s | length }}"
+)
+
+
+def test_a_template_that_never_ends_is_stopped_at_its_line(
+    broken_build: BrokenBuild, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pages, "PAGES_SECONDS", (1.0, 0.0))
+    result = broken_build(
+        {"templates/post.html": broken_template(LOOP_FOR_EVER)}, "templates/post.html:8: "
+    )
+    assert "the pages took longer than 1 s to render; stopped" in result.err
+
+
+def test_a_template_that_fills_the_memory_is_stopped_at_its_line(
+    broken_build: BrokenBuild, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pages, "PAGES_MEMORY", (256 << 20, 0))
+    result = broken_build(
+        {"templates/post.html": broken_template(DOUBLE_30_TIMES)}, "templates/post.html:8: "
+    )
+    assert "the pages needed more than 256 MiB of memory; stopped" in result.err
+
+
+def test_a_template_stuck_where_signals_wait_is_killed(
+    broken_build: BrokenBuild, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sum` over a range runs in C and looks at no signal: the parent kills the child."""
+    monkeypatch.setattr(pages, "PAGES_SECONDS", (0.5, 0.0))
+    monkeypatch.setattr(pages, "GRACE_SECONDS", 0.5)
+    result = broken_build(
+        {"templates/post.html": broken_template("{{ range(10**12) | sum }}")}, "templates: "
+    )
+    assert "the pages took longer than 0.5 s to render; stopped" in result.err
+
+
+def test_page_bounds_grow_with_the_site(make_site: MakeSite) -> None:
+    root = make_site({f"posts/p{n}.md": post(f"P{n}", "2026-01-01") for n in range(10)})
+    options = BuildOptions()
+    config = load_config(root)
+    site = assemble(config, render_posts(config, load_posts(config, LoadOptions())), options)
+    assert pages.bounds(site) == (5.0 + 0.01 * 10, (1 << 30) + (256 << 10) * 10)

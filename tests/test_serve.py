@@ -11,9 +11,12 @@ import os
 import re
 import signal
 import socket
+import struct
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -21,10 +24,11 @@ from typing import Any
 import pytest
 from conftest import BLOG_TOML, build, post, snapshot, write_files
 from live_server import LiveServer, live_server
+from watchfiles import Change
 
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.hosting import Response
-from blogkeeper.serve import Built, Preview
+from blogkeeper.serve import Built, Preview, SiteFilter
 
 # llms.txt, twins and feeds come from other modules; this site turns them off and brings
 # its own static stand-ins, so these tests do not depend on which of them exist.
@@ -170,7 +174,7 @@ def test_missing_page_is_the_sites_404_with_status_404(server: LiveServer) -> No
 
 def test_folder_without_slash_redirects_on_site(server: LiveServer) -> None:
     reply = server.get("/2026/03/first")
-    assert reply.status == 302 and reply.headers["location"] == "/2026/03/first/"
+    assert reply.status == 301 and reply.headers["location"] == "/2026/03/first/"
     assert server.get("/notes?x=1").headers["location"] == "/notes/?x=1"
     assert server.get("/2026/03/first/").status == 200
 
@@ -192,7 +196,7 @@ def test_no_off_site_redirect(server: LiveServer, path: str) -> None:
     reply = server.get(path)
     location = reply.headers.get("location")
     assert location is None or (location.startswith("/") and location[1:2] not in ("/", "\\"))
-    assert reply.status in (200, 302, 400, 404)  # http.server turns `//x` into `/x`
+    assert reply.status in (200, 301, 400, 404)  # http.server turns `//x` into `/x`
     assert server.get("/evil.example").headers["location"] == "/evil.example/"
 
 
@@ -464,6 +468,64 @@ def test_non_loopback_host_warns(own_server: Starter) -> None:
     assert running.get("/", host="192.168.1.10").status == 403
 
 
+# --- many clients, and clients that go away ------------------------------------------------
+
+
+def timed_get(port: int, start: threading.Barrier) -> tuple[float, bytes]:
+    """Seconds from connecting to the end of the reply, and the reply's status line."""
+    start.wait(10)
+    began = time.monotonic()
+    reply = b""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(b"GET /assets/style.css HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            sock.sendall(b"Connection: close\r\n\r\n")
+            while chunk := sock.recv(65536):
+                reply += chunk
+    except OSError as exc:
+        reply = repr(exc).encode()
+    return time.monotonic() - began, reply.partition(b"\r\n")[0]
+
+
+def test_two_hundred_concurrent_connections_are_all_answered_at_once(
+    server: LiveServer,
+) -> None:
+    count = 200
+    start = threading.Barrier(count)
+    with ThreadPoolExecutor(count) as pool:
+        results = list(pool.map(lambda _: timed_get(server.port, start), range(count)))
+    statuses = Counter(status for _, status in results)
+    assert statuses == {b"HTTP/1.1 200 OK": count}
+    slowest = max(seconds for seconds, _ in results)
+    assert slowest < 3, f"the slowest of {count} waited {slowest:.1f} s"  # a SYN retry is 1 s
+
+
+def reset(port: int, request: bytes, read: bool = False) -> None:
+    """Connect, send `request`, maybe read the reply, then close with a TCP reset."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.sendall(request)
+        if read:
+            sock.recv(65536)
+
+
+def test_a_client_that_resets_leaves_no_traceback(own_server: Starter) -> None:
+    running = own_server()
+    whole = b"GET /2026/03/first/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    for _ in range(5):
+        reset(running.port, b"")
+        reset(running.port, whole[:20])
+        reset(running.port, whole)
+        reset(running.port, whole, read=True)  # a kept-alive connection, then reset
+        reset(running.port, b"GET /__blogkeeper/events HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    time.sleep(0.5)
+    assert running.get("/").status == 200
+    assert running.stop() == 0
+    running.pump.join(10)
+    output = "\n".join(running.drain())
+    assert "Traceback" not in output and "Exception" not in output, output
+
+
 # --- rebuilds and shutdown -----------------------------------------------------------------
 
 
@@ -495,12 +557,55 @@ def test_first_build_failure_serves_an_error_page(own_server: Starter) -> None:
     assert events(running)[1]["generation"] == 1
 
 
+def test_a_template_that_never_ends_is_stopped_and_serving_goes_on(own_server: Starter) -> None:
+    running = own_server()
+    (running.root / "templates").mkdir()
+    template = running.root / "templates/post.html"
+    template.write_text("<!doctype html>\n{% for i in range(10**12) %}{% endfor %}\n")
+    running.wait_for(r"build failed", timeout=40)
+    assert any(
+        line.startswith("templates/post.html:2: the pages took longer than")
+        for line in running.seen
+    ), running.seen
+    started = time.monotonic()
+    reply = running.get("/2026/03/first/")
+    assert reply.status == 200 and "First body text." in reply.text
+    assert time.monotonic() - started < 2
+    assert events(running)[1]["errors"][0].startswith("templates/post.html:2: ")
+    template.unlink()
+    running.wait_for(r"rebuilt in")
+    assert events(running)[1]["errors"] == []
+
+
 def test_template_change_rebuilds(own_server: Starter) -> None:
     running = own_server()
     (running.root / "templates").mkdir()
     (running.root / "templates/404.html").write_text("<!doctype html><body>custom missing</body>\n")
     running.wait_for(r"rebuilt in")
     assert "custom missing" in running.get("/nope").text
+
+
+EDITOR_FILES = [".first.md.swp", ".first.md.swpx", "first.md~", "4913", "sedAb12Cd", ".#first.md"]
+
+
+@pytest.mark.parametrize("name", EDITOR_FILES)
+def test_editor_files_are_ignored_by_the_watch_filter(name: str) -> None:
+    assert not SiteFilter()(Change.added, f"/site/posts/{name}")
+    assert SiteFilter()(Change.modified, "/site/posts/first.md")
+    assert SiteFilter()(Change.added, "/site/static/sedation.txt")
+
+
+def test_editor_files_neither_rebuild_nor_show_in_changed(own_server: Starter) -> None:
+    running = own_server()
+    posts = running.root / "posts"
+    for name in EDITOR_FILES:
+        (posts / name).write_text("scratch")
+    (posts / "4913").unlink()  # vim removes it at once
+    time.sleep(1.5)  # past the watcher's debounce: these alone would have rebuilt
+    (posts / "first.md").write_text(post("First post", "2026-03-14", "Saved.\n"))
+    line = running.wait_for(r"changed")
+    assert re.fullmatch(r"posts/first\.md changed: rebuilt in [0-9.]+ s", line), line
+    assert "Saved." in running.get("/2026/03/first/").text
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

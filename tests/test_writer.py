@@ -232,3 +232,27 @@ def test_short_writes_are_continued_until_every_byte_is_stored(
     write_site([Output("big.bin", data), Output("a/b.txt", b"small")], tmp_path / "out")
     monkeypatch.undo()
     assert snapshot(tmp_path / "out") == {"a/b.txt": b"small", "big.bin": data, MARKER: b""}
+
+
+@pytest.mark.parametrize("failing_call", [1, 2])
+def test_a_failed_swap_keeps_the_old_site_and_leaves_no_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing_call: int
+) -> None:
+    """The rename of the old site away (call 1) or of the new one in (call 2) fails."""
+    out = tmp_path / "out"
+    write_site([Output("index.html", b"old")], out)
+    before = snapshot(out)
+    real_rename, calls = os.rename, []
+
+    def rename(source: str | Path, target: str | Path) -> None:
+        calls.append(source)
+        if len(calls) == failing_call:
+            raise OSError(errno.EACCES, os.strerror(errno.EACCES), str(source))
+        real_rename(source, target)
+
+    monkeypatch.setattr(os, "rename", rename)
+    with pytest.raises(OSError, match=os.strerror(errno.EACCES)):
+        write_site([Output("index.html", b"new")], out)
+    monkeypatch.undo()
+    assert snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
