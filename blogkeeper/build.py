@@ -16,10 +16,11 @@ import os
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from blogkeeper import feeds, links, llms, pages, render, urls
+from blogkeeper import checkcode, checkrecord, feeds, links, llms, pages, render, urls
 from blogkeeper.cache import Cache
 from blogkeeper.config import SiteConfig, load_config
 from blogkeeper.content import LoadOptions, load_posts, slugify
@@ -45,7 +46,10 @@ def build_site(root: Path, options: BuildOptions | None = None) -> list[Output]:
     cache = Cache.for_site(root, options.cache)
     try:
         posts = load_posts(config, LoadOptions(options.drafts, options.future, options.now))
-        site = assemble(config, render_posts(config, posts, cache), options)
+        proofs = checkcode.proofs(config, posts, root)  # check-code's record: read, never written
+        if options.require_checked and (unchecked := checkrecord.unchecked_errors(proofs)):
+            raise BuildError(unchecked)
+        site = replace(assemble(config, render_posts(config, posts, cache), options), proofs=proofs)
         static = static_files(root)
         overridden = {o.path for o in static}
         generated = [
