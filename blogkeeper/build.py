@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from blogkeeper import feeds, links, llms, pages, render, urls
+from blogkeeper import checkcode, checkrecord, feeds, links, llms, pages, render, urls
 from blogkeeper.cache import Cache
 from blogkeeper.config import SiteConfig, load_config
 from blogkeeper.content import LoadOptions, select_posts, slugify
@@ -48,8 +48,11 @@ def build(root: Path, options: BuildOptions | None = None) -> tuple[Site, list[O
     try:
         loading = LoadOptions(options.drafts, options.future, options.now)
         posts, drafts, scheduled = select_posts(config, loading)
+        proofs = checkcode.proofs(config, posts, root)  # check-code's record: read, never written
+        if options.require_checked and (unchecked := checkrecord.unchecked_errors(proofs)):
+            raise BuildError(unchecked)
         site = assemble(config, render_posts(config, posts, cache), options)
-        site = replace(site, drafts_left_out=drafts, scheduled_left_out=scheduled)
+        site = replace(site, drafts_left_out=drafts, scheduled_left_out=scheduled, proofs=proofs)
         static = static_files(root)
         overridden = {o.path for o in static}
         generated = [

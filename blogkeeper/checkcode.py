@@ -5,7 +5,9 @@ or has a tag listed under `[check_code]` in blog.toml and does not say `check_co
 Its ```python blocks run in order in one namespace, in a process of its own (see
 `sandbox`); an ```output block right after a python block is what that block must print
 (see `compare`). Posts run in parallel; a post whose code, options, expected output,
-Python and imported package versions all match a cached pass is not run again.
+Python and imported package versions all match a cached pass is not run again. Each
+run writes its verdicts into the site's record (`checkrecord`), which `build` reads to
+show readers what was checked (`proofs`).
 
 This module never imports torch or any package the posts import: it reads their versions
 from package metadata. It prints nothing; the CLI reports the `PostReport` values.
@@ -15,8 +17,10 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import datetime as dt
 import json
 import os
+import platform
 import re
 import stat
 import sys
@@ -29,7 +33,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from blogkeeper import checkrecord
 from blogkeeper.cache import Cache
+from blogkeeper.checkrecord import Entry, Key, Shown
 from blogkeeper.compare import compare, normalise
 from blogkeeper.config import SiteConfig, load_config
 from blogkeeper.content import (
@@ -42,7 +48,7 @@ from blogkeeper.content import (
 )
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.fences import Fence, run_options, scan
-from blogkeeper.model import Post
+from blogkeeper.model import Post, PostProof
 from blogkeeper.sandbox import JobBlock, JobResult, kill_all, run_job
 
 PASSED = b"passed"
@@ -105,6 +111,7 @@ class CheckOptions:
     jobs: int | None = None
     use_cache: bool = True
     update: bool = False
+    today: dt.date | None = None  # the day the record gives new entries; None: today there
 
 
 def selected(post: Post, config: SiteConfig) -> bool:
@@ -224,7 +231,8 @@ def check_site(
 ) -> tuple[list[PostReport], list[str]]:
     """Check every selected post: the reports sorted by post path, and the posts named in
     `options.posts` that were left out because they are not selected."""
-    _, plans, left_out = plan_site(root, options.posts)
+    config, plans, left_out = plan_site(root, options.posts)
+    old = checkrecord.read_record(root)  # first: a damaged record stops the run before it starts
     cache = Cache.for_site(root)
     keys = {plan.post.source: cache_key(plan) for plan in plans}
     reports: list[PostReport] = []
@@ -250,7 +258,69 @@ def check_site(
     for report in reports:
         if not report.cached and not report.failed and not options.update:
             cache.put(keys[report.source], PASSED)
+    today = options.today or dt.datetime.now(tz=config.tz).date()
+    runs = {r.source: _entries(by_source[r.source], r, today) for r in reports}
+    checkrecord.write_record(root, checkrecord.merged(old, runs, complete=not options.posts))
     return sorted(reports, key=lambda r: r.source), left_out
+
+
+def _entries(plan: Plan, report: PostReport, today: dt.date) -> tuple[Entry, ...]:
+    modules = sorted({m for b in plan.blocks for m in imported_modules(b.code)})
+    packages = tuple((m, v) for m in modules if (v := _module_version(m)))
+    where = f"{platform.system()} {platform.machine()}"
+    entries = []
+    for outcome in report.outcomes:
+        block = outcome.block
+        # After --update, the post shows what the block printed.
+        shown = normalise(outcome.actual or "") if outcome.message == UPDATED else block.expected
+        key = Key.of(block.code, block.options, shown)
+        if outcome.status == "skipped":
+            entries.append(Entry(key, "skipped"))
+        else:
+            python = platform.python_version()
+            entries.append(Entry(key, outcome.status, today.isoformat(), python, where, packages))
+    return tuple(entries)
+
+
+def _module_version(module: str) -> str:
+    """The version of the distribution providing `module`; "" when it is not installed."""
+    import importlib.metadata
+
+    for dist in sorted(_distributions().get(module, [module])):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            return importlib.metadata.version(dist)
+    return ""
+
+
+def proofs(config: SiteConfig, posts: Sequence[Post], root: Path) -> dict[str, PostProof]:
+    """What the site's record says about each selected post with python blocks, by its
+    source: read once when the site loads; what the pages show then follows from it."""
+    found = checkrecord.read_record(root)
+    chosen = [p for p in posts if code_checked(p, config)]
+    return {p.source: _proof(p, found.get(p.source, ())) for p in chosen}
+
+
+def _proof(post: Post, entries: Sequence[Entry]) -> PostProof:
+    outputs = sum(f.lang == "output" for f in scan(post.body.split("\n")))
+    return checkrecord.proof(shown_blocks(post), entries, outputs)
+
+
+def shown_blocks(post: Post) -> list[Shown]:
+    """The post's python blocks as `plan_blocks` finds them, keyed as the record keys
+    them, each with the place of its output block among the post's output fences."""
+    lines = post.body.split("\n")
+    fences = scan(lines)
+    places = {f.start: n for n, f in enumerate(x for x in fences if x.lang == "output")}
+    shown = []
+    for index, fence in enumerate(fences):
+        if fence.lang != "python":
+            continue
+        output = _output_after(fence, fences[index + 1 : index + 2], lines)
+        key = Key.of(fence.code, fence.options, output.code if output else None)
+        place = places[output.start] if output else None
+        line = post.body_line + fence.first_code_line
+        shown.append(Shown(line, key, place, fence.option("skip") is not None))
+    return shown
 
 
 def _run_all(plans: list[Plan], jobs: int | None) -> Iterator[PostReport]:

@@ -101,6 +101,12 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--no-cache", action="store_true", help="render every post; use no render cache"
     )
+    build.add_argument(
+        "--require-checked",
+        action="store_true",
+        help="fail on each code block of a selected post that check-code has not passed "
+        "since it was last edited (for CI, after check-code)",
+    )
 
     serve = _command(commands, "serve", "preview the site, rebuilding on save", _run_serve)
     serve.add_argument("--host", "--bind", default="127.0.0.1", help="address (default: 127.0.0.1)")
@@ -213,7 +219,13 @@ def _run_build(args: argparse.Namespace) -> int:
     root = args.site.resolve()
     started = time.perf_counter()
     out = check_output_dir(args.out or root / "public", root, force=args.force)
-    options = BuildOptions(args.drafts, args.future, args.now, cache=not args.no_cache)
+    options = BuildOptions(
+        args.drafts,
+        args.future,
+        args.now,
+        cache=not args.no_cache,
+        require_checked=args.require_checked,
+    )
     site, outputs = build(root, options)
     write_site(outputs, out)
     elapsed = time.perf_counter() - started

@@ -18,7 +18,7 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 from blogkeeper import urls
 from blogkeeper.config import SiteConfig
 from blogkeeper.fences import Fence, scan
-from blogkeeper.model import Output, Post, RenderedPost, Site
+from blogkeeper.model import Output, Post, PostProof, RenderedPost, Site
 from blogkeeper.urls import LLMS_FULL, LLMS_TXT, TWIN, has_twin, twin_path
 
 MARKDOWN_TYPE = "text/markdown; charset=utf-8"
@@ -40,7 +40,10 @@ def render_llms(
     sections = plan_sections(site, {o.path for o in [*generated, *static]})
     ordered = _full_order(site, sections)
     wanted = config.llms.full or config.llms.twins
-    twins = [twin(config, e).encode("utf-8", "surrogatepass") for e in ordered] if wanted else []
+    twins = [
+        twin(config, e, site.proofs.get(e.post.source)).encode("utf-8", "surrogatepass")
+        for e in (ordered if wanted else [])
+    ]
     outputs = [Output(LLMS_TXT, llms_txt(site, sections).encode())]
     if config.llms.full:
         head = _full_head(site, ordered).encode()
@@ -139,7 +142,7 @@ def llms_txt(site: Site, sections: list[Section]) -> str:
         lines += [f"> {inline_text(config.description)}", ""]
     lines += [_about(site, sections), ""]
     for section in sections:
-        rows = [_post_line(config, e) for e in section.posts]
+        rows = [_post_line(config, e, site.proofs.get(e.post.source)) for e in section.posts]
         rows += [link_line(t, absolute_url(config, p), n) for t, p, n in section.links]
         lines += [f"## {heading_text(section.name)}", "", *rows, ""]
     return "\n".join(lines).rstrip("\n") + "\n"
@@ -175,9 +178,13 @@ def _others(names: set[str]) -> str:
     return "The other posts" if series else "All posts"
 
 
-def _post_line(config: SiteConfig, entry: RenderedPost) -> str:
-    # The note is the description the post's page head has too.
-    return link_line(entry.post.title, _post_url(config, entry.post), entry.description)
+def _post_line(config: SiteConfig, entry: RenderedPost, proof: PostProof | None) -> str:
+    # The note is the description the post's page head has too, and how much code is checked.
+    note = entry.description
+    if proof is not None:
+        why = f", {proof.reasons}" if proof.reasons else ""
+        note = f"{note} (code checked: {proof.ratio} blocks{why})".lstrip()
+    return link_line(entry.post.title, _post_url(config, entry.post), note)
 
 
 def _post_url(config: SiteConfig, post: Post) -> str:
@@ -211,9 +218,10 @@ def _full_head(site: Site, ordered: Sequence[RenderedPost]) -> str:
 # --- the Markdown twin -----------------------------------------------------------------
 
 
-def twin(config: SiteConfig, entry: RenderedPost) -> str:
+def twin(config: SiteConfig, entry: RenderedPost, proof: PostProof | None = None) -> str:
     """A post as clean Markdown: title, a metadata list, then the body as written (made
-    by `twin_body` where the post was rendered)."""
+    by `twin_body` where the post was rendered); with `proof`, what check-code checked,
+    in the list and after each output block."""
     post = entry.post
     lines = [f"# {heading_text(post.title)}", ""]
     lines.append(f"- Published: {post.date.date().isoformat()}")
@@ -228,9 +236,40 @@ def twin(config: SiteConfig, entry: RenderedPost) -> str:
         lines.append(f"- Series: {inline_text(post.series)}{part}")
     if post.summary.strip():
         lines.append(f"- Summary: {inline_text(post.summary)}")
+    if proof is not None:
+        lines.append(f"- Code checked: {_proof_line(proof)}")
     lines.append(f"- HTML version: {encode_url(absolute_url(config, post.path))}")
     body = entry.rendering.twin
+    if proof is not None and body:
+        body = with_notes(body, proof)
     return "\n".join(lines) + "\n" + ("\n" + body if body else "")
+
+
+def _proof_line(proof: PostProof) -> str:
+    """ "12 of 12 blocks, torch 2.13.0, 2026-12-03"."""
+    why = f" ({proof.reasons})" if proof.reasons else ""
+    done = f", {proof.tools}, {proof.last_date}" if proof.checked else ""
+    return f"{proof.ratio} blocks{why}{done}"
+
+
+def with_notes(body: str, proof: PostProof) -> str:
+    """A twin body with a line after each output block of a python block saying whether
+    it was checked (added to the cached body, as the page adds its notes to the cached
+    HTML). The body keeps every fence of the post, so its output fences, in document
+    order, are the post's; should their count differ, no note is added."""
+    notes = {b.output_index: b.note for b in proof.blocks if b.output_index is not None}
+    lines = body.rstrip("\n").split("\n")
+    outputs = [f for f in scan(lines) if f.lang == "output"]
+    if not notes or len(outputs) != proof.outputs:
+        return body
+    for index in sorted(notes, reverse=True):
+        fence = outputs[index]
+        prefix = fence.quote.rstrip()
+        added = [prefix, f"{fence.quote}*{inline_text(notes[index])}*"]
+        if fence.end + 1 < len(lines) and lines[fence.end + 1].strip(" >"):
+            added.append(prefix)
+        lines[fence.end + 1 : fence.end + 1] = added
+    return "\n".join(lines) + "\n"
 
 
 def twin_body(body: str, fold: int | None, base: str) -> str:

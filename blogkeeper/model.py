@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from blogkeeper.config import SiteConfig
 
@@ -101,6 +102,85 @@ class Group:
 
 
 @dataclass(frozen=True)
+class BlockProof:
+    """What check-code's record says about one python block of a post, as a build reads it.
+
+    `status` is "checked" (its last check passed, and neither it nor a block before it
+    changed since), "edited" (its code, options or shown output changed since), "after
+    edit" (a block before it changed since, so its output may too), "failed" (its last
+    check did not pass), "skipped" (marked `skip`: shown, never run) or "unchecked" (no
+    record of it).
+    """
+
+    line: int  # the block's first code line in the post's file
+    status: str
+    output_index: int | None  # which ```output fence of the post, counted in document order
+    date: str = ""  # the day of the check (ISO), in the site's time zone
+    tools: str = ""  # what ran it: "torch 2.13.0", or "Python 3.11.7" for plain Python
+
+    @property
+    def note(self) -> str:
+        """One sentence about the block's output, for the page and the Markdown twin."""
+        if self.status == "checked":
+            return f"Output checked with {self.tools} on {self.date}."
+        return {
+            "edited": "Output not checked since edited.",
+            "after edit": "Output not checked since an earlier code block was edited.",
+            "failed": f"Output not checked: the code failed check-code on {self.date}.",
+            "skipped": "Output not checked: the block is marked skip.",
+        }.get(self.status, "Output not checked.")
+
+
+@dataclass(frozen=True)
+class PostProof:
+    """The proof of a post that check-code selects: one `BlockProof` per python block."""
+
+    blocks: tuple[BlockProof, ...]
+    outputs: int  # how many ```output fences the post has, its python blocks' or not
+
+    @property
+    def checked(self) -> int:
+        return sum(b.status == "checked" for b in self.blocks)
+
+    @property
+    def ratio(self) -> str:
+        """ "12 of 12": blocks checked, of all python blocks."""
+        return f"{self.checked} of {len(self.blocks)}"
+
+    @property
+    def reasons(self) -> str:
+        """How many blocks are not checked, and why: "1 skipped, 2 edited since"; or ""."""
+        kinds = (
+            ("skipped", ("skipped",)),
+            ("edited since", ("edited", "after edit")),
+            ("failed", ("failed",)),
+            ("never checked", ("unchecked",)),
+        )
+        parts = []
+        for label, statuses in kinds:
+            count = sum(b.status in statuses for b in self.blocks)
+            if count:
+                parts.append(f"{count} {label}")
+        return ", ".join(parts)
+
+    @property
+    def summary(self) -> str:
+        """ "12 of 12 code blocks checked", or "10 of 12 code blocks checked (2 skipped)"."""
+        why = f" ({self.reasons})" if self.reasons else ""
+        return f"{self.ratio} code blocks checked{why}"
+
+    @property
+    def tools(self) -> str:
+        """What ran the checked blocks: "torch 2.13.0"; empty when none is checked."""
+        return ", ".join(sorted({b.tools for b in self.blocks if b.status == "checked"}))
+
+    @property
+    def last_date(self) -> str:
+        """The day of the latest check of a checked block (ISO); empty when none is."""
+        return max((b.date for b in self.blocks if b.status == "checked"), default="")
+
+
+@dataclass(frozen=True)
 class Site:
     config: SiteConfig
     posts: tuple[RenderedPost, ...]  # newest first
@@ -110,6 +190,9 @@ class Site:
     now: dt.datetime | None = None  # set only in previews: marks future posts "Scheduled"
     drafts_left_out: int = 0  # drafts this build does not publish
     scheduled_left_out: int = 0  # posts dated after the build's "now", not published
+    # check-code's record, read when the site is loaded: the proof of each selected post
+    # with python blocks, by its source path
+    proofs: Mapping[str, PostProof] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -131,3 +214,4 @@ class BuildOptions:
     now: dt.datetime | None = None
     preview: bool = False
     cache: bool = True  # False: read no cache entry; keep only what this build made
+    require_checked: bool = False  # fail on a selected post's block check-code has not passed

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from blogkeeper import deadline, urls
 from blogkeeper.checkcode import code_checked
 from blogkeeper.config import SiteConfig
 from blogkeeper.errors import BuildError, ContentError
-from blogkeeper.model import Group, Output, Post, RenderedPost, Site
+from blogkeeper.model import Group, Output, Post, PostProof, RenderedPost, Site
 from blogkeeper.render import link_fragments, stylesheet
 
 TEMPLATES_DIR = "templates"
@@ -252,14 +253,40 @@ def _post_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Page]:
         page = PageMeta(
             post.path, post.title, entry.description, feeds, alternate, og_type="article"
         )
+        proof = site.proofs.get(post.source)
         context = {
             "page": page,
             "post": post,
-            "content": entry.html,
+            "content": with_proof(entry.html, proof) if proof else entry.html,
+            "proof": proof,
             "series_nav": _series_nav(group, place) if group and place is not None else None,
             "code_checked": code_checked(post, site.config),
         }
         yield Page(urls.page_file(post.path), "post.html", context)
+
+
+# An output block exactly as render.py writes it; its text is escaped, so the first
+# `</samp></pre>` after the opening ends it.
+_OUTPUT_BLOCK = re.compile(r'<pre class="output" tabindex="0"><samp>.*?</samp></pre>\n?', re.S)
+
+
+def with_proof(content: str, proof: PostProof) -> str:
+    """A post's HTML with a note after each output block of a python block: checked, and
+    with what, or why not. Added here, to the cached HTML, so that the render cache holds
+    nothing of the record. Output blocks are matched to the post's ```output fences in
+    document order; should their counts differ, no note is added rather than a wrong one."""
+    notes = {b.output_index: b.note for b in proof.blocks if b.output_index is not None}
+    found = list(_OUTPUT_BLOCK.finditer(content))
+    if not notes or len(found) != proof.outputs:
+        return content
+    parts, last = [], 0
+    for index, match in enumerate(found):
+        parts.append(content[last : match.end()])
+        if index in notes:
+            newline = "" if match.group(0).endswith("\n") else "\n"
+            parts.append(f'{newline}<p class="output-check">{html.escape(notes[index])}</p>\n')
+        last = match.end()
+    return "".join(parts) + content[last:]
 
 
 def _series_nav(group: Group, index: int) -> dict[str, Any]:

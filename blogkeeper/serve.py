@@ -48,7 +48,8 @@ EVENTS = "/__blogkeeper/events"
 LIVE_PATH = "/__blogkeeper/live.js"
 JS_TYPE = "text/javascript; charset=utf-8"
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
-WATCHED = ("posts", "templates", "static", "blog.toml")
+# What a rebuild reads: check-record.json is check-code's record (checkrecord.RECORD_FILE).
+WATCHED = ("posts", "templates", "static", "blog.toml", "check-record.json")
 PING_SECONDS = 15.0
 RETRY = "save again; if it persists, run `blogkeeper build` to see the traceback"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)

@@ -188,7 +188,11 @@ def test_sample_llms_txt_reads_back(sample: Built) -> None:
     for name, expected in (("LLM from scratch", series), ("Posts", others)):
         rows = sections[name]
         assert [shown(r["title"] or "") for r in rows] == [p.title for p in expected]
-        assert [shown(r["desc"] or "") for r in rows] == [p.summary for p in expected]
+        notes = [shown(r["desc"] or "") for r in rows]
+        checked = [re.search(r" \(code checked: \d+ of \d+ blocks[^)]*\)$", n) for n in notes]
+        assert [bool(c) for c in checked] == [p.series == "LLM from scratch" for p in expected]
+        summaries = [n[: c.start()] if c else n for n, c in zip(notes, checked, strict=True)]
+        assert summaries == [p.summary for p in expected]
         assert [r["url"] for r in rows] == [f"{SAMPLE_URL}{p.path}index.md" for p in expected]
 
 
@@ -254,13 +258,17 @@ def _unlinked(line: str) -> str:
     return _REF.sub(r"\1URL", _DEST.sub("](URL", line))
 
 
+# The line a twin has after each output block of a checked post (llms.with_notes).
+_CHECK_NOTE = re.compile(r"^[> ]*\*Output (?:not )?checked\b.*\*$")
+
+
 def check_same_body(post_: Post, body: str) -> None:
     """The twin's body is the source body minus the fold; lines differ only by a fence's
     options or a link's destination."""
     lines = post_.body.split("\n")
     fences = {f.start: f for f in scan(lines)}
     source = [line for index, line in enumerate(lines) if index != post_.fold and line.strip()]
-    twin = [line for line in body.split("\n") if line.strip()]
+    twin = [line for line in body.split("\n") if line.strip() and not _CHECK_NOTE.match(line)]
     if any(not f.closed for f in fences.values()):
         twin = twin[:-1]  # the closing fence the twin adds
     assert len(twin) == len(source), f"{post_.source}: line count differs"

@@ -128,11 +128,11 @@ def test_git_status_is_unchanged_after_check_code(tmp_path: Path) -> None:
     code, out, err = check(root)
     assert code == 0, out + err
     after = subprocess.run([*git, "status", "--porcelain"], capture_output=True)
-    assert after.stdout == b""
+    assert after.stdout == b"?? check-record.json\n"  # its record, to commit with the blog
     ignored = subprocess.run([*git, "status", "--porcelain", "--ignored"], capture_output=True)
-    # Only blogkeeper's own cache appears, and it is ignored.
+    # Only blogkeeper's own cache appears, and it is ignored; and the record.
     new = set(ignored.stdout.splitlines()) - set(before.stdout.splitlines())
-    assert new == {b"!! .blogkeeper-cache/"}
+    assert new == {b"!! .blogkeeper-cache/", b"?? check-record.json"}
 
 
 CHANNEL_WRITES = {
