@@ -425,8 +425,9 @@ def _rebuild(preview: Preview, say: Callable[[str], None], done: str) -> None:
         return
     for error in failure.errors:
         say(str(error))
-    kept = "keeping the last good build" if preview.state.generation else "nothing to serve yet"
-    say(f"build failed: {len(failure.errors)} error(s); {kept}")
+    kept = "serving the last good build" if preview.state.generation else "nothing to serve yet"
+    count = len(failure.errors)
+    say(f"preview not updated: {count} error{'s' if count != 1 else ''}; {kept} until you fix it")
 
 
 def _allowed(options: ServeOptions) -> list[str]:

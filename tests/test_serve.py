@@ -533,7 +533,7 @@ def test_failed_rebuild_keeps_the_last_good_site(own_server: Starter) -> None:
     running = own_server()
     first = running.root / "posts/first.md"
     first.write_text(first.read_text().replace("date: 2026-03-14", "date: 2026-13-45"))
-    running.wait_for(r"build failed")
+    running.wait_for(r"preview not updated: 1 error; serving the last good build until you fix it")
     assert any(re.match(r"posts/first\.md:3: ", line) for line in running.seen)
     reply = running.get("/2026/03/first/")
     assert reply.status == 200 and "First body text." in reply.text
@@ -562,7 +562,7 @@ def test_a_template_that_never_ends_is_stopped_and_serving_goes_on(own_server: S
     (running.root / "templates").mkdir()
     template = running.root / "templates/post.html"
     template.write_text("<!doctype html>\n{% for i in range(10**12) %}{% endfor %}\n")
-    running.wait_for(r"build failed", timeout=40)
+    running.wait_for(r"preview not updated: 1 error", timeout=40)
     assert any(
         line.startswith("templates/post.html:2: the pages took longer than")
         for line in running.seen
