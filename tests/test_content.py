@@ -405,9 +405,13 @@ DEEP = 300
 def test_deeply_nested_front_matter_is_an_error_at_its_line(
     broken_build: BrokenBuild, line4: str
 ) -> None:
-    broken_build(
-        {"posts/x.md": f"---\ntitle: T\ndate: 2026-01-01\n{line4}\n---\nBody\n"}, "posts/x.md:4:"
+    result = broken_build(
+        {"posts/x.md": f"---\ntitle: T\ndate: 2026-01-01\n{line4}\n---\nBody\n"}, "posts/x.md:"
     )
+    # An unclosed flow is found where it should have closed: libyaml 0.2.5 (in recent
+    # PyYAML wheels) stops at its depth limit on line 4, older builds at the end, line 5.
+    lines = ("posts/x.md:4:", "posts/x.md:5:") if line4.endswith("[") else ("posts/x.md:4:",)
+    assert result.err.startswith(lines), result.err
 
 
 def test_deep_front_matter_without_libyaml_is_an_error_at_its_line(

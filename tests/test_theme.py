@@ -16,6 +16,7 @@ import pytest
 from conftest import REPO, build, chromium, copy_sample
 from lxml import html
 from playwright.sync_api import Browser, Page
+from playwright.sync_api import Error as PlaywrightError
 from pygments.styles import get_style_by_name
 
 from blogkeeper.config import HighlightConfig
@@ -153,6 +154,18 @@ SCROLLERS = """() => [...document.querySelectorAll('pre, .math-display, table')]
     .map(e => [e.tagName, getComputedStyle(e).overflowX, e.getBoundingClientRect().right])"""
 
 
+def _screenshot(page: Page, path: Path) -> None:
+    """A picture for people to look at (artifacts/, not compared): on a loaded machine
+    Chromium sometimes cannot capture a full page at once; one more try, then none."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            page.screenshot(path=str(path), full_page=True)
+            return
+        except PlaywrightError:
+            page.wait_for_timeout(500)
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("width", list(WIDTHS))
@@ -161,8 +174,7 @@ def test_page_fits_the_screen(
     browser: Browser, server: str, name: str, path: str, width: str, scheme: str
 ) -> None:
     page = _open(browser, server + path, WIDTHS[width], scheme)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}-{width}-{scheme}.png"), full_page=True)
+    _screenshot(page, SHOTS / f"{name}-{width}-{scheme}.png")
     scroll_width, inner_width = page.evaluate(PAGE_WIDTH)
     assert scroll_width <= inner_width
     for tag, overflow, right in page.evaluate(SCROLLERS):
