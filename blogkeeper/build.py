@@ -100,7 +100,14 @@ def render_post(post: Post, url: str) -> Rendering:
     """A post's `Rendering`: its HTML, and what later steps need from it. `url` is the
     post's absolute URL, against which its feed HTML and its twin resolve links."""
     result = render.render_markdown(post.body, post.fold, post.source, post.body_line)
-    tree = links.parse(result.html)  # parsed once: its facts, then its feed form
+    try:
+        tree = links.parse(result.html)  # parsed once: its facts, then its feed form
+        intro = links.parse(result.intro)
+    except links.TooDeep as exc:
+        hint = (
+            "HTML elements nest more than 2,048 deep; the feed and link check would lose the rest"
+        )
+        raise BuildError([ContentError(post.source, None, str(exc), hint)]) from None
     found_links, ids = links.facts(tree)
     return Rendering(
         html=result.html,
@@ -109,7 +116,7 @@ def render_post(post: Post, url: str) -> Rendering:
         links=found_links,
         ids=ids,
         feed_html=feeds.feed_html(tree, url),
-        feed_intro=feeds.feed_html(links.parse(result.intro), url),
+        feed_intro=feeds.feed_html(intro, url),
         twin=llms.twin_body(post.body, post.fold, url),
     )
 

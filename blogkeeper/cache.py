@@ -27,12 +27,17 @@ import contextlib
 import hashlib
 import importlib.util
 import os
+import re
 import tempfile
 from functools import cache
 from pathlib import Path
 
+from blogkeeper.errors import BuildError
+from blogkeeper.files import read_regular
+
 CACHE_DIR = ".blogkeeper-cache"
 MAGIC = b"blogkeeper cache 2"
+MAX_ENTRY_BYTES = 256 * 2**20  # far above any entry a post's 2 MB limit allows
 DEFAULT_LIMIT = 16 * 2**20  # bytes; entries this build used are kept even above it
 
 
@@ -49,7 +54,10 @@ class Cache:
 
     @classmethod
     def for_site(cls, root: Path, enabled: bool = True) -> Cache:
-        return cls(root / CACHE_DIR, reading=enabled)
+        """The site's cache; none (a slower build) when `.blogkeeper-cache` is a symlink:
+        it may lead anywhere, and the bound deletes files in it."""
+        folder = root / CACHE_DIR
+        return cls(None if folder.is_symlink() else folder, reading=enabled)
 
     @staticmethod
     def key(step: str, packages: tuple[str, ...], *inputs: str | bytes) -> str:
@@ -69,11 +77,11 @@ class Cache:
 
     def _read(self, key: str) -> bytes | None:
         try:
-            with open(self._path(key), "rb") as file:
-                magic, stored_key, check = file.readline(), file.readline(), file.readline()
-                payload = file.read()
-        except OSError:
+            data = read_regular(self._path(key), key, MAX_ENTRY_BYTES, "")
+        except BuildError:  # missing, unreadable, or not a regular file: a miss
             return None
+        magic, stored_key, check, payload = (data.split(b"\n", 3) + [b""] * 4)[:4]
+        magic, stored_key, check = magic + b"\n", stored_key + b"\n", check + b"\n"
         if (magic, stored_key) != (MAGIC + b"\n", key.encode() + b"\n"):
             return None
         return payload if check == _check(payload) else None
@@ -125,13 +133,25 @@ def _check(payload: bytes) -> bytes:
     return b"%d %s\n" % (len(payload), hashlib.sha256(payload).hexdigest().encode())
 
 
+_KEY = re.compile("[0-9a-f]{64}")
+
+
 def _entries(folder: Path) -> list[os.DirEntry[str]]:
+    """The entry files under `folder`: only names a key gives, in the shard it names, so
+    that the bound never deletes a file the cache did not write."""
     found: list[os.DirEntry[str]] = []
     with contextlib.suppress(OSError):
         for shard in os.scandir(folder):
-            if shard.is_dir(follow_symlinks=False) and len(shard.name) == 2:
-                with contextlib.suppress(OSError):
-                    found += [e for e in os.scandir(shard.path) if e.is_file()]
+            if not shard.is_dir(follow_symlinks=False) or len(shard.name) != 2:
+                continue
+            with contextlib.suppress(OSError):
+                found += [
+                    entry
+                    for entry in os.scandir(shard.path)
+                    if _KEY.fullmatch(entry.name)
+                    and entry.name.startswith(shard.name)
+                    and entry.is_file(follow_symlinks=False)
+                ]
     return found
 
 

@@ -15,8 +15,10 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from blogkeeper.errors import BuildError, ContentError, did_you_mean
+from blogkeeper.files import read_regular
 
 CONFIG_NAME = "blog.toml"
+MAX_CONFIG_BYTES = 1_000_000
 MAX_TIMEOUT = 24 * 3600.0  # seconds: the longest check-code timeout (fences.MAX_TIMEOUT)
 # C0 controls but TAB, LF and CR; DEL; C1 controls. HTML forbids them all and XML 1.0 the
 # C0 ones; in a post or blog.toml they are paste accidents, invisible in most editors.
@@ -111,22 +113,23 @@ _SECTIONS: dict[str, type] = {
 def load_config(root: Path) -> SiteConfig:
     """Load `root/blog.toml`, raising `BuildError` with every problem found."""
     path = root / CONFIG_NAME
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
+    if not path.exists():
         raise BuildError(
             [ContentError(CONFIG_NAME, None, "no blog.toml here", "run `blogkeeper init DIR`")]
-        ) from None
+        )
+    data = read_regular(path, CONFIG_NAME, MAX_CONFIG_BYTES, "blog.toml must be a regular file")
+    try:
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise BuildError([ContentError(CONFIG_NAME, None, f"not UTF-8 ({exc.reason})")]) from None
     try:
-        data = tomllib.loads(text)
+        table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"\(at line (\d+)", str(exc))
         line = int(match.group(1)) if match else None
         raise BuildError([ContentError(CONFIG_NAME, line, f"invalid TOML: {exc}")]) from None
     errors: list[ContentError] = []
-    values = _check_table(data, SiteConfig, text, errors, section=None)
+    values = _check_table(table, SiteConfig, text, errors, section=None)
     config = None
     if not errors:
         config = _finish(root, values, text, errors)

@@ -7,12 +7,10 @@ never writes any.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import os
 import re
-import stat
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from blogkeeper.config import CONTROL, CONTROL_HINT, SiteConfig
 from blogkeeper.errors import BuildError, ContentError, did_you_mean
 from blogkeeper.fences import find_fold
+from blogkeeper.files import read_regular
 from blogkeeper.model import Post
 from blogkeeper.urls import post_path
 
@@ -159,46 +158,9 @@ def parse_post(config: SiteConfig, path: Path, source: str, text: str) -> Post:
 
 
 def read_bytes(path: Path, source: str, limit: int) -> bytes:
-    """The file's bytes, if it is a regular file (or a link to one) of at most `limit` bytes.
-
-    Never more than `limit` + 1 bytes are read, and a FIFO, socket or device is refused
-    before any read: opening a FIFO without a writer would wait forever, and a device
-    such as /dev/zero never ends.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError as exc:
-        with contextlib.suppress(OSError):  # a socket cannot be opened: say what it is
-            _refuse_special(os.stat(path).st_mode, source)
-        raise BuildError([ContentError(source, None, f"cannot read: {exc.strerror}")]) from None
-    with os.fdopen(fd, "rb") as file:
-        _refuse_special(os.fstat(fd).st_mode, source)
-        try:
-            data = file.read(limit + 1)
-        except OSError as exc:
-            raise BuildError([ContentError(source, None, f"cannot read: {exc.strerror}")]) from None
-        size = max(len(data), os.fstat(fd).st_size)
-    if len(data) > limit:
-        message = f"file is {size:,} bytes, over the limit of {limit:,}"
-        hint = "raise `max_post_bytes` in blog.toml"
-        raise BuildError([ContentError(source, None, message, hint)])
-    return data
-
-
-def _refuse_special(mode: int, source: str) -> None:
-    if not stat.S_ISREG(mode):
-        kind = _FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")
-        hint = "a post must be a regular file, or a link to one"
-        raise BuildError([ContentError(source, None, f"cannot read: {kind}", hint)])
-
-
-_FILE_KINDS = {
-    stat.S_IFIFO: "a FIFO (named pipe), not a regular file",
-    stat.S_IFSOCK: "a socket, not a regular file",
-    stat.S_IFCHR: "a character device, not a regular file",
-    stat.S_IFBLK: "a block device, not a regular file",
-    stat.S_IFDIR: "a folder, not a regular file",
-}
+    """The post file's bytes (see `files.read_regular`)."""
+    kind = "a post must be a regular file, or a link to one"
+    return read_regular(path, source, limit, kind, "raise `max_post_bytes` in blog.toml")
 
 
 def decode_source(data: bytes, source: str) -> str:

@@ -24,6 +24,7 @@ from lxml import etree
 
 from blogkeeper import __version__, urls
 from blogkeeper.config import SiteConfig
+from blogkeeper.links import srcset_candidates
 from blogkeeper.model import Output, RenderedPost, Site
 
 if TYPE_CHECKING:
@@ -216,7 +217,7 @@ def _text(value: str, fallback: str) -> str:
 # The attributes that hold a URL (srcset: a list of them), found with XPath, in C.
 _URLS = etree.XPath(
     "//@href | //@src | //@poster | //@cite | //@action | //@formaction | //@longdesc"
-    " | //@background | //@srcset"
+    " | //@background | //@srcset | //@*[name()='xlink:href']"
 )
 
 
@@ -236,12 +237,10 @@ _ASCII_SPACE = " \t\n\r\f"
 
 
 def _resolve_srcset(value: str, base: str) -> str:
-    candidates = []
-    for candidate in value.split(","):
-        words = candidate.strip(_ASCII_SPACE).split(maxsplit=1)
-        if words:
-            candidates.append(" ".join([_absolute(words[0], base), *words[1:]]))
-    return ", ".join(candidates)
+    return ", ".join(
+        " ".join(filter(None, [_absolute(url, base), descriptors]))
+        for url, descriptors in srcset_candidates(value)
+    )
 
 
 def _absolute(value: str, base: str) -> str:

@@ -45,17 +45,12 @@ class Snapshot:
 
     base: str
     files: Mapping[str, bytes]
-    folders: frozenset[str]  # every folder that holds an output: "", "2026", "2026/03", ...
     rules: tuple[Rule, ...]  # from the build's _headers file, if it has one
 
     @classmethod
     def of(cls, base: str, files: Mapping[str, bytes]) -> Snapshot:
-        folders = {""}
-        for path in files:
-            parts = path.split("/")[:-1]
-            folders.update("/".join(parts[: n + 1]) for n in range(len(parts)))
         rules = header_rules(files.get(HEADERS_FILE, b"").decode("utf-8", "replace"))
-        return cls(base, dict(files), frozenset(folders), rules)
+        return cls(base, dict(files), rules)
 
 
 @dataclass(frozen=True)
@@ -135,7 +130,7 @@ def lookup(site: Snapshot, segments: list[str], query: str, accept: str) -> Resp
     if parts[-1] != "":
         if path in site.files and path not in HOST_FILES:
             return file_response(site, path)
-        if path in site.folders:
+        if path + "/index.html" in site.files:  # a folder with no page is a 404 at once
             return redirect([*segments, ""], query)
         return not_found(site)
     page = path + "index.html"

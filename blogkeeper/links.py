@@ -27,14 +27,25 @@ from blogkeeper.model import Output, Post, RenderedPost, Site
 _UNPARSABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
+class TooDeep(ValueError):
+    """HTML nested deeper than lxml reads: what lies below would silently go missing."""
+
+
 def parse(fragment: str) -> lxml.html.HtmlElement:
     """An HTML fragment parsed by lxml, inside a `<div>` of its own; the characters XML
-    forbids (and lxml refuses) are dropped first."""
-    return lxml.html.fragment_fromstring(_UNPARSABLE.sub("", fragment), create_parent="div")
+    forbids (and lxml refuses) are dropped first. `TooDeep` if it nests deeper than
+    libxml2 reads (2,048 elements with `huge_tree`): libxml2 would drop the rest."""
+    parser = lxml.html.HTMLParser(huge_tree=True)
+    text = _UNPARSABLE.sub("", fragment)
+    root = lxml.html.fragment_fromstring(text, create_parent="div", parser=parser)
+    if any(entry.type_name == "ERR_RESOURCE_LIMIT" for entry in parser.error_log):
+        raise TooDeep("HTML nested too deeply to read")
+    return root
 
 
-# Found with XPath, in C: walking the elements in Python costs five times as much.
-_LINKS = etree.XPath("//@href | //@src | //@poster | //@srcset")
+# Found with XPath, in C: walking the elements in Python costs five times as much. An
+# SVG's `xlink:href` is one attribute named so to lxml's HTML parser.
+_LINKS = etree.XPath("//@href | //@src | //@poster | //@srcset | //@*[name()='xlink:href']")
 _IDS = etree.XPath("//@id | //a/@name")
 
 
@@ -43,10 +54,42 @@ def facts(root: lxml.html.HtmlElement) -> tuple[tuple[str, ...], tuple[str, ...]
     links: list[str] = []
     for value in _LINKS(root):
         if value.attrname == "srcset":
-            links += [c.split()[0] for c in value.split(",") if c.strip()]
+            links += [url for url, _ in srcset_candidates(str(value))]
         else:
             links.append(str(value))
     return tuple(dict.fromkeys(links)), tuple(sorted({str(v) for v in _IDS(root)}))
+
+
+_SPACE = " \t\n\r\f"
+
+
+def srcset_candidates(value: str) -> list[tuple[str, str]]:
+    """A `srcset` as (URL, descriptors) pairs, read as the HTML standard reads it: a URL
+    runs to the next space (so a comma inside one, as CDN and data: URLs have, stays in
+    it); trailing commas end it; descriptors run to a comma outside parentheses."""
+    candidates: list[tuple[str, str]] = []
+    index = 0
+    while True:
+        while index < len(value) and value[index] in _SPACE + ",":
+            index += 1
+        if index >= len(value):
+            return candidates
+        start = index
+        while index < len(value) and value[index] not in _SPACE:
+            index += 1
+        url, descriptors = value[start:index], ""
+        if url.endswith(","):
+            url = url.rstrip(",")
+        else:
+            depth, start = 0, index
+            while index < len(value) and (value[index] != "," or depth):
+                if value[index] == "(":
+                    depth += 1
+                elif value[index] == ")" and depth:
+                    depth -= 1
+                index += 1
+            descriptors = value[start:index].strip(_SPACE)
+        candidates.append((url, descriptors))
 
 
 def page_ids(data: bytes) -> frozenset[str]:
@@ -54,7 +97,8 @@ def page_ids(data: bytes) -> frozenset[str]:
     text = data.decode("utf-8", "replace")
     if not text.strip():
         return frozenset()
-    document = lxml.html.document_fromstring(_UNPARSABLE.sub("", text))
+    parser = lxml.html.HTMLParser(huge_tree=True)
+    document = lxml.html.document_fromstring(_UNPARSABLE.sub("", text), parser=parser)
     return frozenset(str(v) for v in _IDS(document))
 
 
@@ -78,6 +122,7 @@ def check_links(site: Site, outputs: Sequence[Output]) -> None:
                 found = fragment in _ids(path, files, own, ids)
                 problem = None if found else _no_id(url, fragment)
             if problem:
+                problem = problem.translate(_SHOWN)  # one line: `path:line: message`
                 hint = "fix the address, or remove the link"
                 line = _line_of(entry.post, url)
                 errors.append(ContentError(entry.post.source, line, problem, hint))
@@ -100,6 +145,9 @@ def _ids(
         else:
             parsed[path] = page_ids(files[path].data)
     return parsed[path]
+
+
+_SHOWN = str.maketrans({"\n": "\\n", "\r": "\\r", "\t": "\\t"})
 
 
 def holds(data: bytes, part: bytes) -> bool:
@@ -159,7 +207,14 @@ def _problem(
 
 def _elsewhere(site: SplitResult, written: SplitResult) -> bool:
     """Whether a URL as written (split) names another site, or a scheme like mailto:."""
-    return bool(written.scheme) and (written.scheme, written.netloc or site.netloc) != site[:2]
+    if not written.scheme:
+        return False
+    return (written.scheme.lower(), (written.netloc or site.netloc).lower()) != _origin(site)
+
+
+def _origin(parts: SplitResult) -> tuple[str, str]:
+    """Scheme and host as a browser compares them: neither is case-sensitive."""
+    return parts.scheme.lower(), parts.netloc.lower()
 
 
 def _same_page(target: str, page: str) -> bool:
@@ -175,7 +230,7 @@ def _judge(
     site: SplitResult, url: str, parts: SplitResult, files: dict[str, Output]
 ) -> str | tuple[str, str] | None:
     """`_problem` for a link written `url` that resolves to `parts`."""
-    if parts[:2] != site[:2]:
+    if _origin(parts) != _origin(site):
         return None  # another site, or a scheme such as mailto:
     base = site.path
     if not parts.path.startswith(base):

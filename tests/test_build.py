@@ -233,3 +233,19 @@ def test_pool_workers_die_with_a_killed_build(
         for pid, started in workers.items():
             if alive(pid, started):
                 os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("depth", [260, 5000])
+def test_html_nested_deeper_than_the_parser_reads_is_an_error_not_a_cut_feed(
+    make_site: Callable[..., Path], tmp_path: Path, depth: int
+) -> None:
+    """libxml2 drops what lies below its depth limit without a word: the feed item would
+    lose the rest of the post and the link check would miss its links."""
+    body = "x\n\n" + "<div>" * depth + "deep" + "</div>" * depth + "\n\nAFTER [bad](/nope/).\n"
+    root = make_site({"posts/p.md": post("P", "2026-01-01", body)})
+    result = quick_build(root, "--out", tmp_path / "out")
+    assert result.code == 1
+    if depth > 2048:
+        assert "posts/p.md: HTML nested too deeply to read" in result.err
+    else:  # read whole (huge_tree): the link below the deep part is checked
+        assert "link to `/nope/`" in result.err

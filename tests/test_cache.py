@@ -325,3 +325,39 @@ def test_an_entry_read_is_evicted_after_one_left_unread(tmp_path: Path) -> None:
     fresh.finish()
     left = {p.name for p in tmp_path.glob("??/*")}
     assert first in left and second not in left
+
+
+def test_a_symlinked_cache_folder_is_not_used_and_nothing_behind_it_is_deleted(
+    make_site: MakeSite, tmp_path: Path
+) -> None:
+    victim = tmp_path / "victim"
+    (victim / "en").mkdir(parents=True)
+    (victim / "en" / "notes.txt").write_text("precious")
+    root = make_site({"posts/a.md": post("A", "2026-01-01")})
+    (root / CACHE_DIR).symlink_to(victim)
+    assert build(root, "--out", tmp_path / "one", "--no-cache").code == 0
+    assert build(root, "--out", tmp_path / "two").code == 0
+    assert snapshot(victim) == {"en/notes.txt": b"precious"}  # no entry, no .gitignore
+
+
+def test_the_bound_deletes_only_files_the_cache_wrote(tmp_path: Path) -> None:
+    (tmp_path / "ab").mkdir()
+    strangers = ["notes.txt", "ab" + "Z" * 62, "cd" + "0" * 62]  # not a key, or wrong shard
+    for name in strangers:
+        (tmp_path / "ab" / name).write_text("mine")
+    fresh = Cache(tmp_path, reading=False)
+    fresh.put("ef" + "0" * 62, b"new")
+    fresh.finish()
+    assert sorted(p.name for p in (tmp_path / "ab").iterdir()) == sorted(strangers)
+
+
+def test_an_entry_that_is_a_fifo_is_a_miss_not_a_hang(make_site: MakeSite, tmp_path: Path) -> None:
+    import os
+
+    root = make_site({"posts/a.md": post("A", "2026-01-01")})
+    assert build(root, "--out", tmp_path / "one").code == 0
+    (entry,) = entries(root)
+    entry.unlink()
+    os.mkfifo(entry)
+    assert build(root, "--out", tmp_path / "two").code == 0  # build() has a time limit
+    assert snapshot(tmp_path / "one") == snapshot(tmp_path / "two")

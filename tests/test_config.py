@@ -167,3 +167,15 @@ def test_an_endless_check_code_timeout_is_an_error(broken_build: BrokenBuild) ->
         {"blog.toml": BLOG_TOML + "[check_code]\ntimeout = inf\n"},
         "blog.toml:7: `check_code.timeout` must be at most 86400 seconds",
     )
+
+
+def test_a_fifo_as_blog_toml_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    import os
+
+    from conftest import run_cli
+
+    (tmp_path / "posts").mkdir()
+    os.mkfifo(tmp_path / "blog.toml")
+    result = run_cli("build", "--site", tmp_path, timeout=30)
+    assert result.code == 1
+    assert "blog.toml: cannot read: a FIFO (named pipe), not a regular file" in result.err

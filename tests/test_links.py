@@ -212,3 +212,44 @@ def test_holds_is_in(data: bytes, part: bytes, repeat: int) -> None:
     for needle in (part, long_part, long_part[:-1] + b"y"):
         for haystack in (data, data + needle + data, data + needle[:-1] + needle, needle[:80]):
             assert links.holds(haystack, needle) == (needle in haystack)
+
+
+def test_srcset_is_read_as_the_html_standard_reads_it() -> None:
+    from blogkeeper.links import srcset_candidates
+
+    cdn = "https://res.example.net/upload/w_300,h_200/sample.jpg"
+    assert srcset_candidates(f"{cdn} 1x, /b.png 2x") == [(cdn, "1x"), ("/b.png", "2x")]
+    assert srcset_candidates("data:image/gif;base64,R0lGOD= 1x") == [
+        ("data:image/gif;base64,R0lGOD=", "1x")
+    ]
+    assert srcset_candidates(" ,a.png, b.png (x, y) 1x") == [("a.png", ""), ("b.png", "(x, y) 1x")]
+
+
+def test_urls_with_commas_in_srcset_and_svg_links_are_checked_and_made_absolute(
+    make_site: Callable[..., Path], tmp_path: Path
+) -> None:
+    cdn = "https://res.example.net/upload/w_300,h_200/sample.jpg"
+    body = (
+        f'x\n\n<img alt="" src="/img/a.png" srcset="{cdn} 1x, /img/a.png 2x">\n\n'
+        '<svg><a xlink:href="/nope/"><text>t</text></a></svg>\n'
+    )
+    root = make_site({"posts/p.md": post("P", "2026-01-01", body), "static/img/a.png": b"png"})
+    result = build(root, "--out", tmp_path / "out")
+    assert result.code == 1
+    assert "link to `/nope/`" in result.err and "h_200" not in result.err
+    (root / "posts/p.md").write_text(post("P", "2026-01-01", body.replace("/nope/", "/")))
+    assert build(root, "--out", tmp_path / "out").code == 0
+    feed = (tmp_path / "out/feed/rss.xml").read_text()
+    assert f"{cdn} 1x, https://blog.example.org/img/a.png 2x" in feed
+    assert 'xlink:href="https://blog.example.org/"' in feed
+
+
+def test_a_link_to_this_site_in_capitals_is_still_checked_and_shown_on_one_line(
+    make_site: Callable[..., Path], tmp_path: Path
+) -> None:
+    body = '[x](HTTPS://BLOG.EXAMPLE.ORG/nope/) and <a href="/no\npe/">y</a>\n'
+    root = make_site({"posts/p.md": post("P", "2026-01-01", body)})
+    result = build(root, "--out", tmp_path / "out")
+    assert result.code == 1
+    assert "link to `HTTPS://BLOG.EXAMPLE.ORG/nope/`: no such page" in result.err
+    assert "link to `/no\\npe/`" in result.err  # the newline shown, the message on one line

@@ -177,6 +177,8 @@ def test_folder_without_slash_redirects_on_site(server: LiveServer) -> None:
     assert reply.status == 301 and reply.headers["location"] == "/2026/03/first/"
     assert server.get("/notes?x=1").headers["location"] == "/notes/?x=1"
     assert server.get("/2026/03/first/").status == 200
+    # A folder with no page of its own is a 404 at once, as on a static host.
+    assert server.get("/2026/03").status == 404 and server.get("/2026").status == 404
 
 
 @pytest.mark.parametrize(

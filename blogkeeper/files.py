@@ -1,0 +1,55 @@
+"""Reading the author's files safely: only regular files, never more than a limit, and
+never waiting on a FIFO. Errors name the file as the author knows it. Reads; never writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from pathlib import Path
+
+from blogkeeper.errors import BuildError, ContentError
+
+_KINDS = {
+    stat.S_IFIFO: "a FIFO (named pipe), not a regular file",
+    stat.S_IFSOCK: "a socket, not a regular file",
+    stat.S_IFCHR: "a character device, not a regular file",
+    stat.S_IFBLK: "a block device, not a regular file",
+    stat.S_IFDIR: "a folder, not a regular file",
+}
+
+
+def read_regular(
+    path: Path, source: str, limit: int, kind_hint: str, size_hint: str | None = None
+) -> bytes:
+    """The bytes of the regular file (or link to one) at `path`, at most `limit` of them.
+
+    Never more than `limit` + 1 bytes are read, and a FIFO, socket or device is refused
+    before any read: opening a FIFO without a writer would wait forever, and a device
+    such as /dev/zero never ends. Errors name `source`; `kind_hint` says what the file
+    must be, `size_hint` how to allow a bigger one.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        with contextlib.suppress(OSError):  # a socket cannot be opened: say what it is
+            _refuse_special(os.stat(path).st_mode, source, kind_hint)
+        raise BuildError([ContentError(source, None, f"cannot read: {exc.strerror}")]) from None
+    with os.fdopen(fd, "rb") as file:
+        _refuse_special(os.fstat(fd).st_mode, source, kind_hint)
+        try:
+            data = file.read(limit + 1)
+        except OSError as exc:
+            raise BuildError([ContentError(source, None, f"cannot read: {exc.strerror}")]) from None
+        size = max(len(data), os.fstat(fd).st_size)
+    if len(data) > limit:
+        message = f"file is {size:,} bytes, over the limit of {limit:,}"
+        raise BuildError([ContentError(source, None, message, size_hint)])
+    return data
+
+
+def _refuse_special(mode: int, source: str, hint: str) -> None:
+    if not stat.S_ISREG(mode):
+        kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+        raise BuildError([ContentError(source, None, f"cannot read: {kind}", hint)])
