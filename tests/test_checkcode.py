@@ -16,6 +16,7 @@ from lxml import etree, html
 
 from blogkeeper.checkcode import NOT_UPDATED, UNWRITABLE
 from blogkeeper.compare import compare
+from blogkeeper.fences import scan
 
 MakeSite = Callable[..., Path]
 
@@ -500,6 +501,43 @@ def test_update_writes_outputs_and_round_trips(make_site: MakeSite) -> None:
     assert last_line(out) == "5 passed, 0 failed, 0 skipped"
     check(root, "--update")
     assert (root / "posts/u.md").read_bytes() == (front + expected).encode()
+
+
+def test_update_fences_printed_fence_lines_so_the_block_reads_back_whole(
+    make_site: MakeSite,
+) -> None:
+    fenced = "print('line1')\nprint('```')\nprint('after fence')"
+    tilde = "print('~~~~')\nprint('  ````` x')"
+    root = make_site(
+        {
+            "posts/f.md": checked(
+                "F",
+                fence(fenced),
+                fence("old", "output"),
+                fence(tilde),
+                "~~~output\nold\n~~~",
+                fence("print('plain')"),
+                "> " + fence(fenced).replace("\n", "\n> "),
+            )
+        }
+    )
+    path = root / "posts/f.md"
+    code, out, err = check(root, "--update")
+    assert code == 0, out + err
+    text = path.read_text()
+    assert "````output\nline1\n```\nafter fence\n````\n" in text
+    assert "~~~~~output\n~~~~\n  ````` x\n~~~~~\n" in text
+    assert "```output\nplain\n```\n" in text
+    assert "> ````output\n> line1\n> ```\n> after fence\n> ````\n" in text
+    outputs = [f.code for f in scan(text.split("\n")) if f.lang == "output"]
+    printed = "line1\n```\nafter fence\n"
+    assert outputs == [printed, "~~~~\n  ````` x\n", "plain\n", printed]
+    code, out, err = check(root)
+    assert code == 0, out + err
+    written = path.read_bytes()
+    code, out, err = check(root, "--update")
+    assert code == 0, out + err
+    assert path.read_bytes() == written
 
 
 def test_update_leaves_a_post_edited_while_it_ran_as_the_author_left_it(
