@@ -37,7 +37,7 @@ from blogkeeper import checkrecord
 from blogkeeper.cache import Cache
 from blogkeeper.checkrecord import Entry, Key, Shown
 from blogkeeper.compare import compare, normalise
-from blogkeeper.config import SiteConfig, load_config
+from blogkeeper.config import CONTROL, SiteConfig, load_config
 from blogkeeper.content import (
     POSTS_DIR,
     LoadOptions,
@@ -539,18 +539,24 @@ def update_post(root: Path, plan: Plan, report: PostReport) -> PostReport:
 
 
 def _writable(outcome: Outcome) -> Outcome:
-    """The outcome, failed if --update would have to write text UTF-8 cannot encode."""
+    """The outcome, failed if --update would have to write text UTF-8 cannot encode, or a
+    control character, which `build` and `check-code` refuse in a post."""
     if _edit(outcome) is None or outcome.actual is None:
         return outcome
-    surrogate = _SURROGATE.search(outcome.actual)
-    if surrogate is None:
-        return outcome
     where = outcome.block.output_line or outcome.block.line
-    message = f"{UNWRITABLE} (U+{ord(surrogate[0]):04X}); output block not updated"
-    return replace(outcome, status="failed", line=where, message=message)
+    surrogate = _SURROGATE.search(outcome.actual)
+    if surrogate is not None:
+        message = f"{UNWRITABLE} (U+{ord(surrogate[0]):04X}); output block not updated"
+        return replace(outcome, status="failed", line=where, message=message)
+    control = CONTROL.search(normalise(outcome.actual))
+    if control is not None:
+        message = f"{CONTROL_UNWRITABLE.format(ord(control[0]))}; output block not updated"
+        return replace(outcome, status="failed", line=where, message=message)
+    return outcome
 
 
 UNWRITABLE = "it printed a lone surrogate, which a UTF-8 post cannot hold"
+CONTROL_UNWRITABLE = "it printed control character U+{:04X}, which a post cannot hold"
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 

@@ -758,6 +758,26 @@ def test_update_fails_a_block_that_prints_a_lone_surrogate_and_still_reports(
     assert "```output\nfine\n```" in (root / "posts/s.md").read_text()
 
 
+@pytest.mark.parametrize(
+    ("printed", "number"), [("\\x1b[31mred", "001B"), ("bell\\x07", "0007"), ("a\\x85b", "0085")]
+)
+def test_update_fails_a_block_that_prints_a_control_character_and_leaves_the_post(
+    make_site: MakeSite, printed: str, number: str
+) -> None:
+    root = make_site(
+        {"posts/c.md": checked("C", fence(f"print('{printed}')"), fence("old", "output"))}
+    )
+    before = (root / "posts/c.md").read_bytes()
+    code, out, err = check(root, "--update")
+    assert code == 1, out + err
+    where = line_of(root, "c.md", "old")
+    message = f"it printed control character U+{number}, which a post cannot hold"
+    assert f"posts/c.md:{where}: {message}; output block not updated" in out
+    assert last_line(out) == "0 passed, 1 failed, 0 skipped"
+    assert (root / "posts/c.md").read_bytes() == before
+    assert build(root).code == 0
+
+
 def test_update_progress_line_and_file_mode(make_site: MakeSite) -> None:
     root = make_site({"posts/u.md": checked("U", fence("print(2)"), fence("3", "output"))})
     path = root / "posts/u.md"
