@@ -422,7 +422,8 @@ def judge_block(block: Block, result: dict[str, Any]) -> Outcome:
     actual = result["stdout"] + (f"\n{TRUNCATED}\n" if result["truncated"] else "")
     error = result["error"]
     if error is not None and not error["expected"]:
-        where = error["line"] or block.line
+        # A line before the post's first is no line of it (a forged result can say -5).
+        where = error["line"] if error["line"] and error["line"] > 0 else block.line
         message = f"{error['type']}: {error['message']}".strip().rstrip(":").splitlines()[0]
         if block.raises:
             message = f"expected {block.raises}, got {message}"
