@@ -37,7 +37,7 @@ from blogkeeper import checkrecord
 from blogkeeper.cache import Cache
 from blogkeeper.checkrecord import Entry, Key, Shown
 from blogkeeper.compare import compare, normalise
-from blogkeeper.config import SiteConfig, load_config
+from blogkeeper.config import CONTROL, SiteConfig, load_config
 from blogkeeper.content import (
     POSTS_DIR,
     LoadOptions,
@@ -72,6 +72,7 @@ class Block:
     expected: str | None
     output_line: int | None  # first line inside the ```output fence
     output: Fence | None  # that fence, with 0-based indexes into the post's body
+    output_open: str = ""  # its opening line without quote and indent ("```output")
 
 
 @dataclass(frozen=True)
@@ -199,9 +200,15 @@ def plan_blocks(post: Post, default_timeout: float) -> list[Block]:
                 expected=output.code if output else None,
                 output_line=post.body_line + output.first_code_line if output else None,
                 output=output,
+                output_open=_opening(lines, output) if output else "",
             )
         )
     return blocks
+
+
+def _opening(lines: list[str], fence: Fence) -> str:
+    """The fence's opening line without its quote prefix and indent: marker and info."""
+    return lines[fence.start][len(fence.quote) + len(fence.indent) :]
 
 
 def _output_after(fence: Fence, following: list[Fence], lines: list[str]) -> Fence | None:
@@ -415,7 +422,8 @@ def judge_block(block: Block, result: dict[str, Any]) -> Outcome:
     actual = result["stdout"] + (f"\n{TRUNCATED}\n" if result["truncated"] else "")
     error = result["error"]
     if error is not None and not error["expected"]:
-        where = error["line"] or block.line
+        # A line before the post's first is no line of it (a forged result can say -5).
+        where = error["line"] if error["line"] and error["line"] > 0 else block.line
         message = f"{error['type']}: {error['message']}".strip().rstrip(":").splitlines()[0]
         if block.raises:
             message = f"expected {block.raises}, got {message}"
@@ -532,18 +540,24 @@ def update_post(root: Path, plan: Plan, report: PostReport) -> PostReport:
 
 
 def _writable(outcome: Outcome) -> Outcome:
-    """The outcome, failed if --update would have to write text UTF-8 cannot encode."""
+    """The outcome, failed if --update would have to write text UTF-8 cannot encode, or a
+    control character, which `build` and `check-code` refuse in a post."""
     if _edit(outcome) is None or outcome.actual is None:
         return outcome
-    surrogate = _SURROGATE.search(outcome.actual)
-    if surrogate is None:
-        return outcome
     where = outcome.block.output_line or outcome.block.line
-    message = f"{UNWRITABLE} (U+{ord(surrogate[0]):04X}); output block not updated"
-    return replace(outcome, status="failed", line=where, message=message)
+    surrogate = _SURROGATE.search(outcome.actual)
+    if surrogate is not None:
+        message = f"{UNWRITABLE} (U+{ord(surrogate[0]):04X}); output block not updated"
+        return replace(outcome, status="failed", line=where, message=message)
+    control = CONTROL.search(normalise(outcome.actual))
+    if control is not None:
+        message = f"{CONTROL_UNWRITABLE.format(ord(control[0]))}; output block not updated"
+        return replace(outcome, status="failed", line=where, message=message)
+    return outcome
 
 
 UNWRITABLE = "it printed a lone surrogate, which a UTF-8 post cannot hold"
+CONTROL_UNWRITABLE = "it printed control character U+{:04X}, which a post cannot hold"
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -551,7 +565,9 @@ Edit = tuple[int, int, str, list[str]]  # (first body index, end index, prefix, 
 
 
 def _edit(outcome: Outcome) -> Edit | None:
-    """The replacement for an outcome's output block, or None to leave the post alone."""
+    """The replacement for an outcome's output block, or None to leave the post alone.
+    Its fence is made longer than any run of its marker that begins a printed line, so
+    that what the block printed cannot close it (CommonMark allows a longer fence)."""
     block, actual = outcome.block, outcome.actual
     if actual is None or outcome.status not in ("passed", "failed"):
         return None
@@ -563,12 +579,27 @@ def _edit(outcome: Outcome) -> Edit | None:
     if fence is not None:
         if not fence.closed or outcome.status == "passed":
             return None
-        return fence.first_code_line, fence.end, fence.quote + fence.indent, new_lines
+        prefix = fence.quote + fence.indent
+        opening = block.output_open
+        marker = opening[: len(opening) - len(opening.lstrip(opening[:1]))]
+        needed = fence_marker(new_lines, marker[0])
+        if len(needed) <= len(marker):
+            return fence.first_code_line, fence.end, prefix, new_lines
+        fenced = [needed + opening[len(marker) :], *new_lines, needed]
+        return fence.start, fence.end + 1, prefix, fenced
     if not shown or not block.fence.closed:
         return None
     after = block.fence.end + 1
     prefix = block.fence.quote + block.fence.indent
-    return after, after, prefix, ["", "```output", *new_lines, "```"]
+    marker = fence_marker(new_lines, "`")
+    return after, after, prefix, ["", marker + "output", *new_lines, marker]
+
+
+def fence_marker(lines: list[str], char: str) -> str:
+    """The shortest fence of `char` (at least three) that no line of `lines` can close:
+    longer than every run of `char` that begins a line, after its indent."""
+    runs = (len(line.lstrip(" \t")) - len(line.lstrip(" \t").lstrip(char)) for line in lines)
+    return char * max(3, 1 + max(runs, default=0))
 
 
 def apply_edits(text: str, body_line: int, edits: list[Edit]) -> str:

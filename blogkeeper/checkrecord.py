@@ -10,7 +10,9 @@ atomically, in a fixed layout with sorted keys, and only when its bytes change; 
 whose block, shown output and environment are unchanged is kept as it was, date included,
 so that two runs with nothing changed leave the file byte-identical.
 
-Pure apart from `read_record` and `write_record`.
+Pure apart from `read_record` and `write_record`. The file is read as posts are (a FIFO or
+device is refused, at most RECORD_LIMIT bytes), and every string in it is checked: a lone
+surrogate or a control character, which no page can hold, is an error here, not later.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from blogkeeper.compare import normalise
+from blogkeeper.config import CONTROL
+from blogkeeper.content import read_bytes
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.model import BlockProof, PostProof
 
@@ -37,6 +42,7 @@ ABOUT = (
 )
 VERDICTS = ("passed", "failed", "not run", "skipped")
 HINT = "delete it and run `blogkeeper check-code` to write it again"
+RECORD_LIMIT = 16 << 20  # bytes; a record of ten thousand blocks is a few MiB
 
 
 @dataclass(frozen=True)
@@ -112,19 +118,43 @@ def _to_json(entry: Entry) -> dict[str, Any]:
 
 
 def decode(data: bytes) -> dict[str, tuple[Entry, ...]]:
-    """The record in `data`; ValueError (a json.JSONDecodeError has a line) if it is not one."""
+    """The record in `data`; ValueError (a json.JSONDecodeError has a line) if it is not
+    one, RecursionError if its JSON nests deeper than the parser goes."""
     top = json.loads(data.decode("utf-8"))
     if not isinstance(top, dict) or top.get("format") != FORMAT:
         raise ValueError(f"not a check-code record of format {FORMAT}")
     posts = top.get("posts")
     if not isinstance(posts, dict):
         raise ValueError('"posts" must be an object')
+    _check_text({k: v for k, v in top.items() if k != "posts"}, "a string")
     record = {}
     for source, entries in posts.items():
+        _check_text(source, "a post name")
         if not isinstance(entries, list):
             raise ValueError(f"the entries of {source} must be a list")
+        _check_text(entries, f"an entry of {source}")
         record[source] = tuple(_from_json(e, source) for e in entries)
     return record
+
+
+def _check_text(value: Any, where: str) -> None:
+    """ValueError if a string in `value` (keys too) holds what a page cannot show: a lone
+    surrogate (UTF-8 cannot encode it) or a control character (HTML forbids it)."""
+    stack = [value]
+    while stack:  # a loop, not recursion: the parser has bounded the depth, not us
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            stack += item
+        elif isinstance(item, str):
+            if found := _SURROGATE.search(item):
+                raise ValueError(f"{where} holds a lone surrogate (U+{ord(found[0]):04X})")
+            if found := CONTROL.search(item):
+                raise ValueError(f"{where} holds control character U+{ord(found[0]):04X}")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _from_json(data: Any, source: str) -> Entry:
@@ -151,14 +181,20 @@ def _from_json(data: Any, source: str) -> Entry:
 
 def read_record(root: Path) -> dict[str, tuple[Entry, ...]]:
     """The site's record; empty when there is none; `BuildError` when it is damaged."""
-    try:
-        data = (root / RECORD_FILE).read_bytes()
-    except FileNotFoundError:
+    path = root / RECORD_FILE
+    if not path.exists():
         return {}
+    try:  # as posts are read: a FIFO or a device is refused, not waited on
+        data = read_bytes(path, RECORD_FILE, RECORD_LIMIT)
+    except BuildError as exc:
+        errors = [ContentError(e.path, e.line, e.message, HINT) for e in exc.errors]
+        raise BuildError(errors) from None
     try:
         return decode(data)
     except json.JSONDecodeError as exc:
         error = ContentError(RECORD_FILE, exc.lineno, f"not JSON: {exc.msg}", HINT)
+    except RecursionError:
+        error = ContentError(RECORD_FILE, None, "not JSON it can read: nested too deeply", HINT)
     except (ValueError, UnicodeDecodeError) as exc:
         error = ContentError(RECORD_FILE, None, f"not a check-code record: {exc}", HINT)
     raise BuildError([error])

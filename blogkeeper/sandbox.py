@@ -243,7 +243,9 @@ def _message(line: bytes, index: int, started: bool) -> dict[str, Any]:
     `index`, or once started, its end with a well-formed result."""
     try:
         message = json.loads(line)
-    except ValueError:
+    except RecursionError:  # a bracket nesting deeper than the parser's stack
+        raise BadMessage(f"JSON nested too deeply: {line[:60]!r}") from None
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError
         raise BadMessage(f"not JSON: {line[:60]!r}") from None
     expected = "end" if started else "start"
     if not isinstance(message, dict) or message.get("event") != expected:

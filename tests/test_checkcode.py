@@ -16,6 +16,7 @@ from lxml import etree, html
 
 from blogkeeper.checkcode import NOT_UPDATED, UNWRITABLE
 from blogkeeper.compare import compare
+from blogkeeper.fences import scan
 
 MakeSite = Callable[..., Path]
 
@@ -502,6 +503,43 @@ def test_update_writes_outputs_and_round_trips(make_site: MakeSite) -> None:
     assert (root / "posts/u.md").read_bytes() == (front + expected).encode()
 
 
+def test_update_fences_printed_fence_lines_so_the_block_reads_back_whole(
+    make_site: MakeSite,
+) -> None:
+    fenced = "print('line1')\nprint('```')\nprint('after fence')"
+    tilde = "print('~~~~')\nprint('  ````` x')"
+    root = make_site(
+        {
+            "posts/f.md": checked(
+                "F",
+                fence(fenced),
+                fence("old", "output"),
+                fence(tilde),
+                "~~~output\nold\n~~~",
+                fence("print('plain')"),
+                "> " + fence(fenced).replace("\n", "\n> "),
+            )
+        }
+    )
+    path = root / "posts/f.md"
+    code, out, err = check(root, "--update")
+    assert code == 0, out + err
+    text = path.read_text()
+    assert "````output\nline1\n```\nafter fence\n````\n" in text
+    assert "~~~~~output\n~~~~\n  ````` x\n~~~~~\n" in text
+    assert "```output\nplain\n```\n" in text
+    assert "> ````output\n> line1\n> ```\n> after fence\n> ````\n" in text
+    outputs = [f.code for f in scan(text.split("\n")) if f.lang == "output"]
+    printed = "line1\n```\nafter fence\n"
+    assert outputs == [printed, "~~~~\n  ````` x\n", "plain\n", printed]
+    code, out, err = check(root)
+    assert code == 0, out + err
+    written = path.read_bytes()
+    code, out, err = check(root, "--update")
+    assert code == 0, out + err
+    assert path.read_bytes() == written
+
+
 def test_update_leaves_a_post_edited_while_it_ran_as_the_author_left_it(
     make_site: MakeSite, tmp_path: Path
 ) -> None:
@@ -718,6 +756,26 @@ def test_update_fails_a_block_that_prints_a_lone_surrogate_and_still_reports(
     assert etree.parse(str(junit)).getroot().get("failures") == "1"
     assert (root / "posts/s.md").read_bytes() != before  # the good block was written
     assert "```output\nfine\n```" in (root / "posts/s.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("printed", "number"), [("\\x1b[31mred", "001B"), ("bell\\x07", "0007"), ("a\\x85b", "0085")]
+)
+def test_update_fails_a_block_that_prints_a_control_character_and_leaves_the_post(
+    make_site: MakeSite, printed: str, number: str
+) -> None:
+    root = make_site(
+        {"posts/c.md": checked("C", fence(f"print('{printed}')"), fence("old", "output"))}
+    )
+    before = (root / "posts/c.md").read_bytes()
+    code, out, err = check(root, "--update")
+    assert code == 1, out + err
+    where = line_of(root, "c.md", "old")
+    message = f"it printed control character U+{number}, which a post cannot hold"
+    assert f"posts/c.md:{where}: {message}; output block not updated" in out
+    assert last_line(out) == "0 passed, 1 failed, 0 skipped"
+    assert (root / "posts/c.md").read_bytes() == before
+    assert build(root).code == 0
 
 
 def test_update_progress_line_and_file_mode(make_site: MakeSite) -> None:

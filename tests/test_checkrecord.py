@@ -5,10 +5,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import build, post
+import pytest
+from conftest import build, post, run_cli
 from lxml import html
 
 from blogkeeper import checkrecord
@@ -266,3 +268,43 @@ def test_a_damaged_record_is_an_error_at_its_line(make_site: MakeSite) -> None:
     result = build(root)
     assert result.code == 1
     assert f"{RECORD_FILE}:3: not JSON" in result.err
+
+
+def test_a_too_deeply_nested_record_is_an_error_not_a_traceback(make_site: MakeSite) -> None:
+    root = site(make_site)
+    (root / RECORD_FILE).write_text("[" * 100000 + "]" * 100000)
+    result = build(root)
+    assert result.code == 1
+    assert f"{RECORD_FILE}: not JSON it can read: nested too deeply (" in result.err
+    assert "Traceback" not in result.out + result.err
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("\ud800", "a lone surrogate (U+D800)"), ("2026-\u0007", "control character U+0007")],
+)
+def test_a_record_string_no_page_can_hold_is_a_record_error(
+    make_site: MakeSite, value: str, problem: str
+) -> None:
+    root = site(make_site)
+    assert run(root)
+    data = json.loads((root / RECORD_FILE).read_text())
+    data["posts"]["posts/a.md"][0]["date"] = value
+    (root / RECORD_FILE).write_text(json.dumps(data))
+    result = build(root)
+    assert result.code == 1
+    assert f"{RECORD_FILE}: not a check-code record: an entry of posts/a.md holds {problem}" in (
+        result.err
+    )
+    assert "template" not in result.err and "Traceback" not in result.err
+
+
+def test_a_fifo_at_the_record_is_refused_not_waited_on(make_site: MakeSite) -> None:
+    root = site(make_site)
+    os.mkfifo(root / RECORD_FILE)
+    for command in ("build", "check-code"):
+        result = run_cli(command, "--site", root, timeout=30)
+        assert result.code == 1, command
+        assert f"{RECORD_FILE}: cannot read: a FIFO (named pipe), not a regular file (" in (
+            result.err + result.out
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -141,6 +142,7 @@ CHANNEL_WRITES = {
     "bad-index": 'os.write(FD, b\'{"event": "start", "index": 99}\\n\')',
     "bad-result": 'os.write(FD, b\'{"event": "end", "index": 0, "stdout": 1}\\n\')',
     "no-newline": "os.write(FD, b'x' * (20 << 20))",
+    "deep": "os.write(FD, b'[' * 200000 + b'\\n')",
 }
 
 
@@ -157,6 +159,22 @@ def test_a_block_writing_to_the_result_channel_fails_with_a_message(
     assert f"posts/a.md:{where}: the block did not finish: {CHANNEL_MISUSE} (" in out
     assert "Traceback" not in out + err
     assert last_line(out) == "0 passed, 1 failed, 1 skipped"
+
+
+@pytest.mark.parametrize("line", [-5, 0])
+def test_a_forged_result_cannot_place_its_failure_before_the_post(
+    make_site: MakeSite, line: int
+) -> None:
+    error = {"type": "E", "message": "m", "traceback": "", "expected": False, "line": line}
+    forged = {"event": "end", "index": 0, "stdout": "", "stderr": "", "truncated": False}
+    payload = json.dumps({**forged, "error": error}) + "\n"
+    code = f"import os, sys\nos.write(int(sys.argv[2]), {payload.encode()!r})"
+    root = make_site({"posts/a.md": checked("A", fence(code))})
+    status, out, err = check(root)
+    assert status == 1, out + err
+    where = line_of(root, "a.md", "import os, sys")
+    assert f"posts/a.md:{where}: E: m" in out
+    assert "Traceback" not in out + err
 
 
 def test_threads_count_against_the_process_budget(make_site: MakeSite) -> None:
