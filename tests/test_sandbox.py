@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -102,7 +102,7 @@ def test_no_network_even_without_a_namespace(make_site: MakeSite) -> None:
         f"sys.exit(main(['check-code', '--site', {str(root)!r}]))\n"
     )
     started = time.monotonic()
-    result = subprocess.run([os.sys.executable, "-c", probe], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert time.monotonic() - started < 8
 
