@@ -98,25 +98,19 @@ def _render_key(post: Post, url: str) -> str:
 
 def render_post(post: Post, url: str) -> Rendering:
     """A post's `Rendering`: its HTML, and what later steps need from it. `url` is the
-    post's absolute URL, against which its feed HTML and its twin resolve links."""
+    post's absolute URL, against which its twin resolves links."""
     result = render.render_markdown(post.body, post.fold, post.source, post.body_line)
     try:
-        tree = links.parse(result.html)  # parsed once: its facts, then its feed form
-        intro = links.parse(result.intro)
+        found_links, ids = links.facts(links.parse(result.html))
     except links.TooDeep as exc:
-        hint = (
-            "HTML elements nest more than 2,048 deep; the feed and link check would lose the rest"
-        )
+        hint = "elements nest more than 2,048 deep; the feed and link check would lose the rest"
         raise BuildError([ContentError(post.source, None, str(exc), hint)]) from None
-    found_links, ids = links.facts(tree)
     return Rendering(
         html=result.html,
         intro=result.intro,
         folded=result.folded,
         links=found_links,
         ids=ids,
-        feed_html=feeds.feed_html(tree, url),
-        feed_intro=feeds.feed_html(intro, url),
         twin=llms.twin_body(post.body, post.fold, url),
     )
 
@@ -130,7 +124,7 @@ def _render_task(task: tuple[Post, str]) -> Rendering | list[ContentError]:
 
 # A rendering's texts, stored one after another after a JSON line with the rest: reading
 # them back is slicing, where JSON would scan every byte of the HTML for escapes.
-_TEXTS = ("html", "intro", "feed_html", "feed_intro", "twin")
+_TEXTS = ("html", "intro", "twin")
 
 
 def _encode(rendering: Rendering) -> bytes:

@@ -2,7 +2,7 @@
 
 Built with feedgen. Every value that goes into a feed is made safe for XML first (the
 characters XML 1.0 forbids are dropped), and every URL inside item content is made
-absolute (`feed_html`, run where each post is rendered), so no post can break a feed or
+absolute (`feed_html`, on lxml's parse of the post's HTML), so no post can break a feed or
 a reader. Pure: a `Site` in, `Output` values out; reads no file, writes no file, and
 never asks the clock — feedgen's now() defaults for `lastBuildDate` and `updated` are
 always overridden with post dates.
@@ -24,7 +24,7 @@ from lxml import etree
 
 from blogkeeper import __version__, urls
 from blogkeeper.config import SiteConfig
-from blogkeeper.links import srcset_candidates
+from blogkeeper.links import parse, srcset_candidates
 from blogkeeper.model import Output, RenderedPost, Site
 
 if TYPE_CHECKING:
@@ -136,9 +136,9 @@ def _newest(posts: Iterable[RenderedPost], limit: int) -> list[RenderedPost]:
 
 def feed_item(config: SiteConfig, entry: RenderedPost, full_text: bool = True) -> FeedItem:
     url = _uri(config, entry.post.path)
-    intro = entry.rendering.feed_intro
+    intro = feed_html(parse(entry.intro), url)
     if full_text:
-        content = entry.rendering.feed_html
+        content = feed_html(parse(entry.html), url)
     else:
         content = intro + f'<p><a href="{html.escape(url)}">Read more</a></p>\n'
     return FeedItem(entry, url, content, intro)

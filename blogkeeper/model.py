@@ -47,7 +47,8 @@ class Post:
 @dataclass(frozen=True)
 class Rendering:
     """What rendering a post's Markdown gives: a pure function of its body, its fold and
-    its absolute URL, kept in the cache under a digest of those and of the code.
+    its absolute URL (the twin's links resolve against it), kept in the cache under a
+    digest of those and of the code.
 
     Besides the HTML, the facts later steps would otherwise parse the HTML again for.
     """
@@ -57,8 +58,6 @@ class Rendering:
     folded: bool  # whether there is more below the intro
     links: tuple[str, ...]  # every link and image URL in `html`, as written, first seen first
     ids: tuple[str, ...]  # every id (and `<a name>`) in `html`, sorted
-    feed_html: str  # `html` made XML-safe, every URL in it absolute
-    feed_intro: str  # the same for `intro`
     twin: str  # the body of the post's Markdown twin, URLs absolute
 
 

@@ -520,6 +520,8 @@ def _close_tags(fragment: str) -> str:
     if "<!--" in _WHOLE_COMMENT.sub("", fragment):
         fragment += "-->"
     parser = _OpenTags()
-    parser.feed(fragment)
+    # HTMLParser (before Python 3.13) asserts on a `<![` it cannot name; HTML reads one
+    # as a bogus comment, which opens nothing: the parser sees it as text.
+    parser.feed(fragment.replace("<![", "&lt;!["))
     parser.close()
     return fragment + "".join(f"</{tag}>" for tag in reversed(parser.stack))

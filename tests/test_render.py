@@ -444,3 +444,9 @@ def test_math_carries_its_tex_for_readers_that_strip_mathml() -> None:
         assert semantics[0].tag.endswith("mrow") and semantics[-1].tag.endswith("annotation")
         assert semantics[-1].get("encoding") == "application/x-tex"
         assert semantics[-1].text == tex
+
+
+def test_a_marked_section_before_the_fold_is_text_not_a_crash() -> None:
+    """`<![A` made Python's HTMLParser assert while the intro's open tags were counted."""
+    result = render("x <![A y\n\n<!--more-->\n\nz\n", fold=2)
+    assert result.folded and "z" not in result.intro
