@@ -189,3 +189,22 @@ def test_templates_lists_every_built_in_template_and_copies_one(tmp_path: Path) 
     assert again.err.endswith("templates failed: 1 error\n")
     wrong = run_cli("templates", "--site", blog, "--copy", "pst.html")
     assert wrong.code == 1 and "did you mean `post.html`?" in wrong.err
+
+
+def test_init_ignores_what_a_killed_build_can_leave_beside_the_output(tmp_path: Path) -> None:
+    import subprocess
+
+    blog = tmp_path / "blog"
+    assert run_cli("init", blog).code == 0
+    subprocess.run(["git", "init", "-q", str(blog)], check=True)
+    (blog / ".public.old-abc123" / "site").mkdir(parents=True)
+    (blog / ".public.old-abc123" / "site" / "index.html").write_text("old")
+    (blog / ".public.new-def456").mkdir()
+    (blog / ".public.new-def456" / "x.html").write_text("new")
+    shown = subprocess.run(
+        ["git", "-C", str(blog), "status", "--porcelain", "--untracked-files=all"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert ".public." not in shown and "posts/hello-world.md" in shown
