@@ -74,30 +74,17 @@ def feed_specs(site: Site, made: dict[tuple[str, bool], FeedItem] | None = None)
     about = config.description or f"Posts from {config.title}."
     main = _Plan(urls.FEED_FOLDER, config.title, about, "", feed.full_text, feed.items)
     specs = [_spec(config, main, site.posts, made)]
-    for group in site.topics if feed.topics != "none" else ():
-        folder = urls.topic_folder(group.slug)
-        about = f"Posts about {group.name} on {config.title}."
-        plan = _Plan(
-            folder,
-            f"{config.title}: {group.name}",
-            about,
-            folder,
-            feed.topics == "full",
-            feed.group_items,
-        )
-        specs.append(_spec(config, plan, group.posts, made))
-    for group in site.series if feed.series != "none" else ():
-        folder = urls.series_folder(group.slug)
-        about = f"Every part of the series {group.name} on {config.title}."
-        plan = _Plan(
-            folder,
-            f"{config.title}: {group.name}",
-            about,
-            folder,
-            feed.series == "full",
-            feed.group_items,
-        )
-        specs.append(_spec(config, plan, group.posts, made))
+    kinds = (
+        (site.topics, feed.topics, urls.topic_folder, "Posts about {} on {}."),
+        (site.series, feed.series, urls.series_folder, "Every part of the series {} on {}."),
+    )
+    for groups, carries, folder_of, describe in kinds:
+        for group in groups if carries != "none" else ():
+            folder = folder_of(group.slug)
+            title = f"{config.title}: {group.name}"
+            text = describe.format(group.name, config.title)
+            plan = _Plan(folder, title, text, folder, carries == "full", feed.group_items)
+            specs.append(_spec(config, plan, group.posts, made))
     return specs
 
 
