@@ -140,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NOTEBOOK",
         help="make the post from a Jupyter notebook (.ipynb), opted in to check-code",
     )
+    new.set_defaults(usage=new.format_usage())
 
     templates = _command(
         commands,
@@ -303,7 +304,9 @@ def _run_new(args: argparse.Namespace) -> int:
     if args.notebook is not None:
         return _run_new_from(root, args.notebook, args.title)
     if not args.title:
-        print("blogkeeper new: error: give a TITLE or --from NOTEBOOK", file=sys.stderr)
+        print(
+            args.usage + "blogkeeper new: error: give a TITLE or --from NOTEBOOK", file=sys.stderr
+        )
         return 2
     path = create_post(root, args.title)
     print(f"created {path.relative_to(root)}, a draft: `blogkeeper serve` shows it;")
