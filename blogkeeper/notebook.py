@@ -41,6 +41,21 @@ _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # An IPython line magic, cell magic or shell escape: not Python, so check-code cannot run it.
 _MAGIC = re.compile(r"^(\s*)([%!].*)$")
+# Magics that set up and print nothing; any other (`%timeit`, `%%time`, `!pip`) prints.
+QUIET_MAGICS = (
+    "matplotlib",
+    "load_ext",
+    "reload_ext",
+    "autoreload",
+    "aimport",
+    "config",
+    "capture",
+)
+# Links and images in Markdown or HTML; one to a file beside the notebook (`./gpt.py`,
+# `../ch03.ipynb`) is not imported, and `build` refuses it until it is fixed.
+_LINK = re.compile(r"\]\(\s*<?([^)\s>]+)|(?:href|src)\s*=\s*[\"']([^\"']*)[\"']")
+_ABSOLUTE = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:|#|/|$)")
+RELATIVE_LINKS = "links to files beside the notebook, not imported: fix them before `build`"
 _ATTACHMENT = re.compile(r"attachment:([^\s)\"'>]+)")
 
 
@@ -221,10 +236,17 @@ def _markdown(text: str, tally: Tally) -> str:
     """A Markdown cell as it is, but its ```python examples marked `skip`: the notebook
     never ran them, and check-code would."""
     lines = text.split("\n")
-    for fence in scan(lines):
+    fences = scan(lines)
+    for fence in fences:
         if fence.lang == "python" and fence.option("skip") is None:
             lines[fence.start] = lines[fence.start].rstrip() + " skip"
             tally.add("python examples in Markdown marked skip")
+    inside = {n for f in fences for n in range(f.start, f.end + 1)}
+    prose = "\n".join(line for n, line in enumerate(lines) if n not in inside)
+    targets = [markdown or html for markdown, html in _LINK.findall(prose)]
+    relative = [t for t in targets if not _ABSOLUTE.match(t)]
+    if relative:
+        tally.add(RELATIVE_LINKS, len(relative))
     return "\n".join(lines)
 
 
@@ -244,8 +266,9 @@ def _code_cell(
     cell: dict[str, Any], text: str, number: int, base: str, name: str, tally: Tally
 ) -> tuple[str, dict[str, bytes]]:
     tally.add("code cells")
-    code = _without_magics(text.strip("\n"), tally)
+    code, printing_magic = _without_magics(text.strip("\n"), tally)
     printed, shown_value, error, images = _outputs(cell, number, base, name, tally)
+    output = _shown(printed)
     options = []
     tags = cell.get("metadata", {}).get("tags", [])
     if any(tag in SKIP_TAGS for tag in tags):
@@ -254,6 +277,9 @@ def _code_cell(
     elif not _parses(code) and not (error and error == "SyntaxError"):
         options.append("skip")
         tally.add("cells that are not Python, kept with skip")
+    elif printing_magic and output:
+        options.append("skip")
+        tally.add("cells whose output an IPython magic printed, kept with skip")
     if error:
         options.append(f"raises={error}")
     if shown_value:
@@ -261,7 +287,6 @@ def _code_cell(
     lines = code.split("\n")
     marker = fence_marker(lines, "`")
     parts = ["\n".join([f"{marker}python{''.join(' ' + o for o in options)}", *lines, marker])]
-    output = _shown(printed)
     if output:
         out_lines = output.split("\n")
         out_marker = fence_marker(out_lines, "`")
@@ -272,17 +297,22 @@ def _code_cell(
     return "\n\n".join(parts), {Path(url).name: data for url, data in images.items()}
 
 
-def _without_magics(code: str, tally: Tally) -> str:
-    """IPython magics and shell escapes (`%matplotlib inline`, `!pip install x`) turned
-    into comments: they are not Python, and what they set up check-code has anyway."""
-    lines = []
+def _without_magics(code: str, tally: Tally) -> tuple[str, bool]:
+    """The code with IPython magics and shell escapes (`%matplotlib inline`, `!pip install
+    x`, `%timeit f()`) turned into comments, since they are not Python; and whether one
+    of them prints (all but the quiet set-up ones in QUIET_MAGICS), in which case what
+    the cell recorded is not all the Python's own output."""
+    lines, printing = [], False
     for line in code.split("\n"):
         magic = _MAGIC.match(line)
         if magic:
             line = f"{magic[1]}# {magic[2]}"
             tally.add("IPython magics commented out")
+            words = magic[2].lstrip("%").split(maxsplit=1) or ["%"]
+            name = words[0] if magic[2][0] == "%" else "!"
+            printing = printing or name not in QUIET_MAGICS
         lines.append(line)
-    return "\n".join(lines)
+    return "\n".join(lines), printing
 
 
 def _parses(code: str) -> bool:

@@ -15,7 +15,7 @@ from conftest import BLOG_TOML, run_cli
 from lxml import html
 
 from blogkeeper.fences import scan
-from blogkeeper.notebook import notebook_post
+from blogkeeper.notebook import RELATIVE_LINKS, notebook_post
 
 MakeSite = Callable[..., Path]
 
@@ -126,6 +126,7 @@ TOUR = notebook(
         display({"text/plain": "HBox(children=(FloatProgress(value=0.0),))"}),
         stdout("done\n"),
     ),
+    code("%timeit sum(range(10))", stdout("95.1 ns ± 0.3 ns per loop\n")),
     code("   \n"),
 )
 
@@ -177,6 +178,9 @@ def test_every_cell_kind_becomes_the_post_check_code_reads() -> None:
             "    print(f'{p}%', end='\\r', file=sys.stderr)\nprint('done')\n",
         ),
         ("output", (), "done\n"),
+        # IPython printed this output, not the code: shown, not run
+        ("python", ("skip",), "# %timeit sum(range(10))\n"),
+        ("output", (), "95.1 ns ± 0.3 ns per loop\n"),
     ]
     assert "UserWarning" not in post.text  # stderr is not stdout
     assert "HBox" not in post.text
@@ -191,11 +195,12 @@ def test_every_cell_kind_becomes_the_post_check_code_reads() -> None:
         "cell-11-2.svg": SVG.encode(),
     }
     assert post.counts == {
-        "code cells": 9,  # the empty cell is left out
-        "output blocks": 9,
+        "code cells": 10,  # the empty cell is left out
+        "output blocks": 10,
         "images": 3,
         "cells tagged skip": 1,
-        "IPython magics commented out": 1,
+        "IPython magics commented out": 2,
+        "cells whose output an IPython magic printed, kept with skip": 1,
         "python examples in Markdown marked skip": 1,
         "stderr outputs left out": 2,
         "display outputs without an image left out": 1,
@@ -206,6 +211,18 @@ def test_printed_text_is_shown_as_a_terminal_showed_it() -> None:
     nb = notebook(code("progress()", stdout("10%\r50%\r100%\r\n\x1b[32mdone\x1b[0m\x07\n")))
     lines = notebook_post(nb, "x.ipynb", "2026-12-03", "/").text.split("\n")
     assert [f.code for f in scan(lines)][1] == "100%\ndone\n"  # no escapes: a post cannot hold them
+
+
+def test_links_to_files_beside_the_notebook_are_counted() -> None:
+    nb = notebook(
+        md(
+            "See [the script](./gpt.py), [chapter 3](../ch03.ipynb) and "
+            '<img src="figures/a.png">; [the book](https://example.org), [above](#top).\n\n'
+            "```python\n# [not a link](./x.py)\n```"
+        )
+    )
+    post = notebook_post(nb, "x.ipynb", "2026-12-03", "/")
+    assert post.counts[RELATIVE_LINKS] == 3
 
 
 def test_title_from_metadata_then_heading_then_file_name() -> None:
@@ -335,7 +352,7 @@ def test_an_imported_notebook_is_checked_with_torch_and_built(
     # Only the version line differs: the notebook ran torch 2.4.0. Every other recorded
     # output matches what torch prints here (device, grad_fn name, address, a shown value,
     # the class, stdout before the expected error).
-    assert checked.out.strip().splitlines()[-1] == "7 passed, 1 failed, 2 skipped", checked.out
+    assert checked.out.strip().splitlines()[-1] == "7 passed, 1 failed, 3 skipped", checked.out
     text = post.read_text()
     line = text.split("\n").index("torch version: 2.4.0") + 1
     assert f"posts/{post.name}:{line}: output differs from the post" in checked.out
@@ -345,7 +362,7 @@ def test_an_imported_notebook_is_checked_with_torch_and_built(
     )
     checked = run_cli("check-code", "--site", root, timeout=300)
     assert checked.code == 0, checked.out + checked.err
-    assert checked.out.strip().splitlines()[-1] == "8 passed, 0 failed, 2 skipped"
+    assert checked.out.strip().splitlines()[-1] == "8 passed, 0 failed, 3 skipped"
 
     built = run_cli("build", "--site", root, "--drafts", "--future", "--require-checked")
     assert built.code == 0, built.err
@@ -365,7 +382,7 @@ def test_an_imported_notebook_is_checked_with_torch_and_built(
     for src in sources:
         assert (root / "public" / src.removeprefix("/sub/")).is_file()
     text = " ".join(page.text_content().split())
-    assert "8 of 10 code blocks checked (2 skipped) with torch" in text
+    assert "8 of 11 code blocks checked (3 skipped) with torch" in text
     assert text.count("Output checked with torch") == 8  # not the skipped block's
     outputs = page.xpath("//pre[@class='output']")
     assert outputs[0].text_content() == "torch version: ...\n"
