@@ -52,7 +52,14 @@ def build(root: Path, options: BuildOptions | None = None) -> tuple[Site, list[O
         if options.require_checked and (unchecked := checkrecord.unchecked_errors(proofs)):
             raise BuildError(unchecked)
         site = assemble(config, render_posts(config, posts, cache), options)
-        site = replace(site, drafts_left_out=drafts, scheduled_left_out=scheduled, proofs=proofs)
+        warnings = tuple(w for entry in site.posts for w in entry.rendering.warnings)
+        site = replace(
+            site,
+            drafts_left_out=drafts,
+            scheduled_left_out=scheduled,
+            proofs=proofs,
+            warnings=warnings,
+        )
         static = static_files(root)
         overridden = {o.path for o in static}
         generated = [
@@ -113,6 +120,7 @@ def render_post(post: Post, url: str) -> Rendering:
         links=found_links,
         ids=ids,
         twin=llms.twin_body(post.body, post.fold, url),
+        warnings=result.warnings,
     )
 
 
@@ -135,6 +143,7 @@ def _encode(rendering: Rendering) -> bytes:
         "folded": rendering.folded,
         "links": rendering.links,
         "ids": rendering.ids,
+        "warnings": [[w.path, w.line, w.message, w.hint] for w in rendering.warnings],
     }
     return json.dumps(head).encode() + b"\n" + b"".join(texts)
 
@@ -153,7 +162,8 @@ def _decode(data: bytes | None) -> Rendering | None:
         if start != len(rest):
             return None
         links, ids = tuple(head["links"]), tuple(head["ids"])
-        return Rendering(folded=head["folded"], links=links, ids=ids, **texts)
+        warnings = tuple(ContentError(*warning) for warning in head["warnings"])
+        return Rendering(folded=head["folded"], links=links, ids=ids, warnings=warnings, **texts)
     except (ValueError, TypeError, KeyError):
         return None
 

@@ -82,13 +82,13 @@ def github_annotations(reports: Sequence[PostReport], prefix: str = "") -> str:
     return "".join(lines)
 
 
-def annotation(path: str, line: int | None, title: str, message: str) -> str:
-    """One GitHub Actions `::error` workflow command, with its parts escaped."""
+def annotation(path: str, line: int | None, title: str, message: str, level: str = "error") -> str:
+    """One GitHub Actions `::error` (or `::warning`) workflow command, its parts escaped."""
     where = f"file={_escape_property(path)}"
     if line is not None:
         where += f",line={line}"
     where += f",title={_escape_property(printable(title))}"
-    return f"::error {where}::{_escape(printable(message))}\n"
+    return f"::{level} {where}::{_escape(printable(message))}\n"
 
 
 def _escape(text: str) -> str:

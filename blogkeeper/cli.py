@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from blogkeeper import __version__
-from blogkeeper.errors import BuildError
+from blogkeeper.errors import BuildError, ContentError
 
 DESCRIPTION = """\
 blogkeeper turns a folder of Markdown posts into a static blog: HTML pages, a full-text
@@ -61,13 +61,30 @@ def report(exc: BuildError, command: str = "build", root: Path | None = None) ->
         print(error, file=sys.stderr)
     count = len(exc.errors)
     print(f"{command} failed: {count} error{'s' if count != 1 else ''}", file=sys.stderr)
+    _annotate(exc.errors, command, root, "error")
+
+
+def report_warnings(
+    warnings: Sequence[ContentError], command: str = "build", root: Path | None = None
+) -> None:
+    """Every warning as `path:line: warning: message`, then how many; under GitHub
+    Actions, each also as a warning annotation. Warnings never change the exit code."""
+    for warning in warnings:
+        print(warning.as_warning(), file=sys.stderr)
+    if warnings:
+        count = len(warnings)
+        print(f"{command}: {count} warning{'s' if count != 1 else ''}", file=sys.stderr)
+    _annotate(warnings, command, root, "warning")
+
+
+def _annotate(errors: Sequence[ContentError], command: str, root: Path | None, level: str) -> None:
     if root is not None and os.environ.get("GITHUB_ACTIONS") == "true":
         from blogkeeper.checkreport import annotation
 
-        for error in exc.errors:
+        for error in errors:
             path = _in_workspace(root, error.path)
             message = error.message + (f" ({error.hint})" if error.hint else "")
-            print(annotation(path, error.line, f"blogkeeper {command}", message), end="")
+            print(annotation(path, error.line, f"blogkeeper {command}", message, level), end="")
 
 
 def _in_workspace(root: Path, path: str) -> str:
@@ -228,6 +245,7 @@ def _run_build(args: argparse.Namespace) -> int:
     )
     site, outputs = build(root, options)
     write_site(outputs, out)
+    report_warnings(site.warnings, "build", root)
     elapsed = time.perf_counter() - started
     print(f"built {len(outputs)} files into {out} in {elapsed:.2f} s")
     left_out = _left_out(site.drafts_left_out, site.scheduled_left_out)

@@ -24,6 +24,12 @@ class ContentError:
         text = f"{where}: {self.message}"
         return f"{text} ({self.hint})" if self.hint else text
 
+    def as_warning(self) -> str:
+        """The problem as a warning line: `path:line: warning: message (hint)`."""
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        text = f"{where}: warning: {self.message}"
+        return f"{text} ({self.hint})" if self.hint else text
+
 
 class BuildError(Exception):
     """Raised with every error of a build; nothing is written when it is raised."""

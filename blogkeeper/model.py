@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from blogkeeper.config import SiteConfig
+from blogkeeper.errors import ContentError
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class Rendering:
     links: tuple[str, ...]  # every link and image URL in `html`, as written, first seen first
     ids: tuple[str, ...]  # every id (and `<a name>`) in `html`, sorted
     twin: str  # the body of the post's Markdown twin, URLs absolute
+    # what the author should know but that does not stop the build (TeX shown as source)
+    warnings: tuple[ContentError, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -195,6 +198,8 @@ class Site:
     # check-code's record, read when the site is loaded: the proof of each selected post
     # with python blocks, by its source path
     proofs: Mapping[str, PostProof] = field(default_factory=dict)
+    # every warning of the build: the posts' renderings', then the link check's
+    warnings: tuple[ContentError, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -44,11 +44,13 @@ RENDER_SECONDS = 5.0
 
 @dataclass(frozen=True)
 class Rendered:
-    """A post body as HTML, and its intro (above the fold) with ids removed."""
+    """A post body as HTML, its intro (above the fold) with ids removed, and the
+    warnings rendering it gave."""
 
     html: str
     intro: str
     folded: bool
+    warnings: tuple[ContentError, ...] = ()
 
 
 @dataclass

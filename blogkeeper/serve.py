@@ -4,7 +4,7 @@
 last good build as an immutable in-memory `Snapshot` (output path -> bytes), serves it over
 HTTP (the rules are in `hosting`) and tells open tabs to reload: Server-Sent Events on
 `EVENTS`, followed by assets/live-reload.js. A failed rebuild keeps the last good build and
-shows the errors as an overlay. `serve` wires it to `build.build_site` (the one build path)
+shows the errors as an overlay. `serve` wires it to `build.build` (the one build path)
 and to a watchfiles watcher.
 
 Why memory and not a temporary folder: a preview then writes nothing at all (public/ and
@@ -38,8 +38,7 @@ from typing import Any
 
 import watchfiles
 
-from blogkeeper.build import build_site
-from blogkeeper.config import load_config
+from blogkeeper import build
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.hosting import Response, Snapshot, finish, host_name, lookup, parse_path, plain
 from blogkeeper.model import BuildOptions
@@ -76,6 +75,7 @@ class Built:
 
     base: str  # the URL path the site lives under: "/" or "/blog/"
     files: Mapping[str, bytes]  # output path ("2026/03/x/index.html") -> bytes
+    warnings: tuple[str, ...] = ()  # `path:line: warning: ...` lines for the log
 
 
 Builder = Callable[[], Built]  # build the site, or raise BuildError
@@ -101,6 +101,7 @@ class Preview:
         self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts) | LOOPBACK_NAMES
         self.state = _State()
         self.instance = secrets.token_hex(4)  # a restarted server makes old tabs reload
+        self.warnings: tuple[str, ...] = ()  # the last good build's
 
     def build_id(self, generation: int) -> str:
         return f"{self.instance}.{generation}"
@@ -115,6 +116,7 @@ class Preview:
         try:
             built = self.builder()
             site = Snapshot.of(built.base, built.files)
+            self.warnings = built.warnings
         except BuildError as exc:
             failure = exc
         except Exception as exc:  # a bug, or a file read mid-save: report it, keep serving
@@ -333,16 +335,17 @@ class ServeOptions:
 
 
 def site_builder(root: Path, options: ServeOptions) -> Builder:
-    """A builder for `Preview`: `build.build_site` (the one build path) with drafts and
+    """A builder for `Preview`: `build.build` (the one build path) with drafts and
     future posts, kept in memory: a preview writes no site anywhere (only the cache)."""
 
     build_options = BuildOptions(drafts=options.drafts, future=True, now=options.now, preview=True)
 
-    def build() -> Built:
-        outputs = build_site(root, build_options)
-        return Built(load_config(root).base_path, {o.path: o.data for o in outputs})
+    def build_in_memory() -> Built:
+        site, outputs = build.build(root, build_options)
+        files = {o.path: o.data for o in outputs}
+        return Built(site.config.base_path, files, tuple(w.as_warning() for w in site.warnings))
 
-    return build
+    return build_in_memory
 
 
 def serve(root: Path, options: ServeOptions, say: Callable[[str], None]) -> int:
@@ -421,6 +424,8 @@ def _rebuild(preview: Preview, say: Callable[[str], None], done: str) -> None:
     failure = preview.rebuild()
     elapsed = time.perf_counter() - started
     if failure is None:
+        for warning in preview.warnings:
+            say(warning)
         say(f"{done} in {elapsed:.2f} s")
         return
     for error in failure.errors:
