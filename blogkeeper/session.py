@@ -88,7 +88,10 @@ class Session:
     def load(self, config: SiteConfig, path: Path) -> Post:
         """The post in `path`: the one loaded before if the file has not changed since."""
         self.seen.add(path)
-        status = os.stat(path)
+        try:
+            status = os.stat(path)
+        except OSError:  # gone, or a dangling link: `load_post` says so, at the file
+            return load_post(config, path)
         stat = (
             status.st_dev,
             status.st_ino,
