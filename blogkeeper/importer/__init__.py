@@ -1,0 +1,61 @@
+"""`blogkeeper import`: a Jekyll or Hugo site's source folder made a blogkeeper site.
+
+`import_site` reads the old site (`jekyll.py`, `hugo.py`), checks the posts' links
+against the old and new sites (`links.py`), and writes blog.toml, posts/ and static/
+into a new or empty folder (`common.py`). It never deletes or overwrites a file, and it
+does not build: the command line builds the result afterwards with blogkeeper's own build.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from blogkeeper.importer import common, hugo, jekyll
+from blogkeeper.importer.common import Note, Report
+from blogkeeper.importer.links import check_links
+
+KINDS = ("jekyll", "hugo")
+
+
+def detect(source: Path) -> str:
+    """`jekyll` or `hugo`, from the files in `source`; ValueError if neither."""
+    if jekyll.detect(source):
+        return "jekyll"
+    if hugo.detect(source):
+        return "hugo"
+    raise ValueError(
+        f"{source}: neither a Jekyll site (_config.yml and _posts/) nor a Hugo site "
+        "(hugo.toml, config.toml or config.yaml, and content/); use --from to say which"
+    )
+
+
+def import_site(source: Path, target: Path, kind: str | None = None) -> Report:
+    """Write a blogkeeper site into `target` (created, or empty) from `source`."""
+    if not source.is_dir():
+        raise ValueError(f"{source}: no such folder")
+    kind = kind or detect(source)
+    common.prepare_dir(target)
+    report = Report()
+    reader = jekyll.read_site if kind == "jekyll" else hugo.read_site
+    site, old, old_id = reader(source, report)
+    base = site.config["url"].split("://", 1)[-1]
+    base_path = "/" + base.split("/", 1)[1] if "/" in base else "/"
+    check_links(site, old, base_path, report, old_id)
+    broken = sum(1 for p in site.posts for n in p.body.notes if n[2])
+    if broken or report.unresolved:
+        site.config["build"] = {"broken_links": "warn"}
+        report.notes.append(
+            Note(
+                "blog.toml",
+                None,
+                f'[build] broken_links = "warn": {broken + report.unresolved} links answer on '
+                "neither site (listed here); the build warns about them instead of failing. "
+                'Fix them, then remove the setting (the default is "error")',
+            )
+        )
+    report.urls = sum(1 + len(p.front.get("aliases", [])) for p in site.posts)
+    common.write_site(site, target, report)
+    return report
+
+
+__all__ = ["KINDS", "Report", "detect", "import_site"]

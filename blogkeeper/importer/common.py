@@ -1,0 +1,403 @@
+"""What Jekyll and Hugo imports share: the report, a post body edited line by line with
+its line numbers kept for the report, heading ids, math escapes, and writing the site.
+
+It reads nothing and writes only in `write_site`, into the new site folder; it never
+deletes anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import shutil
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import markdown2
+import yaml
+
+from blogkeeper.fences import scan
+from blogkeeper.render import EXTRAS
+
+# Front matter keys that only told the old generator's theme what to do: dropped.
+DROPPED = frozenset(
+    ["layout", "comments", "mathjax", "math", "katex", "sitemap", "toc", "toc_label", "toc_sticky", "toc_icon", "share", "related", "showtoc", "tocopen", "hidemeta", "disablehljs", "disableshare", "showreadingtime", "showwordcount", "showbreadcrumbs", "showpostnavlinks", "hidesummary", "searchhidden", "usehugotoc", "type", "weight", "markup", "menu", "cover_hidden", "enablemathjax", "usemath", "use_math", "mermaid", "header_image_hidden", "read_time", "author_profile"]
+)
+
+
+@dataclass(frozen=True)
+class Note:
+    """A place that needs the author: `path:line: what`."""
+
+    path: str
+    line: int | None
+    what: str
+    broken: bool = False  # a link that did not answer on the old site either
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.what}" if self.line else f"{self.path}: {self.what}"
+
+
+@dataclass
+class Report:
+    """What an import did: posts written, conversions by kind, and places to look at."""
+
+    posts: int = 0
+    drafts: int = 0
+    conversions: Counter[str] = field(default_factory=Counter)
+    notes: list[Note] = field(default_factory=list)
+    unresolved: int = 0  # links to old pages that were not imported
+    urls: int = 0  # old URLs that answer in the new site (post pages and aliases)
+
+    def text(self) -> str:
+        lines = [f"imported {self.posts} posts ({self.drafts} drafts); {self.urls} old URLs kept"]
+        if self.conversions:
+            lines.append("converted:")
+            lines += [f"  {n:5}  {kind}" for kind, n in sorted(self.conversions.items())]
+        broken = [note for note in self.notes if note.broken]
+        if broken:
+            lines.append("links already broken on the old site (the build only warns):")
+            lines += [f"  {note}" for note in broken]
+        others = [note for note in self.notes if not note.broken]
+        if others:
+            lines.append("needs you:")
+            lines += [f"  {note}" for note in others]
+        return "\n".join(lines)
+
+
+class Body:
+    """A post body as lines, each remembering its line in the source file, so that notes
+    made while converting name the line of the written post."""
+
+    def __init__(self, text: str) -> None:
+        self.lines: list[tuple[int, str]] = list(enumerate(text.split("\n")))
+        self.notes: list[tuple[int, str, bool]] = []
+        self.found: Counter[str] = Counter()
+        self.key_notes: list[tuple[str, str]] = []
+
+    def note(self, origin: int, what: str, broken: bool = False) -> None:
+        self.notes.append((origin, what, broken))
+
+    def note_key(self, key: str, what: str) -> None:
+        """A note on a front matter key: placed at that key's line of the written file."""
+        self.key_notes.append((key, what))
+
+    def count(self, kind: str, n: int = 1) -> None:
+        if n:
+            self.found[kind] += n
+
+    def edit(self, change: Callable[[int, str], str | None], only: Iterable[int] | None = None):
+        """Apply `change(origin, line)` to the lines (at the indexes `only`, if given);
+        it returns the new text, which may hold newlines, or None to delete the line."""
+        indexes = set(range(len(self.lines)) if only is None else only)
+        kept = []
+        for index, (origin, line) in enumerate(self.lines):
+            new = change(origin, line) if index in indexes else line
+            if new is not None:
+                kept.append((origin, new))
+        self.lines = kept
+
+    def prose(self) -> list[int]:
+        """Indexes of the lines outside fenced code."""
+        texts = [line for _, line in self.lines]
+        inside = {i for f in scan(texts) for i in range(f.start, f.end + 1)}
+        return [i for i in range(len(texts)) if i not in inside]
+
+    def text(self) -> str:
+        return "\n".join(line for _, line in self.lines)
+
+    def placed_notes(self, path: str, first_line: int) -> list[Note]:
+        """The notes, at the lines of the written file whose body starts at `first_line`."""
+        where: dict[int, int] = {}
+        number = first_line
+        for origin, line in self.lines:
+            where.setdefault(origin, number)
+            number += line.count("\n") + 1
+        placed = []
+        for origin, what, broken in self.notes:
+            after = [where[o] for o in where if o >= origin]
+            placed.append(Note(path, min(after) if after else number - 1, what, broken))
+        return placed
+
+
+# ---- heading ids -----------------------------------------------------------------------
+
+ATX = re.compile(r"^(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
+SETEXT = re.compile(r"^(=+|-+)[ \t]*$")
+EXPLICIT_ID = re.compile(r"[ \t]*\{:?[ \t]*#([\w:.-]+)[^}]*\}[ \t]*$")
+
+
+def kramdown_id(text: str) -> str:
+    """kramdown's own auto id (input: kramdown): letters, digits, spaces and dashes of the
+    heading's source text, from its first letter, spaces as dashes, lower-cased."""
+    text = re.sub(r"^[^a-zA-Z]+", "", text)
+    text = re.sub(r"[^a-zA-Z0-9 -]", "", text)
+    return text.replace(" ", "-").lower() or "section"
+
+
+def gfm_id(text: str) -> str:
+    """kramdown's GFM parser (Jekyll's default input) and GitHub: lower-cased, word
+    characters, dashes, spaces and tabs kept, spaces and tabs as dashes."""
+    text = re.sub(r"[^\w\- \t]", "", text.lower())
+    return re.sub(r"[ \t]", "-", text)
+
+
+def goldmark_id(text: str) -> str:
+    """Hugo's default (goldmark, autoHeadingIDType "github") on the heading's plain text."""
+    plain = re.sub(r"`+|\*+|(?<!\w)_+|_+(?!\w)|!?\[([^\]]*)\]\([^)]*\)", r"\1", text)
+    kept = []
+    for char in plain:
+        if char in "- ":
+            kept.append("-")
+        elif char == "_" or char.isalnum():
+            kept.append(char.lower())
+    return "".join(kept) or "heading"
+
+
+def dedupe_ruby(ids: list[str]) -> list[str]:
+    """kramdown's and Hugo's rule for a repeated id: `a`, `a-1`, `a-2`."""
+    seen: Counter[str] = Counter()
+    out = []
+    for value in ids:
+        out.append(f"{value}-{seen[value]}" if seen[value] else value)
+        seen[value] += 1
+    return out
+
+
+def blogkeeper_ids(texts: list[str]) -> list[str]:
+    """The ids blogkeeper gives these headings, in order: markdown2's header ids (the
+    extra blogkeeper renders with), made unique as blogkeeper makes every id of a page."""
+    converter = markdown2.Markdown(extras=dict(EXTRAS))
+    converter.convert("")  # a fresh document: no header ids counted yet
+    seen = {"main"}
+    out = []
+    for text in texts:
+        value = converter.header_id_from_text(text, "")
+        candidate, number = value, 1
+        while candidate in seen:
+            number += 1
+            candidate = f"{value}-{number}"
+        seen.add(candidate)
+        out.append(candidate)
+    return out
+
+
+def keep_heading_ids(body: Body, old_id: Callable[[str], str]) -> None:
+    """Write `{#id}` on each heading whose id on the old site differs from blogkeeper's,
+    so links to `post#section` keep landing."""
+    prose = body.prose()
+    headings: list[tuple[int, str, str]] = []  # index, text, explicit id
+    for index in prose:
+        line = body.lines[index][1]
+        match = ATX.match(line)
+        text = match.group(2) if match else None
+        if match is None and index > 0 and index - 1 in prose and SETEXT.match(line):
+            above = body.lines[index - 1][1]
+            if above.strip() and not ATX.match(above) and not above.startswith((" ", "\t")):
+                text, index = above.strip(), index - 1
+        if text is None:
+            continue
+        explicit = EXPLICIT_ID.search(text)
+        headings.append((index, text, explicit.group(1) if explicit else ""))
+    auto = [h for h in headings if not h[2]]
+    olds = dedupe_ruby([old_id(text) for _, text, _ in auto])
+    news = blogkeeper_ids([text for _, text, _ in auto])
+    changed = {}
+    for (index, text, _), old, new in zip(auto, olds, news, strict=True):
+        if old != new or "$" in text or "\\(" in text:
+            changed[index] = old
+    body.count("heading id kept with {#id}", len(changed))
+    add_ids(body, changed)
+
+
+def add_ids(body: Body, ids: dict[int, str]) -> None:
+    """Append `{#id}` to the heading lines at these indexes (ATX, or setext text lines)."""
+    for index, value in ids.items():
+        origin, line = body.lines[index]
+        match = ATX.match(line)
+        if match:
+            line = f"{match.group(1)} {match.group(2).rstrip()} {{#{value}}}"
+        else:
+            line = f"{line.rstrip()} {{#{value}}}"
+        body.lines[index] = (origin, line)
+
+
+# ---- math ------------------------------------------------------------------------------
+
+MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!:|\"'<>=$~&^%])")
+ESCAPED_MATH = re.compile(r"\\\\\((.+?)\\\\\)|\\\\\[(.+?)\\\\\]", re.DOTALL)
+CODE_SPAN = re.compile(r"(`+)(?:.+?)(?<!`)\1(?!`)")
+
+
+def unescape_markdown(tex: str) -> str:
+    """What Markdown made of TeX written in prose (`\\\\` -> `\\`, `\\_` -> `_`): the
+    text MathJax read on the old site."""
+    return MD_ESCAPE.sub(r"\1", tex)
+
+
+def outside_code_spans(line: str, change: Callable[[str], str]) -> str:
+    """`change` applied to the parts of a line outside `code spans`."""
+    parts, last = [], 0
+    for match in CODE_SPAN.finditer(line):
+        parts += [change(line[last : match.start()]), match.group(0)]
+        last = match.end()
+    return "".join([*parts, change(line[last:])])
+
+
+def escaped_math(body: Body) -> None:
+    """`\\\\( x \\\\)` and `\\\\[ x \\\\]` (delimiters escaped so Markdown would leave
+    `\\(`/`\\[` for MathJax) become blogkeeper's `\\(`/`\\[` math, its TeX unescaped."""
+    prose = body.prose()
+    text = "\n".join(body.lines[i][1] for i in prose)
+    if "\\\\(" not in text and "\\\\[" not in text:
+        return
+
+    def change(part: str) -> str:
+        def math(match: re.Match[str]) -> str:
+            body.count("escaped math delimiters \\\\( \\\\[ unescaped")
+            if match.group(1) is not None:
+                return "\\(" + unescape_markdown(match.group(1)) + "\\)"
+            return "\\[" + unescape_markdown(match.group(2)) + "\\]"
+
+        return ESCAPED_MATH.sub(math, part)
+
+    for run in paragraph_runs(body):  # display math may span lines
+        joined = "\n".join(body.lines[i][1] for i in run)
+        if "\\\\(" in joined or "\\\\[" in joined:
+            new = outside_code_spans(joined, change).split("\n")
+            if len(new) == len(run):
+                for i, line in zip(run, new, strict=True):
+                    body.lines[i] = (body.lines[i][0], line)
+
+
+def paragraph_runs(body: Body) -> list[list[int]]:
+    """Indexes of each run of non-blank prose lines (a paragraph, a list, ...)."""
+    prose = body.prose()
+    runs: list[list[int]] = []
+    current: list[int] = []
+    for index in prose:
+        if body.lines[index][1].strip() and (not current or current[-1] == index - 1):
+            current.append(index)
+        else:
+            if current:
+                runs.append(current)
+            current = [index] if body.lines[index][1].strip() else []
+    if current:
+        runs.append(current)
+    return runs
+
+
+# ---- writing ---------------------------------------------------------------------------
+
+
+@dataclass
+class NewPost:
+    """A converted post: where it goes under posts/, its front matter and body."""
+
+    name: str
+    source: str  # the old file, relative to the old site, for messages
+    front: dict[str, Any]
+    body: Body
+    url: str  # its URL on the old site (and the new one), from the site root
+
+
+@dataclass
+class NewSite:
+    config: dict[str, Any]
+    posts: list[NewPost] = field(default_factory=list)
+    files: dict[str, Path] = field(default_factory=dict)  # static/ path -> old file
+
+
+def front_matter(front: dict[str, Any]) -> str:
+    text = yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=1000)
+    return f"---\n{text}---\n"
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def blog_toml(config: dict[str, Any]) -> str:
+    lines = []
+    tables = {k: v for k, v in config.items() if isinstance(v, dict)}
+    for key, value in config.items():
+        if not isinstance(value, dict):
+            lines.append(f"{key} = {toml_value(value)}")
+    for name, table in tables.items():
+        if table:
+            lines += ["", f"[{name}]"] + [f"{k} = {toml_value(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+def prepare_dir(target: Path) -> None:
+    """Create `target`, or check it is an empty folder; never delete anything."""
+    if target.exists() and not target.is_dir():
+        raise ValueError(f"{target}: is a file, not a folder")
+    if target.is_dir() and any(target.iterdir()):
+        raise ValueError(f"{target}: is not empty (import writes only into a new or empty folder)")
+    target.mkdir(parents=True, exist_ok=True)
+
+
+def write_site(site: NewSite, target: Path, report: Report) -> None:
+    (target / "blog.toml").write_text(blog_toml(site.config), encoding="utf-8")
+    (target / "posts").mkdir()
+    (target / "static").mkdir()
+    for post in site.posts:
+        head = front_matter(post.front)
+        path = target / "posts" / post.name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(head + post.body.text().rstrip("\n") + "\n", encoding="utf-8")
+        first = head.count("\n") + 1
+        where = f"posts/{post.name}"
+        head_lines = head.split("\n")
+        for key, what in post.body.key_notes:
+            line = next(
+                (n for n, text in enumerate(head_lines, 1) if text.lstrip().startswith(key + ":")),
+                1,
+            )
+            report.notes.append(Note(where, line, what))
+        report.notes += post.body.placed_notes(where, first)
+        report.conversions.update(post.body.found)
+    for name, old in sorted(site.files.items()):
+        dest = target / "static" / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(old, dest)
+
+
+def plain(value: Any) -> Any:
+    """A front matter value YAML can write back: dates and the like as they are, other
+    objects as text."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool | dt.date):
+        return value
+    return str(value)
+
+
+def date_value(value: Any) -> dt.date | dt.datetime | None:
+    """A front matter date as a date or datetime, from what YAML, TOML or a string gave."""
+    if isinstance(value, dt.datetime | dt.date):
+        return value
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    text = re.sub(r"^(\d{4}-\d\d-\d\d)[ T](\d\d?:\d\d(?::\d\d)?(?:\.\d+)?)\s*", r"\1 \2", text)
+    text = re.sub(r" ?([+-]\d\d):?(\d\d)$", r"+\1:\2", text).replace("++", "+").replace("+-", "-")
+    text = re.sub(r" ?(Z|UTC)$", "+00:00", text)
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if len(text) == 10:
+        return parsed.date()
+    return parsed

@@ -1,0 +1,111 @@
+"""The links of imported posts: which files of the old site the posts use (copied to
+static/), and which links answer neither on the new site nor on the old one.
+
+It compares paths only: nothing is fetched, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from blogkeeper.importer.common import ATX, EXPLICIT_ID, Body, NewSite, Report
+
+INLINE = re.compile(r"\]\(\s*<?([^)\s>]+)>?(?:\s+[\"'(][^)]*)?\)")
+REFERENCE = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s+[\"'(].*)?$")
+HTML = re.compile(r"\b(?:src|href|poster)\s*=\s*[\"']([^\"']+)[\"']", re.IGNORECASE)
+ANCHOR = re.compile(r"\b(?:id|name)\s*=\s*[\"']([^\"']+)[\"']", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class OldSite:
+    """What the old site served: its pages' URLs and a file for each asset URL."""
+
+    pages: frozenset[str]
+    files: dict[str, Path]  # site path (no leading "/") -> file
+
+
+def targets(body: Body) -> list[tuple[int, int, str]]:
+    """(index, origin line, target) of every link and image in the prose of `body`."""
+    found = []
+    for index in body.prose():
+        origin, line = body.lines[index]
+        for pattern in (INLINE, REFERENCE, HTML):
+            for match in pattern.finditer(line):
+                found.append((index, origin, match.group(1).strip()))
+    return found
+
+
+def site_path(target: str, page_url: str, base: str) -> str | None:
+    """The site path (from the site root, no leading "/") a link on the page at
+    `page_url` points at, or None for other sites, mailto: and the like."""
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or target.startswith(("#", "{", "//")):
+        return None
+    path = unquote(parts.path)
+    if not path:
+        return None
+    if path.startswith("/"):
+        if not path.startswith(base):
+            return None
+        path = "/" + path[len(base) :]
+    else:
+        folder = page_url if page_url.endswith("/") else posixpath.dirname(page_url) + "/"
+        path = posixpath.normpath(folder + path) + ("/" if path.endswith("/") else "")
+    return path.lstrip("/")
+
+
+def page_ids(body: Body, old_id: Callable[[str], str]) -> set[str]:
+    """The ids a page had on the old site: its headings' and its HTML anchors'."""
+    ids: set[str] = set()
+    for index in body.prose():
+        line = body.lines[index][1]
+        heading = ATX.match(line)
+        if heading:
+            explicit = EXPLICIT_ID.search(heading.group(2))
+            ids.add(explicit.group(1) if explicit else old_id(heading.group(2)))
+        ids.update(ANCHOR.findall(line))
+    return ids
+
+
+def _served(path: str, known: set[str]) -> bool:
+    return path in known or path.rstrip("/") + "/" in known or path + "index.html" in known
+
+
+def check_links(
+    site: NewSite, old: OldSite, base: str, report: Report, old_id: Callable[[str], str]
+) -> None:
+    """Copy the old files the posts link to into `site.files`; note each link that
+    answers on neither site, and each link to a page of the old site not imported."""
+    new_pages = {""}
+    for post in site.posts:
+        new_pages.add(post.url.lstrip("/"))
+        new_pages.update(a.lstrip("/") for a in post.front.get("aliases", []))
+    ids = {post.url.lstrip("/"): page_ids(post.body, old_id) for post in site.posts}
+    for post in site.posts:
+        for _, origin, target in targets(post.body):
+            path = site_path(target, post.url, base)
+            if path is None:
+                continue
+            where = f"link to `{target}`"
+            if path == "" and target.startswith("#"):
+                continue
+            fragment = urlsplit(target).fragment
+            page = path or post.url.lstrip("/")
+            if _served(page, new_pages):
+                key = page if page in ids else page.rstrip("/") + "/"
+                if fragment and key in ids and unquote(fragment) not in ids[key]:
+                    post.body.note(origin, f"{where}: no such id on that page", broken=True)
+                continue
+            if path in old.files:
+                site.files.setdefault(path, old.files[path])
+            elif _served(path, set(old.pages)):
+                what = f"{where}: a page of the old site that is not a post, not imported"
+                post.body.note(origin, f"{what} (copy it into static/ or change the link)")
+                report.unresolved += 1
+            else:
+                post.body.note(origin, f"{where}: broken on the old site too", broken=True)
