@@ -318,7 +318,7 @@ def _run_import(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"import: {exc}", file=sys.stderr)
         return 1
-    print(result.text())
+    print(result.text(), flush=True)
     root = args.dir.resolve()
     try:
         site, outputs = build(root)

@@ -34,6 +34,10 @@ def import_site(source: Path, target: Path, kind: str | None = None) -> Report:
     if not source.is_dir():
         raise ValueError(f"{source}: no such folder")
     kind = kind or detect(source)
+    if kind == "jekyll" and not (source / "_posts").is_dir():
+        raise ValueError(f"{source}: not a Jekyll site: no _posts/ folder")
+    if kind == "hugo" and not (source / "content").is_dir():
+        raise ValueError(f"{source}: not a Hugo site: no content/ folder")
     common.prepare_dir(target)
     report = Report()
     reader = jekyll.read_site if kind == "jekyll" else hugo.read_site
@@ -48,9 +52,9 @@ def import_site(source: Path, target: Path, kind: str | None = None) -> Report:
             Note(
                 "blog.toml",
                 None,
-                f'[build] broken_links = "warn": {broken + report.unresolved} links answer on '
-                "neither site (listed here); the build warns about them instead of failing. "
-                'Fix them, then remove the setting (the default is "error")',
+                f'[build] broken_links = "warn" written: {broken + report.unresolved} links '
+                "(listed here) lead nowhere in the new site; the build warns about them "
+                'instead of failing. Fix them, then delete the setting (the default is "error")',
             )
         )
     report.urls = sum(1 + len(p.front.get("aliases", [])) for p in site.posts)

@@ -25,7 +25,44 @@ from blogkeeper.render import EXTRAS
 
 # Front matter keys that only told the old generator's theme what to do: dropped.
 DROPPED = frozenset(
-    ["layout", "comments", "mathjax", "math", "katex", "sitemap", "toc", "toc_label", "toc_sticky", "toc_icon", "share", "related", "showtoc", "tocopen", "hidemeta", "disablehljs", "disableshare", "showreadingtime", "showwordcount", "showbreadcrumbs", "showpostnavlinks", "hidesummary", "searchhidden", "usehugotoc", "type", "weight", "markup", "menu", "cover_hidden", "enablemathjax", "usemath", "use_math", "mermaid", "header_image_hidden", "read_time", "author_profile"]
+    [
+        "layout",
+        "comments",
+        "mathjax",
+        "math",
+        "katex",
+        "sitemap",
+        "toc",
+        "toc_label",
+        "toc_sticky",
+        "toc_icon",
+        "share",
+        "related",
+        "showtoc",
+        "tocopen",
+        "hidemeta",
+        "disablehljs",
+        "disableshare",
+        "showreadingtime",
+        "showwordcount",
+        "showbreadcrumbs",
+        "showpostnavlinks",
+        "hidesummary",
+        "searchhidden",
+        "usehugotoc",
+        "type",
+        "weight",
+        "markup",
+        "menu",
+        "cover_hidden",
+        "enablemathjax",
+        "usemath",
+        "use_math",
+        "mermaid",
+        "header_image_hidden",
+        "read_time",
+        "author_profile",
+    ]
 )
 
 
@@ -58,11 +95,12 @@ class Report:
         if self.conversions:
             lines.append("converted:")
             lines += [f"  {n:5}  {kind}" for kind, n in sorted(self.conversions.items())]
-        broken = [note for note in self.notes if note.broken]
+        notes = sorted(self.notes, key=lambda n: (n.path != "blog.toml", n.path, n.line or 0))
+        broken = [note for note in notes if note.broken]
         if broken:
             lines.append("links already broken on the old site (the build only warns):")
             lines += [f"  {note}" for note in broken]
-        others = [note for note in self.notes if not note.broken]
+        others = [note for note in notes if not note.broken]
         if others:
             lines.append("needs you:")
             lines += [f"  {note}" for note in others]
@@ -90,7 +128,9 @@ class Body:
         if n:
             self.found[kind] += n
 
-    def edit(self, change: Callable[[int, str], str | None], only: Iterable[int] | None = None):
+    def edit(
+        self, change: Callable[[int, str], str | None], only: Iterable[int] | None = None
+    ) -> None:
         """Apply `change(origin, line)` to the lines (at the indexes `only`, if given);
         it returns the new text, which may hold newlines, or None to delete the line."""
         indexes = set(range(len(self.lines)) if only is None else only)

@@ -250,8 +250,7 @@ def _read_post(
         body.count("`url` made permalink")
     else:
         url = hugo_url(pattern, section, front, name, str(slug or ""), tz, lower)
-    front_name = f"{name}.md" if not bundle else f"{name}.md"
-    post = NewPost(front_name, where, front, body, url)
+    post = NewPost(f"{name}.md", where, front, body, url)
     aliases = data.get(keys.get("aliases", ""))
     if isinstance(aliases, list | str):
         folder = url if url.endswith("/") else url.rsplit("/", 1)[0] + "/"
@@ -325,7 +324,8 @@ def _front(data: dict[str, Any], keys: dict[str, str], body: Body) -> dict[str, 
             body.count("lastmod made updated")
         elif low in ("summary", "description") and "summary" not in front and value:
             front["summary"] = str(value)
-            body.count(f"`{key}` made summary")
+            if low != "summary":
+                body.count(f"`{key}` made summary")
         elif low == "series" and value:
             front["series"] = str(value[0] if isinstance(value, list) else value)
         elif low in ("images", "image", "featured_image") and value:
@@ -483,10 +483,11 @@ def _convert_body(post: NewPost, pages: dict[str, NewPost], base: str, passthrou
                 origin,
                 f"shortcode `{name}` not converted: its tags removed, the Markdown inside kept",
             )
-        else:
-            body.note(origin, f"shortcode `{match.group(0)}` not converted: removed")
-        body.count(f"unknown shortcode `{name}` reported")
-        return ""
+            body.count("unknown shortcode: tags removed, Markdown inside kept (reported)")
+            return ""
+        body.note(origin, f"shortcode `{match.group(0)}` not converted; kept in an HTML comment")
+        body.count("unknown shortcode kept in an HTML comment (reported)")
+        return f"<!-- hugo: {match.group(0)} -->"
 
     def change(origin: int, line: str) -> str:
         line = (

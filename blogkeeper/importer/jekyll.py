@@ -253,7 +253,8 @@ def _front(
             body.count(f"front matter `{key}` dropped (theme setting)")
         elif key in ("excerpt", "description", "summary") and "summary" not in front:
             front["summary"] = str(value)
-            body.count(f"`{key}` made summary")
+            if key != "summary":
+                body.count(f"`{key}` made summary")
         elif key == "published":
             if value is False:
                 front["draft"] = True
@@ -422,9 +423,12 @@ def _liquid(body: Body, by_name: dict[str, NewPost], base: str, source: Path) ->
         body.count("{{ site.url }} made a site path", n)
         part, n = COMMENT.subn(lambda m: "-->" if m.group(1) else "<!--", part)
         body.count("{% comment %} made an HTML comment", n)
-        for left in LIQUID.findall(part):
-            body.note(origin, f"Liquid `{left}` not converted; left as text")
-        return part
+        return LIQUID.sub(lambda m: unconverted(origin, m.group(0)), part)
+
+    def unconverted(origin: int, tag: str) -> str:
+        body.note(origin, f"Liquid `{tag}` not converted; kept in an HTML comment")
+        body.count("Liquid not converted (reported)")
+        return f"<!-- jekyll: {tag} -->"
 
     def change(origin: int, line: str) -> str | None:
         nonlocal raw
@@ -458,9 +462,9 @@ def _kramdown(body: Body) -> None:
     toc_items = set()
     lines = body.lines
     for index in prose:
-        if IAL_LINE.match(lines[index][1]) and "toc" in lines[index][1]:
-            if index > 0 and TOC_ITEM.match(lines[index - 1][1]):
-                toc_items.add(index - 1)
+        line = lines[index][1]
+        if IAL_LINE.match(line) and "toc" in line and index and TOC_ITEM.match(lines[index - 1][1]):
+            toc_items.add(index - 1)
 
     def clean(index: int) -> None:
         origin, line = lines[index]
@@ -482,10 +486,13 @@ def _kramdown(body: Body) -> None:
                 body.note(origin, f"kramdown attributes `{line.strip()}` removed")
             lines[index] = (origin, "\0")
             return
-        if OPTIONS.search(line):
+        if option := OPTIONS.search(line):
             body.count("kramdown {::options /} removed")
-            body.note(origin, f"kramdown `{OPTIONS.search(line).group(0)}` removed; "
-                      "check the HTML blocks after it render as you meant")
+            body.note(
+                origin,
+                f"kramdown `{option.group(0)}` removed; "
+                "check the HTML blocks after it render as you meant",
+            )
             line = OPTIONS.sub("", line)
             if not line.strip():
                 lines[index] = (origin, "\0")

@@ -87,6 +87,9 @@ def check_links(
         new_pages.update(a.lstrip("/") for a in post.front.get("aliases", []))
     ids = {post.url.lstrip("/"): page_ids(post.body, old_id) for post in site.posts}
     for post in site.posts:
+        image = post.front.get("image")
+        if isinstance(image, str) and image.lstrip("/") in old.files:
+            site.files.setdefault(image.lstrip("/"), old.files[image.lstrip("/")])
         for _, origin, target in targets(post.body):
             path = site_path(target, post.url, base)
             if path is None:
