@@ -257,7 +257,7 @@ def check_site(out: Path, base: str, urls: list[str], aliases: dict[str, str]) -
     for old, new in aliases.items():
         page = html[old + "index.html"]
         refresh = page.xpath("//meta[@http-equiv='refresh']/@content")
-        assert refresh and refresh[0].endswith(new) or new in refresh[0], (old, refresh)
+        assert refresh and refresh[0].rstrip("'\"").endswith("/" + new), (old, refresh)
         assert page.xpath("//link[@rel='canonical']/@href")
     feed = feedparser.parse((out / "feed/rss.xml").read_bytes())
     assert feed.bozo == 0 and feed.entries
