@@ -268,14 +268,17 @@ def add_ids(body: Body, ids: dict[int, str]) -> None:
 
 # ---- math ------------------------------------------------------------------------------
 
-MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!:|\"'<>=$~&^%])")
+# The escapes authors write in TeX only because Markdown would eat the character: `\\`
+# (for `\`), `\_` and `\*`. Escapes that are TeX commands too (`\{`, `\|`, `\,`, `\#`)
+# are kept as written: the author meant the TeX, whatever Markdown made of it.
+MD_ESCAPE = re.compile(r"\\([\\_*])")
 ESCAPED_MATH = re.compile(r"\\\\\((.+?)\\\\\)|\\\\\[(.+?)\\\\\]", re.DOTALL)
 CODE_SPAN = re.compile(r"(`+)(?:.+?)(?<!`)\1(?!`)")
 
 
 def unescape_markdown(tex: str) -> str:
-    """What Markdown made of TeX written in prose (`\\\\` -> `\\`, `\\_` -> `_`): the
-    text MathJax read on the old site."""
+    """TeX written in prose with Markdown's escapes undone (`\\\\` -> `\\`, `\\_` -> `_`,
+    `\\*` -> `*`): the TeX MathJax read on the old site."""
     return MD_ESCAPE.sub(r"\1", tex)
 
 
@@ -352,6 +355,30 @@ class NewSite:
     files: dict[str, Path] = field(default_factory=dict)  # static/ path -> old file
 
 
+def keep_url(post: NewPost, pattern: str, predict: Callable[[NewPost], str]) -> None:
+    """Make blogkeeper give `post` its old URL: from the site pattern as it is, else with
+    a front matter `slug` that the pattern turns into the old URL, else with the post's
+    own `permalink` (Jekyll categories in the URL, a date the pattern cannot give)."""
+    if predict(post) == post.url:
+        return
+    if "slug" not in post.front:
+        tokens = {"year": r"\d{4}", "month": r"\d\d", "day": r"\d\d"}
+        regex = re.sub(
+            r":(year|month|day|slug|title)",
+            lambda m: f"({tokens[m.group(1)]})" if m.group(1) in tokens else "(?P<slug>[^/]+)",
+            re.escape(pattern).replace("\\:", ":"),
+        )
+        match = re.fullmatch(regex, post.url)
+        if match and match.group("slug"):
+            post.front["slug"] = match.group("slug")
+            if predict(post) == post.url:
+                post.body.count("post URL kept with a front matter slug")
+                return
+            del post.front["slug"]
+    post.front["permalink"] = post.url
+    post.body.count("post URL kept with its own permalink")
+
+
 def front_matter(front: dict[str, Any]) -> str:
     text = yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=1000)
     return f"---\n{text}---\n"
@@ -390,6 +417,7 @@ def write_site(site: NewSite, target: Path, report: Report) -> None:
     (target / "blog.toml").write_text(blog_toml(site.config), encoding="utf-8")
     (target / "posts").mkdir()
     (target / "static").mkdir()
+    by_key: dict[str, list[Note]] = {}
     for post in site.posts:
         head = front_matter(post.front)
         path = target / "posts" / post.name
@@ -403,9 +431,12 @@ def write_site(site: NewSite, target: Path, report: Report) -> None:
                 (n for n, text in enumerate(head_lines, 1) if text.lstrip().startswith(key + ":")),
                 1,
             )
-            report.notes.append(Note(where, line, what))
+            by_key.setdefault(what, []).append(Note(where, line, what))
         report.notes += post.body.placed_notes(where, first)
         report.conversions.update(post.body.found)
+    for what, places in by_key.items():  # one line per front matter key, not per post
+        more = f" (and in {len(places) - 1} more posts)" if len(places) > 1 else ""
+        report.notes.append(Note(places[0].path, places[0].line, what + more))
     for name, old in sorted(site.files.items()):
         dest = target / "static" / name
         dest.parent.mkdir(parents=True, exist_ok=True)

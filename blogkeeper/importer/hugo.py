@@ -112,9 +112,8 @@ def read_site(source: Path, report: Report) -> tuple[NewSite, OldSite, Callable[
     for post in site.posts:
         _convert_body(post, pages, base_path, passthrough)
         common.keep_heading_ids(post.body, common.goldmark_id)
-        if _predict(pattern, post, tz) != post.url:
-            post.front["permalink"] = post.url
-            post.body.count("post URL kept with its own permalink")
+        if "permalink" not in post.front:
+            common.keep_url(post, pattern, lambda p: _predict(pattern, p, tz))
     return (
         site,
         OldSite(frozenset(_page_urls(source, section, lower)), old_files),
@@ -251,6 +250,8 @@ def _read_post(
     else:
         url = hugo_url(pattern, section, front, name, str(slug or ""), tz, lower)
     post = NewPost(f"{name}.md", where, front, body, url)
+    if url_field:
+        front["permalink"] = url
     aliases = data.get(keys.get("aliases", ""))
     if isinstance(aliases, list | str):
         folder = url if url.endswith("/") else url.rsplit("/", 1)[0] + "/"
@@ -322,10 +323,11 @@ def _front(data: dict[str, Any], keys: dict[str, str], body: Body) -> dict[str, 
         elif low in ("lastmod", "updated") and common.date_value(value):
             front["updated"] = common.date_value(value)
             body.count("lastmod made updated")
-        elif low in ("summary", "description") and "summary" not in front and value:
+        elif low == "description" and value and not get("summary"):
             front["summary"] = str(value)
-            if low != "summary":
-                body.count(f"`{key}` made summary")
+            body.count("`description` made summary")
+        elif low == "summary" and value:
+            front["summary"] = str(value)
         elif low == "series" and value:
             front["series"] = str(value[0] if isinstance(value, list) else value)
         elif low in ("images", "image", "featured_image") and value:
@@ -392,11 +394,13 @@ def _predict(pattern: str, post: NewPost, tz: str) -> str:
 
 
 def _static(source: Path) -> dict[str, Path]:
+    """Files Hugo publishes as they are: static/, and files in content/ that are not
+    pages (a page bundle's files are added with the post, at its new URL)."""
     files = {}
-    for folder in (source / "static",):
+    for folder in (source / "content", source / "static"):
         if folder.is_dir():
             for path in folder.rglob("*"):
-                if path.is_file():
+                if path.is_file() and path.suffix not in (*SUFFIXES, ".html"):
                     files[path.relative_to(folder).as_posix()] = path
     return files
 

@@ -59,10 +59,8 @@ def read_site(source: Path, report: Report) -> tuple[NewSite, OldSite, Callable[
     for post in site.posts:
         _convert_body(post, by_name, base_path, config, source)
         common.keep_heading_ids(post.body, old_id)
-        predicted = predict(new_pattern, post, tz)
-        if predicted != post.url:
-            post.front["permalink"] = post.url
-            post.body.count("post URL kept with its own permalink")
+        if "permalink" not in post.front:
+            common.keep_url(post, new_pattern, lambda p: predict(new_pattern, p, tz))
     return site, _old_site(source, base_path), old_id
 
 
@@ -236,6 +234,7 @@ def _front(
     if categories:
         body.count("categories made tags")
     extra: dict[str, Any] = {}
+    summary_key = next((k for k in ("summary", "excerpt", "description") if data.get(k)), None)
     for key, value in data.items():
         low = key.lower()
         if key in (
@@ -251,7 +250,7 @@ def _front(
             continue
         if low in common.DROPPED:
             body.count(f"front matter `{key}` dropped (theme setting)")
-        elif key in ("excerpt", "description", "summary") and "summary" not in front:
+        elif key == summary_key:
             front["summary"] = str(value)
             if key != "summary":
                 body.count(f"`{key}` made summary")

@@ -15,7 +15,9 @@ from urllib.parse import unquote, urlsplit
 
 from blogkeeper.importer.common import ATX, EXPLICIT_ID, Body, NewSite, Report
 
-INLINE = re.compile(r"\]\(\s*<?([^)\s>]+)>?(?:\s+[\"'(][^)]*)?\)")
+INLINE = re.compile(r"\]\(\s*<?((?:[^()\s>]|\([^()\s]*\))+)>?(?:\s+[\"'(][^)]*)?\)")
+ESCAPED = re.compile(r"\\\[[^\]]*\]\([^)]*\)")  # `\[text](x)`: no link
+COMMENT = re.compile(r"<!--.*?(?:-->|$)")
 REFERENCE = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s+[\"'(].*)?$")
 HTML = re.compile(r"\b(?:src|href|poster)\s*=\s*[\"']([^\"']+)[\"']", re.IGNORECASE)
 ANCHOR = re.compile(r"\b(?:id|name)\s*=\s*[\"']([^\"']+)[\"']", re.IGNORECASE)
@@ -32,8 +34,18 @@ class OldSite:
 def targets(body: Body) -> list[tuple[int, int, str]]:
     """(index, origin line, target) of every link and image in the prose of `body`."""
     found = []
+    in_comment = False
     for index in body.prose():
         origin, line = body.lines[index]
+        if in_comment:
+            if "-->" not in line:
+                continue
+            line, in_comment = line.split("-->", 1)[1], False
+        line = COMMENT.sub("", ESCAPED.sub("", line))
+        if "<!--" in body.lines[index][1] and body.lines[index][1].rstrip().rfind(
+            "<!--"
+        ) > body.lines[index][1].rfind("-->"):
+            in_comment = True
         for pattern in (INLINE, REFERENCE, HTML):
             for match in pattern.finditer(line):
                 found.append((index, origin, match.group(1).strip()))
