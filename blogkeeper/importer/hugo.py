@@ -494,16 +494,15 @@ def _convert_body(post: NewPost, pages: dict[str, NewPost], base: str, passthrou
         return f"<!-- hugo: {match.group(0)} -->"
 
     def change(origin: int, line: str) -> str:
-        line = (
-            COMMENTED.sub(
-                lambda m: "{{" + m.group(1) + " " + m.group(2) + " " + m.group(3) + "}}", line
-            )
-            if COMMENTED.search(line)
-            else line
-        )
-        if ("{{<" not in line and "{{%" not in line) or "{{< " + "/*" in line:
-            return line
-        return SHORTCODE.sub(lambda m: shortcode(origin, m), line)
+        # `{{</* x */>}}` is Hugo's way to show a shortcode as text: split it out first.
+        parts = COMMENTED.split(line)  # text, open, inner, close, text, ...
+        out = []
+        for i in range(0, len(parts), 4):
+            out.append(SHORTCODE.sub(lambda m: shortcode(origin, m), parts[i]))
+            if i + 3 < len(parts):
+                out.append("{{" + parts[i + 1] + " " + parts[i + 2] + " " + parts[i + 3] + "}}")
+                body.count("{{</* */>}} made the shortcode's text")
+        return "".join(out)
 
     body.edit(change)
     _heading_attributes(body)

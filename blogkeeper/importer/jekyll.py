@@ -50,6 +50,13 @@ def read_site(source: Path, report: Report) -> tuple[NewSite, OldSite, Callable[
     new_pattern = _pattern(pattern)
     site = NewSite(_blog_toml(config, url, base, tz, new_pattern, report))
     files = sorted(_post_files(source))
+    drafts = [p for p in (source / "_drafts").rglob("*") if p.is_file()]
+    if drafts:
+        report.notes.append(
+            common.Note(
+                "_drafts/", None, f"{len(drafts)} drafts not imported (no date to give them)"
+            )
+        )
     by_name = {}
     for path in files:
         post = _read_post(source, path, config, pattern, tz, report)
@@ -390,6 +397,8 @@ def _highlights(body: Body) -> None:
 
 def _liquid(body: Body, by_name: dict[str, NewPost], base: str, source: Path) -> None:
     raw = False
+    prose = set(body.prose())
+    fenced = {origin for i, (origin, _) in enumerate(body.lines) if i not in prose}
 
     def post_link(origin: int, name: str) -> str:
         stem = Path(name).stem if name.endswith((".md", ".markdown")) else name
@@ -422,7 +431,16 @@ def _liquid(body: Body, by_name: dict[str, NewPost], base: str, source: Path) ->
         body.count("{{ site.url }} made a site path", n)
         part, n = COMMENT.subn(lambda m: "-->" if m.group(1) else "<!--", part)
         body.count("{% comment %} made an HTML comment", n)
-        return LIQUID.sub(lambda m: unconverted(origin, m.group(0)), part)
+        if origin in fenced:
+            for tag in LIQUID.findall(part):
+                body.note(origin, f"Liquid `{tag}` in code kept as text (Jekyll ran it)")
+            return part
+        for span in common.CODE_SPAN.finditer(part):
+            for tag in LIQUID.findall(span.group(0)):
+                body.note(origin, f"Liquid `{tag}` in code kept as text (Jekyll ran it)")
+        return common.outside_code_spans(
+            part, lambda text: LIQUID.sub(lambda m: unconverted(origin, m.group(0)), text)
+        )
 
     def unconverted(origin: int, tag: str) -> str:
         body.note(origin, f"Liquid `{tag}` not converted; kept in an HTML comment")
