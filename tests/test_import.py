@@ -29,7 +29,13 @@ JEKYLL_URLS = [
     "blog/ml/notes/2016/02/03/math-notes.html",
     "blog/2018/01/01/link-check.html",
 ]
-HUGO_URLS = ["posts/first-light/", "posts/note-two/", "special/json-note/", "posts/bundled-post/"]
+HUGO_URLS = [
+    "posts/2019/nested/",
+    "posts/first-light/",
+    "posts/note-two/",
+    "special/json-note/",
+    "posts/bundled-post/",
+]
 HUGO_ALIASES = {
     "old/first-light/": "posts/first-light/",
     "posts/first-light-old/": "posts/first-light/",
@@ -151,6 +157,9 @@ def test_jekyll_report_names_each_place_at_its_line(tmp_path: Path) -> None:
         if path.endswith("link-check.md") and "link to" in text:
             link = re.search(r"`([^`]+)`", text).group(1)  # type: ignore[union-attr]
             assert link in lines[line - 1]
+    link_check = "\n".join(lines)
+    assert "[jump to](#fn-aside)" in link_check  # kramdown's footnote id, blogkeeper's way
+    assert "`{{ page.title }}`" in link_check and "{{ page.title }}` in code" in report
     assert "converted:" in report and re.search(r"\s3  \{% post_url %\} made a link", report)
 
 
@@ -183,6 +192,8 @@ def test_hugo_site_toml_and_posts(tmp_path: Path) -> None:
     assert json_front["summary"] == "Front matter in JSON."
     indented, _ = front_and_body(target / "posts/indented.md")
     assert indented["title"] == "Indented YAML" and indented["draft"] is True
+    nested, _ = front_and_body(target / "posts/nested.md")
+    assert nested["permalink"] == "/posts/2019/nested/"  # Hugo keeps the section's folders
     assert (target / "static/posts/bundled-post/diagram.png").is_file()
     assert (target / "static/img/wave.png").is_file()
     places = report_lines(report)

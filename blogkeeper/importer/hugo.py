@@ -90,7 +90,7 @@ def read_site(source: Path, report: Report) -> tuple[NewSite, OldSite, Callable[
     lower = not config.get("disablepathtolower", False)
     permalinks = {k.lower(): v for k, v in (config.get("permalinks") or {}).items()}
     page_links = permalinks.get("page") if isinstance(permalinks.get("page"), dict) else None
-    hugo_pattern = str((page_links or permalinks).get(section) or f"/{section}/:slugorfilename/")
+    hugo_pattern = str((page_links or permalinks).get(section) or "/:sectionpath/:slugorfilename/")
     pattern = _pattern(hugo_pattern, section)
     site = NewSite(_blog_toml(config, parts, base, tz, pattern, report))
     markup = config.get("markup") or {}
@@ -122,7 +122,7 @@ def read_site(source: Path, report: Report) -> tuple[NewSite, OldSite, Callable[
 
 
 def _pattern(hugo: str, section: str) -> str:
-    pattern = hugo.replace(":section", section)
+    pattern = hugo.replace(":sectionpath", section).replace(":section", section)
     pattern = re.sub(
         r":(slugorfilename|slugorcontentbasename|filename|contentbasename)", ":slug", pattern
     )
@@ -248,7 +248,9 @@ def _read_post(
         url = url.replace("//", "/")
         body.count("`url` made permalink")
     else:
-        url = hugo_url(pattern, section, front, name, str(slug or ""), tz, lower)
+        folders = path.relative_to(source / "content").parent.parts[: -1 if bundle else None]
+        place = "/".join(folders)  # Hugo's default URL keeps the folders under the section
+        url = hugo_url(pattern, place, front, name, str(slug or ""), tz, lower)
     post = NewPost(f"{name}.md", where, front, body, url)
     if url_field:
         front["permalink"] = url
@@ -362,7 +364,8 @@ def hugo_url(
         "weekday": str(date.isoweekday() % 7),
         "weekdayname": date.strftime("%A").lower(),
         "yearday": str(date.timetuple().tm_yday),
-        "section": section,
+        "sectionpath": section,
+        "section": section.split("/")[0],
         "sections": section,
         "title": title,
         "slug": urlize(slug, lower) if slug else title,

@@ -469,6 +469,7 @@ def _liquid(body: Body, by_name: dict[str, NewPost], base: str, source: Path) ->
 
 IAL_LINE = re.compile(r"^[ \t]*\{:(?!:)[^}]*\}[ \t]*$")
 OPTIONS = re.compile(r"\{::options\b[^}]*/\}")
+FOOTNOTE_LINK = re.compile(r"(#fn(?:ref)?):([\w-]+)(?=[)\"'])")
 IAL_SPAN = re.compile(r"\{:(?!:)[^}\n]*\}")
 TOC_ITEM = re.compile(r"^[ \t]*(?:[*+-]|1\.)[ \t]+.*$")
 EXTENSION = re.compile(r"\{::(\w+)[^}]*/?\}")
@@ -515,6 +516,8 @@ def _kramdown(body: Body) -> None:
                 lines[index] = (origin, "\0")
                 return
         line = line.replace("{::comment}", "<!--").replace("{:/comment}", "-->")
+        line, n = FOOTNOTE_LINK.subn(r"\1-\2", line)  # kramdown's #fn:x is markdown2's #fn-x
+        body.count("footnote link #fn:x made #fn-x", n)
         new, n = IAL_SPAN.subn("", line)
         if n:
             body.count("kramdown attribute list {: ...} removed", n)
