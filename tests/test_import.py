@@ -192,6 +192,9 @@ def test_hugo_site_toml_and_posts(tmp_path: Path) -> None:
     assert json_front["summary"] == "Front matter in JSON."
     indented, _ = front_and_body(target / "posts/indented.md")
     assert indented["title"] == "Indented YAML" and indented["draft"] is True
+    _, bundled = front_and_body(target / "posts/bundled-post.md")
+    # site-absolute: the intro is also shown on the front page, where `diagram.png` is not
+    assert "![A grey diagram](/posts/bundled-post/diagram.png)" in bundled
     nested, _ = front_and_body(target / "posts/nested.md")
     assert nested["permalink"] == "/posts/2019/nested/"  # Hugo keeps the section's folders
     assert (target / "static/posts/bundled-post/diagram.png").is_file()

@@ -20,6 +20,7 @@ ESCAPED = re.compile(r"\\\[[^\]]*\]\([^)]*\)")  # `\[text](x)`: no link
 COMMENT = re.compile(r"<!--.*?(?:-->|$)")
 REFERENCE = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s+[\"'(].*)?$")
 HTML = re.compile(r"\b(?:src|href|poster)\s*=\s*[\"']([^\"']+)[\"']", re.IGNORECASE)
+FOOTNOTE = re.compile(r"\[\^([^\]\s]+)\]:")
 ANCHOR = re.compile(r"\b(?:id|name)\s*=\s*[\"']([^\"']+)[\"']", re.IGNORECASE)
 
 
@@ -81,7 +82,21 @@ def page_ids(body: Body, old_id: Callable[[str], str]) -> set[str]:
             explicit = EXPLICIT_ID.search(heading.group(2))
             ids.add(explicit.group(1) if explicit else old_id(heading.group(2)))
         ids.update(ANCHOR.findall(line))
+        for name in FOOTNOTE.findall(line):
+            ids.update((f"fn-{name}", f"fnref-{name}"))
     return ids
+
+
+def _absolute(body: Body, index: int, target: str, path: str) -> None:
+    """A relative link made site-absolute: a post's intro is also shown on the front page,
+    topic pages and in feeds, where a relative `img.png` would point elsewhere."""
+    origin, line = body.lines[index]
+    fragment = urlsplit(target).fragment
+    new = path + (f"#{fragment}" if fragment else "")
+    for before, after in (("(", ")"), ("(", " "), ("(<", ">"), ('"', '"'), ("'", "'"), (": ", "")):
+        line = line.replace(before + target + after, before + new + after)
+    body.lines[index] = (origin, line)
+    body.count("relative link made site-absolute")
 
 
 def _served(path: str, known: set[str]) -> bool:
@@ -104,13 +119,16 @@ def check_links(
         image = post.front.get("image")
         if isinstance(image, str) and image.lstrip("/") in old.files:
             site.files.setdefault(image.lstrip("/"), old.files[image.lstrip("/")])
-        for _, origin, target in targets(post.body):
+        own = ids[post.url.lstrip("/")]
+        for index, origin, target in targets(post.body):
+            where = f"link to `{target}`"
+            if target.startswith("#") and len(target) > 1 and unquote(target[1:]) not in own:
+                post.body.note(origin, f"{where}: no such id in this post", broken=True)
             path = site_path(target, post.url, base)
             if path is None:
                 continue
-            where = f"link to `{target}`"
-            if path == "" and target.startswith("#"):
-                continue
+            if not target.startswith("/"):
+                _absolute(post.body, index, target, base + path)
             fragment = urlsplit(target).fragment
             page = path or post.url.lstrip("/")
             if _served(page, new_pages):
