@@ -145,6 +145,8 @@ def test_jekyll_report_names_each_place_at_its_line(tmp_path: Path) -> None:
         ("posts/2018-01-01-link-check.md", "/blog/no/such/page/", "broken on the old site too"),
         ("posts/2018-01-01-link-check.md", "/blog/about/", "not a post, not imported"),
         ("posts/2018-01-01-link-check.md", "{% include aside.html %}", "not converted"),
+        ("posts/2018-01-01-link-check.md", "The Talk Title", "broken on the old site too"),
+        ("posts/2018-01-01-link-check.md", "control characters", "removed from 1 lines"),
         ("posts/2015-05-21-Javascript-Tips.md", "{:toc}", "no table of contents"),
         ("posts/2015-05-21-Javascript-Tips.md", "{: style=", "removed"),
         ("posts/2017-07-04-draft-thoughts.md", "subtitle", "kept in `extra`"),
@@ -158,7 +160,8 @@ def test_jekyll_report_names_each_place_at_its_line(tmp_path: Path) -> None:
             link = re.search(r"`([^`]+)`", text).group(1)  # type: ignore[union-attr]
             assert link in lines[line - 1]
     link_check = "\n".join(lines)
-    assert "[jump to](#fn-aside)" in link_check  # kramdown's footnote id, blogkeeper's way
+    assert "[jump to](#fn-aside)" in link_check
+    assert "\x1b" not in link_check and "\npassed\n" in link_check  # kramdown's footnote id, blogkeeper's way
     assert "`{{ page.title }}`" in link_check and "{{ page.title }}` in code" in report
     assert "converted:" in report and re.search(r"\s3  \{% post_url %\} made a link", report)
 

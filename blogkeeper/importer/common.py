@@ -20,6 +20,7 @@ from typing import Any
 import markdown2
 import yaml
 
+from blogkeeper.config import CONTROL
 from blogkeeper.fences import scan
 from blogkeeper.render import EXTRAS
 
@@ -162,6 +163,29 @@ class Body:
             after = [where[o] for o in where if o >= origin]
             placed.append(Note(path, min(after) if after else number - 1, what, broken))
         return placed
+
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def drop_controls(body: Body) -> None:
+    """Remove terminal colour codes and other control characters, which blogkeeper
+    refuses (HTML forbids them): pasted program output is where they come from."""
+    first: int | None = None
+    removed = 0
+
+    def change(origin: int, line: str) -> str:
+        nonlocal first, removed
+        new = CONTROL.sub("", ANSI.sub("", line))
+        if new != line:
+            first = origin if first is None else first
+            removed += 1
+        return new
+
+    body.edit(change)
+    if first is not None:
+        body.count("lines with control characters (terminal colours) cleaned", removed)
+        body.note(first, f"control characters (terminal colour codes) removed from {removed} lines")
 
 
 # ---- heading ids -----------------------------------------------------------------------

@@ -445,6 +445,7 @@ def _args(text: str) -> tuple[list[str], dict[str, str]]:
 
 def _convert_body(post: NewPost, pages: dict[str, NewPost], base: str, passthrough: bool) -> None:
     body = post.body
+    common.drop_controls(body)
     _highlights(body)
     opened: list[tuple[str, int]] = []
 

@@ -368,6 +368,7 @@ def _convert_body(
     post: NewPost, by_name: dict[str, NewPost], base: str, config: dict[str, Any], source: Path
 ) -> None:
     body = post.body
+    common.drop_controls(body)
     _highlights(body)
     _liquid(body, by_name, base, source)
     _kramdown(body)

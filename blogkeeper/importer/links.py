@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlsplit
 from blogkeeper.importer.common import ATX, EXPLICIT_ID, Body, NewSite, Report
 
 INLINE = re.compile(r"\]\(\s*<?((?:[^()\s>]|\([^()\s]*\))+)>?(?:\s+[\"'(][^)]*)?\)")
+SPACED = re.compile(r"\]\(([^()\"'<>\n]*?[^\s()\"'<>]\s+[^()\"'<>\n]+?)\)")  # `](a b)`: one URL
 ESCAPED = re.compile(r"\\\[[^\]]*\]\([^)]*\)")  # `\[text](x)`: no link
 COMMENT = re.compile(r"<!--.*?(?:-->|$)")
 REFERENCE = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s+[\"'(].*)?$")
@@ -47,7 +48,7 @@ def targets(body: Body) -> list[tuple[int, int, str]]:
             "<!--"
         ) > body.lines[index][1].rfind("-->"):
             in_comment = True
-        for pattern in (INLINE, REFERENCE, HTML):
+        for pattern in (INLINE, SPACED, REFERENCE, HTML):
             for match in pattern.finditer(line):
                 found.append((index, origin, match.group(1).strip()))
     return found
@@ -127,20 +128,22 @@ def check_links(
             path = site_path(target, post.url, base)
             if path is None:
                 continue
-            if not target.startswith("/"):
-                _absolute(post.body, index, target, base + path)
             fragment = urlsplit(target).fragment
             page = path or post.url.lstrip("/")
+            resolved = True
             if _served(page, new_pages):
                 key = page if page in ids else page.rstrip("/") + "/"
                 if fragment and key in ids and unquote(fragment) not in ids[key]:
                     post.body.note(origin, f"{where}: no such id on that page", broken=True)
-                continue
-            if path in old.files:
+            elif path in old.files:
                 site.files.setdefault(path, old.files[path])
             elif _served(path, set(old.pages)):
                 what = f"{where}: a page of the old site that is not a post, not imported"
                 post.body.note(origin, f"{what} (copy it into static/ or change the link)")
                 report.unresolved += 1
+                resolved = False
             else:
                 post.body.note(origin, f"{where}: broken on the old site too", broken=True)
+                resolved = False
+            if resolved and path and not target.startswith("/"):
+                _absolute(post.body, index, target, base + path)
