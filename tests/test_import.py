@@ -17,7 +17,7 @@ import pytest
 import yaml
 from llms_txt import parse_llms_file
 
-from blogkeeper.importer import common
+from blogkeeper.importer import common, hugo
 from tests.conftest import NOW, run_cli, run_here
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "import"
@@ -74,6 +74,12 @@ def test_old_generators_heading_ids() -> None:
     assert common.dedupe_ruby(["a", "a", "b", "a"]) == ["a", "a-1", "b", "a-2"]
 
 
+def test_hugo_urlize() -> None:
+    assert hugo.urlize("POLUSA: A Large Dataset", True) == "polusa-a-large-dataset"
+    assert hugo.urlize("A grid operator's dream", True) == "a-grid-operators-dream"
+    assert hugo.urlize("Café 50%  off %20", False) == "Café-50-off-%20"
+
+
 def test_blogkeeper_ids_are_the_ids_a_build_gives(make_site, tmp_path: Path) -> None:
     texts = ["Search & Evaluation", "A", "A", "Café au lait"]
     ids = common.blogkeeper_ids(texts)
@@ -118,9 +124,12 @@ def test_jekyll_site_toml_and_posts(tmp_path: Path) -> None:
     assert "![A red dot](/blog/assets/img/dot.png)" in body
     assert "<!--more-->" in body and "<!-- cut -->" not in body
     assert "{:" not in body and "TOC" not in body
+    # kramdown and this site's MathJax read one `$` as text: it stays text
+    assert r"a \$total\$ that starts at $0" in body
     math_front, math = front_and_body(target / "posts" / names[1])
     assert math_front["permalink"] == "/ml/notes/2016/02/03/math-notes.html"
     assert math_front["tags"] == ["ML", "Notes"]
+    assert "<script" not in math  # the MathJax loader: blogkeeper renders math itself
     assert r"\( L = \sum_i \ell(y_i, \hat{y}_i) \)" in math
     assert "\\[\n\\nabla L" in math
     assert "## Further reading {#further}" in math
@@ -161,7 +170,9 @@ def test_jekyll_report_names_each_place_at_its_line(tmp_path: Path) -> None:
             assert link in lines[line - 1]
     link_check = "\n".join(lines)
     assert "[jump to](#fn-aside)" in link_check
-    assert "\x1b" not in link_check and "\npassed\n" in link_check  # kramdown's footnote id, blogkeeper's way
+    assert (
+        "\x1b" not in link_check and "\npassed\n" in link_check
+    )  # kramdown's footnote id, blogkeeper's way
     assert "`{{ page.title }}`" in link_check and "{{ page.title }}` in code" in report
     assert "converted:" in report and re.search(r"\s3  \{% post_url %\} made a link", report)
 
@@ -282,7 +293,11 @@ def check_site(out: Path, base: str, urls: list[str], aliases: dict[str, str]) -
     assert llms["title"]
 
 
-@NEEDS_URLS_AND_MD
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs i15-urls and i15-md, and i18-cards for the post field `image`, "
+    "not yet merged into main",
+)
 def test_imported_jekyll_site_builds_and_keeps_every_url(tmp_path: Path) -> None:
     out, warnings = built(tmp_path, "jekyll")
     check_site(out, "blog/", [u[len("blog/") :] for u in JEKYLL_URLS], {})

@@ -188,6 +188,29 @@ def drop_controls(body: Body) -> None:
         body.note(first, f"control characters (terminal colour codes) removed from {removed} lines")
 
 
+SCRIPT_OPEN = re.compile(r"^\s*<script\b", re.IGNORECASE)
+SCRIPT_CLOSE = re.compile(r"</script\s*>\s*$", re.IGNORECASE)
+
+
+def drop_math_loaders(body: Body) -> None:
+    """Remove `<script>` blocks that load MathJax or KaTeX: blogkeeper renders math
+    itself (and markdown2 cannot read a script tag whose attributes span lines)."""
+    prose = body.prose()
+    drop: set[int] = set()
+    start: int | None = None
+    for index in prose:
+        line = body.lines[index][1]
+        if start is None and SCRIPT_OPEN.match(line):
+            start = index
+        if start is not None and SCRIPT_CLOSE.search(line):
+            block = "\n".join(body.lines[i][1] for i in range(start, index + 1))
+            if re.search(r"mathjax|katex", block, re.IGNORECASE):
+                drop.update(range(start, index + 1))
+                body.count("MathJax/KaTeX script removed (blogkeeper renders math)")
+            start = None
+    body.edit(lambda _, line: None, drop)
+
+
 # ---- heading ids -----------------------------------------------------------------------
 
 ATX = re.compile(r"^(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")

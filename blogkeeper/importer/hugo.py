@@ -11,6 +11,7 @@ import json
 import re
 import textwrap
 import tomllib
+import unicodedata
 import zoneinfo
 from collections.abc import Callable
 from pathlib import Path
@@ -199,10 +200,19 @@ def _yaml(text: str) -> Any:
 
 
 def urlize(text: str, lower: bool) -> str:
-    """Hugo's path sanitising: spaces to dashes, most punctuation kept, lower-cased."""
-    text = re.sub(r"\s+", "-", text.strip())
-    text = re.sub(r"[^\w./_~:@&=+$,%!*'()#-]", "", text)
-    return text.lower() if lower else text
+    """Hugo's path sanitising (`UnicodeSanitize`): letters, marks, digits and `./\\_#+~-@`
+    kept, `%` before two hex digits kept, a space a dash, anything else dropped;
+    lower-cased unless `disablePathToLower`."""
+    kept = []
+    text = text.strip()
+    for index, char in enumerate(text):
+        escape = char == "%" and re.fullmatch(r"[0-9a-fA-F]{2}", text[index + 1 : index + 3])
+        if char in "./\\_#+~-@" or unicodedata.category(char)[0] in "LMN" or escape:
+            kept.append(char)
+        elif char.isspace() and (not kept or kept[-1] != "-"):
+            kept.append("-")
+    out = "".join(kept)
+    return out.lower() if lower else out
 
 
 def _read_post(
@@ -446,6 +456,7 @@ def _args(text: str) -> tuple[list[str], dict[str, str]]:
 def _convert_body(post: NewPost, pages: dict[str, NewPost], base: str, passthrough: bool) -> None:
     body = post.body
     common.drop_controls(body)
+    common.drop_math_loaders(body)
     _highlights(body)
     opened: list[tuple[str, int]] = []
 

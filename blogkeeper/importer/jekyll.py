@@ -38,6 +38,7 @@ def detect(source: Path) -> bool:
 
 def read_site(source: Path, report: Report) -> tuple[NewSite, OldSite, Callable[[str], str]]:
     config = _config(source)
+    dollar_math = dollar_is_math(source)
     base = urlsplit(str(config.get("baseurl") or "")).path.strip("/")
     base_path = f"/{base}/" if base else "/"
     url = str(config.get("url") or "").rstrip("/")
@@ -64,7 +65,7 @@ def read_site(source: Path, report: Report) -> tuple[NewSite, OldSite, Callable[
             by_name[path.stem] = post
             site.posts.append(post)
     for post in site.posts:
-        _convert_body(post, by_name, base_path, config, source)
+        _convert_body(post, by_name, base_path, dollar_math, source)
         common.keep_heading_ids(post.body, old_id)
         if "permalink" not in post.front:
             common.keep_url(post, new_pattern, lambda p: predict(new_pattern, p, tz))
@@ -364,16 +365,48 @@ COMMENT = re.compile(TAG + r"(end)?comment" + END)
 LIQUID = re.compile(r"\{%.*?%\}|\{\{.*?\}\}")
 
 
+DOLLAR_CONFIG = re.compile(r"""\[\s*['"]\$['"]\s*,\s*['"]\$['"]\s*\]|left:\s*['"]\$['"]""")
+SINGLE_DOLLAR = re.compile(r"(?<![\\$])\$(?!\$)(?=\S)([^$\n]*?[^\s\\$])\$(?![$\d])")
+
+
+def dollar_is_math(source: Path) -> bool:
+    """Whether the old site's MathJax or KaTeX read `$...$` as math (kramdown itself
+    reads only `$$`): their configuration in the layouts, includes or _config.yml."""
+    places = [source / "_config.yml", *source.glob("*.html")]
+    for folder in ("_includes", "_layouts"):
+        places += [p for p in (source / folder).rglob("*") if p.is_file()]
+    for place in places:
+        try:
+            if DOLLAR_CONFIG.search(place.read_text(encoding="utf-8", errors="replace")):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _escape_dollars(body: Body) -> None:
+    """`$...$` was text on the old site: keep it text (`\\$`), not blogkeeper math."""
+
+    def change(part: str) -> str:
+        new, n = SINGLE_DOLLAR.subn(r"\\$\1\\$", part)
+        body.count("single $ made \\$ (text on the old site)", n)
+        return new
+
+    body.edit(lambda _, line: common.outside_code_spans(line, change), body.prose())
+
+
 def _convert_body(
-    post: NewPost, by_name: dict[str, NewPost], base: str, config: dict[str, Any], source: Path
+    post: NewPost, by_name: dict[str, NewPost], base: str, dollar_math: bool, source: Path
 ) -> None:
     body = post.body
     common.drop_controls(body)
+    common.drop_math_loaders(body)
     _highlights(body)
     _liquid(body, by_name, base, source)
     _kramdown(body)
     common.escaped_math(body)
-    _ = config
+    if not dollar_math:
+        _escape_dollars(body)
 
 
 def _highlights(body: Body) -> None:
