@@ -198,6 +198,8 @@ def test_hugo_site_toml_and_posts(tmp_path: Path) -> None:
     assert "$$\na \\\\ b_1\n$$" in body and "$x_i$" in body
     second, body2 = front_and_body(target / "posts/second-note.md")
     assert second["slug"] == "note-two" and second["series"] == "Notes"
+    assert second["tags"] == ["optics"]  # Hugo had one page for `Optics` and `optics`
+    assert "tags `optics`, `Optics` had one page on the old site: all written `optics`" in report
     assert second["extra"] == {"mood": "curious"}
     assert "[first note](/posts/first-light/)" in body2
     assert "[its setup](/posts/first-light/#step-1----setup)" in body2

@@ -21,6 +21,7 @@ import markdown2
 import yaml
 
 from blogkeeper.config import CONTROL
+from blogkeeper.content import slugify
 from blogkeeper.fences import scan
 from blogkeeper.render import EXTRAS
 
@@ -424,6 +425,37 @@ def keep_url(post: NewPost, pattern: str, predict: Callable[[NewPost], str]) -> 
             del post.front["slug"]
     post.front["permalink"] = post.url
     post.body.count("post URL kept with its own permalink")
+
+
+def unify_names(posts: list[NewPost], report: Report) -> None:
+    """One spelling per topic and series URL: the old site had one page for `NLP` and
+    `nlp` (Jekyll and Hugo fold case), blogkeeper refuses two names on one URL. The
+    spelling most posts use wins (the first seen on a tie)."""
+    for key in ("tags", "series"):
+        lists = {id(p): _names_of(p.front.get(key)) for p in posts}
+        spellings: dict[str, Counter[str]] = {}
+        for names in lists.values():
+            for name in names:
+                spellings.setdefault(slugify(name) or name, Counter())[name] += 1
+        chosen: dict[str, str] = {}
+        for counts in spellings.values():
+            if len(counts) > 1:
+                winner = counts.most_common(1)[0][0]
+                chosen.update((name, winner) for name in counts)
+                listed = ", ".join(f"`{n}`" for n in counts)
+                what = f"{key} {listed} had one page on the old site: all written `{winner}`"
+                report.notes.append(Note("posts/", None, what))
+                report.conversions[f"{key} spellings merged"] += len(counts) - 1
+        for post in posts:
+            if key in post.front and chosen:
+                names = list(dict.fromkeys(chosen.get(n, n) for n in lists[id(post)]))
+                post.front[key] = names if key == "tags" else names[0]
+
+
+def _names_of(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return [str(value)] if value else []
 
 
 def front_matter(front: dict[str, Any]) -> str:
