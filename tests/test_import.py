@@ -208,7 +208,10 @@ def test_hugo_site_toml_and_posts(tmp_path: Path) -> None:
     assert json_front["summary"] == "Front matter in JSON."
     indented, _ = front_and_body(target / "posts/indented.md")
     assert indented["title"] == "Indented YAML" and indented["draft"] is True
-    _, bundled = front_and_body(target / "posts/bundled-post.md")
+    assert "image" not in first  # http:// is no social card: kept in extra, reported
+    assert first["extra"] == {"image": "http://cards.example.com/light.png"}
+    bundled_front, bundled = front_and_body(target / "posts/bundled-post.md")
+    assert bundled_front["image"] == "diagram.png"  # relative to the post's page, as in Hugo
     # site-absolute: the intro is also shown on the front page, where `diagram.png` is not
     assert "![A grey diagram](/posts/bundled-post/diagram.png)" in bundled
     nested, _ = front_and_body(target / "posts/nested.md")
@@ -295,11 +298,7 @@ def check_site(out: Path, base: str, urls: list[str], aliases: dict[str, str]) -
     assert llms["title"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs i15-urls and i15-md, and i18-cards for the post field `image`, "
-    "not yet merged into main",
-)
+@NEEDS_URLS_AND_MD
 def test_imported_jekyll_site_builds_and_keeps_every_url(tmp_path: Path) -> None:
     out, warnings = built(tmp_path, "jekyll")
     check_site(out, "blog/", [u[len("blog/") :] for u in JEKYLL_URLS], {})

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from blogkeeper.importer.common import ATX, EXPLICIT_ID, Body, NewSite, Report
+from blogkeeper.config import image_problem
+from blogkeeper.importer.common import ATX, EXPLICIT_ID, Body, NewPost, NewSite, Report
+from blogkeeper.urls import image_path
 
 INLINE = re.compile(r"\]\(\s*<?((?:[^()\s>]|\([^()\s]*\))+)>?(?:\s+[\"'(][^)]*)?\)")
 SPACED = re.compile(r"\]\(([^()\"'<>\n]*?[^\s()\"'<>]\s+[^()\"'<>\n]+?)\)")  # `](a b)`: one URL
@@ -88,6 +90,26 @@ def page_ids(body: Body, old_id: Callable[[str], str]) -> set[str]:
     return ids
 
 
+def _card_image(site: NewSite, old: OldSite, post: NewPost) -> None:
+    """Copy the post's `image` from the old site; an image blogkeeper cannot use (an
+    http:// URL, a file the old site did not have) goes to `extra.image`, reported."""
+    image = post.front.get("image")
+    if not isinstance(image, str):
+        return
+    problem = image_problem(image)
+    if problem is None and not image.startswith("https://"):
+        folder = post.url.lstrip("/").rpartition("/")[0]
+        path = image_path(image, folder + "/" if folder else "")
+        if path is not None and path in old.files:
+            site.files.setdefault(path, old.files[path])
+            return
+        problem = "no such file on the old site"
+    if problem is not None:
+        del post.front["image"]
+        post.front.setdefault("extra", {})["image"] = image
+        post.body.note_key("extra", f"`image` {image!r} kept in `extra`: {problem}")
+
+
 def _absolute(body: Body, index: int, target: str, path: str) -> None:
     """A relative link made site-absolute: a post's intro is also shown on the front page,
     topic pages and in feeds, where a relative `img.png` would point elsewhere."""
@@ -117,9 +139,7 @@ def check_links(
         new_pages.update(a.lstrip("/") for a in post.front.get("aliases", []))
     ids = {post.url.lstrip("/"): page_ids(post.body, old_id) for post in site.posts}
     for post in site.posts:
-        image = post.front.get("image")
-        if isinstance(image, str) and image.lstrip("/") in old.files:
-            site.files.setdefault(image.lstrip("/"), old.files[image.lstrip("/")])
+        _card_image(site, old, post)
         own = ids[post.url.lstrip("/")]
         for index, origin, target in targets(post.body):
             where = f"link to `{target}`"
