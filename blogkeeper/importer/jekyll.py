@@ -98,8 +98,9 @@ def _timezone(config: dict[str, Any], report: Report) -> str:
 
 
 def _pattern(jekyll: str) -> str:
-    """The blog.toml pattern nearest Jekyll's: its `:categories` (written per post) and
-    tokens blogkeeper lacks leave it; posts whose URL differs get their own permalink."""
+    """The blog.toml pattern nearest Jekyll's: without `:categories` (a post with
+    categories gets its own permalink), `:output_ext` as `.html`; a pattern with tokens
+    blogkeeper lacks (`:i_month`, `:y_day`) becomes Jekyll's default without categories."""
     pattern = jekyll.replace("/:categories", "").replace(":output_ext", ".html")
     if re.search(r":(?!year|month|day|title|slug)\w+", pattern) or not re.search(
         r":(title|slug)", pattern
@@ -195,15 +196,12 @@ def _read_post(
     if path.suffix != ".md":
         body.count(".markdown file renamed .md")
     post = NewPost(front_name, where, front, body, "")
-    post.url = (
-        data["permalink"]
-        if isinstance(data.get("permalink"), str)
-        else old_url(pattern, date, stem_title, data.get("slug"), categories, tz)
-    )
+    own = data.get("permalink") if isinstance(data.get("permalink"), str) else None
+    post.url = old_url(own or pattern, date, stem_title, data.get("slug"), categories, tz)
     if not post.url.startswith("/"):
         post.url = "/" + post.url
-    if isinstance(data.get("permalink"), str):
-        post.front["permalink"] = _as_permalink(post.url)
+    if own:
+        post.front["permalink"] = post.url
         body.count("post permalink kept")
     separator = data.get("excerpt_separator", config.get("excerpt_separator"))
     if isinstance(separator, str) and separator.strip() and separator != "\n\n":
@@ -216,10 +214,6 @@ def _read_post(
 def _folder_categories(source: Path, path: Path) -> list[str]:
     parts = path.relative_to(source).parts
     return list(parts[: parts.index("_posts")])
-
-
-def _as_permalink(url: str) -> str:
-    return url if url.endswith(("/", ".html")) else url + ".html"
 
 
 def _front(
@@ -268,11 +262,12 @@ def _front(
                 body.count("published: false made draft")
         elif key == "slug" and value:
             front["slug"] = str(value)
-        elif key in ("image", "updated", "last_modified_at") and value:
-            target = "image" if key == "image" else "updated"
-            front[target] = value if key != "image" else _image(value)
-            if key == "last_modified_at":
-                front["updated"] = common.date_value(value) or value
+        elif key == "image" and value:
+            front["image"] = _image(value)
+        elif key in ("updated", "last_modified_at") and common.date_value(value):
+            front["updated"] = common.date_value(value)
+            if key != "updated":
+                body.count(f"`{key}` made updated")
         else:
             extra[key] = common.plain(value)
             body.note_key(key, f"front matter `{key}` kept in `extra` (templates read post.extra)")
@@ -308,8 +303,9 @@ def old_url(
         "i_day": str(date.day),
         "short_year": f"{date.year % 100:02}",
         "y_day": f"{date.timetuple().tm_yday:03}",
-        "title": re.sub(r"[^\w.~!$&'()+,;=@-]+", "-", title).strip("-"),
-        "slug": re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-"),
+        # Jekyll's slugify, "pretty" mode with case kept, and "default" mode
+        "title": re.sub(r"(?:[^\w.~!$&'()+,;=@]|_)+", "-", title).strip("-"),
+        "slug": re.sub(r"(?:\W|_)+", "-", title.lower()).strip("-"),
         "categories": "/".join(dict.fromkeys(c.lower() for c in categories)),
         "output_ext": ".html",
         "week": f"{date.isocalendar()[1]:02}",
