@@ -458,72 +458,72 @@ def _convert_body(post: NewPost, pages: dict[str, NewPost], base: str, passthrou
     common.drop_controls(body)
     common.drop_math_loaders(body)
     _highlights(body)
-    opened: list[tuple[str, int]] = []
-
-    def ref(origin: int, target: str) -> str:
-        path, _, fragment = target.partition("#")
-        path = path.strip("/")
-        candidates = [
-            k
-            for k in pages
-            if k == path
-            or k.endswith("/" + path)
-            or k.rsplit(".", 1)[0].endswith(path.rsplit(".", 1)[0])
-            or k.endswith(path.rsplit(".", 1)[0] + "/index.md")
-        ]
-        if not candidates:
-            body.note(origin, f"ref/relref `{target}`: no such post; left as text")
-            return target
-        body.count("ref / relref made a link")
-        return base.rstrip("/") + pages[candidates[0]].url + (f"#{fragment}" if fragment else "")
-
-    def shortcode(origin: int, match: re.Match[str]) -> str:
-        closing, name, args = match.group(2), match.group(3), match.group(4)
-        positional, named = _args(args)
-        if name in ("ref", "relref") and not closing:
-            return ref(origin, (positional or [named.get("path", "")])[0])
-        if name == "figure" and not closing:
-            body.count("figure shortcode made an image")
-            src = named.get("src", "")
-            alt = named.get("alt") or named.get("caption") or named.get("title") or ""
-            title = f' "{named["title"]}"' if named.get("title") else ""
-            image = f"![{alt}]({src}{title})"
-            if named.get("link"):
-                image = f"[{image}]({named['link']})"
-            caption = named.get("caption")
-            return image + (f"\n\n*{caption}*" if caption else "")
-        if closing:
-            if opened and opened[-1][0] == name:
-                opened.pop()
-            return ""
-        if _paired(body, name, origin):
-            opened.append((name, origin))
-            body.note(
-                origin,
-                f"shortcode `{name}` not converted: its tags removed, the Markdown inside kept",
-            )
-            body.count("unknown shortcode: tags removed, Markdown inside kept (reported)")
-            return ""
-        body.note(origin, f"shortcode `{match.group(0)}` not converted; kept in an HTML comment")
-        body.count("unknown shortcode kept in an HTML comment (reported)")
-        return f"<!-- hugo: {match.group(0)} -->"
-
-    def change(origin: int, line: str) -> str:
-        # `{{</* x */>}}` is Hugo's way to show a shortcode as text: split it out first.
-        parts = COMMENTED.split(line)  # text, open, inner, close, text, ...
-        out = []
-        for i in range(0, len(parts), 4):
-            out.append(SHORTCODE.sub(lambda m: shortcode(origin, m), parts[i]))
-            if i + 3 < len(parts):
-                out.append("{{" + parts[i + 1] + " " + parts[i + 2] + " " + parts[i + 3] + "}}")
-                body.count("{{</* */>}} made the shortcode's text")
-        return "".join(out)
-
-    body.edit(change)
+    body.edit(lambda origin, line: _shortcodes(body, pages, base, origin, line))
     _heading_attributes(body)
     common.escaped_math(body)
     if not passthrough:
         _unescape_dollar_math(body)
+
+
+def _shortcodes(body: Body, pages: dict[str, NewPost], base: str, origin: int, line: str) -> str:
+    # `{{</* x */>}}` is Hugo's way to show a shortcode as text: split it out first.
+    parts = COMMENTED.split(line)  # text, open, inner, close, text, ...
+    out = []
+    for i in range(0, len(parts), 4):
+        out.append(SHORTCODE.sub(lambda m: _shortcode(body, pages, base, origin, m), parts[i]))
+        if i + 3 < len(parts):
+            out.append("{{" + parts[i + 1] + " " + parts[i + 2] + " " + parts[i + 3] + "}}")
+            body.count("{{</* */>}} made the shortcode's text")
+    return "".join(out)
+
+
+def _shortcode(
+    body: Body, pages: dict[str, NewPost], base: str, origin: int, match: re.Match[str]
+) -> str:
+    closing, name, args = match.group(2), match.group(3), match.group(4)
+    positional, named = _args(args)
+    if closing:
+        return ""  # the closing tag of a shortcode whose opening tag was handled
+    if name in ("ref", "relref"):
+        return _ref(body, pages, base, origin, (positional or [named.get("path", "")])[0])
+    if name == "figure":
+        return _figure(body, named)
+    if _paired(body, name, origin):
+        what = f"shortcode `{name}` not converted: its tags removed, the Markdown inside kept"
+        body.note(origin, what)
+        body.count("unknown shortcode: tags removed, Markdown inside kept (reported)")
+        return ""
+    body.note(origin, f"shortcode `{match.group(0)}` not converted; kept in an HTML comment")
+    body.count("unknown shortcode kept in an HTML comment (reported)")
+    return f"<!-- hugo: {match.group(0)} -->"
+
+
+def _ref(body: Body, pages: dict[str, NewPost], base: str, origin: int, target: str) -> str:
+    """`ref`/`relref`: a page named by its path under content/, or by the end of it."""
+    path, _, fragment = target.partition("#")
+    stem = re.sub(r"(/index)?\.(md|markdown)$", "", path.strip("/"))
+    found = [
+        post
+        for key, post in pages.items()
+        if re.sub(r"(/index)?\.(md|markdown)$", "", key) == stem
+        or re.sub(r"(/index)?\.(md|markdown)$", "", key).endswith("/" + stem)
+    ]
+    if not found:
+        body.note(origin, f"ref/relref `{target}`: no such post; left as text")
+        return target
+    body.count("ref / relref made a link")
+    return base.rstrip("/") + found[0].url + (f"#{fragment}" if fragment else "")
+
+
+def _figure(body: Body, named: dict[str, str]) -> str:
+    body.count("figure shortcode made an image")
+    alt = named.get("alt") or named.get("caption") or named.get("title") or ""
+    title = f' "{named["title"]}"' if named.get("title") else ""
+    image = f"![{alt}]({named.get('src', '')}{title})"
+    if named.get("link"):
+        image = f"[{image}]({named['link']})"
+    caption = named.get("caption")
+    return image + (f"\n\n*{caption}*" if caption else "")
 
 
 def _paired(body: Body, name: str, origin: int) -> bool:

@@ -426,75 +426,81 @@ def _highlights(body: Body) -> None:
 
 
 def _liquid(body: Body, by_name: dict[str, NewPost], base: str, source: Path) -> None:
-    raw = False
-    prose = set(body.prose())
-    fenced = {origin for i, (origin, _) in enumerate(body.lines) if i not in prose}
+    body.edit(_Liquid(body, by_name, base, source).line)
 
-    def post_link(origin: int, name: str) -> str:
-        stem = Path(name).stem if name.endswith((".md", ".markdown")) else name
-        target = by_name.get(Path(stem).name)
-        if target is None:
-            body.note(origin, f"post_url `{name}`: no such post; left as text")
-            return name
-        body.count("{% post_url %} made a link")
-        return base.rstrip("/") + target.url
 
-    def page_link(origin: int, name: str) -> str:
-        if Path(name).stem in by_name and "_posts" in name:
-            body.count("{% link %} made a link")
-            return base.rstrip("/") + by_name[Path(name).stem].url
-        if not (source / name).exists():
-            body.note(origin, f"{{% link {name} %}}: no such file; left as text")
-            return name
-        body.count("{% link %} made a link")
-        url = "/" + re.sub(r"(^|/)index\.(md|markdown|html)$", r"\1", name)
-        return base.rstrip("/") + re.sub(r"\.(md|markdown)$", ".html", url)
+class _Liquid:
+    """Liquid in a post, line by line: links and paths made plain, `{% raw %}` undone,
+    the rest kept where the author can find it and reported."""
 
-    def outside_raw(origin: int, part: str) -> str:
-        part = POST_URL.sub(lambda m: post_link(origin, m.group(1)), part)
-        part = LINK.sub(lambda m: page_link(origin, m.group(1)), part)
-        part, n = FILTER.subn(lambda m: base.rstrip("/") + "/" + m.group(2).lstrip("/"), part)
+    def __init__(self, body: Body, by_name: dict[str, NewPost], base: str, source: Path):
+        self.body, self.by_name, self.source = body, by_name, source
+        self.base = base.rstrip("/")
+        self.raw = False
+        prose = set(body.prose())
+        self.fenced = {origin for i, (origin, _) in enumerate(body.lines) if i not in prose}
+
+    def line(self, origin: int, line: str) -> str | None:
+        pieces = RAW.split(line)  # [text, group, text, ...]: the group is "end" or None
+        if len(pieces) == 1:
+            return line if self.raw else self.convert(origin, line)
+        out = []
+        for i, piece in enumerate(pieces):
+            if i % 2 == 0:
+                out.append(piece if self.raw else self.convert(origin, piece))
+            else:
+                self.raw = piece != "end"
+        self.body.count("{% raw %} removed", len(pieces) // 2)
+        text = "".join(out)
+        return text if text.strip() else None
+
+    def convert(self, origin: int, part: str) -> str:
+        body = self.body
+        part = POST_URL.sub(lambda m: self.post_link(origin, m.group(1)), part)
+        part = LINK.sub(lambda m: self.page_link(origin, m.group(1)), part)
+        part, n = FILTER.subn(lambda m: self.base + "/" + m.group(2).lstrip("/"), part)
         body.count("relative_url / absolute_url made a path", n)
-        part, n = re.subn(BASEURL, base.rstrip("/"), part)
+        part, n = re.subn(BASEURL, self.base, part)
         body.count("{{ site.baseurl }} made a path", n)
         part, n = SITE_URL.subn("", part)
         body.count("{{ site.url }} made a site path", n)
         part, n = COMMENT.subn(lambda m: "-->" if m.group(1) else "<!--", part)
         body.count("{% comment %} made an HTML comment", n)
-        if origin in fenced:
-            for tag in LIQUID.findall(part):
-                body.note(origin, f"Liquid `{tag}` in code kept as text (Jekyll ran it)")
+        spans = [m.group(0) for m in common.CODE_SPAN.finditer(part)]
+        code = [part] if origin in self.fenced else spans
+        for tag in (t for text in code for t in LIQUID.findall(text)):
+            body.note(origin, f"Liquid `{tag}` in code kept as text (Jekyll ran it)")
+        if origin in self.fenced:
             return part
-        for span in common.CODE_SPAN.finditer(part):
-            for tag in LIQUID.findall(span.group(0)):
-                body.note(origin, f"Liquid `{tag}` in code kept as text (Jekyll ran it)")
         return common.outside_code_spans(
-            part, lambda text: LIQUID.sub(lambda m: unconverted(origin, m.group(0)), text)
+            part, lambda text: LIQUID.sub(lambda m: self.unconverted(origin, m), text)
         )
 
-    def unconverted(origin: int, tag: str) -> str:
-        body.note(origin, f"Liquid `{tag}` not converted; kept in an HTML comment")
-        body.count("Liquid not converted (reported)")
-        return f"<!-- jekyll: {tag} -->"
+    def unconverted(self, origin: int, match: re.Match[str]) -> str:
+        what = f"Liquid `{match.group(0)}` not converted; kept in an HTML comment"
+        self.body.note(origin, what)
+        self.body.count("Liquid not converted (reported)")
+        return f"<!-- jekyll: {match.group(0)} -->"
 
-    def change(origin: int, line: str) -> str | None:
-        nonlocal raw
-        pieces = RAW.split(line)
-        if len(pieces) == 1:
-            return line if raw else outside_raw(origin, line)
-        out = []
-        for i, piece in enumerate(pieces):
-            if i % 2 == 0:
-                out.append(piece if raw else outside_raw(origin, piece))
-            elif piece == "end":
-                raw = False
-            elif piece is None:
-                raw = True
-        body.count("{% raw %} removed", len(pieces) // 2)
-        text = "".join(out)
-        return None if not text.strip() else text
+    def post_link(self, origin: int, name: str) -> str:
+        stem = Path(name).stem if name.endswith((".md", ".markdown")) else name
+        target = self.by_name.get(Path(stem).name)
+        if target is None:
+            self.body.note(origin, f"post_url `{name}`: no such post; left as text")
+            return name
+        self.body.count("{% post_url %} made a link")
+        return self.base + target.url
 
-    body.edit(change)  # RAW.split gives [text, group, text, ...]: group "end" or None
+    def page_link(self, origin: int, name: str) -> str:
+        if Path(name).stem in self.by_name and "_posts" in name:
+            self.body.count("{% link %} made a link")
+            return self.base + self.by_name[Path(name).stem].url
+        if not (self.source / name).exists():
+            self.body.note(origin, f"{{% link {name} %}}: no such file; left as text")
+            return name
+        self.body.count("{% link %} made a link")
+        url = "/" + re.sub(r"(^|/)index\.(md|markdown|html)$", r"\1", name)
+        return self.base + re.sub(r"\.(md|markdown)$", ".html", url)
 
 
 IAL_LINE = re.compile(r"^[ \t]*\{:(?!:)[^}]*\}[ \t]*$")
