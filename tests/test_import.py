@@ -214,7 +214,7 @@ def test_hugo_site_toml_and_posts(tmp_path: Path) -> None:
     assert bundled_front["image"] == "diagram.png"  # relative to the post's page, as in Hugo
     # site-absolute: the intro is also shown on the front page, where `diagram.png` is not
     assert "![A grey diagram](/posts/bundled-post/diagram.png)" in bundled
-    nested, _ = front_and_body(target / "posts/nested.md")
+    nested, _ = front_and_body(target / "posts/2019/nested.md")
     assert nested["permalink"] == "/posts/2019/nested/"  # Hugo keeps the section's folders
     assert (target / "static/posts/bundled-post/diagram.png").is_file()
     assert (target / "static/img/wave.png").is_file()

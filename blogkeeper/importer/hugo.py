@@ -251,17 +251,14 @@ def _read_post(
         body.note_key("date", "no date on the old site: 1970-01-01 written and made a draft")
     slug = data.get(keys.get("slug", ""))
     url_field = data.get(keys.get("url", ""))
+    folders = path.relative_to(source / "content").parent.parts[: -1 if bundle else None]
     if url_field:
-        url = (
-            "/" + str(url_field).strip("/") + ("/" if not str(url_field).endswith(".html") else "")
-        )
-        url = url.replace("//", "/")
+        url = "/" + str(url_field).strip("/")
+        url = (url + ("" if url.endswith(".html") else "/")).replace("//", "/")
         body.count("`url` made permalink")
-    else:
-        folders = path.relative_to(source / "content").parent.parts[: -1 if bundle else None]
-        place = "/".join(folders)  # Hugo's default URL keeps the folders under the section
-        url = hugo_url(pattern, place, front, name, str(slug or ""), tz, lower)
-    post = NewPost(f"{name}.md", where, front, body, url)
+    else:  # Hugo's default URL keeps the folders under the section
+        url = hugo_url(pattern, "/".join(folders), front, name, str(slug or ""), tz, lower)
+    post = NewPost("/".join([*folders[1:], f"{name}.md"]), where, front, body, url)
     if url_field:
         front["permalink"] = url
     aliases = data.get(keys.get("aliases", ""))

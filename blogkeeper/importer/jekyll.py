@@ -192,10 +192,11 @@ def _read_post(
     ]
     body = Body(text)
     front = _front(data, stem_title, date, categories, body)
-    front_name = path.stem + ".md" if path.suffix != ".md" else path.name
     if path.suffix != ".md":
         body.count(".markdown file renamed .md")
-    post = NewPost(front_name, where, front, body, "")
+    # folders above and below _posts/ kept, so two posts of one name stay two files
+    folders = [p for p in path.relative_to(source).parts[:-1] if p != "_posts"]
+    post = NewPost("/".join([*folders, path.stem + ".md"]), where, front, body, "")
     own = data.get("permalink") if isinstance(data.get("permalink"), str) else None
     post.url = old_url(own or pattern, date, stem_title, data.get("slug"), categories, tz)
     if not post.url.startswith("/"):
