@@ -14,7 +14,15 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from blogkeeper.config import image_problem
-from blogkeeper.importer.common import ATX, EXPLICIT_ID, Body, NewPost, NewSite, Report
+from blogkeeper.importer.common import (
+    ATX,
+    EXPLICIT_ID,
+    Body,
+    NewPost,
+    NewSite,
+    Report,
+    paragraph_runs,
+)
 from blogkeeper.urls import image_path
 
 INLINE = re.compile(r"\]\(\s*<?((?:[^()\s>]|\([^()\s]*\))+)>?(?:\s+[\"'(][^)]*)?\)")
@@ -53,6 +61,12 @@ def targets(body: Body) -> list[tuple[int, int, str]]:
         for pattern in (INLINE, SPACED, REFERENCE, HTML):
             for match in pattern.finditer(line):
                 found.append((index, origin, match.group(1).strip()))
+    for run in paragraph_runs(body):  # an HTML attribute value broken over lines
+        text = "\n".join(body.lines[i][1] for i in run)
+        for match in HTML.finditer(text):
+            if "\n" in match.group(1):
+                index = run[text.count("\n", 0, match.start())]
+                found.append((index, body.lines[index][0], match.group(1).strip()))
     return found
 
 
