@@ -319,3 +319,75 @@ def test_imported_hugo_site_builds_and_keeps_every_url(tmp_path: Path) -> None:
     assert first.xpath("//h2[@id='step-1----setup']")
     assert len(first.xpath("//*[local-name()='math']")) >= 3
     assert (out / "posts/bundled-post/diagram.png").is_file()
+
+
+# ---- URL rules, one small site each ------------------------------------------------------
+
+JEKYLL_POST = "---\ntitle: Tips\ndate: 2015-05-21 23:30:00 +0000\n{extra}---\nText.\n"
+# permalink setting -> (blog.toml pattern, old URL of a post without categories, and with);
+# Jekyll's :title turns the `_` of `My_Tips` into `-`
+JEKYLL_STYLES = {
+    "date": ("/:year/:month/:day/:title.html", "2015/05/21/My-Tips.html", "ml/2015/05/21/"),
+    "pretty": ("/:year/:month/:day/:title/", "2015/05/21/My-Tips/", "ml/2015/05/21/"),
+    "ordinal": ("/:year/:month/:day/:title.html", "2015/141/My-Tips.html", "ml/2015/141/"),
+    "none": ("/:title.html", "My-Tips.html", "ml/"),
+    "/blog/:year/:title": ("/blog/:year/:title.html", "blog/2015/My-Tips.html", "blog/2015/"),
+}
+
+
+def jekyll_site(root: Path, permalink: str, timezone: str = "UTC") -> Path:
+    (root / "_posts").mkdir(parents=True)
+    config = f"title: T\nurl: https://t.example\npermalink: {permalink}\ntimezone: {timezone}\n"
+    (root / "_config.yml").write_text(config, encoding="utf-8")
+    for name, extra in (
+        ("2015-05-21-My_Tips.md", ""),
+        ("2015-05-21-Cat_Tips.md", "categories: ML\n"),
+    ):
+        (root / "_posts" / name).write_text(JEKYLL_POST.format(extra=extra), encoding="utf-8")
+    return root
+
+
+@pytest.mark.parametrize("style", sorted(JEKYLL_STYLES))
+def test_jekyll_permalink_styles(tmp_path: Path, style: str) -> None:
+    pattern, plain, with_category = JEKYLL_STYLES[style]
+    result = run_here("import", jekyll_site(tmp_path / "old", style), tmp_path / "new")
+    assert "Traceback" not in result.err
+    config = tomllib.loads((tmp_path / "new/blog.toml").read_text(encoding="utf-8"))
+    assert config["permalink"] == pattern
+    plain_front, _ = front_and_body(tmp_path / "new/posts/2015-05-21-My_Tips.md")
+    cat_front, _ = front_and_body(tmp_path / "new/posts/2015-05-21-Cat_Tips.md")
+    ending = plain.rsplit("My-Tips", 1)[1]
+    if with_category.startswith("ml/"):  # no blogkeeper token gives a category: own URL
+        assert cat_front["permalink"] == "/" + with_category + "Cat-Tips" + ending
+    else:  # a pattern without :categories: the category stays out of the URL
+        assert "permalink" not in cat_front and cat_front["slug"] == "Cat-Tips"
+    if style == "ordinal":  # :y_day has no blogkeeper token
+        assert plain_front["permalink"] == "/" + plain
+    else:  # Jekyll's :title turns `_` into `-`; a slug says so, the pattern stays
+        assert "permalink" not in plain_front
+        assert plain_front["slug"] == "My-Tips"
+
+
+def test_jekyll_dates_in_the_site_timezone(tmp_path: Path) -> None:
+    """23:30 UTC on the 21st is the 22nd in Tokyo: Jekyll's URL says 22."""
+    old = jekyll_site(tmp_path / "old", "pretty", "Asia/Tokyo")
+    run_here("import", old, tmp_path / "new")
+    front, _ = front_and_body(tmp_path / "new/posts/2015-05-21-Cat_Tips.md")
+    assert front["permalink"] == "/ml/2015/05/22/Cat-Tips/"
+
+
+def test_hugo_permalinks_setting(tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    (old / "content/blog").mkdir(parents=True)
+    (old / "config.yaml").write_text(
+        'baseURL: "https://h.example/sub/"\ntitle: H\npermalinks:\n  blog: /:year/:month/:title/\n',
+        encoding="utf-8",
+    )
+    page = '---\ntitle: "Why: A Study"\ndate: 2020-01-02\n---\nText.\n'
+    (old / "content/blog/why.md").write_text(page, encoding="utf-8")
+    run_here("import", old, tmp_path / "new")
+    config = tomllib.loads((tmp_path / "new/blog.toml").read_text(encoding="utf-8"))
+    assert config["url"] == "https://h.example/sub/"
+    assert config["permalink"] == "/:year/:month/:slug/"
+    front, _ = front_and_body(tmp_path / "new/posts/why.md")
+    assert front["slug"] == "why-a-study"  # Hugo's :title is the urlized title
