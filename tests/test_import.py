@@ -391,3 +391,16 @@ def test_hugo_permalinks_setting(tmp_path: Path) -> None:
     assert config["permalink"] == "/:year/:month/:slug/"
     front, _ = front_and_body(tmp_path / "new/posts/why.md")
     assert front["slug"] == "why-a-study"  # Hugo's :title is the urlized title
+
+
+@NEEDS_URLS_AND_MD
+@pytest.mark.parametrize("style", sorted(JEKYLL_STYLES))
+def test_jekyll_permalink_styles_built(tmp_path: Path, style: str) -> None:
+    _, plain, with_category = JEKYLL_STYLES[style]
+    result = run_cli("import", jekyll_site(tmp_path / "old", style), tmp_path / "new")
+    assert result.code == 0, result.err
+    out = tmp_path / "out"
+    assert run_cli("build", "--site", tmp_path / "new", "--out", out, "--now", NOW).code == 0
+    ending = plain.rsplit("My-Tips", 1)[1]
+    for url in (plain, with_category + "Cat-Tips" + ending):
+        assert (out / (url + "index.html" if url.endswith("/") else url)).is_file(), url
