@@ -189,6 +189,47 @@ def drop_controls(body: Body) -> None:
         body.note(first, f"control characters (terminal colour codes) removed from {removed} lines")
 
 
+LIST_ITEM = re.compile(r"^ {0,3}(?:[*+-]|\d{1,9}[.)])(?:[ \t]|$)")
+INDENTED = re.compile(r"^(?: {4}|\t)")
+
+
+def fence_indented_code(body: Body) -> None:
+    """Indented code blocks made fenced ones: blogkeeper keeps math, escapes and links
+    out of fences, and a fence says where code ends without counting spaces. Indented
+    lines that continue a list item, or follow a paragraph line, are not code."""
+    prose = set(body.prose())
+    lines = body.lines
+    index, in_list, blocks = 0, False, []
+    while index < len(lines):
+        text = lines[index][1]
+        previous = lines[index - 1][1] if index else ""
+        if text.strip() and not INDENTED.match(text):
+            in_list = bool(LIST_ITEM.match(text)) or (in_list and text.startswith(" "))
+        starts = index in prose and INDENTED.match(text) and text.strip() and not previous.strip()
+        if starts and not in_list:
+            end = index
+            while (
+                end + 1 < len(lines)
+                and end + 1 in prose
+                and (not lines[end + 1][1].strip() or INDENTED.match(lines[end + 1][1]))
+            ):
+                end += 1
+            while not lines[end][1].strip():
+                end -= 1
+            blocks.append((index, end))
+            index = end + 1
+            continue
+        index += 1
+    for start, end in reversed(blocks):
+        code = [re.sub(r"^(?: {4}|\t)", "", line) for _, line in lines[start : end + 1]]
+        fence = "~~~~" if any(line.lstrip().startswith("~~~") for line in code) else "~~~"
+        code[0], code[-1] = f"{fence}\n{code[0]}", f"{code[-1]}\n{fence}"
+        lines[start : end + 1] = [
+            (o, c) for (o, _), c in zip(lines[start : end + 1], code, strict=True)
+        ]
+        body.count("indented code block made a fence")
+
+
 SCRIPT_OPEN = re.compile(r"^\s*<script\b", re.IGNORECASE)
 SCRIPT_CLOSE = re.compile(r"</script\s*>\s*$", re.IGNORECASE)
 

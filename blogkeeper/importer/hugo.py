@@ -455,6 +455,7 @@ def _convert_body(post: NewPost, pages: dict[str, NewPost], base: str, passthrou
     common.drop_controls(body)
     common.drop_math_loaders(body)
     _highlights(body)
+    common.fence_indented_code(body)
     body.edit(lambda origin, line: _shortcodes(body, pages, base, origin, line))
     _heading_attributes(body)
     common.escaped_math(body)

@@ -399,6 +399,7 @@ def _convert_body(
     common.drop_controls(body)
     common.drop_math_loaders(body)
     _highlights(body)
+    common.fence_indented_code(body)
     _liquid(body, by_name, base, source)
     _kramdown(body)
     common.escaped_math(body)
