@@ -223,7 +223,8 @@ def fence_indented_code(body: Body) -> None:
     for start, end in reversed(blocks):
         code = [re.sub(r"^(?: {4}|\t)", "", line) for _, line in lines[start : end + 1]]
         fence = "~~~~" if any(line.lstrip().startswith("~~~") for line in code) else "~~~"
-        code[0], code[-1] = f"{fence}\n{code[0]}", f"{code[-1]}\n{fence}"
+        code[0] = f"{fence}\n{code[0]}"
+        code[-1] = f"{code[-1]}\n{fence}"  # the same line when the block has one
         lines[start : end + 1] = [
             (o, c) for (o, _), c in zip(lines[start : end + 1], code, strict=True)
         ]
