@@ -144,7 +144,9 @@ class Body:
         self.lines = kept
 
     def prose(self) -> list[int]:
-        """Indexes of the lines outside fenced code."""
+        """Indexes of the lines outside fenced code (lines that edits made hold several
+        are split first, each keeping its source line)."""
+        self.lines = [(o, part) for o, line in self.lines for part in line.split("\n")]
         texts = [line for _, line in self.lines]
         inside = {i for f in scan(texts) for i in range(f.start, f.end + 1)}
         return [i for i in range(len(texts)) if i not in inside]
