@@ -127,6 +127,7 @@ def test_jekyll_site_toml_and_posts(tmp_path: Path) -> None:
     # kramdown and this site's MathJax read one `$` as text: it stays text
     assert r"a \$total\$ that starts at $0" in body
     assert "~~~\n$ node tips.js $HOME\n~~~" in body  # indented code: a fence, `$` as is
+    assert "\n\n    <p>Indented HTML inside a div is not code.</p>\n\n</div>" in body
     math_front, math = front_and_body(target / "posts" / names[1])
     assert math_front["permalink"] == "/ml/notes/2016/02/03/math-notes.html"
     assert math_front["tags"] == ["ML", "Notes"]

@@ -193,22 +193,29 @@ def drop_controls(body: Body) -> None:
 
 LIST_ITEM = re.compile(r"^ {0,3}(?:[*+-]|\d{1,9}[.)])(?:[ \t]|$)")
 INDENTED = re.compile(r"^(?: {4}|\t)")
+_BLOCK_TAGS = (
+    r"(?:div|table|section|figure|details|ul|ol|dl|script|style|pre|blockquote|iframe|svg"
+    r"|center|form|video|audio|p)"
+)
+HTML_OPEN = re.compile(rf"<{_BLOCK_TAGS}\b(?![^>]*/>)", re.IGNORECASE)
+HTML_CLOSE = re.compile(rf"</{_BLOCK_TAGS}\s*>", re.IGNORECASE)
 
 
 def fence_indented_code(body: Body) -> None:
     """Indented code blocks made fenced ones: blogkeeper keeps math, escapes and links
     out of fences, and a fence says where code ends without counting spaces. Indented
-    lines that continue a list item, or follow a paragraph line, are not code."""
+    lines that continue a list item, follow a paragraph line or sit inside an HTML
+    block (`<div>` ... `</div>`, blank lines and all) are not code."""
     prose = set(body.prose())
     lines = body.lines
-    index, in_list, blocks = 0, False, []
+    index, in_list, depth, blocks = 0, False, 0, []
     while index < len(lines):
         text = lines[index][1]
         previous = lines[index - 1][1] if index else ""
         if text.strip() and not INDENTED.match(text):
             in_list = bool(LIST_ITEM.match(text)) or (in_list and text.startswith(" "))
         starts = index in prose and INDENTED.match(text) and text.strip() and not previous.strip()
-        if starts and not in_list:
+        if starts and not in_list and depth == 0:
             end = index
             while (
                 end + 1 < len(lines)
@@ -221,6 +228,8 @@ def fence_indented_code(body: Body) -> None:
             blocks.append((index, end))
             index = end + 1
             continue
+        if index in prose:
+            depth = max(0, depth + len(HTML_OPEN.findall(text)) - len(HTML_CLOSE.findall(text)))
         index += 1
     for start, end in reversed(blocks):
         code = [re.sub(r"^(?: {4}|\t)", "", line) for _, line in lines[start : end + 1]]
