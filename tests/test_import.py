@@ -146,7 +146,7 @@ def test_jekyll_site_toml_and_posts(tmp_path: Path) -> None:
         FIXTURES / "jekyll/assets/img/dot.png"
     ).read_bytes()
     assert (target / "static/images/plot.png").is_file()
-    assert "imported 4 posts (1 drafts)" in report
+    assert "imported 4 posts (1 draft); 3 old URLs kept" in report
 
 
 def test_jekyll_report_names_each_place_at_its_line(tmp_path: Path) -> None:

@@ -58,7 +58,8 @@ def import_site(source: Path, target: Path, kind: str | None = None) -> Report:
                 'instead of failing. Fix them, then delete the setting (the default is "error")',
             )
         )
-    report.urls = sum(1 + len(p.front.get("aliases", [])) for p in site.posts)
+    published = [p for p in site.posts if not p.front.get("draft")]
+    report.urls = sum(1 + len(p.front.get("aliases", [])) for p in published)
     common.write_site(site, target, report)
     return report
 

@@ -93,7 +93,9 @@ class Report:
     urls: int = 0  # old URLs that answer in the new site (post pages and aliases)
 
     def text(self) -> str:
-        lines = [f"imported {self.posts} posts ({self.drafts} drafts); {self.urls} old URLs kept"]
+        posts = f"{self.posts} post{'s' if self.posts != 1 else ''}"
+        drafts = f"{self.drafts} draft{'s' if self.drafts != 1 else ''}"
+        lines = [f"imported {posts} ({drafts}); {self.urls} old URLs kept (pages and aliases)"]
         if self.conversions:
             lines.append("converted:")
             lines += [f"  {n:5}  {kind}" for kind, n in sorted(self.conversions.items())]
