@@ -117,6 +117,7 @@ def test_jekyll_site_toml_and_posts(tmp_path: Path) -> None:
         "date": __import__("datetime").date(2015, 5, 21),
         "tags": ["javascript", "arrays"],
         "summary": "A few small habits for array code.",
+        "aliases": ["/tips/"],  # jekyll-redirect-from's redirect_from
     }
     assert "## Search & Evaluation {#search--evaluation}" in body
     assert "## Reduce, don't loop {#reduce}" in body
@@ -146,7 +147,7 @@ def test_jekyll_site_toml_and_posts(tmp_path: Path) -> None:
         FIXTURES / "jekyll/assets/img/dot.png"
     ).read_bytes()
     assert (target / "static/images/plot.png").is_file()
-    assert "imported 4 posts (1 draft); 3 old URLs kept" in report
+    assert "imported 4 posts (1 draft); 4 old URLs kept" in report
 
 
 def test_jekyll_report_names_each_place_at_its_line(tmp_path: Path) -> None:
@@ -303,7 +304,8 @@ def check_site(out: Path, base: str, urls: list[str], aliases: dict[str, str]) -
 @NEEDS_URLS_AND_MD
 def test_imported_jekyll_site_builds_and_keeps_every_url(tmp_path: Path) -> None:
     out, warnings = built(tmp_path, "jekyll")
-    check_site(out, "blog/", [u[len("blog/") :] for u in JEKYLL_URLS], {})
+    aliases = {"tips/": "blog/2015/05/21/Javascript-Tips.html"}
+    check_site(out, "blog/", [u[len("blog/") :] for u in JEKYLL_URLS], aliases)
     assert "posts/2018-01-01-link-check.md:" in warnings and "/no/such/page/" in warnings
     math = lxml.html.parse(str(out / "ml/notes/2016/02/03/math-notes.html")).getroot()
     assert len(math.xpath("//*[local-name()='math']")) >= 4

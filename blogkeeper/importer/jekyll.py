@@ -265,6 +265,10 @@ def _front(
             front["slug"] = str(value)
         elif key == "image" and value:
             front["image"] = _image(value)
+        elif key == "redirect_from" and value:  # the jekyll-redirect-from plugin
+            olds = [value] if isinstance(value, str) else [str(v) for v in value]
+            front["aliases"] = [_alias(old) for old in olds]
+            body.count("redirect_from made aliases", len(olds))
         elif key in ("updated", "last_modified_at") and common.date_value(value):
             front["updated"] = common.date_value(value)
             if key != "updated":
@@ -276,6 +280,11 @@ def _front(
     if extra:
         front["extra"] = extra
     return front
+
+
+def _alias(old: str) -> str:
+    path = "/" + old.strip().lstrip("/")
+    return path if path.endswith(("/", ".html")) else path + "/"
 
 
 def _image(value: Any) -> str:
