@@ -420,6 +420,34 @@ def escaped_math(body: Body) -> None:
                     body.lines[i] = (body.lines[i][0], line)
 
 
+DOLLAR_CONFIG = re.compile(r"""\[\s*['"]\$['"]\s*,\s*['"]\$['"]\s*\]|left:\s*['"]\$['"]""")
+SINGLE_DOLLAR = re.compile(r"(?<![\\$])\$(?!\$)(?=\S)([^$\n]*?[^\s\\$])\$(?![$\d])")
+
+
+def dollar_is_math(places: list[Path]) -> bool:
+    """Whether a MathJax or KaTeX configuration in these files reads `$...$` as math
+    (`inlineMath: [['$','$']]`, `{left: '$', ...}`, goldmark passthrough's `['$', '$']`):
+    by default neither does."""
+    for place in places:
+        try:
+            if DOLLAR_CONFIG.search(place.read_text(encoding="utf-8", errors="replace")):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def escape_text_dollars(body: Body) -> None:
+    """`$...$` was text on the old site: keep it text (`\\$`), not blogkeeper math."""
+
+    def change(part: str) -> str:
+        new, n = SINGLE_DOLLAR.subn(r"\\$\1\\$", part)
+        body.count("single $ made \\$ (text on the old site)", n)
+        return new
+
+    body.edit(lambda _, line: outside_code_spans(line, change), body.prose())
+
+
 def paragraph_runs(body: Body) -> list[list[int]]:
     """Indexes of each run of non-blank prose lines (a paragraph, a list, ...)."""
     prose = body.prose()

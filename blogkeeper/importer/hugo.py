@@ -110,8 +110,9 @@ def read_site(source: Path, report: Report) -> tuple[NewSite, OldSite, Callable[
                 if asset.is_file() and asset.suffix not in SUFFIXES:
                     rel = asset.relative_to(path.parent).as_posix()
                     old_files[post.url.strip("/") + "/" + rel] = asset
+    dollar_math = common.dollar_is_math(_math_config_files(source))
     for post in site.posts:
-        _convert_body(post, pages, base_path, passthrough)
+        _convert_body(post, pages, base_path, passthrough, dollar_math)
         common.keep_heading_ids(post.body, common.goldmark_id)
         if "permalink" not in post.front:
             common.keep_url(post, pattern, lambda p: _predict(pattern, p, tz))
@@ -450,7 +451,22 @@ def _args(text: str) -> tuple[list[str], dict[str, str]]:
     return positional, named
 
 
-def _convert_body(post: NewPost, pages: dict[str, NewPost], base: str, passthrough: bool) -> None:
+def _math_config_files(source: Path) -> list[Path]:
+    """Where a Hugo site configures MathJax or KaTeX: its config, and the templates and
+    scripts of the site and its themes."""
+    places = [source / name for name in CONFIGS if (source / name).is_file()]
+    for folder in ("layouts", "assets", "static/js", "themes"):
+        places += [
+            p
+            for p in (source / folder).rglob("*")
+            if p.is_file() and p.suffix in (".html", ".js", ".toml", ".yaml", ".yml")
+        ]
+    return places
+
+
+def _convert_body(
+    post: NewPost, pages: dict[str, NewPost], base: str, passthrough: bool, dollar_math: bool
+) -> None:
     body = post.body
     common.drop_controls(body)
     common.drop_math_loaders(body)
@@ -459,6 +475,8 @@ def _convert_body(post: NewPost, pages: dict[str, NewPost], base: str, passthrou
     body.edit(lambda origin, line: _shortcodes(body, pages, base, origin, line))
     _heading_attributes(body)
     common.escaped_math(body)
+    if not dollar_math:
+        common.escape_text_dollars(body)
     if not passthrough:
         _unescape_dollar_math(body)
 

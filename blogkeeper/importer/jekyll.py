@@ -371,34 +371,13 @@ COMMENT = re.compile(TAG + r"(end)?comment" + END)
 LIQUID = re.compile(r"\{%.*?%\}|\{\{.*?\}\}")
 
 
-DOLLAR_CONFIG = re.compile(r"""\[\s*['"]\$['"]\s*,\s*['"]\$['"]\s*\]|left:\s*['"]\$['"]""")
-SINGLE_DOLLAR = re.compile(r"(?<![\\$])\$(?!\$)(?=\S)([^$\n]*?[^\s\\$])\$(?![$\d])")
-
-
 def dollar_is_math(source: Path) -> bool:
     """Whether the old site's MathJax or KaTeX read `$...$` as math (kramdown itself
     reads only `$$`): their configuration in the layouts, includes or _config.yml."""
     places = [source / "_config.yml", *source.glob("*.html")]
     for folder in ("_includes", "_layouts"):
         places += [p for p in (source / folder).rglob("*") if p.is_file()]
-    for place in places:
-        try:
-            if DOLLAR_CONFIG.search(place.read_text(encoding="utf-8", errors="replace")):
-                return True
-        except OSError:
-            continue
-    return False
-
-
-def _escape_dollars(body: Body) -> None:
-    """`$...$` was text on the old site: keep it text (`\\$`), not blogkeeper math."""
-
-    def change(part: str) -> str:
-        new, n = SINGLE_DOLLAR.subn(r"\\$\1\\$", part)
-        body.count("single $ made \\$ (text on the old site)", n)
-        return new
-
-    body.edit(lambda _, line: common.outside_code_spans(line, change), body.prose())
+    return common.dollar_is_math(places)
 
 
 def _convert_body(
@@ -413,7 +392,7 @@ def _convert_body(
     _kramdown(body)
     common.escaped_math(body)
     if not dollar_math:
-        _escape_dollars(body)
+        common.escape_text_dollars(body)
 
 
 def _highlights(body: Body) -> None:
