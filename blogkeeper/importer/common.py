@@ -581,6 +581,7 @@ def write_site(site: NewSite, target: Path, report: Report) -> None:
     (target / "static").mkdir()
     by_key: dict[str, list[Note]] = {}
     for post in site.posts:
+        post.front = _without_controls(post.front)
         head = front_matter(post.front)
         path = target / "posts" / post.name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -603,6 +604,15 @@ def write_site(site: NewSite, target: Path, report: Report) -> None:
         dest = target / "static" / name
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(old, dest)
+
+
+def _without_controls(value: Any) -> Any:
+    """Front matter values without control characters (blogkeeper refuses them)."""
+    if isinstance(value, dict):
+        return {k: _without_controls(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_controls(v) for v in value]
+    return CONTROL.sub("", ANSI.sub("", value)) if isinstance(value, str) else value
 
 
 def plain(value: Any) -> Any:
