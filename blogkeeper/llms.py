@@ -19,7 +19,7 @@ from blogkeeper import urls
 from blogkeeper.config import SiteConfig
 from blogkeeper.fences import Fence, scan
 from blogkeeper.model import Output, Post, PostProof, RenderedPost, Site
-from blogkeeper.urls import LLMS_FULL, LLMS_TXT, TWIN, has_twin, twin_path
+from blogkeeper.urls import LLMS_FULL, LLMS_TXT, TWIN, has_twin, twin_name, twin_path
 
 MARKDOWN_TYPE = "text/markdown; charset=utf-8"
 POSTS_SECTION = "Posts"
@@ -161,9 +161,11 @@ def _about(site: Site, sections: list[Section]) -> str:
     if OPTIONAL_SECTION in names:
         parts.append(f"“{OPTIONAL_SECTION}” holds what you can skip.")
     if config.llms.twins:
+        files = any(twin_name(e.post) != TWIN for e in site.posts)
+        html = " (for a page ending in `.html`, that name ending in `.md`)" if files else ""
         parts.append(
             "Each post link points to the post's Markdown twin: the post as its author wrote "
-            f"it, with absolute links, at its page's URL followed by `{TWIN}`."
+            f"it, with absolute links, at its page's URL followed by `{TWIN}`{html}."
         )
     else:
         parts.append("Each post link points to the post's HTML page.")
@@ -536,7 +538,8 @@ def header_rules(site: Site, paths: list[str]) -> list[HeaderRule]:
     described = f'<{base}{LLMS_TXT}>; rel="describedby"'
     page = _llms_page_link(base, described)
     wanted = _page_links(site, paths, page, described)
-    twins = sorted({_shape(twin_path(e.post)) for e in site.posts if has_twin(config, e.post)})
+    with_twins = [e.post for e in site.posts if has_twin(config, e.post)]
+    twins = sorted({_shape(twin_path(post)) for post in with_twins if twin_name(post) == TWIN})
     rules: list[HeaderRule] = [
         (base + pattern, (f"Link: {page}",)) for pattern in ("", "*/", "*.html")
     ]
@@ -544,9 +547,19 @@ def header_rules(site: Site, paths: list[str]) -> list[HeaderRule]:
     for shape in shapes:
         rules.append((base + shape, ("! Link", f"Link: {TWIN_ALTERNATE}, {described}")))
     rules += _exceptions(base, wanted, shapes, page, f"{TWIN_ALTERNATE}, {described}")
+    # A page not named index.html (404.html, a post at x.html) whose `Link` is not the
+    # `*.html` rule's: a rule each.
+    for path in sorted(p for p in wanted if not _is_folder_page(p) and wanted[p] != page):
+        rules.append((encode_url(base + path), ("! Link", f"Link: {wanted[path]}")))
     for shape in twins:
         canonical = f"Link: {TWIN_CANONICAL}, {described}"
         rules.append((base + shape, (f"Content-Type: {MARKDOWN_TYPE}", canonical)))
+    # A `.html` post's twin (`x.md` beside `x.html`) is named in no pattern: a rule each.
+    for post in sorted(with_twins, key=lambda p: p.path):
+        if twin_name(post) != TWIN:
+            canonical = f'Link: <{post.path.rpartition("/")[2]}>; rel="canonical", {described}'
+            twin_rule = (f"Content-Type: {MARKDOWN_TYPE}", canonical)
+            rules.append((encode_url(base + twin_path(post)), twin_rule))
     for name in (LLMS_TXT, LLMS_FULL):
         if name in paths:
             rules.append((base + name, (f"Content-Type: {MARKDOWN_TYPE}",)))
@@ -570,10 +583,15 @@ def _page_links(site: Site, paths: list[str], page: str, described: str) -> dict
         if target is None:
             links[path] = described
         elif post is not None and has_twin(config, post):
-            links[path] = f"{TWIN_ALTERNATE}, {described}"
+            alternate = TWIN_ALTERNATE.replace(f"<{TWIN}>", f"<{twin_name(post)}>")
+            links[path] = f"{alternate}, {described}"
         else:
             links[path] = page
     return links
+
+
+def _is_folder_page(path: str) -> bool:
+    return path == urls.PAGE or path.endswith("/" + urls.PAGE)
 
 
 def _shape(path: str) -> str:

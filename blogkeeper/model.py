@@ -14,6 +14,7 @@ import html
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from blogkeeper.config import SiteConfig
 from blogkeeper.errors import ContentError
@@ -39,6 +40,10 @@ class Post:
     body_line: int  # the file line where `body` starts
     fold: int | None  # the index in `body.split("\n")` of the fold line
     path: str  # the site path of its page, relative to the site root: "2026/03/slug/"
+    aliases: tuple[str, ...] = ()  # old site paths that redirect here: "/2015/05/old/"
+    extra: dict[str, Any] = field(default_factory=dict, hash=False)  # for templates
+    # the line of each front-matter key, for errors found after loading (URL clashes)
+    lines: dict[str, int] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def last_modified(self) -> dt.datetime:

@@ -8,7 +8,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from conftest import REPO, Result, copy_sample, post, quick_build, snapshot
+from conftest import BLOG_TOML, REPO, Result, copy_sample, post, quick_build, snapshot
 from lxml import etree, html
 
 from blogkeeper import pages
@@ -414,3 +414,30 @@ def test_page_bounds_grow_with_the_site(make_site: MakeSite) -> None:
     config = load_config(root)
     site = assemble(config, render_posts(config, load_posts(config, LoadOptions())), options)
     assert pages.bounds(site) == (5.0 + 0.01 * 10, (1 << 30) + (256 << 10) * 10)
+
+
+def test_templates_read_post_extra_and_site_extra(make_site: MakeSite) -> None:
+    config = BLOG_TOML + '\n[extra]\nmastodon = "https://social.example/@me"\n'
+    text = post("A", "2026-01-01").replace("---\nIntro", "extra:\n  cover: /img/a.png\n---\nIntro")
+    root = make_site(
+        {
+            "posts/a.md": text,
+            "posts/b.md": post("B", "2026-01-02"),
+            "templates/head_extra.html": (
+                '<link rel="me" href="{{ site.extra.mastodon }}">\n'
+                "{% if post is defined and post.extra.cover is defined %}"
+                '<meta property="og:image" content="{{ post.extra.cover | absolute }}">'
+                "{% endif %}\n"
+            ),
+        },
+        config,
+    )
+    result = quick_build(root)
+    assert result.code == 0, result.err
+    page = html.parse(str(root / "public/2026/01/a/index.html"))
+    assert page.xpath("//link[@rel='me']/@href") == ["https://social.example/@me"]
+    image = page.xpath("//meta[@property='og:image']/@content")
+    assert image == ["https://blog.example.org/img/a.png"]
+    other = html.parse(str(root / "public/2026/01/b/index.html"))
+    assert other.xpath("//meta[@property='og:image']") == []
+    assert other.xpath("//link[@rel='me']/@href") == ["https://social.example/@me"]
