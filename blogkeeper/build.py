@@ -67,7 +67,7 @@ def build(root: Path, options: BuildOptions | None = None) -> tuple[Site, list[O
             for o in [*pages.render_pages(site), *feeds.render_feeds(site)]
             if o.path not in overridden or not o.path.startswith(urls.ASSETS)
         ]
-        generated, static = llms.render_llms(site, generated, static)
+        generated, static, llms_warnings = llms.render_llms(site, generated, static)
         # After llms: `_headers` has no rule for redirect pages (one each would pass
         # Cloudflare's limit of 100 rules); they get the pattern rules' links.
         moved, static, moved_warnings = redirects.render_redirects(site, static)
@@ -77,7 +77,8 @@ def build(root: Path, options: BuildOptions | None = None) -> tuple[Site, list[O
         broken = links.check_links(site, outputs)
         if broken and config.build.broken_links != "warn":
             raise BuildError(broken)
-        site = replace(site, warnings=(*site.warnings, *moved_warnings, *broken))
+        warnings = (*llms_warnings, *moved_warnings, *broken)
+        site = replace(site, warnings=(*site.warnings, *warnings))
     finally:
         cache.finish()
     return site, outputs

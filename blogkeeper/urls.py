@@ -146,11 +146,6 @@ def title_segment(text: str) -> str:
     return re.sub(r"-+", "-", kept).strip("-").lstrip(".")
 
 
-def post_path(date: dt.datetime, slug: str) -> str:
-    """A post's folder under the default permalink: "2026/03/slug/"."""
-    return permalink_path(DEFAULT_PERMALINK, date, slug, slug)
-
-
 def page_file(path: str) -> str:
     """The file a site path is served from: "" -> "index.html"; "x.html" -> itself."""
     return path if path.endswith(HTML) else path + PAGE

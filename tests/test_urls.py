@@ -291,3 +291,32 @@ def test_every_url_the_site_gives_answers(blog: tuple[str, dict[str, str]]) -> N
     assert len(pages) == len(files)  # each post's page has its twin beside it
     missing = sorted({u for u in given_urls if not answers(site, u)})
     assert missing == []
+
+
+def rule_count(headers: str) -> int:
+    return sum(1 for line in headers.splitlines() if line.startswith("/"))
+
+
+def test_html_posts_past_cloudflares_rule_limit(make_site: MakeSite) -> None:
+    """Two `_headers` rules per `.html` post while they fit in Cloudflare's 100; past it
+    none, and a warning (the pages' heads still link their twins)."""
+    few = {f"posts/2015-05-{n:02d}-P{n}.md": post(f"P{n}", f"2015-05-{n:02d}") for n in (1, 2)}
+    out = built(make_site(few, JEKYLL))
+    assert rule_count((out / "_headers").read_text()) == 3 + 2 * 2 + 2
+    many = {
+        f"posts/2015-{n // 28 + 1:02d}-{n % 28 + 1:02d}-P{n}.md": post(
+            f"P{n}", f"2015-{n // 28 + 1:02d}-{n % 28 + 1:02d}"
+        )
+        for n in range(60)
+    }
+    root = make_site(many, JEKYLL)
+    result = quick_build(root)
+    assert result.code == 0, result.err
+    assert (
+        "blog.toml: warning: _headers has no rules for the 62 posts at `.html` URLs"
+    ) in result.err
+    headers = (root / "public/_headers").read_text()
+    assert rule_count(headers) == 3 + 2  # the patterns and llms.txt, llms-full.txt
+    assert "P59.md" not in headers
+    page = head_links(root / "public/blog/2015/03/04/P59.html")
+    assert page["alternate text/markdown"] == "/blog/2015/03/04/P59.md"
