@@ -5,11 +5,18 @@ test_html_valid.py."""
 
 from __future__ import annotations
 
+import http.client
+import os
+import shutil
+import socket
+import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import feedparser
 import lxml.html
+import pytest
 from conftest import BLOG_TOML, post, quick_build
 
 from blogkeeper import hosting
@@ -152,3 +159,63 @@ def test_past_cloudflares_limit_a_warning_and_the_pages_still_redirect(
     text = (root / "public/_redirects").read_text()
     assert rule_counts(text) == (STATIC_LIMIT, 0)
     assert (root / f"public/old/{count - 1:05d}/index.html").is_file()
+
+
+# The line docs/hosting.md gives for Caddy: blogkeeper's alias lines as `redir` directives.
+CADDY_LINES = """awk 'NF == 3 && $3 == 301 && $1 !~ /^#|[*:]/ \
+  { print "redir", $1, $2, "permanent" }' public/_redirects > redirects.caddy"""
+
+
+@pytest.mark.slow
+def test_caddy_answers_aliases_with_the_documented_lines(make_site: MakeSite) -> None:
+    caddy = shutil.which("caddy")
+    if caddy is None:
+        reason = "no caddy on the PATH (Debian: apt-get install caddy)"
+        if os.environ.get("CI"):
+            pytest.fail(reason + "; .ci/run installs it")
+        pytest.skip(reason)
+    root = make_site({**aliased(), "static/_redirects": "/news/* /:splat 301\n"})
+    built(root)
+    subprocess.run(["sh", "-c", CADDY_LINES], cwd=root, check=True, timeout=30)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (root / "Caddyfile").write_text(
+        "{\n  admin off\n  auto_https off\n}\n"
+        f"http://127.0.0.1:{port} {{\n  root * {root / 'public'}\n"
+        f"  import {root / 'redirects.caddy'}\n  file_server\n}}\n"
+    )
+    env = {**os.environ, "HOME": str(root), "XDG_DATA_HOME": str(root)}
+    env["XDG_CONFIG_HOME"] = str(root)
+    command = [caddy, "run", "--config", str(root / "Caddyfile"), "--adapter", "caddyfile"]
+    log = root / "caddy.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=out)
+    try:
+        for path in ("/2015/05/21/old-name/", "/old/two", "/old/two/", "/old/three.html"):
+            assert _get(port, path, proc, log) == (301, "/2026/03/new/"), path
+        assert _get(port, "/news/x", proc, log)[0] == 404  # the site's own rules: not converted
+        assert _get(port, "/2026/03/new/", proc, log)[0] == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def _get(port: int, path: str, proc: subprocess.Popen[bytes], log: Path) -> tuple[int, str | None]:
+    """(status, Location) of a GET, once caddy listens."""
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            try:
+                conn.request("GET", path)
+                response = conn.getresponse()
+                response.read()
+                return response.status, response.getheader("Location")
+            finally:
+                conn.close()
+        except ConnectionRefusedError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                text = log.read_text(errors="replace")[-2000:]
+                raise AssertionError(f"caddy did not start: {text}") from None
+            time.sleep(0.1)
