@@ -420,7 +420,9 @@ def _construct(loader: yaml.SafeLoader, node: yaml.Node, kind: str | None) -> An
         return None
     _refuse_tag(loader, node)
     if kind == "mapping":
-        return _plain(loader, node, 0) if isinstance(node, yaml.MappingNode) else _NOT_MAPPING
+        if not isinstance(node, yaml.MappingNode):
+            return _NOT_MAPPING
+        return _plain(loader, node, 0, [_EXTRA_VALUES])
     if kind == "list" and isinstance(node, yaml.SequenceNode):
         if not all(isinstance(item, yaml.ScalarNode) for item in node.value):
             return _NESTED
@@ -440,25 +442,30 @@ def _construct(loader: yaml.SafeLoader, node: yaml.Node, kind: str | None) -> An
 
 _NOT_MAPPING = ("not a mapping",)
 _EXTRA_DEPTH = 10  # how deep `extra` may nest: deep enough for any template's settings
+# How many values `extra` may hold: YAML's `&anchor`/`*alias` can repeat a list inside
+# itself ten levels deep (a billion values from a few lines), and building it would never end.
+_EXTRA_VALUES = 10_000
 
 
-def _plain(loader: yaml.SafeLoader, node: yaml.Node, depth: int) -> Any:
+def _plain(loader: yaml.SafeLoader, node: yaml.Node, depth: int, budget: list[int]) -> Any:
     """A free-form value (`extra`) built from its node: mappings with text keys, lists and
-    scalars, no tags, at most `_EXTRA_DEPTH` levels deep (`_NESTED` stands for deeper)."""
+    scalars, no tags, at most `_EXTRA_DEPTH` levels deep and `_EXTRA_VALUES` values
+    (`_NESTED` stands for what is past either)."""
     import yaml
 
     _refuse_tag(loader, node)
+    budget[0] -= 1
+    if budget[0] < 0 or (depth >= _EXTRA_DEPTH and not isinstance(node, yaml.ScalarNode)):
+        return _NESTED
     if isinstance(node, yaml.ScalarNode):
         return loader.construct_object(node)
-    if depth >= _EXTRA_DEPTH:
-        return _NESTED
     if isinstance(node, yaml.SequenceNode):
-        return [_plain(loader, item, depth + 1) for item in node.value]
+        return [_plain(loader, item, depth + 1, budget) for item in node.value]
     mapping = {}
     for key, value in node.value:
         if not isinstance(key, yaml.ScalarNode):
             return _NESTED
-        mapping[str(key.value)] = _plain(loader, value, depth + 1)
+        mapping[str(key.value)] = _plain(loader, value, depth + 1, budget)
     return mapping
 
 
@@ -553,6 +560,8 @@ def _join_surrogate_pairs(value: Any) -> Any:
     """YAML reads `"\\ud83d\\ude00"` (JSON's escape for one emoji) as two halves: join them."""
     if isinstance(value, list):
         return [_join_surrogate_pairs(v) for v in value]
+    if isinstance(value, dict):
+        return {_join_surrogate_pairs(k): _join_surrogate_pairs(v) for k, v in value.items()}
     if not isinstance(value, str) or not _SURROGATE.search(value):
         return value
     try:
@@ -578,7 +587,8 @@ def _check_value(kind: str, value: Any, config: SiteConfig) -> tuple[Any, str | 
         if value is _NOT_MAPPING:
             return None, "must be a mapping of `key: value` lines, indented under it"
         if _NESTED in nested_values(value):
-            return None, f"nests deeper than {_EXTRA_DEPTH} levels or has a key that is no name"
+            problem = f"nests deeper than {_EXTRA_DEPTH} levels, holds more than "
+            return None, f"{problem}{_EXTRA_VALUES:,} values, or has a key that is no name"
         return value, None
     return _check_date(value, config)
 

@@ -749,6 +749,16 @@ def test_extra_is_a_free_mapping(make_site: MakeSite) -> None:
     assert loaded.extra == {"cover": "pic.png", "sizes": [1, 2], "deep": {"a": {"b": True}}}
 
 
+def test_extra_refuses_a_billion_laughs(make_site: MakeSite) -> None:
+    """Anchors repeated inside each other would make a billion values from nine lines."""
+    lines = ["extra:", "  l0: &l0 [a, a, a, a, a, a, a, a, a, a]"]
+    lines += [f"  l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 10)}]" for n in range(1, 9)]
+    text = post("A", "2026-01-01").replace("---\nIntro", "\n".join(lines) + "\n---\nIntro")
+    result = quick_build(make_site({"posts/a.md": text}))
+    assert result.code == 1
+    assert "posts/a.md:4: `extra` nests deeper than 10 levels, holds more than 10,000" in result.err
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [
