@@ -183,12 +183,15 @@ def lookup(site: Snapshot, segments: list[str], query: str, accept: str) -> Resp
 
 
 def follow_redirects(rules: tuple[Redirect, ...], path: str) -> Response | None:
-    """The redirect of the first rule matching the decoded URL `path`, or None."""
+    """The redirect of the first rule matching the decoded URL `path`, or None; always
+    to a path on this site."""
     for rule in rules:
         match = rule.pattern.fullmatch(path)
         if match is not None:
             groups = {k: v for k, v in match.groupdict().items() if v is not None}
             location = quote(_filled(rule.target, groups), safe="/:@!$&'()*+,;=%~?#")
+            if location.startswith("//"):
+                continue  # a filled-in splat must not make it another host's address
             headers = (("Location", location), ("Content-Type", "text/plain; charset=utf-8"))
             return Response(rule.status, headers, b"")
     return None
