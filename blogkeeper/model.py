@@ -200,7 +200,7 @@ class Site:
     # check-code's record, read when the site is loaded: the proof of each selected post
     # with python blocks, by its source path
     proofs: Mapping[str, PostProof] = field(default_factory=dict)
-    # every warning of the build: the posts' renderings', then the link check's
+    # every warning of the build: the posts' renderings', then _headers', _redirects' and the link check's
     warnings: tuple[ContentError, ...] = ()
 
 
