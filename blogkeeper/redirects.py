@@ -31,7 +31,8 @@ def render_redirects(
     site: Site, static: list[Output]
 ) -> tuple[list[Output], list[Output], tuple[ContentError, ...]]:
     """(the redirect pages and `_redirects`, `static` without a `static/_redirects` merged
-    into ours, warnings). No alias and no `static/_redirects`: no `_redirects` file."""
+    into ours, warnings). With no alias, nothing: a `static/_redirects` stays in `static`
+    and is copied as it is."""
     own = next((o for o in static if o.path == urls.REDIRECTS), None)
     rest = [o for o in static if o is not own]
     aliases = sorted(_aliases(entry.post for entry in site.posts), key=lambda pair: pair[0])
