@@ -1,4 +1,4 @@
-"""Generate the same synthetic blog of N posts for blogkeeper, Hugo and Pelican.
+"""Generate the same synthetic blog of N posts for blogkeeper, Hugo, Pelican and Eleventy.
 
 Deterministic: the same N and seed always give the same files. Each post is about 10 KB of
 Markdown with prose, lists, links, a table, footnotes, math, one to three fenced code blocks
@@ -6,7 +6,7 @@ Markdown with prose, lists, links, a table, footnotes, math, one to three fenced
 sites carry the same posts with the same work switched on: highlighting, a full-text feed
 of 20 items, tag pages, 10 posts per list page.
 
-    python benchmarks/generate.py 1000 /tmp/bench   # writes blogkeeper/, hugo/, pelican/
+    python benchmarks/generate.py 1000 /tmp/bench   # blogkeeper/, hugo/, pelican/, eleventy/
 
 Writes only inside the folder it is given.
 """
@@ -336,13 +336,118 @@ def write_pelican(posts: list[BenchPost], root: Path) -> None:
         (root / "content" / f"{post.stem}.md").write_text(text)
 
 
+ELEVENTY_CONFIG = """\
+import syntaxHighlight from "@11ty/eleventy-plugin-syntaxhighlight";
+import { feedPlugin } from "@11ty/eleventy-plugin-rss";
+
+export default function (eleventyConfig) {
+  eleventyConfig.addPlugin(syntaxHighlight);
+  eleventyConfig.addPlugin(feedPlugin, {
+    type: "rss",
+    outputPath: "/feed.xml",
+    collection: { name: "posts", limit: 20 },
+    metadata: {
+      language: "en",
+      title: "Bench blog",
+      subtitle: "A synthetic blog for benchmarks.",
+      base: "https://bench.example.org/",
+      author: { name: "Bench" },
+    },
+  });
+  eleventyConfig.addFilter("newestFirst", (posts) => [...posts].reverse());
+  eleventyConfig.addFilter("topics", (collections) =>
+    Object.keys(collections).filter((t) => t !== "all" && t !== "posts").sort());
+  eleventyConfig.setFrontMatterParsingOptions({ excerpt: true, excerpt_separator: "<!--more-->" });
+  return { dir: { input: ".", output: "_site" }, markdownTemplateEngine: false };
+}
+"""
+
+ELEVENTY_TEMPLATES = {
+    "_includes/base.njk": """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{ title }} · Bench blog</title>
+<link rel="alternate" type="application/rss+xml" href="/feed.xml">
+<link rel="stylesheet" href="/style.css"></head>
+<body><header><a href="/">Bench blog</a></header>
+<main>{{ content | safe }}</main></body></html>
+""",
+    "_includes/post.njk": """---
+layout: base.njk
+---
+<article><h1>{{ title }}</h1>
+<time datetime="{{ page.date.toISOString() }}">{{ page.date.toDateString() }}</time>
+<ul>{% for tag in tags %}{% if tag != "posts" %}<li><a href="/tags/{{ tag | slugify }}/">{{ tag }}</a></li>{% endif %}{% endfor %}</ul>
+{{ content | safe }}</article>
+""",
+    "index.njk": """---
+layout: base.njk
+title: Home
+pagination:
+  data: collections.posts
+  size: 10
+  reverse: true
+  alias: posts
+permalink: "/{% if pagination.pageNumber > 0 %}page/{{ pagination.pageNumber + 1 }}/{% endif %}"
+---
+{% for post in posts %}<article><h2><a href="{{ post.url }}">{{ post.data.title }}</a></h2>
+{{ post.page.excerpt | safe }}<p><a href="{{ post.url }}">Read more</a></p></article>{% endfor %}
+{% if pagination.href.previous %}<a href="{{ pagination.href.previous }}">Newer</a>{% endif %}
+{% if pagination.href.next %}<a href="{{ pagination.href.next }}">Older</a>{% endif %}
+""",
+    "tags.njk": """---
+layout: base.njk
+pagination:
+  data: collections
+  size: 1
+  alias: tag
+  filter: [all, posts]
+permalink: "/tags/{{ tag | slugify }}/"
+eleventyComputed:
+  title: "{{ tag }}"
+---
+<h1>{{ tag }}</h1>
+{% for post in collections[tag] | newestFirst %}<article><h2><a href="{{ post.url }}">{{ post.data.title }}</a></h2></article>{% endfor %}
+""",
+    "tags-index.njk": """---
+layout: base.njk
+title: Tags
+permalink: /tags/
+---
+<h1>Tags</h1><ul>{% for tag in collections | topics %}<li><a href="/tags/{{ tag | slugify }}/">{{ tag }}</a> ({{ collections[tag].length }})</li>{% endfor %}</ul>
+""",
+    "posts/posts.json": """{"layout": "post.njk", "tags": ["posts"]}
+""",
+}
+
+
+def write_eleventy(posts: list[BenchPost], root: Path) -> None:
+    """An Eleventy 3 site; `node_modules` is linked in by benchmarks/run.py."""
+    (root / "posts").mkdir(parents=True)
+    (root / "eleventy.config.mjs").write_text(ELEVENTY_CONFIG)
+    for name, text in ELEVENTY_TEMPLATES.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    for post in posts:
+        meta = [
+            f'title: "{post.title}"',
+            f"date: {post.date:%Y-%m-%dT%H:%M:%S}Z",
+            "tags: [" + ", ".join(f'"{t}"' for t in post.tags) + "]",
+            f"permalink: /{post.date:%Y/%m}/{slug(post.title)}/",
+        ]
+        if post.series:
+            meta.append(f'series: "{post.series}"')
+        text = "---\n" + "\n".join(meta) + "\n---\n" + post.body
+        (root / "posts" / f"{post.stem}.md").write_text(text)
+
+
 def generate(count: int, out: Path, seed: int = 1) -> None:
-    """Write `out/blogkeeper`, `out/hugo` and `out/pelican` with `count` posts each."""
+    """Write `out/blogkeeper`, `out/hugo`, `out/pelican` and `out/eleventy` with `count`
+    posts each."""
     posts = make_posts(count, seed)
     for name, writer in (
         ("blogkeeper", write_blogkeeper),
         ("hugo", write_hugo),
         ("pelican", write_pelican),
+        ("eleventy", write_eleventy),
     ):
         target = out / name
         if target.exists():

@@ -1,4 +1,4 @@
-"""Build the same synthetic blog with blogkeeper, Hugo and Pelican, side by side.
+"""Build the same synthetic blog with blogkeeper, Hugo, Pelican and Eleventy, side by side.
 
 For each size, the blog is generated once (benchmarks/generate.py) and each tool builds its
 own copy; repetitions are interleaved (tool order rotates every repetition) so that a
@@ -20,13 +20,17 @@ Prints medians and blogkeeper/peer ratios as Markdown tables, with the machine i
 
 Pelican pins an older Pygments than blogkeeper, so install it in a venv of its own:
 `python3 -m venv /work/venv-pelican && /work/venv-pelican/bin/pip install pelican markdown`
-and pass `--pelican PATH` if it lives elsewhere. Hugo: `apt-get install hugo`.
+and pass `--pelican PATH` if it lives elsewhere. Hugo: `apt-get install hugo`. Eleventy 3
+with its syntax-highlight and RSS plugins: `npm install --prefix /work/bench-tools
+@11ty/eleventy@3 @11ty/eleventy-plugin-syntaxhighlight @11ty/eleventy-plugin-rss` (pass
+`--eleventy-modules PATH/node_modules` if elsewhere; each Eleventy site links to it).
 Run with the blogkeeper to measure importable (e.g. `PYTHONPATH=. python benchmarks/run.py`).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -103,6 +107,12 @@ def tools(args: argparse.Namespace) -> dict[str, Tool]:
             ],
             lambda d: _remove(d / "output", d / "cache", d / "__pycache__"),
             lambda d, n: _nth(d / "content", n),
+        ),
+        "eleventy": Tool(
+            "eleventy",
+            lambda d: ["node", str(args.eleventy_modules / "@11ty/eleventy/cmd.cjs"), "--quiet"],
+            lambda d: _remove(d / "_site", d / ".cache"),
+            lambda d, n: _nth(d / "posts", n),
         ),
     }
 
@@ -184,6 +194,7 @@ def run_size(size: int, args: argparse.Namespace, chosen: list[Tool]) -> dict[st
     base = args.work / str(size)
     print(f"\ngenerating {size} posts in {base} ...", flush=True)
     generate(size, base)
+    (base / "eleventy" / "node_modules").symlink_to(args.eleventy_modules)
     results = {tool.name: Samples() for tool in chosen}
     for rep in range(args.reps):
         order = chosen[rep % len(chosen) :] + chosen[: rep % len(chosen)]
@@ -261,6 +272,9 @@ def machine(args: argparse.Namespace) -> str:
     if "pelican" in args.tools:
         version = subprocess.run([args.pelican, "--version"], capture_output=True, text=True)
         peers.append(f"pelican {version.stdout.strip()}")
+    if "eleventy" in args.tools:
+        package = args.eleventy_modules / "@11ty/eleventy/package.json"
+        peers.append(f"eleventy {json.loads(package.read_text())['version']}")
     return (
         f"{cpu}, {len(os.sched_getaffinity(0))} cores, {memory} GB RAM, {platform.system()} "
         f"{platform.release()}, Python {platform.python_version()}; {', '.join(peers)}; "
@@ -272,7 +286,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000", help="comma-separated post counts")
     parser.add_argument("--reps", type=int, default=3, help="repetitions per tool and size")
-    parser.add_argument("--tools", default="blogkeeper,hugo,pelican")
+    parser.add_argument("--tools", default="blogkeeper,hugo,pelican,eleventy")
     parser.add_argument(
         "--skip",
         action="append",
@@ -282,6 +296,9 @@ def main() -> None:
     )
     parser.add_argument("--hugo", default=shutil.which("hugo") or "/usr/bin/hugo")
     parser.add_argument("--pelican", default="/work/venv-pelican/bin/pelican")
+    parser.add_argument(
+        "--eleventy-modules", type=Path, default=Path("/work/bench-tools/node_modules")
+    )
     parser.add_argument("--work", type=Path, default=Path("/tmp/blogkeeper-bench"))
     args = parser.parse_args()
     started = time.perf_counter()

@@ -74,6 +74,7 @@ def build(root: Path, options: BuildOptions | None = None) -> tuple[Site, list[O
         outputs = _checked([*generated, *moved, *static], _owners(site, static))
         if clashing := redirects.clashes(site, (o.path for o in outputs)):
             raise BuildError(clashing)
+        links.check_images(site, outputs)
         broken = links.check_links(site, outputs)
         if broken and config.build.broken_links != "warn":
             raise BuildError(broken)

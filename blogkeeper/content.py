@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from blogkeeper import urls
-from blogkeeper.config import CONTROL, CONTROL_HINT, SiteConfig, nested_strings
+from blogkeeper.config import CONTROL, CONTROL_HINT, SiteConfig, image_problem, nested_strings
 from blogkeeper.errors import BuildError, ContentError, did_you_mean
 from blogkeeper.fences import find_fold
 from blogkeeper.files import read_regular
 from blogkeeper.model import Post
+from blogkeeper.urls import image_path
 
 if TYPE_CHECKING:
     import yaml
@@ -53,6 +54,7 @@ FIELDS = {
     "permalink": "text",
     "aliases": "list",
     "extra": "mapping",
+    "image": "image",
 }
 REQUIRED = ("title", "date")
 # Front-matter names other generators (Jekyll, Hugo, Pelican) use, and what to do instead.
@@ -161,6 +163,8 @@ def parse_post(config: SiteConfig, path: Path, source: str, text: str) -> Post:
     else:
         title = _title_for(values, path) or slug
         site_path = urls.permalink_path(config.permalink, values["date"], slug, title)
+    folder = site_path if site_path.endswith("/") else site_path.rpartition("/")[0] + "/"
+    image = _image(values.get("image"), folder.removeprefix("/"), meta, source)
     return Post(
         source=source,
         title=values["title"],
@@ -181,7 +185,23 @@ def parse_post(config: SiteConfig, path: Path, source: str, text: str) -> Post:
         aliases=tuple(values.get("aliases", ())),
         extra=values.get("extra", {}),
         lines={key: line for key, (_, line) in meta.items()},
+        image=image,
+        image_line=meta["image"][1] if image else None,
     )
+
+
+def _image(
+    value: str | None, folder: str, meta: dict[str, tuple[Any, int]], source: str
+) -> str | None:
+    """The post's card image: its https URL as written, or the site path it names."""
+    if not value or value.startswith("https://"):
+        return value or None
+    found = image_path(value, folder)
+    if found is None:
+        message = f"`image` {value!r} climbs above the site root from /{folder}"
+        hint = "write it as a site path, like /assets/card.png"
+        raise BuildError([ContentError(source, meta["image"][1], message, hint)])
+    return found
 
 
 def read_bytes(path: Path, source: str, limit: int) -> bytes:
@@ -432,7 +452,7 @@ def _construct(loader: yaml.SafeLoader, node: yaml.Node, kind: str | None) -> An
     if not isinstance(node, yaml.ScalarNode):
         return _NESTED
     # Text fields take the scalar as written, so `title: no` is "no", not False.
-    if kind == "text":
+    if kind in ("text", "image"):
         return node.value
     if kind == "list":
         # `tags:` left empty is no tags; `tags: AI` is one.
@@ -579,6 +599,10 @@ def _check_value(kind: str, value: Any, config: SiteConfig) -> tuple[Any, str | 
         if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
             return value, None
         return None, "must be a whole number, 1 or more"
+    if kind == "image":
+        if not isinstance(value, str):
+            return None, "must be text: a site path, a path relative to the post or an https URL"
+        return value.strip(), image_problem(value.strip())
     if kind == "list":
         if isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value):
             return _unique(v.strip() for v in value), None

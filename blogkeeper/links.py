@@ -21,7 +21,7 @@ import lxml.html
 from lxml import etree
 
 from blogkeeper import urls
-from blogkeeper.errors import ContentError
+from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.model import Output, Post, RenderedPost, Site
 
 # The characters lxml refuses (XML 1.0's forbidden ones); they hold no link or id.
@@ -128,6 +128,29 @@ def check_links(site: Site, outputs: Sequence[Output]) -> list[ContentError]:
                 line = _line_of(entry.post, url)
                 errors.append(ContentError(entry.post.source, line, problem, hint))
     return errors
+
+
+def check_images(site: Site, outputs: Sequence[Output]) -> None:
+    """Raise `BuildError` for a card image (front matter or blog.toml `image`) that names a
+    site path the build does not publish. An https URL is never fetched."""
+    files = {o.path for o in outputs}
+    config = site.config
+    errors = []
+    wanted: list[tuple[str, int | None, str | None]] = [
+        (e.post.source, e.post.image_line, e.post.image) for e in site.posts if e.post.image
+    ]
+    if config.image and not config.image.startswith("https://"):
+        wanted.append(("blog.toml", config.image_line, urls.image_path(config.image, "")))
+    for source, line, path in wanted:
+        if path is None:
+            message = f"`image` {config.image!r} climbs above the site root"
+            errors.append(ContentError(source, line, message, "write it like /assets/card.png"))
+        elif not path.startswith("https://") and path not in files:
+            message = f"`image` /{path} is not a file the site publishes"
+            hint = f"put the image at static/{path}, or fix the path"
+            errors.append(ContentError(source, line, message, hint))
+    if errors:
+        raise BuildError(errors)
 
 
 def _ids(

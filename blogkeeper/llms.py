@@ -135,6 +135,8 @@ def _extra_links(config: SiteConfig, existing: set[str]) -> list[tuple[str, str,
         links.append(("Every post in full", LLMS_FULL, "every post as Markdown, in one file"))
     if urls.RSS in existing:
         links.append(("RSS feed", urls.RSS, "the newest posts in full, as RSS"))
+    if urls.JSON_FEED in existing:
+        links.append(("JSON Feed", urls.JSON_FEED, "the same posts as JSON Feed 1.1"))
     return links
 
 
@@ -528,7 +530,7 @@ RULES_LIMIT = 100  # the most `_headers` rules Cloudflare Pages reads
 def _headers_text(rules: list[HeaderRule], own: bytes | None) -> str:
     parts = [own.decode("utf-8", "replace").rstrip("\n") + "\n\n" if own and own.strip() else ""]
     parts.append(
-        "# Written by blogkeeper: llms.txt v2 link relations and Markdown content types.\n"
+        "# Written by blogkeeper: llms.txt v2 link relations, Markdown and JSON Feed types.\n"
     )
     for path, headers in rules:
         parts.append(path + "\n")
@@ -575,7 +577,9 @@ def header_rules(site: Site, paths: list[str]) -> tuple[list[HeaderRule], int]:
     left_out = 0
     llms = [(base + name, (f"Content-Type: {MARKDOWN_TYPE}",)) for name in (LLMS_TXT, LLMS_FULL)]
     llms = [rule for rule in llms if rule[0].removeprefix(base) in paths]
-    if len(rules) + len(singles) + len(twins) + len(files) + len(llms) > RULES_LIMIT:
+    feeds = _json_feed_rules(base, paths)
+    fixed = len(rules) + len(twins) + len(llms) + len(feeds)
+    if fixed + len(singles) + len(files) > RULES_LIMIT:
         posts = {e.post.path for e in site.posts}
         singles = [p for p in singles if p not in posts]  # a post at x.html, not 404.html
         left_out, files = len([p for p in posts if p.endswith(urls.HTML)]), []
@@ -588,7 +592,22 @@ def header_rules(site: Site, paths: list[str]) -> tuple[list[HeaderRule], int]:
         canonical = f'Link: <{post.path.rpartition("/")[2]}>; rel="canonical", {described}'
         twin_rule = (f"Content-Type: {MARKDOWN_TYPE}", canonical)
         rules.append((encode_url(base + twin_path(post)), twin_rule))
-    return rules + llms, left_out
+    return rules + llms + feeds, left_out
+
+
+def _json_feed_rules(base: str, paths: list[str]) -> list[HeaderRule]:
+    """The JSON Feed's own type, which hosts would send as application/json: one rule for
+    the site's feed, one for all topics' and one for all series' (a placeholder each)."""
+    name = urls.JSON_FEED.removeprefix(urls.FEED_FOLDER)
+    rules: list[HeaderRule] = []
+    for folder, pattern in (
+        (urls.FEED_FOLDER, urls.FEED_FOLDER),
+        (urls.TOPICS, urls.TOPICS + ":topic/"),
+        (urls.SERIES, urls.SERIES + ":series/"),
+    ):
+        if any(p.startswith(folder) and p.endswith("/" + name) for p in paths):
+            rules.append((base + pattern + name, (f"Content-Type: {urls.JSON_FEED_TYPE}",)))
+    return rules
 
 
 def _llms_page_link(base: str, described: str) -> str:

@@ -21,7 +21,16 @@ import markdown2
 import pygments
 
 from blogkeeper.errors import BuildError, ContentError
-from blogkeeper.fences import Fence, inner_fences, is_fold, quote_end, run_options, scan, unquote
+from blogkeeper.fences import (
+    Fence,
+    inner_fences,
+    is_fold,
+    output_options,
+    quote_end,
+    run_options,
+    scan,
+    unquote,
+)
 
 # Imported where used, not here: latex2mathml, pygments.formatters, pygments.lexers and
 # blogkeeper.deadline. A build whose posts are all in the cache imports this module (for
@@ -179,6 +188,8 @@ def _block(
 def _code(fence: Fence, swaps: _Swaps, where: tuple[str, int]) -> tuple[list[str], int]:
     if fence.lang == "python":  # check-code's options: a typo fails `build` too
         run_options(fence, where[0], where[1] + fence.start)
+    elif fence.lang == OUTPUT_LANG:
+        output_options(fence, where[0], where[1] + fence.start)
     return ["", fence.indent + swaps.add(highlight_fence(fence)), ""], fence.end + 1
 
 

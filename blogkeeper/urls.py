@@ -26,6 +26,9 @@ class _LlmsSettings(Protocol):
 class _Settings(Protocol):  # a SiteConfig
     @property
     def llms(self) -> _LlmsSettings: ...
+    @property
+    def image(self) -> str: ...
+    def absolute(self, path: str) -> str: ...
 
 
 class _Page(Protocol):  # a Post
@@ -33,6 +36,8 @@ class _Page(Protocol):  # a Post
     def path(self) -> str: ...
     @property
     def llms(self) -> bool: ...
+    @property
+    def image(self) -> str | None: ...
 
 
 PAGE = "index.html"
@@ -41,9 +46,15 @@ HTML = ".html"
 FEED_FOLDER = "feed/"
 RSS_TYPE = "application/rss+xml"
 ATOM_TYPE = "application/atom+xml"
+JSON_FEED_TYPE = "application/feed+json"
 # Each feed folder holds these files: (name, type, label).
-FEED_FILES = (("rss.xml", RSS_TYPE, "RSS"), ("atom.xml", ATOM_TYPE, "Atom"))
+FEED_FILES = (
+    ("rss.xml", RSS_TYPE, "RSS"),
+    ("atom.xml", ATOM_TYPE, "Atom"),
+    ("feed.json", JSON_FEED_TYPE, "JSON Feed"),
+)
 RSS = FEED_FOLDER + "rss.xml"  # the site's main feed
+JSON_FEED = FEED_FOLDER + "feed.json"  # the site's main feed as JSON Feed 1.1
 TOPICS = "topics/"
 SERIES = "series/"
 ARCHIVE = "archive/"
@@ -206,14 +217,47 @@ def list_page(base: str, number: int) -> str:
     return base if number == 1 else f"{base}page/{number}/"
 
 
-def feed_files(folder: str, atom: bool = True) -> list[tuple[str, str, str]]:
+def feed_files(folder: str, atom: bool = True, json: bool = True) -> list[tuple[str, str, str]]:
     """The feeds kept in `folder` ("feed/", "topics/ai/"): (path, type, label) each; the
-    Atom one only with `atom` (`[feed] atom` in blog.toml)."""
+    Atom one only with `atom`, the JSON Feed only with `json` (`[feed] atom` and `json`
+    in blog.toml)."""
+    left_out = {ATOM_TYPE} if not atom else set()
+    if not json:
+        left_out.add(JSON_FEED_TYPE)
     return [
-        (folder + name, kind, label)
-        for name, kind, label in FEED_FILES
-        if atom or kind != ATOM_TYPE
+        (folder + name, kind, label) for name, kind, label in FEED_FILES if kind not in left_out
     ]
+
+
+def image_path(value: str, folder: str) -> str | None:
+    """The site path (relative to the root, no leading slash) of a card image written as
+    a site path ("/assets/card.png") or relative to the page in `folder` ("card.png",
+    "../x.png"); None when a relative path climbs above the site root. An absolute URL
+    is not a site path: the caller keeps it as it is."""
+    joined = value if value.startswith("/") else "/" + folder + value
+    parts: list[str] = []
+    for part in joined.split("/")[1:]:
+        if part == "..":
+            if not parts:
+                return None
+            parts.pop()
+        elif part not in ("", "."):
+            parts.append(part)
+    return "/".join(parts)
+
+
+def card_image(config: _Settings, post: _Page | None = None) -> str | None:
+    """The absolute URL of a page's social card: the post's `image`, else the site's
+    (`image` in blog.toml); None when neither is set."""
+    if post is not None and post.image:
+        image = post.image
+    elif config.image:
+        image = config.image
+        if not image.startswith("https://"):
+            image = image_path(image, "") or ""
+    else:
+        return None
+    return image if image.startswith("https://") else config.absolute(image)
 
 
 def has_twin(config: _Settings, post: _Page) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -17,7 +18,7 @@ from pathlib import Path
 import feedparser
 import lxml.html
 import pytest
-from conftest import BLOG_TOML, post, quick_build
+from conftest import BLOG_TOML, REPO, post, quick_build
 
 from blogkeeper import hosting
 from blogkeeper.redirects import STATIC_LIMIT, rule_counts
@@ -161,9 +162,20 @@ def test_past_cloudflares_limit_a_warning_and_the_pages_still_redirect(
     assert (root / f"public/old/{count - 1:05d}/index.html").is_file()
 
 
-# The line docs/hosting.md gives for Caddy: blogkeeper's alias lines as `redir` directives.
-CADDY_LINES = """awk 'NF == 3 && $3 == 301 && $1 !~ /^#|[*:]/ \
-  { print "redir", $1, $2, "permanent" }' public/_redirects > redirects.caddy"""
+def documented_caddy(root: Path, port: int) -> tuple[str, str]:
+    """(the awk line, the Caddyfile) as docs/hosting.md gives them for aliases: its
+    Caddyfile with the `import` line added after `root`, on a local port, for `root`."""
+    page = (REPO / "docs/hosting.md").read_text()
+    (awk,) = [b for b in re.findall(r"```bash\n(.*?)```", page, re.S) if "redirects.caddy" in b]
+    (block,) = re.findall(r"```caddyfile\n(.*?)```", page, re.S)
+    assert "add `import /srv/blog/redirects.caddy` to the site block after its\n`root` line" in page
+    root_line = "\troot * /srv/blog/public\n"
+    assert root_line in block
+    block = block.replace(root_line, root_line + "\timport /srv/blog/redirects.caddy\n")
+    block = block.replace("blog.example.org {", f"http://127.0.0.1:{port} {{", 1)
+    block = block.replace("/srv/blog/public", str(root / "public"))
+    block = block.replace("/srv/blog/redirects.caddy", str(root / "redirects.caddy"))
+    return awk, "{\n\tadmin off\n\tauto_https off\n}\n" + block
 
 
 @pytest.mark.slow
@@ -176,15 +188,12 @@ def test_caddy_answers_aliases_with_the_documented_lines(make_site: MakeSite) ->
         pytest.skip(reason)
     root = make_site({**aliased(), "static/_redirects": "/news/* /:splat 301\n"})
     built(root)
-    subprocess.run(["sh", "-c", CADDY_LINES], cwd=root, check=True, timeout=30)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    (root / "Caddyfile").write_text(
-        "{\n  admin off\n  auto_https off\n}\n"
-        f"http://127.0.0.1:{port} {{\n  root * {root / 'public'}\n"
-        f"  import {root / 'redirects.caddy'}\n  file_server\n}}\n"
-    )
+    awk, config = documented_caddy(root, port)
+    subprocess.run(["sh", "-c", awk], cwd=root, check=True, timeout=30)
+    (root / "Caddyfile").write_text(config)
     env = {**os.environ, "HOME": str(root), "XDG_DATA_HOME": str(root)}
     env["XDG_CONFIG_HOME"] = str(root)
     command = [caddy, "run", "--config", str(root / "Caddyfile"), "--adapter", "caddyfile"]

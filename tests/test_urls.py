@@ -302,7 +302,7 @@ def test_html_posts_past_cloudflares_rule_limit(make_site: MakeSite) -> None:
     none, and a warning (the pages' heads still link their twins)."""
     few = {f"posts/2015-05-{n:02d}-P{n}.md": post(f"P{n}", f"2015-05-{n:02d}") for n in (1, 2)}
     out = built(make_site(few, JEKYLL))
-    assert rule_count((out / "_headers").read_text()) == 3 + 2 * 2 + 2
+    assert rule_count((out / "_headers").read_text()) == 3 + 2 * 2 + 2 + 1  # + JSON Feed
     many = {
         f"posts/2015-{n // 28 + 1:02d}-{n % 28 + 1:02d}-P{n}.md": post(
             f"P{n}", f"2015-{n // 28 + 1:02d}-{n % 28 + 1:02d}"
@@ -316,7 +316,18 @@ def test_html_posts_past_cloudflares_rule_limit(make_site: MakeSite) -> None:
         "blog.toml: warning: _headers has no rules for the 62 posts at `.html` URLs"
     ) in result.err
     headers = (root / "public/_headers").read_text()
-    assert rule_count(headers) == 3 + 2  # the patterns and llms.txt, llms-full.txt
+    assert rule_count(headers) == 3 + 2 + 1  # patterns, llms.txt, llms-full.txt, feed.json
     assert "P59.md" not in headers
     page = head_links(root / "public/blog/2015/03/04/P59.html")
     assert page["alternate text/markdown"] == "/blog/2015/03/04/P59.md"
+
+
+def test_a_relative_card_image_resolves_against_a_html_posts_folder(make_site: MakeSite) -> None:
+    files: dict[str, str | bytes] = {
+        "posts/2015-05-21-Tips.md": post("Tips", "2015-05-21", image="card.png"),
+        "static/blog/2015/05/21/card.png": b"\x89PNG\r\n\x1a\n",
+    }
+    out = built(make_site(files, JEKYLL))
+    page = lxml.html.parse(str(out / "blog/2015/05/21/Tips.html"))
+    images = page.xpath("//meta[@property='og:image']/@content")
+    assert images == ["https://blog.example.org/blog/2015/05/21/card.png"]
