@@ -589,7 +589,8 @@ def header_rules(site: Site, paths: list[str]) -> tuple[list[HeaderRule], int]:
         canonical = f"Link: {TWIN_CANONICAL}, {described}"
         rules.append((base + shape, (f"Content-Type: {MARKDOWN_TYPE}", canonical)))
     for post in files:
-        canonical = f'Link: <{post.path.rpartition("/")[2]}>; rel="canonical", {described}'
+        page_name = encode_url(post.path.rpartition("/")[2])  # a header value is ASCII
+        canonical = f'Link: <{page_name}>; rel="canonical", {described}'
         twin_rule = (f"Content-Type: {MARKDOWN_TYPE}", canonical)
         rules.append((encode_url(base + twin_path(post)), twin_rule))
     return rules + llms + feeds, left_out
@@ -627,7 +628,7 @@ def _page_links(site: Site, paths: list[str], page: str, described: str) -> dict
         if target is None:
             links[path] = described
         elif post is not None and has_twin(config, post):
-            alternate = TWIN_ALTERNATE.replace(f"<{TWIN}>", f"<{twin_name(post)}>")
+            alternate = TWIN_ALTERNATE.replace(f"<{TWIN}>", f"<{encode_url(twin_name(post))}>")
             links[path] = f"{alternate}, {described}"
         else:
             links[path] = page

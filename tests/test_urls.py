@@ -9,7 +9,7 @@ import datetime as dt
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import feedparser
 import lxml.etree
@@ -291,6 +291,12 @@ def test_every_url_the_site_gives_answers(blog: tuple[str, dict[str, str]]) -> N
     assert len(pages) == len(files)  # each post's page has its twin beside it
     missing = sorted({u for u in given_urls if not answers(site, u)})
     assert missing == []
+    files_out["_headers"].decode("ascii")  # header values are ASCII: names percent-encoded
+    for page in pages:  # and each page's Link names its twin, as its head does
+        segments = unquote(base.path + urls.served_path(page))[1:].split("/")
+        link = dict(hosting.lookup(site, segments, "", "text/html").headers)["Link"]
+        twin = quote(page.rpartition(".")[0].rpartition("/")[2] + ".md")
+        assert link.startswith(f'<{twin}>; rel="alternate"') or link.startswith("<index.md>")
 
 
 def rule_count(headers: str) -> int:
