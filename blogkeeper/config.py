@@ -100,6 +100,7 @@ class SiteConfig:
     extra: dict[str, Any] = field(default_factory=dict, hash=False)
     # Where blog.toml sets `image`, for the error when no file is there (links.py).
     image_line: int | None = field(default=None, compare=False)
+    permalink_line: int | None = field(default=None, compare=False)  # for warnings
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -213,6 +214,7 @@ def _finish(
     if problem := image_problem(values.get("image", "")):
         errors.append(ContentError(CONFIG_NAME, _line_of(text, "image"), f"`image` {problem}"))
     values["image_line"] = _line_of(text, "image")
+    values["permalink_line"] = _line_of(text, "permalink")
     if "check_code" in values and values["check_code"].timeout > MAX_TIMEOUT:
         line = _line_of(text, "timeout", "check_code")
         message = f"`check_code.timeout` must be at most {MAX_TIMEOUT:g} seconds"
@@ -311,7 +313,8 @@ def _check_table(
     errors: list[ContentError],
     section: str | None,
 ) -> dict[str, Any]:
-    known = {f.name: f for f in fields(cls) if f.name not in ("root", "image_line")}
+    lines = ("root", "image_line", "permalink_line")  # set by blogkeeper, not in blog.toml
+    known = {f.name: f for f in fields(cls) if f.name not in lines}
     values: dict[str, Any] = {}
     for key, value in data.items():
         where = f"{section}.{key}" if section else key

@@ -57,7 +57,7 @@ def render_llms(
     paths = sorted(o.path for o in [*generated, *outputs])
     rules, left_out = header_rules(site, paths)
     outputs.append(Output(urls.HEADERS, _headers_text(rules, own.data if own else None).encode()))
-    warnings = (_left_out(left_out),) if left_out else ()
+    warnings = (_left_out(left_out, config.permalink_line),) if left_out else ()
     return [*generated, *outputs], [o for o in static if o is not own], warnings
 
 
@@ -538,7 +538,7 @@ def _headers_text(rules: list[HeaderRule], own: bytes | None) -> str:
     return "".join(parts)
 
 
-def _left_out(count: int) -> ContentError:
+def _left_out(count: int, line: int | None) -> ContentError:
     message = (
         f"_headers has no rules for the {count} posts at `.html` URLs: they need two each, "
         f"and Cloudflare Pages reads at most {RULES_LIMIT} rules"
@@ -547,7 +547,7 @@ def _left_out(count: int) -> ContentError:
         "their pages' <link> elements still name their twins; hosts send them the `*.html` "
         "rule's link to llms.txt, and their twins with the host's own type for .md"
     )
-    return ContentError("blog.toml", None, message, hint)
+    return ContentError("blog.toml", line, message, hint)
 
 
 def header_rules(site: Site, paths: list[str]) -> tuple[list[HeaderRule], int]:

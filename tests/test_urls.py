@@ -319,7 +319,7 @@ def test_html_posts_past_cloudflares_rule_limit(make_site: MakeSite) -> None:
     result = quick_build(root)
     assert result.code == 0, result.err
     assert (
-        "blog.toml: warning: _headers has no rules for the 62 posts at `.html` URLs"
+        "blog.toml:6: warning: _headers has no rules for the 62 posts at `.html` URLs"
     ) in result.err
     headers = (root / "public/_headers").read_text()
     assert rule_count(headers) == 3 + 2 + 1  # patterns, llms.txt, llms-full.txt, feed.json
