@@ -717,3 +717,26 @@ def test_aliases_answer_with_301_from_the_built_redirects(own_server: Starter) -
     assert running.get("/_redirects").status == 404  # a host reads it, never serves it
     assert running.get("/old/twox").status == 404
     assert running.get("/2026/03/first/").status == 200
+
+
+def test_a_post_at_a_html_url_and_its_twin(own_server: Starter) -> None:
+    """A `permalink` ending in .html: the page, its twin beside it, their links and the
+    `Accept` negotiation, as serve sends them from the build's _headers."""
+    config = BLOG_TOML + 'permalink = "/:year/:month/:day/:title.html"\n'
+    running = own_server(
+        {"blog.toml": config, "posts/2026-03-14-My-Post.md": FILES["posts/first.md"]}
+    )
+    page = running.get("/2026/03/14/My-Post.html")
+    assert page.status == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
+    assert page.headers["link"] == (
+        '<My-Post.md>; rel="alternate"; type="text/markdown", </llms.txt>; rel="describedby"'
+    )
+    twin = running.get("/2026/03/14/My-Post.html", {"Accept": "text/markdown"})
+    assert twin.headers["content-type"] == "text/markdown; charset=utf-8"
+    assert twin.headers["vary"] == "Accept" and twin.text.startswith("# First post")
+    direct = running.get("/2026/03/14/My-Post.md")
+    assert direct.body == twin.body
+    assert (
+        direct.headers["link"] == '<My-Post.html>; rel="canonical", </llms.txt>; rel="describedby"'
+    )
+    assert running.get("/2026/03/my-post/").status == 404
