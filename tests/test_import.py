@@ -244,10 +244,8 @@ def test_detection_and_refusals(tmp_path: Path) -> None:
 
 # ---- the imported sites, built ---------------------------------------------------------
 
-NEEDS_URLS_AND_MD = pytest.mark.xfail(
-    strict=True,
-    reason="needs the i15-urls (permalink, aliases, extra, broken_links) and i15-md "
-    "({#id}, \\( \\[ math) branches, not yet merged into main",
+NEEDS_MD = pytest.mark.xfail(
+    strict=True, reason="needs the i15-md branch ({#id}, \\( \\[ math), not yet merged into main"
 )
 
 
@@ -301,7 +299,7 @@ def check_site(out: Path, base: str, urls: list[str], aliases: dict[str, str]) -
     assert llms["title"]
 
 
-@NEEDS_URLS_AND_MD
+@NEEDS_MD
 def test_imported_jekyll_site_builds_and_keeps_every_url(tmp_path: Path) -> None:
     out, warnings = built(tmp_path, "jekyll")
     aliases = {"tips/": "blog/2015/05/21/Javascript-Tips.html"}
@@ -314,7 +312,7 @@ def test_imported_jekyll_site_builds_and_keeps_every_url(tmp_path: Path) -> None
     assert tips.xpath("//h2[@id='search--evaluation']")
 
 
-@NEEDS_URLS_AND_MD
+@NEEDS_MD
 def test_imported_hugo_site_builds_and_keeps_every_url(tmp_path: Path) -> None:
     out, warnings = built(tmp_path, "hugo")
     check_site(out, "", HUGO_URLS, HUGO_ALIASES)
@@ -397,7 +395,6 @@ def test_hugo_permalinks_setting(tmp_path: Path) -> None:
     assert front["slug"] == "why-a-study"  # Hugo's :title is the urlized title
 
 
-@NEEDS_URLS_AND_MD
 @pytest.mark.parametrize("style", sorted(JEKYLL_STYLES))
 def test_jekyll_permalink_styles_built(tmp_path: Path, style: str) -> None:
     _, plain, with_category = JEKYLL_STYLES[style]
