@@ -789,3 +789,25 @@ def test_math_in_a_feed_keeps_its_tex_through_a_readers_sanitiser(
     content = entry.content[0].value
     assert 'encoding="application/x-tex"' in content
     assert "e^{i\\pi} + 1 = 0" in content
+
+
+def test_math_and_tex_shown_as_source_reach_the_feeds_intact(
+    make_site: Callable[..., Path], tmp_path: Path
+) -> None:
+    """MathML stays MathML in item content, and TeX shown as source stays code a reader
+    can read, in both feeds: strict XML, and parsed by feedparser without complaint."""
+    body = "Fine \\(a_1\\) and broken $x^$.\n\n\\[\n\\left( y\n\\]\n"
+    files = {"posts/m.md": post("M", "2026-01-01", body)}
+    root = make_site(files, BLOG_TOML + "\n[feed]\natom = true\n")
+    assert build(root, "--out", str(tmp_path / "out")).code == 0
+    for feed in ("feed/rss.xml", "feed/atom.xml"):
+        data = (tmp_path / "out" / feed).read_bytes()
+        judged(data)
+        [item] = raw_items(data)
+        content = lxml.html.fragment_fromstring(item["content"], create_parent="div")
+        [math] = content.xpath(".//*[local-name()='math']")
+        assert math.get("alttext") == "a_1"
+        sources = content.xpath(".//*[@class='math-source']")
+        assert [s.tag for s in sources] == ["code", "pre"]
+        assert [s.text_content() for s in sources] == ["x^", "\\left( y"]
+        assert all(s.get("aria-label", "").startswith("TeX source: ") for s in sources)
