@@ -68,8 +68,8 @@ class Rendered:
 @dataclass
 class _Swaps:
     """Placeholder tokens, the HTML each stands for, and its plain form for attributes;
-    the explicit heading ids by their marker token, the post line of each id, and the
-    warnings rendering gave."""
+    the explicit heading ids by their marker token, the post line of each id, the
+    warnings rendering gave, and the TeX macros the post's formulas defined so far."""
 
     nonce: str
     html: dict[str, str]
@@ -77,6 +77,7 @@ class _Swaps:
     ids: dict[str, str] = field(default_factory=dict)
     id_lines: dict[str, int] = field(default_factory=dict)
     warnings: list[ContentError] = field(default_factory=list)
+    macros: list[str] = field(default_factory=list)  # TeX macros defined so far
 
     def add(self, fragment: str, plain: str = "") -> str:
         token = f"bk{self.nonce}x{len(self.html)}z"
@@ -435,8 +436,11 @@ def _math(
     of its own). TeX latex2mathml cannot convert is shown as its source, with a warning
     at `where` (the post's path and the formula's line)."""
     tex = _unescape_tex(latex.strip())
+    # As in MathJax, a macro a formula defines holds in the formulas after it.
+    macros = "".join(swaps.macros)
+    swaps.macros += [definition for _, _, definition in _definitions(tex)]
     try:
-        mathml = _mathml(tex, display)
+        mathml = _mathml(tex, display, macros)
     except Exception as exc:  # latex2mathml raises a family of its own plus plain errors
         swaps.warnings.append(_source_warning(tex, exc, where))
         return _tex_source(tex, boxed)
@@ -523,7 +527,75 @@ def _environment(match: re.Match[str]) -> str:
     return begin + ("" if name.startswith(("alignat", "alignedat")) else columns or "")
 
 
+# A macro definition: `\newcommand{\name}[1]{…}`, `\renewcommand`, `\def\name#1{…}` and
+# `\DeclareMathOperator{\name}{…}` (starred too).
+_DEFINING = re.compile(r"\\(?:(?:re)?newcommand|DeclareMathOperator(\*?)|def(?![A-Za-z]))")
+_MACRO_NAME = re.compile(r"\s*(?:\{\s*(\\[A-Za-z]+|\\.)\s*\}|(\\[A-Za-z]+|\\.))")
+_PARAMETERS = re.compile(r"\s*(?:\[\d\]\s*(?:\[[^\]]*\]\s*)?|(?:#\d)*)")
+
+
+def _definitions(tex: str) -> list[tuple[int, int, str]]:
+    """Each macro definition in `tex`: where it starts and ends, and as a `\newcommand`
+    latex2mathml reads (it lacks `\\renewcommand`, and shows a starred
+    `\\DeclareMathOperator`'s name twice)."""
+    found = []
+    position = 0
+    while (match := _DEFINING.search(tex, position)) is not None:
+        position = match.end()
+        name = _MACRO_NAME.match(tex, match.end())
+        if name is None:
+            continue
+        parameters = _PARAMETERS.match(tex, name.end())
+        start = parameters.end() if parameters else name.end()
+        end = _group_end(tex, start)
+        if end is None:
+            continue
+        macro, body = name.group(1) or name.group(2), tex[start + 1 : end - 1]
+        if match.group(0).startswith("\\Declare"):
+            operator = "\\operatorname" + (match.group(1) or "")
+            definition = f"\\newcommand{{{macro}}}{{{operator}{{{body}}}}}"
+        elif match.group(0) == "\\def":
+            definition = tex[match.start() : end]
+        else:
+            definition = "\\newcommand{" + macro + "}" + tex[name.end() : end]
+        found.append((match.start(), end, definition))
+        position = end
+    return found
+
+
+def _group_end(tex: str, start: int) -> int | None:
+    """The index after the `{…}` group (braces balanced) that opens at `start`, or None."""
+    if not tex.startswith("{", start):
+        return None
+    depth = 0
+    for index in range(start, len(tex)):
+        char = tex[index]
+        if char == "\\":
+            continue
+        if char == "{" and tex[index - 1 : index] != "\\":
+            depth += 1
+        elif char == "}" and tex[index - 1 : index] != "\\":
+            depth -= 1
+            if depth == 0:
+                return index + 1
+    return None
+
+
+# latex2mathml breaks an operator name on a spacing command (`\operatorname{arg\,max}`)
+# but reads a thin space character in it.
+_OPERATOR_NAME = re.compile(r"(\\operatorname\*?\s*\{)([^{}]*)\}")
+_SPACING = re.compile(r"\\(?:[,:; ]|thinspace(?![A-Za-z]))|~")
+
+
+def _operator_name(match: re.Match[str]) -> str:
+    name = _SPACING.sub("\u2009", match.group(2)).replace("\\!", "")
+    return match.group(1) + name + "}"
+
+
 def _for_latex2mathml(tex: str) -> str:
+    for start, end, definition in reversed(_definitions(tex)):
+        tex = tex[:start] + definition + tex[end:]
+    tex = _OPERATOR_NAME.sub(_operator_name, tex)
     tex = _ENVIRONMENT.sub(_environment, _DROPPED.sub("", tex))
     for pattern, replacement in _COMMANDS:
         tex = pattern.sub(replacement, tex)
@@ -535,15 +607,17 @@ _NOT_READ = re.compile(r"<m[a-z]+>(\\[A-Za-z]+|&)</m[a-z]+>")
 
 
 @lru_cache(maxsize=4096)
-def _mathml(latex: str, display: str) -> str:
-    """latex2mathml's MathML for `latex`, carrying its TeX twice: as `alttext` (what
-    screen readers and some readers show) and as an `application/x-tex` annotation inside
-    `<semantics>` (which renderers hide), so math still reads where MathML is stripped.
-    Raises when latex2mathml cannot read it, or leaves part of it unread."""
+def _mathml(latex: str, display: str, macros: str = "") -> str:
+    """latex2mathml's MathML for `latex` (after the definitions `macros`), carrying its TeX
+    twice: as `alttext` (what screen readers and some readers show) and as an
+    `application/x-tex` annotation inside `<semantics>` (which renderers hide), so math
+    still reads where MathML is stripped. Raises when latex2mathml cannot read it, or
+    leaves part of it unread."""
     # Posts repeat their formulas; latex2mathml costs about a millisecond for each.
     import latex2mathml.converter  # here: a build whose posts are all cached needs none
 
-    mathml = str(latex2mathml.converter.convert(_for_latex2mathml(latex), display=display))
+    readable = _for_latex2mathml(macros + latex)
+    mathml = str(latex2mathml.converter.convert(readable, display=display))
     if (unread := _NOT_READ.search(mathml)) is not None:
         what = unread.group(1)
         if what == "&":

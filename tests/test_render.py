@@ -264,6 +264,31 @@ def test_tex_latex2mathml_misreads_is_rewritten_into_tex_it_reads(tex: str, elem
     assert "(1)" not in shown  # no equation numbers, as MathJax shows them by default
 
 
+def test_a_macro_a_formula_defines_holds_in_the_formulas_after_it() -> None:
+    body = (
+        "Before: $\\R$.\n\n"
+        "$$\n\\newcommand{\\R}{\\mathbb{R}} \\renewcommand{\\E}{\\mathbb{E}}\n"
+        "\\DeclareMathOperator*{\\argmax}{arg\\,max} \\def\\norm#1{\\lVert #1 \\rVert}\n$$\n\n"
+        "After: $x \\in \\R$, $\\E[x]$, $\\argmax_\\theta L$, $\\norm{v}$,"
+        " $\\operatorname{arg\\,min}_x$.\n"
+    )
+    result = render(body)
+    [warning] = result.warnings  # a macro used before its definition, as in MathJax
+    assert warning.line == 5 and "latex2mathml does not know `\\R`" in warning.message
+    maths = fragment(result.html).xpath("//*[local-name()='math']")
+    shown = ["".join(m.xpath(".//*[local-name()!='annotation']/text()")) for m in maths]
+    assert shown == [
+        "",
+        "x∈\N{DOUBLE-STRUCK CAPITAL R}",
+        "\N{MATHEMATICAL DOUBLE-STRUCK CAPITAL E}[x]",
+        "arg\u2009maxθL",
+        "‖v‖",
+        "arg\u2009minx",
+    ]
+    assert maths[3].xpath(".//*[local-name()='mo'][@movablelimits='true']")
+    assert [m.get("alttext") for m in maths][1:3] == ["x \\in \\R", "\\E[x]"]
+
+
 @pytest.mark.parametrize(
     ("tex", "reason"),
     [
