@@ -242,10 +242,14 @@ def _display_math_end(lines: list[str], start: int, fences: Collection[int]) -> 
             return start
         if opener == "\\[":  # `\[x\] and more` is math inside a paragraph
             return None
+    # An opener alone on its line opens a block that blank lines do not end, as in
+    # kramdown; the next line holding the closer must end with it.
+    alone = first == opener
     for end in range(start + 1, min(len(lines), start + 200)):
-        if lines[end].rstrip().endswith(closer):
+        line = lines[end].rstrip()
+        if line.endswith(closer):
             return end
-        if not lines[end].strip() or end in fences:
+        if end in fences or (alone and closer in line) or (not alone and not line.strip()):
             return None
     return None
 
@@ -382,10 +386,12 @@ def _inline_math_end(lines: list[str], start: int, fences: Collection[int]) -> i
         return start
     for end in range(start + 1, min(len(lines), start + MATH_LINES)):
         line = lines[end]
-        if end in fences or is_fold(line) or _NEW_BLOCK.match(line):
+        if end in fences or is_fold(line) or not line.strip():
             return start
         if not _open_math("\n".join(lines[start : end + 1])):
-            return end
+            return end  # the closing line may look like a block of its own: `$$`
+        if _NEW_BLOCK.match(line):
+            return start
     return start
 
 
@@ -438,7 +444,13 @@ def _math(
     tex = _unescape_tex(latex.strip())
     # As in MathJax, a macro a formula defines holds in the formulas after it.
     macros = "".join(swaps.macros)
-    swaps.macros += [definition for _, _, definition in _definitions(tex)]
+    definitions = _definitions(tex)
+    swaps.macros += [definition for _, _, definition in definitions]
+    rest = tex
+    for start, end, _ in reversed(definitions):
+        rest = rest[:start] + rest[end:]
+    if definitions and not rest.strip():
+        return ""  # only definitions: nothing to show, not even an empty box
     try:
         mathml = _mathml(tex, display, macros)
     except Exception as exc:  # latex2mathml raises a family of its own plus plain errors
@@ -514,6 +526,9 @@ _BRACKET_FIRST = re.compile(r"(\\begin\{(?!array\}|subarray\})[A-Za-z]+\})(\s*)\
 _COMMANDS = [
     (re.compile(r"\\arg(?![A-Za-z])"), r"\\operatorname{arg}"),
     (re.compile(r"\\newline(?![A-Za-z])"), r"\\\\"),
+    # `\color{red}{x}` colours x alone in MathJax 2, where blogs wrote it; latex2mathml
+    # reads LaTeX's switch, which colours the rest of the group and eats a table's `&`.
+    (re.compile(r"\\color\s*(\{[^{}]*\})\s*\{"), r"\\textcolor\1{"),
 ]
 
 

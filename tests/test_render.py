@@ -232,6 +232,26 @@ def test_a_blockquote_may_start_with_display_math_or_code(opener: str) -> None:
     assert [p.text_content() for p in doc.xpath("/div/p")] == ["Text."]  # no stray ">"
 
 
+def test_display_math_blocks_as_kramdown_and_mathjax_blogs_write_them() -> None:
+    body = (
+        "$$\nx_1 \\\\\n\nx_2\n$$\n\n"  # a blank line inside: one block, as in kramdown
+        "Step:<br/>\n$$\na\n$$<br/>\nmore text.\n\n$$\nb\n$$\n\n"  # closed mid-line
+        "1. Set $$R = \\begin{cases}\n   0 & x \\\\\n   1 & y\n   \\end{cases}\n   $$\n2. Next.\n"
+    )
+    result = render(body)
+    assert result.warnings == ()
+    doc = fragment(result.html)
+    maths = doc.xpath("//*[local-name()='math']")
+    assert [m.get("alttext") for m in maths] == [
+        "x_1 \\\\\n\nx_2",
+        "a",
+        "b",
+        "R = \\begin{cases}\n   0 & x \\\\\n   1 & y\n   \\end{cases}",
+    ]
+    assert "more text." in shown(doc) and "$" not in shown(doc)
+    assert len(doc.xpath("//ol/li")) == 2
+
+
 @pytest.mark.parametrize(
     ("tex", "element"),
     [
@@ -251,6 +271,7 @@ def test_a_blockquote_may_start_with_display_math_or_code(opener: str) -> None:
         ("\\begin{equation} E = mc^2 \\label{eq:e} \\end{equation}", "msup"),
         ("\\require{cancel} \\cancel{x}", "menclose"),
         ("\\hat\\theta = \\arg\\max_\\theta L(\\theta)", "mover"),
+        ("\\begin{aligned} a &= \\color{red}{b} \\\\ c &= d \\end{aligned}", "mtable"),
     ],
 )
 def test_tex_latex2mathml_misreads_is_rewritten_into_tex_it_reads(tex: str, element: str) -> None:
@@ -275,18 +296,19 @@ def test_a_macro_a_formula_defines_holds_in_the_formulas_after_it() -> None:
     result = render(body)
     [warning] = result.warnings  # a macro used before its definition, as in MathJax
     assert warning.line == 5 and "latex2mathml does not know `\\R`" in warning.message
-    maths = fragment(result.html).xpath("//*[local-name()='math']")
+    doc = fragment(result.html)
+    assert not doc.xpath("//div[@class='math-display']")  # only definitions: nothing shown
+    maths = doc.xpath("//*[local-name()='math']")
     shown = ["".join(m.xpath(".//*[local-name()!='annotation']/text()")) for m in maths]
     assert shown == [
-        "",
         "x∈\N{DOUBLE-STRUCK CAPITAL R}",
         "\N{MATHEMATICAL DOUBLE-STRUCK CAPITAL E}[x]",
         "arg\u2009maxθL",
         "‖v‖",
         "arg\u2009minx",
     ]
-    assert maths[3].xpath(".//*[local-name()='mo'][@movablelimits='true']")
-    assert [m.get("alttext") for m in maths][1:3] == ["x \\in \\R", "\\E[x]"]
+    assert maths[2].xpath(".//*[local-name()='mo'][@movablelimits='true']")
+    assert [m.get("alttext") for m in maths][:2] == ["x \\in \\R", "\\E[x]"]
 
 
 @pytest.mark.parametrize(
