@@ -70,6 +70,7 @@ def build(root: Path, options: BuildOptions | None = None) -> tuple[Site, list[O
         generated, static = llms.render_llms(site, generated, static)
         outputs = _checked([*generated, *static])
         links.check_links(site, outputs)
+        links.check_images(site, outputs)
     finally:
         cache.finish()
     return site, outputs

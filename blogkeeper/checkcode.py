@@ -47,7 +47,7 @@ from blogkeeper.content import (
     read_bytes,
 )
 from blogkeeper.errors import BuildError, ContentError
-from blogkeeper.fences import Fence, run_options, scan
+from blogkeeper.fences import Fence, fence_marker, output_options, run_options, scan
 from blogkeeper.model import Post, PostProof
 from blogkeeper.sandbox import JobBlock, JobResult, kill_all, run_job
 
@@ -73,6 +73,8 @@ class Block:
     output_line: int | None  # first line inside the ```output fence
     output: Fence | None  # that fence, with 0-based indexes into the post's body
     output_open: str = ""  # its opening line without quote and indent ("```output")
+    output_options: tuple[str, ...] = ()  # how the output is compared (`compare`)
+    show_last: bool = False
 
 
 @dataclass(frozen=True)
@@ -187,20 +189,23 @@ def plan_blocks(post: Post, default_timeout: float) -> list[Block]:
         if fence.lang != "python":
             continue
         output = _output_after(fence, fences[index + 1 : index + 2], lines)
-        skip, raises, timeout = _options(post, fence, default_timeout)
+        options = run_options(fence, post.source, post.body_line + fence.start)
+        shown = output_options(output, post.source, post.body_line + output.start) if output else ()
         blocks.append(
             Block(
                 fence=fence,
                 line=post.body_line + fence.first_code_line,
                 code=fence.code,
                 options=fence.options,
-                skip=skip,
-                raises=raises,
-                timeout=timeout,
+                skip=options.skip,
+                raises=options.raises,
+                timeout=options.timeout or default_timeout,
                 expected=output.code if output else None,
                 output_line=post.body_line + output.first_code_line if output else None,
                 output=output,
                 output_open=_opening(lines, output) if output else "",
+                output_options=shown,
+                show_last=options.show_last,
             )
         )
     return blocks
@@ -224,11 +229,6 @@ def _output_after(fence: Fence, following: list[Fence], lines: list[str]) -> Fen
 
 
 _EMPTY_QUOTE_LINE = re.compile(r"^[>\s]*$")
-
-
-def _options(post: Post, fence: Fence, default_timeout: float) -> tuple[bool, str | None, float]:
-    options = run_options(fence, post.source, post.body_line + fence.start)
-    return options.skip, options.raises, options.timeout or default_timeout
 
 
 def check_site(
@@ -280,7 +280,7 @@ def _entries(plan: Plan, report: PostReport, today: dt.date) -> tuple[Entry, ...
         block = outcome.block
         # After --update, the post shows what the block printed.
         shown = normalise(outcome.actual or "") if outcome.message == UPDATED else block.expected
-        key = Key.of(block.code, block.options, shown)
+        key = Key.of(block.code, block.options, shown, block.output_options)
         if outcome.status == "skipped":
             entries.append(Entry(key, "skipped"))
         else:
@@ -323,7 +323,8 @@ def shown_blocks(post: Post) -> list[Shown]:
         if fence.lang != "python":
             continue
         output = _output_after(fence, fences[index + 1 : index + 2], lines)
-        key = Key.of(fence.code, fence.options, output.code if output else None)
+        shown_options = output.options if output else ()
+        key = Key.of(fence.code, fence.options, output.code if output else None, shown_options)
         place = places[output.start] if output else None
         line = post.body_line + fence.first_code_line
         shown.append(Shown(line, key, place, fence.option("skip") is not None))
@@ -375,7 +376,7 @@ def check_post(plan: Plan) -> PostReport:
     """Run one post's blocks in a fresh process and judge each block."""
     started = time.perf_counter()
     runnable = [b for b in plan.blocks if not b.skip]
-    blocks = [JobBlock(b.line, b.code, b.raises, b.timeout) for b in runnable]
+    blocks = [JobBlock(b.line, b.code, b.raises, b.timeout, b.show_last) for b in runnable]
     job = run_job(plan.post.source, blocks) if blocks else JobResult((), False, None, "")
     outcomes = judge(plan, job)
     return PostReport(plan.post.source, tuple(outcomes), False, time.perf_counter() - started)
@@ -433,7 +434,7 @@ def judge_block(block: Block, result: dict[str, Any]) -> Outcome:
         message = f"expected {block.raises} to be raised"
         return Outcome(block, "failed", block.line, message, "", actual)
     if block.expected is not None and block.output_line is not None:
-        verdict = compare(block.expected, actual)
+        verdict = compare(block.expected, actual, block.output_options)
         if not verdict.matches:
             line = block.output_line + verdict.line
             message = OUTPUT_DIFFERS
@@ -453,7 +454,10 @@ def _install_hint(error: dict[str, Any]) -> str:
 
 def cache_key(plan: Plan) -> str:
     """A hash of everything that can change whether this post passes."""
-    blocks = [[b.code, list(b.options), b.timeout, b.expected] for b in plan.blocks]
+    blocks = [
+        [b.code, list(b.options), b.timeout, b.expected, list(b.output_options)]
+        for b in plan.blocks
+    ]
     modules = sorted({m for b in plan.blocks for m in imported_modules(b.code)} | {"torch"})
     payload = {
         "python": sys.version,
@@ -593,13 +597,6 @@ def _edit(outcome: Outcome) -> Edit | None:
     prefix = block.fence.quote + block.fence.indent
     marker = fence_marker(new_lines, "`")
     return after, after, prefix, ["", marker + "output", *new_lines, marker]
-
-
-def fence_marker(lines: list[str], char: str) -> str:
-    """The shortest fence of `char` (at least three) that no line of `lines` can close:
-    longer than every run of `char` that begins a line, after its indent."""
-    runs = (len(line.lstrip(" \t")) - len(line.lstrip(" \t").lstrip(char)) for line in lines)
-    return char * max(3, 1 + max(runs, default=0))
 
 
 def apply_edits(text: str, body_line: int, edits: list[Edit]) -> str:

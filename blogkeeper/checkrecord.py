@@ -54,8 +54,16 @@ class Key:
     output: str | None  # None: the block has no output block
 
     @classmethod
-    def of(cls, code: str, options: Sequence[str], shown: str | None) -> Key:
-        output = None if shown is None else digest(normalise(shown))
+    def of(
+        cls, code: str, options: Sequence[str], shown: str | None, shown_options: Sequence[str] = ()
+    ) -> Key:
+        """The key of a block; an output fence's options (`ellipsis`) change how it is
+        compared, so they are part of its digest (an output fence without any keeps the
+        digest of its text alone)."""
+        text = None if shown is None else normalise(shown)
+        if text is not None and shown_options:
+            text = " ".join(shown_options) + "\n" + text
+        output = None if text is None else digest(text)
         return cls(digest(code), tuple(options), output)
 
 

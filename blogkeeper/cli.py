@@ -147,7 +147,17 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     new = _command(commands, "new", "create a new draft post in posts/", _run_new)
-    new.add_argument("title", metavar="TITLE", help='the post\'s title, quoted: "My post"')
+    new.add_argument(
+        "title", metavar="TITLE", nargs="?", help='the post\'s title, quoted: "My post"'
+    )
+    new.add_argument(
+        "--from",
+        dest="notebook",
+        type=Path,
+        metavar="NOTEBOOK",
+        help="make the post from a Jupyter notebook (.ipynb), opted in to check-code",
+    )
+    new.set_defaults(usage=new.format_usage())
 
     templates = _command(
         commands,
@@ -208,7 +218,10 @@ COMMAND_EXAMPLES = {
         "examples:\n  blogkeeper deploy-files github   # .github/workflows/blog.yml and more\n"
         "  blogkeeper deploy-files netlify  # netlify.toml, requirements.txt"
     ),
-    "new": 'example:\n  blogkeeper new "Counting with Python"   # posts/YYYY-MM-DD-counting-....md',
+    "new": (
+        'examples:\n  blogkeeper new "Counting with Python"   # posts/YYYY-MM-DD-counting-....md\n'
+        "  blogkeeper new --from attention.ipynb   # the notebook as a post check-code checks"
+    ),
     "templates": (
         "examples:\n  blogkeeper templates                   # what each built-in template makes\n"
         "  blogkeeper templates --copy post.html  # templates/post.html, yours to edit"
@@ -306,9 +319,29 @@ def _run_new(args: argparse.Namespace) -> int:
     from blogkeeper.skeleton import create_post
 
     root = args.site.resolve()
+    if args.notebook is not None:
+        return _run_new_from(root, args.notebook, args.title)
+    if not args.title:
+        print(
+            args.usage + "blogkeeper new: error: give a TITLE or --from NOTEBOOK", file=sys.stderr
+        )
+        return 2
     path = create_post(root, args.title)
     print(f"created {path.relative_to(root)}, a draft: `blogkeeper serve` shows it;")
     print("delete its `draft: true` line to publish it with `blogkeeper build`")
+    return 0
+
+
+def _run_new_from(root: Path, notebook: Path, title: str | None) -> int:
+    from blogkeeper.notebook import import_notebook
+
+    path, counts = import_notebook(root, notebook, title)
+    print(f"created {path.relative_to(root)} from {notebook}, a draft opted in to check-code:")
+    for what, count in sorted(counts.items()):
+        print(f"  {count} {what}")
+    if counts.get("images"):
+        print("  give each image alt text that says what it shows (the notebook has none)")
+    print("run `blogkeeper check-code` on it; delete its `draft: true` line to publish it")
     return 0
 
 

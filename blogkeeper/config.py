@@ -35,6 +35,7 @@ class FeedConfig:
     full_text: bool = True  # the site's feed carries whole posts (else intros and a link)
     items: int = 20  # posts in the site's feed
     atom: bool = False  # an Atom feed beside every RSS feed
+    json: bool = True  # a JSON Feed 1.1 (feed.json) beside every RSS feed
     topics: str = "intro"  # each topic's feed: "full" posts, "intro"s, or "none"
     series: str = "intro"  # each series' feed, the same way
     group_items: int = 10  # posts in each topic's and series' feed
@@ -79,10 +80,13 @@ class SiteConfig:
     timezone: str = "UTC"
     posts_per_page: int = 10
     max_post_bytes: int = 2_000_000
+    image: str = ""  # the social card of pages without their own: a site path or https URL
     feed: FeedConfig = field(default_factory=FeedConfig)
     highlight: HighlightConfig = field(default_factory=HighlightConfig)
     llms: LlmsConfig = field(default_factory=LlmsConfig)
     check_code: CheckCodeConfig = field(default_factory=CheckCodeConfig)
+    # Where blog.toml sets `image`, for the error when no file is there (links.py).
+    image_line: int | None = field(default=None, compare=False)
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -180,6 +184,9 @@ def _finish(
         errors.extend(_check_feed_kinds(values["feed"], text))
     if "highlight" in values:
         errors.extend(_check_styles(values["highlight"], text))
+    if problem := image_problem(values.get("image", "")):
+        errors.append(ContentError(CONFIG_NAME, _line_of(text, "image"), f"`image` {problem}"))
+    values["image_line"] = _line_of(text, "image")
     if "check_code" in values and values["check_code"].timeout > MAX_TIMEOUT:
         line = _line_of(text, "timeout", "check_code")
         message = f"`check_code.timeout` must be at most {MAX_TIMEOUT:g} seconds"
@@ -232,6 +239,28 @@ def _url_problem(url: str) -> str | None:
     return None
 
 
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def image_problem(value: str) -> str | None:
+    """What is wrong with a social card image as written (front matter or blog.toml): it
+    must be an https URL, a site path ("/assets/card.png") or a path relative to the page.
+    Whether the file exists is checked once the site is built (links.check_images)."""
+    if value.startswith("https://"):
+        parts = urlsplit(value)
+        if parts.netloc and not re.search(r"\s", value):
+            return None
+        return f"is not a valid https URL: {value!r}"
+    if _SCHEME.match(value) or value.startswith("//"):
+        return (
+            f"must be an https:// URL, a site path like /assets/card.png, or a path "
+            f"relative to the page, not {value!r}"
+        )
+    if any(c in value for c in "?#\\"):
+        return f"is a file path and cannot hold `?`, `#` or a backslash: {value!r}"
+    return None
+
+
 def _check_llms_sections(sections: tuple[str, ...], text: str) -> list[ContentError]:
     line = _line_of(text, "sections")
     errors = [
@@ -256,7 +285,7 @@ def _check_table(
     errors: list[ContentError],
     section: str | None,
 ) -> dict[str, Any]:
-    known = {f.name: f for f in fields(cls) if f.name != "root"}
+    known = {f.name: f for f in fields(cls) if f.name not in ("root", "image_line")}
     values: dict[str, Any] = {}
     for key, value in data.items():
         where = f"{section}.{key}" if section else key

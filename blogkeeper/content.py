@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from blogkeeper.config import CONTROL, CONTROL_HINT, SiteConfig
+from blogkeeper.config import CONTROL, CONTROL_HINT, SiteConfig, image_problem
 from blogkeeper.errors import BuildError, ContentError, did_you_mean
 from blogkeeper.fences import find_fold
 from blogkeeper.files import read_regular
 from blogkeeper.model import Post
-from blogkeeper.urls import post_path
+from blogkeeper.urls import image_path, post_path
 
 if TYPE_CHECKING:
     import yaml
@@ -50,6 +50,7 @@ FIELDS = {
     "draft": "bool",
     "check_code": "bool",
     "llms": "bool",
+    "image": "image",
 }
 REQUIRED = ("title", "date")
 
@@ -137,6 +138,8 @@ def parse_post(config: SiteConfig, path: Path, source: str, text: str) -> Post:
     values = _check_fields(meta, source, config)
     lines = body.split("\n")
     slug = _slug_for(values, meta, path, source)
+    folder = post_path(values["date"], slug)
+    image = _image(values.get("image"), folder, meta, source)
     return Post(
         source=source,
         title=values["title"],
@@ -153,8 +156,24 @@ def parse_post(config: SiteConfig, path: Path, source: str, text: str) -> Post:
         body=body,
         body_line=body_line,
         fold=find_fold(lines),
-        path=post_path(values["date"], slug),
+        path=folder,
+        image=image,
+        image_line=meta["image"][1] if image else None,
     )
+
+
+def _image(
+    value: str | None, folder: str, meta: dict[str, tuple[Any, int]], source: str
+) -> str | None:
+    """The post's card image: its https URL as written, or the site path it names."""
+    if not value or value.startswith("https://"):
+        return value or None
+    found = image_path(value, folder)
+    if found is None:
+        message = f"`image` {value!r} climbs above the site root from /{folder}"
+        hint = "write it as a site path, like /assets/card.png"
+        raise BuildError([ContentError(source, meta["image"][1], message, hint)])
+    return found
 
 
 def read_bytes(path: Path, source: str, limit: int) -> bytes:
@@ -401,7 +420,7 @@ def _construct(loader: yaml.SafeLoader, node: yaml.Node, kind: str | None) -> An
     if not isinstance(node, yaml.ScalarNode):
         return _NESTED
     # Text fields take the scalar as written, so `title: no` is "no", not False.
-    if kind == "text":
+    if kind in ("text", "image"):
         return node.value
     if kind == "list":
         # `tags:` left empty is no tags; `tags: AI` is one.
@@ -505,6 +524,10 @@ def _check_value(kind: str, value: Any, config: SiteConfig) -> tuple[Any, str | 
         if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
             return value, None
         return None, "must be a whole number, 1 or more"
+    if kind == "image":
+        if not isinstance(value, str):
+            return None, "must be text: a site path, a path relative to the post or an https URL"
+        return value.strip(), image_problem(value.strip())
     if kind == "list":
         if isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value):
             return _unique(v.strip() for v in value), None

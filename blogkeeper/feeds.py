@@ -1,7 +1,9 @@
-"""Full-text RSS 2.0 and Atom 1.0 feeds for the site, each topic and each series.
+"""Full-text RSS 2.0, Atom 1.0 and JSON Feed 1.1 feeds for the site, each topic and each
+series.
 
-Built with feedgen. Every value that goes into a feed is made safe for XML first (the
-characters XML 1.0 forbids are dropped), and every URL inside item content is made
+RSS and Atom are built with feedgen, JSON Feed with the json module; every format carries
+the same items, from one `FeedSpec`. Every value that goes into a feed is made safe for
+XML first (the characters XML 1.0 forbids are dropped), and every URL inside item content is made
 absolute (`feed_html`, on lxml's parse of the post's HTML), so no post can break a feed or
 a reader. Pure: a `Site` in, `Output` values out; reads no file, writes no file, and
 never asks the clock — feedgen's now() defaults for `lastBuildDate` and `updated` are
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -60,10 +63,11 @@ def render_feeds(site: Site) -> list[Output]:
     """RSS (and Atom) files for the whole site, and each topic and series as configured."""
     outputs = []
     made: dict[tuple[str, bool], FeedItem] = {}  # a post is in several feeds: made once
+    builders = {urls.RSS_TYPE: _rss, urls.ATOM_TYPE: _atom, urls.JSON_FEED_TYPE: json_feed}
+    config = site.config
     for spec in feed_specs(site, made):
-        for path, kind, _ in urls.feed_files(spec.folder, site.config.feed.atom):
-            build = _rss if kind == urls.RSS_TYPE else _atom
-            outputs.append(Output(path, build(site.config, spec, path)))
+        for path, kind, _ in urls.feed_files(spec.folder, config.feed.atom, config.feed.json):
+            outputs.append(Output(path, builders[kind](config, spec, path)))
     return outputs
 
 
@@ -150,6 +154,46 @@ def _atom(config: SiteConfig, spec: FeedSpec, path: str) -> bytes:
     for item in spec.items:
         _entry(fg, config, item)
     return bytes(fg.atom_str(pretty=True))
+
+
+JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
+
+
+def json_feed(config: SiteConfig, spec: FeedSpec, path: str) -> bytes:
+    """The feed as JSON Feed 1.1 (https://www.jsonfeed.org/version/1.1/): the same items as
+    the RSS feed beside it, `id` and `url` the post's URL (the RSS guid), dates in RFC 3339."""
+    feed: dict[str, object] = {
+        "version": JSON_FEED_VERSION,  # first, as the specification asks
+        "title": spec.title or config.url,
+        "home_page_url": _uri(config, spec.page),
+        "feed_url": _uri(config, path),
+    }
+    if spec.description:
+        feed["description"] = spec.description
+    feed["language"] = config.language
+    if config.author.strip():
+        feed["authors"] = [{"name": config.author}]
+    feed["items"] = [_json_item(config, item) for item in spec.items]
+    return (json.dumps(feed, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def _json_item(config: SiteConfig, item: FeedItem) -> dict[str, object]:
+    entry = item.entry
+    post = entry.post
+    data: dict[str, object] = {
+        "id": item.url,
+        "url": item.url,
+        "title": post.title,
+        "content_html": item.content,
+        "summary": entry.description,
+        "date_published": post.date.isoformat(),
+        "date_modified": post.last_modified.isoformat(),
+    }
+    if post.image:
+        data["image"] = urls.card_image(config, post)
+    if post.tags:
+        data["tags"] = list(post.tags)
+    return data
 
 
 def _generator(config: SiteConfig, spec: FeedSpec, path: str, kind: str) -> FeedGenerator:

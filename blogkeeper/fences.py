@@ -15,6 +15,7 @@ import math
 import re
 from dataclasses import dataclass, replace
 
+from blogkeeper.compare import OUTPUT_OPTIONS
 from blogkeeper.errors import BuildError, ContentError, did_you_mean
 
 _OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<marker>`{3,}|~{3,})[ \t]*(?P<info>[^`]*?)[ \t]*$")
@@ -203,7 +204,14 @@ def comment_open_after(line: str, in_comment: bool) -> bool:
             in_comment, pos = True, found.start() + 2
 
 
-RUN_OPTIONS = ("skip", "raises", "timeout")
+def fence_marker(lines: list[str], char: str) -> str:
+    """The shortest fence of `char` (at least three) that no line of `lines` can close:
+    longer than every run of `char` that begins a line, after its indent."""
+    runs = (len(line.lstrip(" \t")) - len(line.lstrip(" \t").lstrip(char)) for line in lines)
+    return char * max(3, 1 + max(runs, default=0))
+
+
+RUN_OPTIONS = ("skip", "raises", "timeout", "show-last")
 MAX_TIMEOUT = 24 * 3600.0  # seconds; more is a typo, and overflows the runner's timers
 
 
@@ -214,6 +222,7 @@ class RunOptions:
     skip: bool
     raises: str | None
     timeout: float | None
+    show_last: bool = False  # a last-line expression's value is printed, as a notebook shows it
 
 
 def run_options(fence: Fence, source: str, line: int) -> RunOptions:
@@ -226,7 +235,10 @@ def run_options(fence: Fence, source: str, line: int) -> RunOptions:
     raises = fence.option("raises")
     timeout = fence.option("timeout")
     return RunOptions(
-        fence.option("skip") is not None, raises or None, float(timeout) if timeout else None
+        fence.option("skip") is not None,
+        raises or None,
+        float(timeout) if timeout else None,
+        fence.option("show-last") is not None,
     )
 
 
@@ -235,7 +247,9 @@ def _option_problems(fence: Fence) -> list[tuple[str, str | None]]:
     for option in fence.options:
         name = option.partition("=")[0]
         if name not in RUN_OPTIONS:
-            hint = did_you_mean(name, RUN_OPTIONS) or "options: skip, raises=Name, timeout=SECONDS"
+            hint = did_you_mean(name, RUN_OPTIONS) or (
+                "options: skip, raises=Name, timeout=SECONDS, show-last"
+            )
             problems.append((f"unknown code block option `{option}`", hint))
     raises = fence.option("raises")
     if raises is not None and not raises.isidentifier():
@@ -253,3 +267,18 @@ def _valid_timeout(text: str) -> bool:
     except ValueError:
         return False
     return math.isfinite(seconds) and 0 < seconds <= MAX_TIMEOUT
+
+
+def output_options(fence: Fence, source: str, line: int) -> tuple[str, ...]:
+    """The options of an output fence at post line `line` (how check-code compares it:
+    see `compare`), or a BuildError naming the one it does not know."""
+    errors = []
+    for option in fence.options:
+        if option not in OUTPUT_OPTIONS:
+            hint = did_you_mean(option, OUTPUT_OPTIONS) or "options: ellipsis, unordered"
+            errors.append(
+                ContentError(source, line, f"unknown output block option `{option}`", hint)
+            )
+    if errors:
+        raise BuildError(errors)
+    return fence.options

@@ -286,6 +286,8 @@ TYPES = {
 def content_type(name: str, data: bytes) -> str:
     if Path(name).name in LLMS_FILES:
         return "text/markdown; charset=utf-8"  # as the llms module's _headers says
+    if Path(name).name == "feed.json":
+        return "application/feed+json"  # the JSON Feed's own type, as _headers says
     suffix = Path(name).suffix.lower()
     if suffix == ".xml":
         head = data[:1024]

@@ -130,6 +130,29 @@ def check_links(site: Site, outputs: Sequence[Output]) -> None:
         raise BuildError(errors)
 
 
+def check_images(site: Site, outputs: Sequence[Output]) -> None:
+    """Raise `BuildError` for a card image (front matter or blog.toml `image`) that names a
+    site path the build does not publish. An https URL is never fetched."""
+    files = {o.path for o in outputs}
+    config = site.config
+    errors = []
+    wanted: list[tuple[str, int | None, str | None]] = [
+        (e.post.source, e.post.image_line, e.post.image) for e in site.posts if e.post.image
+    ]
+    if config.image and not config.image.startswith("https://"):
+        wanted.append(("blog.toml", config.image_line, urls.image_path(config.image, "")))
+    for source, line, path in wanted:
+        if path is None:
+            message = f"`image` {config.image!r} climbs above the site root"
+            errors.append(ContentError(source, line, message, "write it like /assets/card.png"))
+        elif not path.startswith("https://") and path not in files:
+            message = f"`image` /{path} is not a file the site publishes"
+            hint = f"put the image at static/{path}, or fix the path"
+            errors.append(ContentError(source, line, message, hint))
+    if errors:
+        raise BuildError(errors)
+
+
 def _ids(
     path: str,
     files: dict[str, Output],

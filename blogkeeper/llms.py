@@ -132,6 +132,8 @@ def _extra_links(config: SiteConfig, existing: set[str]) -> list[tuple[str, str,
         links.append(("Every post in full", LLMS_FULL, "every post as Markdown, in one file"))
     if urls.RSS in existing:
         links.append(("RSS feed", urls.RSS, "the newest posts in full, as RSS"))
+    if urls.JSON_FEED in existing:
+        links.append(("JSON Feed", urls.JSON_FEED, "the same posts as JSON Feed 1.1"))
     return links
 
 
@@ -537,7 +539,7 @@ TWIN_CANONICAL = '<./>; rel="canonical"'
 def _headers_text(site: Site, paths: list[str], own: bytes | None) -> str:
     parts = [own.decode("utf-8", "replace").rstrip("\n") + "\n\n" if own and own.strip() else ""]
     parts.append(
-        "# Written by blogkeeper: llms.txt v2 link relations and Markdown content types.\n"
+        "# Written by blogkeeper: llms.txt v2 link relations, Markdown and JSON Feed types.\n"
     )
     for path, headers in header_rules(site, paths):
         parts.append(path + "\n")
@@ -568,6 +570,21 @@ def header_rules(site: Site, paths: list[str]) -> list[HeaderRule]:
     for name in (LLMS_TXT, LLMS_FULL):
         if name in paths:
             rules.append((base + name, (f"Content-Type: {MARKDOWN_TYPE}",)))
+    return rules + _json_feed_rules(base, paths)
+
+
+def _json_feed_rules(base: str, paths: list[str]) -> list[HeaderRule]:
+    """The JSON Feed's own type, which hosts would send as application/json: one rule for
+    the site's feed, one for all topics' and one for all series' (a placeholder each)."""
+    name = urls.JSON_FEED.removeprefix(urls.FEED_FOLDER)
+    rules: list[HeaderRule] = []
+    for folder, pattern in (
+        (urls.FEED_FOLDER, urls.FEED_FOLDER),
+        (urls.TOPICS, urls.TOPICS + ":topic/"),
+        (urls.SERIES, urls.SERIES + ":series/"),
+    ):
+        if any(p.startswith(folder) and p.endswith("/" + name) for p in paths):
+            rules.append((base + pattern + name, (f"Content-Type: {urls.JSON_FEED_TYPE}",)))
     return rules
 
 

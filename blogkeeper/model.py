@@ -39,6 +39,9 @@ class Post:
     body_line: int  # the file line where `body` starts
     fold: int | None  # the index in `body.split("\n")` of the fold line
     path: str  # the site path of its page, relative to the site root: "2026/03/slug/"
+    # Its social card: an https URL, or a site path ("assets/card.png"); None for none.
+    image: str | None = None
+    image_line: int | None = None  # the front-matter line of `image`
 
     @property
     def last_modified(self) -> dt.datetime:

@@ -52,6 +52,9 @@ class PageMeta:
     feeds: tuple[Link, ...]
     markdown: str | None = None
     og_type: str = "website"
+    image: str | None = None  # the absolute URL of its social card (og:image), if any
+    updated: dt.datetime | None = None  # a post's `updated` (og:updated_time)
+    structured_data: dict[str, Any] | None = None  # a post's JSON-LD `BlogPosting`
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -60,7 +63,7 @@ def feed_links(site: Site, folder: str, title: str, kind: str = "full") -> tuple
     folder's kind of feed (`[feed] topics` or `series`) is "none"."""
     if kind == "none":
         return ()
-    files = urls.feed_files(folder, site.config.feed.atom)
+    files = urls.feed_files(folder, site.config.feed.atom, site.config.feed.json)
     return tuple(Link(path, mime, f"{title} ({label})") for path, mime, label in files)
 
 
@@ -210,7 +213,14 @@ def _index_pages(site: Site, feeds: tuple[Link, ...], intros: dict[int, Intro]) 
     for path, chunk, pagination in _paginate(site.posts, config.posts_per_page, ""):
         number = pagination["number"]
         title = config.title if number == 1 else f"{config.title}, page {number}"
-        page = PageMeta(path, title, config.description, feeds, markdown=urls.LLMS_TXT)
+        page = PageMeta(
+            path,
+            title,
+            config.description,
+            feeds,
+            markdown=urls.LLMS_TXT,
+            image=urls.card_image(site.config),
+        )
         entries = [_intro(e, config.base_path, intros) for e in chunk]
         context = {"page": page, "entries": entries, "pagination": pagination}
         yield Page(urls.page_file(path), "index.html", context)
@@ -250,8 +260,17 @@ def _post_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Page]:
         group = series[post.series] if post.series else None
         place = places[id(entry)] if group else None
         alternate = urls.markdown_alternate(site.config, post)
+        image = urls.card_image(site.config, post)
         page = PageMeta(
-            post.path, post.title, entry.description, feeds, alternate, og_type="article"
+            post.path,
+            post.title,
+            entry.description,
+            feeds,
+            alternate,
+            "article",
+            image,
+            post.updated,
+            structured_data(site.config, entry, image),
         )
         proof = site.proofs.get(post.source)
         context = {
@@ -263,6 +282,32 @@ def _post_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Page]:
             "code_checked": code_checked(post, site.config),
         }
         yield Page(urls.page_file(post.path), "post.html", context)
+
+
+def structured_data(config: SiteConfig, entry: RenderedPost, image: str | None) -> dict[str, Any]:
+    """The schema.org `BlogPosting` of a post's page, as JSON-LD (base.html writes it
+    with Jinja's `tojson`, which escapes `<`, `>`, `&` and `'`, so no text in it can end
+    the `<script>` or open a comment)."""
+    post = entry.post
+    url = config.absolute(post.path)
+    data: dict[str, Any] = {
+        "@context": "https://schema.org",
+        "@type": "BlogPosting",
+        "headline": post.title,
+        "description": entry.description,
+        "datePublished": post.date.isoformat(),
+        "dateModified": post.last_modified.isoformat(),
+        "url": url,
+        "mainEntityOfPage": {"@type": "WebPage", "@id": url},
+        "inLanguage": config.language,
+    }
+    if config.author:
+        data["author"] = {"@type": "Person", "name": config.author}
+    if image:
+        data["image"] = image
+    if post.tags:
+        data["keywords"] = list(post.tags)
+    return data
 
 
 # An output block exactly as render.py writes it; its text is escaped, so the first
@@ -308,12 +353,21 @@ def _topic_pages(site: Site, feeds: tuple[Link, ...], intros: dict[int, Intro]) 
             own = feeds + feed_links(site, base, feed_title, config.feed.topics)
             title = f"Posts about {topic.name}"
             about = f"Posts about {topic.name} on {config.title}."
-            page = PageMeta(path, title, about, own, markdown=urls.LLMS_TXT)
+            page = PageMeta(
+                path, title, about, own, markdown=urls.LLMS_TXT, image=urls.card_image(site.config)
+            )
             entries = [_intro(e, config.base_path, intros) for e in chunk]
             context = {"page": page, "topic": topic, "entries": entries, "pagination": pagination}
             yield Page(urls.page_file(path), "topic.html", context)
     about = f"Every topic on {config.title}."
-    page = PageMeta(urls.TOPICS, "Topics", about, feeds, markdown=urls.LLMS_TXT)
+    page = PageMeta(
+        urls.TOPICS,
+        "Topics",
+        about,
+        feeds,
+        markdown=urls.LLMS_TXT,
+        image=urls.card_image(site.config),
+    )
     yield Page(urls.page_file(urls.TOPICS), "topics.html", {"page": page})
 
 
@@ -323,7 +377,9 @@ def _series_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Page]:
         feed_title = f"{site.config.title}: {group.name}"
         own = feeds + feed_links(site, path, feed_title, site.config.feed.series)
         about = f"Every part of the series {group.name}, in order."
-        page = PageMeta(path, group.name, about, own, markdown=urls.LLMS_TXT)
+        page = PageMeta(
+            path, group.name, about, own, markdown=urls.LLMS_TXT, image=urls.card_image(site.config)
+        )
         yield Page(urls.page_file(path), "series.html", {"page": page, "series": group})
 
 
@@ -332,14 +388,28 @@ def _archive_page(site: Site, feeds: tuple[Link, ...]) -> Page:
     for entry in site.posts:
         years.setdefault(entry.post.date.year, []).append(entry.post)
     about = f"Every post on {site.config.title}, by year."
-    page = PageMeta(urls.ARCHIVE, "Archive", about, feeds, markdown=urls.LLMS_TXT)
+    page = PageMeta(
+        urls.ARCHIVE,
+        "Archive",
+        about,
+        feeds,
+        markdown=urls.LLMS_TXT,
+        image=urls.card_image(site.config),
+    )
     context = {"page": page, "years": list(years.items())}
     return Page(urls.page_file(urls.ARCHIVE), "archive.html", context)
 
 
 def _not_found_page(site: Site, feeds: tuple[Link, ...]) -> Page:
     about = "This page does not exist."
-    page = PageMeta(urls.NOT_FOUND, "Page not found", about, feeds, markdown=urls.LLMS_TXT)
+    page = PageMeta(
+        urls.NOT_FOUND,
+        "Page not found",
+        about,
+        feeds,
+        markdown=urls.LLMS_TXT,
+        image=urls.card_image(site.config),
+    )
     context = {"page": page, "recent": [e.post for e in site.posts[:5]]}
     return Page(urls.NOT_FOUND, "404.html", context)
 

@@ -29,6 +29,7 @@ from blogkeeper.fences import (
     Fence,
     inner_fences,
     is_fold,
+    output_options,
     quote_end,
     run_options,
     scan,
@@ -205,6 +206,8 @@ def _block(
 def _code(fence: Fence, swaps: _Swaps, where: tuple[str, int]) -> tuple[list[str], int]:
     if fence.lang == "python":  # check-code's options: a typo fails `build` too
         run_options(fence, where[0], where[1] + fence.start)
+    elif fence.lang == OUTPUT_LANG:
+        output_options(fence, where[0], where[1] + fence.start)
     return ["", fence.indent + swaps.add(highlight_fence(fence)), ""], fence.end + 1
 
 

@@ -12,6 +12,7 @@ posts do not import themselves. It does no comparison; the parent judges the res
 
 from __future__ import annotations
 
+import ast
 import builtins
 import codecs
 import faulthandler
@@ -176,7 +177,7 @@ def run_block(block: dict[str, Any], path: str, namespace: dict[str, Any]) -> di
     sys.stdout, sys.stderr = out, err
     error: dict[str, Any] | None = None
     try:
-        exec(compile(code, path, "exec", dont_inherit=True), namespace)
+        run_code(code, path, namespace, bool(block.get("show_last")))
     except BaseException as exc:
         error = describe(exc, path, block.get("raises"))
     finally:
@@ -190,6 +191,33 @@ def run_block(block: dict[str, Any], path: str, namespace: dict[str, Any]) -> di
         "truncated": out.truncated or err.truncated,
         "error": error,
     }
+
+
+def run_code(code: str, path: str, namespace: dict[str, Any], show_last: bool) -> None:
+    """Run a block; with `show_last`, a last statement that is an expression is evaluated
+    and its value printed unless it is None, as a notebook shows it (`_displayed`)."""
+    if not show_last:
+        exec(compile(code, path, "exec", dont_inherit=True), namespace)
+        return
+    tree = ast.parse(code, path)
+    last = tree.body[-1] if tree.body else None
+    if not isinstance(last, ast.Expr):
+        exec(compile(tree, path, "exec", dont_inherit=True), namespace)
+        return
+    body = ast.Module(body=tree.body[:-1], type_ignores=[])
+    exec(compile(body, path, "exec", dont_inherit=True), namespace)
+    value = eval(compile(ast.Expression(last.value), path, "eval", dont_inherit=True), namespace)
+    if value is not None:
+        print(_displayed(value))
+
+
+def _displayed(value: object) -> str:
+    """The text a notebook shows for a value: its repr, but a class as IPython names it
+    (`torch.Tensor`, `int`) rather than `<class 'torch.Tensor'>`."""
+    if isinstance(value, type):
+        module = value.__module__
+        return value.__qualname__ if module == "builtins" else f"{module}.{value.__qualname__}"
+    return repr(value)
 
 
 def _remember_source(path: str, code: str) -> None:

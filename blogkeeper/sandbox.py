@@ -51,6 +51,7 @@ class JobBlock:
     code: str
     raises: str | None
     timeout: float
+    show_last: bool = False  # print the value of a last-line expression, as a notebook does
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ def _block_json(block: JobBlock) -> dict[str, Any]:
         "code": block.code,
         "raises": block.raises,
         "timeout": block.timeout,
+        "show_last": block.show_last,
     }
 
 

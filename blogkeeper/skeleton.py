@@ -23,6 +23,8 @@ author = "A. Writer"
 language = "en"
 timezone = "UTC"
 posts_per_page = 10
+# The social card (og:image) of every page without its own `image`: a file in static/.
+# image = "/assets/card.png"
 
 [feed]
 full_text = true

@@ -19,9 +19,15 @@ TWIN = "index.md"
 FEED_FOLDER = "feed/"
 RSS_TYPE = "application/rss+xml"
 ATOM_TYPE = "application/atom+xml"
+JSON_FEED_TYPE = "application/feed+json"
 # Each feed folder holds these files: (name, type, label).
-FEED_FILES = (("rss.xml", RSS_TYPE, "RSS"), ("atom.xml", ATOM_TYPE, "Atom"))
+FEED_FILES = (
+    ("rss.xml", RSS_TYPE, "RSS"),
+    ("atom.xml", ATOM_TYPE, "Atom"),
+    ("feed.json", JSON_FEED_TYPE, "JSON Feed"),
+)
 RSS = FEED_FOLDER + "rss.xml"  # the site's main feed
+JSON_FEED = FEED_FOLDER + "feed.json"  # the site's main feed as JSON Feed 1.1
 TOPICS = "topics/"
 SERIES = "series/"
 ARCHIVE = "archive/"
@@ -69,14 +75,47 @@ def list_page(base: str, number: int) -> str:
     return base if number == 1 else f"{base}page/{number}/"
 
 
-def feed_files(folder: str, atom: bool = True) -> list[tuple[str, str, str]]:
+def feed_files(folder: str, atom: bool = True, json: bool = True) -> list[tuple[str, str, str]]:
     """The feeds kept in `folder` ("feed/", "topics/ai/"): (path, type, label) each; the
-    Atom one only with `atom` (`[feed] atom` in blog.toml)."""
+    Atom one only with `atom`, the JSON Feed only with `json` (`[feed] atom` and `json`
+    in blog.toml)."""
+    left_out = {ATOM_TYPE} if not atom else set()
+    if not json:
+        left_out.add(JSON_FEED_TYPE)
     return [
-        (folder + name, kind, label)
-        for name, kind, label in FEED_FILES
-        if atom or kind != ATOM_TYPE
+        (folder + name, kind, label) for name, kind, label in FEED_FILES if kind not in left_out
     ]
+
+
+def image_path(value: str, folder: str) -> str | None:
+    """The site path (relative to the root, no leading slash) of a card image written as
+    a site path ("/assets/card.png") or relative to the page in `folder` ("card.png",
+    "../x.png"); None when a relative path climbs above the site root. An absolute URL
+    is not a site path: the caller keeps it as it is."""
+    joined = value if value.startswith("/") else "/" + folder + value
+    parts: list[str] = []
+    for part in joined.split("/")[1:]:
+        if part == "..":
+            if not parts:
+                return None
+            parts.pop()
+        elif part not in ("", "."):
+            parts.append(part)
+    return "/".join(parts)
+
+
+def card_image(config: SiteConfig, post: Post | None = None) -> str | None:
+    """The absolute URL of a page's social card: the post's `image`, else the site's
+    (`image` in blog.toml); None when neither is set."""
+    if post is not None and post.image:
+        image = post.image
+    elif config.image:
+        image = config.image
+        if not image.startswith("https://"):
+            image = image_path(image, "") or ""
+    else:
+        return None
+    return image if image.startswith("https://") else config.absolute(image)
 
 
 def has_twin(config: SiteConfig, post: Post) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -217,7 +218,7 @@ def test_numbers_match_at_printed_precision(expected: str, actual: str) -> None:
         ("torch.Size([5, 4])", "torch.Size([5, 3])"),  # whole numbers are exact
         ("tensor([2., 0.])", "tensor([3., 0.])"),  # integral floats are exact
         ("tensor([0.1, 0.2])", "tensor([0.1, 0.2, 0.3])"),
-        ("grad_fn=<AddBackward0>", "grad_fn=<MulBackward0>"),  # text must match
+        ("tensor([1.], grad_fn=<AddBackward0>)", "tensor([1.], requires_grad=True)"),
         ("W_q2 0.1", "W_q3 0.1"),  # digits inside names are text
         ("nan", "0.0"),
         ("1.5", ""),
@@ -807,3 +808,61 @@ def test_sys_stdout_buffer_is_captured(make_site: MakeSite) -> None:
     root = make_site({"posts/b.md": checked("B", fence(code), fence("a é b", "output"))})
     status, out, err = check(root)
     assert status == 0, out + err
+
+
+# --- show-last and output fence options ----------------------------------------------
+
+
+def test_show_last_prints_the_last_value_as_a_notebook_shows_it(make_site: MakeSite) -> None:
+    root = make_site(
+        {
+            "posts/a.md": checked(
+                "A",
+                fence("print('first')\n{'a': 1}", "python show-last"),
+                fence("first\n{'a': 1}", "output"),
+                fence("int", "python show-last"),
+                fence("int", "output"),
+                fence("import collections\ncollections.OrderedDict", "python show-last"),
+                fence("collections.OrderedDict", "output"),
+                fence("print('only')\nNone", "python show-last"),
+                fence("only", "output"),
+                fence("x = 5", "python show-last"),
+                fence("x + 1", "python"),  # without the option, a value is not shown
+                fence("", "output"),
+            )
+        }
+    )
+    code, out, err = check(root)
+    assert code == 0, out + err
+    assert last_line(out) == "6 passed, 0 failed, 0 skipped"
+
+
+def test_an_unknown_output_option_is_an_error_in_build_and_check_code(
+    make_site: MakeSite,
+) -> None:
+    root = make_site({"posts/a.md": checked("A", fence("print(1)"), fence("1", "output elipsis"))})
+    where = line_of(root, "a.md", "```output")
+    expected = (
+        f"posts/a.md:{where}: unknown output block option `elipsis` (did you mean `ellipsis`?)"
+    )
+    code, out, err = check(root)
+    assert code == 1 and expected in err, out + err
+    result = build(root)
+    assert result.code == 1 and expected in result.err, result.err
+
+
+def test_output_options_change_the_verdict_and_the_record(make_site: MakeSite) -> None:
+    root = make_site(
+        {"posts/a.md": checked("A", fence("print('v: 1.2.3')"), fence("v: ...", "output"))}
+    )
+    code, out, _ = check(root)
+    assert code == 1
+    before = json.loads((root / "check-record.json").read_text())["posts"]["posts/a.md"][0]
+    text = (root / "posts/a.md").read_text()
+    (root / "posts/a.md").write_text(text.replace("```output", "```output ellipsis"))
+    code, out, err = check(root)
+    assert code == 0, out + err
+    after = json.loads((root / "check-record.json").read_text())["posts"]["posts/a.md"][0]
+    # the option changes how the output is compared: its digest says so
+    assert (before["verdict"], after["verdict"]) == ("failed", "passed")
+    assert before["output"] != after["output"] and before["code"] == after["code"]

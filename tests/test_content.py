@@ -690,7 +690,7 @@ def test_any_front_matter_loads_or_is_a_located_error(
 def test_every_error_of_a_post_comes_at_once(
     make_site: Callable[..., Path], tmp_path: Path
 ) -> None:
-    text = '---\ntittle: "A"\ndate: 2026-02-30\nimage: x.png\n---\nBody\n'
+    text = '---\ntittle: "A"\ndate: 2026-02-30\ncover: x.png\n---\nBody\n'
     result = quick_build(make_site({"posts/a.md": text}), "--out", tmp_path / "out")
     assert result.code == 1
     lines = [line.split(" (")[0] for line in result.err.strip().splitlines()]
@@ -698,7 +698,7 @@ def test_every_error_of_a_post_comes_at_once(
         "posts/a.md:1: `title` is required in the front matter",
         "posts/a.md:2: unknown front-matter key `tittle`",
         "posts/a.md:3: invalid value for `date` 2026-02-30: day is out of range for month",
-        "posts/a.md:4: unknown front-matter key `image`",
+        "posts/a.md:4: unknown front-matter key `cover`",
         "build failed: 4 errors",
     ]
 

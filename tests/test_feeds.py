@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import feedparser
@@ -23,7 +25,7 @@ from blogkeeper.build import assemble, build_site, render_post
 from blogkeeper.config import SiteConfig
 from blogkeeper.errors import BuildError
 from blogkeeper.feeds import feed_html, render_feeds, xml_safe
-from blogkeeper.model import BuildOptions, Post, RenderedPost
+from blogkeeper.model import BuildOptions, Output, Post, RenderedPost
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 NS = {
@@ -597,6 +599,11 @@ def test_xml_safe_drops_exactly_what_xml_forbids() -> None:
 
 
 def _feeds_of(title: str, body: str, tag: str) -> list[bytes]:
+    """The XML feeds of a one-post site (see `_feed_outputs_of`)."""
+    return [o.data for o in _feed_outputs_of(title, body, tag) if o.path.endswith(".xml")]
+
+
+def _feed_outputs_of(title: str, body: str, tag: str) -> list[Output]:
     """The feeds of a one-post site, the post rendered as a build renders it; none if
     the renderer refuses the body, which it must do with a `BuildError` naming the post."""
     config = SiteConfig(root=Path("."), title=title or "t", url="https://x.example/", author=title)
@@ -625,7 +632,7 @@ def _feeds_of(title: str, body: str, tag: str) -> list[bytes]:
         assert exc.errors and {e.path for e in exc.errors} == {"posts/p.md"}
         return []
     site = assemble(config, [RenderedPost(one, rendering)])
-    return [output.data for output in render_feeds(site)]
+    return render_feeds(site)
 
 
 HTML_PIECES = [
@@ -795,19 +802,203 @@ def test_math_and_tex_shown_as_source_reach_the_feeds_intact(
     make_site: Callable[..., Path], tmp_path: Path
 ) -> None:
     """MathML stays MathML in item content, and TeX shown as source stays code a reader
-    can read, in both feeds: strict XML, and parsed by feedparser without complaint."""
+    can read, in every feed: RSS and Atom strict XML that feedparser reads without
+    complaint, JSON Feed valid against its schema."""
     body = "Fine \\(a_1\\) and broken $x^$.\n\n\\[\n\\left( y\n\\]\n"
     files = {"posts/m.md": post("M", "2026-01-01", body)}
     root = make_site(files, BLOG_TOML + "\n[feed]\natom = true\n")
     assert build(root, "--out", str(tmp_path / "out")).code == 0
+    contents = []
     for feed in ("feed/rss.xml", "feed/atom.xml"):
         data = (tmp_path / "out" / feed).read_bytes()
         judged(data)
         [item] = raw_items(data)
-        content = lxml.html.fragment_fromstring(item["content"], create_parent="div")
+        contents.append(item["content"])
+    [item] = json_feed((tmp_path / "out/feed/feed.json").read_bytes())["items"]
+    contents.append(item["content_html"])
+    for html_text in contents:
+        content = lxml.html.fragment_fromstring(html_text, create_parent="div")
         [math] = content.xpath(".//*[local-name()='math']")
         assert math.get("alttext") == "a_1"
         sources = content.xpath(".//*[@class='math-source']")
         assert [s.tag for s in sources] == ["code", "pre"]
         assert [s.text_content() for s in sources] == ["x^", "\\left( y"]
         assert all(s.get("aria-label", "").startswith("TeX source: ") for s in sources)
+
+
+# --- JSON Feed 1.1 -----------------------------------------------------------------------
+
+# JSON Feed 1.1 (https://www.jsonfeed.org/version/1.1/) as a JSON Schema, written from the
+# specification: every field it defines with its type, the required ones required, and
+# "one or both of content_html and content_text must be present". Extensions (keys
+# starting with `_`) are allowed anywhere, as the specification allows them; any other key
+# is not, so a misspelt field fails.
+_URL = {"type": "string", "format": "uri", "pattern": "^https?://"}
+_AUTHOR = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "url": _URL, "avatar": _URL},
+    "minProperties": 1,
+    "patternProperties": {"^_[A-Za-z]": {}},
+    "additionalProperties": False,
+}
+_RFC3339 = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"  # RFC 3339 date-time
+JSON_FEED_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["version", "title", "items"],
+    "properties": {
+        "version": {"const": "https://jsonfeed.org/version/1.1"},
+        "title": {"type": "string", "minLength": 1},
+        "home_page_url": _URL,
+        "feed_url": _URL,
+        "description": {"type": "string"},
+        "user_comment": {"type": "string"},
+        "next_url": _URL,
+        "icon": _URL,
+        "favicon": _URL,
+        "authors": {"type": "array", "items": _AUTHOR, "minItems": 1},
+        "language": {"type": "string", "pattern": "^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"},
+        "expired": {"type": "boolean"},
+        "hubs": {"type": "array"},
+        "items": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id"],
+                "anyOf": [{"required": ["content_html"]}, {"required": ["content_text"]}],
+                "properties": {
+                    "id": {"type": "string", "minLength": 1},
+                    "url": _URL,
+                    "external_url": _URL,
+                    "title": {"type": "string"},
+                    "content_html": {"type": "string"},
+                    "content_text": {"type": "string"},
+                    "summary": {"type": "string"},
+                    "image": _URL,
+                    "banner_image": _URL,
+                    "date_published": {"type": "string", "pattern": _RFC3339},
+                    "date_modified": {"type": "string", "pattern": _RFC3339},
+                    "authors": {"type": "array", "items": _AUTHOR, "minItems": 1},
+                    "tags": {"type": "array", "items": {"type": "string"}},
+                    "language": {"type": "string"},
+                    "attachments": {"type": "array"},
+                },
+                "patternProperties": {"^_[A-Za-z]": {}},
+                "additionalProperties": False,
+            },
+        },
+    },
+    "patternProperties": {"^_[A-Za-z]": {}},
+    "additionalProperties": False,
+}
+
+
+def json_feed(data: bytes) -> dict[str, Any]:
+    """The JSON Feed, checked against the specification's schema; its items' ids unique."""
+    import jsonschema
+
+    assert not data.startswith(b"\xef\xbb\xbf")  # UTF-8 without a byte order mark
+    feed = json.loads(data.decode("utf-8"))
+    jsonschema.Draft202012Validator.check_schema(JSON_FEED_SCHEMA)
+    jsonschema.validate(feed, JSON_FEED_SCHEMA, cls=jsonschema.Draft202012Validator)
+    assert next(iter(feed)) == "version"  # "should appear at the very top"
+    ids = [item["id"] for item in feed["items"]]
+    assert len(ids) == len(set(ids))
+    for item in feed["items"]:
+        for key in ("date_published", "date_modified"):
+            if key in item:
+                assert dt.datetime.fromisoformat(item[key]).tzinfo is not None
+    return feed
+
+
+def test_json_feed_schema_refuses_what_the_specification_refuses() -> None:
+    """The schema is a judge: each of these breaks a rule of the specification."""
+    import jsonschema
+
+    good = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "T",
+        "items": [{"id": "1", "content_html": "<p>x</p>"}],
+    }
+    json_feed(json.dumps(good).encode())
+    bad = [
+        {**good, "version": "https://jsonfeed.org/version/1"},
+        {k: v for k, v in good.items() if k != "title"},
+        {**good, "items": [{"id": "1"}]},  # no content
+        {**good, "items": [{"content_html": "x"}]},  # no id
+        {**good, "items": [{"id": 1, "content_html": "x"}]},  # id not a string
+        {**good, "items": [{"id": "1", "content_html": "x", "date_published": "2026-01-01"}]},
+        {**good, "items": [{"id": "1", "content_html": "x", "summmary": "typo"}]},
+        {**good, "authors": [{}]},
+        {**good, "home_page_url": "/relative/"},
+    ]
+    for feed in bad:
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(feed, JSON_FEED_SCHEMA, cls=jsonschema.Draft202012Validator)
+
+
+def test_sample_json_feeds_match_their_rss_feeds(sample: Path) -> None:
+    """Every feed folder has a JSON Feed beside its RSS feed, valid against the spec, with
+    the same items in the same order: ids and urls the RSS guids and links, the same
+    titles, dates and item HTML."""
+    rss_files = sorted(sample.rglob("rss.xml"))
+    assert len(rss_files) > 5
+    for rss_path in rss_files:
+        feed = json_feed((rss_path.parent / "feed.json").read_bytes())
+        rss_data = rss_path.read_bytes()
+        rss = judged(rss_data)
+        folder = rss_path.parent.relative_to(sample).as_posix() + "/"
+        assert feed["feed_url"] == SAMPLE_URL + folder + "feed.json"
+        assert feed["home_page_url"] == rss.feed.link
+        assert feed["title"] == rss.feed.title
+        assert feed["language"] == "en"
+        assert feed["authors"] == [{"name": "Sam Okafor"}]
+        items = feed["items"]
+        assert [i["id"] for i in items] == [e.id for e in rss.entries]
+        assert [i["url"] for i in items] == [e.link for e in rss.entries]
+        assert [i["title"] for i in items] == [e.title for e in rss.entries]
+        published = [dt.datetime.fromisoformat(i["date_published"]) for i in items]
+        assert [d.utctimetuple()[:6] for d in published] == [
+            tuple(e.published_parsed)[:6] for e in rss.entries
+        ]
+        assert [i["content_html"] for i in items] == [r["content"] for r in raw_items(rss_data)]
+        for item in items:
+            assert all(is_absolute(url) for url in links_in(item["content_html"]))
+    site = json_feed((sample / "feed/feed.json").read_bytes())
+    assert all("<!--more-->" not in i["content_html"] for i in site["items"])
+    assert any("<pre" in i["content_html"] for i in site["items"])  # whole posts, code too
+
+
+def test_json_feed_is_linked_wherever_feeds_are(sample: Path) -> None:
+    page = lxml.html.fromstring((sample / "index.html").read_bytes())
+    assert page.xpath("//head/link[@type='application/feed+json']/@href") == ["/feed/feed.json"]
+    assert "/feed/feed.json" in page.xpath("//footer//a/@href")
+    topic = lxml.html.fromstring((sample / "topics/ai/index.html").read_bytes())
+    assert topic.xpath("//head/link[@type='application/feed+json']/@href") == [
+        "/feed/feed.json",
+        "/topics/ai/feed.json",
+    ]
+    assert f"({SAMPLE_URL}feed/feed.json)" in (sample / "llms.txt").read_text()
+    assert (
+        "/feed/feed.json\n  Content-Type: application/feed+json\n"
+        in (sample / "_headers").read_text()
+    )
+
+
+def test_json_feed_off_leaves_no_trace(make_site: Callable[..., Path], tmp_path: Path) -> None:
+    files = built_feeds(make_site, tmp_path, "json = false\n")
+    assert not [p for p in files if p.endswith(".json")]
+    assert not [p for p, data in files.items() if b"feed.json" in data or b"feed+json" in data]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    title=st.text(min_size=1),
+    body=st.text() | st.lists(st.sampled_from(HTML_PIECES) | st.text(max_size=3)).map("".join),
+    tag=st.text(),
+)
+def test_any_text_gives_a_valid_json_feed(title: str, body: str, tag: str) -> None:
+    feeds = [o for o in _feed_outputs_of(title, body, tag) if o.path.endswith(".json")]
+    for output in feeds:
+        feed = json_feed(output.data)
+        assert [i["title"] for i in feed["items"]] == [title]

@@ -158,6 +158,8 @@ def test_splat_and_placeholders_fill_values() -> None:
         ("feed/rss.xml", b'<?xml version="1.0"?><rss version="2.0">', "application/rss+xml"),
         ("feed/atom.xml", b'<?xml version="1.0"?><feed xmlns="x">', "application/atom+xml"),
         ("sitemap.xml", b"<urlset>", "application/xml"),
+        ("feed/feed.json", b"{}", "application/feed+json"),
+        ("topics/ai/feed.json", b"{}", "application/feed+json"),
         ("llms.txt", b"# x", "text/markdown; charset=utf-8"),
         ("docs/llms-full.txt", b"# x", "text/markdown; charset=utf-8"),
         ("robots.txt", b"", "text/plain; charset=utf-8"),

@@ -63,6 +63,7 @@ date: {day}
 tags: [{", ".join(f'"{t}"' for t in tags)}]
 summary: "Summary {number} with <b>markup</b> & ampersands"
 slug: post-{number}{series}
+{IMAGES[number % 3]}
 ---
 Intro to post {number} with *emphasis*, `code`, $x_{number}^2$ and a note.[^1]
 
@@ -114,11 +115,17 @@ Line with trailing break and a <kbd>Ctrl</kbd>-<kbd>C</kbd>.
 """
 
 
+# A card of the post's own (a site path, an https URL) or, for a third of them, none.
+IMAGES = ("image: /assets/card.png", "image: https://cdn.example.org/card?a=1&b=<2>", "")
+
+
 @pytest.fixture(scope="module")
 def generated_blog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("generated")
     (root / "blog.toml").write_text(BLOG_TOML, encoding="utf-8")
     (root / "posts").mkdir()
+    (root / "static/assets").mkdir(parents=True)
+    (root / "static/assets/card.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     for number in range(200):
         (root / f"posts/post-{number}.md").write_text(generated_post(number), encoding="utf-8")
     return root

@@ -487,12 +487,13 @@ def test_hostile_llms_txt_reads_back(hostile: Built) -> None:
     titles = [shown(r["title"] or "") for rows in sections.values() for r in rows]
     assert sorted(titles) == sorted(
         [t for t, _ in HOSTILE_POSTS.values() if t != "Not for models"]
-        + ["Part one", "Part two", "Posts part", "Every post in full", "RSS feed"]
+        + ["Part one", "Part two", "Posts part", "Every post in full", "RSS feed", "JSON Feed"]
     )
     assert [shown(r["title"] or "") for r in sections["Optional"]] == [
         "An aside",
         "Every post in full",
         "RSS feed",
+        "JSON Feed",
     ]
     summaries = dict(HOSTILE_POSTS.values())
     pages = {p.title: p for p in published(hostile.root)}
@@ -778,7 +779,7 @@ def test_headers_rules_stay_constant_as_posts_grow(make_site: Callable[..., Path
         built = outputs(make_site, files)
         counts.append(len(parse_headers(built.text("_headers"))))
         check_headers(built)
-    assert counts[0] == counts[1] == 8
+    assert counts[0] == counts[1] == 9  # one of them types /feed/feed.json
 
 
 @pytest.mark.slow
@@ -796,5 +797,6 @@ def test_ten_thousand_posts_get_every_header_from_few_rules(
         for i in range(10_000)
     }
     built = outputs(make_site, files)
-    assert len(parse_headers(built.text("_headers"))) == 7 + 4
+    # 7 patterns, 4 `llms: false` posts, the JSON Feed type for the site's and topics' feeds
+    assert len(parse_headers(built.text("_headers"))) == 7 + 4 + 2
     check_headers(built)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import posixpath
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from conftest import REPO, Result, copy_sample, post, quick_build, snapshot
+from conftest import BLOG_TOML, REPO, Result, copy_sample, post, quick_build, snapshot
 from lxml import etree, html
 
 from blogkeeper import pages
@@ -171,7 +172,7 @@ def test_titles_are_escaped_everywhere(make_site: MakeSite, tmp_path: Path) -> N
         "archive/index.html",
     ):
         doc = parse(files[path])
-        assert not doc.xpath("//script"), path
+        assert not doc.xpath("//script[not(@type='application/ld+json')]"), path
         assert title in doc.text_content(), path
     assert parse(files["2026/01/x/index.html"]).findtext(".//title").startswith(title)
 
@@ -414,3 +415,164 @@ def test_page_bounds_grow_with_the_site(make_site: MakeSite) -> None:
     config = load_config(root)
     site = assemble(config, render_posts(config, load_posts(config, LoadOptions())), options)
     assert pages.bounds(site) == (5.0 + 0.01 * 10, (1 << 30) + (256 << 10) * 10)
+
+
+# --- social cards and structured data ---------------------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32  # any bytes: the build only checks the file is there
+CARD_CONFIG = 'image = "/assets/card.png"\n'
+
+
+def head_meta(doc: html.HtmlElement) -> dict[str, str]:
+    """The page's `<meta property|name=... content=...>` values, by property or name."""
+    found = {}
+    for meta in doc.xpath("//head/meta[@content]"):
+        key = meta.get("property") or meta.get("name")
+        if key:
+            found[key] = meta.get("content")
+    return found
+
+
+def schema_org_loader(url: str, options: object = None) -> dict[str, object]:
+    """Stands in for https://schema.org's remote context so tests fetch nothing: its
+    `@vocab` maps every term to a schema.org IRI, as the real context does."""
+    assert url.rstrip("/") == "https://schema.org", url
+    document = {"@context": {"@vocab": "https://schema.org/"}}
+    return {"contextUrl": None, "documentUrl": url, "document": document}
+
+
+def blog_posting(doc: html.HtmlElement) -> dict[str, list[object]]:
+    """The page's one JSON-LD node, read back by a JSON-LD processor (PyLD): expanded, so
+    each property is a schema.org IRI with a list of values. Asserts that it is a
+    `BlogPosting` and that the page has exactly one JSON-LD script."""
+    from pyld import jsonld
+
+    scripts = doc.xpath("//script[@type='application/ld+json']")
+    assert len(scripts) == 1
+    (node,) = jsonld.expand(json.loads(scripts[0].text), {"documentLoader": schema_org_loader})
+    assert node["@type"] == ["https://schema.org/BlogPosting"]
+    return {key.removeprefix("https://schema.org/"): value for key, value in node.items()}
+
+
+def value(node: dict[str, list[object]], name: str) -> object:
+    (found,) = node[name]
+    assert isinstance(found, dict)
+    return found.get("@value", found.get("@id"))
+
+
+def test_posts_get_cards_and_a_blog_posting(make_site: MakeSite, tmp_path: Path) -> None:
+    files: dict[str, str | bytes] = {
+        "static/assets/card.png": PNG,
+        "static/2026/01/own/pic.png": PNG,
+        "posts/remote.md": post(
+            "Remote", "2026-01-03", image="https://cdn.example.org/r.png", tags="[AI, Notes]"
+        ),
+        "posts/own.md": post("Own", "2026-01-02 10:30", image="pic.png", updated="2026-02-01"),
+        "posts/plain.md": post("Plain", "2026-01-01", summary='"Just text."'),
+    }
+    out = built(make_site(files, BLOG_TOML_WITH_CARD), tmp_path / "out")
+    cards = {
+        "2026/01/remote/": "https://cdn.example.org/r.png",
+        "2026/01/own/": "https://blog.example.org/2026/01/own/pic.png",
+        "2026/01/plain/": "https://blog.example.org/assets/card.png",  # the site's default
+    }
+    for path, card in cards.items():
+        doc = parse(out[path + "index.html"])
+        meta = head_meta(doc)
+        url = SITE_URL + path
+        assert meta["og:image"] == card
+        assert meta["twitter:card"] == "summary_large_image"
+        assert (meta["og:type"], meta["og:url"]) == ("article", url)
+        assert meta["og:title"] == doc.findtext(".//h1")
+        node = blog_posting(doc)
+        assert value(node, "headline") == meta["og:title"]
+        assert value(node, "description") == meta["og:description"]
+        assert value(node, "image") == card
+        assert value(node, "url") == url
+        assert node["mainEntityOfPage"][0]["@id"] == url  # type: ignore[index]
+        assert value(node, "datePublished") == meta["article:published_time"]
+        author = node["author"][0]
+        assert author["@type"] == ["https://schema.org/Person"]  # type: ignore[index]
+        assert author["https://schema.org/name"] == [{"@value": "Tester"}]  # type: ignore[index]
+    own = blog_posting(parse(out["2026/01/own/index.html"]))
+    assert value(own, "datePublished") == "2026-01-02T10:30:00+00:00"
+    assert value(own, "dateModified") == "2026-02-01T00:00:00+00:00"
+    assert head_meta(parse(out["2026/01/own/index.html"]))["og:updated_time"] == (
+        "2026-02-01T00:00:00+00:00"
+    )
+    plain = parse(out["2026/01/plain/index.html"])
+    assert "og:updated_time" not in head_meta(plain)
+    assert value(blog_posting(plain), "dateModified") == "2026-01-01T00:00:00+00:00"
+    assert value(blog_posting(plain), "description") == "Just text."
+    front = head_meta(parse(out["index.html"]))
+    assert front["og:image"] == "https://blog.example.org/assets/card.png"
+    assert front["og:type"] == "website"
+    assert not parse(out["index.html"]).xpath("//script")  # JSON-LD on post pages only
+
+
+BLOG_TOML_WITH_CARD = BLOG_TOML + CARD_CONFIG
+
+
+def test_without_an_image_the_card_is_a_summary(make_site: MakeSite, tmp_path: Path) -> None:
+    out = built(make_site({"posts/a.md": post("A", "2026-01-01")}), tmp_path / "out")
+    for path in ("index.html", "2026/01/a/index.html"):
+        meta = head_meta(parse(out[path]))
+        assert meta["twitter:card"] == "summary"
+        assert "og:image" not in meta
+    assert "image" not in blog_posting(parse(out["2026/01/a/index.html"]))
+
+
+def test_structured_data_cannot_end_its_script(make_site: MakeSite, tmp_path: Path) -> None:
+    title = "</script><script>alert(1)</script><!-- ' & \\u2028"
+    summary = "ends </SCRIPT > here <!--"
+    files = {"posts/x.md": post(title.replace('"', '\\"'), "2026-01-01", summary=f'"{summary}"')}
+    page = built(make_site(files), tmp_path / "out")["2026/01/x/index.html"]
+    doc = parse(page)
+    assert len(doc.xpath("//script")) == 1  # nothing in the title opened another
+    script = doc.xpath("//script")[0].text
+    assert "<" not in script and ">" not in script
+    data = json.loads(script)
+    assert data["headline"] == title.replace("\\u2028", "\u2028")
+    assert data["description"] == summary
+    assert value(blog_posting(doc), "headline") == data["headline"]
+
+
+@pytest.mark.parametrize(
+    ("image", "config", "error"),
+    [
+        (
+            "/assets/nope.png",
+            "",
+            "posts/x.md:4: `image` /assets/nope.png is not a file the site publishes"
+            " (put the image at static/assets/nope.png, or fix the path)",
+        ),
+        (
+            "nope.png",
+            "",
+            "posts/x.md:4: `image` /2026/01/x/nope.png is not a file the site publishes",
+        ),
+        ("http://cdn.example.org/a.png", "", "posts/x.md:4: `image` must be an https:// URL"),
+        ("//cdn.example.org/a.png", "", "posts/x.md:4: `image` must be an https:// URL"),
+        ("https:///a.png", "", "posts/x.md:4: `image` is not a valid https URL"),
+        ("[a.png, b.png]", "", "posts/x.md:4: `image` must be text"),
+        ("card.png?v=2", "", "posts/x.md:4: `image` is a file path and cannot hold"),
+        ("../../../../up.png", "", "posts/x.md:4: `image` '../../../../up.png' climbs above"),
+        (
+            "/assets/card.png",
+            'image = "/assets/missing.png"\n',
+            "blog.toml:6: `image` /assets/missing.png is not a file the site publishes",
+        ),
+        ("/assets/card.png", 'image = "data:image/png;base64,AA"\n', "blog.toml:6: `image` must"),
+    ],
+)
+def test_a_bad_image_is_an_error_at_its_line(
+    make_site: MakeSite, tmp_path: Path, image: str, config: str, error: str
+) -> None:
+    files: dict[str, str | bytes] = {
+        "static/assets/card.png": PNG,
+        "posts/x.md": post("X", "2026-01-01", image=image),
+    }
+    result = quick_build(make_site(files, BLOG_TOML + config), "--out", tmp_path / "out")
+    assert result.code == 1
+    assert error in result.err, result.err
+    assert "Traceback" not in result.err
