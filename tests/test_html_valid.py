@@ -204,3 +204,22 @@ def test_checker_does_report_errors(tmp_path: Path) -> None:
     pages, errors = _errors(tmp_path)
     assert pages == 1
     assert any("Duplicate ID" in e for e in errors), errors
+
+
+@pytest.mark.slow
+def test_redirect_pages_of_aliases_are_valid_html(tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    (root / "posts").mkdir(parents=True)
+    (root / "blog.toml").write_text(BLOG_TOML + 'language = "de"\n', encoding="utf-8")
+    (root / "posts/a.md").write_text(
+        '---\ntitle: "Moved <here> & \\"there\\""\ndate: 2026-01-02\n'
+        "aliases: [/2015/05/21/old/, /old/two, /old/three.html]\n---\nBody.\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    result = build(root, "--out", str(out))
+    assert result.code == 0, result.err
+    pages, errors = _errors(out / "old")
+    _, more = _errors(out / "2015")
+    print(f"Nu HTML Checker: {pages + 1} redirect pages, {len(errors + more)} errors")
+    assert pages == 2 and errors + more == []
