@@ -21,6 +21,7 @@ from blogkeeper.config import SiteConfig
 from blogkeeper.errors import ContentError
 from blogkeeper.fences import Fence, scan
 from blogkeeper.model import Output, Post, PostProof, RenderedPost, Site
+from blogkeeper.render import heading_id
 from blogkeeper.urls import LLMS_FULL, LLMS_TXT, TWIN, has_twin, twin_name, twin_path
 
 MARKDOWN_TYPE = "text/markdown; charset=utf-8"
@@ -281,10 +282,13 @@ def with_notes(body: str, proof: PostProof) -> str:
 
 
 def twin_body(body: str, fold: int | None, base: str) -> str:
-    """`body` without the fold line, fence options dropped, relative URLs made absolute."""
+    """`body` without the fold line and headings' `{#id}`, fence options dropped, relative
+    URLs made absolute."""
     lines = body.split("\n")
     # Fences inside blockquotes stay as written: their lines carry the quote prefix.
-    fences = {f.start: f for f in scan(lines) if not f.depth}
+    found = scan(lines)
+    fences = {f.start: f for f in found if not f.depth}
+    quoted_code = {i for f in found if f.depth for i in range(f.start, f.end + 1)}
     out: list[str] = []
     prose: list[str] = []
     index = 0
@@ -295,7 +299,7 @@ def twin_body(body: str, fold: int | None, base: str) -> str:
             index += 2 if _blank(lines, index - 1) and _blank(lines, index + 1) else 1
             continue
         if fence is None:
-            prose.append(lines[index])
+            prose.append(lines[index] if index in quoted_code else _without_id(lines, index))
             index += 1
             continue
         out += _links_absolute("\n".join(prose), base).split("\n") if prose else []
@@ -305,6 +309,20 @@ def twin_body(body: str, fold: int | None, base: str) -> str:
     if prose:
         out += _links_absolute("\n".join(prose), base).split("\n")
     return "\n".join(out).strip("\n") + "\n" if "".join(out).strip() else ""
+
+
+_QUOTE_PREFIX = re.compile(r"(?:>[ ]?)*")
+
+
+def _without_id(lines: list[str], index: int) -> str:
+    """Line `index` without the `{#id}` that names a heading's id: a reader of Markdown
+    would see braces, and the id is in the page the twin's links point at."""
+    line = lines[index]
+    prefix = _QUOTE_PREFIX.match(line)
+    quote = prefix.group(0) if prefix else ""
+    following = lines[index + 1] if index + 1 < len(lines) else ""
+    heading = heading_id(line[len(quote) :], following.removeprefix(quote))
+    return line if heading is None else quote + heading[0]
 
 
 def _blank(lines: list[str], index: int) -> bool:
