@@ -244,10 +244,6 @@ def test_detection_and_refusals(tmp_path: Path) -> None:
 
 # ---- the imported sites, built ---------------------------------------------------------
 
-NEEDS_MD = pytest.mark.xfail(
-    strict=True, reason="needs the i15-md branch ({#id}, \\( \\[ math), not yet merged into main"
-)
-
 
 def built(tmp_path: Path, kind: str) -> tuple[Path, str]:
     target = tmp_path / f"site-{kind}"
@@ -299,7 +295,6 @@ def check_site(out: Path, base: str, urls: list[str], aliases: dict[str, str]) -
     assert llms["title"]
 
 
-@NEEDS_MD
 def test_imported_jekyll_site_builds_and_keeps_every_url(tmp_path: Path) -> None:
     out, warnings = built(tmp_path, "jekyll")
     aliases = {"tips/": "blog/2015/05/21/Javascript-Tips.html"}
@@ -312,7 +307,6 @@ def test_imported_jekyll_site_builds_and_keeps_every_url(tmp_path: Path) -> None
     assert tips.xpath("//h2[@id='search--evaluation']")
 
 
-@NEEDS_MD
 def test_imported_hugo_site_builds_and_keeps_every_url(tmp_path: Path) -> None:
     out, warnings = built(tmp_path, "hugo")
     check_site(out, "", HUGO_URLS, HUGO_ALIASES)
