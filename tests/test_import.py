@@ -71,6 +71,7 @@ def test_old_generators_heading_ids() -> None:
     assert common.gfm_id("1. Intro to `x_y`") == "1-intro-to-x_y"
     assert common.goldmark_id("Step 1 -- setup") == "step-1----setup"
     assert common.goldmark_id("Use *fast* `code`") == "use-fast-code"
+    assert common.goldmark_id('<a id="x"></a>How it Works?') == "how-it-works"
     assert common.dedupe_ruby(["a", "a", "b", "a"]) == ["a", "a-1", "b", "a-2"]
 
 

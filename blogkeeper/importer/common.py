@@ -291,7 +291,8 @@ def gfm_id(text: str) -> str:
 
 def goldmark_id(text: str) -> str:
     """Hugo's default (goldmark, autoHeadingIDType "github") on the heading's plain text."""
-    plain = re.sub(r"`+|\*+|(?<!\w)_+|_+(?!\w)|!?\[([^\]]*)\]\([^)]*\)", r"\1", text)
+    plain = re.sub(r"<[^>]*>", "", text)  # goldmark's text of a heading leaves raw HTML out
+    plain = re.sub(r"`+|\*+|(?<!\w)_+|_+(?!\w)|!?\[([^\]]*)\]\([^)]*\)", r"\1", plain)
     kept = []
     for char in plain:
         if char in "- ":

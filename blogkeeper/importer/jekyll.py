@@ -48,6 +48,9 @@ def read_site(source: Path, report: Report) -> tuple[NewSite, OldSite, Callable[
     kramdown = config.get("kramdown") if isinstance(config.get("kramdown"), dict) else {}
     gfm = str((kramdown or {}).get("input", "GFM")).lower() == "gfm"
     old_id = common.gfm_id if gfm else common.kramdown_id
+    if (kramdown or {}).get("parse_block_html"):
+        what = "kramdown's parse_block_html: Markdown inside HTML blocks is shown as written"
+        report.notes.append(common.Note("_config.yml", None, what + " in blogkeeper; check them"))
     new_pattern = _pattern(pattern)
     site = NewSite(_blog_toml(config, url, base, tz, new_pattern, report))
     files = sorted(_post_files(source))
@@ -534,8 +537,8 @@ def _kramdown(body: Body) -> None:
             body.count("kramdown {::options /} removed")
             body.note(
                 origin,
-                f"kramdown `{option.group(0)}` removed; "
-                "check the HTML blocks after it render as you meant",
+                f"kramdown `{option.group(0)}` removed; Markdown inside the HTML blocks "
+                "after it is shown as written in blogkeeper: check them",
             )
             line = OPTIONS.sub("", line)
             if not line.strip():
