@@ -599,7 +599,8 @@ def write_site(site: NewSite, target: Path, report: Report) -> None:
         report.notes += post.body.placed_notes(where, first)
         report.conversions.update(post.body.found)
     for what, places in by_key.items():  # one line per front matter key, not per post
-        more = f" (and in {len(places) - 1} more posts)" if len(places) > 1 else ""
+        others = len(places) - 1
+        more = f" (and in {others} more post{'s' if others != 1 else ''})" if others else ""
         report.notes.append(Note(places[0].path, places[0].line, what + more))
     for name, old in sorted(site.files.items()):
         dest = target / "static" / name

@@ -339,7 +339,10 @@ def _front(data: dict[str, Any], keys: dict[str, str], body: Body) -> dict[str, 
         elif low == "summary" and value:
             front["summary"] = str(value)
         elif low == "series" and value:
-            front["series"] = str(value[0] if isinstance(value, list) else value)
+            names = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+            front["series"] = names[0]
+            if len(names) > 1:  # a blogkeeper post is in one series
+                body.note_key("series", f"series {names[1:]} left out: a post has one series")
         elif low in ("images", "image", "featured_image") and value:
             front["image"] = str(value[0] if isinstance(value, list) else value)
         else:
