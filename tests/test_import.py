@@ -75,6 +75,23 @@ def test_old_generators_heading_ids() -> None:
     assert common.dedupe_ruby(["a", "a", "b", "a"]) == ["a", "a-1", "b", "a-2"]
 
 
+def test_dollar_math_from_configuration_or_posts(tmp_path: Path) -> None:
+    with_dollar = tmp_path / "a.html"
+    with_dollar.write_text("MathJax.Hub.Config({tex2jax: {inlineMath: [['$','$']]}})")
+    default = tmp_path / "b.html"
+    default.write_text('<script src="https://cdn.example/MathJax.js?config=TeX-AMS_CHTML">')
+    nothing = tmp_path / "c.html"
+    nothing.write_text("<p>no math library here</p>")
+    report = common.Report()
+    assert common.dollar_is_math([default, with_dollar], ["costs $5 and $6"], report)
+    assert not common.dollar_is_math([default], [r"$\alpha_i$ and $x^2$"], report)
+    assert not report.notes  # both decided by a configuration
+    # no configuration at all (a theme outside the repository): the posts decide
+    assert common.dollar_is_math([nothing], [r"$\alpha_i$, $x^2$ and $n$"], report)
+    assert not common.dollar_is_math([nothing], ["from $5 to $6 or $ten$"], report)
+    assert len(report.notes) == 2 and "2 of 3 look like TeX" in report.notes[0].what
+
+
 def test_hugo_urlize() -> None:
     assert hugo.urlize("POLUSA: A Large Dataset", True) == "polusa-a-large-dataset"
     assert hugo.urlize("A grid operator's dream", True) == "a-grid-operators-dream"
@@ -225,6 +242,8 @@ def test_hugo_site_toml_and_posts(tmp_path: Path) -> None:
     places = report_lines(report)
     assert any("youtube" in text for p, _, text in places if p == "posts/first-light.md")
     assert any("/missing/page/" in t and "broken" in t for p, _, t in places)
+    # a full URL on the site's own host is checked like a site path
+    assert any("https://hugo.example.net/gone/" in t and "broken" in t for _, _, t in places)
 
 
 def test_detection_and_refusals(tmp_path: Path) -> None:

@@ -42,10 +42,8 @@ def import_site(source: Path, target: Path, kind: str | None = None) -> Report:
     report = Report()
     reader = jekyll.read_site if kind == "jekyll" else hugo.read_site
     site, old, old_id = reader(source, report)
-    base = site.config["url"].split("://", 1)[-1]
-    base_path = "/" + base.split("/", 1)[1] if "/" in base else "/"
     common.unify_names(site.posts, report)
-    check_links(site, old, base_path, report, old_id)
+    check_links(site, old, site.config["url"], report, old_id)
     broken = sum(1 for p in site.posts for n in p.body.notes if n[2])
     if broken or report.unresolved:
         site.config["build"] = {"broken_links": "warn"}

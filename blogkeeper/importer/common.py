@@ -425,17 +425,42 @@ DOLLAR_CONFIG = re.compile(r"""\[\s*['"]\$['"]\s*,\s*['"]\$['"]\s*\]|left:\s*['"
 SINGLE_DOLLAR = re.compile(r"(?<![\\$])\$(?!\$)(?=\S)([^$\n]*?[^\s\\$])\$(?![$\d])")
 
 
-def dollar_is_math(places: list[Path]) -> bool:
-    """Whether a MathJax or KaTeX configuration in these files reads `$...$` as math
-    (`inlineMath: [['$','$']]`, `{left: '$', ...}`, goldmark passthrough's `['$', '$']`):
-    by default neither does."""
+MATH_LIBRARY = re.compile(r"mathjax|katex", re.IGNORECASE)
+TEX_LIKE = re.compile(r"[\\^_{}]")
+
+
+def dollar_is_math(places: list[Path], bodies: list[str], report: Report) -> bool:
+    """Whether the old site read `$...$` as math. Its MathJax or KaTeX configuration
+    says (`inlineMath: [['$','$']]`, `{left: '$', ...}`, goldmark passthrough's
+    `['$', '$']`; by default neither reads `$`). When the source holds no configuration
+    at all (a theme kept outside the repository), the posts say: math when most `$...$`
+    spans hold TeX (a backslash, `^`, `_` or braces); the report says which was chosen."""
+    configured = False
     for place in places:
         try:
-            if DOLLAR_CONFIG.search(place.read_text(encoding="utf-8", errors="replace")):
-                return True
+            text = place.read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
-    return False
+        if DOLLAR_CONFIG.search(text):
+            return True
+        configured = configured or bool(MATH_LIBRARY.search(text))
+    if configured:
+        return False
+    spans = [m.group(1) for body in bodies for m in SINGLE_DOLLAR.finditer(body)]
+    if not spans:
+        return False
+    tex = sum(1 for span in spans if TEX_LIKE.search(span))
+    math = 2 * tex >= len(spans)
+    what = "math" if math else "text"
+    report.notes.append(
+        Note(
+            "posts/",
+            None,
+            f"no MathJax or KaTeX configuration in the source (a theme kept elsewhere?): "
+            f"`$...$` read as {what}, as {tex} of {len(spans)} look like TeX; check a post",
+        )
+    )
+    return math
 
 
 def escape_text_dollars(body: Body) -> None:

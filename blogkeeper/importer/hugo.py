@@ -110,7 +110,8 @@ def read_site(source: Path, report: Report) -> tuple[NewSite, OldSite, Callable[
                 if asset.is_file() and asset.suffix not in SUFFIXES:
                     rel = asset.relative_to(path.parent).as_posix()
                     old_files[post.url.strip("/") + "/" + rel] = asset
-    dollar_math = common.dollar_is_math(_math_config_files(source))
+    bodies = [post.body.text() for post in site.posts]
+    dollar_math = common.dollar_is_math(_math_config_files(source), bodies, report)
     for post in site.posts:
         _convert_body(post, pages, base_path, passthrough, dollar_math)
         common.keep_heading_ids(post.body, common.goldmark_id)

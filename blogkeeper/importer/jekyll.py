@@ -38,7 +38,6 @@ def detect(source: Path) -> bool:
 
 def read_site(source: Path, report: Report) -> tuple[NewSite, OldSite, Callable[[str], str]]:
     config = _config(source)
-    dollar_math = dollar_is_math(source)
     base = urlsplit(str(config.get("baseurl") or "")).path.strip("/")
     base_path = f"/{base}/" if base else "/"
     url = str(config.get("url") or "").rstrip("/")
@@ -67,6 +66,8 @@ def read_site(source: Path, report: Report) -> tuple[NewSite, OldSite, Callable[
         if post is not None:
             by_name[path.stem] = post
             site.posts.append(post)
+    bodies = [post.body.text() for post in site.posts]
+    dollar_math = common.dollar_is_math(_math_config_files(source), bodies, report)
     for post in site.posts:
         _convert_body(post, by_name, base_path, dollar_math, source)
         common.keep_heading_ids(post.body, old_id)
@@ -374,13 +375,13 @@ COMMENT = re.compile(TAG + r"(end)?comment" + END)
 LIQUID = re.compile(r"\{%.*?%\}|\{\{.*?\}\}")
 
 
-def dollar_is_math(source: Path) -> bool:
-    """Whether the old site's MathJax or KaTeX read `$...$` as math (kramdown itself
-    reads only `$$`): their configuration in the layouts, includes or _config.yml."""
+def _math_config_files(source: Path) -> list[Path]:
+    """Where a Jekyll site configures MathJax or KaTeX (kramdown itself reads only `$$`):
+    _config.yml, its layouts and includes, and the HTML pages at its root."""
     places = [source / "_config.yml", *source.glob("*.html")]
     for folder in ("_includes", "_layouts"):
         places += [p for p in (source / folder).rglob("*") if p.is_file()]
-    return common.dollar_is_math(places)
+    return places
 
 
 def _convert_body(

@@ -70,11 +70,15 @@ def targets(body: Body) -> list[tuple[int, int, str]]:
     return found
 
 
-def site_path(target: str, page_url: str, base: str) -> str | None:
+def site_path(target: str, page_url: str, base: str, host: str = "") -> str | None:
     """The site path (from the site root, no leading "/") a link on the page at
-    `page_url` points at, or None for other sites, mailto: and the like."""
+    `page_url` points at, or None for other sites, mailto: and the like. A full URL on
+    the site's own host (`host`, http or https) is a site path too."""
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or target.startswith(("#", "{", "//")):
+    own = parts.scheme in ("http", "https") and bool(host) and parts.netloc.lower() == host
+    if own:
+        target = parts.path or "/"
+    elif parts.scheme or parts.netloc or target.startswith(("#", "{", "//")):
         return None
     path = unquote(parts.path)
     if not path:
@@ -141,10 +145,13 @@ def _served(path: str, known: set[str]) -> bool:
 
 
 def check_links(
-    site: NewSite, old: OldSite, base: str, report: Report, old_id: Callable[[str], str]
+    site: NewSite, old: OldSite, url: str, report: Report, old_id: Callable[[str], str]
 ) -> None:
     """Copy the old files the posts link to into `site.files`; note each link that
-    answers on neither site, and each link to a page of the old site not imported."""
+    answers on neither site, and each link to a page of the old site not imported.
+    `url` is the site's address (`https://example.org/blog/`)."""
+    parts = urlsplit(url)
+    host, base = parts.netloc.lower(), parts.path or "/"
     new_pages = {""}
     for post in site.posts:
         if post.front.get("draft"):
@@ -159,7 +166,7 @@ def check_links(
             where = f"link to `{target}`"
             if target.startswith("#") and len(target) > 1 and unquote(target[1:]) not in own:
                 post.body.note(origin, f"{where}: no such id in this post", broken=True)
-            path = site_path(target, post.url, base)
+            path = site_path(target, post.url, base, host)
             if path is None:
                 continue
             fragment = urlsplit(target).fragment
@@ -179,5 +186,5 @@ def check_links(
             else:
                 post.body.note(origin, f"{where}: broken on the old site too", broken=True)
                 resolved = False
-            if resolved and path and not target.startswith("/"):
+            if resolved and path and not target.startswith("/") and not urlsplit(target).scheme:
                 _absolute(post.body, index, target, base + path)
