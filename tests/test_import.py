@@ -87,9 +87,9 @@ def test_dollar_math_from_configuration_or_posts(tmp_path: Path) -> None:
     assert not common.dollar_is_math([default], [r"$\alpha_i$ and $x^2$"], report)
     assert not report.notes  # both decided by a configuration
     # no configuration at all (a theme outside the repository): the posts decide
-    assert common.dollar_is_math([nothing], [r"$\alpha_i$, $x^2$ and $n$"], report)
-    assert not common.dollar_is_math([nothing], ["from $5 to $6 or $ten$"], report)
-    assert len(report.notes) == 2 and "2 of 3 look like TeX" in report.notes[0].what
+    assert common.dollar_is_math([nothing], [r"$\alpha_i$, $x^2$, $n$ or $many words$"], report)
+    assert not common.dollar_is_math([nothing], ["from $5 to $6 or $ten dollars$"], report)
+    assert len(report.notes) == 2 and "3 of 4 look like math" in report.notes[0].what
 
 
 def test_hugo_urlize() -> None:

@@ -426,7 +426,8 @@ SINGLE_DOLLAR = re.compile(r"(?<![\\$])\$(?!\$)(?=\S)([^$\n]*?[^\s\\$])\$(?![$\d
 
 
 MATH_LIBRARY = re.compile(r"mathjax|katex", re.IGNORECASE)
-TEX_LIKE = re.compile(r"[\\^_{}]")
+# TeX commands, sub- and superscripts, braces, operators, or a short name (`$n$`, `$G$`)
+TEX_LIKE = re.compile(r"[\\^_{}=+<>*/|()]|^\w{1,3}'*$")
 
 
 def dollar_is_math(places: list[Path], bodies: list[str], report: Report) -> bool:
@@ -434,7 +435,8 @@ def dollar_is_math(places: list[Path], bodies: list[str], report: Report) -> boo
     says (`inlineMath: [['$','$']]`, `{left: '$', ...}`, goldmark passthrough's
     `['$', '$']`; by default neither reads `$`). When the source holds no configuration
     at all (a theme kept outside the repository), the posts say: math when most `$...$`
-    spans hold TeX (a backslash, `^`, `_` or braces); the report says which was chosen."""
+    spans look like math (a TeX command, `^`, `_`, braces, an operator, or a name of up
+    to three letters like `$n$`); the report says which was chosen."""
     configured = False
     for place in places:
         try:
@@ -457,7 +459,7 @@ def dollar_is_math(places: list[Path], bodies: list[str], report: Report) -> boo
             "posts/",
             None,
             f"no MathJax or KaTeX configuration in the source (a theme kept elsewhere?): "
-            f"`$...$` read as {what}, as {tex} of {len(spans)} look like TeX; check a post",
+            f"`$...$` read as {what}, as {tex} of {len(spans)} look like math; check a post",
         )
     )
     return math
