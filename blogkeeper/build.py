@@ -19,10 +19,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from blogkeeper import checkcode, checkrecord, feeds, links, llms, pages, render, urls
+from blogkeeper import checkcode, checkrecord, feeds, links, llms, pages, redirects, render, urls
 from blogkeeper.cache import Cache
 from blogkeeper.config import SiteConfig, load_config
-from blogkeeper.content import LoadOptions, select_posts, slugify
+from blogkeeper.content import LoadOptions, select_posts, slugify, url_line
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.model import (
     BuildOptions,
@@ -92,10 +92,19 @@ def build(
             for o in [*made, *feeds.render_feeds(site, session.feeds)]
             if o.path not in overridden or not o.path.startswith(urls.ASSETS)
         ]
-        generated, static = llms.render_llms(site, generated, static, session.llms)
-        outputs = _checked([*generated, *static])
-        links.check_links(site, outputs)
+        generated, static, llms_warnings = llms.render_llms(site, generated, static, session.llms)
+        # After llms: `_headers` has no rule for redirect pages (one each would pass
+        # Cloudflare's limit of 100 rules); they get the pattern rules' links.
+        moved, static, moved_warnings = redirects.render_redirects(site, static)
+        outputs = _checked([*generated, *moved, *static], _owners(site, static))
+        if clashing := redirects.clashes(site, (o.path for o in outputs)):
+            raise BuildError(clashing)
         links.check_images(site, outputs)
+        broken = links.check_links(site, outputs)
+        if broken and config.build.broken_links != "warn":
+            raise BuildError(broken)
+        warnings = (*llms_warnings, *moved_warnings, *broken)
+        site = replace(site, warnings=(*site.warnings, *warnings))
     finally:
         cache.finish()
     return site, outputs
@@ -331,25 +340,59 @@ def static_files(root: Path) -> list[Output]:
     return outputs
 
 
-def _checked(outputs: list[Output]) -> list[Output]:
-    """Outputs sorted by path; a path claimed twice or escaping the root is an error."""
-    seen: dict[str, Output] = {}
+# Who asked for an output, for an error when two want one path: (file, line, what).
+Owner = tuple[str, int | None, str]
+
+
+def _owners(site: Site, static: list[Output]) -> dict[str, list[Owner]]:
+    """Who asks for each output a post or static/ makes, by path, in output order: a
+    path with two owners (a post's page and an alias) has both. The rest is blogkeeper's."""
+    owners: dict[str, list[Owner]] = defaultdict(list)
+    for entry in site.posts:
+        post, line = entry.post, url_line(entry.post)
+        owners[urls.page_file(post.path)].append((post.source, line, f"the page of {post.source}"))
+        owners[urls.twin_path(post)].append((post.source, line, f"the twin of {post.source}"))
+    for entry in site.posts:
+        for alias in entry.post.aliases:
+            what = f"alias {alias} of {entry.post.source}"
+            owner = (entry.post.source, entry.post.lines.get("aliases"), what)
+            owners[urls.alias_page(alias)].append(owner)
+    for output in static:
+        owners[output.path].append((f"static/{output.path}", None, f"static/{output.path}"))
+    return owners
+
+
+def _checked(outputs: list[Output], owners: dict[str, list[Owner]]) -> list[Output]:
+    """Outputs sorted by path; a path claimed twice (case aside: some hosts ignore it) or
+    escaping the root is an error, located at the post or static file that asked for it."""
+    seen: dict[str, tuple[Output, Owner]] = {}
     errors = []
     for output in outputs:
         parts = output.path.split("/")
         if output.path.startswith("/") or any(p in ("", ".", "..") for p in parts):
             errors.append(ContentError(output.path, None, "output path escapes the site"))
+        claims = owners.get(output.path)
+        mine = f"/{output.path}, which blogkeeper makes (a list, topic, series or feed page)"
+        owner = claims.pop(0) if claims else ("", None, mine)
         key = output.path.casefold()
         if key in seen:
-            errors.append(
-                ContentError(
-                    f"static/{output.path}",
-                    None,
-                    f"two outputs want /{output.path}",
-                    "a file in static/ clashes with a generated page",
-                )
-            )
-        seen[key] = output
+            first, first_owner = seen[key]
+            errors.append(_clash(first_owner, owner, first.path != output.path))
+        seen[key] = (output, owner)
     if errors:
         raise BuildError(errors)
-    return sorted(seen.values(), key=lambda o: o.path)
+    return sorted((output for output, _ in seen.values()), key=lambda o: o.path)
+
+
+def _clash(a: Owner, b: Owner, case: bool) -> ContentError:
+    """Two owners of one output path: reported where the author can change it, at a post
+    rather than static/, and at either rather than at blogkeeper's own page."""
+    if not a[0] or (b[0] and a[0].startswith("static/") and not b[0].startswith("static/")):
+        a, b = b, a
+    hosts = " on hosts that ignore case" if case else ""
+    message = f"{a[2]} and {b[2]} are one file{hosts}"
+    if a[0].startswith("static/"):
+        hint = "a file in static/ clashes with a generated page"
+    else:
+        hint = "change the post's `permalink`, `slug` or `aliases`"
+    return ContentError(a[0], a[1], message, hint)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from blogkeeper import urls
 from blogkeeper.errors import BuildError, ContentError, did_you_mean
 from blogkeeper.files import read_regular
 
@@ -69,6 +70,14 @@ class CheckCodeConfig:
     timeout: float = 60.0
 
 
+BROKEN_LINKS = ("error", "warn")  # what a link that does not resolve does to a build
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    broken_links: str = "error"  # "warn": such a link is a warning, and the build succeeds
+
+
 @dataclass(frozen=True)
 class SiteConfig:
     root: Path
@@ -80,13 +89,18 @@ class SiteConfig:
     timezone: str = "UTC"
     posts_per_page: int = 10
     max_post_bytes: int = 2_000_000
+    permalink: str = urls.DEFAULT_PERMALINK  # where posts live (urls.permalink_path)
     image: str = ""  # the social card of pages without their own: a site path or https URL
     feed: FeedConfig = field(default_factory=FeedConfig)
     highlight: HighlightConfig = field(default_factory=HighlightConfig)
     llms: LlmsConfig = field(default_factory=LlmsConfig)
     check_code: CheckCodeConfig = field(default_factory=CheckCodeConfig)
+    build: BuildConfig = field(default_factory=BuildConfig)
+    # `[extra]`: free-form values for the templates (`site.extra`); blogkeeper reads none
+    extra: dict[str, Any] = field(default_factory=dict, hash=False)
     # Where blog.toml sets `image`, for the error when no file is there (links.py).
     image_line: int | None = field(default=None, compare=False)
+    permalink_line: int | None = field(default=None, compare=False)  # for warnings
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -111,6 +125,7 @@ _SECTIONS: dict[str, type] = {
     "highlight": HighlightConfig,
     "llms": LlmsConfig,
     "check_code": CheckCodeConfig,
+    "build": BuildConfig,
 }
 
 
@@ -184,9 +199,22 @@ def _finish(
         errors.extend(_check_feed_kinds(values["feed"], text))
     if "highlight" in values:
         errors.extend(_check_styles(values["highlight"], text))
+    if "build" in values and values["build"].broken_links not in BROKEN_LINKS:
+        value = values["build"].broken_links
+        errors.append(
+            ContentError(
+                CONFIG_NAME,
+                _line_of(text, "broken_links", "build"),
+                f'`build.broken_links` must be "error" or "warn", not {value!r}',
+                did_you_mean(value, BROKEN_LINKS),
+            )
+        )
+    if "permalink" in values and (wrong := urls.permalink_problem(values["permalink"])):
+        errors.append(ContentError(CONFIG_NAME, _line_of(text, "permalink"), *wrong))
     if problem := image_problem(values.get("image", "")):
         errors.append(ContentError(CONFIG_NAME, _line_of(text, "image"), f"`image` {problem}"))
     values["image_line"] = _line_of(text, "image")
+    values["permalink_line"] = _line_of(text, "permalink")
     if "check_code" in values and values["check_code"].timeout > MAX_TIMEOUT:
         line = _line_of(text, "timeout", "check_code")
         message = f"`check_code.timeout` must be at most {MAX_TIMEOUT:g} seconds"
@@ -285,7 +313,8 @@ def _check_table(
     errors: list[ContentError],
     section: str | None,
 ) -> dict[str, Any]:
-    known = {f.name: f for f in fields(cls) if f.name not in ("root", "image_line")}
+    lines = ("root", "image_line", "permalink_line")  # set by blogkeeper, not in blog.toml
+    known = {f.name: f for f in fields(cls) if f.name not in lines}
     values: dict[str, Any] = {}
     for key, value in data.items():
         where = f"{section}.{key}" if section else key
@@ -298,6 +327,9 @@ def _check_table(
                     did_you_mean(key, known),
                 )
             )
+            continue
+        if section is None and key == "extra":
+            values[key] = _extra_table(value, text, errors)
             continue
         if section is None and key in _SECTIONS:
             if not isinstance(value, dict):
@@ -325,6 +357,36 @@ def _check_table(
             continue
         values[key] = checked
     return values
+
+
+def _extra_table(value: Any, text: str, errors: list[ContentError]) -> dict[str, Any]:
+    """`[extra]` as written: any TOML values, checked only for control characters (every
+    string a template may put in a page)."""
+    line = _line_of(text, "extra")
+    if not isinstance(value, dict):
+        errors.append(ContentError(CONFIG_NAME, line, "`extra` must be a table"))
+        return {}
+    for found in nested_strings(value):
+        if match := CONTROL.search(found):
+            message = f"`extra` holds control character U+{ord(match[0]):04X}"
+            errors.append(ContentError(CONFIG_NAME, line, message, CONTROL_HINT))
+            break
+    return value
+
+
+def nested_strings(value: Any) -> list[str]:
+    """Every string in a value of nested lists and mappings, keys included."""
+    found: list[str] = []
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, dict):
+            todo += [*item.keys(), *item.values()]
+        elif isinstance(item, list | tuple):
+            todo += list(item)
+    return found
 
 
 def _strings(value: Any) -> tuple[str, ...]:

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from blogkeeper.config import CONTROL, CONTROL_HINT, SiteConfig, image_problem
+from blogkeeper import urls
+from blogkeeper.config import CONTROL, CONTROL_HINT, SiteConfig, image_problem, nested_strings
 from blogkeeper.errors import BuildError, ContentError, did_you_mean
 from blogkeeper.fences import find_fold
 from blogkeeper.files import read_regular
 from blogkeeper.model import Post
-from blogkeeper.urls import image_path, post_path
+from blogkeeper.urls import image_path
 
 if TYPE_CHECKING:
     import yaml
@@ -50,9 +51,27 @@ FIELDS = {
     "draft": "bool",
     "check_code": "bool",
     "llms": "bool",
+    "permalink": "text",
+    "aliases": "list",
+    "extra": "mapping",
     "image": "image",
 }
 REQUIRED = ("title", "date")
+# Front-matter names other generators (Jekyll, Hugo, Pelican) use, and what to do instead.
+OTHER_NAMES = {
+    "categories": "did you mean `tags`? blogkeeper's topics are the post's `tags`",
+    "category": "did you mean `tags`? blogkeeper's topics are the post's `tags`",
+    "excerpt": "did you mean `summary`? (the intro shown on lists ends at a `<!--more-->` line)",
+    "description": "did you mean `summary`?",
+    "lastmod": "did you mean `updated`?",
+    "modified": "did you mean `updated`?",
+    "layout": (
+        "remove it: templates decide the layout (templates/post.html for every post; "
+        "see `blogkeeper templates`), or keep a value for your templates under `extra`"
+    ),
+    "url": "did you mean `permalink`? (a path such as /2015/05/old-name/)",
+    "published": "did you mean `draft`? (`published: false` is `draft: true`)",
+}
 
 
 def load_posts(config: SiteConfig, options: LoadOptions) -> list[Post]:
@@ -141,8 +160,14 @@ def parse_post(config: SiteConfig, path: Path, source: str, text: str) -> Post:
     values = _check_fields(meta, source, config)
     lines = body.split("\n")
     slug = _slug_for(values, meta, path, source)
-    folder = post_path(values["date"], slug)
-    image = _image(values.get("image"), folder, meta, source)
+    permalink = values.get("permalink")
+    if permalink:
+        site_path = permalink.removeprefix("/")
+    else:
+        title = _title_for(values, path) or slug
+        site_path = urls.permalink_path(config.permalink, values["date"], slug, title)
+    folder = site_path if site_path.endswith("/") else site_path.rpartition("/")[0] + "/"
+    image = _image(values.get("image"), folder.removeprefix("/"), meta, source)
     return Post(
         source=source,
         title=values["title"],
@@ -159,7 +184,10 @@ def parse_post(config: SiteConfig, path: Path, source: str, text: str) -> Post:
         body=body,
         body_line=body_line,
         fold=find_fold(lines),
-        path=folder,
+        path=site_path,
+        aliases=tuple(values.get("aliases", ())),
+        extra=values.get("extra", {}),
+        lines={key: line for key, (_, line) in meta.items()},
         image=image,
         image_line=meta["image"][1] if image else None,
     )
@@ -414,6 +442,10 @@ def _construct(loader: yaml.SafeLoader, node: yaml.Node, kind: str | None) -> An
     if kind is None:
         return None
     _refuse_tag(loader, node)
+    if kind == "mapping":
+        if not isinstance(node, yaml.MappingNode):
+            return _NOT_MAPPING
+        return _plain(loader, node, 0, [_EXTRA_VALUES])
     if kind == "list" and isinstance(node, yaml.SequenceNode):
         if not all(isinstance(item, yaml.ScalarNode) for item in node.value):
             return _NESTED
@@ -429,6 +461,35 @@ def _construct(loader: yaml.SafeLoader, node: yaml.Node, kind: str | None) -> An
         # `tags:` left empty is no tags; `tags: AI` is one.
         return [] if node.tag == "tag:yaml.org,2002:null" else [node.value]
     return loader.construct_object(node)
+
+
+_NOT_MAPPING = ("not a mapping",)
+_EXTRA_DEPTH = 10  # how deep `extra` may nest: deep enough for any template's settings
+# How many values `extra` may hold: YAML's `&anchor`/`*alias` can repeat a list inside
+# itself ten levels deep (a billion values from a few lines), and building it would never end.
+_EXTRA_VALUES = 10_000
+
+
+def _plain(loader: yaml.SafeLoader, node: yaml.Node, depth: int, budget: list[int]) -> Any:
+    """A free-form value (`extra`) built from its node: mappings with text keys, lists and
+    scalars, no tags, at most `_EXTRA_DEPTH` levels deep and `_EXTRA_VALUES` values
+    (`_NESTED` stands for what is past either)."""
+    import yaml
+
+    _refuse_tag(loader, node)
+    budget[0] -= 1
+    if budget[0] < 0 or (depth >= _EXTRA_DEPTH and not isinstance(node, yaml.ScalarNode)):
+        return _NESTED
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_object(node)
+    if isinstance(node, yaml.SequenceNode):
+        return [_plain(loader, item, depth + 1, budget) for item in node.value]
+    mapping = {}
+    for key, value in node.value:
+        if not isinstance(key, yaml.ScalarNode):
+            return _NESTED
+        mapping[str(key.value)] = _plain(loader, value, depth + 1, budget)
+    return mapping
 
 
 def _refuse_tag(loader: yaml.SafeLoader, node: yaml.Node) -> None:
@@ -462,11 +523,8 @@ def _check_fields(
             errors.append(value.error)
             continue
         if kind is None:
-            errors.append(
-                ContentError(
-                    source, line, f"unknown front-matter key `{key}`", did_you_mean(key, FIELDS)
-                )
-            )
+            hint = OTHER_NAMES.get(key.lower()) or did_you_mean(key, FIELDS)
+            errors.append(ContentError(source, line, f"unknown front-matter key `{key}`", hint))
             continue
         # Controls first, in the value as written: `strip` would hide a tag's U+0085.
         problem, hint = _control_problem(value)
@@ -476,6 +534,8 @@ def _check_fields(
             checked = _join_surrogate_pairs(checked)
         if not problem and any(_SURROGATE.search(text) for text in _texts(checked)):
             problem = "contains a lone surrogate (a \\uD800-\\uDFFF escape) that no file can store"
+        if not problem:
+            problem, hint = _url_problem(key, checked)
         if problem:
             errors.append(ContentError(source, line, f"`{key}` {problem}", hint))
         else:
@@ -503,13 +563,28 @@ def _control_problem(value: Any) -> tuple[str | None, str | None]:
 
 
 def _texts(value: Any) -> list[str]:
-    return [t for t in (value if isinstance(value, list) else [value]) if isinstance(t, str)]
+    return nested_strings(value)
+
+
+def _url_problem(key: str, value: Any) -> tuple[str | None, str | None]:
+    """(problem, hint) for a `permalink` or an alias that is no usable site path."""
+    if key == "permalink" and value:
+        if problem := urls.path_problem(value, page=True):
+            return problem, 'for example permalink: "/2015/05/21/old-name/"'
+        return None, None
+    if key == "aliases":
+        for alias in value:
+            if problem := urls.path_problem(alias, page=False):
+                return f"{alias!r} {problem}", "write each old URL as a path: /2015/05/old-name/"
+    return None, None
 
 
 def _join_surrogate_pairs(value: Any) -> Any:
     """YAML reads `"\\ud83d\\ude00"` (JSON's escape for one emoji) as two halves: join them."""
     if isinstance(value, list):
         return [_join_surrogate_pairs(v) for v in value]
+    if isinstance(value, dict):
+        return {_join_surrogate_pairs(k): _join_surrogate_pairs(v) for k, v in value.items()}
     if not isinstance(value, str) or not _SURROGATE.search(value):
         return value
     try:
@@ -535,7 +610,27 @@ def _check_value(kind: str, value: Any, config: SiteConfig) -> tuple[Any, str | 
         if isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value):
             return _unique(v.strip() for v in value), None
         return None, "must be a list of names, like [AI, Musings]"
+    if kind == "mapping":
+        if value is _NOT_MAPPING:
+            return None, "must be a mapping of `key: value` lines, indented under it"
+        if _NESTED in nested_values(value):
+            problem = f"nests deeper than {_EXTRA_DEPTH} levels, holds more than "
+            return None, f"{problem}{_EXTRA_VALUES:,} values, or has a key that is no name"
+        return value, None
     return _check_date(value, config)
+
+
+def nested_values(value: Any) -> list[Any]:
+    """Every value inside a value of nested lists and mappings."""
+    found, todo = [], [value]
+    while todo:
+        item = todo.pop()
+        found.append(item)
+        if isinstance(item, dict):
+            todo += item.values()
+        elif isinstance(item, list):
+            todo += item
+    return found
 
 
 def _check_date(value: Any, config: SiteConfig) -> tuple[Any, str | None]:
@@ -594,6 +689,17 @@ def _slug_for(
     return _choose_slug(explicit, name, values["title"], source)
 
 
+def _title_for(values: dict[str, Any], path: Path) -> str:
+    """The `:title` of a permalink: `slug:` or else the file name without its leading
+    date, with its case kept (`2015-05-21-Javascript-Tips.md` -> `Javascript-Tips`)."""
+    explicit = values.get("slug") or None
+    if explicit is not None:
+        return urls.title_segment(explicit)
+    bundle = path.stem.lower() == "index" and path.parent.name != POSTS_DIR
+    name = path.parent.name if bundle else path.stem
+    return urls.title_segment(_DATE_PREFIX.sub("", name))
+
+
 def _choose_slug(explicit: str | None, stem: str, title: str, source: str) -> str:
     candidates = [explicit] if explicit is not None else [_DATE_PREFIX.sub("", stem), title]
     for candidate in candidates:
@@ -604,20 +710,26 @@ def _choose_slug(explicit: str | None, stem: str, title: str, source: str) -> st
 
 
 def _collisions(posts: list[Post]) -> list[ContentError]:
+    """Two posts on one page file; case does not count, as some hosts ignore it."""
     seen: dict[str, Post] = {}
     errors = []
     for post in sorted(posts, key=lambda p: p.source):
-        key = post.path.casefold()
+        key = urls.page_file(post.path).casefold()
         if key in seen:
             other = seen[key]
-            errors.append(
-                ContentError(
-                    post.source,
-                    1,
-                    f"this post has the same URL /{post.path} as {other.source}",
-                    "give one of them a different `slug`",
-                )
-            )
+            same = other.path == post.path
+            message = f"this post has the same URL /{post.path} as {other.source}"
+            if not same:
+                message += f" (/{other.path}) on hosts that ignore case"
+            hint = "give one of them a different `slug`"
+            if "permalink" in post.lines or "permalink" in other.lines:
+                hint = "change one's `permalink`, or give it a different `slug`"
+            errors.append(ContentError(post.source, url_line(post), message, hint))
         else:
             seen[key] = post
     return errors
+
+
+def url_line(post: Post) -> int:
+    """The front-matter line that decides a post's URL: `permalink`, else `slug`, else 1."""
+    return post.lines.get("permalink") or post.lines.get("slug") or 1

@@ -4,7 +4,9 @@ Given a `Snapshot` of a build (output path -> bytes) and a request's raw path an
 these functions decide the response: unsafe paths refused (`..`, encoded slashes,
 backslashes, NUL), folders redirected to their slash form and never off-site, content
 types, the build's `_headers` rules (as Cloudflare Pages applies them: in file order,
-repeated headers joined, `! Name` detaching, `:splat` and `:name` filled in), `Link:`
+repeated headers joined, `! Name` detaching, `:splat` and `:name` filled in), its
+`_redirects` rules (as Cloudflare Pages follows them: the first that matches, before any
+file; only those that stay on the site), `Link:`
 discovery headers, `Accept: text/markdown` negotiation, the site's 404.html, ETag
 and conditional GET. `serve` is the only user. This module does no I/O and never sends
 CORS headers.
@@ -21,7 +23,9 @@ from pathlib import Path
 from urllib.parse import quote, unquote
 
 HEADERS_FILE = "_headers"
-HOST_FILES = frozenset({HEADERS_FILE, "_redirects"})  # read by hosts, never served by them
+REDIRECTS_FILE = "_redirects"
+HOST_FILES = frozenset({HEADERS_FILE, REDIRECTS_FILE})  # read by hosts, never served by them
+REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 # Headers a site's _headers may set in the preview too; never CORS, caching or cookies.
 PASSED_HEADERS = frozenset(
     {
@@ -46,11 +50,44 @@ class Snapshot:
     base: str
     files: Mapping[str, bytes]
     rules: tuple[Rule, ...]  # from the build's _headers file, if it has one
+    redirects: tuple[Redirect, ...] = ()  # from its _redirects file, if it has one
 
     @classmethod
     def of(cls, base: str, files: Mapping[str, bytes]) -> Snapshot:
         rules = header_rules(files.get(HEADERS_FILE, b"").decode("utf-8", "replace"))
-        return cls(base, dict(files), rules)
+        moved = redirect_rules(files.get(REDIRECTS_FILE, b"").decode("utf-8", "replace"))
+        return cls(base, dict(files), rules, moved)
+
+
+@dataclass(frozen=True)
+class Redirect:
+    """One rule of a Netlify / Cloudflare Pages `_redirects` file: `from to [code]`."""
+
+    pattern: re.Pattern[str]  # matches a decoded URL path; `*` and `:name` are groups
+    target: str  # a path on the site, with `:splat` and `:name` to fill in
+    status: int
+
+
+def redirect_rules(text: str) -> tuple[Redirect, ...]:
+    """The rules of a `_redirects` file that a preview can follow: a redirect status (the
+    one given, else Cloudflare's default 302; blogkeeper writes 301) to a path on this
+    site. Rewrites (200), forced rules (`301!`), conditions and targets on other hosts
+    are Netlify's or another server's business and are left out."""
+    found = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) not in (2, 3) or fields[0].startswith("#"):
+            continue
+        source, target = fields[0], fields[1]
+        code = fields[2] if len(fields) == 3 else "302"
+        if not code.isdigit() or int(code) not in REDIRECT_CODES:
+            continue
+        if not source.startswith("/") or not target.startswith("/") or target.startswith("//"):
+            continue
+        pattern = _rule_pattern(source)
+        if pattern is not None:
+            found.append(Redirect(pattern, target, int(code)))
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -119,7 +156,11 @@ class Response:
 
 
 def lookup(site: Snapshot, segments: list[str], query: str, accept: str) -> Response:
-    """A file of the build, a folder's index.html (or its twin), a redirect or the 404."""
+    """A `_redirects` rule's redirect, a file of the build, a folder's index.html (or its
+    twin), a folder's redirect to its `/` form or the 404."""
+    moved = follow_redirects(site.redirects, "/" + "/".join(segments))
+    if moved is not None:
+        return moved
     base_parts = [p for p in site.base.split("/") if p]
     if segments[: len(base_parts)] != base_parts:
         if segments == [""]:
@@ -128,6 +169,8 @@ def lookup(site: Snapshot, segments: list[str], query: str, accept: str) -> Resp
     parts = segments[len(base_parts) :] or [""]
     path = "/".join(parts)
     if parts[-1] != "":
+        if path.endswith(".html") and path in site.files:  # a post at x.html: twin x.md
+            return negotiate(site, path, path.removesuffix(".html") + ".md", accept)
         if path in site.files and path not in HOST_FILES:
             return file_response(site, path)
         if path + "/index.html" in site.files:  # a folder with no page is a 404 at once
@@ -137,6 +180,21 @@ def lookup(site: Snapshot, segments: list[str], query: str, accept: str) -> Resp
     if page not in site.files:
         return not_found(site)
     return negotiate(site, page, path + "index.md", accept)
+
+
+def follow_redirects(rules: tuple[Redirect, ...], path: str) -> Response | None:
+    """The redirect of the first rule matching the decoded URL `path`, or None; always
+    to a path on this site."""
+    for rule in rules:
+        match = rule.pattern.fullmatch(path)
+        if match is not None:
+            groups = {k: v for k, v in match.groupdict().items() if v is not None}
+            location = quote(_filled(rule.target, groups), safe="/:@!$&'()*+,;=%~?#")
+            if location.startswith("//"):
+                continue  # a filled-in splat must not make it another host's address
+            headers = (("Location", location), ("Content-Type", "text/plain; charset=utf-8"))
+            return Response(rule.status, headers, b"")
+    return None
 
 
 def not_found(site: Snapshot) -> Response:
@@ -248,21 +306,30 @@ def apply_rules(rules: tuple[Rule, ...], url: str, headers: dict[str, tuple[str,
             given.add(key)
 
 
+def _paired(site: Snapshot, path: str) -> bool:
+    """Whether a page x.html has its twin x.md beside it, or a twin x.md its page."""
+    stem = path.rpartition(".")[0]
+    return stem + ".html" in site.files and stem + ".md" in site.files
+
+
 def _is_index(path: str) -> bool:
     return path == "index.html" or path.endswith("/index.html")
 
 
 def discovery_links(site: Snapshot, path: str) -> str:
-    """The llms.txt v2 `Link:` header for a page or a twin, naming only files that exist."""
+    """The llms.txt v2 `Link:` header for a page or a twin, naming only files that exist:
+    a folder's index.html and index.md, or a page x.html and x.md beside it."""
     folder, _, name = path.rpartition("/")
-    if name not in ("index.html", "index.md"):
-        return ""
     url = quote(site.base + (folder + "/" if folder else ""))
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or suffix not in ("html", "md") or (stem != "index" and not _paired(site, path)):
+        return ""
+    page = "" if stem == "index" else stem + ".html"
     links = []
-    if name == "index.html" and path.removesuffix("html") + "md" in site.files:
-        links.append(f'<{url}index.md>; rel="alternate"; type="text/markdown"')
-    if name == "index.md":
-        links.append(f'<{url}>; rel="alternate"; type="text/html"')
+    if suffix == "html" and path.removesuffix("html") + "md" in site.files:
+        links.append(f'<{url}{quote(stem)}.md>; rel="alternate"; type="text/markdown"')
+    if suffix == "md":
+        links.append(f'<{url}{quote(page)}>; rel="alternate"; type="text/html"')
     if "llms.txt" in site.files:
         links.append(f'<{quote(site.base)}llms.txt>; rel="describedby"')
     return ", ".join(links)

@@ -6,7 +6,8 @@ site's own `url`) must name an output file, and a `#fragment` must name an `id` 
 line where the link is written. External links are never fetched. A post's links and ids
 are found once, where it is rendered (`facts`, on lxml's HTML parser); a page is parsed
 here only when a link points into it for an id its post's HTML does not hold. Pure: a
-`Site` and its outputs in, a `BuildError` or nothing out.
+`Site` and its outputs in, the problems out (the build makes them errors, or warnings
+with `[build] broken_links = "warn"`).
 """
 
 from __future__ import annotations
@@ -102,8 +103,8 @@ def page_ids(data: bytes) -> frozenset[str]:
     return frozenset(str(v) for v in _IDS(document))
 
 
-def check_links(site: Site, outputs: Sequence[Output]) -> None:
-    """Raise `BuildError` naming each post line whose link does not resolve."""
+def check_links(site: Site, outputs: Sequence[Output]) -> list[ContentError]:
+    """A problem naming each post line whose link does not resolve."""
     site_url = site.config.url
     files = {o.path: o for o in outputs}
     ids: dict[str, frozenset[str]] = {}  # the pages parsed, by path
@@ -126,8 +127,7 @@ def check_links(site: Site, outputs: Sequence[Output]) -> None:
                 hint = "fix the address, or remove the link"
                 line = _line_of(entry.post, url)
                 errors.append(ContentError(entry.post.source, line, problem, hint))
-    if errors:
-        raise BuildError(errors)
+    return errors
 
 
 def check_images(site: Site, outputs: Sequence[Output]) -> None:

@@ -1,11 +1,12 @@
 """Output for language models: Markdown twins, /llms.txt, /llms-full.txt and `_headers`.
 
-Follows llms.txt v2 (llmstxt.org): each post gets a Markdown twin at `{post.path}index.md`,
-llms.txt maps the site in sections of `- [Title](url): notes` lines, llms-full.txt holds
-every twin, and `_headers` (Netlify / Cloudflare Pages) repeats the pages' `<link>`
-relations as HTTP `Link:` headers. Twins come from the author's Markdown, never from HTML
-converted back: the body of each is made where its post is rendered (`twin_body`). Pure:
-`Site` and outputs in, `Output` values out; no file is read or written.
+Follows llms.txt v2 (llmstxt.org): each post gets a Markdown twin at `{post.path}index.md`
+(a post at `x.html`: `x.md` beside it), llms.txt maps the site in sections of
+`- [Title](url): notes` lines, llms-full.txt holds every twin, and `_headers` (Netlify /
+Cloudflare Pages) repeats the pages' `<link>` relations as HTTP `Link:` headers. Twins
+come from the author's Markdown, never from HTML converted back: the body of each is made
+where its post is rendered (`twin_body`). Pure: `Site` and outputs in, `Output` values
+out; no file is read or written.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 from blogkeeper import urls
 from blogkeeper.config import SiteConfig
+from blogkeeper.errors import ContentError
 from blogkeeper.fences import Fence, scan
 from blogkeeper.model import Earlier, Output, Post, PostProof, RenderedPost, Site
-from blogkeeper.urls import LLMS_FULL, LLMS_TXT, TWIN, has_twin, twin_path
+from blogkeeper.render import heading_id
+from blogkeeper.urls import LLMS_FULL, LLMS_TXT, TWIN, has_twin, twin_name, twin_path
 
 MARKDOWN_TYPE = "text/markdown; charset=utf-8"
 POSTS_SECTION = "Posts"
@@ -29,8 +32,9 @@ OPTIONAL_SECTION = "Optional"
 
 def render_llms(
     site: Site, generated: list[Output], static: list[Output], earlier: Earlier | None = None
-) -> tuple[list[Output], list[Output]]:
-    """(`generated` plus the LLM outputs, `static` minus a `_headers` merged into ours).
+) -> tuple[list[Output], list[Output], tuple[ContentError, ...]]:
+    """(`generated` plus the LLM outputs, `static` minus a `_headers` merged into ours,
+    warnings).
 
     `generated` must already hold every HTML page and the feed: `_headers` gets a rule for
     each page, and llms.txt links the feed only when it exists. A post's twin and its
@@ -38,7 +42,7 @@ def render_llms(
     """
     config = site.config
     if not config.llms.enabled:
-        return generated, static
+        return generated, static, ()
     earlier = earlier or Earlier()
     sections = plan_sections(site, {o.path for o in [*generated, *static]})
     ordered = _full_order(site, sections)
@@ -56,9 +60,10 @@ def render_llms(
         outputs += [Output(twin_path(e.post), t) for e, t in zip(ordered, twins, strict=True)]
     own = next((o for o in static if o.path == urls.HEADERS), None)
     paths = sorted(o.path for o in [*generated, *outputs])
-    data = _headers_text(site, paths, own.data if own else None).encode()
-    outputs.append(Output(urls.HEADERS, data))
-    return [*generated, *outputs], [o for o in static if o is not own]
+    rules, left_out = header_rules(site, paths)
+    outputs.append(Output(urls.HEADERS, _headers_text(rules, own.data if own else None).encode()))
+    warnings = (_left_out(left_out, config.permalink_line),) if left_out else ()
+    return [*generated, *outputs], [o for o in static if o is not own], warnings
 
 
 def _twin_bytes(config: SiteConfig, entry: RenderedPost, proof: PostProof | None) -> bytes:
@@ -178,9 +183,11 @@ def _about(site: Site, sections: list[Section]) -> str:
     if OPTIONAL_SECTION in names:
         parts.append(f"“{OPTIONAL_SECTION}” holds what you can skip.")
     if config.llms.twins:
+        files = any(twin_name(e.post) != TWIN for e in site.posts)
+        html = " (for a page ending in `.html`, that name ending in `.md`)" if files else ""
         parts.append(
             "Each post link points to the post's Markdown twin: the post as its author wrote "
-            f"it, with absolute links, at its page's URL followed by `{TWIN}`."
+            f"it, with absolute links, at its page's URL followed by `{TWIN}`{html}."
         )
     else:
         parts.append("Each post link points to the post's HTML page.")
@@ -290,10 +297,13 @@ def with_notes(body: str, proof: PostProof) -> str:
 
 
 def twin_body(body: str, fold: int | None, base: str) -> str:
-    """`body` without the fold line, fence options dropped, relative URLs made absolute."""
+    """`body` without the fold line and headings' `{#id}`, fence options dropped, relative
+    URLs made absolute."""
     lines = body.split("\n")
     # Fences inside blockquotes stay as written: their lines carry the quote prefix.
-    fences = {f.start: f for f in scan(lines) if not f.depth}
+    found = scan(lines)
+    fences = {f.start: f for f in found if not f.depth}
+    quoted_code = {i for f in found if f.depth for i in range(f.start, f.end + 1)}
     out: list[str] = []
     prose: list[str] = []
     index = 0
@@ -304,7 +314,7 @@ def twin_body(body: str, fold: int | None, base: str) -> str:
             index += 2 if _blank(lines, index - 1) and _blank(lines, index + 1) else 1
             continue
         if fence is None:
-            prose.append(lines[index])
+            prose.append(lines[index] if index in quoted_code else _without_id(lines, index))
             index += 1
             continue
         out += _links_absolute("\n".join(prose), base).split("\n") if prose else []
@@ -314,6 +324,20 @@ def twin_body(body: str, fold: int | None, base: str) -> str:
     if prose:
         out += _links_absolute("\n".join(prose), base).split("\n")
     return "\n".join(out).strip("\n") + "\n" if "".join(out).strip() else ""
+
+
+_QUOTE_PREFIX = re.compile(r"(?:>[ ]?)*")
+
+
+def _without_id(lines: list[str], index: int) -> str:
+    """Line `index` without the `{#id}` that names a heading's id: a reader of Markdown
+    would see braces, and the id is in the page the twin's links point at."""
+    line = lines[index]
+    prefix = _QUOTE_PREFIX.match(line)
+    quote = prefix.group(0) if prefix else ""
+    following = lines[index + 1] if index + 1 < len(lines) else ""
+    heading = heading_id(line[len(quote) :], following.removeprefix(quote))
+    return line if heading is None else quote + heading[0]
 
 
 def _blank(lines: list[str], index: int) -> bool:
@@ -533,27 +557,45 @@ TWIN_ALTERNATE = '<index.md>; rel="alternate"; type="text/markdown"'
 TWIN_CANONICAL = '<./>; rel="canonical"'
 
 
-def _headers_text(site: Site, paths: list[str], own: bytes | None) -> str:
+RULES_LIMIT = 100  # the most `_headers` rules Cloudflare Pages reads
+
+
+def _headers_text(rules: list[HeaderRule], own: bytes | None) -> str:
     parts = [own.decode("utf-8", "replace").rstrip("\n") + "\n\n" if own and own.strip() else ""]
     parts.append(
         "# Written by blogkeeper: llms.txt v2 link relations, Markdown and JSON Feed types.\n"
     )
-    for path, headers in header_rules(site, paths):
+    for path, headers in rules:
         parts.append(path + "\n")
         parts += [f"  {header}\n" for header in headers]
     return "".join(parts)
 
 
-def header_rules(site: Site, paths: list[str]) -> list[HeaderRule]:
+def _left_out(count: int, line: int | None) -> ContentError:
+    message = (
+        f"_headers has no rules for the {count} posts at `.html` URLs: they need two each, "
+        f"and Cloudflare Pages reads at most {RULES_LIMIT} rules"
+    )
+    hint = (
+        "their pages' <link> elements still name their twins; hosts send them the `*.html` "
+        "rule's link to llms.txt, and their twins with the host's own type for .md"
+    )
+    return ContentError("blog.toml", line, message, hint)
+
+
+def header_rules(site: Site, paths: list[str]) -> tuple[list[HeaderRule], int]:
     """The `_headers` rules for a site whose outputs are `paths`: pattern rules for every
     page, post, twin and llms file, then one exact rule for each page the patterns give
-    the wrong `Link` (a post with `llms: false`, a list page shaped like a post)."""
+    the wrong `Link` (a post with `llms: false`, a list page shaped like a post), and two
+    for each post at `x.html` (its page and its twin `x.md`) while the rules stay within
+    `RULES_LIMIT`; and how many `.html` posts are left out past it."""
     config = site.config
     base = encode_url(config.base_path)
     described = f'<{base}{LLMS_TXT}>; rel="describedby"'
     page = _llms_page_link(base, described)
     wanted = _page_links(site, paths, page, described)
-    twins = sorted({_shape(twin_path(e.post)) for e in site.posts if has_twin(config, e.post)})
+    with_twins = [e.post for e in site.posts if has_twin(config, e.post)]
+    twins = sorted({_shape(twin_path(post)) for post in with_twins if twin_name(post) == TWIN})
     rules: list[HeaderRule] = [
         (base + pattern, (f"Link: {page}",)) for pattern in ("", "*/", "*.html")
     ]
@@ -561,13 +603,30 @@ def header_rules(site: Site, paths: list[str]) -> list[HeaderRule]:
     for shape in shapes:
         rules.append((base + shape, ("! Link", f"Link: {TWIN_ALTERNATE}, {described}")))
     rules += _exceptions(base, wanted, shapes, page, f"{TWIN_ALTERNATE}, {described}")
+    # A page not named index.html (404.html, a post at x.html) whose `Link` is not the
+    # `*.html` rule's, and a `.html` post's twin (`x.md`, in no pattern): a rule each.
+    singles = [p for p in sorted(wanted) if not _is_folder_page(p) and wanted[p] != page]
+    files = sorted((p for p in with_twins if twin_name(p) != TWIN), key=lambda p: p.path)
+    left_out = 0
+    llms = [(base + name, (f"Content-Type: {MARKDOWN_TYPE}",)) for name in (LLMS_TXT, LLMS_FULL)]
+    llms = [rule for rule in llms if rule[0].removeprefix(base) in paths]
+    feeds = _json_feed_rules(base, paths)
+    fixed = len(rules) + len(twins) + len(llms) + len(feeds)
+    if fixed + len(singles) + len(files) > RULES_LIMIT:
+        posts = {e.post.path for e in site.posts}
+        singles = [p for p in singles if p not in posts]  # a post at x.html, not 404.html
+        left_out, files = len([p for p in posts if p.endswith(urls.HTML)]), []
+    for path in singles:
+        rules.append((encode_url(base + path), ("! Link", f"Link: {wanted[path]}")))
     for shape in twins:
         canonical = f"Link: {TWIN_CANONICAL}, {described}"
         rules.append((base + shape, (f"Content-Type: {MARKDOWN_TYPE}", canonical)))
-    for name in (LLMS_TXT, LLMS_FULL):
-        if name in paths:
-            rules.append((base + name, (f"Content-Type: {MARKDOWN_TYPE}",)))
-    return rules + _json_feed_rules(base, paths)
+    for post in files:
+        page_name = encode_url(post.path.rpartition("/")[2])  # a header value is ASCII
+        canonical = f'Link: <{page_name}>; rel="canonical", {described}'
+        twin_rule = (f"Content-Type: {MARKDOWN_TYPE}", canonical)
+        rules.append((encode_url(base + twin_path(post)), twin_rule))
+    return rules + llms + feeds, left_out
 
 
 def _json_feed_rules(base: str, paths: list[str]) -> list[HeaderRule]:
@@ -602,10 +661,15 @@ def _page_links(site: Site, paths: list[str], page: str, described: str) -> dict
         if target is None:
             links[path] = described
         elif post is not None and has_twin(config, post):
-            links[path] = f"{TWIN_ALTERNATE}, {described}"
+            alternate = TWIN_ALTERNATE.replace(f"<{TWIN}>", f"<{encode_url(twin_name(post))}>")
+            links[path] = f"{alternate}, {described}"
         else:
             links[path] = page
     return links
+
+
+def _is_folder_page(path: str) -> bool:
+    return path == urls.PAGE or path.endswith("/" + urls.PAGE)
 
 
 def _shape(path: str) -> str:

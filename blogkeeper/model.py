@@ -45,6 +45,10 @@ class Post:
     # Its social card: an https URL, or a site path ("assets/card.png"); None for none.
     image: str | None = None
     image_line: int | None = None  # the front-matter line of `image`
+    aliases: tuple[str, ...] = ()  # old site paths that redirect here: "/2015/05/old/"
+    extra: dict[str, Any] = field(default_factory=dict, hash=False)  # for templates
+    # the line of each front-matter key, for errors found after loading (URL clashes)
+    lines: dict[str, int] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def last_modified(self) -> dt.datetime:
@@ -202,7 +206,8 @@ class Site:
     # check-code's record, read when the site is loaded: the proof of each selected post
     # with python blocks, by its source path
     proofs: Mapping[str, PostProof] = field(default_factory=dict)
-    # every warning of the build: the posts' renderings', then the link check's
+    # every warning of the build: the posts' renderings', then those of _headers,
+    # _redirects and the link check
     warnings: tuple[ContentError, ...] = ()
 
 

@@ -1,8 +1,11 @@
-"""Render one post's Markdown to HTML: the one expensive step of a build.
+r"""Render one post's Markdown to HTML: the one expensive step of a build.
 
-blogkeeper owns fences and math: fenced blocks and `$…$` / `$$…$$` are replaced by
-placeholders, markdown2 renders the prose, then the placeholders are swapped for
-Pygments-highlighted code and latex2mathml MathML. Pure: text in, HTML out, no I/O.
+blogkeeper owns fences, math and explicit heading ids: fenced blocks and math (`$…$`,
+`$$…$$`, `\(…\)`, `\[…\]`) are replaced by placeholders, a heading's `{#id}` by a
+marker, markdown2 renders the prose, then the placeholders are swapped for
+Pygments-highlighted code and each formula's MathML (`tex`: latex2mathml, or for TeX it
+cannot convert the TeX source and a warning) and the marked headings get their ids.
+Pure: text in, HTML out, no I/O.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import hashlib
 import html
 import random
 import re
+import unicodedata
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -20,6 +24,7 @@ from typing import Any
 import markdown2
 import pygments
 
+from blogkeeper import tex
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.fences import (
     Fence,
@@ -64,11 +69,17 @@ class Rendered:
 
 @dataclass
 class _Swaps:
-    """Placeholder tokens, the HTML each stands for, and its plain form for attributes."""
+    """Placeholder tokens, the HTML each stands for, and its plain form for attributes;
+    the explicit heading ids by their marker token, the post line of each id, the
+    warnings rendering gave, and the TeX macros the post's formulas defined so far."""
 
     nonce: str
     html: dict[str, str]
     plain: dict[str, str] = field(default_factory=dict)
+    ids: dict[str, str] = field(default_factory=dict)
+    id_lines: dict[str, int] = field(default_factory=dict)
+    warnings: list[ContentError] = field(default_factory=list)
+    macros: list[str] = field(default_factory=list)  # TeX macros defined so far
 
     def add(self, fragment: str, plain: str = "") -> str:
         token = f"bk{self.nonce}x{len(self.html)}z"
@@ -111,13 +122,15 @@ def _render(body: str, fold: int | None, source: str, body_line: int) -> Rendere
         ) from None
     except Exception as exc:  # markdown2 has no error type of its own
         raise BuildError([ContentError(source, None, f"markdown2 failed: {exc!r}")]) from None
-    full = _unique_ids(_swap_in(_label_tasks(str(converted)), swaps))
+    marked = _mark_heading_ids(_label_tasks(str(converted)), swaps)
+    full = _unmarked(_unique_ids(_swap_in(marked, swaps), swaps.ids), swaps)
     # markdown2 wraps the fold token in <p>, except inside a raw HTML block it passes through.
     marker = f"<p>{fold_token}</p>" if f"<p>{fold_token}</p>" in full else fold_token
     head, sep, _ = full.partition(marker)
     full = full.replace(marker + "\n", "").replace(marker, "")
     intro = _close_tags(head) if sep else full
-    return Rendered(html=full, intro=_strip_ids(intro).strip() + "\n", folded=folded)
+    intro = _strip_ids(intro).strip() + "\n"
+    return Rendered(html=full, intro=intro, folded=folded, warnings=tuple(swaps.warnings))
 
 
 def _convert(text: str, seed: str) -> str:
@@ -174,15 +187,21 @@ def _block(
     """The prepared lines of the block that starts at `index`, and the index after it."""
     source, body_line = where
     line = lines[index]
-    end = _display_math_end(lines, index, starts) if line.lstrip().startswith("$$") else None
+    end = _display_math_end(lines, index, starts)
     if end is not None:
         latex = "\n".join(lines[index : end + 1]).strip()[2:-2]
         indent = line[: len(line) - len(line.lstrip())]
-        mathml = _math(latex, "block", source, body_line + index)
-        return ["", indent + swaps.add(_scrollable_math(mathml), latex), ""], end + 1
+        shown = _math(latex, "block", swaps, (source, body_line + index), boxed=True)
+        return ["", indent + swaps.add(shown, latex), ""], end + 1
     if line.startswith(">"):
         return _quote(lines, index, fences, swaps, where)
-    return [_inline_math(line, swaps, source, body_line + index)], index + 1
+    marker = ""
+    following = lines[index + 1] if index + 1 < len(lines) else ""
+    if (heading := heading_id(line, following)) is not None:
+        line, marker = _heading_marker(heading, swaps, source, body_line + index)
+    end = _inline_math_end(lines, index, starts)
+    text = "\n".join([line, *lines[index + 1 : end + 1]])
+    return [_inline_math(text, swaps, source, body_line + index) + marker], end + 1
 
 
 def _code(fence: Fence, swaps: _Swaps, where: tuple[str, int]) -> tuple[list[str], int]:
@@ -202,19 +221,39 @@ def _quote(
     inner = [unquote(line) for line in lines[start:end]]
     inside = inner_fences(fences, start, end)
     prepared = _prepare(inner, inside, None, "", swaps, (where[0], where[1] + start))
-    return [f"> {line}" if line else ">" for line in prepared.split("\n")], end
+    # A bare `>` cannot open a blockquote for markdown2 (it becomes a paragraph "&gt;"):
+    # the blank line that display math or code starting the quote brings is dropped.
+    quoted = prepared.lstrip("\n").split("\n")
+    return [f"> {line}" if line else ">" for line in quoted], end
+
+
+# What closes each opener of display math on its own lines.
+_DISPLAY = {"$$": "$$", "\\[": "\\]"}
 
 
 def _display_math_end(lines: list[str], start: int, fences: Collection[int]) -> int | None:
-    """The line that closes a `$$` block opened on line `start`, or None; a fence starting
-    before it ends the search (that fence is code, as check-code sees it)."""
+    """The line that closes display math (`$$` or `\\[`) opened at the start of line
+    `start`, or None; a fence starting before it ends the search (that fence is code, as
+    check-code sees it)."""
     first = lines[start].strip()
-    if len(first) > 2 and first.endswith("$$") and first.count("$$") == 2:
-        return start if first.startswith("$$") and first.endswith("$$") else None
+    opener = first[:2]
+    if opener not in _DISPLAY:
+        return None
+    closer = _DISPLAY[opener]
+    if len(first) > 2 and closer in first[2:]:
+        closed_here = first.endswith(closer) and first[2:].count(closer) == 1
+        if closed_here and len(first) >= 4:
+            return start
+        if opener == "\\[":  # `\[x\] and more` is math inside a paragraph
+            return None
+    # An opener alone on its line opens a block that blank lines do not end, as in
+    # kramdown; the next line holding the closer must end with it.
+    alone = first == opener
     for end in range(start + 1, min(len(lines), start + 200)):
-        if lines[end].rstrip().endswith("$$"):
+        line = lines[end].rstrip()
+        if line.endswith(closer):
             return end
-        if not lines[end].strip() or end in fences:
+        if end in fences or (alone and closer in line) or (not alone and not line.strip()):
             return None
     return None
 
@@ -245,30 +284,152 @@ def check_nesting(body: str, source: str, body_line: int) -> None:
             raise BuildError([ContentError(source, body_line + index, message)])
 
 
+# --- explicit heading ids ----------------------------------------------------------------
+
+# `## Heading {#id}` (an ATX heading, or the text line of a setext one) names its own id.
+_HEADING_ID = re.compile(r"(?<!\\)[ \t]*\{#([^{}]*)\}[ \t]*$")
+_SETEXT = re.compile(r"(?:=+|-{2,})[ \t]*$")
+ID_PUNCTUATION = "-_.:"
+
+
+def heading_id(line: str, following: str = "") -> tuple[str, str] | None:
+    """(`line` without its `{#id}`, the id as written) when `line` is a heading that ends
+    in `{#id}`: an ATX heading (`## Title {#id}`, at the start of the line as markdown2
+    reads one) or a setext heading's text (`following` is its `===` or `---`); else None."""
+    if not line.startswith("#"):
+        setext = bool(line.strip()) and _SETEXT.match(following) is not None
+        if not setext or _LIST_ITEM.match(line) or line[:1] in " \t>|":
+            return None
+    found = _HEADING_ID.search(line)
+    if found is None:
+        return None
+    return line[: found.start()], found.group(1)
+
+
+def valid_id(value: str) -> bool:
+    """An explicit id is letters, marks and digits of any script, and `-_.:`; non-empty."""
+    return bool(value) and all(
+        char in ID_PUNCTUATION or unicodedata.category(char)[0] in "LMN" for char in value
+    )
+
+
+def _heading_marker(
+    heading: tuple[str, str], swaps: _Swaps, source: str, line_no: int
+) -> tuple[str, str]:
+    """The heading's text and the marker that stands for its id, or a `path:line` error."""
+    text, value = heading
+    problem, hint = None, None
+    if not valid_id(value):
+        problem = f"heading id `{{#{value}}}` is not a valid id"
+        hint = "an id is letters, digits and `-_.:`, without spaces; `\\{#` shows the braces"
+    elif value in RESERVED_IDS:
+        problem = f"heading id `{value}` is taken by the page around the post"
+    elif value in swaps.id_lines:
+        problem = f"heading id `{value}` is already used on line {swaps.id_lines[value]}"
+        hint = "ids must be unique within a post"
+    if problem:
+        raise BuildError([ContentError(source, line_no, problem, hint)])
+    token = f"bk{swaps.nonce}h{len(swaps.ids)}z"
+    swaps.ids[token] = value
+    swaps.id_lines[value] = line_no
+    return text, " " + token
+
+
+_MARKED_HEADING = re.compile(r'<h([1-6]) id="[^"]*">(.*?)[ \t]*(bk[0-9a-f]{10}h\d+z)</h\1>')
+_ID_MARKER = re.compile(r" ?(bk[0-9a-f]{10}h\d+z)")
+
+
+def _mark_heading_ids(text: str, swaps: _Swaps) -> str:
+    """markdown2's headings that end in an id marker, with the marker as their id."""
+    if not swaps.ids:
+        return text
+
+    def replace(match: re.Match[str]) -> str:
+        level, inner, token = match.groups()
+        if token not in swaps.ids:
+            return match.group(0)
+        return f'<h{level} id="{token}">{inner}</h{level}>'
+
+    return _MARKED_HEADING.sub(replace, text)
+
+
+def _unmarked(text: str, swaps: _Swaps) -> str:
+    """`text` with the `{#id}` of any marker left (a heading markdown2 passed through as
+    raw HTML) written back as it was."""
+    if not swaps.ids:
+        return text
+
+    def replace(match: re.Match[str]) -> str:
+        value = swaps.ids.get(match.group(1))
+        return match.group(0) if value is None else f" {{#{value}}}"
+
+    return _ID_MARKER.sub(replace, text)
+
+
 _CODE_SPAN = re.compile(r"(`+)(?:.+?)(?<!`)\1(?!`)")
+# `$$…$$`, `\[…\]` (display) and `\(…\)` (inline) may run over the lines of a paragraph;
+# `$…$` stays on one line, so that `$5 and` on one line and `$6` on the next stay money.
 _INLINE_MATH = re.compile(
-    r"(?<![\\$\w])\$\$(.+?)\$\$|(?<![\\$\w])\$(?=\S)([^$\n]*?[^\s\\])\$(?![\d$])"
+    r"(?<![\\$\w])\$\$(?P<dollars>.+?)\$\$"
+    r"|(?<!\\)\\\[(?P<brackets>.+?)\\\]"
+    r"|(?<!\\)\\\((?P<parens>.+?)\\\)"
+    r"|(?<![\\$\w])\$(?=\S)(?P<dollar>[^$\n]*?[^\s\\])\$(?![\d$])",
+    re.DOTALL,
 )
+_OPENER = re.compile(r"(?<!\\)\\[(\[]|(?<![\\$\w])\$\$")
+# A line that starts a block of its own: the paragraph math opened in ends before it.
+_NEW_BLOCK = re.compile(r"[ \t]*(?:$|#|>|\$\$|\\\[|[*+-][ \t]|\d{1,9}[.)][ \t])")
+# How many lines math opened in a paragraph may run over.
+MATH_LINES = 50
 
 
-def _inline_math(line: str, swaps: _Swaps, source: str, line_no: int) -> str:
-    if "$" not in line:
-        return line
+def _inline_math_end(lines: list[str], start: int, fences: Collection[int]) -> int:
+    """The line that closes every `$$`, `\\[` and `\\(` opened on line `start` and not
+    closed there, within its paragraph; `start` itself when there is none or no such line."""
+    if lines[start].startswith("#") or not _open_math(lines[start]):
+        return start
+    for end in range(start + 1, min(len(lines), start + MATH_LINES)):
+        line = lines[end]
+        if end in fences or is_fold(line) or not line.strip():
+            return start
+        if not _open_math("\n".join(lines[start : end + 1])):
+            return end  # the closing line may look like a block of its own: `$$`
+        if _NEW_BLOCK.match(line):
+            return start
+    return start
+
+
+def _open_math(text: str) -> bool:
+    if "$$" not in text and "\\(" not in text and "\\[" not in text:
+        return False
+    outside = _INLINE_MATH.sub("", _CODE_SPAN.sub("", text))
+    return _OPENER.search(outside) is not None
+
+
+def _inline_math(text: str, swaps: _Swaps, source: str, line_no: int) -> str:
+    """`text` (lines of one paragraph, the first at post line `line_no`) with its math
+    outside code spans swapped for placeholders, and `\\$` for `$`."""
+    if "$" not in text and "\\(" not in text and "\\[" not in text:
+        return text
     parts = []
     last = 0
-    for span in _CODE_SPAN.finditer(line):
-        parts.append(_math_in_text(line[last : span.start()], swaps, source, line_no))
+    for span in _CODE_SPAN.finditer(text):
+        where = (source, line_no + text.count("\n", 0, last))
+        parts.append(_math_in_text(text[last : span.start()], swaps, where))
         parts.append(span.group(0))
         last = span.end()
-    parts.append(_math_in_text(line[last:], swaps, source, line_no))
+    where = (source, line_no + text.count("\n", 0, last))
+    parts.append(_math_in_text(text[last:], swaps, where))
     return "".join(parts)
 
 
-def _math_in_text(text: str, swaps: _Swaps, source: str, line_no: int) -> str:
+def _math_in_text(text: str, swaps: _Swaps, where: tuple[str, int]) -> str:
     def replace(match: re.Match[str]) -> str:
-        display = match.group(1) is not None
-        latex = match.group(1) if display else match.group(2)
-        return swaps.add(_math(latex, "block" if display else "inline", source, line_no), latex)
+        inline = match["parens"] if match["parens"] is not None else match["dollar"]
+        latex = inline if inline is not None else match["dollars"] or match["brackets"]
+        display = "inline" if inline is not None else "block"
+        line = where[1] + text.count("\n", 0, match.start())
+        return swaps.add(_math(latex, display, swaps, (where[0], line)), latex)
 
     return _INLINE_MATH.sub(replace, text).replace("\\$", "$")
 
@@ -278,30 +439,28 @@ def _scrollable_math(mathml: str) -> str:
     return f'<div class="math-display" tabindex="0">{mathml}</div>'
 
 
-def _math(latex: str, display: str, source: str, line_no: int) -> str:
+def _math(
+    latex: str, display: str, swaps: _Swaps, where: tuple[str, int], boxed: bool = False
+) -> str:
+    """One formula's HTML: MathML, in a scrolling box when `boxed` (display math on lines
+    of its own). TeX latex2mathml cannot convert is shown as its source, with a warning
+    at `where` (the post's path and the formula's line)."""
+    written = tex.unescape(latex.strip())
+    # As in MathJax, a macro a formula defines holds in the formulas after it.
+    macros = "".join(swaps.macros)
+    definitions = tex.definitions(written)
+    swaps.macros += [definition for _, _, definition in definitions]
+    rest = written
+    for start, end, _ in reversed(definitions):
+        rest = rest[:start] + rest[end:]
+    if definitions and not rest.strip():
+        return ""  # only definitions: nothing to show, not even an empty box
     try:
-        return _mathml(latex.strip(), display)
+        mathml = tex.mathml(written, display, macros)
     except Exception as exc:  # latex2mathml raises a family of its own plus plain errors
-        message = f"cannot render math ${latex.strip()}$: {type(exc).__name__} {exc}".strip()
-        raise BuildError([ContentError(source, line_no, message)]) from None
-
-
-@lru_cache(maxsize=4096)
-def _mathml(latex: str, display: str) -> str:
-    """latex2mathml's MathML for `latex`, carrying its TeX twice: as `alttext` (what
-    screen readers and some readers show) and as an `application/x-tex` annotation inside
-    `<semantics>` (which renderers hide), so math still reads where MathML is stripped."""
-    # Posts repeat their formulas; latex2mathml costs about a millisecond for each.
-    import latex2mathml.converter  # here: a build whose posts are all cached needs none
-
-    mathml = str(latex2mathml.converter.convert(latex, display=display))
-    opening, _, rest = mathml.partition(">")
-    inner = rest.removesuffix("</math>")
-    tex = html.escape(latex)
-    annotation = f'<annotation encoding="application/x-tex">{tex}</annotation>'
-    return (
-        f'{opening} alttext="{tex}"><semantics><mrow>{inner}</mrow>{annotation}</semantics></math>'
-    )
+        swaps.warnings.append(tex.source_warning(written, exc, where))
+        return tex.source_html(written, boxed)
+    return _scrollable_math(mathml) if boxed else mathml
 
 
 # Pygments objects are made once per process and shared by every post it renders.
@@ -452,11 +611,16 @@ def _in_tags(
     return tags.sub(lambda tag: pattern.sub(replace, tag.group(0)), text)
 
 
-def _unique_ids(text: str) -> str:
-    seen: set[str] = set(RESERVED_IDS)
+def _unique_ids(text: str, explicit: dict[str, str] | None = None) -> str:
+    """`text` with every id unique: a repeated one gets `-2`, `-3`…; an explicit heading
+    id (`explicit`: by its marker) is kept as written, and no other id may take it."""
+    explicit = explicit or {}
+    seen: set[str] = set(RESERVED_IDS) | set(explicit.values())
 
     def replace(match: re.Match[str]) -> str:
         value = match.group(1)
+        if value in explicit:
+            return f' id="{explicit[value]}"'
         candidate, number = value, 1
         while candidate in seen:
             number += 1
@@ -477,8 +641,9 @@ def link_fragments(fragment: str, page: str) -> str:
 
 
 # Lines that cannot start the first paragraph: indented code, headings, quotes, tables,
-# HTML blocks, list items, rules, setext underlines, `$$` math, link and footnote definitions.
-_NOT_PROSE = re.compile(r"\s|[#>|<]|[*+-]\s|\d+[.)]\s|([-*_=][ \t]*){3,}$|\$\$|\[[^\]]+\]:")
+# HTML blocks, list items, rules, setext underlines, `$$` and `\\[` math, link and footnote
+# definitions.
+_NOT_PROSE = re.compile(r"\s|[#>|<]|[*+-]\s|\d+[.)]\s|([-*_=][ \t]*){3,}$|\$\$|\\\[|\[[^\]]+\]:")
 
 
 def _auto_fold(lines: list[str], fences: list[Fence]) -> int | None:
@@ -488,7 +653,9 @@ def _auto_fold(lines: list[str], fences: list[Fence]) -> int | None:
     while index < len(lines):
         line = lines[index]
         ends_paragraph = (
-            not line.strip() or index in starts or re.match(r"\$\$|#{1,6}(\s|$)", line.lstrip())
+            not line.strip()
+            or index in starts
+            or re.match(r"\$\$|\\\[|#{1,6}(\s|$)", line.lstrip())
         )
         if in_paragraph and ends_paragraph:
             return index

@@ -179,3 +179,30 @@ def test_a_fifo_as_blog_toml_is_an_error_not_a_hang(tmp_path: Path) -> None:
     result = run_cli("build", "--site", tmp_path, timeout=30)
     assert result.code == 1
     assert "blog.toml: cannot read: a FIFO (named pipe), not a regular file" in result.err
+
+
+def test_extra_build_and_permalink(make_site: MakeSite) -> None:
+    config = BLOG_TOML + (
+        'permalink = "/blog/:year/:title.html"\n\n[build]\nbroken_links = "warn"\n\n'
+        '[extra]\nmastodon = "@me@example.org"\nlinks = [{name = "a", url = "/a/"}]\n'
+    )
+    loaded = load_config(make_site({}, config))
+    assert loaded.permalink == "/blog/:year/:title.html"
+    assert loaded.build.broken_links == "warn"
+    assert loaded.extra == {"mastodon": "@me@example.org", "links": [{"name": "a", "url": "/a/"}]}
+    assert load_config(make_site({}, BLOG_TOML)).build.broken_links == "error"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[build]\nbroken_links = "warning"\n', 'blog.toml:8: `build.broken_links` must be "'),
+        ("extra = 3\n", "blog.toml:7: `extra` must be a table"),
+        ('[extra]\na = ["\\u000b"]\n', "blog.toml:7: `extra` holds control character U+000B"),
+        ('[build]\nbroken_link = "warn"\n', "blog.toml:8: unknown key `build.broken_link`"),
+    ],
+)
+def test_bad_build_and_extra(make_site: MakeSite, text: str, expected: str) -> None:
+    with pytest.raises(BuildError) as info:
+        load_config(make_site({}, BLOG_TOML + "\n" + text))
+    assert expected in str(info.value)

@@ -357,7 +357,7 @@ def test_duplicate_url_differing_only_in_case(broken_build: BrokenBuild) -> None
             "posts/Same.md": post("One", "2026-01-03"),
             "posts/x.md": post("Two", "2026-01-04", slug="same"),
         },
-        "posts/x.md:1:",
+        "posts/x.md:4:",
     )
     assert "posts/Same.md" in result.err
 
@@ -716,3 +716,61 @@ def test_plain_scalars_read_by_libyaml_carry_no_tag_of_their_own() -> None:
         loader = loader_class("date: 2026-02-28\npart: 3\ndraft: no\n")
         for _, value in loader.get_single_node().value:
             content._refuse_tag(loader, value)  # raises _TagError on a tagged value
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "hint"),
+    [
+        ("categories", "[ml]", "did you mean `tags`?"),
+        ("excerpt", "Short.", "did you mean `summary`?"),
+        ("description", "Short.", "did you mean `summary`?"),
+        ("lastmod", "2026-01-02", "did you mean `updated`?"),
+        ("layout", "post", "remove it: templates decide the layout (templates/post.html"),
+        ("url", "/old/", "did you mean `permalink`?"),
+        ("published", "false", "did you mean `draft`? (`published: false` is `draft: true`)"),
+    ],
+)
+def test_other_generators_names_get_a_hint(
+    make_site: MakeSite, key: str, value: str, hint: str
+) -> None:
+    root = make_site({"posts/a.md": post("A", "2026-01-01", **{key: value})})
+    result = quick_build(root)
+    assert result.code == 1
+    assert f"posts/a.md:4: unknown front-matter key `{key}` ({hint}" in result.err, result.err
+
+
+def test_extra_is_a_free_mapping(make_site: MakeSite) -> None:
+    text = post("A", "2026-01-01").replace(
+        "---\nIntro",
+        "extra:\n  cover: pic.png\n  sizes: [1, 2]\n  deep: {a: {b: true}}\n---\nIntro",
+    )
+    root = make_site({"posts/a.md": text})
+    [loaded] = load_posts(load_config(root), LoadOptions(now=now()))
+    assert loaded.extra == {"cover": "pic.png", "sizes": [1, 2], "deep": {"a": {"b": True}}}
+
+
+def test_extra_refuses_a_billion_laughs(make_site: MakeSite) -> None:
+    """Anchors repeated inside each other would make a billion values from nine lines."""
+    lines = ["extra:", "  l0: &l0 [a, a, a, a, a, a, a, a, a, a]"]
+    lines += [f"  l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 10)}]" for n in range(1, 9)]
+    text = post("A", "2026-01-01").replace("---\nIntro", "\n".join(lines) + "\n---\nIntro")
+    result = quick_build(make_site({"posts/a.md": text}))
+    assert result.code == 1
+    assert "posts/a.md:4: `extra` nests deeper than 10 levels, holds more than 10,000" in result.err
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("[a, b]", "`extra` must be a mapping"),
+        ("plain", "`extra` must be a mapping"),
+        ("{a: !!binary aGk=}", "YAML tag `!!binary` is not allowed"),
+        ('{a: "x\\vy"}', "`extra` holds control character U+000B"),
+        ("{a: " + "[" * 12 + "1" + "]" * 12 + "}", "`extra` nests deeper than 10 levels"),
+    ],
+)
+def test_bad_extra_points_at_its_line(make_site: MakeSite, value: str, message: str) -> None:
+    root = make_site({"posts/a.md": post("A", "2026-01-01", extra=value)})
+    result = quick_build(root)
+    assert result.code == 1
+    assert "posts/a.md:4:" in result.err and message in result.err, result.err

@@ -798,6 +798,34 @@ def test_math_in_a_feed_keeps_its_tex_through_a_readers_sanitiser(
     assert "e^{i\\pi} + 1 = 0" in content
 
 
+def test_math_and_tex_shown_as_source_reach_the_feeds_intact(
+    make_site: Callable[..., Path], tmp_path: Path
+) -> None:
+    """MathML stays MathML in item content, and TeX shown as source stays code a reader
+    can read, in every feed: RSS and Atom strict XML that feedparser reads without
+    complaint, JSON Feed valid against its schema."""
+    body = "Fine \\(a_1\\) and broken $x^$.\n\n\\[\n\\left( y\n\\]\n"
+    files = {"posts/m.md": post("M", "2026-01-01", body)}
+    root = make_site(files, BLOG_TOML + "\n[feed]\natom = true\n")
+    assert build(root, "--out", str(tmp_path / "out")).code == 0
+    contents = []
+    for feed in ("feed/rss.xml", "feed/atom.xml"):
+        data = (tmp_path / "out" / feed).read_bytes()
+        judged(data)
+        [item] = raw_items(data)
+        contents.append(item["content"])
+    [item] = json_feed((tmp_path / "out/feed/feed.json").read_bytes())["items"]
+    contents.append(item["content_html"])
+    for html_text in contents:
+        content = lxml.html.fragment_fromstring(html_text, create_parent="div")
+        [math] = content.xpath(".//*[local-name()='math']")
+        assert math.get("alttext") == "a_1"
+        sources = content.xpath(".//*[@class='math-source']")
+        assert [s.tag for s in sources] == ["code", "pre"]
+        assert [s.text_content() for s in sources] == ["x^", "\\left( y"]
+        assert all(s.get("aria-label", "").startswith("TeX source: ") for s in sources)
+
+
 # --- JSON Feed 1.1 -----------------------------------------------------------------------
 
 # JSON Feed 1.1 (https://www.jsonfeed.org/version/1.1/) as a JSON Schema, written from the

@@ -12,10 +12,12 @@ from blogkeeper.hosting import (
     apply_rules,
     content_type,
     finish,
+    follow_redirects,
     header_rules,
     host_name,
     lookup,
     parse_path,
+    redirect_rules,
 )
 
 FILES = {
@@ -183,3 +185,23 @@ def test_finish_handles_etags_and_head() -> None:
     head = finish(page, head=True)
     assert head.body == b"" and dict(head.headers)["Content-Length"] == "5"
     assert "ETag" not in dict(finish(Response(404, (), b"x")).headers)
+
+
+def test_redirect_rules_as_cloudflare_follows_them() -> None:
+    rules = redirect_rules(
+        "# comment\n/old/ /new/ 301\n/old/ /second/ 301\n/p/:year/* /posts/:year/:splat 308\n"
+        "/tmp /elsewhere\n/ext https://other.example/ 301\n/rw/* /index.html 200\n"
+        "/a b c d\n/s/* /:splat 301\n"
+    )
+    assert len(rules) == 5  # an off-site target, a rewrite and a 4-field line are left out
+    assert follow_redirects(rules, "/old/") == Response(
+        301, (("Location", "/new/"), ("Content-Type", "text/plain; charset=utf-8"))
+    )
+    moved = follow_redirects(rules, "/p/2015/a/b c")
+    assert moved is not None and moved.status == 308
+    assert dict(moved.headers)["Location"] == "/posts/2015/a/b%20c"
+    found = follow_redirects(rules, "/tmp")
+    assert found is not None and found.status == 302  # Cloudflare's default
+    assert follow_redirects(rules, "/old") is None and follow_redirects(rules, "/ext") is None
+    # a splat never makes the target another host's address
+    assert follow_redirects(rules, "/s//evil.example") is None

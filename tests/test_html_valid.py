@@ -152,6 +152,51 @@ def test_generated_200_post_blog_pages_are_valid_html(generated_blog: Path) -> N
     assert errors == [], "\n".join(errors[:50])
 
 
+MATH_POST = """---
+title: "Every math form"
+date: 2026-01-01
+---
+Inline $a_1$, $$b^2$$, \\(c\\_1\\) and \\[d\\]; shown as source: $x^$ and $$\\left( y$$.
+
+## Explicit {#explicit-id}
+
+\\[
+\\begin{aligned} f &= \\begin{cases} 1 & x > 0 \\\\ 0 & \\text{else} \\end{cases} \\end{aligned}
+\\]
+
+$$
+\\E[x] = \\Var(y)
+$$
+
+- an item
+  \\[
+  z^
+  \\]
+
+> \\[
+> w^
+> \\]
+
+Setext {#setext}\n----------------
+"""
+
+
+@pytest.mark.slow
+def test_every_math_form_and_tex_shown_as_source_are_valid_html(tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    (root / "posts").mkdir(parents=True)
+    (root / "blog.toml").write_text(BLOG_TOML, encoding="utf-8")
+    (root / "posts/math.md").write_text(MATH_POST, encoding="utf-8")
+    result = build(root, "--out", str(tmp_path / "out"))
+    assert result.code == 0, result.err
+    assert result.err.count("warning: TeX shown as source") == 5, result.err
+    post = (tmp_path / "out/2026/01/math/index.html").read_text(encoding="utf-8")
+    assert post.count("<math ") == 5 and post.count('class="math-source"') == 5
+    pages, errors = _errors(tmp_path / "out")
+    assert pages >= 5
+    assert errors == []
+
+
 @pytest.mark.slow
 def test_checker_does_report_errors(tmp_path: Path) -> None:
     page = tmp_path / "bad.html"
@@ -159,3 +204,22 @@ def test_checker_does_report_errors(tmp_path: Path) -> None:
     pages, errors = _errors(tmp_path)
     assert pages == 1
     assert any("Duplicate ID" in e for e in errors), errors
+
+
+@pytest.mark.slow
+def test_redirect_pages_of_aliases_are_valid_html(tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    (root / "posts").mkdir(parents=True)
+    (root / "blog.toml").write_text(BLOG_TOML + 'language = "de"\n', encoding="utf-8")
+    (root / "posts/a.md").write_text(
+        '---\ntitle: "Moved <here> & \\"there\\""\ndate: 2026-01-02\n'
+        "aliases: [/2015/05/21/old/, /old/two, /old/three.html]\n---\nBody.\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    result = build(root, "--out", str(out))
+    assert result.code == 0, result.err
+    pages, errors = _errors(out / "old")
+    _, more = _errors(out / "2015")
+    print(f"Nu HTML Checker: {pages + 1} redirect pages, {len(errors + more)} errors")
+    assert pages == 2 and errors + more == []

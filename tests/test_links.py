@@ -253,3 +253,27 @@ def test_a_link_to_this_site_in_capitals_is_still_checked_and_shown_on_one_line(
     assert result.code == 1
     assert "link to `HTTPS://BLOG.EXAMPLE.ORG/nope/`: no such page" in result.err
     assert "link to `/no\\npe/`" in result.err  # the newline shown, the message on one line
+
+
+BROKEN = "Intro.\n\nSee [gone](/2020/01/gone/) and [no id](#nowhere).\n"
+
+
+def test_broken_links_fail_the_build_by_default(make_site: MakeSite) -> None:
+    root = make_site({"posts/a.md": post("A", "2026-01-01", BROKEN)})
+    result = build(root)
+    assert result.code == 1
+    assert "posts/a.md:7: link to `/2020/01/gone/`: no such page or file" in result.err
+    assert not (root / "public").exists()
+
+
+def test_broken_links_warn_prints_them_and_builds(make_site: MakeSite) -> None:
+    config = BLOG_TOML + '\n[build]\nbroken_links = "warn"\n'
+    root = make_site({"posts/a.md": post("A", "2026-01-01", BROKEN)}, config)
+    result = build(root)  # the CLI in a process of its own, as a user runs it
+    assert result.code == 0, result.err
+    assert (
+        "posts/a.md:7: warning: link to `/2020/01/gone/`: no such page or file in the site"
+    ) in result.err
+    assert "posts/a.md:7: warning: link to `#nowhere`: no element with id `nowhere`" in result.err
+    assert "build: 2 warnings" in result.err
+    assert (root / "public/2026/01/a/index.html").is_file()

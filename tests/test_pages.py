@@ -576,3 +576,30 @@ def test_a_bad_image_is_an_error_at_its_line(
     assert result.code == 1
     assert error in result.err, result.err
     assert "Traceback" not in result.err
+
+
+def test_templates_read_post_extra_and_site_extra(make_site: MakeSite) -> None:
+    """The example of docs/templates.md: `site.extra` on every page, `post.extra` on its
+    post's."""
+    config = BLOG_TOML + '\n[extra]\nmastodon = "https://social.example/@me"\n'
+    text = post("A", "2026-01-01").replace("---\nIntro", "extra:\n  comments: false\n---\nIntro")
+    root = make_site(
+        {
+            "posts/a.md": text,
+            "posts/b.md": post("B", "2026-01-02"),
+            "templates/head_extra.html": '<link rel="me" href="{{ site.extra.mastodon }}">\n',
+            "templates/post_end.html": (
+                "{% if post.extra.comments is not defined or post.extra.comments %}\n"
+                '<section class="comments" aria-label="Comments">…</section>\n{% endif %}\n'
+            ),
+        },
+        config,
+    )
+    result = quick_build(root)
+    assert result.code == 0, result.err
+    page = html.parse(str(root / "public/2026/01/a/index.html"))
+    assert page.xpath("//link[@rel='me']/@href") == ["https://social.example/@me"]
+    assert page.xpath("//section[@class='comments']") == []
+    other = html.parse(str(root / "public/2026/01/b/index.html"))
+    assert len(other.xpath("//section[@class='comments']")) == 1
+    assert other.xpath("//link[@rel='me']/@href") == ["https://social.example/@me"]

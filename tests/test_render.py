@@ -31,6 +31,12 @@ def fragment(text: str) -> html.HtmlElement:
     return html.fragment_fromstring(text, create_parent="div")
 
 
+def shown(element: html.HtmlElement) -> str:
+    """What a reader sees of `element`: its text outside the TeX annotations of MathML,
+    which browsers hide."""
+    return "".join(element.xpath(".//text()[not(ancestor::*[local-name()='annotation'])]"))
+
+
 def page(files: dict[str, bytes], path: str) -> html.HtmlElement:
     return html.fromstring(files[path])
 
@@ -140,11 +146,212 @@ def test_math_inside_code_fences_is_left_alone() -> None:
     assert doc.xpath("//pre")[0].text_content() == "$x$ and $$y$$\n"
 
 
-def test_bad_math_is_an_error_at_its_line() -> None:
-    with pytest.raises(BuildError) as caught:
-        render("Line one.\n\nBroken $x^$ math.\n")
-    [error] = caught.value.errors
-    assert (error.path, error.line) == ("posts/x.md", 7)
+def test_bad_math_is_shown_as_its_tex_source_with_a_warning_at_its_line() -> None:
+    result = render("Line one.\n\nBroken $x^$ math.\n")
+    [warning] = result.warnings
+    assert (warning.path, warning.line) == ("posts/x.md", 7)
+    assert warning.message.startswith("TeX shown as source: ")
+    doc = fragment(result.html)
+    assert not doc.xpath("//math")
+    [code] = doc.xpath("//p/code[@class='math-source']")
+    assert code.text == "x^"
+    assert code.get("role") == "math"
+    assert code.get("aria-label") == "TeX source: x^"
+
+
+MATH_FORMS = """\
+Dollars $a_1$, double dollars $$b^2$$ inline, parens \\(c\\_1 \\* d\\) and \\[e\\] inline,
+a wrapped \\(f(x) +
+g(x)\\) and money: \\$5, $5 and $6.
+
+\\[
+\\frac{h}{i}
+\\]
+
+$$
+\\sum_j x_j
+$$
+
+\\[ \\sqrt{k} \\]
+
+- item \\(l\\) and
+  \\[
+  m^2
+  \\]
+
+> quoted \\(n\\)
+>
+> \\[
+> o_p
+> \\]
+
+`\\(code\\)` and `$code$`
+
+```
+\\[fence\\] \\(fence\\) $fence$
+```
+"""
+
+
+def test_every_math_form_becomes_mathml_in_the_built_page(
+    make_site: Callable[..., Path], tmp_path: Path
+) -> None:
+    files = built_site(
+        make_site, tmp_path, {"posts/m.md": post("M", "2026-01-01", "Intro.\n\n" + MATH_FORMS)}
+    )
+    body = page(files, "2026/01/m/index.html").xpath("//div[@class='post-body']")[0]
+    maths = body.xpath(".//*[local-name()='math']")
+    tex = [m.get("alttext") for m in maths]
+    assert tex == [
+        "a_1", "b^2", "c_1 * d", "e", "f(x) +\ng(x)",
+        "\\frac{h}{i}", "\\sum_j x_j", "\\sqrt{k}", "l", "m^2", "n", "o_p",
+    ]  # fmt: skip
+    display = [m.get("display") for m in maths]
+    assert display == ["inline", "block", "inline", "block", "inline"] + ["block"] * 3 + [
+        "inline", "block", "inline", "block",
+    ]  # fmt: skip
+    # Display math on lines of its own is boxed; display math inside a paragraph is not.
+    assert [len(m.xpath("parent::div[@class='math-display']")) for m in maths] == [
+        0, 0, 0, 0, 0, 1, 1, 1, 0, 1, 0, 1,
+    ]  # fmt: skip
+    assert maths[2].xpath(".//*[local-name()='msub']")  # `\_` is a subscript
+    text = shown(body)
+    for leftover in ("\\(c", "\\[e", "\\frac", "$$", "$a", "\\_"):
+        assert leftover not in text.replace("\\(code\\)", "").replace("\\[fence", "")
+    assert "$5, $5 and $6." in text
+    assert [c.text for c in body.xpath(".//p/code")] == ["\\(code\\)", "$code$"]
+    assert body.xpath(".//pre")[0].text_content() == "\\[fence\\] \\(fence\\) $fence$\n"
+
+
+@pytest.mark.parametrize("opener", ["$$", "\\[", "```"])
+def test_a_blockquote_may_start_with_display_math_or_code(opener: str) -> None:
+    closer = {"$$": "$$", "\\[": "\\]", "```": "```"}[opener]
+    doc = fragment(render(f"Text.\n\n> {opener}\n> x\n> {closer}\n").html)
+    [quote] = doc.xpath("/div/blockquote")
+    assert quote.xpath("./div[@class='math-display' or @class='highlight']")
+    assert [p.text_content() for p in doc.xpath("/div/p")] == ["Text."]  # no stray ">"
+
+
+def test_display_math_blocks_as_kramdown_and_mathjax_blogs_write_them() -> None:
+    body = (
+        "$$\nx_1 \\\\\n\nx_2\n$$\n\n"  # a blank line inside: one block, as in kramdown
+        "Step:<br/>\n$$\na\n$$<br/>\nmore text.\n\n$$\nb\n$$\n\n"  # closed mid-line
+        "1. Set $$R = \\begin{cases}\n   0 & x \\\\\n   1 & y\n   \\end{cases}\n   $$\n2. Next.\n"
+    )
+    result = render(body)
+    assert result.warnings == ()
+    doc = fragment(result.html)
+    maths = doc.xpath("//*[local-name()='math']")
+    assert [m.get("alttext") for m in maths] == [
+        "x_1 \\\\\n\nx_2",
+        "a",
+        "b",
+        "R = \\begin{cases}\n   0 & x \\\\\n   1 & y\n   \\end{cases}",
+    ]
+    assert "more text." in shown(doc) and "$" not in shown(doc)
+    assert len(doc.xpath("//ol/li")) == 2
+
+
+@pytest.mark.parametrize(
+    ("tex", "element"),
+    [
+        ("\\begin{aligned} a &= b \\\\ c &= d \\end{aligned}", "mtable"),
+        ("\\begin{aligned}[t] a &= b \\end{aligned}", "mtable"),
+        ("f = \\begin{cases} [x]_+ & x > 0 \\\\ 0 & \\text{else} \\end{cases}", "mtable"),
+        (
+            "\\begin{aligned} f &= \\begin{cases} 1 & x > 0 \\\\ 0 & \\text{else} \\end{cases}"
+            " \\\\ g &= 1 \\end{aligned}",
+            "mtable",
+        ),
+        ("\\begin{align} a &= b \\label{eq:a} \\\\ c &= d \\nonumber \\end{align}", "mtable"),
+        ("\\begin{alignat}{2} a &= b & c &= d \\end{alignat}", "mtable"),
+        ("\\begin{gather} a = b \\\\ c = d \\end{gather}", "mtable"),
+        ("\\begin{multline} a + b \\\\ + c \\end{multline}", "mtable"),
+        ("\\begin{eqnarray} a &=& b \\end{eqnarray}", "mtable"),
+        ("\\begin{equation} E = mc^2 \\label{eq:e} \\end{equation}", "msup"),
+        ("\\require{cancel} \\cancel{x}", "menclose"),
+        ("\\hat\\theta = \\arg\\max_\\theta L(\\theta)", "mover"),
+        ("\\begin{aligned} a &= \\color{red}{b} \\\\ c &= d \\end{aligned}", "mtable"),
+    ],
+)
+def test_tex_latex2mathml_misreads_is_rewritten_into_tex_it_reads(tex: str, element: str) -> None:
+    result = render(f"$$\n{tex}\n$$\n")
+    assert result.warnings == ()
+    [math] = fragment(result.html).xpath("//*[local-name()='math']")
+    assert math.xpath(f".//*[local-name()='{element}']")
+    assert math.get("alttext") == tex  # what the author wrote, not the rewrite
+    shown = "".join(math.xpath(".//*[local-name()!='annotation']/text()"))
+    assert "\\" not in shown and "&" not in shown
+    assert "(1)" not in shown  # no equation numbers, as MathJax shows them by default
+
+
+def test_a_macro_a_formula_defines_holds_in_the_formulas_after_it() -> None:
+    body = (
+        "Before: $\\R$.\n\n"
+        "$$\n\\newcommand{\\R}{\\mathbb{R}} \\renewcommand{\\E}{\\mathbb{E}}\n"
+        "\\DeclareMathOperator*{\\argmax}{arg\\,max} \\def\\norm#1{\\lVert #1 \\rVert}\n$$\n\n"
+        "After: $x \\in \\R$, $\\E[x]$, $\\argmax_\\theta L$, $\\norm{v}$,"
+        " $\\operatorname{arg\\,min}_x$.\n"
+    )
+    result = render(body)
+    [warning] = result.warnings  # a macro used before its definition, as in MathJax
+    assert warning.line == 5 and "latex2mathml does not know `\\R`" in warning.message
+    doc = fragment(result.html)
+    assert not doc.xpath("//div[@class='math-display']")  # only definitions: nothing shown
+    maths = doc.xpath("//*[local-name()='math']")
+    shown = ["".join(m.xpath(".//*[local-name()!='annotation']/text()")) for m in maths]
+    assert shown == [
+        "x∈\N{DOUBLE-STRUCK CAPITAL R}",
+        "\N{MATHEMATICAL DOUBLE-STRUCK CAPITAL E}[x]",
+        "arg\u2009maxθL",
+        "‖v‖",
+        "arg\u2009minx",
+    ]
+    assert maths[2].xpath(".//*[local-name()='mo'][@movablelimits='true']")
+    assert [m.get("alttext") for m in maths][:2] == ["x \\in \\R", "\\E[x]"]
+
+
+@pytest.mark.parametrize(
+    ("tex", "reason"),
+    [
+        ("x^", "MissingSuperScriptOrSubscriptError"),
+        ("\\genfrac{(}{)}{0pt}{}{n}{k}", "InvalidStyleForGenfracError"),
+        ("\\E[x] = \\Var(y)", "does not know `\\E`"),
+        ("\\eqref{eq:a}", "does not know `\\eqref`"),
+        ("a &= b", "does not read `&` here"),
+    ],
+)
+def test_tex_latex2mathml_cannot_convert_is_shown_as_source(tex: str, reason: str) -> None:
+    result = render(f"Inline ${tex}$ here.\n\n\\[\n{tex}\n\\]\n")
+    inline, block = result.warnings
+    assert (inline.line, block.line) == (5, 7)
+    assert reason in inline.message and inline.message == block.message
+    doc = fragment(result.html)
+    assert not doc.xpath("//*[local-name()='math']")
+    [code] = doc.xpath("//p/code[@class='math-source']")
+    [pre] = doc.xpath("/div/pre[@class='math-source']")
+    assert code.text == pre.text_content() == tex
+    assert pre.get("aria-label") == f"TeX source: {tex}" and pre.get("role") == "math"
+
+
+def test_tex_source_warning_survives_the_cache_and_keeps_exit_0(
+    make_site: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = "Intro.\n\nFine $x$, broken $y^$.\n"
+    root = make_site({"posts/w.md": post("W", "2026-01-01", body)})
+    expected = "posts/w.md:7: warning: TeX shown as source: latex2mathml raised"
+    for run in ("cold", "warm"):
+        result = quick_build(root, "--out", tmp_path / "out")
+        assert result.code == 0, (run, result.err)
+        assert expected in result.err, (run, result.err)
+        assert "build: 1 warning" in result.err
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(root.parent))
+    result = quick_build(root, "--out", tmp_path / "out")
+    assert result.code == 0
+    [annotation] = [line for line in result.out.splitlines() if line.startswith("::warning ")]
+    assert annotation.startswith("::warning file=site/posts/w.md,line=7,title=blogkeeper build::")
+    assert "TeX shown as source" in annotation
 
 
 # --- ids -------------------------------------------------------------------------------
@@ -157,6 +364,108 @@ def test_header_ids_are_unique_within_a_post() -> None:
     assert len(set(ids)) == 4
     # base.html has <main id="main">; a heading must not take that id.
     assert "main" not in ids
+
+
+IDS_POST = """\
+Intro.
+
+## Setup {#setup}
+
+Text with a [link](#setup), [another](#gpu--cuda), [a third](#2-ünïcode_id.v:1).
+
+# Setup
+
+### GPU & CUDA {#gpu--cuda}
+
+Ünïcode {#2-ünïcode_id.v:1}
+===========================
+
+## The $O(n)$ trick {#trick}
+
+> ## Quoted {#quoted}
+
+`## in a code span {#span}` and an escaped one: \\{#escaped}
+
+```markdown
+## In a fence {#fenced}
+```
+
+    ## Indented code {#indented}
+
+<div>
+
+## In raw HTML {#raw}
+
+</div>
+
+## No id here
+
+## Two words {#two words}
+"""
+
+
+def test_explicit_heading_ids_in_the_built_page_and_its_twin(
+    make_site: Callable[..., Path], tmp_path: Path
+) -> None:
+    body = IDS_POST.replace("## Two words {#two words}", "## Two words")
+    files = built_site(make_site, tmp_path, {"posts/ids.md": post("Ids", "2026-01-01", body)})
+    doc = page(files, "2026/01/ids/index.html")
+    [post_body] = doc.xpath("//div[@class='post-body']")
+    headings = {h.get("id"): shown(h) for h in post_body.xpath(".//h1 | .//h2 | .//h3")}
+    assert headings == {
+        "setup": "Setup",
+        "setup-2": "Setup",  # an automatic id steps aside for an explicit one
+        "gpu--cuda": "GPU & CUDA",
+        "2-ünïcode_id.v:1": "Ünïcode",
+        "trick": "The O(n) trick",  # the math's MathML, as text
+        "quoted": "Quoted",
+        "no-id-here": "No id here",  # as today
+        "two-words": "Two words",
+    }
+    text = post_body.text_content()
+    for written in ("{#span}", "{#escaped}", "{#fenced}", "{#indented}", "{#raw}"):
+        assert text.count(written) == 1, written
+    assert text.count("{#") == 5
+    assert not post_body.xpath(".//*[@id='span' or @id='fenced' or @id='indented' or @id='raw']")
+    twin = files["2026/01/ids/index.md"].decode()
+    assert "## Setup\n" in twin and "### GPU & CUDA\n" in twin and "> ## Quoted\n" in twin
+    for written in ("{#span}", "{#escaped}", "{#fenced}", "{#indented}"):
+        assert written in twin, written
+    assert twin.count("{#") == 4  # the twin reads the raw HTML's heading as a heading
+
+
+@pytest.mark.parametrize(
+    ("heading", "message"),
+    [
+        ("## Two words {#two words}", "heading id `{#two words}` is not a valid id"),
+        ("## Empty {#}", "heading id `{#}` is not a valid id"),
+        ("## Taken {#main}", "heading id `main` is taken by the page around the post"),
+        ("## Again {#setup}", "heading id `setup` is already used on line 7"),
+    ],
+)
+def test_a_bad_or_repeated_heading_id_is_an_error_at_its_line(
+    make_site: Callable[..., Path], heading: str, message: str
+) -> None:
+    body = "Intro.\n\n## Setup {#setup}\n\nText.\n\n" + heading + "\n"
+    result = quick_build(make_site({"posts/bad.md": post("Bad", "2026-01-01", body)}))
+    assert result.code == 1
+    assert f"posts/bad.md:11: {message}" in result.err, result.err
+    assert "Traceback" not in result.err
+
+
+def test_links_to_explicit_ids_are_checked(make_site: Callable[..., Path], tmp_path: Path) -> None:
+    other = post("Other", "2026-01-02", "Intro.\n\n## Deep {#deep-part}\n\nText.\n")
+    good = (
+        "Intro.\n\nSee [here](#mine) and [there](/2026/01/other/#deep-part).\n\n## Mine {#mine}\n"
+    )
+    files = {"posts/other.md": other, "posts/a.md": post("A", "2026-01-01", good)}
+    assert quick_build(make_site(files), "--out", tmp_path / "out").code == 0
+    bad = good.replace("#deep-part)", "#deep)").replace("(#mine)", "(#mine-2)")
+    files["posts/a.md"] = post("A", "2026-01-01", bad)
+    result = quick_build(make_site(files), "--out", tmp_path / "out")
+    assert result.code == 1
+    assert "posts/a.md:7: link to `#mine-2`: no element with id `mine-2`" in result.err
+    assert "posts/a.md:7: link to `/2026/01/other/#deep`: no element with id `deep`" in result.err
 
 
 def test_footnotes_render_with_links_both_ways() -> None:
@@ -328,6 +637,18 @@ MARKDOWN_PIECES = st.sampled_from(
         "_",
         "x^2",
         "\\frac{a}{b}",
+        "\\(",
+        "\\)",
+        "\\[",
+        "\\]",
+        "\\_",
+        "\\begin{aligned}",
+        "&",
+        " {#x}",
+        " {#main}",
+        " {#a b}",
+        "## h {#y}\n",
+        "===\n",
         ' id="main"',
         'href="#x"',
         "\t",

@@ -697,3 +697,47 @@ def test_an_unexpected_exception_is_shown_and_serving_goes_on() -> None:
     assert failure is not None and "unexpected OSError while building" in str(failure)
     assert b"one" in preview.respond("/", {}).body
     assert preview.rebuild() is None and b"two" in preview.respond("/", {}).body
+
+
+def test_aliases_answer_with_301_from_the_built_redirects(own_server: Starter) -> None:
+    """serve follows the build's `_redirects` as Cloudflare Pages does: before any file
+    (the alias's redirect page is there too), the first matching rule, splats filled."""
+    aliases = "[/2015/05/21/old-name/, /old/two, /old/three.html]"
+    files: dict[str, str | bytes] = {
+        "blog.toml": BLOG_TOML,
+        "posts/first.md": post("First post", "2026-03-14", "Body.\n", aliases=aliases),
+        "static/_redirects": "/news/* /2026/03/:splat 301\n/gone/ /elsewhere/ 302\n",
+    }
+    running = own_server(files)
+    for path in ("/2015/05/21/old-name/", "/old/two", "/old/two/", "/old/three.html"):
+        reply = running.get(path)
+        assert (reply.status, reply.headers["location"]) == (301, "/2026/03/first/"), path
+    splat = running.get("/news/first/")
+    assert (splat.status, splat.headers["location"]) == (301, "/2026/03/first/")
+    assert running.get("/gone/").status == 302
+    assert running.get("/_redirects").status == 404  # a host reads it, never serves it
+    assert running.get("/old/twox").status == 404
+    assert running.get("/2026/03/first/").status == 200
+
+
+def test_a_post_at_a_html_url_and_its_twin(own_server: Starter) -> None:
+    """A `permalink` ending in .html: the page, its twin beside it, their links and the
+    `Accept` negotiation, as serve sends them from the build's _headers."""
+    config = BLOG_TOML + 'permalink = "/:year/:month/:day/:title.html"\n'
+    running = own_server(
+        {"blog.toml": config, "posts/2026-03-14-My-Post.md": FILES["posts/first.md"]}
+    )
+    page = running.get("/2026/03/14/My-Post.html")
+    assert page.status == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
+    assert page.headers["link"] == (
+        '<My-Post.md>; rel="alternate"; type="text/markdown", </llms.txt>; rel="describedby"'
+    )
+    twin = running.get("/2026/03/14/My-Post.html", {"Accept": "text/markdown"})
+    assert twin.headers["content-type"] == "text/markdown; charset=utf-8"
+    assert twin.headers["vary"] == "Accept" and twin.text.startswith("# First post")
+    direct = running.get("/2026/03/14/My-Post.md")
+    assert direct.body == twin.body
+    assert (
+        direct.headers["link"] == '<My-Post.html>; rel="canonical", </llms.txt>; rel="describedby"'
+    )
+    assert running.get("/2026/03/my-post/").status == 404
