@@ -72,7 +72,7 @@ def build(
         proofs = checkcode.proofs(config, posts, root)  # check-code's record: read, never written
         if options.require_checked and (unchecked := checkrecord.unchecked_errors(proofs)):
             raise BuildError(unchecked)
-        rendered = render_posts(config, posts, cache, session.renderings)
+        rendered = session.same_entries(render_posts(config, posts, cache, session.renderings))
         session.counts.posts_rendered = cache.misses
         site = session.steady_now(assemble(config, rendered, options))
         warnings = tuple(w for entry in site.posts for w in entry.rendering.warnings)

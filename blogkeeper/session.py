@@ -28,7 +28,7 @@ from pathlib import Path
 
 from blogkeeper.config import SiteConfig
 from blogkeeper.content import load_post
-from blogkeeper.model import Earlier, Post, Rendering, Site
+from blogkeeper.model import Earlier, Post, RenderedPost, Rendering, Site
 from blogkeeper.pages import PagesMade
 
 # A file changed this soon before it was read may change again within the same tick of
@@ -69,6 +69,7 @@ class Session:
         self.config: SiteConfig | None = None
         self.posts: dict[Path, Loaded] = {}
         self.renderings: dict[str, tuple[Rendering, int]] = {}  # key -> rendering, its size
+        self.entries: dict[str, RenderedPost] = {}  # source -> the last build's
         self.pages: PagesMade | None = None
         self.feeds = Earlier()  # each feed's files
         self.llms = Earlier()  # each post's twin and its line in llms.txt
@@ -111,6 +112,19 @@ class Session:
     def forget_the_rest(self) -> None:
         """Forget the posts of files this build did not look at: they are gone."""
         self.posts = {path: known for path, known in self.posts.items() if path in self.seen}
+
+    def same_entries(self, entries: list[RenderedPost]) -> list[RenderedPost]:
+        """`entries`, each the last build's object where its post and rendering are the
+        last build's objects: the pages' contexts that hold them then compare at once
+        (a topic page holds every post of its topic)."""
+        before = self.entries
+        kept = []
+        for entry in entries:
+            old = before.get(entry.post.source)
+            same = old is not None and old.post is entry.post and old.rendering is entry.rendering
+            kept.append(old if same and old is not None else entry)
+        self.entries = {entry.post.source: entry for entry in kept}
+        return kept
 
     def steady_now(self, site: Site) -> Site:
         """`site` with the last build's "now" if the posts it marks scheduled are the same
