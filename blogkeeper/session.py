@@ -8,7 +8,8 @@ the inputs it came from, so a build that uses one makes what a build without it 
 - each post file's `Post`, under the file's identity, size and change times (a file
   written in the second before it was read is read again next time: its time may not
   have moved since, as git does for its index);
-- each `Rendering` of the last build, under its cache key (`Cache.key`, the one key rule);
+- each `Rendering` of the last build, under its cache key (`Cache.key`, the one key rule),
+  and each `RenderedPost` whose post and rendering are both kept;
 - the last build's pages with what their templates saw (`pages.PagesMade`), and its
   feeds, twins and llms.txt lines with what they were made from (`model.Earlier`), all
   compared by equality;

@@ -279,3 +279,21 @@ def test_the_clock_renders_pages_again_only_when_it_passes_a_post(tmp_path: Path
     assert pages == 0 and later == first
     after, pages = at(dt.datetime(2026, 7, 2, tzinfo=dt.UTC))
     assert pages > 0 and b">Scheduled</strong>" not in after["2026/07/d/index.html"]
+
+
+def test_a_template_named_by_a_variable_counts_as_reading_every_global(
+    session_site: tuple[Path, Session],
+) -> None:
+    root, session = session_site
+    write_files(
+        root,
+        {
+            "templates/post_end.html": '{% include ["counts.html"][0] %}\n',
+            "templates/counts.html": "{% for t in topics %}{{ t.posts | length }}{% endfor %}\n",
+        },
+    )
+    _counts(root, session)
+    (root / "posts/a.md").write_text(post("Post a", "2026-01-01", "Other.\n", tags="[AI]"))
+    # a's page, index, archive, 404, topics/ai/, topics/, and b's and c's pages: their
+    # post.html includes a template it names by an expression, which may read `topics`
+    assert _counts(root, session) == (1, 1, 8)
