@@ -28,6 +28,7 @@ from blogkeeper import tex
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.fences import (
     Fence,
+    indented_code,
     inner_fences,
     is_fold,
     output_options,
@@ -159,6 +160,8 @@ def _prepare(
     """`lines` with code and math swapped for placeholders; `fences` are `scan(lines)`,
     and `where` is the post's path and the post line of `lines[0]`."""
     top = {f.start: f for f in fences if not f.depth}
+    # Indented code is markdown2's to render as code: no math, no `{#id}` in it.
+    indented = indented_code(lines, fences)
     out: list[str] = []
     index = 0
     while index < len(lines):
@@ -170,6 +173,8 @@ def _prepare(
                 continue
         if index in top:
             block, index = _code(top[index], swaps, where)
+        elif index in indented:
+            block, index = lines[index : indented[index] + 1], indented[index] + 1
         else:
             block, index = _block(lines, index, fences, top.keys(), swaps, where)
         out += block
@@ -199,6 +204,9 @@ def _block(
     following = lines[index + 1] if index + 1 < len(lines) else ""
     if (heading := heading_id(line, following)) is not None:
         line, marker = _heading_marker(heading, swaps, source, body_line + index)
+    if (tag_end := _start_tag_end(lines, index)) is not None:
+        joined = _one_line_tag(lines[index : tag_end + 1])
+        return [_inline_math(joined, swaps, source, body_line + index)], tag_end + 1
     end = _inline_math_end(lines, index, starts)
     text = "\n".join([line, *lines[index + 1 : end + 1]])
     return [_inline_math(text, swaps, source, body_line + index) + marker], end + 1
@@ -225,6 +233,53 @@ def _quote(
     # the blank line that display math or code starting the quote brings is dropped.
     quoted = prepared.lstrip("\n").split("\n")
     return [f"> {line}" if line else ">" for line in quoted], end
+
+
+# An HTML start tag at the start of a line: markdown2 2.5.5 fails an assertion in its
+# raw-HTML block handling when a block tag's attributes run onto the next line.
+_START_TAG = re.compile(r"[ \t]{0,3}<[a-zA-Z][a-zA-Z0-9-]*(?=[\s/>]|$)")
+# How many lines a start tag may run over.
+TAG_LINES = 20
+
+
+def _start_tag_end(lines: list[str], start: int) -> int | None:
+    """The line that ends an HTML start tag opened at the start of line `start` and not
+    closed on it, or None (no such tag, or no `>` within TAG_LINES non-blank lines)."""
+    match = _START_TAG.match(lines[start])
+    if match is None:
+        return None
+    quote = ""
+    for index in range(start, min(len(lines), start + TAG_LINES)):
+        line = lines[index][match.end() :] if index == start else lines[index]
+        if index > start and not line.strip():
+            return None
+        quote, closed = _in_tag(line, quote)
+        if closed:
+            return None if index == start else index
+    return None
+
+
+def _in_tag(text: str, quote: str) -> tuple[str, bool]:
+    """Reading `text` inside a start tag, within the quote `quote` ("" for none): the
+    quote it ends within, and whether a `>` outside quotes ends the tag."""
+    for char in text:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char == ">":
+            return quote, True
+    return quote, False
+
+
+def _one_line_tag(lines: list[str]) -> str:
+    """A start tag's lines as one line, meaning the same: a line break between attributes
+    becomes a space, one inside a quoted value `&#10;` (the same character)."""
+    out, (quote, _) = lines[0], _in_tag(lines[0], "")
+    for line in lines[1:]:
+        out += "&#10;" + line if quote else " " + line.lstrip()
+        quote, _ = _in_tag(line, quote)
+    return out
 
 
 # What closes each opener of display math on its own lines.
