@@ -122,7 +122,7 @@ def _render(body: str, fold: int | None, source: str, body_line: int) -> Rendere
             [ContentError(source, None, "Markdown nested too deeply to render")]
         ) from None
     except Exception as exc:  # markdown2 has no error type of its own
-        raise BuildError([ContentError(source, None, f"markdown2 failed: {exc!r}")]) from None
+        raise BuildError([_markdown2_error(lines, fences, source, body_line, exc)]) from None
     marked = _mark_heading_ids(_label_tasks(str(converted)), swaps)
     full = _unmarked(_unique_ids(_swap_in(marked, swaps), swaps.ids), swaps)
     # markdown2 wraps the fold token in <p>, except inside a raw HTML block it passes through.
@@ -132,6 +132,25 @@ def _render(body: str, fold: int | None, source: str, body_line: int) -> Rendere
     intro = _close_tags(head) if sep else full
     intro = _strip_ids(intro).strip() + "\n"
     return Rendered(html=full, intro=intro, folded=folded, warnings=tuple(swaps.warnings))
+
+
+def _markdown2_error(
+    lines: list[str], fences: list[Fence], source: str, body_line: int, exc: Exception
+) -> ContentError:
+    """The error for markdown2 failing on a post: at the first HTML start tag left open at
+    the end of its line when there is one (markdown2 asserts on such tags that `_block`
+    cannot join: one holding a blank line, or longer than TAG_LINES lines)."""
+    message = f"markdown2 failed: {exc!r}"
+    code = {i for f in fences for i in range(f.start, f.end + 1)}
+    for start, end in indented_code(lines, fences).items():
+        code.update(range(start, end + 1))
+    for index, line in enumerate(lines):
+        tag = _START_TAG.match(line)
+        if tag and index not in code and not _in_tag(line[tag.end() :], "")[1]:
+            hint = "write the start tag on one line, its attributes and `>` included"
+            where = f" on the HTML tag `{tag.group(0).strip()}` that starts here"
+            return ContentError(source, body_line + index, message + where, hint)
+    return ContentError(source, None, message)
 
 
 def _convert(text: str, seed: str) -> str:

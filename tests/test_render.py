@@ -184,6 +184,30 @@ def test_a_block_tag_whose_attributes_span_lines_renders(tag: str) -> None:
     assert doc.xpath("//p/*[local-name()='math']/@alttext") == ["x"]
 
 
+def test_a_post_with_a_script_tag_over_two_lines_builds(
+    make_site: Callable[..., Path], tmp_path: Path
+) -> None:
+    body = (
+        'Hello\n\n<script async\n  src="https://cdn.example.org/mathjax.js">\n</script>'
+        "\n\nMore text\n"
+    )
+    files = built_site(make_site, tmp_path, {"posts/a.md": post("A", "2026-01-01", body)})
+    doc = page(files, "2026/01/a/index.html")
+    [script] = doc.xpath("//article//script")
+    assert script.get("src") == "https://cdn.example.org/mathjax.js"
+    assert script.get("async") is not None
+
+
+def test_a_start_tag_markdown2_cannot_read_is_an_error_at_its_line() -> None:
+    # A blank line inside the tag: blogkeeper does not join it, and markdown2 asserts.
+    with pytest.raises(BuildError) as raised:
+        render('Hello\n\n```\n<pre\n```\n\n<div\n\n  class="x">\nhi\n</div>\n')
+    [error] = raised.value.errors
+    assert (error.path, error.line) == ("posts/x.md", 11)
+    assert "markdown2 failed" in error.message and "`<div`" in error.message
+    assert error.hint and "one line" in error.hint
+
+
 def test_bad_math_is_shown_as_its_tex_source_with_a_warning_at_its_line() -> None:
     result = render("Line one.\n\nBroken $x^$ math.\n")
     [warning] = result.warnings
