@@ -281,13 +281,16 @@ def _start_tag_end(lines: list[str], start: int) -> int | None:
 def _in_tag(text: str, quote: str) -> tuple[str, bool]:
     """Reading `text` inside a start tag, within the quote `quote` ("" for none): the
     quote it ends within, and whether a `>` outside quotes ends the tag."""
+    after_equals = False  # a quote opens a value only right after `=` (`alt=it's` has none)
     for char in text:
         if quote:
             quote = "" if char == quote else quote
-        elif char in "\"'":
+        elif char in "\"'" and after_equals:
             quote = char
         elif char == ">":
             return quote, True
+        if not char.isspace():
+            after_equals = char == "=" and not quote
     return quote, False
 
 
