@@ -1,8 +1,9 @@
 """The nginx configuration in docs/hosting.md, run by a real nginx against a built blog.
 
 The block and the awk line for aliases are read from the docs page, so what the page shows
-is what is tested. The blog is the sample blog plus a post at a `.html` permalink and an
-`llms: false` post with aliases. nginx's answers are compared with `blogkeeper serve`'s
+is what is tested. The blog is the sample blog plus a post at a `.html` permalink, an
+`llms: false` post with aliases (one with non-ASCII letters) and a post with a `$` in its
+URL. nginx's answers are compared with `blogkeeper serve`'s
 (the `hosting` module applying the build's `_headers` and `_redirects` as Cloudflare Pages
 does): the same status, `Content-Type`, `Link:`, `Vary` and body for every file and page
 of the build, `Accept: text/markdown` answered with the twin, aliases with a 301 and the
@@ -39,12 +40,15 @@ HIDDEN_POST = "2015/06/secret/"
 EXTRA_POSTS: dict[str, str | bytes] = {
     "posts/2015-05-21-Tips.md": post("Tips", "2015-05-21", permalink="/2015/05/21/Tips.html"),
     "posts/2015-06-01-secret.md": post(
-        "Secret", "2015-06-01", llms="false", aliases="[/old/secret, /old/s.html]"
+        "Secret", "2015-06-01", llms="false", aliases="[/old/secret, /old/s.html, /old/café;'x/]"
+    ),
+    "posts/2015-07-01-payday.md": post(
+        "Pay", "2015-07-01", permalink="/2015/07/pay$day/", aliases="[/old/pay]"
     ),
 }
 # Types the block leaves to Debian's mime.types, where serve chooses another (as docs say).
 DEBIAN_TYPES = {"application/xml": "text/xml"}
-ALIASES = ("/old/secret", "/old/secret/", "/old/s.html")
+ALIASES = ("/old/secret", "/old/secret/", "/old/s.html", "/old/caf%C3%A9;'x/", "/old/café;'x/")
 
 
 def documented(root: Path, port: int) -> tuple[str, str]:
@@ -244,6 +248,17 @@ def test_nginx_answers_aliases_404s_and_folders_as_serve_does(
         got, want = client.get(url), emulated(files, url)
         assert got.status_code == want.status == 301, url
         assert got.headers["location"] == header(want, "Location") == "/" + HIDDEN_POST
+    # A client that sends the path's UTF-8 unencoded matches the decoded location too.
+    port = client.base_url.port
+    with socket.create_connection(("127.0.0.1", port or 80), timeout=10) as sock:
+        sock.sendall("GET /old/café;'x/ HTTP/1.0\r\n\r\n".encode())
+        answer = sock.makefile("rb").read()
+    assert answer.startswith(b"HTTP/1.1 301 ") and b"\r\nLocation: /2015/06/secret/\r\n" in answer
+    # nginx would read a `$` in the target as a variable: the line sends it as %24
+    got, want = client.get("/old/pay"), emulated(files, "/old/pay")
+    assert (got.status_code, got.headers["location"]) == (301, "/2015/07/pay%24day/")
+    assert header(want, "Location") == "/2015/07/pay$day/"
+    assert client.get("/2015/07/pay%24day/").content == files["2015/07/pay$day/index.html"]
     missing = ("/no/such/page/", "/2026/03/nothing.md", "/feed/none.json", "/assets/")
     for url in (*missing, "/_headers", "/_redirects", "/2026/03/nothing.html"):
         got, want = client.get(url), emulated(files, url)
