@@ -42,6 +42,7 @@ EXTRA_POSTS: dict[str, str | bytes] = {
     "posts/2015-06-01-secret.md": post(
         "Secret", "2015-06-01", llms="false", aliases="[/old/secret, /old/s.html, /old/café;'x/]"
     ),
+    "static/notes/readme.md": "# Notes\n\nA Markdown file that is no twin.\n",
     "posts/2015-07-01-payday.md": post(
         "Pay", "2015-07-01", permalink="/2015/07/pay$day/", aliases="[/old/pay]"
     ),
@@ -73,7 +74,7 @@ def nginx_conf(folder: Path, server: str) -> str:
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
     return (
-        f"pid {folder / 'nginx.pid'};\nerror_log {folder / 'error.log'};\n"
+        f"pid {folder / 'nginx.pid'};\nerror_log {folder / 'error.log'} warn;\n"
         "worker_processes 1;\nevents {}\nhttp {\n"
         "    include /etc/nginx/mime.types;\n    default_type application/octet-stream;\n"
         f"    access_log off;\n{temp}\n{server}}}\n"
@@ -184,7 +185,15 @@ def test_nginx_sends_what_serve_sends_for_every_file_and_page(
     client, public = nginx
     files = snapshot(public)
     urls = served_urls(files)
-    kinds = ("index.md", "Tips.md", "llms.txt", "llms-full.txt", "feed.json", "rss.xml")
+    kinds = (
+        "index.md",
+        "Tips.md",
+        "readme.md",
+        "llms.txt",
+        "llms-full.txt",
+        "feed.json",
+        "rss.xml",
+    )
     assert len(urls) > 80 and all(any(u.endswith(k) for u in urls) for k in kinds)
     for url in urls:
         want = emulated(files, url)
@@ -271,3 +280,15 @@ def test_nginx_answers_aliases_404s_and_folders_as_serve_does(
         got, want = client.get(url), emulated(files, url)
         assert got.status_code == want.status == 301, url
         assert got.headers["location"] == header(want, "Location") == url + "/"
+
+
+def test_nginx_warns_of_nothing_in_its_log(nginx: tuple[httpx.Client, Path]) -> None:
+    """After the tests above (pytest runs this file in order): no `[warn]` or worse in the
+    log, such as nginx's "using uninitialized variable"."""
+    client, public = nginx
+    client.get("/" + POST + "index.md")
+    log = (public.parent.parent / "nginx" / "error.log").read_text()
+    problems = [
+        line for line in log.splitlines() if re.search(r"\[(warn|crit|alert|emerg)\]", line)
+    ]
+    assert not problems
