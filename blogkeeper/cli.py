@@ -146,6 +146,22 @@ def _parser() -> argparse.ArgumentParser:
         help="github (Pages, with a workflow), netlify or cloudflare (Pages)",
     )
 
+    imp = _command(
+        commands,
+        "import",
+        "make a blogkeeper site from a Jekyll or Hugo site's source folder",
+        _run_import,
+        site=False,
+    )
+    imp.add_argument("source", type=Path, metavar="SOURCE", help="the old site's source folder")
+    imp.add_argument("dir", type=Path, metavar="DIR", help="a new or empty folder")
+    imp.add_argument(
+        "--from",
+        dest="kind",
+        choices=("jekyll", "hugo"),
+        help="the old generator (default: detected)",
+    )
+
     new = _command(commands, "new", "create a new draft post in posts/", _run_new)
     new.add_argument(
         "title", metavar="TITLE", nargs="?", help='the post\'s title, quoted: "My post"'
@@ -217,6 +233,9 @@ COMMAND_EXAMPLES = {
     "deploy-files": (
         "examples:\n  blogkeeper deploy-files github   # .github/workflows/blog.yml and more\n"
         "  blogkeeper deploy-files netlify  # netlify.toml, requirements.txt"
+    ),
+    "import": (
+        "example:\n  blogkeeper import ~/old-blog myblog   # then: blogkeeper serve --site myblog"
     ),
     "new": (
         'examples:\n  blogkeeper new "Counting with Python"   # posts/YYYY-MM-DD-counting-....md\n'
@@ -300,6 +319,35 @@ def _run_init(args: argparse.Namespace) -> int:
 
     create_site(args.dir)
     print(f"created a new blog in {args.dir}; build it with: blogkeeper build --site {args.dir}")
+    return 0
+
+
+def _run_import(args: argparse.Namespace) -> int:
+    from blogkeeper.build import build
+    from blogkeeper.importer import import_site
+
+    try:
+        result = import_site(args.source, args.dir, args.kind)
+    except ValueError as exc:
+        print(f"import: {exc}", file=sys.stderr)
+        return 1
+    print(result.text(), flush=True)
+    root = args.dir.resolve()
+    try:
+        site, outputs = build(root)
+    except BuildError as exc:
+        report(exc, "build of the imported site", root)
+        print(
+            f"the posts are in {args.dir}; fix the errors above, then run: "
+            f"blogkeeper build --site {args.dir}",
+            file=sys.stderr,
+        )
+        return 1
+    report_warnings(site.warnings, "build", root)
+    print(
+        f"the imported site builds ({len(outputs)} files); "
+        f"preview it with: blogkeeper serve --site {args.dir}"
+    )
     return 0
 
 

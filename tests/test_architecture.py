@@ -75,7 +75,7 @@ PRIVATE = re.compile(
 def test_no_private_name_of_another_package() -> None:
     used = [
         f"{path.name}:{number}: {line.strip()}"
-        for path in sorted(PACKAGE.glob("*.py"))
+        for path in sorted(PACKAGE.rglob("*.py"))
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
         if PRIVATE.search(line)
     ]
