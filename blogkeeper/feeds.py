@@ -19,15 +19,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import urljoin
 
 import lxml.html
 from feedgen.feed import FeedGenerator
-from lxml import etree
 
 from blogkeeper import __version__, urls
 from blogkeeper.config import SiteConfig
-from blogkeeper.links import parse, srcset_candidates
+from blogkeeper.links import parse, resolved_html
 from blogkeeper.model import Earlier, Output, RenderedPost, Site
 
 if TYPE_CHECKING:
@@ -257,37 +255,8 @@ def _text(value: str, fallback: str) -> str:
     return xml_safe(value) or fallback
 
 
-# The attributes that hold a URL (srcset: a list of them), found with XPath, in C.
-_URLS = etree.XPath(
-    "//@href | //@src | //@poster | //@cite | //@action | //@formaction | //@longdesc"
-    " | //@background | //@srcset | //@*[name()='xlink:href']"
-)
-
-
 def feed_html(root: lxml.html.HtmlElement, base: str) -> str:
     """The fragment parsed into `root` (see `links.parse`, which also drops what XML
-    forbids) with every URL in it resolved against `base`, the post's absolute URL.
-    Root-relative, page-relative and fragment-only URLs become absolute; a URL that
-    cannot be parsed is kept as written. Changes `root`."""
-    for value in _URLS(root):
-        resolve = _resolve_srcset if value.attrname == "srcset" else _absolute
-        value.getparent().set(value.attrname, resolve(str(value), base))
-    inner = [etree.tostring(child, encoding="unicode", method="html") for child in root]
-    return html.escape(root.text or "", quote=False) + "".join(inner)
-
-
-_ASCII_SPACE = " \t\n\r\f"
-
-
-def _resolve_srcset(value: str, base: str) -> str:
-    return ", ".join(
-        " ".join(filter(None, [_absolute(url, base), descriptors]))
-        for url, descriptors in srcset_candidates(value)
-    )
-
-
-def _absolute(value: str, base: str) -> str:
-    try:
-        return urljoin(base, value.strip(_ASCII_SPACE))
-    except ValueError:  # a malformed URL (bad IPv6 host): left as the author wrote it
-        return value
+    forbids) with every URL in it made absolute against `base`, the post's absolute URL
+    (`links.resolved_html`). Changes `root`."""
+    return resolved_html(root, base)

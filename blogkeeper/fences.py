@@ -85,6 +85,49 @@ def scan(lines: list[str], depth: int = 0) -> list[Fence]:
     return fences
 
 
+_LIST_ITEM = re.compile(r"^ {0,3}(?:[*+-]|\d{1,9}[.)])(?:[ \t]|$)")
+_INDENTED = re.compile(r"^(?: {4}|\t)")
+_BLOCK_TAGS = (
+    r"(?:div|table|section|figure|details|ul|ol|dl|script|style|pre|blockquote|iframe|svg"
+    r"|center|form|video|audio|p)"
+)
+_HTML_OPEN = re.compile(rf"<{_BLOCK_TAGS}\b(?![^>]*/>)", re.IGNORECASE)
+_HTML_CLOSE = re.compile(rf"</{_BLOCK_TAGS}\s*>", re.IGNORECASE)
+
+
+def indented_code(lines: list[str], fences: list[Fence]) -> dict[int, int]:
+    """The indented code blocks of `lines` (blockquotes aside), start index to end index:
+    lines indented by 4 spaces or a tab after a blank line, outside `fences` (`scan`'s).
+    Indented lines that continue a list item, follow a paragraph line or sit inside an
+    HTML block (`<div>` ... `</div>`, blank lines and all) are not code."""
+    fenced = {i for fence in fences for i in range(fence.start, fence.end + 1)}
+    blocks: dict[int, int] = {}
+    index, in_list, depth = 0, False, 0
+    while index < len(lines):
+        text = lines[index]
+        previous = lines[index - 1] if index else ""
+        if text.strip() and not _INDENTED.match(text):  # a fence's line ends a list too
+            in_list = bool(_LIST_ITEM.match(text)) or (in_list and text.startswith(" "))
+        starts = _INDENTED.match(text) and text.strip() and not previous.strip()
+        if starts and index not in fenced and not in_list and depth == 0:
+            end = index
+            while (
+                end + 1 < len(lines)
+                and end + 1 not in fenced
+                and (not lines[end + 1].strip() or _INDENTED.match(lines[end + 1]))
+            ):
+                end += 1
+            while not lines[end].strip():
+                end -= 1
+            blocks[index] = end
+            index = end + 1
+            continue
+        if index not in fenced:
+            depth = max(0, depth + len(_HTML_OPEN.findall(text)) - len(_HTML_CLOSE.findall(text)))
+        index += 1
+    return blocks
+
+
 def quote_end(lines: list[str], start: int) -> int:
     """The index after the blockquote that starts at `start`: its lines all start with `>`."""
     end = start

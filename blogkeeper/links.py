@@ -5,7 +5,9 @@ site's own `url`) must name an output file, and a `#fragment` must name an `id` 
 `<a name>`) in the page it points to. A failure is a `ContentError` at the post's Markdown
 line where the link is written. External links are never fetched. A post's links and ids
 are found once, where it is rendered (`facts`, on lxml's HTML parser); a page is parsed
-here only when a link points into it for an id its post's HTML does not hold. Pure: a
+here only when a link points into it for an id its post's HTML does not hold. List pages
+show a post's intro with its URLs resolved against the post's page (`resolved_html`, in
+`pages`), so checking the post checks its intro wherever it is shown. Pure: a
 `Site` and its outputs in, the problems out (the build makes them errors, or warnings
 with `[build] broken_links = "warn"`).
 """
@@ -13,6 +15,7 @@ with `[build] broken_links = "warn"`).
 from __future__ import annotations
 
 import functools
+import html
 import re
 from collections.abc import Sequence
 from urllib.parse import SplitResult, unquote, urljoin, urlsplit
@@ -91,6 +94,39 @@ def srcset_candidates(value: str) -> list[tuple[str, str]]:
                 index += 1
             descriptors = value[start:index].strip(_SPACE)
         candidates.append((url, descriptors))
+
+
+# The attributes that hold a URL (srcset: a list of them), found with XPath, in C.
+_URLS = etree.XPath(
+    "//@href | //@src | //@poster | //@cite | //@action | //@formaction | //@longdesc"
+    " | //@background | //@srcset | //@*[name()='xlink:href']"
+)
+
+
+def resolved_html(root: lxml.html.HtmlElement, base: str) -> str:
+    """The fragment parsed into `root` (see `parse`) with every URL in it resolved against
+    `base` (an absolute URL, or a site path such as `/blog/2026/01/post/`): page-relative
+    and fragment-only URLs then mean the same on any page. A URL that cannot be parsed is
+    kept as written. Changes `root`."""
+    for value in _URLS(root):
+        resolve = _resolve_srcset if value.attrname == "srcset" else _resolve
+        value.getparent().set(value.attrname, resolve(str(value), base))
+    inner = [etree.tostring(child, encoding="unicode", method="html") for child in root]
+    return html.escape(root.text or "", quote=False) + "".join(inner)
+
+
+def _resolve_srcset(value: str, base: str) -> str:
+    return ", ".join(
+        " ".join(filter(None, [_resolve(url, base), descriptors]))
+        for url, descriptors in srcset_candidates(value)
+    )
+
+
+def _resolve(value: str, base: str) -> str:
+    try:
+        return urljoin(base, value.strip(_SPACE))
+    except ValueError:  # a malformed URL (bad IPv6 host): left as the author wrote it
+        return value
 
 
 def page_ids(data: bytes) -> frozenset[str]:

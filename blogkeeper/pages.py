@@ -26,6 +26,7 @@ from blogkeeper import deadline, urls
 from blogkeeper.checkcode import code_checked
 from blogkeeper.config import SiteConfig
 from blogkeeper.errors import BuildError, ContentError
+from blogkeeper.links import parse, resolved_html
 from blogkeeper.model import Group, Output, Post, PostProof, RenderedPost, Site
 from blogkeeper.render import link_fragments, stylesheet
 
@@ -208,12 +209,12 @@ def _render_in_child(
 
 def _pages(site: Site) -> list[Page]:
     feeds = feed_links(site, urls.FEED_FOLDER, site.config.title)
-    intros: dict[int, Intro] = {}  # a post's intro is on its index page and topic pages
+    intros: dict[int, Intro] = {}  # a post's intro is on its index, topic and series pages
     return [
         *_index_pages(site, feeds, intros),
         *_post_pages(site, feeds),
         *_topic_pages(site, feeds, intros),
-        *_series_pages(site, feeds),
+        *_series_pages(site, feeds, intros),
         _archive_page(site, feeds),
         _not_found_page(site, feeds),
     ]
@@ -381,12 +382,27 @@ class Intro:
 
 
 def _intro(entry: RenderedPost, base: str, intros: dict[int, Intro]) -> Intro:
-    """`entry`'s intro; its `#…` links point at the post page from any list page."""
+    """`entry`'s intro with its URLs resolved as on the post's page, from any list page:
+    `#…` links point at the post page, page-relative links and images (`diagram.png`)
+    become site paths (`/base/2026/01/post/diagram.png`)."""
     found = intros.get(id(entry))
     if found is None:
-        found = Intro(entry, link_fragments(entry.intro, base + quote(entry.post.path)))
+        page = base + quote(entry.post.path)
+        if any(_page_relative(url) for url in entry.rendering.links):
+            found = Intro(entry, resolved_html(parse(entry.intro), page))
+        else:  # most intros: the HTML as rendered, but for its in-page links
+            found = Intro(entry, link_fragments(entry.intro, page))
         intros[id(entry)] = found
     return found
+
+
+# A URL with a scheme (`https:`, `mailto:`, `data:`), a site path or a fragment.
+_PAGE_INDEPENDENT = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*:|[/#]")
+
+
+def _page_relative(url: str) -> bool:
+    """Whether `url` means something else on another page (`diagram.png`, `../x/`)."""
+    return _PAGE_INDEPENDENT.match(url.strip(" \t\n\r\f")) is None
 
 
 def _post_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Page]:
@@ -509,7 +525,7 @@ def _topic_pages(site: Site, feeds: tuple[Link, ...], intros: dict[int, Intro]) 
     yield Page(urls.page_file(urls.TOPICS), "topics.html", {"page": page})
 
 
-def _series_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Page]:
+def _series_pages(site: Site, feeds: tuple[Link, ...], intros: dict[int, Intro]) -> Iterator[Page]:
     for group in site.series:
         path = urls.series_folder(group.slug)
         feed_title = f"{site.config.title}: {group.name}"
@@ -518,7 +534,9 @@ def _series_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Page]:
         page = PageMeta(
             path, group.name, about, own, markdown=urls.LLMS_TXT, image=urls.card_image(site.config)
         )
-        yield Page(urls.page_file(path), "series.html", {"page": page, "series": group})
+        entries = [_intro(e, site.config.base_path, intros) for e in group.posts]
+        context = {"page": page, "series": group, "entries": entries}
+        yield Page(urls.page_file(path), "series.html", context)
 
 
 def _archive_page(site: Site, feeds: tuple[Link, ...]) -> Page:

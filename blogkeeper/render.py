@@ -28,6 +28,7 @@ from blogkeeper import tex
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.fences import (
     Fence,
+    indented_code,
     inner_fences,
     is_fold,
     output_options,
@@ -121,7 +122,7 @@ def _render(body: str, fold: int | None, source: str, body_line: int) -> Rendere
             [ContentError(source, None, "Markdown nested too deeply to render")]
         ) from None
     except Exception as exc:  # markdown2 has no error type of its own
-        raise BuildError([ContentError(source, None, f"markdown2 failed: {exc!r}")]) from None
+        raise BuildError([_markdown2_error(lines, fences, source, body_line, exc)]) from None
     marked = _mark_heading_ids(_label_tasks(str(converted)), swaps)
     full = _unmarked(_unique_ids(_swap_in(marked, swaps), swaps.ids), swaps)
     # markdown2 wraps the fold token in <p>, except inside a raw HTML block it passes through.
@@ -131,6 +132,25 @@ def _render(body: str, fold: int | None, source: str, body_line: int) -> Rendere
     intro = _close_tags(head) if sep else full
     intro = _strip_ids(intro).strip() + "\n"
     return Rendered(html=full, intro=intro, folded=folded, warnings=tuple(swaps.warnings))
+
+
+def _markdown2_error(
+    lines: list[str], fences: list[Fence], source: str, body_line: int, exc: Exception
+) -> ContentError:
+    """The error for markdown2 failing on a post: at the first HTML start tag left open at
+    the end of its line when there is one (markdown2 asserts on such tags that `_block`
+    cannot join: one holding a blank line, or longer than TAG_LINES lines)."""
+    message = f"markdown2 failed: {exc!r}"
+    code = {i for f in fences for i in range(f.start, f.end + 1)}
+    for start, end in indented_code(lines, fences).items():
+        code.update(range(start, end + 1))
+    for index, line in enumerate(lines):
+        tag = _START_TAG.match(line)
+        if tag and index not in code and not _in_tag(line[tag.end() :], "")[1]:
+            hint = "write the start tag on one line, its attributes and `>` included"
+            where = f" on the HTML tag `{tag.group(0).strip()}` that starts here"
+            return ContentError(source, body_line + index, message + where, hint)
+    return ContentError(source, None, message)
 
 
 def _convert(text: str, seed: str) -> str:
@@ -159,6 +179,8 @@ def _prepare(
     """`lines` with code and math swapped for placeholders; `fences` are `scan(lines)`,
     and `where` is the post's path and the post line of `lines[0]`."""
     top = {f.start: f for f in fences if not f.depth}
+    # Indented code is markdown2's to render as code: no math, no `{#id}` in it.
+    indented = indented_code(lines, fences)
     out: list[str] = []
     index = 0
     while index < len(lines):
@@ -170,6 +192,8 @@ def _prepare(
                 continue
         if index in top:
             block, index = _code(top[index], swaps, where)
+        elif index in indented:
+            block, index = lines[index : indented[index] + 1], indented[index] + 1
         else:
             block, index = _block(lines, index, fences, top.keys(), swaps, where)
         out += block
@@ -199,6 +223,9 @@ def _block(
     following = lines[index + 1] if index + 1 < len(lines) else ""
     if (heading := heading_id(line, following)) is not None:
         line, marker = _heading_marker(heading, swaps, source, body_line + index)
+    if (tag_end := _start_tag_end(lines, index)) is not None:
+        joined = _one_line_tag(lines[index : tag_end + 1])
+        return [_inline_math(joined, swaps, source, body_line + index)], tag_end + 1
     end = _inline_math_end(lines, index, starts)
     text = "\n".join([line, *lines[index + 1 : end + 1]])
     return [_inline_math(text, swaps, source, body_line + index) + marker], end + 1
@@ -225,6 +252,56 @@ def _quote(
     # the blank line that display math or code starting the quote brings is dropped.
     quoted = prepared.lstrip("\n").split("\n")
     return [f"> {line}" if line else ">" for line in quoted], end
+
+
+# An HTML start tag at the start of a line: markdown2 2.5.5 fails an assertion in its
+# raw-HTML block handling when a block tag's attributes run onto the next line.
+_START_TAG = re.compile(r"[ \t]{0,3}<[a-zA-Z][a-zA-Z0-9-]*(?=[\s/>]|$)")
+# How many lines a start tag may run over.
+TAG_LINES = 20
+
+
+def _start_tag_end(lines: list[str], start: int) -> int | None:
+    """The line that ends an HTML start tag opened at the start of line `start` and not
+    closed on it, or None (no such tag, or no `>` within TAG_LINES non-blank lines)."""
+    match = _START_TAG.match(lines[start])
+    if match is None:
+        return None
+    quote = ""
+    for index in range(start, min(len(lines), start + TAG_LINES)):
+        line = lines[index][match.end() :] if index == start else lines[index]
+        if index > start and not line.strip():
+            return None
+        quote, closed = _in_tag(line, quote)
+        if closed:
+            return None if index == start else index
+    return None
+
+
+def _in_tag(text: str, quote: str) -> tuple[str, bool]:
+    """Reading `text` inside a start tag, within the quote `quote` ("" for none): the
+    quote it ends within, and whether a `>` outside quotes ends the tag."""
+    after_equals = False  # a quote opens a value only right after `=` (`alt=it's` has none)
+    for char in text:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'" and after_equals:
+            quote = char
+        elif char == ">":
+            return quote, True
+        if not char.isspace():
+            after_equals = char == "=" and not quote
+    return quote, False
+
+
+def _one_line_tag(lines: list[str]) -> str:
+    """A start tag's lines as one line, meaning the same: a line break between attributes
+    becomes a space, one inside a quoted value `&#10;` (the same character)."""
+    out, (quote, _) = lines[0], _in_tag(lines[0], "")
+    for line in lines[1:]:
+        out += "&#10;" + line if quote else " " + line.lstrip()
+        quote, _ = _in_tag(line, quote)
+    return out
 
 
 # What closes each opener of display math on its own lines.

@@ -419,3 +419,73 @@ def test_jekyll_permalink_styles_built(tmp_path: Path, style: str) -> None:
     ending = plain.rsplit("My-Tips", 1)[1]
     for url in (plain, with_category + "Cat-Tips" + ending):
         assert (out / (url + "index.html" if url.endswith("/") else url)).is_file(), url
+
+
+# ---- kramdown's inline $$ -------------------------------------------------------------
+
+DOLLARS_POST = """---
+title: Loss
+date: 2020-01-02
+---
+The loss $$L = x^2$$ is small
+and $$y$$ too, but `$$c$$` is code.
+
+$$E = mc^2$$
+
+- an item with $$a_i$$ in it
+- $$b$$
+
+```
+$$f$$ in a fence
+```
+"""
+
+
+def math_of(page: lxml.html.HtmlElement) -> list[tuple[str, str]]:
+    """Each formula's TeX and display ("inline" or "block"), in page order."""
+    return [
+        (m.get("alttext"), m.get("display"))
+        for m in page.xpath("//article//*[local-name()='math']")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("markdown", "inline"), [("", True), ("markdown: kramdown\n", True), ("markdown: GFM\n", False)]
+)
+def test_kramdown_inline_double_dollars_become_inline_math(
+    tmp_path: Path, markdown: str, inline: bool
+) -> None:
+    old = tmp_path / "old"
+    (old / "_posts").mkdir(parents=True)
+    (old / "_config.yml").write_text(f"title: T\nurl: https://t.example\n{markdown}")
+    (old / "_posts/2020-01-02-loss.md").write_text(DOLLARS_POST, encoding="utf-8")
+    result = run_here("import", old, tmp_path / "new")
+    assert result.code == 0, result.out + result.err
+    _, body = front_and_body(tmp_path / "new/posts/2020-01-02-loss.md")
+    assert "`$$c$$`" in body and "$$f$$ in a fence" in body and "\n$$E = mc^2$$\n" in body
+    counted = re.search(r"^ +(\d+)  kramdown inline \$\$ made", result.out, re.MULTILINE)
+    assert (counted[1] if counted else None) == ("3" if inline else None)
+    out = tmp_path / "out"
+    result = run_here("build", "--site", tmp_path / "new", "--out", out, "--now", NOW)
+    assert result.code == 0, result.err
+    page = lxml.html.parse(str(out / "2020/01/02/loss.html")).getroot()
+    shown = "inline" if inline else "block"
+    assert math_of(page) == [
+        ("L = x^2", shown),
+        ("y", shown),
+        ("E = mc^2", "block"),
+        ("a_i", shown),
+        ("b", "block"),
+    ]
+
+
+def test_hugo_double_dollars_stay_display_math(tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    (old / "content/posts").mkdir(parents=True)
+    (old / "hugo.toml").write_text('baseURL = "https://h.example/"\ntitle = "H"\n')
+    (old / "content/posts/loss.md").write_text(DOLLARS_POST, encoding="utf-8")
+    result = run_here("import", old, tmp_path / "new")
+    assert result.code == 0, result.out + result.err
+    _, body = front_and_body(tmp_path / "new/posts/loss.md")
+    assert "The loss $$L = x^2$$ is small\nand $$y$$ too" in body
+    assert "kramdown inline" not in result.out

@@ -277,3 +277,23 @@ def test_broken_links_warn_prints_them_and_builds(make_site: MakeSite) -> None:
     assert "posts/a.md:7: warning: link to `#nowhere`: no element with id `nowhere`" in result.err
     assert "build: 2 warnings" in result.err
     assert (root / "public/2026/01/a/index.html").is_file()
+
+
+def test_a_relative_link_in_an_intro_is_checked_as_every_page_shows_it(
+    make_site: MakeSite, tmp_path: Path
+) -> None:
+    """List pages show an intro with its URLs resolved against the post's page, so the
+    post's own check judges the intro wherever it appears: a file beside the post passes
+    (and the front page names that file), a missing one fails at its line."""
+    body = "Look: ![plot](plot.png)\n\n<!--more-->\n\nRest.\n"
+    files = {"posts/main.md": post("Main", "2026-02-01", body, slug="main")}
+    root = make_site({**files, "static/2026/02/main/plot.png": b"\x89PNG\r\n\x1a\n"})
+    out = tmp_path / "out"
+    result = quick_build(root, "--out", out)
+    assert result.code == 0, result.err
+    front = (out / "index.html").read_text()
+    assert 'src="/2026/02/main/plot.png"' in front
+    (root / "static/2026/02/main/plot.png").unlink()
+    result = build(root)
+    assert result.code == 1
+    assert "posts/main.md:6: link to `plot.png`: no such page or file" in result.err, result.err

@@ -16,6 +16,7 @@ from blogkeeper import pages
 from blogkeeper.build import assemble, render_posts
 from blogkeeper.config import load_config
 from blogkeeper.content import LoadOptions, load_posts
+from blogkeeper.links import srcset_candidates
 from blogkeeper.model import BuildOptions
 
 MakeSite = Callable[..., Path]
@@ -112,6 +113,46 @@ def test_links_resolve_under_a_sub_path_and_from_every_list_page(
     assert "topics/ai/page/3/index.html" in out
     assert "page/3/index.html" in out
     assert broken_links(out, "https://example.org/blog/") == []
+
+
+SERIES_PAGE = "series/tour/index.html"
+
+
+def test_relative_links_in_an_intro_resolve_as_on_its_post_page(
+    make_site: MakeSite, tmp_path: Path
+) -> None:
+    """An intro's `diagram.png` names the file beside the post: on the front page, a topic
+    page and their later pages it must name the same file."""
+    config = 'title = "Sub"\nurl = "https://example.org/blog/"\nposts_per_page = 1\n'
+    intro = (
+        "See ![Diagram](diagram.png) and [the notes](notes.txt),"
+        ' <img src="small.png" srcset="small.png 1x, big.png 2x" alt="Both">.\n\n'
+        "<!--more-->\n\nRest.\n"
+    )
+    files: dict[str, str | bytes] = {
+        f"posts/p{n}.md": post(
+            f"Post {n}", f"2026-01-0{n}", intro, tags="[AI]", series="Tour", part=str(n)
+        )
+        for n in (1, 2)
+    }
+    # The built-in series page shows no intros; a site's own may, from `entries`.
+    files["templates/series.html"] = (
+        '{% for e in entries %}<div class="intro-body">{{ e.html | safe }}</div>{% endfor %}'
+    )
+    for n in (1, 2):
+        for name in ("diagram.png", "notes.txt", "small.png", "big.png"):
+            files[f"static/2026/01/p{n}/{name}"] = f"{name} of p{n}"
+    out = built(make_site(files, config=config), tmp_path / "out")
+    assert broken_links(out, "https://example.org/blog/") == []
+    for page in ("index.html", "page/2/index.html", "topics/ai/index.html", SERIES_PAGE):
+        doc = parse(out[page])
+        srcsets = doc.xpath("//div[@class='intro-body']//img/@srcset")
+        assert srcsets and all(s.startswith("/blog/2026/01/p") for s in srcsets), page
+        for srcset in srcsets:
+            for url, _ in srcset_candidates(srcset):
+                assert url[len("/blog/") :] in out, (page, url)
+    post_page = out["2026/01/p1/index.html"].decode()
+    assert 'src="diagram.png"' in post_page and 'href="notes.txt"' in post_page
 
 
 def test_head_links_feed_canonical_and_open_graph(make_site: MakeSite, tmp_path: Path) -> None:

@@ -146,6 +146,68 @@ def test_math_inside_code_fences_is_left_alone() -> None:
     assert doc.xpath("//pre")[0].text_content() == "$x$ and $$y$$\n"
 
 
+def test_math_and_ids_inside_indented_code_are_left_alone() -> None:
+    body = (
+        "Text.\n\n    cost = $x$ + $$y$$\n    ## not a heading {#no}\n\n"
+        "\tz = \\(w\\)\n\nAfter $a$.\n"
+    )
+    doc = fragment(render(body).html)
+    [pre] = doc.xpath("//pre")
+    assert pre.text_content() == "cost = $x$ + $$y$$\n## not a heading {#no}\n\nz = \\(w\\)\n"
+    assert [m.get("alttext") for m in doc.xpath("//*[local-name()='math']")] == ["a"]
+
+
+def test_indented_lines_that_continue_a_list_or_paragraph_are_not_code() -> None:
+    body = "- item\n\n    more about $x$\n\nText\n    and $y$\n\n<div>\n\n    in $z$\n\n</div>\n"
+    doc = fragment(render(body).html)
+    assert not doc.xpath("//pre")
+    alts = [m.get("alttext") for m in doc.xpath("//*[local-name()='math']")]
+    assert alts == ["x", "y", "z"]
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [
+        '<script async\n  src="https://cdn.example.org/mathjax.js">\n</script>',
+        '<div\n  class="note">\nInside.\n</div>',
+        '<div class="a\n b" title=\'it"s\'>\nInside.\n</div>',
+    ],
+)
+def test_a_block_tag_whose_attributes_span_lines_renders(tag: str) -> None:
+    # markdown2 2.5.5 fails an assertion on these (its raw HTML block handling).
+    doc = fragment(render(f"Hello\n\n{tag}\n\nMore $x$ text\n").html)
+    assert doc.xpath("//p")[0].text == "Hello"
+    element = doc.xpath("//script | //div")[0]
+    assert element.get("src") in (None, "https://cdn.example.org/mathjax.js")
+    if element.get("class"):
+        assert element.get("class") in ("note", "a\n b")
+    assert doc.xpath("//p/*[local-name()='math']/@alttext") == ["x"]
+
+
+def test_a_post_with_a_script_tag_over_two_lines_builds(
+    make_site: Callable[..., Path], tmp_path: Path
+) -> None:
+    body = (
+        'Hello\n\n<script async\n  src="https://cdn.example.org/mathjax.js">\n</script>'
+        "\n\nMore text\n"
+    )
+    files = built_site(make_site, tmp_path, {"posts/a.md": post("A", "2026-01-01", body)})
+    doc = page(files, "2026/01/a/index.html")
+    [script] = doc.xpath("//article//script")
+    assert script.get("src") == "https://cdn.example.org/mathjax.js"
+    assert script.get("async") is not None
+
+
+def test_a_start_tag_markdown2_cannot_read_is_an_error_at_its_line() -> None:
+    # A blank line inside the tag: blogkeeper does not join it, and markdown2 asserts.
+    with pytest.raises(BuildError) as raised:
+        render('Hello\n\n```\n<pre\n```\n\n<div\n\n  class="x">\nhi\n</div>\n')
+    [error] = raised.value.errors
+    assert (error.path, error.line) == ("posts/x.md", 11)
+    assert "markdown2 failed" in error.message and "`<div`" in error.message
+    assert error.hint and "one line" in error.hint
+
+
 def test_bad_math_is_shown_as_its_tex_source_with_a_warning_at_its_line() -> None:
     result = render("Line one.\n\nBroken $x^$ math.\n")
     [warning] = result.warnings

@@ -22,7 +22,7 @@ import yaml
 
 from blogkeeper.config import CONTROL
 from blogkeeper.content import slugify
-from blogkeeper.fences import scan
+from blogkeeper.fences import indented_code, scan
 from blogkeeper.render import EXTRAS
 
 # Front matter keys that only told the old generator's theme what to do: dropped.
@@ -193,46 +193,14 @@ def drop_controls(body: Body) -> None:
         body.note(first, f"control characters (terminal colour codes) removed from {removed} lines")
 
 
-LIST_ITEM = re.compile(r"^ {0,3}(?:[*+-]|\d{1,9}[.)])(?:[ \t]|$)")
-INDENTED = re.compile(r"^(?: {4}|\t)")
-_BLOCK_TAGS = (
-    r"(?:div|table|section|figure|details|ul|ol|dl|script|style|pre|blockquote|iframe|svg"
-    r"|center|form|video|audio|p)"
-)
-HTML_OPEN = re.compile(rf"<{_BLOCK_TAGS}\b(?![^>]*/>)", re.IGNORECASE)
-HTML_CLOSE = re.compile(rf"</{_BLOCK_TAGS}\s*>", re.IGNORECASE)
-
-
 def fence_indented_code(body: Body) -> None:
-    """Indented code blocks made fenced ones: blogkeeper keeps math, escapes and links
-    out of fences, and a fence says where code ends without counting spaces. Indented
-    lines that continue a list item, follow a paragraph line or sit inside an HTML
-    block (`<div>` ... `</div>`, blank lines and all) are not code."""
-    prose = set(body.prose())
+    """Indented code blocks (as `fences.indented_code` finds them) made fenced ones:
+    blogkeeper keeps math, escapes and links out of fences, and a fence says where code
+    ends without counting spaces."""
+    body.prose()  # split lines that edits made hold several
     lines = body.lines
-    index, in_list, depth, blocks = 0, False, 0, []
-    while index < len(lines):
-        text = lines[index][1]
-        previous = lines[index - 1][1] if index else ""
-        if text.strip() and not INDENTED.match(text):
-            in_list = bool(LIST_ITEM.match(text)) or (in_list and text.startswith(" "))
-        starts = index in prose and INDENTED.match(text) and text.strip() and not previous.strip()
-        if starts and not in_list and depth == 0:
-            end = index
-            while (
-                end + 1 < len(lines)
-                and end + 1 in prose
-                and (not lines[end + 1][1].strip() or INDENTED.match(lines[end + 1][1]))
-            ):
-                end += 1
-            while not lines[end][1].strip():
-                end -= 1
-            blocks.append((index, end))
-            index = end + 1
-            continue
-        if index in prose:
-            depth = max(0, depth + len(HTML_OPEN.findall(text)) - len(HTML_CLOSE.findall(text)))
-        index += 1
+    texts = [text for _, text in lines]
+    blocks = sorted(indented_code(texts, scan(texts)).items())
     for start, end in reversed(blocks):
         code = [re.sub(r"^(?: {4}|\t)", "", line) for _, line in lines[start : end + 1]]
         fence = "~~~~" if any(line.lstrip().startswith("~~~") for line in code) else "~~~"

@@ -70,6 +70,8 @@ def read_site(source: Path, report: Report) -> tuple[NewSite, OldSite, Callable[
     dollar_math = common.dollar_is_math(_math_config_files(source), bodies, report)
     for post in site.posts:
         _convert_body(post, by_name, base_path, dollar_math, source)
+        if str(config.get("markdown") or "kramdown").lower() == "kramdown":
+            inline_dollars(post.body)
         common.keep_heading_ids(post.body, old_id)
         if "permalink" not in post.front:
             common.keep_url(post, new_pattern, lambda p: predict(new_pattern, p, tz))
@@ -397,6 +399,54 @@ def _convert_body(
     common.escaped_math(body)
     if not dollar_math:
         common.escape_text_dollars(body)
+
+
+# kramdown's `$$`: display math when it is a paragraph of its own, inline math elsewhere.
+DOUBLE_DOLLAR = re.compile(r"(?<![\\$])\$\$(.+?)\$\$(?!\$)", re.DOTALL)
+# What starts a line of a paragraph without being its text: quotes, a list item's marker.
+LINE_PREFIX = re.compile(r"[ \t]*(?:>[ \t]?)*[ \t]*(?:(?:[*+-]|\d{1,9}[.)])(?:[ \t]+|$))?")
+
+
+def inline_dollars(body: Body) -> None:
+    """kramdown's inline `$$x$$` (one sharing its paragraph with other text) made
+    `\\(x\\)`: blogkeeper, like MathJax, shows `$$` in a paragraph as display math. A `$$`
+    that is a paragraph (or list item) of its own stays display math; code is left alone."""
+    for run in common.paragraph_runs(body):
+        units: list[list[int]] = []  # the paragraphs of the run: list items, quote parts
+        for index in run:
+            line = body.lines[index][1]
+            prefix = LINE_PREFIX.match(line)
+            marker = prefix.group(0).strip(" \t>") if prefix else ""
+            rest = line[prefix.end() :] if prefix else line
+            if not units or marker or not units[-1]:
+                units.append([])
+            if rest.strip():  # a bare `>` ends a paragraph in a quote
+                units[-1].append(index)
+            else:
+                units.append([])
+        for unit in filter(None, units):
+            _inline_dollars_in(body, unit)
+
+
+def _inline_dollars_in(body: Body, unit: list[int]) -> None:
+    lines = [body.lines[i][1] for i in unit]
+    text = "\n".join(lines)
+    if "$$" not in text:
+        return
+    prefix = LINE_PREFIX.match(lines[0])
+    written = text[prefix.end() if prefix else 0 :].strip()
+    found = DOUBLE_DOLLAR.fullmatch(written)
+    if found and "$$" not in found.group(1):
+        return  # a paragraph of its own: display math
+
+    def inline(match: re.Match[str]) -> str:
+        body.count("kramdown inline $$ made \\( \\)")
+        return "\\(" + match.group(1) + "\\)"
+
+    new = common.outside_code_spans(text, lambda part: DOUBLE_DOLLAR.sub(inline, part))
+    if new != text:
+        for index, line in zip(unit, new.split("\n"), strict=True):
+            body.lines[index] = (body.lines[index][0], line)
 
 
 def _highlights(body: Body) -> None:
