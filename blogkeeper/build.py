@@ -24,7 +24,17 @@ from blogkeeper.cache import Cache
 from blogkeeper.config import SiteConfig, load_config
 from blogkeeper.content import LoadOptions, select_posts, slugify, url_line
 from blogkeeper.errors import BuildError, ContentError
-from blogkeeper.model import BuildOptions, Group, Output, Post, RenderedPost, Rendering, Site
+from blogkeeper.model import (
+    BuildOptions,
+    Group,
+    Output,
+    Post,
+    RenderedPost,
+    Rendering,
+    Site,
+    plain_text,
+)
+from blogkeeper.session import Session
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -40,18 +50,31 @@ def build_site(root: Path, options: BuildOptions | None = None) -> list[Output]:
     return build(root, options)[1]
 
 
-def build(root: Path, options: BuildOptions | None = None) -> tuple[Site, list[Output]]:
-    """The site at `root` and every output file of it, or `BuildError` with all errors."""
+def build(
+    root: Path, options: BuildOptions | None = None, session: Session | None = None
+) -> tuple[Site, list[Output]]:
+    """The site at `root` and every output file of it, or `BuildError` with all errors.
+
+    `session` is what earlier builds of this site in this process left (a preview's);
+    the build reuses from it what has not changed and leaves its own there. Without one
+    the build starts from an empty session: the same steps, with nothing to reuse."""
     options = options or BuildOptions()
+    session = session or Session()
     config = load_config(root)
+    session.start(config)
     cache = Cache.for_site(root, options.cache)
     try:
         loading = LoadOptions(options.drafts, options.future, options.now)
-        posts, drafts, scheduled = select_posts(config, loading)
+        try:
+            posts, drafts, scheduled = select_posts(config, loading, session.load)
+        finally:
+            session.forget_the_rest()
         proofs = checkcode.proofs(config, posts, root)  # check-code's record: read, never written
         if options.require_checked and (unchecked := checkrecord.unchecked_errors(proofs)):
             raise BuildError(unchecked)
-        site = assemble(config, render_posts(config, posts, cache), options)
+        rendered = session.same_entries(render_posts(config, posts, cache, session.renderings))
+        session.counts.posts_rendered = cache.misses
+        site = session.steady_now(assemble(config, rendered, options))
         warnings = tuple(w for entry in site.posts for w in entry.rendering.warnings)
         site = replace(
             site,
@@ -62,12 +85,14 @@ def build(root: Path, options: BuildOptions | None = None) -> tuple[Site, list[O
         )
         static = static_files(root)
         overridden = {o.path for o in static}
+        made, session.pages = pages.make_pages(site, session.pages)
+        session.counts.pages_rendered = session.pages.rendered
         generated = [
             o
-            for o in [*pages.render_pages(site), *feeds.render_feeds(site)]
+            for o in [*made, *feeds.render_feeds(site, session.feeds)]
             if o.path not in overridden or not o.path.startswith(urls.ASSETS)
         ]
-        generated, static, llms_warnings = llms.render_llms(site, generated, static)
+        generated, static, llms_warnings = llms.render_llms(site, generated, static, session.llms)
         # After llms: `_headers` has no rule for redirect pages (one each would pass
         # Cloudflare's limit of 100 rules); they get the pattern rules' links.
         moved, static, moved_warnings = redirects.render_redirects(site, static)
@@ -86,26 +111,48 @@ def build(root: Path, options: BuildOptions | None = None) -> tuple[Site, list[O
 
 
 def render_posts(
-    config: SiteConfig, posts: Sequence[Post], cache: Cache | None = None
+    config: SiteConfig,
+    posts: Sequence[Post],
+    cache: Cache | None = None,
+    kept: dict[str, tuple[Rendering, int]] | None = None,
 ) -> list[RenderedPost]:
-    """Every post rendered: from `cache` where it holds the rendering, the rest in
-    parallel (and then kept there); `BuildError` with every post's errors."""
+    """Every post rendered: from `kept` (an earlier build's renderings by cache key, and
+    their sizes in the cache) or from `cache` where they hold the rendering, the rest in
+    parallel (and then kept in both); `BuildError` with every post's errors. `kept` is
+    left holding this build's renderings only."""
     cache = cache or Cache(None)
+    earlier = dict(kept or {})
     tasks = [(post, config.absolute(post.path)) for post in posts]
     keys = [_render_key(post, url) for post, url in tasks]
-    found = [_decode(cache.get(key)) for key in keys]
+    found: list[Rendering | None] = []
+    sizes: list[int] = []
+    for key in keys:
+        if key in earlier:
+            known, size = earlier[key]
+            cache.keep(key, size)
+            found.append(known)
+        else:
+            data = cache.get(key)
+            found.append(_decode(data))
+            size = len(data or b"")
+        sizes.append(size)
     missing = [i for i, rendering in enumerate(found) if rendering is None]
     errors: list[ContentError] = []
     made_all = parallel_map(_render_task, [tasks[i] for i in missing])
     for index, made in zip(missing, made_all, strict=True):
         if isinstance(made, Rendering):
-            found[index] = made
-            cache.put(keys[index], _encode(made))
+            payload = _encode(made)
+            found[index], sizes[index] = made, len(payload)
+            cache.put(keys[index], payload)
         else:
             errors += made
     if errors:
         raise BuildError(errors)
-    return [RenderedPost(post, r) for post, r in zip(posts, found, strict=True) if r is not None]
+    done = [r for r in found if r is not None]
+    if kept is not None:
+        kept.clear()
+        kept.update((key, (r, size)) for key, r, size in zip(keys, done, sizes, strict=True))
+    return [RenderedPost(post, r) for post, r in zip(posts, done, strict=True)]
 
 
 def _render_key(post: Post, url: str) -> str:
@@ -129,6 +176,7 @@ def render_post(post: Post, url: str) -> Rendering:
         links=found_links,
         ids=ids,
         twin=llms.twin_body(post.body, post.fold, url),
+        intro_text=plain_text(result.intro),
         warnings=result.warnings,
     )
 
@@ -150,6 +198,7 @@ def _encode(rendering: Rendering) -> bytes:
     head = {
         "sizes": [len(text) for text in texts],
         "folded": rendering.folded,
+        "intro_text": rendering.intro_text,
         "links": rendering.links,
         "ids": rendering.ids,
         "warnings": [[w.path, w.line, w.message, w.hint] for w in rendering.warnings],
@@ -172,7 +221,14 @@ def _decode(data: bytes | None) -> Rendering | None:
             return None
         links, ids = tuple(head["links"]), tuple(head["ids"])
         warnings = tuple(ContentError(*warning) for warning in head["warnings"])
-        return Rendering(folded=head["folded"], links=links, ids=ids, warnings=warnings, **texts)
+        return Rendering(
+            folded=head["folded"],
+            links=links,
+            ids=ids,
+            warnings=warnings,
+            intro_text=head["intro_text"],
+            **texts,
+        )
     except (ValueError, TypeError, KeyError):
         return None
 

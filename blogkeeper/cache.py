@@ -75,6 +75,11 @@ class Cache:
                 os.utime(self._path(key))  # recently used: evicted last
         return data
 
+    def keep(self, key: str, size: int) -> None:
+        """Count the entry under `key` (of `size` bytes) as used by this build, which holds
+        its value already: the bound then does not delete it."""
+        self.used[key] = size
+
     def _read(self, key: str) -> bytes | None:
         try:
             data = read_regular(self._path(key), key, MAX_ENTRY_BYTES, "")

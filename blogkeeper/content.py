@@ -12,7 +12,7 @@ import hashlib
 import os
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -79,14 +79,17 @@ def load_posts(config: SiteConfig, options: LoadOptions) -> list[Post]:
     return select_posts(config, options)[0]
 
 
-def select_posts(config: SiteConfig, options: LoadOptions) -> tuple[list[Post], int, int]:
+def select_posts(
+    config: SiteConfig, options: LoadOptions, load: Callable[[SiteConfig, Path], Post] | None = None
+) -> tuple[list[Post], int, int]:
     """Every publishable post under posts/, newest first, and how many drafts and how
-    many future-dated posts were left out; raises `BuildError` with every error."""
+    many future-dated posts were left out; raises `BuildError` with every error. Each
+    file is read by `load` (a preview's, which keeps unchanged posts), else `load_post`."""
     posts: list[Post] = []
     paths, errors = find_post_files(config.root)
     for path in paths:
         try:
-            posts.append(load_post(config, path))
+            posts.append((load or load_post)(config, path))
         except BuildError as exc:
             errors.extend(exc.errors)
     now = options.now or dt.datetime.now(tz=config.tz)

@@ -26,7 +26,7 @@ from feedgen.feed import FeedGenerator
 from blogkeeper import __version__, urls
 from blogkeeper.config import SiteConfig
 from blogkeeper.links import parse, resolved_html
-from blogkeeper.model import Output, RenderedPost, Site
+from blogkeeper.model import Earlier, Output, RenderedPost, Site
 
 if TYPE_CHECKING:
     from feedgen.entry import FeedEntry
@@ -57,25 +57,37 @@ class FeedSpec:
     items: tuple[FeedItem, ...]
 
 
-def render_feeds(site: Site) -> list[Output]:
-    """RSS (and Atom) files for the whole site, and each topic and series as configured."""
+def render_feeds(site: Site, earlier: Earlier | None = None) -> list[Output]:
+    """RSS (and Atom) files for the whole site, and each topic and series as configured.
+    A feed whose plan and posts equal those of `earlier`'s build keeps its files."""
     outputs = []
     made: dict[tuple[str, bool], FeedItem] = {}  # a post is in several feeds: made once
-    builders = {urls.RSS_TYPE: _rss, urls.ATOM_TYPE: _atom, urls.JSON_FEED_TYPE: json_feed}
+    earlier = earlier or Earlier()
     config = site.config
-    for spec in feed_specs(site, made):
-        for path, kind, _ in urls.feed_files(spec.folder, config.feed.atom, config.feed.json):
-            outputs.append(Output(path, builders[kind](config, spec, path)))
+    for plan, entries in _plans(site):
+
+        def files(plan: _Plan = plan, entries: tuple[RenderedPost, ...] = entries) -> list[Output]:
+            spec = _spec(config, plan, entries, made)
+            builders = {urls.RSS_TYPE: _rss, urls.ATOM_TYPE: _atom, urls.JSON_FEED_TYPE: json_feed}
+            found = urls.feed_files(spec.folder, config.feed.atom, config.feed.json)
+            return [Output(path, builders[kind](config, spec, path)) for path, kind, _ in found]
+
+        outputs += earlier.value(plan.folder, (config, plan, entries), files)
     return outputs
 
 
 def feed_specs(site: Site, made: dict[tuple[str, bool], FeedItem] | None = None) -> list[FeedSpec]:
     """Every feed of the site: its own, then each topic's and series' unless "none"."""
-    config, feed = site.config, site.config.feed
     made = {} if made is None else made
+    return [_spec(site.config, plan, entries, made) for plan, entries in _plans(site)]
+
+
+def _plans(site: Site) -> list[tuple[_Plan, tuple[RenderedPost, ...]]]:
+    """Every feed of the site, and the posts it carries."""
+    config, feed = site.config, site.config.feed
     about = config.description or f"Posts from {config.title}."
     main = _Plan(urls.FEED_FOLDER, config.title, about, "", feed.full_text, feed.items)
-    specs = [_spec(config, main, site.posts, made)]
+    plans = [(main, _newest(site.posts, main.items))]
     kinds = (
         (site.topics, feed.topics, urls.topic_folder, "Posts about {} on {}."),
         (site.series, feed.series, urls.series_folder, "Every part of the series {} on {}."),
@@ -86,8 +98,8 @@ def feed_specs(site: Site, made: dict[tuple[str, bool], FeedItem] | None = None)
             title = f"{config.title}: {group.name}"
             text = describe.format(group.name, config.title)
             plan = _Plan(folder, title, text, folder, carries == "full", feed.group_items)
-            specs.append(_spec(config, plan, group.posts, made))
-    return specs
+            plans.append((plan, _newest(group.posts, plan.items)))
+    return plans
 
 
 @dataclass(frozen=True)
@@ -107,7 +119,7 @@ def _spec(
     made: dict[tuple[str, bool], FeedItem],
 ) -> FeedSpec:
     items = []
-    for entry in _newest(posts, plan.items):
+    for entry in posts:
         key = (entry.post.source, plan.full_text)
         if key not in made:
             made[key] = feed_item(config, entry, plan.full_text)
@@ -115,12 +127,12 @@ def _spec(
     return FeedSpec(plan.folder, plan.title, plan.description, plan.page, tuple(items))
 
 
-def _newest(posts: Iterable[RenderedPost], limit: int) -> list[RenderedPost]:
+def _newest(posts: Iterable[RenderedPost], limit: int) -> tuple[RenderedPost, ...]:
     """Published posts newest first; a draft never goes out, even in a --drafts build,
     because a reader keeps every item it has once fetched."""
     kept = [e for e in posts if not e.post.draft]
     kept.sort(key=lambda e: (e.post.date, e.post.source), reverse=True)
-    return kept[:limit]
+    return tuple(kept[:limit])
 
 
 def feed_item(config: SiteConfig, entry: RenderedPost, full_text: bool = True) -> FeedItem:

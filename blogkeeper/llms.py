@@ -14,13 +14,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 from blogkeeper import urls
 from blogkeeper.config import SiteConfig
 from blogkeeper.errors import ContentError
 from blogkeeper.fences import Fence, scan
-from blogkeeper.model import Output, Post, PostProof, RenderedPost, Site
+from blogkeeper.model import Earlier, Output, Post, PostProof, RenderedPost, Site
 from blogkeeper.render import heading_id
 from blogkeeper.urls import LLMS_FULL, LLMS_TXT, TWIN, has_twin, twin_name, twin_path
 
@@ -30,25 +31,28 @@ OPTIONAL_SECTION = "Optional"
 
 
 def render_llms(
-    site: Site, generated: list[Output], static: list[Output]
+    site: Site, generated: list[Output], static: list[Output], earlier: Earlier | None = None
 ) -> tuple[list[Output], list[Output], tuple[ContentError, ...]]:
     """(`generated` plus the LLM outputs, `static` minus a `_headers` merged into ours,
     warnings).
 
     `generated` must already hold every HTML page and the feed: `_headers` gets a rule for
-    each page, and llms.txt links the feed only when it exists.
+    each page, and llms.txt links the feed only when it exists. A post's twin and its
+    line in llms.txt whose inputs equal those in `earlier`'s build are taken from it.
     """
     config = site.config
     if not config.llms.enabled:
         return generated, static, ()
+    earlier = earlier or Earlier()
     sections = plan_sections(site, {o.path for o in [*generated, *static]})
     ordered = _full_order(site, sections)
     wanted = config.llms.full or config.llms.twins
-    twins = [
-        twin(config, e, site.proofs.get(e.post.source)).encode("utf-8", "surrogatepass")
-        for e in (ordered if wanted else [])
-    ]
-    outputs = [Output(LLMS_TXT, llms_txt(site, sections).encode())]
+    twins = []
+    for entry in ordered if wanted else []:
+        inputs = (config, entry, site.proofs.get(entry.post.source))
+        made = earlier.value("twin " + entry.post.source, inputs, partial(_twin_bytes, *inputs))
+        twins.append(made)
+    outputs = [Output(LLMS_TXT, llms_txt(site, sections, earlier).encode())]
     if config.llms.full:
         head = _full_head(site, ordered).encode()
         outputs.append(Output(LLMS_FULL, head + b"".join(b"\n---\n\n" + t for t in twins)))
@@ -60,6 +64,10 @@ def render_llms(
     outputs.append(Output(urls.HEADERS, _headers_text(rules, own.data if own else None).encode()))
     warnings = (_left_out(left_out, config.permalink_line),) if left_out else ()
     return [*generated, *outputs], [o for o in static if o is not own], warnings
+
+
+def _twin_bytes(config: SiteConfig, entry: RenderedPost, proof: PostProof | None) -> bytes:
+    return twin(config, entry, proof).encode("utf-8", "surrogatepass")
 
 
 # --- llms.txt --------------------------------------------------------------------------
@@ -141,15 +149,22 @@ def _extra_links(config: SiteConfig, existing: set[str]) -> list[tuple[str, str,
     return links
 
 
-def llms_txt(site: Site, sections: list[Section]) -> str:
-    """llms.txt: the title, the summary, how the site is organised, and the sections."""
+def llms_txt(site: Site, sections: list[Section], earlier: Earlier | None = None) -> str:
+    """llms.txt: the title, the summary, how the site is organised, and the sections. A
+    post's line whose inputs equal those in `earlier`'s build is taken from it."""
     config = site.config
+    earlier = earlier or Earlier()
     lines = [f"# {heading_text(config.title)}", ""]
     if config.description.strip():
         lines += [f"> {inline_text(config.description)}", ""]
     lines += [_about(site, sections), ""]
     for section in sections:
-        rows = [_post_line(config, e, site.proofs.get(e.post.source)) for e in section.posts]
+        rows = []
+        for entry in section.posts:
+            inputs = (config, entry, site.proofs.get(entry.post.source))
+            rows.append(
+                earlier.value("line " + entry.post.source, inputs, partial(_post_line, *inputs))
+            )
         rows += [link_line(t, absolute_url(config, p), n) for t, p, n in section.links]
         lines += [f"## {heading_text(section.name)}", "", *rows, ""]
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -3,8 +3,8 @@
 `Post` is a post as its author wrote it (content.py makes it); `Rendering` is what the
 one expensive step, rendering its Markdown, gives (build.py makes it, through the cache);
 `RenderedPost` joins the two; `Site` is every post with its topics and series; `Output`
-is one file of the built site. This module imports no feature module: every other module
-may import it.
+is one file of the built site; `Earlier` is what a step made in a preview's last build.
+This module imports no feature module: every other module may import it.
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from blogkeeper.config import SiteConfig
 from blogkeeper.errors import ContentError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class Rendering:
     links: tuple[str, ...]  # every link and image URL in `html`, as written, first seen first
     ids: tuple[str, ...]  # every id (and `<a name>`) in `html`, sorted
     twin: str  # the body of the post's Markdown twin, URLs absolute
+    intro_text: str  # the intro as one line of plain text (`plain_text`)
     # what the author should know but that does not stop the build (TeX shown as source)
     warnings: tuple[ContentError, ...] = ()
 
@@ -92,7 +95,7 @@ class RenderedPost:
     @property
     def description(self) -> str:
         """A one-line description: the summary, else the intro as plain text."""
-        return self.post.summary or plain_text(self.intro)
+        return self.post.summary or self.rendering.intro_text
 
 
 def plain_text(fragment: str, limit: int = 200) -> str:
@@ -228,3 +231,30 @@ class BuildOptions:
     preview: bool = False
     cache: bool = True  # False: read no cache entry; keep only what this build made
     require_checked: bool = False  # fail on a selected post's block check-code has not passed
+
+
+class Earlier:
+    """What a step made in the last build, by name, with the inputs it made it from; and
+    what it makes in this build (`made`). A step is a pure function of its inputs, so a
+    value made from inputs equal to this build's is the value it would make again.
+    Unchanged posts keep their objects from build to build, so comparing is cheap."""
+
+    def __init__(self, before: dict[str, tuple[Any, Any]] | None = None) -> None:
+        self.before = before or {}
+        self.now: dict[str, tuple[Any, Any]] = {}
+        self.made = 0  # how many values this build made rather than took from the last
+
+    def value(self, name: str, inputs: Any, make: Callable[[], T]) -> T:
+        """`make()`, or the value made under `name` in the last build from equal inputs."""
+        old = self.before.get(name)
+        if old is not None and old[0] == inputs:
+            value: T = old[1]
+        else:
+            value = make()
+            self.made += 1
+        self.now[name] = (inputs, value)
+        return value
+
+    def next(self) -> Earlier:
+        """What the next build starts from: what this one made."""
+        return Earlier(self.now)

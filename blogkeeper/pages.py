@@ -13,12 +13,14 @@ import datetime as dt
 import html
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import jinja2
+import jinja2.meta
+import jinja2.nodes
 
 from blogkeeper import deadline, urls
 from blogkeeper.checkcode import code_checked
@@ -86,11 +88,8 @@ def environment(site: Site) -> jinja2.Environment:
         auto_reload=False,  # one environment per build: no stat of every template per page
     )
     base = config.base_path
-    env.globals.update(
-        site=config, preview=site.preview, topics=site.topics, series_list=site.series
-    )
-    env.globals["now"] = site.now
-    env.globals["topic_slugs"] = {t.name: t.slug for t in site.topics}  # O(1) per tag
+    env.globals["site"] = config
+    env.globals.update(_values(site))  # topic_slugs: O(1) per tag
     env.filters["url"] = lambda path: base + quote(path.lstrip("/"), safe="/#")
     env.filters["absolute"] = config.absolute
     env.filters["long_date"] = long_date
@@ -124,9 +123,69 @@ def bounds(site: Site) -> tuple[float, int]:
 
 
 def render_pages(site: Site) -> list[Output]:
-    """Every HTML page of the site plus sitemap.xml, robots.txt and the stylesheets, made
-    in a child process within `bounds(site)`; `BuildError` naming the template line."""
-    seconds, memory = bounds(site)
+    """Every HTML page of the site plus sitemap.xml, robots.txt and the stylesheets;
+    `BuildError` naming the template line. See `make_pages`."""
+    return make_pages(site)[0]
+
+
+@dataclass(frozen=True)
+class PagesMade:
+    """The pages one build made, and everything their templates saw: what a preview's
+    next build compares its pages with, so that it renders again only the pages whose
+    inputs changed (`make_pages`)."""
+
+    config: SiteConfig
+    templates: tuple[tuple[str, bytes], ...]  # the site's templates/ files, read
+    values: dict[str, Any]  # the globals templates see besides `site` and the filters
+    pages: dict[str, tuple[Page, bytes]]  # output path -> the page and what it rendered to
+    rendered: int  # how many pages this build rendered
+    # template name -> the names it reads from outside, found so far (`_reads`)
+    reads: dict[str, frozenset[str]] = field(default_factory=dict)
+
+
+def make_pages(site: Site, previous: PagesMade | None = None) -> tuple[list[Output], PagesMade]:
+    """Every HTML page of the site plus sitemap.xml, robots.txt and the stylesheets, and
+    the record of them. The templates run in a child process within `bounds(site)`.
+
+    With `previous` (the record of an earlier build), a page is rendered again only if
+    its template, its context or a global its template (or one it extends, includes or
+    imports) reads is not equal to that build's; any other page keeps the bytes it had,
+    which are the bytes rendering it again would give (the templates are pure functions
+    of what they see). A change to blog.toml or to any file in templates/ renders all.
+    """
+    pages = _pages(site)
+    templates = _site_templates(site.config)
+    values = _values(site)
+    reads: dict[str, frozenset[str]] = {}
+    stale = _stale(site, pages, templates, values, previous, reads)
+    made = {o.path: o.data for o in _render_in_child(site, stale, reads)} if stale else {}
+    before = previous.pages if previous else {}
+    kept = {p.path: (p, made[p.path] if p.path in made else before[p.path][1]) for p in pages}
+    record = PagesMade(site.config, templates, values, kept, len(stale), reads)
+    outputs = [Output(path, data) for path, (_, data) in kept.items()]
+    return [*outputs, *_fixed_files(site)], record
+
+
+def _for_child(site: Site, pages: list[Page], reads: dict[str, frozenset[str]]) -> Site:
+    """What the child needs of `site` to render `pages`: the posts, and the posts in the
+    topics and series, only if a template of theirs reads them (sent, not forked, from
+    a preview: a big site takes long to send)."""
+    env = environment(site)
+    names = set().union(*(_reads(env, template, reads) for template in {p.template for p in pages}))
+    topics = site.topics if "topics" in names else _names_only(site.topics)
+    series = site.series if "series_list" in names else _names_only(site.series)
+    return replace(site, posts=(), proofs={}, topics=topics, series=series)
+
+
+def _names_only(groups: tuple[Group, ...]) -> tuple[Group, ...]:
+    """Groups without their posts: all `topic_slugs` needs."""
+    return tuple(Group(group.name, group.slug, ()) for group in groups)
+
+
+def _render_in_child(
+    site: Site, pages: list[Page], reads: dict[str, frozenset[str]]
+) -> list[Output]:
+    limits = seconds, memory = bounds(site)
     try:
         return deadline.call_in_child(
             seconds + GRACE_SECONDS,
@@ -135,22 +194,23 @@ def render_pages(site: Site) -> list[Output]:
             seconds,
             PagesOverran,
             _render_pages,
-            site,
+            _for_child(site, pages, reads),
+            pages,
+            limits,
         )
     except (deadline.Overrun, PagesOverran):
-        error = _stopped(site, None, None, PagesOverran())
+        error = _stopped(site, None, None, PagesOverran(), limits)
     except MemoryError as exc:
-        error = _stopped(site, None, None, exc)
+        error = _stopped(site, None, None, exc, limits)
     except deadline.ChildDied as exc:
         error = ContentError(TEMPLATES_DIR, None, f"rendering the pages failed: {exc}", RETRY)
     raise BuildError([error])
 
 
-def _render_pages(site: Site) -> list[Output]:
-    env = environment(site)
+def _pages(site: Site) -> list[Page]:
     feeds = feed_links(site, urls.FEED_FOLDER, site.config.title)
     intros: dict[int, Intro] = {}  # a post's intro is on its index, topic and series pages
-    pages = [
+    return [
         *_index_pages(site, feeds, intros),
         *_post_pages(site, feeds),
         *_topic_pages(site, feeds, intros),
@@ -158,6 +218,10 @@ def _render_pages(site: Site) -> list[Output]:
         _archive_page(site, feeds),
         _not_found_page(site, feeds),
     ]
+
+
+def _render_pages(site: Site, pages: list[Page], limits: tuple[float, int]) -> list[Output]:
+    env = environment(site)
     errors: list[ContentError] = []
     outputs = []
     for page in pages:
@@ -165,19 +229,93 @@ def _render_pages(site: Site) -> list[Output]:
             data = env.get_template(page.template).render(page.context).encode("utf-8")
             outputs.append(Output(page.path, data))
         except Exception as exc:  # also what a filter or method raises on a bad value
-            errors.append(_template_error(site, page.template, exc))
+            errors.append(_template_error(site, page.template, exc, limits))
             if isinstance(exc, (PagesOverran, MemoryError)):
                 break  # no time or memory left for the other pages
     if errors:
         raise BuildError(errors)
+    return outputs
+
+
+def _fixed_files(site: Site) -> list[Output]:
+    """The outputs no template makes."""
     return [
-        *outputs,
         Output(urls.SITEMAP, sitemap(site).encode()),
         Output(urls.ROBOTS, robots(site).encode()),
         Output(urls.ASSETS + "pygments.css", _pygments_css(site.config)),
         Output(urls.ASSETS + "style.css", _asset("style.css")),
         Output(urls.ASSETS + "favicon.svg", _asset("favicon.svg")),
     ]
+
+
+def _site_templates(config: SiteConfig) -> tuple[tuple[str, bytes], ...]:
+    """Every file under the site's templates/ folder, with its bytes."""
+    base = config.root / TEMPLATES_DIR
+    if not base.is_dir():
+        return ()
+    files = sorted(p for p in base.rglob("*") if p.is_file())
+    return tuple((p.relative_to(base).as_posix(), p.read_bytes()) for p in files)
+
+
+def _stale(
+    site: Site,
+    pages: list[Page],
+    templates: tuple[tuple[str, bytes], ...],
+    values: dict[str, Any],
+    previous: PagesMade | None,
+    reads: dict[str, frozenset[str]],
+) -> list[Page]:
+    """The pages whose inputs differ from `previous`'s: all of them without one. `reads`
+    is filled with what each template reads (`_reads`), as far as it was needed."""
+    if previous is None or previous.config != site.config or previous.templates != templates:
+        return pages
+    reads.update(previous.reads)  # the same templates read the same names
+    changed = {name for name, value in values.items() if previous.values.get(name) != value}
+    env = environment(site)
+    stale = []
+    for page in pages:
+        old = previous.pages.get(page.path)
+        if (
+            old is None
+            or old[0].template != page.template
+            or (changed and changed & _reads(env, page.template, reads))
+            or old[0].context != page.context
+        ):
+            stale.append(page)
+    return stale
+
+
+def _reads(env: jinja2.Environment, name: str, found: dict[str, frozenset[str]]) -> frozenset[str]:
+    """Every name template `name`, and every template it extends, includes or imports,
+    looks up (more than it reads from outside: its own variables too, which is safe);
+    every global when that cannot be told (a template named by a variable, or one that
+    does not load)."""
+    if name in found:
+        return found[name]
+    everything = frozenset(env.globals)
+    found[name] = frozenset()  # a template that includes itself adds nothing more
+    try:
+        assert env.loader is not None
+        tree = env.parse(env.loader.get_source(env, name)[0])
+    except jinja2.TemplateError:
+        found[name] = everything
+        return everything
+    names = {node.name for node in tree.find_all(jinja2.nodes.Name) if node.ctx == "load"}
+    for other in jinja2.meta.find_referenced_templates(tree):
+        names |= everything if other is None else _reads(env, other, found)
+    found[name] = frozenset(names)
+    return found[name]
+
+
+def _values(site: Site) -> dict[str, Any]:
+    """The globals of `environment` that a build can change without changing blog.toml."""
+    return {
+        "preview": site.preview,
+        "topics": site.topics,
+        "series_list": site.series,
+        "now": site.now,
+        "topic_slugs": {t.name: t.slug for t in site.topics},
+    }
 
 
 def _pygments_css(config: SiteConfig) -> bytes:
@@ -432,13 +570,15 @@ def _not_found_page(site: Site, feeds: tuple[Link, ...]) -> Page:
     return Page(urls.NOT_FOUND, "404.html", context)
 
 
-def _template_error(site: Site, template: str, exc: Exception) -> ContentError:
+def _template_error(
+    site: Site, template: str, exc: Exception, limits: tuple[float, int]
+) -> ContentError:
     """The error located at the innermost template line it came from."""
     filename, line = getattr(exc, "filename", None), getattr(exc, "lineno", None)
     if line is None:
         filename, line = _template_frame(exc) or (filename, None)
     if isinstance(exc, (PagesOverran, MemoryError)):
-        return _stopped(site, filename or template, line, exc)
+        return _stopped(site, filename or template, line, exc, limits)
     if isinstance(exc, jinja2.TemplateNotFound):
         message = f"template not found: {exc.name}"
     elif isinstance(exc, jinja2.UndefinedError):
@@ -451,10 +591,14 @@ def _template_error(site: Site, template: str, exc: Exception) -> ContentError:
 
 
 def _stopped(
-    site: Site, template: str | None, line: int | None, exc: BaseException
+    site: Site,
+    template: str | None,
+    line: int | None,
+    exc: BaseException,
+    limits: tuple[float, int],
 ) -> ContentError:
-    """The error for a page step stopped at its time or memory bound."""
-    seconds, memory = bounds(site)
+    """The error for a page step stopped at its time or memory bound (`limits`)."""
+    seconds, memory = limits
     if isinstance(exc, MemoryError):
         message = f"the pages needed more than {memory >> 20} MiB of memory; stopped"
         hint = "does a loop in a template grow a string or a list without end?"

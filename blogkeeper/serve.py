@@ -42,6 +42,7 @@ from blogkeeper import build
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.hosting import Response, Snapshot, finish, host_name, lookup, parse_path, plain
 from blogkeeper.model import BuildOptions
+from blogkeeper.session import Session
 
 EVENTS = "/__blogkeeper/events"
 LIVE_PATH = "/__blogkeeper/live.js"
@@ -76,6 +77,7 @@ class Built:
     base: str  # the URL path the site lives under: "/" or "/blog/"
     files: Mapping[str, bytes]  # output path ("2026/03/x/index.html") -> bytes
     warnings: tuple[str, ...] = ()  # `path:line: warning: ...` lines for the log
+    work: str = ""  # what the build did, for the log: "1 post read, 1 rendered, 4 pages rendered"
 
 
 Builder = Callable[[], Built]  # build the site, or raise BuildError
@@ -102,6 +104,7 @@ class Preview:
         self.state = _State()
         self.instance = secrets.token_hex(4)  # a restarted server makes old tabs reload
         self.warnings: tuple[str, ...] = ()  # the last good build's
+        self.work = ""  # what the last good build did
 
     def build_id(self, generation: int) -> str:
         return f"{self.instance}.{generation}"
@@ -116,7 +119,7 @@ class Preview:
         try:
             built = self.builder()
             site = Snapshot.of(built.base, built.files)
-            self.warnings = built.warnings
+            self.warnings, self.work = built.warnings, built.work
         except BuildError as exc:
             failure = exc
         except Exception as exc:  # a bug, or a file read mid-save: report it, keep serving
@@ -336,14 +339,18 @@ class ServeOptions:
 
 def site_builder(root: Path, options: ServeOptions) -> Builder:
     """A builder for `Preview`: `build.build` (the one build path) with drafts and
-    future posts, kept in memory: a preview writes no site anywhere (only the cache)."""
+    future posts, kept in memory: a preview writes no site anywhere (only the cache).
+    Its builds share one `Session`: each reads, renders and templates only what changed
+    since the last."""
 
     build_options = BuildOptions(drafts=options.drafts, future=True, now=options.now, preview=True)
+    session = Session()
 
     def build_in_memory() -> Built:
-        site, outputs = build.build(root, build_options)
+        site, outputs = build.build(root, build_options, session)
         files = {o.path: o.data for o in outputs}
-        return Built(site.config.base_path, files, tuple(w.as_warning() for w in site.warnings))
+        warnings = tuple(w.as_warning() for w in site.warnings)
+        return Built(site.config.base_path, files, warnings, str(session.counts))
 
     return build_in_memory
 
@@ -426,7 +433,11 @@ def _rebuild(preview: Preview, say: Callable[[str], None], done: str) -> None:
     if failure is None:
         for warning in preview.warnings:
             say(warning)
-        say(f"{done} in {elapsed:.2f} s")
+        say(
+            f"{done} in {elapsed:.2f} s ({preview.work})"
+            if preview.work
+            else f"{done} in {elapsed:.2f} s"
+        )
         return
     for error in failure.errors:
         say(str(error))

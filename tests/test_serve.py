@@ -606,7 +606,8 @@ def test_editor_files_neither_rebuild_nor_show_in_changed(own_server: Starter) -
     time.sleep(1.5)  # past the watcher's debounce: these alone would have rebuilt
     (posts / "first.md").write_text(post("First post", "2026-03-14", "Saved.\n"))
     line = running.wait_for(r"changed")
-    assert re.fullmatch(r"posts/first\.md changed: rebuilt in [0-9.]+ s", line), line
+    work = r"\([0-9]+ posts? read, 1 rendered, [0-9]+ pages rendered\)"
+    assert re.fullmatch(rf"posts/first\.md changed: rebuilt in [0-9.]+ s {work}", line), line
     assert "Saved." in running.get("/2026/03/first/").text
 
 

@@ -1,0 +1,141 @@
+"""What one build leaves for the next in the same process: a preview's memory.
+
+`build.build` takes a `Session`; `serve` keeps one for as long as it runs, and
+`blogkeeper build` starts each build with an empty one, so both go the same way. A
+session holds facts of the form "these inputs gave this value", never a value without
+the inputs it came from, so a build that uses one makes what a build without it makes:
+
+- each post file's `Post`, under the file's identity, size and change times (a file
+  written in the second before it was read is read again next time: its time may not
+  have moved since, as git does for its index);
+- each `Rendering` of the last build, under its cache key (`Cache.key`, the one key rule),
+  and each `RenderedPost` whose post and rendering are both kept;
+- the last build's pages with what their templates saw (`pages.PagesMade`), and its
+  feeds, twins and llms.txt lines with what they were made from (`model.Earlier`), all
+  compared by equality;
+- the last build's "now" (previews mark posts dated after it "Scheduled"), kept while the
+  clock has not moved past a post's date, so that pages stay comparable.
+
+This module reads post files through `content` and writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from blogkeeper.config import SiteConfig
+from blogkeeper.content import load_post
+from blogkeeper.model import Earlier, Post, RenderedPost, Rendering, Site
+from blogkeeper.pages import PagesMade
+
+# A file changed this soon before it was read may change again within the same tick of
+# the file system's clock, leaving its times as they were: it is read again next time.
+RACY_NS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class Loaded:
+    post: Post
+    stat: tuple[int, int, int, int, int]  # device, inode, size, mtime_ns, ctime_ns
+    read_at: int  # time.time_ns() just before the file was read
+
+
+@dataclass
+class Counts:
+    """What the last build did, beyond reusing what it could."""
+
+    posts_read: int = 0
+    posts_rendered: int = 0
+    pages_rendered: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"{_many(self.posts_read, 'post')} read, {self.posts_rendered} rendered, "
+            f"{_many(self.pages_rendered, 'page')} rendered"
+        )
+
+
+def _many(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+class Session:
+    """The memory a build reads and leaves for the next build of the same site."""
+
+    def __init__(self) -> None:
+        self.config: SiteConfig | None = None
+        self.posts: dict[Path, Loaded] = {}
+        self.renderings: dict[str, tuple[Rendering, int]] = {}  # key -> rendering, its size
+        self.entries: dict[str, RenderedPost] = {}  # source -> the last build's
+        self.pages: PagesMade | None = None
+        self.feeds = Earlier()  # each feed's files
+        self.llms = Earlier()  # each post's twin and its line in llms.txt
+        self.now: dt.datetime | None = None
+        self.counts = Counts()
+        self.seen: set[Path] = set()  # the post files this build looked at
+
+    def start(self, config: SiteConfig) -> None:
+        """Begin a build with `config`: posts loaded under another one are forgotten."""
+        if config != self.config:
+            self.posts = {}
+        self.config = config
+        self.counts = Counts()
+        self.seen = set()
+        self.feeds, self.llms = self.feeds.next(), self.llms.next()
+
+    def load(self, config: SiteConfig, path: Path) -> Post:
+        """The post in `path`: the one loaded before if the file has not changed since."""
+        self.seen.add(path)
+        try:
+            status = os.stat(path)
+        except OSError:  # gone, or a dangling link: `load_post` says so, at the file
+            return load_post(config, path)
+        stat = (
+            status.st_dev,
+            status.st_ino,
+            status.st_size,
+            status.st_mtime_ns,
+            status.st_ctime_ns,
+        )
+        known = self.posts.get(path)
+        if known and known.stat == stat and status.st_mtime_ns < known.read_at - RACY_NS:
+            return known.post
+        read_at = time.time_ns()
+        post = load_post(config, path)
+        self.counts.posts_read += 1
+        self.posts[path] = Loaded(post, stat, read_at)
+        return post
+
+    def forget_the_rest(self) -> None:
+        """Forget the posts of files this build did not look at: they are gone."""
+        self.posts = {path: known for path, known in self.posts.items() if path in self.seen}
+
+    def same_entries(self, entries: list[RenderedPost]) -> list[RenderedPost]:
+        """`entries`, each the last build's object where its post and rendering are the
+        last build's objects: the pages' contexts that hold them then compare at once
+        (a topic page holds every post of its topic)."""
+        before = self.entries
+        kept = []
+        for entry in entries:
+            old = before.get(entry.post.source)
+            same = old is not None and old.post is entry.post and old.rendering is entry.rendering
+            kept.append(old if same and old is not None else entry)
+        self.entries = {entry.post.source: entry for entry in kept}
+        return kept
+
+    def steady_now(self, site: Site) -> Site:
+        """`site` with the last build's "now" if the posts it marks scheduled are the same
+        as by the site's own "now": the pages then need no new render for the clock."""
+        old, new = self.now, site.now
+        if old is not None and new is not None and _scheduled(site, old) == _scheduled(site, new):
+            site = replace(site, now=old)
+        self.now = site.now
+        return site
+
+
+def _scheduled(site: Site, now: dt.datetime) -> list[bool]:
+    return [entry.post.date > now for entry in site.posts]

@@ -1,0 +1,299 @@
+"""A preview's builds (one `Session`) make what a fresh build of the same files makes,
+and redo only what an edit touched.
+
+The property test applies random sequences of edits, creations, renames and deletions of
+posts, templates, static files and blog.toml to a site, and after each step compares
+every output file of the session's build, byte for byte, with a fresh `build` of the
+same folder. The focused tests count what a build did by the session's own report
+(`Session.counts`, what `serve` prints after each rebuild).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from conftest import BLOG_TOML, post, write_files
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from blogkeeper import build
+from blogkeeper.errors import BuildError
+from blogkeeper.model import BuildOptions
+from blogkeeper.session import Session
+
+NOW = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
+OPTIONS = BuildOptions(drafts=True, future=True, now=NOW, preview=True)
+OLD = 1_500_000_000 * 10**9  # a time long past, in ns, for files an editor left alone
+
+NAMES = ["a", "b", "c", "d", "e"]
+TAGS = ["[AI]", "[AI, Web]", "[Web]", "[]"]
+BODIES = [
+    "Intro.\n\n<!--more-->\n\nRest.\n",
+    "Other intro.\n\n<!--more-->\n\nRest, with a [link](/topics/).\n",
+    "No fold, one paragraph only.\n",
+    "Intro.\n\n<!--more-->\n\nRest.\n",  # the same size as the first: only the times tell
+]
+TEMPLATES = {
+    "templates/post_end.html": ["<p>Thanks for reading {{ post.title }}.</p>\n"],
+    "templates/topics.html": [
+        '{% extends "base.html" %}{% block content %}'
+        "{% for t in topics %}<p>{{ t.name }}: {{ t.posts | length }}, "
+        "{{ t.posts[0].html | length }}</p>{% endfor %}{% endblock %}\n"
+    ],
+    "templates/404.html": [
+        '{% extends "base.html" %}{% block content %}<p>Gone. {{ now }}</p>'
+        "{% for s in series_list %}{{ s.name }}{% endfor %}{% endblock %}\n"
+    ],
+}
+CONFIGS = [BLOG_TOML, BLOG_TOML + "posts_per_page = 2\n", BLOG_TOML.replace("Test blog", "Other")]
+
+post_step = st.tuples(
+    st.just("post"),
+    st.sampled_from(NAMES),
+    st.sampled_from(["2026-01-05", "2026-03-01", "2026-09-01"]),  # the last: scheduled
+    st.sampled_from(TAGS),
+    st.sampled_from(BODIES),
+    st.sampled_from(["", "Series"]),
+)
+steps = st.one_of(
+    post_step,
+    st.tuples(st.just("delete"), st.sampled_from(NAMES)),
+    st.tuples(st.just("rename"), st.sampled_from(NAMES), st.sampled_from(NAMES)),
+    st.tuples(st.just("template"), st.sampled_from(sorted(TEMPLATES)), st.booleans()),
+    st.tuples(st.just("static"), st.sampled_from([b"one", b"two", b""])),
+    st.tuples(st.just("config"), st.sampled_from(range(len(CONFIGS)))),
+)
+
+
+def _apply(root: Path, step: tuple[object, ...]) -> None:
+    kind = step[0]
+    if kind == "post":
+        _, name, date, tags, body, series = step
+        meta = {"tags": str(tags)}
+        if series:
+            meta["series"] = str(series)
+        text = post(f"Post {name}", str(date), str(body), **meta)
+        (root / f"posts/{name}.md").write_text(text, encoding="utf-8")
+    elif kind == "delete":
+        (root / f"posts/{step[1]}.md").unlink(missing_ok=True)
+    elif kind == "rename":
+        source, target = root / f"posts/{step[1]}.md", root / f"posts/{step[2]}.md"
+        if source.exists():
+            source.rename(target)
+    elif kind == "template":
+        path = root / str(step[1])
+        if step[2]:
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(TEMPLATES[str(step[1])][0], encoding="utf-8")
+        else:
+            path.unlink(missing_ok=True)
+    elif kind == "static":
+        path = root / "static/notes.txt"
+        if step[1]:
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(step[1])  # type: ignore[arg-type]
+        else:
+            path.unlink(missing_ok=True)
+    else:
+        (root / "blog.toml").write_text(CONFIGS[int(step[1])], encoding="utf-8")  # type: ignore[call-overload]
+
+
+def _backdate(root: Path, when: int) -> None:
+    """Set every post file's times as if it had been saved long ago (at `when`), so that
+    the session trusts what it read of the file rather than reading it again."""
+    for path in (root / "posts").glob("*.md"):
+        os.utime(path, ns=(when, when))
+
+
+def _outputs(root: Path, session: Session | None) -> dict[str, bytes] | list[str]:
+    """Every output file of a build, or its error messages."""
+    try:
+        _, outputs = build.build(root, OPTIONS, session)
+    except BuildError as exc:
+        return sorted(str(e) for e in exc.errors)
+    return {o.path: o.data for o in outputs}
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    changes=st.lists(st.tuples(steps, st.booleans()), min_size=1, max_size=8),
+)
+def test_a_session_builds_what_a_fresh_build_does(
+    changes: list[tuple[tuple[object, ...], bool]],
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp, "site")
+        write_files(
+            root,
+            {
+                "blog.toml": BLOG_TOML,
+                "posts/a.md": post("Post a", "2026-01-01", tags="[AI]"),
+                "posts/b.md": post("Post b", "2026-02-01", series="Series"),
+            },
+        )
+        _backdate(root, OLD)
+        session = Session()
+        assert _outputs(root, session) == _outputs(root, None)
+        for number, (step, backdate) in enumerate(changes, 1):
+            _apply(root, step)
+            if backdate:  # else the files just written are too fresh to trust: read again
+                _backdate(root, OLD + number * 10**9)
+            assert _outputs(root, session) == _outputs(root, None), step
+        shutil.rmtree(root)
+
+
+SITE = {
+    "posts/a.md": post("Post a", "2026-01-01", tags="[AI]"),
+    "posts/b.md": post("Post b", "2026-02-01"),
+    "posts/c.md": post("Post c", "2026-03-01", tags="[Web]"),
+}
+
+
+@pytest.fixture
+def session_site(tmp_path: Path) -> tuple[Path, Session]:
+    root = tmp_path / "site"
+    write_files(root, {"blog.toml": BLOG_TOML, **SITE})
+    _backdate(root, OLD)
+    session = Session()
+    build.build(root, OPTIONS, session)
+    assert session.counts.posts_read == 3 and session.counts.posts_rendered == 3
+    return root, session
+
+
+def _counts(root: Path, session: Session) -> tuple[int, int, int]:
+    kept = _outputs(root, session)  # first: the fresh build fills the disk cache
+    assert kept == _outputs(root, None)
+    counts = session.counts
+    return counts.posts_read, counts.posts_rendered, counts.pages_rendered
+
+
+def test_an_unchanged_rebuild_reads_renders_and_templates_nothing(
+    session_site: tuple[Path, Session],
+) -> None:
+    root, session = session_site
+    assert _counts(root, session) == (0, 0, 0)
+    assert str(session.counts) == "0 posts read, 0 rendered, 0 pages rendered"
+
+
+def test_a_body_edit_renders_its_post_and_the_pages_that_list_it(
+    session_site: tuple[Path, Session],
+) -> None:
+    root, session = session_site
+    (root / "posts/b.md").write_text(
+        post("Post b", "2026-02-01", "Intro.\n\n<!--more-->\n\nNew.\n")
+    )
+    # b's page, and the index, archive and 404 pages, whose templates get b's `Post`
+    # (body included); not a's or c's pages, nor any topic page (b has no topic)
+    assert _counts(root, session) == (1, 1, 4)
+
+
+def test_a_post_in_a_topic_also_renders_that_topic_and_the_topics_page(
+    session_site: tuple[Path, Session],
+) -> None:
+    root, session = session_site
+    text = post("Post a", "2026-01-01", "Intro.\n\n<!--more-->\n\nNew.\n", tags="[AI]")
+    (root / "posts/a.md").write_text(text)
+    # as for b, plus topics/ai/ and topics/ (topics.html reads `topics`)
+    assert _counts(root, session) == (1, 1, 6)
+
+
+def test_a_title_edit_renders_every_page_that_shows_it(
+    session_site: tuple[Path, Session],
+) -> None:
+    root, session = session_site
+    (root / "posts/b.md").write_text(post("Post B!", "2026-02-01"))
+    # b's page, the index, the archive and the 404 page (recent posts); b's body is
+    # unchanged, so its rendering is the one in memory
+    assert _counts(root, session) == (1, 0, 4)
+
+
+def test_a_static_file_renders_no_page(session_site: tuple[Path, Session]) -> None:
+    root, session = session_site
+    write_files(root, {"static/robots-extra.txt": "hello"})
+    assert _counts(root, session) == (0, 0, 0)
+
+
+def test_a_template_or_blog_toml_change_renders_every_page(
+    session_site: tuple[Path, Session],
+) -> None:
+    root, session = session_site
+    pages = len(session.pages.pages) if session.pages else 0
+    write_files(root, {"templates/post_end.html": "<p>Thanks.</p>\n"})
+    assert _counts(root, session) == (0, 0, pages)
+    (root / "blog.toml").write_text(BLOG_TOML.replace("Test blog", "Renamed"))
+    assert _counts(root, session) == (3, 0, pages)  # the posts: read again, not rendered
+
+
+def test_a_file_saved_just_before_it_was_read_is_read_again(
+    session_site: tuple[Path, Session],
+) -> None:
+    root, session = session_site
+    path = root / "posts/b.md"
+    path.write_text(post("Post b", "2026-02-01", "Intro.\n\n<!--more-->\n\nNow.\n"))
+    assert _counts(root, session)[:2] == (1, 1)
+    # Unchanged since, but saved within a second of being read: a save in the same tick
+    # of the file system's clock would have left its times as they were. Read again.
+    assert _counts(root, session) == (1, 0, 0)
+    os.utime(path, ns=(OLD + 10**9, OLD + 10**9))
+    assert _counts(root, session) == (1, 0, 0)  # its times changed: read, found the same
+    assert _counts(root, session) == (0, 0, 0)
+
+
+def test_a_file_rewritten_with_its_size_and_times_kept_is_read_again(
+    session_site: tuple[Path, Session],
+) -> None:
+    root, session = session_site
+    path = root / "posts/b.md"
+    stat = path.stat()
+    path.write_text(post("Post b", "2026-02-01", "Intro.\n\n<!--more-->\n\nBest.\n"))
+    assert path.stat().st_size == stat.st_size
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # as `touch -r` or rsync -t
+    assert _counts(root, session)[:2] == (1, 1)  # its change time still moved
+
+
+def test_the_clock_renders_pages_again_only_when_it_passes_a_post(tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    files = {**SITE, "posts/d.md": post("Post d", "2026-07-01")}
+    write_files(root, {"blog.toml": BLOG_TOML, **files})
+    session = Session()
+
+    def at(when: dt.datetime) -> tuple[dict[str, bytes], int]:
+        options = BuildOptions(drafts=True, future=True, now=when, preview=True)
+        _, outputs = build.build(root, options, session)
+        _, fresh = build.build(root, options)
+        assert outputs == fresh
+        return {o.path: o.data for o in outputs}, session.counts.pages_rendered
+
+    first, _ = at(NOW)
+    assert b">Scheduled</strong>" in first["2026/07/d/index.html"]
+    later, pages = at(NOW + dt.timedelta(days=10))  # still before d's date
+    assert pages == 0 and later == first
+    after, pages = at(dt.datetime(2026, 7, 2, tzinfo=dt.UTC))
+    assert pages > 0 and b">Scheduled</strong>" not in after["2026/07/d/index.html"]
+
+
+def test_a_template_named_by_a_variable_counts_as_reading_every_global(
+    session_site: tuple[Path, Session],
+) -> None:
+    root, session = session_site
+    write_files(
+        root,
+        {
+            "templates/post_end.html": '{% include ["counts.html"][0] %}\n',
+            "templates/counts.html": "{% for t in topics %}{{ t.posts | length }}{% endfor %}\n",
+        },
+    )
+    _counts(root, session)
+    (root / "posts/a.md").write_text(post("Post a", "2026-01-01", "Other.\n", tags="[AI]"))
+    # a's page, index, archive, 404, topics/ai/, topics/, and b's and c's pages: their
+    # post.html includes a template it names by an expression, which may read `topics`
+    assert _counts(root, session) == (1, 1, 8)
