@@ -37,9 +37,16 @@ BODIES = [
     "Other intro.\n\n<!--more-->\n\nRest, with a [link](/topics/).\n",
     "No fold, one paragraph only.\n",
     "Intro.\n\n<!--more-->\n\nRest.\n",  # the same size as the first: only the times tell
+    # Links the check resolves against other pages: a post's footnote, an id a template
+    # writes into a post's page, a static file. Each resolves in some steps and not others.
+    "A note[^1].\n\n<!--more-->\n\n[^1]: The note.\n",
+    "See [a](/2026/01/a/#fn-1), [the end](/2026/01/a/#end-post-a), [notes](/notes.txt).\n",
 ]
 TEMPLATES = {
-    "templates/post_end.html": ["<p>Thanks for reading {{ post.title }}.</p>\n"],
+    "templates/post_end.html": [
+        '<p id="end-{{ post.title | lower | replace(" ", "-") }}">Thanks for reading '
+        "{{ post.title }}.</p>\n"
+    ],
     "templates/topics.html": [
         '{% extends "base.html" %}{% block content %}'
         "{% for t in topics %}<p>{{ t.name }}: {{ t.posts | length }}, "
@@ -297,3 +304,48 @@ def test_a_template_named_by_a_variable_counts_as_reading_every_global(
     # a's page, index, archive, 404, topics/ai/, topics/, and b's and c's pages: their
     # post.html includes a template it names by an expression, which may read `topics`
     assert _counts(root, session) == (1, 1, 8)
+
+
+def test_a_link_into_another_post_is_checked_again_when_that_page_changes(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "site"
+    with_note = "A note[^1].\n\n<!--more-->\n\n[^1]: The note.\n"
+    write_files(
+        root,
+        {
+            "blog.toml": BLOG_TOML,
+            "posts/a.md": post("Post a", "2026-01-01", with_note),
+            "posts/c.md": post("Post c", "2026-03-01", "See [the note](/2026/01/a/#fn-1).\n"),
+        },
+    )
+    _backdate(root, OLD)
+    session = Session()
+    assert isinstance(_outputs(root, session), dict)  # the link resolves
+    assert isinstance(_outputs(root, session), dict) and session.links.made == 0  # all kept
+    # c is untouched, but the page its link points into loses the id: an error, as in a
+    # fresh build, and back again
+    (root / "posts/a.md").write_text(post("Post a", "2026-01-01", "No note.\n"))
+    broken = _outputs(root, session)
+    assert broken == _outputs(root, None)
+    assert broken == [
+        "posts/c.md:5: link to `/2026/01/a/#fn-1`: no element with id `fn-1` "
+        "on that page (fix the address, or remove the link)"
+    ]
+    (root / "posts/a.md").write_text(post("Post a", "2026-01-01", with_note))
+    assert isinstance(_outputs(root, session), dict)
+
+
+def test_a_link_to_a_file_is_checked_again_when_the_site_s_files_change(tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    write_files(
+        root,
+        {"blog.toml": BLOG_TOML, "posts/c.md": post("Post c", "2026-03-01", "[N](/notes.txt)\n")},
+    )
+    _backdate(root, OLD)
+    session = Session()
+    assert isinstance(_outputs(root, session), list)  # no such file yet
+    write_files(root, {"static/notes.txt": "notes"})
+    assert isinstance(_outputs(root, session), dict)
+    (root / "static/notes.txt").unlink()
+    assert isinstance(_outputs(root, session), list)
