@@ -57,7 +57,12 @@ TEMPLATES = {
         "{% for s in series_list %}{{ s.name }}{% endfor %}{% endblock %}\n"
     ],
 }
-CONFIGS = [BLOG_TOML, BLOG_TOML + "posts_per_page = 2\n", BLOG_TOML.replace("Test blog", "Other")]
+CONFIGS = [
+    BLOG_TOML,
+    BLOG_TOML + "posts_per_page = 2\n",
+    BLOG_TOML.replace("Test blog", "Other"),
+    BLOG_TOML + "\n[llms]\ntwins = false\n",  # `llms: false` then changes no output path
+]
 
 post_step = st.tuples(
     st.just("post"),
@@ -66,6 +71,7 @@ post_step = st.tuples(
     st.sampled_from(TAGS),
     st.sampled_from(BODIES),
     st.sampled_from(["", "Series"]),
+    st.booleans(),  # `llms: false`: no twin, and its own rules in _headers
 )
 steps = st.one_of(
     post_step,
@@ -80,10 +86,12 @@ steps = st.one_of(
 def _apply(root: Path, step: tuple[object, ...]) -> None:
     kind = step[0]
     if kind == "post":
-        _, name, date, tags, body, series = step
+        _, name, date, tags, body, series, no_llms = step
         meta = {"tags": str(tags)}
         if series:
             meta["series"] = str(series)
+        if no_llms:
+            meta["llms"] = "false"
         text = post(f"Post {name}", str(date), str(body), **meta)
         (root / f"posts/{name}.md").write_text(text, encoding="utf-8")
     elif kind == "delete":
@@ -349,3 +357,19 @@ def test_a_link_to_a_file_is_checked_again_when_the_site_s_files_change(tmp_path
     assert isinstance(_outputs(root, session), dict)
     (root / "static/notes.txt").unlink()
     assert isinstance(_outputs(root, session), list)
+
+
+def test_a_post_s_llms_flag_changes_its_headers_rule_with_no_path_changing(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "site"
+    config = BLOG_TOML + "\n[llms]\ntwins = false\n"
+    write_files(root, {"blog.toml": config, "posts/a.md": post("Post a", "2026-01-01")})
+    _backdate(root, OLD)
+    session = Session()
+    before = _outputs(root, session)
+    (root / "posts/a.md").write_text(post("Post a", "2026-01-01", llms="false"))
+    after = _outputs(root, session)
+    assert after == _outputs(root, None)
+    assert isinstance(before, dict) and isinstance(after, dict)
+    assert before.keys() == after.keys() and before["_headers"] != after["_headers"]
