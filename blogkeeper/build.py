@@ -100,7 +100,7 @@ def build(
         if clashing := redirects.clashes(site, (o.path for o in outputs)):
             raise BuildError(clashing)
         links.check_images(site, outputs)
-        broken = links.check_links(site, outputs)
+        broken = links.check_links(site, outputs, session.links)
         if broken and config.build.broken_links != "warn":
             raise BuildError(broken)
         warnings = (*llms_warnings, *moved_warnings, *broken)

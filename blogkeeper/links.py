@@ -8,8 +8,8 @@ are found once, where it is rendered (`facts`, on lxml's HTML parser); a page is
 here only when a link points into it for an id its post's HTML does not hold. List pages
 show a post's intro with its URLs resolved against the post's page (`resolved_html`, in
 `pages`), so checking the post checks its intro wherever it is shown. Pure: a
-`Site` and its outputs in, the problems out (the build makes them errors, or warnings
-with `[build] broken_links = "warn"`).
+`Site` and its outputs (and a preview's last check, `model.Earlier`) in, the problems out
+(the build makes them errors, or warnings with `[build] broken_links = "warn"`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from lxml import etree
 
 from blogkeeper import urls
 from blogkeeper.errors import BuildError, ContentError
-from blogkeeper.model import Output, Post, RenderedPost, Site
+from blogkeeper.model import Earlier, Output, Post, RenderedPost, Site
 
 # The characters lxml refuses (XML 1.0's forbidden ones); they hold no link or id.
 _UNPARSABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
@@ -139,30 +139,87 @@ def page_ids(data: bytes) -> frozenset[str]:
     return frozenset(str(v) for v in _IDS(document))
 
 
-def check_links(site: Site, outputs: Sequence[Output]) -> list[ContentError]:
-    """A problem naming each post line whose link does not resolve."""
+def check_links(
+    site: Site, outputs: Sequence[Output], earlier: Earlier | None = None
+) -> list[ContentError]:
+    """A problem naming each post line whose link does not resolve.
+
+    With `earlier` (a preview's last link check), a post's problems are those of that
+    check when everything they depend on is equal: the site's URL, the post, its links,
+    the set of output paths, and the bytes and post of each page its links look for an id
+    in (the pages are found again only when the rest differs)."""
+    earlier = earlier or Earlier()
     site_url = site.config.url
     files = {o.path: o for o in outputs}
+    found = frozenset(files)
+    # The last build's set when equal: each post's comparison below then takes no time.
+    paths = earlier.value("output paths", found, lambda: found)
     ids: dict[str, frozenset[str]] = {}  # the pages parsed, by path
     own = {urls.page_file(e.post.path): e for e in site.posts}
     elsewhere: dict[str, bool] = {}
-    errors = []
+    errors: list[ContentError] = []
     for entry in site.posts:
-        page = urljoin(site_url, entry.post.path)
-        for url in entry.rendering.links:
-            try:
-                problem = _quick_problem(site_url, page, url, files, elsewhere)
-            except ValueError:  # urlsplit: a bracketed host that does not close, say
-                problem = f"link to `{url}`: not a valid URL"
-            if isinstance(problem, tuple):
-                path, fragment = problem
-                found = fragment in _ids(path, files, own, ids)
-                problem = None if found else _no_id(url, fragment)
-            if problem:
-                problem = problem.translate(_SHOWN)  # one line: `path:line: message`
-                hint = "fix the address, or remove the link"
-                line = _line_of(entry.post, url)
-                errors.append(ContentError(entry.post.source, line, problem, hint))
+        if not entry.rendering.links:
+            continue
+        given = (site_url, entry.post, entry.rendering.links, paths)
+        targets = earlier.value(
+            "targets " + entry.post.source,
+            given,
+            functools.partial(_targets, site_url, entry, files, elsewhere),
+        )
+        pages = tuple((path, files[path].data, own.get(path)) for path in targets)
+        errors += earlier.value(
+            "links " + entry.post.source,
+            (given, pages),
+            functools.partial(_post_problems, site_url, entry, files, own, ids, elsewhere),
+        )
+    return errors
+
+
+def _resolved(
+    site_url: str, page: str, url: str, files: dict[str, Output], elsewhere: dict[str, bool]
+) -> str | tuple[str, str] | None:
+    try:
+        return _quick_problem(site_url, page, url, files, elsewhere)
+    except ValueError:  # urlsplit: a bracketed host that does not close, say
+        return f"link to `{url}`: not a valid URL"
+
+
+def _targets(
+    site_url: str, entry: RenderedPost, files: dict[str, Output], elsewhere: dict[str, bool]
+) -> tuple[str, ...]:
+    """The output paths of the pages in which `entry`'s links look for an id."""
+    page = urljoin(site_url, entry.post.path)
+    found: dict[str, None] = {}
+    for url in entry.rendering.links:
+        problem = _resolved(site_url, page, url, files, elsewhere)
+        if isinstance(problem, tuple):
+            found[problem[0]] = None
+    return tuple(found)
+
+
+def _post_problems(
+    site_url: str,
+    entry: RenderedPost,
+    files: dict[str, Output],
+    own: dict[str, RenderedPost],
+    ids: dict[str, frozenset[str]],
+    elsewhere: dict[str, bool],
+) -> list[ContentError]:
+    """A problem naming each line of `entry`'s post whose link does not resolve."""
+    page = urljoin(site_url, entry.post.path)
+    errors = []
+    for url in entry.rendering.links:
+        problem = _resolved(site_url, page, url, files, elsewhere)
+        if isinstance(problem, tuple):
+            path, fragment = problem
+            found = fragment in _ids(path, files, own, ids)
+            problem = None if found else _no_id(url, fragment)
+        if problem:
+            problem = problem.translate(_SHOWN)  # one line: `path:line: message`
+            hint = "fix the address, or remove the link"
+            line = _line_of(entry.post, url)
+            errors.append(ContentError(entry.post.source, line, problem, hint))
     return errors
 
 

@@ -37,8 +37,9 @@ def render_llms(
     warnings).
 
     `generated` must already hold every HTML page and the feed: `_headers` gets a rule for
-    each page, and llms.txt links the feed only when it exists. A post's twin and its
-    line in llms.txt whose inputs equal those in `earlier`'s build are taken from it.
+    each page, and llms.txt links the feed only when it exists. A post's twin, its line
+    in llms.txt, and the `_headers` rules, whose inputs equal those in `earlier`'s build
+    are taken from it.
     """
     config = site.config
     if not config.llms.enabled:
@@ -60,7 +61,9 @@ def render_llms(
         outputs += [Output(twin_path(e.post), t) for e, t in zip(ordered, twins, strict=True)]
     own = next((o for o in static if o.path == urls.HEADERS), None)
     paths = sorted(o.path for o in [*generated, *outputs])
-    rules, left_out = header_rules(site, paths)
+    shown = tuple((e.post.path, e.post.llms) for e in site.posts)  # all `header_rules` reads
+    given = (config, tuple(paths), shown)
+    rules, left_out = earlier.value("headers", given, partial(header_rules, site, paths))
     outputs.append(Output(urls.HEADERS, _headers_text(rules, own.data if own else None).encode()))
     warnings = (_left_out(left_out, config.permalink_line),) if left_out else ()
     return [*generated, *outputs], [o for o in static if o is not own], warnings
@@ -588,7 +591,10 @@ def header_rules(site: Site, paths: list[str]) -> tuple[list[HeaderRule], int]:
     page, post, twin and llms file, then one exact rule for each page the patterns give
     the wrong `Link` (a post with `llms: false`, a list page shaped like a post), and two
     for each post at `x.html` (its page and its twin `x.md`) while the rules stay within
-    `RULES_LIMIT`; and how many `.html` posts are left out past it."""
+    `RULES_LIMIT`; and how many `.html` posts are left out past it.
+
+    Of `site` it reads only the config and each post's `path` and `llms` (`render_llms`
+    keeps the rules while those and `paths` are unchanged)."""
     config = site.config
     base = encode_url(config.base_path)
     described = f'<{base}{LLMS_TXT}>; rel="describedby"'

@@ -11,8 +11,8 @@ the inputs it came from, so a build that uses one makes what a build without it 
 - each `Rendering` of the last build, under its cache key (`Cache.key`, the one key rule),
   and each `RenderedPost` whose post and rendering are both kept;
 - the last build's pages with what their templates saw (`pages.PagesMade`), and its
-  feeds, twins and llms.txt lines with what they were made from (`model.Earlier`), all
-  compared by equality;
+  feeds, twins, llms.txt lines and `_headers` rules, and each post's link problems,
+  with what they were made from (`model.Earlier`), all compared by equality;
 - the last build's "now" (previews mark posts dated after it "Scheduled"), kept while the
   clock has not moved past a post's date, so that pages stay comparable.
 
@@ -73,7 +73,8 @@ class Session:
         self.entries: dict[str, RenderedPost] = {}  # source -> the last build's
         self.pages: PagesMade | None = None
         self.feeds = Earlier()  # each feed's files
-        self.llms = Earlier()  # each post's twin and its line in llms.txt
+        self.llms = Earlier()  # each post's twin and its line in llms.txt; _headers
+        self.links = Earlier()  # each post's link problems
         self.now: dt.datetime | None = None
         self.counts = Counts()
         self.seen: set[Path] = set()  # the post files this build looked at
@@ -85,7 +86,7 @@ class Session:
         self.config = config
         self.counts = Counts()
         self.seen = set()
-        self.feeds, self.llms = self.feeds.next(), self.llms.next()
+        self.feeds, self.llms, self.links = self.feeds.next(), self.llms.next(), self.links.next()
 
     def load(self, config: SiteConfig, path: Path) -> Post:
         """The post in `path`: the one loaded before if the file has not changed since."""

@@ -37,9 +37,16 @@ BODIES = [
     "Other intro.\n\n<!--more-->\n\nRest, with a [link](/topics/).\n",
     "No fold, one paragraph only.\n",
     "Intro.\n\n<!--more-->\n\nRest.\n",  # the same size as the first: only the times tell
+    # Links the check resolves against other pages: a post's footnote, an id a template
+    # writes into a post's page, a static file. Each resolves in some steps and not others.
+    "A note[^1].\n\n<!--more-->\n\n[^1]: The note.\n",
+    "See [a](/2026/01/a/#fn-1), [the end](/2026/01/a/#end-post-a), [notes](/notes.txt).\n",
 ]
 TEMPLATES = {
-    "templates/post_end.html": ["<p>Thanks for reading {{ post.title }}.</p>\n"],
+    "templates/post_end.html": [
+        '<p id="end-{{ post.title | lower | replace(" ", "-") }}">Thanks for reading '
+        "{{ post.title }}.</p>\n"
+    ],
     "templates/topics.html": [
         '{% extends "base.html" %}{% block content %}'
         "{% for t in topics %}<p>{{ t.name }}: {{ t.posts | length }}, "
@@ -50,7 +57,12 @@ TEMPLATES = {
         "{% for s in series_list %}{{ s.name }}{% endfor %}{% endblock %}\n"
     ],
 }
-CONFIGS = [BLOG_TOML, BLOG_TOML + "posts_per_page = 2\n", BLOG_TOML.replace("Test blog", "Other")]
+CONFIGS = [
+    BLOG_TOML,
+    BLOG_TOML + "posts_per_page = 2\n",
+    BLOG_TOML.replace("Test blog", "Other"),
+    BLOG_TOML + "\n[llms]\ntwins = false\n",  # `llms: false` then changes no output path
+]
 
 post_step = st.tuples(
     st.just("post"),
@@ -59,6 +71,7 @@ post_step = st.tuples(
     st.sampled_from(TAGS),
     st.sampled_from(BODIES),
     st.sampled_from(["", "Series"]),
+    st.booleans(),  # `llms: false`: no twin, and its own rules in _headers
 )
 steps = st.one_of(
     post_step,
@@ -73,10 +86,12 @@ steps = st.one_of(
 def _apply(root: Path, step: tuple[object, ...]) -> None:
     kind = step[0]
     if kind == "post":
-        _, name, date, tags, body, series = step
+        _, name, date, tags, body, series, no_llms = step
         meta = {"tags": str(tags)}
         if series:
             meta["series"] = str(series)
+        if no_llms:
+            meta["llms"] = "false"
         text = post(f"Post {name}", str(date), str(body), **meta)
         (root / f"posts/{name}.md").write_text(text, encoding="utf-8")
     elif kind == "delete":
@@ -297,3 +312,64 @@ def test_a_template_named_by_a_variable_counts_as_reading_every_global(
     # a's page, index, archive, 404, topics/ai/, topics/, and b's and c's pages: their
     # post.html includes a template it names by an expression, which may read `topics`
     assert _counts(root, session) == (1, 1, 8)
+
+
+def test_a_link_into_another_post_is_checked_again_when_that_page_changes(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "site"
+    with_note = "A note[^1].\n\n<!--more-->\n\n[^1]: The note.\n"
+    write_files(
+        root,
+        {
+            "blog.toml": BLOG_TOML,
+            "posts/a.md": post("Post a", "2026-01-01", with_note),
+            "posts/c.md": post("Post c", "2026-03-01", "See [the note](/2026/01/a/#fn-1).\n"),
+        },
+    )
+    _backdate(root, OLD)
+    session = Session()
+    assert isinstance(_outputs(root, session), dict)  # the link resolves
+    assert isinstance(_outputs(root, session), dict) and session.links.made == 0  # all kept
+    # c is untouched, but the page its link points into loses the id: an error, as in a
+    # fresh build, and back again
+    (root / "posts/a.md").write_text(post("Post a", "2026-01-01", "No note.\n"))
+    broken = _outputs(root, session)
+    assert broken == _outputs(root, None)
+    assert broken == [
+        "posts/c.md:5: link to `/2026/01/a/#fn-1`: no element with id `fn-1` "
+        "on that page (fix the address, or remove the link)"
+    ]
+    (root / "posts/a.md").write_text(post("Post a", "2026-01-01", with_note))
+    assert isinstance(_outputs(root, session), dict)
+
+
+def test_a_link_to_a_file_is_checked_again_when_the_site_s_files_change(tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    write_files(
+        root,
+        {"blog.toml": BLOG_TOML, "posts/c.md": post("Post c", "2026-03-01", "[N](/notes.txt)\n")},
+    )
+    _backdate(root, OLD)
+    session = Session()
+    assert isinstance(_outputs(root, session), list)  # no such file yet
+    write_files(root, {"static/notes.txt": "notes"})
+    assert isinstance(_outputs(root, session), dict)
+    (root / "static/notes.txt").unlink()
+    assert isinstance(_outputs(root, session), list)
+
+
+def test_a_post_s_llms_flag_changes_its_headers_rule_with_no_path_changing(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "site"
+    config = BLOG_TOML + "\n[llms]\ntwins = false\n"
+    write_files(root, {"blog.toml": config, "posts/a.md": post("Post a", "2026-01-01")})
+    _backdate(root, OLD)
+    session = Session()
+    before = _outputs(root, session)
+    (root / "posts/a.md").write_text(post("Post a", "2026-01-01", llms="false"))
+    after = _outputs(root, session)
+    assert after == _outputs(root, None)
+    assert isinstance(before, dict) and isinstance(after, dict)
+    assert before.keys() == after.keys() and before["_headers"] != after["_headers"]
