@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 
 from blogkeeper.cli import main
+from blogkeeper.hosting import Response, Snapshot, lookup, parse_path
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = "2026-11-01T12:00:00+00:00"
@@ -184,3 +186,22 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def emulated(files: dict[str, bytes], url: str, accept: str = "") -> Response:
+    """What `blogkeeper serve` answers for `url` on a site of `files` served at /."""
+    parsed = parse_path(url)
+    assert not isinstance(parsed, Response)
+    return lookup(Snapshot.of("/", files), *parsed, accept)
+
+
+def header(response: Response, name: str) -> str | None:
+    """A header of an emulated response, by case-insensitive name."""
+    return next((v for k, v in response.headers if k.lower() == name.lower()), None)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,9 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import REPO, build, copy_sample, snapshot
-
-from blogkeeper.hosting import Response, Snapshot, lookup, parse_path
+from conftest import REPO, build, copy_sample, emulated, free_port, header, snapshot
 
 CADDY_BLOCK = re.compile(r"```caddyfile\n(.*?)```", re.S)
 SITE_ADDRESS = "blog.example.org {"
@@ -37,12 +34,6 @@ def caddyfile(root: Path, port: int) -> str:
     assert block.startswith(SITE_ADDRESS) and SITE_ROOT in block
     block = block.replace(SITE_ADDRESS, f"http://127.0.0.1:{port} {{", 1)
     return "{\n\tadmin off\n\tauto_https off\n}\n" + block.replace(SITE_ROOT, str(root))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -85,17 +76,6 @@ def caddy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Clie
         process.terminate()
         process.wait(timeout=10)
         log.close()
-
-
-def emulated(files: dict[str, bytes], url: str, accept: str = "") -> Response:
-    """What `blogkeeper serve` answers for `url`."""
-    parsed = parse_path(url)
-    assert not isinstance(parsed, Response)
-    return lookup(Snapshot.of("/", files), *parsed, accept)
-
-
-def header(response: Response, name: str) -> str | None:
-    return next((v for k, v in response.headers if k.lower() == name.lower()), None)
 
 
 def served_urls(files: dict[str, bytes]) -> list[str]:

@@ -26,9 +26,19 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import REPO, build, copy_sample, post, snapshot, write_files
+from conftest import (
+    REPO,
+    build,
+    copy_sample,
+    emulated,
+    free_port,
+    header,
+    post,
+    snapshot,
+    write_files,
+)
 
-from blogkeeper.hosting import HOST_FILES, Response, Snapshot, lookup, parse_path
+from blogkeeper.hosting import HOST_FILES, Response
 
 NGINX_BLOCK = re.compile(r"```nginx\n(.*?)```", re.S)
 SITE_ROOT = "/srv/blog/public"
@@ -79,12 +89,6 @@ def nginx_conf(folder: Path, server: str) -> str:
         "    include /etc/nginx/mime.types;\n    default_type application/octet-stream;\n"
         f"    access_log off;\n{temp}\n{server}}}\n"
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -146,17 +150,6 @@ def _serve(executable: str, folder: Path) -> Iterator[tuple[httpx.Client, Path]]
         client.close()
         process.terminate()
         process.wait(timeout=10)
-
-
-def emulated(files: dict[str, bytes], url: str, accept: str = "") -> Response:
-    """What `blogkeeper serve` answers for `url`."""
-    parsed = parse_path(url)
-    assert not isinstance(parsed, Response)
-    return lookup(Snapshot.of("/", files), *parsed, accept)
-
-
-def header(response: Response, name: str) -> str | None:
-    return next((v for k, v in response.headers if k.lower() == name.lower()), None)
 
 
 def served_urls(files: dict[str, bytes]) -> list[str]:

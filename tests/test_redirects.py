@@ -9,7 +9,6 @@ import http.client
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from pathlib import Path
 import feedparser
 import lxml.html
 import pytest
-from conftest import BLOG_TOML, REPO, post, quick_build
+from conftest import BLOG_TOML, REPO, free_port, post, quick_build
 
 from blogkeeper import hosting
 from blogkeeper.redirects import STATIC_LIMIT, rule_counts
@@ -188,9 +187,7 @@ def test_caddy_answers_aliases_with_the_documented_lines(make_site: MakeSite) ->
         pytest.skip(reason)
     root = make_site({**aliased(), "static/_redirects": "/news/* /:splat 301\n"})
     built(root)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     awk, config = documented_caddy(root, port)
     subprocess.run(["sh", "-c", awk], cwd=root, check=True, timeout=30)
     (root / "Caddyfile").write_text(config)
