@@ -61,6 +61,14 @@ class PageMeta:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _list_meta(
+    site: Site, path: str, title: str, description: str, feeds: tuple[Link, ...]
+) -> PageMeta:
+    """A page that is not a post: llms.txt as its Markdown alternate, the site's card."""
+    card = urls.card_image(site.config)
+    return PageMeta(path, title, description, feeds, markdown=urls.LLMS_TXT, image=card)
+
+
 def feed_links(site: Site, folder: str, title: str, kind: str = "full") -> tuple[Link, ...]:
     """The feeds kept in `folder` ("feed/", "topics/ai/"), as head links; none when the
     folder's kind of feed (`[feed] topics` or `series`) is "none"."""
@@ -352,14 +360,7 @@ def _index_pages(site: Site, feeds: tuple[Link, ...], intros: dict[int, Intro]) 
     for path, chunk, pagination in _paginate(site.posts, config.posts_per_page, ""):
         number = pagination["number"]
         title = config.title if number == 1 else f"{config.title}, page {number}"
-        page = PageMeta(
-            path,
-            title,
-            config.description,
-            feeds,
-            markdown=urls.LLMS_TXT,
-            image=urls.card_image(site.config),
-        )
+        page = _list_meta(site, path, title, config.description, feeds)
         entries = [_intro(e, config.base_path, intros) for e in chunk]
         context = {"page": page, "entries": entries, "pagination": pagination}
         yield Page(urls.page_file(path), "index.html", context)
@@ -507,21 +508,12 @@ def _topic_pages(site: Site, feeds: tuple[Link, ...], intros: dict[int, Intro]) 
             own = feeds + feed_links(site, base, feed_title, config.feed.topics)
             title = f"Posts about {topic.name}"
             about = f"Posts about {topic.name} on {config.title}."
-            page = PageMeta(
-                path, title, about, own, markdown=urls.LLMS_TXT, image=urls.card_image(site.config)
-            )
+            page = _list_meta(site, path, title, about, own)
             entries = [_intro(e, config.base_path, intros) for e in chunk]
             context = {"page": page, "topic": topic, "entries": entries, "pagination": pagination}
             yield Page(urls.page_file(path), "topic.html", context)
     about = f"Every topic on {config.title}."
-    page = PageMeta(
-        urls.TOPICS,
-        "Topics",
-        about,
-        feeds,
-        markdown=urls.LLMS_TXT,
-        image=urls.card_image(site.config),
-    )
+    page = _list_meta(site, urls.TOPICS, "Topics", about, feeds)
     yield Page(urls.page_file(urls.TOPICS), "topics.html", {"page": page})
 
 
@@ -531,9 +523,7 @@ def _series_pages(site: Site, feeds: tuple[Link, ...], intros: dict[int, Intro])
         feed_title = f"{site.config.title}: {group.name}"
         own = feeds + feed_links(site, path, feed_title, site.config.feed.series)
         about = f"Every part of the series {group.name}, in order."
-        page = PageMeta(
-            path, group.name, about, own, markdown=urls.LLMS_TXT, image=urls.card_image(site.config)
-        )
+        page = _list_meta(site, path, group.name, about, own)
         entries = [_intro(e, site.config.base_path, intros) for e in group.posts]
         context = {"page": page, "series": group, "entries": entries}
         yield Page(urls.page_file(path), "series.html", context)
@@ -544,28 +534,14 @@ def _archive_page(site: Site, feeds: tuple[Link, ...]) -> Page:
     for entry in site.posts:
         years.setdefault(entry.post.date.year, []).append(entry.post)
     about = f"Every post on {site.config.title}, by year."
-    page = PageMeta(
-        urls.ARCHIVE,
-        "Archive",
-        about,
-        feeds,
-        markdown=urls.LLMS_TXT,
-        image=urls.card_image(site.config),
-    )
+    page = _list_meta(site, urls.ARCHIVE, "Archive", about, feeds)
     context = {"page": page, "years": list(years.items())}
     return Page(urls.page_file(urls.ARCHIVE), "archive.html", context)
 
 
 def _not_found_page(site: Site, feeds: tuple[Link, ...]) -> Page:
     about = "This page does not exist."
-    page = PageMeta(
-        urls.NOT_FOUND,
-        "Page not found",
-        about,
-        feeds,
-        markdown=urls.LLMS_TXT,
-        image=urls.card_image(site.config),
-    )
+    page = _list_meta(site, urls.NOT_FOUND, "Page not found", about, feeds)
     context = {"page": page, "recent": [e.post for e in site.posts[:5]]}
     return Page(urls.NOT_FOUND, "404.html", context)
 
