@@ -169,6 +169,12 @@ def _returned(kind: str, value: Any) -> Any:
     raise value
 
 
+def child_inherits() -> bool:
+    """Whether a child started here now inherits the caller's memory (fork) rather than
+    being sent its arguments (a forkserver): what to send it then costs nothing."""
+    return process_context().get_start_method() == "fork"
+
+
 def process_context() -> ForkContext | ForkServerContext:
     """How to start a child process from here: fork, which starts in milliseconds with
     everything imported, unless other threads run (serve): forking then can leave the

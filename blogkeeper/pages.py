@@ -176,8 +176,9 @@ def make_pages(site: Site, previous: PagesMade | None = None) -> tuple[list[Outp
 
 def _for_child(site: Site, pages: list[Page], reads: dict[str, frozenset[str]]) -> Site:
     """What the child needs of `site` to render `pages`: the posts, and the posts in the
-    topics and series, only if a template of theirs reads them (sent, not forked, from
-    a preview: a big site takes long to send)."""
+    topics and series, only if a template of theirs reads them. Only for a child that
+    is sent its arguments (a preview's, from a forkserver: a big site takes long to
+    send); a forked child inherits the whole site for nothing."""
     env = environment(site)
     names = set().union(*(_reads(env, template, reads) for template in {p.template for p in pages}))
     topics = site.topics if "topics" in names else _names_only(site.topics)
@@ -202,7 +203,7 @@ def _render_in_child(
             seconds,
             PagesOverran,
             _render_pages,
-            _for_child(site, pages, reads),
+            site if deadline.child_inherits() else _for_child(site, pages, reads),
             pages,
             limits,
         )
