@@ -76,12 +76,6 @@ def render_feeds(site: Site, earlier: Earlier | None = None) -> list[Output]:
     return outputs
 
 
-def feed_specs(site: Site, made: dict[tuple[str, bool], FeedItem] | None = None) -> list[FeedSpec]:
-    """Every feed of the site: its own, then each topic's and series' unless "none"."""
-    made = {} if made is None else made
-    return [_spec(site.config, plan, entries, made) for plan, entries in _plans(site)]
-
-
 def _plans(site: Site) -> list[tuple[_Plan, tuple[RenderedPost, ...]]]:
     """Every feed of the site, and the posts it carries."""
     config, feed = site.config, site.config.feed

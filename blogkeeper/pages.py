@@ -130,12 +130,6 @@ def bounds(site: Site) -> tuple[float, int]:
     return seconds[0] + seconds[1] * size, memory[0] + memory[1] * size
 
 
-def render_pages(site: Site) -> list[Output]:
-    """Every HTML page of the site plus sitemap.xml, robots.txt and the stylesheets;
-    `BuildError` naming the template line. See `make_pages`."""
-    return make_pages(site)[0]
-
-
 @dataclass(frozen=True)
 class PagesMade:
     """The pages one build made, and everything their templates saw: what a preview's
