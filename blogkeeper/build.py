@@ -2,9 +2,10 @@
 
 Load the posts; render each (the one expensive step: through the cache, the misses in
 parallel); assemble the site; make every page, feed and LLM output as an `Output`; check
-the links. `build_site` is the one build path, used by `build` and `serve`; it returns
-the outputs and writes no site (writer.py does). What it keeps between builds goes
-through the one cache (cache.py).
+the links. `build` is the one build path, used by `blogkeeper build` (with a new
+session) and `serve` (with the session it keeps); it returns the site and its outputs
+and writes no site (writer.py does). What it keeps between runs goes through the one
+cache (cache.py); what a preview keeps between rebuilds is its `Session`.
 """
 
 from __future__ import annotations
