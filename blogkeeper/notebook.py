@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from blogkeeper.config import load_config
-from blogkeeper.content import POSTS_DIR, slugify
+from blogkeeper.content import slugify
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.fences import fence_marker, scan
+from blogkeeper.skeleton import new_post_file
 
 IMAGES_DIR = "notebooks"  # under static/: copied to the site root as it is
 # Cell tags that keep a cell in the post but out of check-code's run (`skip`):
@@ -411,12 +412,11 @@ def import_notebook(
     slug = slugify(title or notebook_title(notebook, name)) or "notebook"
     base = f"{config.base_path}{IMAGES_DIR}/{slug}/"
     post = notebook_post(notebook, name, now.strftime("%Y-%m-%d %H:%M"), base, title)
-    path = root / POSTS_DIR / f"{now.date().isoformat()}-{slug}.md"
+    path = new_post_file(root, now, slug)
     images = root / "static" / IMAGES_DIR / slug
-    for taken in (path, images):
-        if taken.exists():
-            message = "exists already (blogkeeper never overwrites)"
-            raise _error(str(taken.relative_to(root)), None, message)
+    if images.exists():
+        message = "exists already (blogkeeper never overwrites)"
+        raise _error(str(images.relative_to(root)), None, message)
     if post.images:
         images.mkdir(parents=True)
         for file_name, data in sorted(post.images.items()):

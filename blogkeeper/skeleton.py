@@ -81,15 +81,20 @@ def create_site(folder: Path) -> None:
         path.write_text(text, encoding="utf-8")
 
 
+def new_post_file(root: Path, now: dt.datetime, slug: str) -> Path:
+    """Where a post made `now` goes, `posts/DATE-SLUG.md`; `BuildError` if a file is
+    there already (blogkeeper never overwrites)."""
+    path = root / POSTS_DIR / f"{now.date().isoformat()}-{slug}.md"
+    if path.exists():
+        message = "exists already (blogkeeper never overwrites)"
+        raise BuildError([ContentError(str(path.relative_to(root)), None, message)])
+    return path
+
+
 def create_post(root: Path, title: str) -> Path:
     config = load_config(root)
     now = dt.datetime.now(tz=config.tz)
-    slug = slugify(title) or "post"
-    path = root / POSTS_DIR / f"{now.date().isoformat()}-{slug}.md"
-    if path.exists():
-        raise BuildError(
-            [ContentError(str(path.relative_to(root)), None, "post file exists already")]
-        )
+    path = new_post_file(root, now, slugify(title) or "post")
     quoted = title.replace("\\", "\\\\").replace('"', '\\"')
     text = (
         f'---\ntitle: "{quoted}"\ndate: {now.strftime("%Y-%m-%d %H:%M")}\n'
