@@ -489,3 +489,43 @@ def test_hugo_double_dollars_stay_display_math(tmp_path: Path) -> None:
     _, body = front_and_body(tmp_path / "new/posts/loss.md")
     assert "The loss $$L = x^2$$ is small\nand $$y$$ too" in body
     assert "kramdown inline" not in result.out
+
+
+HIGHLIGHT_HOLDING_A_FENCE = """{open}
+A fence in Markdown:
+```python
+print(1)
+```
+{close}
+
+After the block.
+"""
+
+
+@pytest.mark.parametrize("kind", ["jekyll", "hugo"])
+def test_a_highlighted_block_that_shows_a_fence_stays_one_code_block(
+    tmp_path: Path, kind: str
+) -> None:
+    old = tmp_path / "old"
+    if kind == "jekyll":
+        (old / "_posts").mkdir(parents=True)
+        (old / "_config.yml").write_text("title: T\nurl: https://t.example\n")
+        post = old / "_posts/2020-01-02-fence.md"
+        opening, closing = "{% highlight markdown %}", "{% endhighlight %}"
+    else:
+        (old / "content/posts").mkdir(parents=True)
+        (old / "hugo.toml").write_text('baseURL = "https://h.example/"\ntitle = "H"\n')
+        post = old / "content/posts/fence.md"
+        opening, closing = "{{< highlight markdown >}}", "{{< /highlight >}}"
+    body = HIGHLIGHT_HOLDING_A_FENCE.format(open=opening, close=closing)
+    post.write_text(f"---\ntitle: Fence\ndate: 2020-01-02\n---\n{body}", encoding="utf-8")
+    result = run_here("import", old, tmp_path / "new", "--from", kind)
+    assert result.code == 0, result.out + result.err
+    built = run_here("build", "--site", tmp_path / "new")
+    assert built.code == 0, built.out + built.err
+    public = tmp_path / "new/public"
+    (page,) = [p for p in public.rglob("*.html") if "fence" in p.relative_to(public).as_posix()]
+    tree = lxml.html.parse(str(page)).getroot()
+    (code,) = tree.xpath("//article//pre")
+    assert "```python" in code.text_content() and "print(1)" in code.text_content()
+    assert "After the block." not in code.text_content()

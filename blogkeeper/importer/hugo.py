@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from blogkeeper.content import slugify
+from blogkeeper.fences import fence_marker
 from blogkeeper.importer import common
 from blogkeeper.importer.common import Body, NewPost, NewSite, Note, Report
 from blogkeeper.importer.links import OldSite
@@ -557,8 +558,10 @@ HL_CLOSE = re.compile(r"^(.*?)\{\{[<%]\s*/\s*highlight\s*[>%]\}\}[ \t]*$")
 
 def _highlights(body: Body) -> None:
     opened = False
+    fence = "```"
     out = []
-    for origin, line in body.lines:
+    texts = [text for _, text in body.lines]
+    for index, (origin, line) in enumerate(body.lines):
         match = HL_OPEN.match(line) if not opened else None
         if match:
             opened = True
@@ -566,10 +569,14 @@ def _highlights(body: Body) -> None:
             if "linenos" in match.group(3):
                 body.count("highlight linenos: line numbers dropped")
             first = match.group(4)
-            line = f"{match.group(1)}```{match.group(2)}" + (f"\n{first}" if first else "")
+            closes = (HL_CLOSE.match(text) for text in texts[index + 1 :])
+            end = next((k for k, c in enumerate(closes, index + 1) if c), len(texts))
+            last = HL_CLOSE.sub(r"\1", texts[end]) if end < len(texts) else ""
+            fence = fence_marker([first, *texts[index + 1 : end], last], "`")
+            line = f"{match.group(1)}{fence}{match.group(2)}" + (f"\n{first}" if first else "")
         elif opened and (close := HL_CLOSE.match(line)):
             opened = False
-            line = (close.group(1) + "\n" if close.group(1).strip() else "") + "```"
+            line = (close.group(1) + "\n" if close.group(1).strip() else "") + fence
         out.append((origin, line))
     body.lines = out
 

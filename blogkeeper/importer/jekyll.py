@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from blogkeeper.content import slugify
+from blogkeeper.fences import fence_marker
 from blogkeeper.importer import common
 from blogkeeper.importer.common import Body, NewPost, NewSite, Report
 from blogkeeper.importer.links import OldSite
@@ -453,12 +454,14 @@ def _highlights(body: Body) -> None:
     opened: int | None = None
     fence = "```"
     changes: dict[int, str] = {}
-    for index, (_, line) in enumerate(body.lines):
+    texts = [text for _, text in body.lines]
+    for index, line in enumerate(texts):
         match = HIGHLIGHT.match(line)
         if match and opened is None:
             opened = index
-            rest = body.lines[index + 1 :]
-            fence = "````" if any("```" in text for _, text in rest[:200]) else "```"
+            after = range(index + 1, len(texts))
+            end = next((k for k in after if END_HIGHLIGHT.match(texts[k])), len(texts))
+            fence = fence_marker(texts[index + 1 : end], "`")
             changes[index] = f"{match.group(1)}{fence}{match.group(2)}"
             body.count("{% highlight %} made a fence")
             if "linenos" in match.group(3):
