@@ -61,8 +61,7 @@ def build(
     the build starts from an empty session: the same steps, with nothing to reuse."""
     options = options or BuildOptions()
     session = session or Session()
-    config = load_config(root)
-    session.start(config)
+    config = session.start(load_config(root))
     cache = Cache.for_site(root, options.cache)
     try:
         loading = LoadOptions(options.drafts, options.future, options.now)
@@ -370,11 +369,10 @@ def _checked(outputs: list[Output], owners: dict[str, list[Owner]]) -> list[Outp
     errors = []
     for output in outputs:
         parts = output.path.split("/")
-        if output.path.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        if output.path.startswith("/") or "" in parts or "." in parts or ".." in parts:
             errors.append(ContentError(output.path, None, "output path escapes the site"))
         claims = owners.get(output.path)
-        mine = f"/{output.path}, which blogkeeper makes (a list, topic, series or feed page)"
-        owner = claims.pop(0) if claims else ("", None, mine)
+        owner = claims.pop(0) if claims else _blogkeepers(output.path)
         key = output.path.casefold()
         if key in seen:
             first, first_owner = seen[key]
@@ -383,6 +381,10 @@ def _checked(outputs: list[Output], owners: dict[str, list[Owner]]) -> list[Outp
     if errors:
         raise BuildError(errors)
     return sorted((output for output, _ in seen.values()), key=lambda o: o.path)
+
+
+def _blogkeepers(path: str) -> Owner:
+    return ("", None, f"/{path}, which blogkeeper makes (a list, topic, series or feed page)")
 
 
 def _clash(a: Owner, b: Owner, case: bool) -> ContentError:

@@ -11,9 +11,11 @@ are regular expressions too. `call_with_deadline` ends such a call after `second
   forked from a forkserver (kept for the next call), which is killed when time is up.
 
 Templates are programs: a loop can run for ever and a string can double until memory
-runs out. `call_in_child` runs a call in a child process of its own, with a limit on its
-address space, and kills it when its time is up; `call_with_alarm` lets the call itself
-stop in time (in that child), where a traceback still says where it was.
+runs out. `call_in_child` runs a call in a child process, with a limit on its address
+space, and kills it when its time is up; `call_with_alarm` lets the call itself stop in
+time (in that child), where a traceback still says where it was. A forked child is new for
+each call; a forkserver's is kept for the next call (a preview rebuilds often, and a new
+one takes some 70 ms to start), and replaced once killed.
 
 `die_with_parent` makes a child process end with the process that started it, and
 `process_context` says how to start one safely from the current process.
@@ -23,13 +25,15 @@ This module knows nothing about posts or Markdown and writes nothing.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkContext, ForkServerContext
@@ -104,15 +108,19 @@ def die_with_parent(parent: int | None) -> None:
 
 
 def call_in_child(seconds: float, memory: int, fn: Callable[..., T], *args: Any) -> T:
-    """`fn(*args)` run in a new child process with at most `memory` bytes more address
-    space than it starts with (Linux), killed with `Overrun` after `seconds`; what it
-    raises (a `BuildError`, a `MemoryError`) is raised here. Windows: run here, unbounded."""
+    """`fn(*args)` run in a child process with at most `memory` bytes more address space
+    than it has when the call starts (Linux), killed with `Overrun` after `seconds`; what
+    it raises (a `BuildError`, a `MemoryError`) is raised here, and `ChildDied` if it ends
+    without an answer. Windows: run here, unbounded."""
     if not hasattr(os, "fork"):
         return fn(*args)
     context = process_context()
+    if context.get_start_method() != "fork":
+        return _in_worker(seconds, memory, fn, args)
     ours, theirs = context.Pipe(duplex=False)
-    parent = os.getpid() if context.get_start_method() == "fork" else None
-    child = context.Process(target=_child, args=(theirs, parent, memory, fn, args), daemon=True)
+    child = context.Process(
+        target=_child, args=(theirs, os.getpid(), memory, fn, args), daemon=True
+    )
     child.start()
     theirs.close()
     try:
@@ -134,6 +142,9 @@ def _child(
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     die_with_parent(parent)
+    # What it inherits outlives the call: a collection walking it would take time and,
+    # by touching every object, copy the parent's memory into this process.
+    gc.freeze()
     _limit_memory(memory)
     pipe.send(_answer(fn, args))
 
@@ -150,6 +161,22 @@ def _limit_memory(extra: int) -> None:
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = size + extra if hard == resource.RLIM_INFINITY else min(size + extra, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+@contextmanager
+def _memory_bound(extra: int | None) -> Iterator[None]:
+    """Within the block, `_limit_memory(extra)` (None: no bound); the old limit after it."""
+    if extra is None:
+        yield
+        return
+    import resource  # here: only a child process needs it
+
+    before = resource.getrlimit(resource.RLIMIT_AS)
+    _limit_memory(extra)
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, before)
 
 
 def _answer(fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[str, Any]:
@@ -196,7 +223,21 @@ _worker: list[tuple[BaseProcess, Connection]] = []  # at most one: (process, its
 
 
 def _in_child(seconds: float, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-    """Run the call in a long-lived worker process; a worker that overruns is killed."""
+    """`fn(*args)` in the kept worker, unbounded in memory; where no worker can run,
+    in this thread, unbounded."""
+    try:
+        return _in_worker(seconds, None, fn, args)
+    except ChildDied:
+        return fn(*args)
+
+
+def _in_worker(
+    seconds: float, memory: int | None, fn: Callable[..., T], args: tuple[Any, ...]
+) -> T:
+    """`fn(*args)` in a long-lived worker process from the forkserver, with at most
+    `memory` bytes more address space (None: no bound); one that overruns `seconds` is
+    killed (`Overrun`), one that ends without an answer is `ChildDied`, and either way the
+    next call starts a new one."""
     with _lock:
         if not _worker:
             ours, theirs = _forkserver().Pipe()
@@ -206,13 +247,13 @@ def _in_child(seconds: float, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
             _worker.append((started, ours))
         process, pipe = _worker[0]
         try:
-            pipe.send((fn, args))
+            pipe.send((fn, args, memory))
             if not pipe.poll(seconds):
                 raise Overrun
             kind, value = pipe.recv()
         except (EOFError, OSError):
             _stop(process, pipe)
-            return fn(*args)  # no worker could run here: render unbounded, in this thread
+            raise ChildDied(f"the process stopped with exit code {process.exitcode}") from None
         except BaseException:
             _stop(process, pipe)
             raise
@@ -227,9 +268,21 @@ def _stop(process: BaseProcess, pipe: Connection) -> None:
 
 
 def _serve(pipe: Connection) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     while True:
+        # Unpickling a big site allocates millions of objects and frees none: the
+        # collections it would set off (each walking all made so far) find nothing.
+        gc.disable()
         try:
-            fn, args = pipe.recv()
+            fn, args, memory = pipe.recv()
         except EOFError:
             return
-        pipe.send(_answer(fn, args))
+        finally:
+            gc.enable()
+        gc.freeze()  # nor do the call's own collections need to walk what it was sent
+        try:
+            with _memory_bound(memory):
+                answer = _answer(fn, args)
+        finally:
+            gc.unfreeze()  # what it was sent goes the usual way once dropped
+        pipe.send(answer)

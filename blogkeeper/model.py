@@ -245,8 +245,9 @@ class Earlier:
         self.made = 0  # how many values this build made rather than took from the last
 
     def value(self, name: str, inputs: Any, make: Callable[[], T]) -> T:
-        """`make()`, or the value made under `name` in the last build from equal inputs."""
-        old = self.before.get(name)
+        """`make()`, or the value made under `name` from equal inputs in this build
+        already or else in the last."""
+        old = self.now.get(name) or self.before.get(name)
         if old is not None and old[0] == inputs:
             value: T = old[1]
         else:

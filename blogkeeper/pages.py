@@ -14,6 +14,7 @@ import html
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,7 +28,7 @@ from blogkeeper.checkcode import code_checked
 from blogkeeper.config import SiteConfig
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.links import parse, resolved_html
-from blogkeeper.model import Group, Output, Post, PostProof, RenderedPost, Site
+from blogkeeper.model import Earlier, Group, Output, Post, PostProof, RenderedPost, Site
 from blogkeeper.render import link_fragments, stylesheet
 
 TEMPLATES_DIR = "templates"
@@ -143,6 +144,10 @@ class PagesMade:
     rendered: int  # how many pages this build rendered
     # template name -> the names it reads from outside, found so far (`_reads`)
     reads: dict[str, frozenset[str]] = field(default_factory=dict)
+    # each post page's context and each intro, with what it was made from: made again
+    # only when that differs, so that an unchanged page's context is the same object and
+    # compares at once
+    parts: Earlier = field(default_factory=Earlier)
 
 
 def make_pages(site: Site, previous: PagesMade | None = None) -> tuple[list[Output], PagesMade]:
@@ -155,7 +160,8 @@ def make_pages(site: Site, previous: PagesMade | None = None) -> tuple[list[Outp
     which are the bytes rendering it again would give (the templates are pure functions
     of what they see). A change to blog.toml or to any file in templates/ renders all.
     """
-    pages = _pages(site)
+    parts = previous.parts.next() if previous else Earlier()
+    pages = _pages(site, parts)
     templates = _site_templates(site.config)
     values = _values(site)
     reads: dict[str, frozenset[str]] = {}
@@ -163,7 +169,7 @@ def make_pages(site: Site, previous: PagesMade | None = None) -> tuple[list[Outp
     made = {o.path: o.data for o in _render_in_child(site, stale, reads)} if stale else {}
     before = previous.pages if previous else {}
     kept = {p.path: (p, made[p.path] if p.path in made else before[p.path][1]) for p in pages}
-    record = PagesMade(site.config, templates, values, kept, len(stale), reads)
+    record = PagesMade(site.config, templates, values, kept, len(stale), reads, parts)
     outputs = [Output(path, data) for path, (_, data) in kept.items()]
     return [*outputs, *_fixed_files(site)], record
 
@@ -210,14 +216,13 @@ def _render_in_child(
     raise BuildError([error])
 
 
-def _pages(site: Site) -> list[Page]:
+def _pages(site: Site, parts: Earlier) -> list[Page]:
     feeds = feed_links(site, urls.FEED_FOLDER, site.config.title)
-    intros: dict[int, Intro] = {}  # a post's intro is on its index, topic and series pages
     return [
-        *_index_pages(site, feeds, intros),
-        *_post_pages(site, feeds),
-        *_topic_pages(site, feeds, intros),
-        *_series_pages(site, feeds, intros),
+        *_index_pages(site, feeds, parts),
+        *_post_pages(site, feeds, parts),
+        *_topic_pages(site, feeds, parts),
+        *_series_pages(site, feeds, parts),
         _archive_page(site, feeds),
         _not_found_page(site, feeds),
     ]
@@ -350,13 +355,13 @@ def _paginate(
         yield urls.list_page(base, number), chunk, pagination
 
 
-def _index_pages(site: Site, feeds: tuple[Link, ...], intros: dict[int, Intro]) -> Iterator[Page]:
+def _index_pages(site: Site, feeds: tuple[Link, ...], parts: Earlier) -> Iterator[Page]:
     config = site.config
     for path, chunk, pagination in _paginate(site.posts, config.posts_per_page, ""):
         number = pagination["number"]
         title = config.title if number == 1 else f"{config.title}, page {number}"
         page = _list_meta(site, path, title, config.description, feeds)
-        entries = [_intro(e, config.base_path, intros) for e in chunk]
+        entries = [_intro(e, config.base_path, parts) for e in chunk]
         context = {"page": page, "entries": entries, "pagination": pagination}
         yield Page(urls.page_file(path), "index.html", context)
 
@@ -377,19 +382,21 @@ class Intro:
         return self.entry.folded
 
 
-def _intro(entry: RenderedPost, base: str, intros: dict[int, Intro]) -> Intro:
+def _intro(entry: RenderedPost, base: str, parts: Earlier) -> Intro:
     """`entry`'s intro with its URLs resolved as on the post's page, from any list page:
     `#…` links point at the post page, page-relative links and images (`diagram.png`)
-    become site paths (`/base/2026/01/post/diagram.png`)."""
-    found = intros.get(id(entry))
-    if found is None:
-        page = base + quote(entry.post.path)
-        if any(_page_relative(url) for url in entry.rendering.links):
-            found = Intro(entry, resolved_html(parse(entry.intro), page))
-        else:  # most intros: the HTML as rendered, but for its in-page links
-            found = Intro(entry, link_fragments(entry.intro, page))
-        intros[id(entry)] = found
-    return found
+    become site paths (`/base/2026/01/post/diagram.png`). Made once per post and build
+    (it is on its index, topic and series pages), and kept while `entry` is the same."""
+    return parts.value(
+        "intro " + entry.post.source, (entry, base), partial(_make_intro, entry, base)
+    )
+
+
+def _make_intro(entry: RenderedPost, base: str) -> Intro:
+    page = base + quote(entry.post.path)
+    if any(_page_relative(url) for url in entry.rendering.links):
+        return Intro(entry, resolved_html(parse(entry.intro), page))
+    return Intro(entry, link_fragments(entry.intro, page))  # most: only in-page links change
 
 
 # A URL with a scheme (`https:`, `mailto:`, `data:`), a site path or a fragment.
@@ -401,37 +408,50 @@ def _page_relative(url: str) -> bool:
     return _PAGE_INDEPENDENT.match(url.strip(" \t\n\r\f")) is None
 
 
-def _post_pages(site: Site, feeds: tuple[Link, ...]) -> Iterator[Page]:
+def _post_pages(site: Site, feeds: tuple[Link, ...], parts: Earlier) -> Iterator[Page]:
     series = {g.name: g for g in site.series}
     # Each post's place in its series, found once: `tuple.index` per post is quadratic.
     places = {id(e): i for g in site.series for i, e in enumerate(g.posts)}
     for entry in site.posts:
-        post = entry.post
-        group = series[post.series] if post.series else None
+        group = series[entry.post.series] if entry.post.series else None
         place = places[id(entry)] if group else None
-        alternate = urls.markdown_alternate(site.config, post)
-        image = urls.card_image(site.config, post)
-        page = PageMeta(
-            post.path,
-            post.title,
-            entry.description,
-            feeds,
-            alternate,
-            "article",
-            image,
-            post.updated,
-            structured_data(site.config, entry, image),
-        )
-        proof = site.proofs.get(post.source)
-        context = {
-            "page": page,
-            "post": post,
-            "content": with_proof(entry.html, proof) if proof else entry.html,
-            "proof": proof,
-            "series_nav": _series_nav(group, place) if group and place is not None else None,
-            "code_checked": code_checked(post, site.config),
-        }
-        yield Page(urls.page_file(post.path), "post.html", context)
+        proof = site.proofs.get(entry.post.source)
+        inputs = (site.config, feeds, entry, group, place, proof)
+        make = partial(_post_page, *inputs)
+        yield parts.value("post page " + entry.post.source, inputs, make)
+
+
+def _post_page(
+    config: SiteConfig,
+    feeds: tuple[Link, ...],
+    entry: RenderedPost,
+    group: Group | None,
+    place: int | None,
+    proof: PostProof | None,
+) -> Page:
+    post = entry.post
+    alternate = urls.markdown_alternate(config, post)
+    image = urls.card_image(config, post)
+    page = PageMeta(
+        post.path,
+        post.title,
+        entry.description,
+        feeds,
+        alternate,
+        "article",
+        image,
+        post.updated,
+        structured_data(config, entry, image),
+    )
+    context = {
+        "page": page,
+        "post": post,
+        "content": with_proof(entry.html, proof) if proof else entry.html,
+        "proof": proof,
+        "series_nav": _series_nav(group, place) if group and place is not None else None,
+        "code_checked": code_checked(post, config),
+    }
+    return Page(urls.page_file(post.path), "post.html", context)
 
 
 def structured_data(config: SiteConfig, entry: RenderedPost, image: str | None) -> dict[str, Any]:
@@ -494,7 +514,7 @@ def _series_nav(group: Group, index: int) -> dict[str, Any]:
     }
 
 
-def _topic_pages(site: Site, feeds: tuple[Link, ...], intros: dict[int, Intro]) -> Iterator[Page]:
+def _topic_pages(site: Site, feeds: tuple[Link, ...], parts: Earlier) -> Iterator[Page]:
     config = site.config
     for topic in site.topics:
         base = urls.topic_folder(topic.slug)
@@ -504,7 +524,7 @@ def _topic_pages(site: Site, feeds: tuple[Link, ...], intros: dict[int, Intro]) 
             title = f"Posts about {topic.name}"
             about = f"Posts about {topic.name} on {config.title}."
             page = _list_meta(site, path, title, about, own)
-            entries = [_intro(e, config.base_path, intros) for e in chunk]
+            entries = [_intro(e, config.base_path, parts) for e in chunk]
             context = {"page": page, "topic": topic, "entries": entries, "pagination": pagination}
             yield Page(urls.page_file(path), "topic.html", context)
     about = f"Every topic on {config.title}."
@@ -512,14 +532,14 @@ def _topic_pages(site: Site, feeds: tuple[Link, ...], intros: dict[int, Intro]) 
     yield Page(urls.page_file(urls.TOPICS), "topics.html", {"page": page})
 
 
-def _series_pages(site: Site, feeds: tuple[Link, ...], intros: dict[int, Intro]) -> Iterator[Page]:
+def _series_pages(site: Site, feeds: tuple[Link, ...], parts: Earlier) -> Iterator[Page]:
     for group in site.series:
         path = urls.series_folder(group.slug)
         feed_title = f"{site.config.title}: {group.name}"
         own = feeds + feed_links(site, path, feed_title, site.config.feed.series)
         about = f"Every part of the series {group.name}, in order."
         page = _list_meta(site, path, group.name, about, own)
-        entries = [_intro(e, site.config.base_path, intros) for e in group.posts]
+        entries = [_intro(e, site.config.base_path, parts) for e in group.posts]
         context = {"page": page, "series": group, "entries": entries}
         yield Page(urls.page_file(path), "series.html", context)
 

@@ -68,7 +68,7 @@ class Session:
 
     def __init__(self) -> None:
         self.config: SiteConfig | None = None
-        self.posts: dict[Path, Loaded] = {}
+        self.posts: dict[str, Loaded] = {}  # by file path (a `Path` hashes and compares slowly)
         self.renderings: dict[str, tuple[Rendering, int]] = {}  # key -> rendering, its size
         self.entries: dict[str, RenderedPost] = {}  # source -> the last build's
         self.pages: PagesMade | None = None
@@ -77,22 +77,26 @@ class Session:
         self.links = Earlier()  # each post's link problems
         self.now: dt.datetime | None = None
         self.counts = Counts()
-        self.seen: set[Path] = set()  # the post files this build looked at
+        self.seen: set[str] = set()  # the post files this build looked at
 
-    def start(self, config: SiteConfig) -> None:
-        """Begin a build with `config`: posts loaded under another one are forgotten."""
+    def start(self, config: SiteConfig) -> SiteConfig:
+        """Begin a build with `config`: posts loaded under another one are forgotten.
+        Returns the config to build with: the last build's object if equal, so that
+        comparing what was made from it takes no time."""
         if config != self.config:
             self.posts = {}
-        self.config = config
+            self.config = config
         self.counts = Counts()
         self.seen = set()
         self.feeds, self.llms, self.links = self.feeds.next(), self.llms.next(), self.links.next()
+        return self.config
 
     def load(self, config: SiteConfig, path: Path) -> Post:
         """The post in `path`: the one loaded before if the file has not changed since."""
-        self.seen.add(path)
+        name = os.fspath(path)
+        self.seen.add(name)
         try:
-            status = os.stat(path)
+            status = os.stat(name)
         except OSError:  # gone, or a dangling link: `load_post` says so, at the file
             return load_post(config, path)
         stat = (
@@ -102,18 +106,18 @@ class Session:
             status.st_mtime_ns,
             status.st_ctime_ns,
         )
-        known = self.posts.get(path)
+        known = self.posts.get(name)
         if known and known.stat == stat and status.st_mtime_ns < known.read_at - RACY_NS:
             return known.post
         read_at = time.time_ns()
         post = load_post(config, path)
         self.counts.posts_read += 1
-        self.posts[path] = Loaded(post, stat, read_at)
+        self.posts[name] = Loaded(post, stat, read_at)
         return post
 
     def forget_the_rest(self) -> None:
         """Forget the posts of files this build did not look at: they are gone."""
-        self.posts = {path: known for path, known in self.posts.items() if path in self.seen}
+        self.posts = {name: known for name, known in self.posts.items() if name in self.seen}
 
     def same_entries(self, entries: list[RenderedPost]) -> list[RenderedPost]:
         """`entries`, each the last build's object where its post and rendering are the

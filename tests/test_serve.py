@@ -6,6 +6,7 @@ raw sockets where http.client would refuse to send the request).
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -28,7 +29,7 @@ from watchfiles import Change
 
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.hosting import Response
-from blogkeeper.serve import Built, Preview, SiteFilter
+from blogkeeper.serve import Built, Preview, ServeOptions, SiteFilter, site_builder
 
 # llms.txt, twins and feeds come from other modules; this site turns them off and brings
 # its own static stand-ins, so these tests do not depend on which of them exist.
@@ -741,3 +742,35 @@ def test_a_post_at_a_html_url_and_its_twin(own_server: Starter) -> None:
         direct.headers["link"] == '<My-Post.html>; rel="canonical", </llms.txt>; rel="describedby"'
     )
     assert running.get("/2026/03/my-post/").status == 404
+
+
+# --- what a preview keeps is left out of garbage collections, and none of it leaks -------
+
+
+@pytest.fixture
+def unfrozen() -> Iterator[None]:
+    yield
+    gc.unfreeze()  # the tests after this one collect as usual
+
+
+def test_rebuilds_freeze_what_the_preview_holds_and_leak_nothing(
+    tmp_path: Path, unfrozen: None
+) -> None:
+    files = {
+        f"posts/p{n}.md": post(f"P{n}", f"2026-01-{n + 1:02d}", tags="[a, b]") for n in range(20)
+    }
+    write_files(tmp_path, {"blog.toml": BLOG_TOML, **files})
+    builder = site_builder(tmp_path, ServeOptions())
+    counts = []
+    for edit in range(12):
+        target = tmp_path / "posts" / f"p{edit % 3}.md"
+        target.write_text(target.read_text() + f"\nEdit {edit}.\n")
+        os.utime(target, ns=(time.time_ns() - 2 * 10**9,) * 2)  # not racy: only it is read
+        built = builder()
+        assert f"Edit {edit}." in built.files[f"2026/01/p{edit % 3}/index.html"].decode()
+        assert gc.isenabled()
+        counts.append(gc.get_freeze_count())
+    # Frozen: everything alive after a build; what a later build drops is freed, so the
+    # count stays where it is. A leak of cyclic garbage would add to it every rebuild.
+    assert counts[2] > 1000
+    assert max(counts[3:]) - min(counts[3:]) < 500, counts

@@ -1,0 +1,101 @@
+"""The bounded child of the page step, as a preview runs it (other threads running: a
+forkserver's worker, kept between calls) and as `build` does (a forked child per call).
+Through the real page step: the templates' own tests are in test_pages.py."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import BLOG_TOML, post
+
+from blogkeeper import deadline
+from blogkeeper.build import build
+from blogkeeper.errors import BuildError
+from blogkeeper.model import BuildOptions
+
+MiB = 1 << 20
+
+
+@pytest.fixture
+def other_thread() -> Iterator[None]:
+    """Another thread runs, as in `serve`: children then come from the forkserver."""
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, daemon=True)
+    thread.start()
+    assert deadline.process_context().get_start_method() == "forkserver"
+    yield
+    stop.set()
+    thread.join()
+
+
+def allocate(size: int) -> int:
+    return len(bytearray(size))
+
+
+def test_a_preview_keeps_its_child_for_the_next_call(other_thread: None) -> None:
+    first = deadline.call_in_child(30, 256 * MiB, os.getpid)
+    assert first != os.getpid()
+    assert deadline.call_in_child(30, 256 * MiB, os.getpid) == first
+
+
+def test_a_child_that_overruns_is_killed_and_the_next_call_gets_a_new_one(
+    other_thread: None,
+) -> None:
+    first = deadline.call_in_child(30, 256 * MiB, os.getpid)
+    started = time.monotonic()
+    with pytest.raises(deadline.Overrun):
+        deadline.call_in_child(0.5, 256 * MiB, time.sleep, 30)
+    assert time.monotonic() - started < 10
+    second = deadline.call_in_child(30, 256 * MiB, os.getpid)
+    assert second not in (first, os.getpid())
+
+
+def test_each_call_to_a_kept_child_has_its_own_memory_bound(other_thread: None) -> None:
+    with pytest.raises(MemoryError):
+        deadline.call_in_child(30, 64 * MiB, allocate, 512 * MiB)
+    # The same child, with the bound of this call, not of the last one.
+    assert deadline.call_in_child(30, 1024 * MiB, allocate, 512 * MiB) == 512 * MiB
+    with pytest.raises(MemoryError):
+        deadline.call_in_child(30, 64 * MiB, allocate, 512 * MiB)
+
+
+def test_a_forked_child_is_new_for_each_call() -> None:
+    assert threading.active_count() == 1
+    first = deadline.call_in_child(30, 256 * MiB, os.getpid)
+    assert first != os.getpid()
+    assert deadline.call_in_child(30, 256 * MiB, os.getpid) != first
+
+
+LOOP_FOR_EVER = "{% for i in range(10**12) %}{% endfor %}"
+
+
+def test_a_preview_stops_a_template_that_never_ends_then_builds_when_it_is_fixed(
+    tmp_path: Path, other_thread: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from blogkeeper import pages
+
+    monkeypatch.setattr(pages, "PAGES_SECONDS", (1.0, 0.0))
+    (tmp_path / "blog.toml").write_text(BLOG_TOML)
+    (tmp_path / "posts").mkdir()
+    (tmp_path / "posts" / "a.md").write_text(post("A", "2026-01-01"))
+    (tmp_path / "templates").mkdir()
+    template = tmp_path / "templates" / "post.html"
+    looping = "{% block content %}\n" + LOOP_FOR_EVER + "\n{% endblock %}\n"
+    template.write_text('{% extends "base.html" %}\n' + looping)
+    options = BuildOptions(preview=True)
+    with pytest.raises(BuildError) as stopped:
+        build(tmp_path, options)
+    [error] = stopped.value.errors
+    assert (error.path, error.line) == ("templates/post.html", 3)
+    assert error.message == "the pages took longer than 1 s to render; stopped"
+    template.write_text(
+        '{% extends "base.html" %}\n{% block content %}{{ content }}{% endblock %}\n'
+    )
+    _, outputs = build(tmp_path, options)
+    page = next(o.data for o in outputs if o.path == "2026/01/a/index.html")
+    assert b"<title>A" in page
