@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import os
 import sys
 import time
@@ -275,8 +276,15 @@ def _run_build(args: argparse.Namespace) -> int:
         cache=not args.no_cache,
         require_checked=args.require_checked,
     )
-    site, outputs = build(root, options)
-    write_site(outputs, out)
+    # A build makes millions of objects that live until it ends, and little cyclic
+    # garbage: Python's collector would walk them all again and again (0.6 s at 10,000
+    # posts) to find next to nothing.
+    gc.disable()
+    try:
+        site, outputs = build(root, options)
+        write_site(outputs, out)
+    finally:
+        gc.enable()
     report_warnings(site.warnings, "build", root)
     elapsed = time.perf_counter() - started
     print(f"built {len(outputs)} files into {out} in {elapsed:.2f} s")
