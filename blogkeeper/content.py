@@ -124,16 +124,17 @@ def find_post_files(root: Path) -> tuple[list[Path], list[ContentError]]:
     while todo:
         folder, above = todo.pop()
         try:
-            entries = sorted(entry.name for entry in os.scandir(folder))
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
         except OSError as exc:
             errors.append(_unreadable(root, folder, f"cannot read folder: {exc.strerror}"))
             continue
-        for name in entries:
-            path = folder / name
-            if name.startswith("."):
+        for entry in entries:
+            if entry.name.startswith("."):
                 continue
-            # A dangling link or a FIFO is kept, so that it fails loudly when read.
-            if not path.is_dir():
+            path = folder / entry.name
+            # A dangling link or a FIFO is kept, so that it fails loudly when read. The
+            # folder listing already says what each entry is; only a link needs a stat.
+            if not (entry.is_dir(follow_symlinks=False) or (entry.is_symlink() and path.is_dir())):
                 if path.suffix.lower() in POST_SUFFIXES:
                     found.append(path)
             elif (real := os.path.realpath(path)) in above:
@@ -164,7 +165,8 @@ def parse_post(config: SiteConfig, path: Path, source: str, text: str) -> Post:
     if permalink:
         site_path = permalink.removeprefix("/")
     else:
-        title = _title_for(values, path) or slug
+        # Only a pattern with `:title` needs the file-name title worked out.
+        title = (_title_for(values, path) or slug) if ":title" in config.permalink else slug
         site_path = urls.permalink_path(config.permalink, values["date"], slug, title)
     folder = site_path if site_path.endswith("/") else site_path.rpartition("/")[0] + "/"
     image = _image(values.get("image"), folder.removeprefix("/"), meta, source)
@@ -272,8 +274,10 @@ def split_front_matter(text: str, source: str) -> tuple[dict[str, tuple[Any, int
                 )
             ]
         )
-    boundaries = list(handler.FM_BOUNDARY.finditer(text))
-    if len(boundaries) < 2:
+    # Only as far as the closing `---`: the body below it may be long.
+    opening = handler.FM_BOUNDARY.match(text)
+    closing = handler.FM_BOUNDARY.search(text, opening.end()) if opening else None
+    if opening is None or closing is None:
         raise BuildError(
             [
                 ContentError(
@@ -284,7 +288,6 @@ def split_front_matter(text: str, source: str) -> tuple[dict[str, tuple[Any, int
                 )
             ]
         )
-    opening, closing = boundaries[0], boundaries[1]
     yaml_text = text[text.index("\n", opening.start()) + 1 : closing.start()]
     close_line = text.count("\n", 0, closing.start()) + 1
     newline = text.find("\n", closing.start())
@@ -500,12 +503,13 @@ def _refuse_tag(loader: yaml.SafeLoader, node: yaml.Node) -> None:
     import yaml
 
     if isinstance(node, yaml.ScalarNode):
+        if node.tag == _YAML + "str":  # most values: no need to resolve the implicit tag
+            return
         plain = not node.style  # libyaml gives "" for a plain scalar, PyYAML None
-        implicit = loader.resolve(yaml.ScalarNode, node.value, (plain, not plain))
-        allowed = {implicit, _YAML + "str"}
+        allowed = loader.resolve(yaml.ScalarNode, node.value, (plain, not plain))
     else:
-        allowed = {_YAML + ("seq" if isinstance(node, yaml.SequenceNode) else "map")}
-    if node.tag not in allowed:
+        allowed = _YAML + ("seq" if isinstance(node, yaml.SequenceNode) else "map")
+    if node.tag != allowed:
         raise _TagError(node)
 
 
@@ -527,13 +531,18 @@ def _check_fields(
             errors.append(ContentError(source, line, f"unknown front-matter key `{key}`", hint))
             continue
         # Controls first, in the value as written: `strip` would hide a tag's U+0085.
-        problem, hint = _control_problem(value)
+        texts = _texts(value)
+        problem, hint = _control_problem(texts)
         checked = None
         if not problem:
             checked, problem = _check_value(kind, value, config)
+        # Checking makes no text, so only a value written with a surrogate can hold one.
+        if not problem and any(_SURROGATE.search(text) for text in texts):
             checked = _join_surrogate_pairs(checked)
-        if not problem and any(_SURROGATE.search(text) for text in _texts(checked)):
-            problem = "contains a lone surrogate (a \\uD800-\\uDFFF escape) that no file can store"
+            if any(_SURROGATE.search(text) for text in _texts(checked)):
+                problem = (
+                    "contains a lone surrogate (a \\uD800-\\uDFFF escape) that no file can store"
+                )
         if not problem:
             problem, hint = _url_problem(key, checked)
         if problem:
@@ -553,9 +562,9 @@ def _check_fields(
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _control_problem(value: Any) -> tuple[str | None, str | None]:
-    """(problem, hint) for a control character a YAML escape put in a text value."""
-    for text in _texts(value):
+def _control_problem(texts: list[str]) -> tuple[str | None, str | None]:
+    """(problem, hint) for a control character a YAML escape put in a value's `texts`."""
+    for text in texts:
         if found := CONTROL.search(text):
             problem = f"holds control character U+{ord(found[0]):04X}, written as an escape"
             return problem, CONTROL_HINT

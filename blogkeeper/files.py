@@ -37,15 +37,21 @@ def read_regular(
             _refuse_special(os.stat(path).st_mode, source, kind_hint)
         raise BuildError([ContentError(source, None, f"cannot read: {exc.strerror}")]) from None
     with os.fdopen(fd, "rb") as file:
-        _refuse_special(os.fstat(fd).st_mode, source, kind_hint)
+        status = os.fstat(fd)
+        _refuse_special(status.st_mode, source, kind_hint)
+        # As many bytes as the file says it holds and one more, to see its end: asking
+        # for `limit` + 1 at once would allocate that much for every small file.
+        want = min(status.st_size, limit) + 1
         try:
-            data = file.read(limit + 1)
+            data = file.read(want)
+            if len(data) == want and want <= limit:  # more than it said (it grew, or /proc)
+                data += file.read(limit + 1 - want)
         except OSError as exc:
             raise BuildError([ContentError(source, None, f"cannot read: {exc.strerror}")]) from None
-        size = max(len(data), os.fstat(fd).st_size)
-    if len(data) > limit:
-        message = f"file is {size:,} bytes, over the limit of {limit:,}"
-        raise BuildError([ContentError(source, None, message, size_hint)])
+        if len(data) > limit:
+            size = max(len(data), os.fstat(fd).st_size)
+            message = f"file is {size:,} bytes, over the limit of {limit:,}"
+            raise BuildError([ContentError(source, None, message, size_hint)])
     return data
 
 

@@ -259,6 +259,33 @@ def test_yaml_words_stay_text_in_text_fields(make_site: MakeSite) -> None:
     assert loaded.tags == ("yes", "3")
 
 
+# --- where the front matter ends ------------------------------------------------------
+
+
+def test_the_front_matter_ends_at_its_first_closing_line(make_site: MakeSite) -> None:
+    """`---` lines below it are the body's (thematic breaks), whatever their dashes and
+    trailing spaces; blank lines after the opening `---` keep every line number true."""
+    text = "---  \n\ntitle: T\ndate: 2026-01-01\n---\nIntro\n\n---\n\n<!--more-->\n\n----- \nEnd\n"
+    root = make_site({"posts/rules.md": text})
+    [loaded] = load_posts(load_config(root), LoadOptions())
+    assert loaded.body == "Intro\n\n---\n\n<!--more-->\n\n----- \nEnd\n"
+    assert (loaded.body_line, loaded.fold) == (6, 4)
+    assert loaded.lines == {"title": 3, "date": 4}
+
+
+def test_an_error_below_blank_lines_at_the_top_names_its_line(broken_build: BrokenBuild) -> None:
+    text = "---\n\n\ntitle: T\ndate: 2026-01-01\nlayout: post\n---\nBody\n\n---\n"
+    broken_build({"posts/bad.md": text}, "posts/bad.md:6: unknown front-matter key `layout`")
+
+
+def test_a_closing_line_straight_after_the_opening_one_is_empty_front_matter(
+    broken_build: BrokenBuild,
+) -> None:
+    broken_build(
+        {"posts/bad.md": "---\n---\ntitle: T\n---\n"}, "posts/bad.md:2: front matter is empty"
+    )
+
+
 # --- bad input: one test each, exit 1 with path:line, previous output unchanged ---------
 
 BrokenBuild = Callable[[dict[str, str | bytes], str], Result]
@@ -562,6 +589,17 @@ def test_links_to_files_and_folders_inside_and_outside_posts_are_followed(
     ]
 
 
+def test_a_folder_named_like_a_post_is_walked_and_a_link_to_one_followed(
+    make_site: MakeSite, tmp_path: Path
+) -> None:
+    root = make_site({"posts/notes.md/inside.md": post("Inside", "2026-01-01")})
+    (tmp_path / "more").mkdir()
+    (tmp_path / "more" / "x.md").write_text(post("Linked", "2026-01-02"))
+    (root / "posts" / "link.md").symlink_to(tmp_path / "more")
+    loaded = load_posts(load_config(root), LoadOptions())
+    assert sorted(p.source for p in loaded) == ["posts/link.md/x.md", "posts/notes.md/inside.md"]
+
+
 def test_a_folder_link_that_loops_is_an_error(make_site: MakeSite, tmp_path: Path) -> None:
     root = make_site({"posts/a/good.md": post("Good", "2026-01-01")})
     out = tmp_path / "public"
@@ -701,6 +739,39 @@ def test_every_error_of_a_post_comes_at_once(
         "posts/a.md:4: unknown front-matter key `cover`",
         "build failed: 4 errors",
     ]
+
+
+def test_a_str_tag_or_the_tag_yaml_would_give_is_allowed(make_site: MakeSite) -> None:
+    text = (
+        "---\ntitle: !!str 2026\ndate: !!str 2026-01-01\ntags: [!!str yes]\npart: !!int 2\n---\nX\n"
+    )
+    [loaded] = load_posts(load_config(make_site({"posts/a.md": text})), LoadOptions())
+    assert (loaded.title, loaded.tags, loaded.part, loaded.date.day) == ("2026", ("yes",), 2, 1)
+
+
+def test_a_str_tag_on_a_list_is_an_error(broken_build: BrokenBuild) -> None:
+    text = "---\ntitle: T\ndate: 2026-01-01\ntags: !!str [a]\n---\nX\n"
+    broken_build({"posts/x.md": text}, "posts/x.md:4: YAML tag `!!str` is not allowed")
+
+
+def test_escaped_surrogate_pairs_join_in_every_kind_of_value(make_site: MakeSite) -> None:
+    pair, title, padded = (
+        json.dumps(text) for text in ("\U0001f375", "\U0001f375 tea", " \U0001f375 ")
+    )
+    text = (
+        f"---\ntitle: {title}\ndate: 2026-01-01\ntags: [{pair}, {padded}]\n"
+        f"extra: {{{pair}: [{pair}]}}\n---\nX\n"
+    )
+    [loaded] = load_posts(load_config(make_site({"posts/a.md": text})), LoadOptions())
+    assert loaded.title == "\U0001f375 tea"
+    assert loaded.tags == ("\U0001f375",)
+    assert loaded.extra == {"\U0001f375": ["\U0001f375"]}
+
+
+def test_a_lone_surrogate_in_a_list_or_mapping_is_an_error(broken_build: BrokenBuild) -> None:
+    text = '---\ntitle: T\ndate: 2026-01-01\ntags: [a, "\\ud800"]\nextra: {"\\udc00": 1}\n---\nX\n'
+    result = broken_build({"posts/x.md": text}, "posts/x.md:4: `tags` contains a lone surrogate")
+    assert "posts/x.md:5: `extra` contains a lone surrogate" in result.err
 
 
 def test_plain_scalars_read_by_libyaml_carry_no_tag_of_their_own() -> None:
