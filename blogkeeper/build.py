@@ -17,6 +17,7 @@ import os
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,6 +28,7 @@ from blogkeeper.content import LoadOptions, select_posts, slugify, url_line
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.model import (
     BuildOptions,
+    Earlier,
     Group,
     Output,
     Post,
@@ -72,7 +74,8 @@ def build(
         proofs = checkcode.proofs(config, posts, root)  # check-code's record: read, never written
         if options.require_checked and (unchecked := checkrecord.unchecked_errors(proofs)):
             raise BuildError(unchecked)
-        rendered = session.same_entries(render_posts(config, posts, cache, session.renderings))
+        entries = render_posts(config, posts, cache, session.renderings, session.keys)
+        rendered = session.same_entries(entries)
         session.counts.posts_rendered = cache.misses
         site = session.steady_now(assemble(config, rendered, options))
         warnings = tuple(w for entry in site.posts for w in entry.rendering.warnings)
@@ -115,15 +118,21 @@ def render_posts(
     posts: Sequence[Post],
     cache: Cache | None = None,
     kept: dict[str, tuple[Rendering, int]] | None = None,
+    keyed: Earlier | None = None,
 ) -> list[RenderedPost]:
     """Every post rendered: from `kept` (an earlier build's renderings by cache key, and
     their sizes in the cache) or from `cache` where they hold the rendering, the rest in
     parallel (and then kept in both); `BuildError` with every post's errors. `kept` is
-    left holding this build's renderings only."""
+    left holding this build's renderings only. `keyed` holds an earlier build's cache
+    keys, each with the post and URL it was computed from."""
     cache = cache or Cache(None)
+    keyed = keyed or Earlier()
     earlier = dict(kept or {})
     tasks = [(post, config.absolute(post.path)) for post in posts]
-    keys = [_render_key(post, url) for post, url in tasks]
+    keys = [
+        keyed.value("key " + post.source, (post, url), partial(_render_key, post, url))
+        for post, url in tasks
+    ]
     found: list[Rendering | None] = []
     sizes: list[int] = []
     for key in keys:

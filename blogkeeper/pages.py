@@ -356,14 +356,26 @@ def _paginate(
 
 
 def _index_pages(site: Site, feeds: tuple[Link, ...], parts: Earlier) -> Iterator[Page]:
+    for path, chunk, pagination in _paginate(site.posts, site.config.posts_per_page, ""):
+        make = partial(_index_page, site, feeds, path, chunk, pagination, parts)
+        yield parts.value("index " + path, (site.config, feeds, chunk, pagination), make)
+
+
+def _index_page(
+    site: Site,
+    feeds: tuple[Link, ...],
+    path: str,
+    chunk: Sequence[RenderedPost],
+    pagination: dict[str, Any],
+    parts: Earlier,
+) -> Page:
     config = site.config
-    for path, chunk, pagination in _paginate(site.posts, config.posts_per_page, ""):
-        number = pagination["number"]
-        title = config.title if number == 1 else f"{config.title}, page {number}"
-        page = _list_meta(site, path, title, config.description, feeds)
-        entries = [_intro(e, config.base_path, parts) for e in chunk]
-        context = {"page": page, "entries": entries, "pagination": pagination}
-        yield Page(urls.page_file(path), "index.html", context)
+    number = pagination["number"]
+    title = config.title if number == 1 else f"{config.title}, page {number}"
+    page = _list_meta(site, path, title, config.description, feeds)
+    entries = [_intro(e, config.base_path, parts) for e in chunk]
+    context = {"page": page, "entries": entries, "pagination": pagination}
+    return Page(urls.page_file(path), "index.html", context)
 
 
 @dataclass(frozen=True)
@@ -519,17 +531,33 @@ def _topic_pages(site: Site, feeds: tuple[Link, ...], parts: Earlier) -> Iterato
     for topic in site.topics:
         base = urls.topic_folder(topic.slug)
         for path, chunk, pagination in _paginate(topic.posts, config.posts_per_page, base):
-            feed_title = f"{config.title}: {topic.name}"
-            own = feeds + feed_links(site, base, feed_title, config.feed.topics)
-            title = f"Posts about {topic.name}"
-            about = f"Posts about {topic.name} on {config.title}."
-            page = _list_meta(site, path, title, about, own)
-            entries = [_intro(e, config.base_path, parts) for e in chunk]
-            context = {"page": page, "topic": topic, "entries": entries, "pagination": pagination}
-            yield Page(urls.page_file(path), "topic.html", context)
+            inputs = (config, feeds, topic, chunk, pagination)
+            make = partial(_topic_page, site, feeds, topic, path, chunk, pagination, parts)
+            yield parts.value("topic " + path, inputs, make)
     about = f"Every topic on {config.title}."
     page = _list_meta(site, urls.TOPICS, "Topics", about, feeds)
     yield Page(urls.page_file(urls.TOPICS), "topics.html", {"page": page})
+
+
+def _topic_page(
+    site: Site,
+    feeds: tuple[Link, ...],
+    topic: Group,
+    path: str,
+    chunk: Sequence[RenderedPost],
+    pagination: dict[str, Any],
+    parts: Earlier,
+) -> Page:
+    config = site.config
+    base = urls.topic_folder(topic.slug)
+    feed_title = f"{config.title}: {topic.name}"
+    own = feeds + feed_links(site, base, feed_title, config.feed.topics)
+    title = f"Posts about {topic.name}"
+    about = f"Posts about {topic.name} on {config.title}."
+    page = _list_meta(site, path, title, about, own)
+    entries = [_intro(e, config.base_path, parts) for e in chunk]
+    context = {"page": page, "topic": topic, "entries": entries, "pagination": pagination}
+    return Page(urls.page_file(path), "topic.html", context)
 
 
 def _series_pages(site: Site, feeds: tuple[Link, ...], parts: Earlier) -> Iterator[Page]:

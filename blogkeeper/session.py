@@ -70,6 +70,7 @@ class Session:
         self.config: SiteConfig | None = None
         self.posts: dict[str, Loaded] = {}  # by file path (a `Path` hashes and compares slowly)
         self.renderings: dict[str, tuple[Rendering, int]] = {}  # key -> rendering, its size
+        self.keys = Earlier()  # each post's cache key, with the post and URL it is of
         self.entries: dict[str, RenderedPost] = {}  # source -> the last build's
         self.pages: PagesMade | None = None
         self.feeds = Earlier()  # each feed's files
@@ -89,6 +90,7 @@ class Session:
         self.counts = Counts()
         self.seen = set()
         self.feeds, self.llms, self.links = self.feeds.next(), self.llms.next(), self.links.next()
+        self.keys = self.keys.next()
         return self.config
 
     def load(self, config: SiteConfig, path: Path) -> Post:
