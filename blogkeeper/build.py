@@ -21,7 +21,18 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from blogkeeper import checkcode, checkrecord, feeds, links, llms, pages, redirects, render, urls
+from blogkeeper import (
+    checkcode,
+    checkrecord,
+    deadline,
+    feeds,
+    links,
+    llms,
+    pages,
+    redirects,
+    render,
+    urls,
+)
 from blogkeeper.cache import Cache
 from blogkeeper.config import SiteConfig, load_config
 from blogkeeper.content import LoadOptions, select_posts, slugify, url_line
@@ -245,7 +256,7 @@ def _decode(data: bytes | None) -> Rendering | None:
 def parallel_map(function: Callable[[In], Out], items: Sequence[In]) -> list[Out]:
     """`[function(item) for item in items]`, in a process pool (one worker per core) when
     there are at least `PARALLEL_MIN` items. `function` must be picklable."""
-    workers = pool_size()
+    workers = deadline.pool_size()
     if len(items) < PARALLEL_MIN or workers < 2:
         return [function(item) for item in items]
     from concurrent.futures import ProcessPoolExecutor  # only when a pool starts
@@ -262,14 +273,6 @@ def parallel_map(function: Callable[[In], Out], items: Sequence[In]) -> list[Out
         workers, mp_context=context, initializer=die_with_parent, initargs=(parent,)
     ) as pool:
         return list(pool.map(function, items, chunksize=chunk))
-
-
-def pool_size() -> int:
-    """How many worker processes a pool gets: BLOGKEEPER_WORKERS, else one per core."""
-    forced = os.environ.get("BLOGKEEPER_WORKERS", "")
-    if forced.isdigit() and int(forced) > 0:
-        return int(forced)
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def assemble(

@@ -32,7 +32,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from multiprocessing.connection import Connection
@@ -114,27 +114,52 @@ def call_in_child(seconds: float, memory: int, fn: Callable[..., T], *args: Any)
     without an answer. Windows: run here, unbounded."""
     if not hasattr(os, "fork"):
         return fn(*args)
-    context = process_context()
-    if context.get_start_method() != "fork":
+    if not child_inherits():
         return _in_worker(seconds, memory, fn, args)
-    ours, theirs = context.Pipe(duplex=False)
-    child = context.Process(
-        target=_child, args=(theirs, os.getpid(), memory, fn, args), daemon=True
-    )
-    child.start()
-    theirs.close()
+    [answer] = call_in_children(seconds, memory, fn, [args])
+    return answer  # type: ignore[no-any-return]
+
+
+def call_in_children(
+    seconds: float, memory: int, fn: Callable[..., Any], calls: Sequence[tuple[Any, ...]]
+) -> list[Any]:
+    """`[fn(*args) for args in calls]`, each call in a child forked for it, all at once,
+    each bounded as by `call_in_child` (`seconds` counted from the start of all); a
+    `BuildError` holds the errors of every call that raised one. Only where a child is
+    forked (`child_inherits`); one that overruns or dies ends them all."""
+    context = multiprocessing.get_context("fork")
+    started: list[tuple[BaseProcess, Connection]] = []
     try:
-        if not ours.poll(seconds):
+        for args in calls:
+            ours, theirs = context.Pipe(duplex=False)
+            child = context.Process(
+                target=_child, args=(theirs, os.getpid(), memory, fn, args), daemon=True
+            )
+            child.start()
+            theirs.close()
+            started.append((child, ours))
+        end = time.monotonic() + seconds
+        answers = [_answer_of(child, pipe, end) for child, pipe in started]
+    finally:
+        for process, pipe in started:
+            process.kill()
+            process.join()
+            pipe.close()
+    errors = [error for kind, value in answers if kind == "build" for error in value]
+    if errors:
+        raise BuildError(errors)
+    return [_returned(kind, value) for kind, value in answers]
+
+
+def _answer_of(child: BaseProcess, pipe: Connection, end: float) -> tuple[str, Any]:
+    try:
+        if not pipe.poll(max(0.0, end - time.monotonic())):
             raise Overrun
-        kind, value = ours.recv()
+        answer: tuple[str, Any] = pipe.recv()
     except EOFError:
         child.join()
         raise ChildDied(f"the process stopped with exit code {child.exitcode}") from None
-    finally:
-        child.kill()
-        child.join()
-        ours.close()
-    return _returned(kind, value)  # type: ignore[no-any-return]
+    return answer
 
 
 def _child(
@@ -194,6 +219,14 @@ def _returned(kind: str, value: Any) -> Any:
     if kind == "build":
         raise BuildError(value)
     raise value
+
+
+def pool_size() -> int:
+    """How many processes share work out: BLOGKEEPER_WORKERS, else one per core."""
+    forced = os.environ.get("BLOGKEEPER_WORKERS", "")
+    if forced.isdigit() and int(forced) > 0:
+        return int(forced)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def child_inherits() -> bool:

@@ -115,6 +115,9 @@ def long_date(value: dt.datetime) -> str:
 # each post, topic and series. A page takes about 0.3 ms and 70 KiB (its bytes, twice).
 PAGES_SECONDS = (5.0, 0.01)
 PAGES_MEMORY = (1 << 30, 256 << 10)
+# A build renders its pages in as many forked children as there are cores, but gives each
+# at least this many (a fork of a big site takes some milliseconds).
+PAGES_PER_CHILD = 200
 # The child's own alarm stops a template where a traceback names its line; its parent
 # kills it this much later, if something that does not look at signals is still running.
 GRACE_SECONDS = 5.0
@@ -196,17 +199,22 @@ def _render_in_child(
 ) -> list[Output]:
     limits = seconds, memory = bounds(site)
     try:
-        return deadline.call_in_child(
-            seconds + GRACE_SECONDS,
-            memory,
-            deadline.call_with_alarm,
-            seconds,
-            PagesOverran,
-            _render_pages,
-            site if deadline.child_inherits() else _for_child(site, pages, reads),
-            pages,
-            limits,
+        if not deadline.child_inherits():
+            given = _for_child(site, pages, reads)
+            args = (seconds, PagesOverran, _render_pages, given, pages, limits)
+            return deadline.call_in_child(
+                seconds + GRACE_SECONDS, memory, deadline.call_with_alarm, *args
+            )
+        # Forked children inherit the site: each core renders a share of the pages.
+        shares = min(deadline.pool_size(), max(1, len(pages) // PAGES_PER_CHILD))
+        calls = [
+            (seconds, PagesOverran, _render_pages, site, pages[i::shares], limits)
+            for i in range(shares)
+        ]
+        made = deadline.call_in_children(
+            seconds + GRACE_SECONDS, memory, deadline.call_with_alarm, calls
         )
+        return [made[i % shares][i // shares] for i in range(len(pages))]
     except (deadline.Overrun, PagesOverran):
         error = _stopped(site, None, None, PagesOverran(), limits)
     except MemoryError as exc:

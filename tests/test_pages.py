@@ -644,3 +644,52 @@ def test_templates_read_post_extra_and_site_extra(make_site: MakeSite) -> None:
     other = html.parse(str(root / "public/2026/01/b/index.html"))
     assert len(other.xpath("//section[@class='comments']")) == 1
     assert other.xpath("//link[@rel='me']/@href") == ["https://social.example/@me"]
+
+
+# --- a build shares its pages out among forked children, one per core ---------------------
+
+
+def many_posts(count: int) -> dict[str, str | bytes]:
+    return {
+        f"posts/p{n:02d}.md": post(f"P{n}", f"2026-01-{1 + n % 28:02d}", tags="[a, b]")
+        for n in range(count)
+    }
+
+
+def test_pages_shared_out_among_children_are_the_pages_one_child_makes(
+    make_site: MakeSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_site(many_posts(30))
+    monkeypatch.setenv("BLOGKEEPER_WORKERS", "1")
+    one = built(root, tmp_path / "one")
+    monkeypatch.setenv("BLOGKEEPER_WORKERS", "3")
+    monkeypatch.setattr(pages, "PAGES_PER_CHILD", 5)  # 30 post pages and more: 3 shares
+    assert built(root, tmp_path / "three") == one
+
+
+def test_template_errors_of_every_share_are_reported(
+    make_site: MakeSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An error that names the post: each page's is its own.
+    files = {**many_posts(12), "templates/post.html": broken_template("{{ {}[post.title] }}")}
+    root = make_site(files)
+    monkeypatch.setenv("BLOGKEEPER_WORKERS", "3")
+    monkeypatch.setattr(pages, "PAGES_PER_CHILD", 5)
+    result = quick_build(root, "--out", root / "out")
+    assert result.code == 1
+    lines = [line for line in result.err.splitlines() if line.startswith("templates/post.html:8:")]
+    assert len(lines) == 12, result.err  # one per post page, from all three children
+
+
+def test_a_share_that_never_ends_stops_the_build(
+    make_site: MakeSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = {**many_posts(12), "templates/post.html": broken_template(LOOP_FOR_EVER)}
+    root = make_site(files)
+    monkeypatch.setenv("BLOGKEEPER_WORKERS", "3")
+    monkeypatch.setattr(pages, "PAGES_PER_CHILD", 5)
+    monkeypatch.setattr(pages, "PAGES_SECONDS", (1.0, 0.0))
+    result = quick_build(root, "--out", root / "out")
+    assert result.code == 1
+    assert "the pages took longer than 1 s to render; stopped" in result.err
+    assert not (root / "out").exists()
