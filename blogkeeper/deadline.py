@@ -153,13 +153,37 @@ def call_in_children(
 
 def _answer_of(child: BaseProcess, pipe: Connection, end: float) -> tuple[str, Any]:
     try:
-        if not pipe.poll(max(0.0, end - time.monotonic())):
-            raise Overrun
-        answer: tuple[str, Any] = pipe.recv()
+        return _received(pipe, end)
     except EOFError:
         child.join()
         raise ChildDied(f"the process stopped with exit code {child.exitcode}") from None
-    return answer
+
+
+# A list a child answers is sent this many items at a time, each part dropped once sent:
+# neither process then holds the whole list pickled, nor the child the list once sent.
+PART = 64
+
+
+def _send(pipe: Connection, answer: tuple[str, Any]) -> None:
+    kind, value = answer
+    if kind == "ok" and isinstance(value, list):
+        while len(value) > PART:
+            pipe.send(("part", value[:PART]))
+            del value[:PART]
+    pipe.send(answer)
+
+
+def _received(pipe: Connection, end: float) -> tuple[str, Any]:
+    """The answer `_send` sent, by `end` (`time.monotonic`), or `Overrun`; `EOFError` if
+    the pipe closed first."""
+    parts: list[Any] = []
+    while True:
+        if not pipe.poll(max(0.0, end - time.monotonic())):
+            raise Overrun
+        kind, value = pipe.recv()
+        if kind != "part":
+            return (kind, parts + value) if parts and kind == "ok" else (kind, value)
+        parts += value
 
 
 def _child(
@@ -171,7 +195,7 @@ def _child(
     # by touching every object, copy the parent's memory into this process.
     gc.freeze()
     _limit_memory(memory)
-    pipe.send(_answer(fn, args))
+    _send(pipe, _answer(fn, args))
 
 
 def _limit_memory(extra: int) -> None:
@@ -281,9 +305,7 @@ def _in_worker(
         process, pipe = _worker[0]
         try:
             pipe.send((fn, args, memory))
-            if not pipe.poll(seconds):
-                raise Overrun
-            kind, value = pipe.recv()
+            kind, value = _received(pipe, time.monotonic() + seconds)
         except (EOFError, OSError):
             _stop(process, pipe)
             raise ChildDied(f"the process stopped with exit code {process.exitcode}") from None
@@ -318,4 +340,4 @@ def _serve(pipe: Connection) -> None:
                 answer = _answer(fn, args)
         finally:
             gc.unfreeze()  # what it was sent goes the usual way once dropped
-        pipe.send(answer)
+        _send(pipe, answer)

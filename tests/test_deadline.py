@@ -99,3 +99,22 @@ def test_a_preview_stops_a_template_that_never_ends_then_builds_when_it_is_fixed
     _, outputs = build(tmp_path, options)
     page = next(o.data for o in outputs if o.path == "2026/01/a/index.html")
     assert b"<title>A" in page
+
+
+def numbers(count: int) -> list[int]:
+    return list(range(count))
+
+
+@pytest.mark.parametrize("count", [0, 1, deadline.PART, deadline.PART + 1, 1000])
+def test_a_list_answer_arrives_whole_and_in_order_from_either_child(count: int) -> None:
+    """A list is sent in parts (neither process holds all of it pickled): from a forked
+    child, and from the kept worker with other threads running."""
+    assert deadline.call_in_child(30, 256 * MiB, numbers, count) == list(range(count))
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, daemon=True)
+    thread.start()
+    try:
+        assert deadline.call_in_child(30, 256 * MiB, numbers, count) == list(range(count))
+    finally:
+        stop.set()
+        thread.join()
