@@ -13,9 +13,10 @@ are regular expressions too. `call_with_deadline` ends such a call after `second
 Templates are programs: a loop can run for ever and a string can double until memory
 runs out. `call_in_child` runs a call in a child process, with a limit on its address
 space, and kills it when its time is up; `call_with_alarm` lets the call itself stop in
-time (in that child), where a traceback still says where it was. A forked child is new for
-each call; a forkserver's is kept for the next call (a preview rebuilds often, and a new
-one takes some 70 ms to start), and replaced once killed.
+time (in that child), where a traceback still says where it was; `call_in_children` runs
+several such calls side by side. A forked child is new for each call; a forkserver's is
+kept for the next call (a preview rebuilds often, and a new one takes some 70 ms to
+start), and replaced once killed. A list a child answers comes back in parts.
 
 `die_with_parent` makes a child process end with the process that started it, and
 `process_context` says how to start one safely from the current process.

@@ -147,9 +147,9 @@ class PagesMade:
     rendered: int  # how many pages this build rendered
     # template name -> the names it reads from outside, found so far (`_reads`)
     reads: dict[str, frozenset[str]] = field(default_factory=dict)
-    # each post page's context and each intro, with what it was made from: made again
-    # only when that differs, so that an unchanged page's context is the same object and
-    # compares at once
+    # each post, index and topic page's context and each intro, with what it was made
+    # from: made again only when that differs, so that an unchanged page's context is the
+    # same object and compares at once
     parts: Earlier = field(default_factory=Earlier)
 
 

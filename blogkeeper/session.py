@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from blogkeeper.config import SiteConfig
@@ -82,10 +82,12 @@ class Session:
 
     def start(self, config: SiteConfig) -> SiteConfig:
         """Begin a build with `config`: posts loaded under another one are forgotten.
-        Returns the config to build with: the last build's object if equal, so that
-        comparing what was made from it takes no time."""
+        Returns the config to build with: the last build's object if every field of it
+        is equal (the lines that errors cite too), so that comparing what was made from
+        it takes no time."""
         if config != self.config:
             self.posts = {}
+        if self.config is None or not _identical(config, self.config):
             self.config = config
         self.counts = Counts()
         self.seen = set()
@@ -142,6 +144,11 @@ class Session:
             site = replace(site, now=old)
         self.now = site.now
         return site
+
+
+def _identical(a: SiteConfig, b: SiteConfig) -> bool:
+    """Whether every field is equal, those left out of `==` (line numbers) too."""
+    return all(getattr(a, f.name) == getattr(b, f.name) for f in fields(a))
 
 
 def _scheduled(site: Site, now: dt.datetime) -> list[bool]:

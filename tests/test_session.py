@@ -373,3 +373,21 @@ def test_a_post_s_llms_flag_changes_its_headers_rule_with_no_path_changing(
     assert after == _outputs(root, None)
     assert isinstance(before, dict) and isinstance(after, dict)
     assert before.keys() == after.keys() and before["_headers"] != after["_headers"]
+
+
+def test_an_equal_blog_toml_on_other_lines_cites_its_new_lines(tmp_path: Path) -> None:
+    """An equal config keeps its object between builds, but not one whose lines moved:
+    an error about a blog.toml value names the line it is on now."""
+    write_files(tmp_path, {"posts/a.md": post("A", "2026-01-01")})
+    toml = tmp_path / "blog.toml"
+    toml.write_text(BLOG_TOML + 'image = "../../card.png"\n')
+    session = Session()
+    lines = []
+    for _ in range(2):
+        with pytest.raises(BuildError) as failed:
+            build.build(tmp_path, BuildOptions(), session)
+        [error] = failed.value.errors
+        assert error.path == "blog.toml"
+        lines.append(error.line)
+        toml.write_text("# a comment above it all\n" + toml.read_text())
+    assert lines[1] == lines[0] + 1, lines
