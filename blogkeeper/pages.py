@@ -177,16 +177,20 @@ def make_pages(site: Site, previous: PagesMade | None = None) -> tuple[list[Outp
     return [*outputs, *_fixed_files(site)], record
 
 
-def _for_child(site: Site, pages: list[Page], reads: dict[str, frozenset[str]]) -> Site:
-    """What the child needs of `site` to render `pages`: the posts, and the posts in the
-    topics and series, only if a template of theirs reads them. Only for a child that
-    is sent its arguments (a preview's, from a forkserver: a big site takes long to
-    send); a forked child inherits the whole site for nothing."""
+def _for_child(
+    site: Site, pages: list[Page], reads: dict[str, frozenset[str]]
+) -> tuple[Site, list[Page]]:
+    """What the child needs to render `pages`: of `site`, the posts in the topics and
+    series only if a template of theirs reads them; of each page's context, what its
+    template reads. Only for a child that is sent its arguments (a preview's, from a
+    forkserver: a big site takes long to send); a forked child inherits all for nothing."""
     env = environment(site)
-    names = set().union(*(_reads(env, template, reads) for template in {p.template for p in pages}))
+    read = {template: _reads(env, template, reads) for template in {p.template for p in pages}}
+    names = set().union(*read.values())
     topics = site.topics if "topics" in names else _names_only(site.topics)
     series = site.series if "series_list" in names else _names_only(site.series)
-    return replace(site, posts=(), proofs={}, topics=topics, series=series)
+    trimmed = replace(site, posts=(), proofs={}, topics=topics, series=series)
+    return trimmed, [Page(p.path, p.template, _seen(p, read[p.template])) for p in pages]
 
 
 def _names_only(groups: tuple[Group, ...]) -> tuple[Group, ...]:
@@ -200,8 +204,8 @@ def _render_in_child(
     limits = seconds, memory = bounds(site)
     try:
         if not deadline.child_inherits():
-            given = _for_child(site, pages, reads)
-            args = (seconds, PagesOverran, _render_pages, given, pages, limits)
+            given, sent = _for_child(site, pages, reads)
+            args = (seconds, PagesOverran, _render_pages, given, sent, limits)
             return deadline.call_in_child(
                 seconds + GRACE_SECONDS, memory, deadline.call_with_alarm, *args
             )
@@ -291,24 +295,35 @@ def _stale(
     stale = []
     for page in pages:
         old = previous.pages.get(page.path)
-        if (
-            old is None
-            or old[0].template != page.template
-            or (changed and changed & _reads(env, page.template, reads))
-            or old[0].context != page.context
-        ):
+        if old is None or old[0].template != page.template:
+            stale.append(page)
+            continue
+        names = _reads(env, page.template, reads)
+        if (changed and changed & names) or _seen(old[0], names) != _seen(page, names):
             stale.append(page)
     return stale
+
+
+def _seen(page: Page, names: frozenset[str]) -> dict[str, Any]:
+    """The part of `page`'s context its template (with what it extends, includes or
+    imports) can read, by `_reads`: all of it when that cannot be told."""
+    if EVERY_NAME in names:
+        return page.context
+    return {name: value for name, value in page.context.items() if name in names}
+
+
+# In what `_reads` gives: the template may read any name (of the context too).
+EVERY_NAME = "*"
 
 
 def _reads(env: jinja2.Environment, name: str, found: dict[str, frozenset[str]]) -> frozenset[str]:
     """Every name template `name`, and every template it extends, includes or imports,
     looks up (more than it reads from outside: its own variables too, which is safe);
-    every global when that cannot be told (a template named by a variable, or one that
-    does not load)."""
+    every global and `EVERY_NAME` when that cannot be told (a template named by a
+    variable, or one that does not load)."""
     if name in found:
         return found[name]
-    everything = frozenset(env.globals)
+    everything = frozenset([*env.globals, EVERY_NAME])
     found[name] = frozenset()  # a template that includes itself adds nothing more
     try:
         assert env.loader is not None
@@ -359,7 +374,13 @@ def _paginate(
         prev = urls.list_page(base, number - 1) if number > 1 else None
         nxt = urls.list_page(base, number + 1) if number < count else None
         chunk = items[(number - 1) * per_page : number * per_page]
-        pagination = {"number": number, "count": count, "prev": prev, "next": nxt}
+        pagination = {
+            "number": number,
+            "count": count,
+            "prev": prev,
+            "next": nxt,
+            "total": len(items),
+        }
         yield urls.list_page(base, number), chunk, pagination
 
 
@@ -544,7 +565,25 @@ def _topic_pages(site: Site, feeds: tuple[Link, ...], parts: Earlier) -> Iterato
             yield parts.value("topic " + path, inputs, make)
     about = f"Every topic on {config.title}."
     page = _list_meta(site, urls.TOPICS, "Topics", about, feeds)
-    yield Page(urls.page_file(urls.TOPICS), "topics.html", {"page": page})
+    context = {
+        "page": page,
+        "topic_counts": _counts(site.topics),
+        "series_counts": _counts(site.series),
+    }
+    yield Page(urls.page_file(urls.TOPICS), "topics.html", context)
+
+
+@dataclass(frozen=True)
+class Counted:
+    """A topic or series as the topics page lists it: its name, URL segment and size."""
+
+    name: str
+    slug: str
+    count: int
+
+
+def _counts(groups: tuple[Group, ...]) -> tuple[Counted, ...]:
+    return tuple(Counted(group.name, group.slug, len(group.posts)) for group in groups)
 
 
 def _topic_page(

@@ -14,6 +14,7 @@ import datetime as dt
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -211,14 +212,60 @@ def test_a_body_edit_renders_its_post_and_the_pages_that_list_it(
     assert _counts(root, session) == (1, 1, 4)
 
 
-def test_a_post_in_a_topic_also_renders_that_topic_and_the_topics_page(
+def test_a_post_in_a_topic_also_renders_that_topic_s_page(
     session_site: tuple[Path, Session],
 ) -> None:
     root, session = session_site
     text = post("Post a", "2026-01-01", "Intro.\n\n<!--more-->\n\nNew.\n", tags="[AI]")
     (root / "posts/a.md").write_text(text)
-    # as for b, plus topics/ai/ and topics/ (topics.html reads `topics`)
-    assert _counts(root, session) == (1, 1, 6)
+    # as for b, plus topics/ai/, which lists it; not topics/, which shows how many posts
+    # each topic has (the built-in topics.html reads `topic_counts`, not `topics`)
+    assert _counts(root, session) == (1, 1, 5)
+
+
+def test_a_post_gaining_a_topic_renders_the_topics_page(
+    session_site: tuple[Path, Session],
+) -> None:
+    root, session = session_site
+    (root / "posts/b.md").write_text(post("Post b", "2026-02-01", tags="[AI]"))
+    # b's page, the index, archive and 404 pages, topics/ai/ and topics/ (AI has 2 now)
+    assert _counts(root, session) == (1, 0, 6)
+
+
+@pytest.mark.parametrize("threads", [False, True], ids=["forked child", "preview's child"])
+def test_a_template_reading_a_whole_topic_renders_every_page_of_it_again(
+    tmp_path: Path, threads: bool
+) -> None:
+    """A page is compared on the part of its context its templates read: a topic.html
+    that shows every post of the topic renders each of the topic's pages again when one
+    of them changes, the built-in one only the page that lists it."""
+    root = tmp_path / "site"
+    posts = {f"posts/p{n}.md": post(f"P{n}", f"2026-01-{n + 1:02d}", tags="[AI]") for n in range(5)}
+    every = "{{ topic.posts | map(attribute='post.title') | join(', ') }}"
+    if threads:  # as in `serve`: the child is sent only what each page's template reads
+        stop = threading.Event()
+        threading.Thread(target=stop.wait, daemon=True).start()
+    config = BLOG_TOML + "posts_per_page = 2\n"
+    for template, topic_pages in (None, 1), (every, 3):
+        if root.exists():
+            shutil.rmtree(root)
+        files = {"blog.toml": config, **posts}
+        if template:
+            files["templates/topic.html"] = (
+                '{% extends "base.html" %}{% block content %}' + template + "{% endblock %}\n"
+            )
+        write_files(root, files)
+        _backdate(root, OLD)
+        session = Session()
+        build.build(root, OPTIONS, session)
+        (root / "posts/p0.md").write_text(post("P0 renamed", "2026-01-01", tags="[AI]"))
+        _, outputs = build.build(root, OPTIONS, session)
+        assert outputs == build.build(root, OPTIONS)[1]
+        rendered = session.counts.pages_rendered
+        # p0's page, the index page that lists it, archive, 404 and the topic's pages
+        assert rendered == 4 + topic_pages, (template, rendered)
+    if threads:
+        stop.set()
 
 
 def test_a_title_edit_renders_every_page_that_shows_it(
@@ -309,9 +356,10 @@ def test_a_template_named_by_a_variable_counts_as_reading_every_global(
     )
     _counts(root, session)
     (root / "posts/a.md").write_text(post("Post a", "2026-01-01", "Other.\n", tags="[AI]"))
-    # a's page, index, archive, 404, topics/ai/, topics/, and b's and c's pages: their
-    # post.html includes a template it names by an expression, which may read `topics`
-    assert _counts(root, session) == (1, 1, 8)
+    # a's page, index, archive, 404, topics/ai/, and b's and c's pages: their post.html
+    # includes a template it names by an expression, which may read `topics` (the
+    # built-in topics.html reads `topic_counts`, which a body edit does not change)
+    assert _counts(root, session) == (1, 1, 7)
 
 
 def test_a_link_into_another_post_is_checked_again_when_that_page_changes(
