@@ -183,7 +183,7 @@ def _received(pipe: Connection, end: float) -> tuple[str, Any]:
             raise Overrun
         kind, value = pipe.recv()
         if kind != "part":
-            return (kind, parts + value) if parts and kind == "ok" else (kind, value)
+            return (kind, parts + value) if parts else (kind, value)
         parts += value
 
 

@@ -385,26 +385,45 @@ def _paginate(
 
 
 def _index_pages(site: Site, feeds: tuple[Link, ...], parts: Earlier) -> Iterator[Page]:
-    for path, chunk, pagination in _paginate(site.posts, site.config.posts_per_page, ""):
-        make = partial(_index_page, site, feeds, path, chunk, pagination, parts)
-        yield parts.value("index " + path, (site.config, feeds, chunk, pagination), make)
+    config = site.config
+    for path, chunk, pagination in _paginate(site.posts, config.posts_per_page, ""):
+        number = pagination["number"]
+        title = config.title if number == 1 else f"{config.title}, page {number}"
+        head = (title, config.description, feeds)
+        yield _list_page(site, "index.html", path, head, chunk, pagination, parts, {})
 
 
-def _index_page(
+def _list_page(
     site: Site,
-    feeds: tuple[Link, ...],
+    template: str,
     path: str,
+    head: tuple[str, str, tuple[Link, ...]],
     chunk: Sequence[RenderedPost],
     pagination: dict[str, Any],
     parts: Earlier,
+    extra: dict[str, Any],
 ) -> Page:
-    config = site.config
-    number = pagination["number"]
-    title = config.title if number == 1 else f"{config.title}, page {number}"
-    page = _list_meta(site, path, title, config.description, feeds)
-    entries = [_intro(e, config.base_path, parts) for e in chunk]
-    context = {"page": page, "entries": entries, "pagination": pagination}
-    return Page(urls.page_file(path), "index.html", context)
+    """A list page of `chunk`'s intros, with `head` (title, description, feeds) and the
+    `extra` context: the last build's object while all of these are equal."""
+    inputs = (site.config, template, path, head, chunk, pagination, extra)
+    make = partial(_make_list_page, site, *inputs[1:], parts)
+    return parts.value("list " + path, inputs, make)
+
+
+def _make_list_page(
+    site: Site,
+    template: str,
+    path: str,
+    head: tuple[str, str, tuple[Link, ...]],
+    chunk: Sequence[RenderedPost],
+    pagination: dict[str, Any],
+    extra: dict[str, Any],
+    parts: Earlier,
+) -> Page:
+    page = _list_meta(site, path, *head)
+    entries = [_intro(e, site.config.base_path, parts) for e in chunk]
+    context = {"page": page, **extra, "entries": entries, "pagination": pagination}
+    return Page(urls.page_file(path), template, context)
 
 
 @dataclass(frozen=True)
@@ -559,10 +578,13 @@ def _topic_pages(site: Site, feeds: tuple[Link, ...], parts: Earlier) -> Iterato
     config = site.config
     for topic in site.topics:
         base = urls.topic_folder(topic.slug)
+        feed_title = f"{config.title}: {topic.name}"
+        own = feeds + feed_links(site, base, feed_title, config.feed.topics)
+        title = f"Posts about {topic.name}"
+        head = (title, f"Posts about {topic.name} on {config.title}.", own)
+        extra = {"topic": topic}
         for path, chunk, pagination in _paginate(topic.posts, config.posts_per_page, base):
-            inputs = (config, feeds, topic, chunk, pagination)
-            make = partial(_topic_page, site, feeds, topic, path, chunk, pagination, parts)
-            yield parts.value("topic " + path, inputs, make)
+            yield _list_page(site, "topic.html", path, head, chunk, pagination, parts, extra)
     about = f"Every topic on {config.title}."
     page = _list_meta(site, urls.TOPICS, "Topics", about, feeds)
     context = {
@@ -584,27 +606,6 @@ class Counted:
 
 def _counts(groups: tuple[Group, ...]) -> tuple[Counted, ...]:
     return tuple(Counted(group.name, group.slug, len(group.posts)) for group in groups)
-
-
-def _topic_page(
-    site: Site,
-    feeds: tuple[Link, ...],
-    topic: Group,
-    path: str,
-    chunk: Sequence[RenderedPost],
-    pagination: dict[str, Any],
-    parts: Earlier,
-) -> Page:
-    config = site.config
-    base = urls.topic_folder(topic.slug)
-    feed_title = f"{config.title}: {topic.name}"
-    own = feeds + feed_links(site, base, feed_title, config.feed.topics)
-    title = f"Posts about {topic.name}"
-    about = f"Posts about {topic.name} on {config.title}."
-    page = _list_meta(site, path, title, about, own)
-    entries = [_intro(e, config.base_path, parts) for e in chunk]
-    context = {"page": page, "topic": topic, "entries": entries, "pagination": pagination}
-    return Page(urls.page_file(path), "topic.html", context)
 
 
 def _series_pages(site: Site, feeds: tuple[Link, ...], parts: Earlier) -> Iterator[Page]:

@@ -85,9 +85,9 @@ class Session:
         Returns the config to build with: the last build's object if every field of it
         is equal (the lines that errors cite too), so that comparing what was made from
         it takes no time."""
-        if config != self.config:
-            self.posts = {}
         if self.config is None or not _identical(config, self.config):
+            if config != self.config:
+                self.posts = {}
             self.config = config
         self.counts = Counts()
         self.seen = set()
