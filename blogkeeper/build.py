@@ -1,11 +1,12 @@
 """Build a site: the whole pipeline, top to bottom, and nothing else.
 
 Load the posts; render each (the one expensive step: through the cache, the misses in
-parallel); assemble the site; make every page, feed and LLM output as an `Output`; check
-the links. `build` is the one build path, used by `blogkeeper build` (with a new
-session) and `serve` (with the session it keeps); it returns the site and its outputs
-and writes no site (writer.py does). What it keeps between runs goes through the one
-cache (cache.py); what a preview keeps between rebuilds is its `Session`.
+parallel); assemble the site; make every page, feed and LLM output as an `Output`, put
+into the caller's `Sink` as soon as it is made; check the links. `build` is the one build
+path, used by `blogkeeper build` (with a new session, into `writer.Staging`) and `serve`
+(with the session it keeps, into memory); it writes no site itself. What it keeps
+between runs goes through the one cache (cache.py); what a preview keeps between
+rebuilds is its `Session`.
 """
 
 from __future__ import annotations
@@ -41,10 +42,12 @@ from blogkeeper.model import (
     BuildOptions,
     Earlier,
     Group,
+    Kept,
     Output,
     Post,
     RenderedPost,
     Rendering,
+    Sink,
     Site,
     plain_text,
 )
@@ -60,14 +63,22 @@ PARALLEL_MIN = 16
 
 
 def build_site(root: Path, options: BuildOptions | None = None) -> list[Output]:
-    """Every output file of the site at `root`, or `BuildError` with all errors."""
-    return build(root, options)[1]
+    """Every output file of the site at `root`, sorted by path, or `BuildError` with all
+    errors."""
+    kept = Kept()
+    build(root, kept, options)
+    return kept.outputs()
 
 
 def build(
-    root: Path, options: BuildOptions | None = None, session: Session | None = None
-) -> tuple[Site, list[Output]]:
-    """The site at `root` and every output file of it, or `BuildError` with all errors.
+    root: Path,
+    sink: Sink,
+    options: BuildOptions | None = None,
+    session: Session | None = None,
+) -> tuple[Site, list[str]]:
+    """The site at `root`, and the sorted paths of its output files, each put into `sink`
+    as soon as it is made; or `BuildError` with all errors (then `sink` holds part of the
+    site, or more: the caller discards it).
 
     `session` is what earlier builds of this site in this process left (a preview's);
     the build reuses from it what has not changed and leaves its own there. Without one
@@ -99,29 +110,35 @@ def build(
         )
         static = static_files(root)
         overridden = {o.path for o in static}
-        made, session.pages = pages.make_pages(site, session.pages)
-        session.counts.pages_rendered = session.pages.rendered
+        page_paths, session.pages = pages.make_pages(site, sink, session.pages)
+        session.counts.pages_rendered = session.pages.rendered if session.pages else 0
         generated = [
             o
-            for o in [*made, *feeds.render_feeds(site, session.feeds)]
+            for o in [*pages.fixed_files(site), *feeds.render_feeds(site, session.feeds)]
             if o.path not in overridden or not o.path.startswith(urls.ASSETS)
         ]
-        generated, static, llms_warnings = llms.render_llms(site, generated, static, session.llms)
+        named = [*page_paths, *(o.path for o in generated)]
+        made, static, llms_warnings = llms.render_llms(site, named, static, session.llms)
         # After llms: `_headers` has no rule for redirect pages (one each would pass
         # Cloudflare's limit of 100 rules); they get the pattern rules' links.
         moved, static, moved_warnings = redirects.render_redirects(site, static)
-        outputs = _checked([*generated, *moved, *static], _owners(site, static))
-        if clashing := redirects.clashes(site, (o.path for o in outputs)):
+        rest = [*generated, *made, *moved, *static]
+        for output in rest:
+            sink.put(output)
+        owned = _checked([*page_paths, *(o.path for o in rest)], _owners(site, static))
+        paths = list(owned)
+        if clashing := redirects.clashes(site, paths) or _nested(owned):
             raise BuildError(clashing)
-        links.check_images(site, outputs)
-        broken = links.check_links(site, outputs, session.links)
+        found = frozenset(paths)
+        links.check_images(site, found)
+        broken = links.check_links(site, found, sink.read, session.links)
         if broken and config.build.broken_links != "warn":
             raise BuildError(broken)
         warnings = (*llms_warnings, *moved_warnings, *broken)
         site = replace(site, warnings=(*site.warnings, *warnings))
     finally:
         cache.finish()
-    return site, outputs
+    return site, paths
 
 
 def render_posts(
@@ -374,25 +391,44 @@ def _owners(site: Site, static: list[Output]) -> dict[str, list[Owner]]:
     return owners
 
 
-def _checked(outputs: list[Output], owners: dict[str, list[Owner]]) -> list[Output]:
-    """Outputs sorted by path; a path claimed twice (case aside: some hosts ignore it) or
-    escaping the root is an error, located at the post or static file that asked for it."""
-    seen: dict[str, tuple[Output, Owner]] = {}
+def _checked(paths: list[str], owners: dict[str, list[Owner]]) -> dict[str, Owner]:
+    """Who asked for each of the output `paths`, sorted by path; a path claimed twice
+    (case aside: some hosts ignore it) or escaping the root is an error, located at the
+    post or static file that asked for it."""
+    seen: dict[str, tuple[str, Owner]] = {}
     errors = []
-    for output in outputs:
-        parts = output.path.split("/")
-        if output.path.startswith("/") or "" in parts or "." in parts or ".." in parts:
-            errors.append(ContentError(output.path, None, "output path escapes the site"))
-        claims = owners.get(output.path)
-        owner = claims.pop(0) if claims else _blogkeepers(output.path)
-        key = output.path.casefold()
+    for path in paths:
+        if not urls.inside(path):
+            errors.append(ContentError(path, None, "output path escapes the site"))
+        claims = owners.get(path)
+        owner = claims.pop(0) if claims else _blogkeepers(path)
+        key = path.casefold()
         if key in seen:
             first, first_owner = seen[key]
-            errors.append(_clash(first_owner, owner, first.path != output.path))
-        seen[key] = (output, owner)
+            errors.append(_clash(first_owner, owner, first != path))
+        seen[key] = (path, owner)
     if errors:
         raise BuildError(errors)
-    return sorted((output for output, _ in seen.values()), key=lambda o: o.path)
+    return dict(sorted(seen.values()))
+
+
+def _nested(owned: dict[str, Owner]) -> list[ContentError]:
+    """An error for each output that is a file where another output needs a folder
+    (static/a and a post at /a/), case aside."""
+    inner: dict[str, str] = {}  # folder, casefolded -> the first output inside it
+    for path in owned:
+        parts = path.casefold().split("/")
+        for end in range(1, len(parts)):
+            inner.setdefault("/".join(parts[:end]), path)
+    errors = []
+    for path, owner in owned.items():
+        if (other := inner.get(path.casefold())) is not None:
+            a, b = owner, owned[other]
+            if not a[0] or (b[0] and a[0].startswith("static/")):
+                a, b = b, a
+            message = f"{owner[2]} is a file where {owned[other][2]} needs a folder"
+            errors.append(ContentError(a[0], a[1], message, _clash_hint(a)))
+    return errors
 
 
 def _blogkeepers(path: str) -> Owner:
@@ -406,8 +442,10 @@ def _clash(a: Owner, b: Owner, case: bool) -> ContentError:
         a, b = b, a
     hosts = " on hosts that ignore case" if case else ""
     message = f"{a[2]} and {b[2]} are one file{hosts}"
-    if a[0].startswith("static/"):
-        hint = "a file in static/ clashes with a generated page"
-    else:
-        hint = "change the post's `permalink`, `slug` or `aliases`"
-    return ContentError(a[0], a[1], message, hint)
+    return ContentError(a[0], a[1], message, _clash_hint(a))
+
+
+def _clash_hint(owner: Owner) -> str:
+    if owner[0].startswith("static/"):
+        return "a file in static/ clashes with a generated page"
+    return "change the post's `permalink`, `slug` or `aliases`"

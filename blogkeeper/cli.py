@@ -264,7 +264,7 @@ def _datetime(text: str) -> dt.datetime:
 def _run_build(args: argparse.Namespace) -> int:
     from blogkeeper.build import build
     from blogkeeper.model import BuildOptions
-    from blogkeeper.writer import check_output_dir, write_site
+    from blogkeeper.writer import Staging, check_output_dir
 
     root = args.site.resolve()
     started = time.perf_counter()
@@ -280,14 +280,18 @@ def _run_build(args: argparse.Namespace) -> int:
     # garbage: Python's collector would walk them all again and again (0.6 s at 10,000
     # posts) to find next to nothing.
     gc.disable()
+    staging = Staging(out)
     try:
-        site, outputs = build(root, options)
-        write_site(outputs, out)
+        site, paths = build(root, staging, options)
+        staging.commit()
+    except BaseException:
+        staging.discard()
+        raise
     finally:
         gc.enable()
     report_warnings(site.warnings, "build", root)
     elapsed = time.perf_counter() - started
-    print(f"built {len(outputs)} files into {out} in {elapsed:.2f} s")
+    print(f"built {len(paths)} files into {out} in {elapsed:.2f} s")
     left_out = _left_out(site.drafts_left_out, site.scheduled_left_out)
     if left_out:
         print(left_out)
@@ -333,6 +337,7 @@ def _run_init(args: argparse.Namespace) -> int:
 def _run_import(args: argparse.Namespace) -> int:
     from blogkeeper.build import build
     from blogkeeper.importer import import_site
+    from blogkeeper.model import Kept
 
     try:
         result = import_site(args.source, args.dir, args.kind)
@@ -342,7 +347,7 @@ def _run_import(args: argparse.Namespace) -> int:
     print(result.text(), flush=True)
     root = args.dir.resolve()
     try:
-        site, outputs = build(root)
+        site, paths = build(root, Kept())
     except BuildError as exc:
         report(exc, "build of the imported site", root)
         print(
@@ -353,7 +358,7 @@ def _run_import(args: argparse.Namespace) -> int:
         return 1
     report_warnings(site.warnings, "build", root)
     print(
-        f"the imported site builds ({len(outputs)} files); "
+        f"the imported site builds ({len(paths)} files); "
         f"preview it with: blogkeeper serve --site {args.dir}"
     )
     return 0

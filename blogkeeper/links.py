@@ -7,9 +7,10 @@ line where the link is written. External links are never fetched. A post's links
 are found once, where it is rendered (`facts`, on lxml's HTML parser); a page is parsed
 here only when a link points into it for an id its post's HTML does not hold. List pages
 show a post's intro with its URLs resolved against the post's page (`resolved_html`, in
-`pages`), so checking the post checks its intro wherever it is shown. Pure: a
-`Site` and its outputs (and a preview's last check, `model.Earlier`) in, the problems out
-(the build makes them errors, or warnings with `[build] broken_links = "warn"`).
+`pages`), so checking the post checks its intro wherever it is shown. It writes nothing:
+a `Site`, its output paths and a way to read an output (and a preview's last check,
+`model.Earlier`) in, the problems out (the build makes them errors, or warnings with
+`[build] broken_links = "warn"`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import functools
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Callable
 from urllib.parse import SplitResult, unquote, urljoin, urlsplit
 
 import lxml.html
@@ -25,7 +26,7 @@ from lxml import etree
 
 from blogkeeper import urls
 from blogkeeper.errors import BuildError, ContentError
-from blogkeeper.model import Earlier, Output, Post, RenderedPost, Site
+from blogkeeper.model import Earlier, Post, RenderedPost, Site
 
 # The characters lxml refuses (XML 1.0's forbidden ones); they hold no link or id.
 _UNPARSABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
@@ -140,9 +141,13 @@ def page_ids(data: bytes) -> frozenset[str]:
 
 
 def check_links(
-    site: Site, outputs: Sequence[Output], earlier: Earlier | None = None
+    site: Site,
+    paths: frozenset[str],
+    read: Callable[[str], bytes],
+    earlier: Earlier | None = None,
 ) -> list[ContentError]:
-    """A problem naming each post line whose link does not resolve.
+    """A problem naming each post line whose link does not resolve, in a site of the
+    output `paths`; `read` gives the bytes of the one at a path.
 
     With `earlier` (a preview's last link check), a post's problems are those of that
     check when everything they depend on is equal: the site's URL, the post, its links,
@@ -150,10 +155,8 @@ def check_links(
     in (the pages are found again only when the rest differs)."""
     earlier = earlier or Earlier()
     site_url = site.config.url
-    files = {o.path: o for o in outputs}
-    found = frozenset(files)
     # The last build's set when equal: each post's comparison below then takes no time.
-    paths = earlier.value("output paths", found, lambda: found)
+    files = earlier.value("output paths", paths, lambda: paths)
     ids: dict[str, frozenset[str]] = {}  # the pages parsed, by path
     own = {urls.page_file(e.post.path): e for e in site.posts}
     elsewhere: dict[str, bool] = {}
@@ -161,23 +164,24 @@ def check_links(
     for entry in site.posts:
         if not entry.rendering.links:
             continue
-        given = (site_url, entry.post, entry.rendering.links, paths)
+        given = (site_url, entry.post, entry.rendering.links, files)
         targets = earlier.value(
             "targets " + entry.post.source,
             given,
             functools.partial(_targets, site_url, entry, files, elsewhere),
         )
-        pages = tuple((path, files[path].data, own.get(path)) for path in targets)
+        pages = tuple((path, read(path), own.get(path)) for path in targets)
+        found = dict(zip(targets, (data for _, data, _ in pages), strict=True))
         errors += earlier.value(
             "links " + entry.post.source,
             (given, pages),
-            functools.partial(_post_problems, site_url, entry, files, own, ids, elsewhere),
+            functools.partial(_post_problems, site_url, entry, files, found, own, ids, elsewhere),
         )
     return errors
 
 
 def _resolved(
-    site_url: str, page: str, url: str, files: dict[str, Output], elsewhere: dict[str, bool]
+    site_url: str, page: str, url: str, files: frozenset[str], elsewhere: dict[str, bool]
 ) -> str | tuple[str, str] | None:
     try:
         return _quick_problem(site_url, page, url, files, elsewhere)
@@ -186,7 +190,7 @@ def _resolved(
 
 
 def _targets(
-    site_url: str, entry: RenderedPost, files: dict[str, Output], elsewhere: dict[str, bool]
+    site_url: str, entry: RenderedPost, files: frozenset[str], elsewhere: dict[str, bool]
 ) -> tuple[str, ...]:
     """The output paths of the pages in which `entry`'s links look for an id."""
     page = urljoin(site_url, entry.post.path)
@@ -201,7 +205,8 @@ def _targets(
 def _post_problems(
     site_url: str,
     entry: RenderedPost,
-    files: dict[str, Output],
+    files: frozenset[str],
+    pages: dict[str, bytes],
     own: dict[str, RenderedPost],
     ids: dict[str, frozenset[str]],
     elsewhere: dict[str, bool],
@@ -213,7 +218,7 @@ def _post_problems(
         problem = _resolved(site_url, page, url, files, elsewhere)
         if isinstance(problem, tuple):
             path, fragment = problem
-            found = fragment in _ids(path, files, own, ids)
+            found = fragment in _ids(path, pages[path], own, ids)
             problem = None if found else _no_id(url, fragment)
         if problem:
             problem = problem.translate(_SHOWN)  # one line: `path:line: message`
@@ -223,10 +228,11 @@ def _post_problems(
     return errors
 
 
-def check_images(site: Site, outputs: Sequence[Output]) -> None:
+def check_images(site: Site, paths: frozenset[str]) -> None:
     """Raise `BuildError` for a card image (front matter or blog.toml `image`) that names a
-    site path the build does not publish. An https URL is never fetched."""
-    files = {o.path for o in outputs}
+    site path the build does not publish (not in the output `paths`). An https URL is
+    never fetched."""
+    files = paths
     config = site.config
     errors = []
     wanted: list[tuple[str, int | None, str | None]] = [
@@ -247,19 +253,17 @@ def check_images(site: Site, outputs: Sequence[Output]) -> None:
 
 
 def _ids(
-    path: str,
-    files: dict[str, Output],
-    own: dict[str, RenderedPost],
-    parsed: dict[str, frozenset[str]],
+    path: str, data: bytes, own: dict[str, RenderedPost], parsed: dict[str, frozenset[str]]
 ) -> frozenset[str]:
-    """The ids of the page at `path`: those of its post's HTML when the page holds that
-    HTML as rendered (most links into a page: footnotes), else those of the whole page."""
+    """The ids of the page at `path`, which holds `data`: those of its post's HTML when
+    the page holds that HTML as rendered (most links into a page: footnotes), else those
+    of the whole page."""
     if path not in parsed:
         entry = own.get(path)
-        if entry is not None and holds(files[path].data, entry.html.encode("utf-8", "replace")):
+        if entry is not None and holds(data, entry.html.encode("utf-8", "replace")):
             parsed[path] = frozenset(entry.rendering.ids)
         else:
-            parsed[path] = page_ids(files[path].data)
+            parsed[path] = page_ids(data)
     return parsed[path]
 
 
@@ -283,7 +287,7 @@ def _no_id(url: str, fragment: str) -> str:
 
 
 def _quick_problem(
-    site_url: str, page: str, url: str, files: dict[str, Output], elsewhere: dict[str, bool]
+    site_url: str, page: str, url: str, files: frozenset[str], elsewhere: dict[str, bool]
 ) -> str | tuple[str, str] | None:
     """`_problem(site_url, page, url, files)` with less parsing: whether a URL names
     another site is the same on every page (kept in `elsewhere`), and a fragment alone
@@ -306,7 +310,7 @@ def _split(url: str) -> SplitResult:
 
 
 def _problem(
-    site_url: str, page: str, url: str, files: dict[str, Output]
+    site_url: str, page: str, url: str, files: frozenset[str]
 ) -> str | tuple[str, str] | None:
     """What is wrong with `url` on the page at `page`, None when it resolves, or the
     (output path, fragment) to look for when that depends on the page's ids."""
@@ -343,7 +347,7 @@ _DROPPED = re.compile("[\t\r\n]")
 
 
 def _judge(
-    site: SplitResult, url: str, parts: SplitResult, files: dict[str, Output]
+    site: SplitResult, url: str, parts: SplitResult, files: frozenset[str]
 ) -> str | tuple[str, str] | None:
     """`_problem` for a link written `url` that resolves to `parts`."""
     if _origin(parts) != _origin(site):
@@ -362,7 +366,7 @@ def _judge(
     return None  # a file, or a page without a fragment
 
 
-def _output_path(path: str, files: dict[str, Output]) -> str | None:
+def _output_path(path: str, files: frozenset[str]) -> str | None:
     for candidate in (path, path + "index.html", path + "/index.html"):
         if candidate in files and not candidate.endswith("/"):
             return candidate

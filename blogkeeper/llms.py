@@ -31,21 +31,20 @@ OPTIONAL_SECTION = "Optional"
 
 
 def render_llms(
-    site: Site, generated: list[Output], static: list[Output], earlier: Earlier | None = None
+    site: Site, generated: list[str], static: list[Output], earlier: Earlier | None = None
 ) -> tuple[list[Output], list[Output], tuple[ContentError, ...]]:
-    """(`generated` plus the LLM outputs, `static` minus a `_headers` merged into ours,
-    warnings).
+    """(the LLM outputs, `static` minus a `_headers` merged into ours, warnings).
 
-    `generated` must already hold every HTML page and the feed: `_headers` gets a rule for
-    each page, and llms.txt links the feed only when it exists. A post's twin, its line
-    in llms.txt, and the `_headers` rules, whose inputs equal those in `earlier`'s build
-    are taken from it.
+    `generated` must already hold the path of every HTML page and of the feed:
+    `_headers` gets a rule for each page, and llms.txt links the feed only when it exists.
+    A post's twin, its line in llms.txt, and the `_headers` rules, whose inputs equal
+    those in `earlier`'s build are taken from it.
     """
     config = site.config
     if not config.llms.enabled:
-        return generated, static, ()
+        return [], static, ()
     earlier = earlier or Earlier()
-    sections = plan_sections(site, {o.path for o in [*generated, *static]})
+    sections = plan_sections(site, {*generated, *(o.path for o in static)})
     ordered = _full_order(site, sections)
     wanted = config.llms.full or config.llms.twins
     twins = []
@@ -60,13 +59,13 @@ def render_llms(
     if config.llms.twins:
         outputs += [Output(twin_path(e.post), t) for e, t in zip(ordered, twins, strict=True)]
     own = next((o for o in static if o.path == urls.HEADERS), None)
-    paths = sorted(o.path for o in [*generated, *outputs])
+    paths = sorted([*generated, *(o.path for o in outputs)])
     shown = tuple((e.post.path, e.post.llms) for e in site.posts)  # all `header_rules` reads
     given = (config, tuple(paths), shown)
     rules, left_out = earlier.value("headers", given, partial(header_rules, site, paths))
     outputs.append(Output(urls.HEADERS, _headers_text(rules, own.data if own else None).encode()))
     warnings = (_left_out(left_out, config.permalink_line),) if left_out else ()
-    return [*generated, *outputs], [o for o in static if o is not own], warnings
+    return outputs, [o for o in static if o is not own], warnings
 
 
 def _twin_bytes(config: SiteConfig, entry: RenderedPost, proof: PostProof | None) -> bytes:

@@ -3,7 +3,8 @@
 `Post` is a post as its author wrote it (content.py makes it); `Rendering` is what the
 one expensive step, rendering its Markdown, gives (build.py makes it, through the cache);
 `RenderedPost` joins the two; `Site` is every post with its topics and series; `Output`
-is one file of the built site; `Earlier` is what a step made in a preview's last build.
+is one file of the built site, put into a `Sink` as soon as it is made; `Earlier` is what
+a step made in a preview's last build.
 This module imports no feature module: every other module may import it.
 """
 
@@ -14,7 +15,7 @@ import html
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from blogkeeper.config import SiteConfig
 from blogkeeper.errors import ContentError
@@ -221,6 +222,40 @@ class Output:
 
     def __repr__(self) -> str:
         return f"Output({self.path!r}, <{len(self.data)} bytes>)"
+
+
+class Sink(Protocol):
+    """Where a build puts each output as soon as it is made, so that no step holds the
+    whole site: a staging folder on disk (`writer.Staging`) or memory (`Kept`).
+
+    A path put twice is a clash the build reports once everything is put (`build`); the
+    sink need not notice it. `read` gives back what was put at a path."""
+
+    shared: bool  # whether what a forked child puts reaches the sink (a folder does)
+
+    def put(self, output: Output) -> None: ...
+
+    def read(self, path: str) -> bytes: ...
+
+
+class Kept:
+    """A sink that keeps every output in memory: what a preview serves, and what
+    `build.build_site` returns."""
+
+    shared = False
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+
+    def put(self, output: Output) -> None:
+        self.files[output.path] = output.data
+
+    def read(self, path: str) -> bytes:
+        return self.files[path]
+
+    def outputs(self) -> list[Output]:
+        """Everything put, sorted by path."""
+        return [Output(path, self.files[path]) for path in sorted(self.files)]
 
 
 @dataclass(frozen=True)

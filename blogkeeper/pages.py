@@ -4,7 +4,8 @@ A file in the site's templates/ folder overrides the built-in template of the sa
 Autoescape is on and undefined variables are errors. A template is a program that can
 loop for ever or fill the memory, so the pages are rendered in a child process bounded
 in time and memory (`deadline.call_in_child`). Pure apart from reading templates: a
-`Site` in, `Output` values out; writes nothing.
+`Site` in, `Output` values out, each page put into the build's `Sink` as it is made
+(forked children put theirs themselves); it writes no file itself.
 """
 
 from __future__ import annotations
@@ -28,7 +29,16 @@ from blogkeeper.checkcode import code_checked
 from blogkeeper.config import SiteConfig
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.links import parse, resolved_html
-from blogkeeper.model import Earlier, Group, Output, Post, PostProof, RenderedPost, Site
+from blogkeeper.model import (
+    Earlier,
+    Group,
+    Output,
+    Post,
+    PostProof,
+    RenderedPost,
+    Sink,
+    Site,
+)
 from blogkeeper.render import link_fragments, stylesheet
 
 TEMPLATES_DIR = "templates"
@@ -153,9 +163,12 @@ class PagesMade:
     parts: Earlier = field(default_factory=Earlier)
 
 
-def make_pages(site: Site, previous: PagesMade | None = None) -> tuple[list[Output], PagesMade]:
-    """Every HTML page of the site plus sitemap.xml, robots.txt and the stylesheets, and
-    the record of them. The templates run in a child process within `bounds(site)`.
+def make_pages(
+    site: Site, sink: Sink, previous: PagesMade | None = None
+) -> tuple[list[str], PagesMade | None]:
+    """Every HTML page of the site, put into `sink`: their paths, and the record of them
+    (none when forked children put the pages into a folder: their bytes never come
+    back). The templates run in child processes within `bounds(site)`.
 
     With `previous` (the record of an earlier build), a page is rendered again only if
     its template, its context or a global its template (or one it extends, includes or
@@ -165,16 +178,20 @@ def make_pages(site: Site, previous: PagesMade | None = None) -> tuple[list[Outp
     """
     parts = previous.parts.next() if previous else Earlier()
     pages = _pages(site, parts)
+    paths = [page.path for page in pages]
     templates = _site_templates(site.config)
     values = _values(site)
     reads: dict[str, frozenset[str]] = {}
     stale = _stale(site, pages, templates, values, previous, reads)
+    if sink.shared and deadline.child_inherits():
+        _render_in_child(site, stale, reads, sink)
+        return paths, None
     made = {o.path: o.data for o in _render_in_child(site, stale, reads)} if stale else {}
     before = previous.pages if previous else {}
     kept = {p.path: (p, made[p.path] if p.path in made else before[p.path][1]) for p in pages}
-    record = PagesMade(site.config, templates, values, kept, len(stale), reads, parts)
-    outputs = [Output(path, data) for path, (_, data) in kept.items()]
-    return [*outputs, *_fixed_files(site)], record
+    for path, (_, data) in kept.items():
+        sink.put(Output(path, data))
+    return paths, PagesMade(site.config, templates, values, kept, len(stale), reads, parts)
 
 
 def _for_child(
@@ -199,8 +216,10 @@ def _names_only(groups: tuple[Group, ...]) -> tuple[Group, ...]:
 
 
 def _render_in_child(
-    site: Site, pages: list[Page], reads: dict[str, frozenset[str]]
+    site: Site, pages: list[Page], reads: dict[str, frozenset[str]], sink: Sink | None = None
 ) -> list[Output]:
+    """The `pages` rendered; with `sink` (a folder, and children forked), put there by the
+    children instead, and none returned."""
     limits = seconds, memory = bounds(site)
     try:
         if not deadline.child_inherits():
@@ -212,12 +231,14 @@ def _render_in_child(
         # Forked children inherit the site: each core renders a share of the pages.
         shares = min(deadline.pool_size(), max(1, len(pages) // PAGES_PER_CHILD))
         calls = [
-            (seconds, PagesOverran, _render_pages, site, pages[i::shares], limits)
+            (seconds, PagesOverran, _render_pages, site, pages[i::shares], limits, sink)
             for i in range(shares)
         ]
         made = deadline.call_in_children(
             seconds + GRACE_SECONDS, memory, deadline.call_with_alarm, calls
         )
+        if sink is not None:
+            return []
         return [made[i % shares][i // shares] for i in range(len(pages))]
     except (deadline.Overrun, PagesOverran):
         error = _stopped(site, None, None, PagesOverran(), limits)
@@ -240,25 +261,32 @@ def _pages(site: Site, parts: Earlier) -> list[Page]:
     ]
 
 
-def _render_pages(site: Site, pages: list[Page], limits: tuple[float, int]) -> list[Output]:
+def _render_pages(
+    site: Site, pages: list[Page], limits: tuple[float, int], sink: Sink | None = None
+) -> list[Output]:
+    """The `pages` rendered, or with `sink`, put there as each is rendered."""
     env = environment(site)
     errors: list[ContentError] = []
     outputs = []
     for page in pages:
         try:
             data = env.get_template(page.template).render(page.context).encode("utf-8")
-            outputs.append(Output(page.path, data))
         except Exception as exc:  # also what a filter or method raises on a bad value
             errors.append(_template_error(site, page.template, exc, limits))
             if isinstance(exc, (PagesOverran, MemoryError)):
                 break  # no time or memory left for the other pages
+            continue
+        if sink is None:
+            outputs.append(Output(page.path, data))
+        elif not errors:  # after an error, the build fails: nothing more to write
+            sink.put(Output(page.path, data))
     if errors:
         raise BuildError(errors)
     return outputs
 
 
-def _fixed_files(site: Site) -> list[Output]:
-    """The outputs no template makes."""
+def fixed_files(site: Site) -> list[Output]:
+    """The outputs no template makes: sitemap.xml, robots.txt and the stylesheets."""
     return [
         Output(urls.SITEMAP, sitemap(site).encode()),
         Output(urls.ROBOTS, robots(site).encode()),

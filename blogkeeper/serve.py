@@ -43,7 +43,7 @@ import watchfiles
 from blogkeeper import build
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.hosting import Response, Snapshot, finish, host_name, lookup, parse_path, plain
-from blogkeeper.model import BuildOptions
+from blogkeeper.model import BuildOptions, Kept
 from blogkeeper.session import Session
 
 EVENTS = "/__blogkeeper/events"
@@ -350,9 +350,10 @@ def site_builder(root: Path, options: ServeOptions) -> Builder:
     session = Session()
 
     def build_in_memory() -> Built:
+        kept = Kept()
         with collected_once():
-            site, outputs = build.build(root, build_options, session)
-        files = {o.path: o.data for o in outputs}
+            site, _ = build.build(root, kept, build_options, session)
+        files = kept.files
         warnings = tuple(w.as_warning() for w in site.warnings)
         return Built(site.config.base_path, files, warnings, str(session.counts))
 

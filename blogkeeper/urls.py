@@ -157,6 +157,12 @@ def title_segment(text: str) -> str:
     return re.sub(r"-+", "-", kept).strip("-").lstrip(".")
 
 
+def inside(path: str) -> bool:
+    """Whether the output path `path` names a file inside the site's folder."""
+    parts = path.split("/")
+    return not (path.startswith("/") or "" in parts or "." in parts or ".." in parts)
+
+
 def page_file(path: str) -> str:
     """The file a site path is served from: "" -> "index.html"; "x.html" -> itself."""
     return path if path.endswith(HTML) else path + PAGE

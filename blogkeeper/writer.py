@@ -1,9 +1,10 @@
 """Write a built site to its output folder, atomically and never outside it.
 
-The new site is written into a sibling temporary folder, files whose bytes did not
-change are hard-linked from the old site (so they keep their mtime), and the folders are
-then swapped by rename. A refused or failed write (every byte is checked written) leaves
-the old site as it was. This is the only module that writes a site to disk.
+The new site is written into a sibling temporary folder as the build makes it
+(`Staging`), files whose bytes did not change are hard-linked from the old site (so they
+keep their mtime), and the folders are then swapped by rename. A refused or failed write
+(every byte is checked written) leaves the old site as it was. This is the only module
+that writes a site to disk.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import NoReturn
 
+from blogkeeper import urls
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.model import Output
 
@@ -63,24 +65,53 @@ def _refuse(out: Path, problem: str, hint: str) -> Path:
 
 def write_site(outputs: Iterable[Output], out: Path) -> None:
     """Replace the folder `out` (already checked) with exactly `outputs`."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    staging = Staging(out)
     try:
-        old = _old_files(out)
-        folders = {""}
         for output in outputs:
-            try:
-                _place(str(staging), str(out), output, old, folders)
-            except OSError as exc:
-                _failed(out / output.path, exc)
-        try:
-            _write_new(str(staging / MARKER), b"")
-        except OSError as exc:
-            _failed(out / MARKER, exc)
-        _swap(staging, out)
+            staging.put(output)
+        staging.commit()
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        staging.discard()
         raise
+
+
+class Staging:
+    """A new site for the folder `out` (already checked), written file by file into a
+    sibling temporary folder as a build makes it (a `model.Sink`): `commit` swaps it in,
+    `discard` removes it and leaves the old site as it was. A forked child may `put` too.
+    """
+
+    shared = True
+
+    def __init__(self, out: Path):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.out = out
+        self.folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+        self._old = _old_files(out)
+        self._folders = {""}
+
+    def put(self, output: Output) -> None:
+        if not urls.inside(output.path):
+            return  # never written: the build reports the path (build._checked)
+        try:
+            _place(str(self.folder), output, self._old, self._folders)
+        except OSError as exc:
+            _failed(self.out / output.path, exc)
+
+    def read(self, path: str) -> bytes:
+        with open(self.folder / path, "rb") as file:
+            return file.read()
+
+    def commit(self) -> None:
+        """Put the new site in place of the old one."""
+        try:
+            _write_new(str(self.folder / MARKER), b"")
+        except OSError as exc:
+            _failed(self.out / MARKER, exc)
+        _swap(self.folder, self.out)
+
+    def discard(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _old_files(out: Path) -> dict[str, os.DirEntry[str]]:
@@ -102,21 +133,32 @@ def _old_files(out: Path) -> dict[str, os.DirEntry[str]]:
 
 
 def _place(
-    staging: str, out: str, output: Output, old: dict[str, os.DirEntry[str]], folders: set[str]
+    staging: str, output: Output, old: dict[str, os.DirEntry[str]], folders: set[str]
 ) -> None:
+    """Write `output` under `staging`, or link the old site's file if it holds the same
+    bytes. A path already written, or under a file, is left as it is: the build reports
+    the clash (build._checked, build._nested)."""
     target = os.path.join(staging, output.path)
     folder = os.path.dirname(output.path)
     if folder not in folders:
-        os.makedirs(os.path.dirname(target), exist_ok=True)
+        try:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            return  # a file where this needs a folder: the build reports it
         folders.add(folder)
     found = old.get(output.path)
     if found is not None and _unchanged(found, output.data):
         try:  # the same bytes: a hard link keeps the file's mtime, for hosts and rsync
             os.link(found.path, target)
             return
+        except FileExistsError:
+            return
         except OSError:
             pass  # a link across devices: write the bytes instead
-    _write_new(target, output.data)
+    try:
+        _write_new(target, output.data)
+    except FileExistsError:
+        return
 
 
 def _unchanged(entry: os.DirEntry[str], data: bytes) -> bool:

@@ -14,7 +14,7 @@ import pytest
 from conftest import BLOG_TOML, post
 
 from blogkeeper import deadline
-from blogkeeper.build import build
+from blogkeeper.build import build_site
 from blogkeeper.errors import BuildError
 from blogkeeper.model import BuildOptions
 
@@ -89,14 +89,14 @@ def test_a_preview_stops_a_template_that_never_ends_then_builds_when_it_is_fixed
     template.write_text('{% extends "base.html" %}\n' + looping)
     options = BuildOptions(preview=True)
     with pytest.raises(BuildError) as stopped:
-        build(tmp_path, options)
+        build_site(tmp_path, options)
     [error] = stopped.value.errors
     assert (error.path, error.line) == ("templates/post.html", 3)
     assert error.message == "the pages took longer than 1 s to render; stopped"
     template.write_text(
         '{% extends "base.html" %}\n{% block content %}{{ content }}{% endblock %}\n'
     )
-    _, outputs = build(tmp_path, options)
+    outputs = build_site(tmp_path, options)
     page = next(o.data for o in outputs if o.path == "2026/01/a/index.html")
     assert b"<title>A" in page
 

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from blogkeeper import build
 from blogkeeper.errors import BuildError
-from blogkeeper.model import BuildOptions
+from blogkeeper.model import BuildOptions, Kept
 from blogkeeper.session import Session
 
 NOW = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
@@ -126,13 +126,22 @@ def _backdate(root: Path, when: int) -> None:
         os.utime(path, ns=(when, when))
 
 
+def _files(
+    root: Path, options: BuildOptions = OPTIONS, session: Session | None = None
+) -> dict[str, bytes]:
+    """Every output file of a build, by path."""
+    kept = Kept()
+    _, paths = build.build(root, kept, options, session)
+    assert paths == sorted(kept.files)
+    return kept.files
+
+
 def _outputs(root: Path, session: Session | None) -> dict[str, bytes] | list[str]:
     """Every output file of a build, or its error messages."""
     try:
-        _, outputs = build.build(root, OPTIONS, session)
+        return _files(root, OPTIONS, session)
     except BuildError as exc:
         return sorted(str(e) for e in exc.errors)
-    return {o.path: o.data for o in outputs}
 
 
 @settings(
@@ -180,7 +189,7 @@ def session_site(tmp_path: Path) -> tuple[Path, Session]:
     write_files(root, {"blog.toml": BLOG_TOML, **SITE})
     _backdate(root, OLD)
     session = Session()
-    build.build(root, OPTIONS, session)
+    _files(root, OPTIONS, session)
     assert session.counts.posts_read == 3 and session.counts.posts_rendered == 3
     return root, session
 
@@ -257,10 +266,9 @@ def test_a_template_reading_a_whole_topic_renders_every_page_of_it_again(
         write_files(root, files)
         _backdate(root, OLD)
         session = Session()
-        build.build(root, OPTIONS, session)
+        _files(root, OPTIONS, session)
         (root / "posts/p0.md").write_text(post("P0 renamed", "2026-01-01", tags="[AI]"))
-        _, outputs = build.build(root, OPTIONS, session)
-        assert outputs == build.build(root, OPTIONS)[1]
+        assert _files(root, OPTIONS, session) == _files(root, OPTIONS)
         rendered = session.counts.pages_rendered
         # p0's page, the index page that lists it, archive, 404 and the topic's pages
         assert rendered == 4 + topic_pages, (template, rendered)
@@ -330,10 +338,9 @@ def test_the_clock_renders_pages_again_only_when_it_passes_a_post(tmp_path: Path
 
     def at(when: dt.datetime) -> tuple[dict[str, bytes], int]:
         options = BuildOptions(drafts=True, future=True, now=when, preview=True)
-        _, outputs = build.build(root, options, session)
-        _, fresh = build.build(root, options)
-        assert outputs == fresh
-        return {o.path: o.data for o in outputs}, session.counts.pages_rendered
+        files = _files(root, options, session)
+        assert files == _files(root, options)
+        return files, session.counts.pages_rendered
 
     first, _ = at(NOW)
     assert b">Scheduled</strong>" in first["2026/07/d/index.html"]
@@ -433,7 +440,7 @@ def test_an_equal_blog_toml_on_other_lines_cites_its_new_lines(tmp_path: Path) -
     lines = []
     for _ in range(2):
         with pytest.raises(BuildError) as failed:
-            build.build(tmp_path, BuildOptions(), session)
+            _files(tmp_path, BuildOptions(), session)
         [error] = failed.value.errors
         assert error.path == "blog.toml"
         lines.append(error.line)

@@ -218,6 +218,27 @@ def test_a_post_on_a_static_file_is_a_clash(make_site: MakeSite) -> None:
     assert "posts/b.md:4: the page of posts/b.md and static/about.html are one file" in result.err
 
 
+@pytest.mark.parametrize("static", ["static/about", "static/About"])
+def test_a_post_in_a_folder_that_is_a_static_file_is_a_clash(
+    make_site: MakeSite, tmp_path: Path, static: str
+) -> None:
+    """A file where a page needs a folder: reported at the post, before anything of the
+    new site replaces the old one (the pages are written while the build runs)."""
+    root = make_site({"posts/b.md": post("B", "2026-01-02")})
+    out = tmp_path / "out"
+    assert quick_build(root, "--out", out).code == 0
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    (root / "posts/c.md").write_text(post("C", "2026-01-03", permalink="/about/c/"))
+    (root / static).parent.mkdir(exist_ok=True)
+    (root / static).write_text("not a folder")
+    result = quick_build(root, "--out", out)
+    assert result.code == 1
+    expected = f"posts/c.md:4: {static} is a file where the page of posts/c.md needs a folder"
+    assert expected in result.err
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", root.name]  # no staging left
+
+
 # --- the property ------------------------------------------------------------------------
 
 SEGMENTS = st.sampled_from(["posts", "b", "x-1", ":year", ":month", ":day", "~p", "v1.0"])
