@@ -12,6 +12,7 @@ rebuilds is its `Session`.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 import json
 import os
@@ -49,6 +50,7 @@ from blogkeeper.model import (
     Rendering,
     Sink,
     Site,
+    pack,
     plain_text,
 )
 from blogkeeper.session import Session
@@ -82,9 +84,10 @@ def build(
 
     `session` is what earlier builds of this site in this process left (a preview's);
     the build reuses from it what has not changed and leaves its own there. Without one
-    the build starts from an empty session: the same steps, with nothing to reuse."""
+    the build starts from an empty session that keeps nothing for a next build: the same
+    steps, with nothing to reuse."""
     options = options or BuildOptions()
-    session = session or Session()
+    session = session or Session(remember=False)
     config = session.start(load_config(root))
     cache = Cache.for_site(root, options.cache)
     try:
@@ -117,15 +120,17 @@ def build(
             for o in [*pages.fixed_files(site), *feeds.render_feeds(site, session.feeds)]
             if o.path not in overridden or not o.path.startswith(urls.ASSETS)
         ]
+        for output in generated:
+            sink.put(output)
         named = [*page_paths, *(o.path for o in generated)]
-        made, static, llms_warnings = llms.render_llms(site, named, static, session.llms)
+        made, static, llms_warnings = llms.render_llms(site, named, static, sink, session.llms)
         # After llms: `_headers` has no rule for redirect pages (one each would pass
         # Cloudflare's limit of 100 rules); they get the pattern rules' links.
         moved, static, moved_warnings = redirects.render_redirects(site, static)
-        rest = [*generated, *made, *moved, *static]
-        for output in rest:
+        for output in [*moved, *static]:
             sink.put(output)
-        owned = _checked([*page_paths, *(o.path for o in rest)], _owners(site, static))
+        named += [*made, *(o.path for o in [*moved, *static])]
+        owned = _checked(named, _owners(site, static))
         paths = list(owned)
         if clashing := redirects.clashes(site, paths) or _nested(owned):
             raise BuildError(clashing)
@@ -207,12 +212,12 @@ def render_post(post: Post, url: str) -> Rendering:
         hint = "elements nest more than 2,048 deep; the feed and link check would lose the rest"
         raise BuildError([ContentError(post.source, None, str(exc), hint)]) from None
     return Rendering(
-        html=result.html,
+        packed_html=pack(result.html),
         intro=result.intro,
         folded=result.folded,
         links=found_links,
         ids=ids,
-        twin=llms.twin_body(post.body, post.fold, url),
+        packed_twin=pack(llms.twin_body(post.body, post.fold, url)),
         intro_text=plain_text(result.intro),
         warnings=result.warnings,
     )
@@ -225,13 +230,16 @@ def _render_task(task: tuple[Post, str]) -> Rendering | list[ContentError]:
         return list(exc.errors)
 
 
-# A rendering's texts, stored one after another after a JSON line with the rest: reading
-# them back is slicing, where JSON would scan every byte of the HTML for escapes.
-_TEXTS = ("html", "intro", "twin")
+# A rendering's packed HTML, intro and packed twin, stored one after another after a JSON
+# line with the rest: reading them back is slicing, where JSON would scan every byte.
 
 
 def _encode(rendering: Rendering) -> bytes:
-    texts = [getattr(rendering, name).encode("utf-8", "surrogatepass") for name in _TEXTS]
+    texts = [
+        rendering.packed_html,
+        rendering.intro.encode("utf-8", "surrogatepass"),
+        rendering.packed_twin,
+    ]
     head = {
         "sizes": [len(text) for text in texts],
         "folded": rendering.folded,
@@ -250,21 +258,24 @@ def _decode(data: bytes | None) -> Rendering | None:
     try:
         line, _, rest = data.partition(b"\n")
         head = json.loads(line)
-        texts, start = {}, 0
-        for name, size in zip(_TEXTS, head["sizes"], strict=True):
-            texts[name] = rest[start : start + size].decode("utf-8", "surrogatepass")
+        texts, start = [], 0
+        for size in head["sizes"]:
+            texts.append(rest[start : start + size])
             start += size
+        html, intro, twin = texts
         if start != len(rest):
             return None
         links, ids = tuple(head["links"]), tuple(head["ids"])
         warnings = tuple(ContentError(*warning) for warning in head["warnings"])
         return Rendering(
+            packed_html=html,
+            intro=intro.decode("utf-8", "surrogatepass"),
             folded=head["folded"],
             links=links,
             ids=ids,
-            warnings=warnings,
+            packed_twin=twin,
             intro_text=head["intro_text"],
-            **texts,
+            warnings=warnings,
         )
     except (ValueError, TypeError, KeyError):
         return None
@@ -278,7 +289,7 @@ def parallel_map(function: Callable[[In], Out], items: Sequence[In]) -> list[Out
         return [function(item) for item in items]
     from concurrent.futures import ProcessPoolExecutor  # only when a pool starts
 
-    from blogkeeper.deadline import die_with_parent, process_context
+    from blogkeeper.deadline import process_context
 
     chunk = max(1, len(items) // (workers * 8))
     context = process_context()
@@ -287,9 +298,18 @@ def parallel_map(function: Callable[[In], Out], items: Sequence[In]) -> list[Out
     # exits when this process does.
     parent = os.getpid() if context.get_start_method() == "fork" else None
     with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=die_with_parent, initargs=(parent,)
+        workers, mp_context=context, initializer=_start_worker, initargs=(parent,)
     ) as pool:
         return list(pool.map(function, items, chunksize=chunk))
+
+
+def _start_worker(parent: int | None) -> None:
+    deadline.die_with_parent(parent)
+    # What it inherits stays out of collections (walking it would copy it from the
+    # parent); what its tasks make is collected, though the build runs without: a
+    # rendering leaves cycles behind, and a worker renders many.
+    gc.freeze()
+    gc.enable()
 
 
 def assemble(

@@ -195,6 +195,7 @@ def _child(
     # What it inherits outlives the call: a collection walking it would take time and,
     # by touching every object, copy the parent's memory into this process.
     gc.freeze()
+    gc.enable()  # for what the call makes (a build runs with collections off)
     _limit_memory(memory)
     _send(pipe, _answer(fn, args))
 

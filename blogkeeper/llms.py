@@ -11,6 +11,8 @@ out; no file is read or written.
 
 from __future__ import annotations
 
+import collections
+import itertools
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -21,7 +23,7 @@ from blogkeeper import urls
 from blogkeeper.config import SiteConfig
 from blogkeeper.errors import ContentError
 from blogkeeper.fences import Fence, scan
-from blogkeeper.model import Earlier, Output, Post, PostProof, RenderedPost, Site
+from blogkeeper.model import Earlier, Output, Post, PostProof, RenderedPost, Sink, Site
 from blogkeeper.render import heading_id
 from blogkeeper.urls import LLMS_FULL, LLMS_TXT, TWIN, has_twin, twin_name, twin_path
 
@@ -31,14 +33,20 @@ OPTIONAL_SECTION = "Optional"
 
 
 def render_llms(
-    site: Site, generated: list[str], static: list[Output], earlier: Earlier | None = None
-) -> tuple[list[Output], list[Output], tuple[ContentError, ...]]:
-    """(the LLM outputs, `static` minus a `_headers` merged into ours, warnings).
+    site: Site,
+    generated: list[str],
+    static: list[Output],
+    sink: Sink,
+    earlier: Earlier | None = None,
+) -> tuple[list[str], list[Output], tuple[ContentError, ...]]:
+    """(the paths of the LLM outputs, each put into `sink` as it is made, `static` minus
+    a `_headers` merged into ours, warnings).
 
     `generated` must already hold the path of every HTML page and of the feed:
     `_headers` gets a rule for each page, and llms.txt links the feed only when it exists.
     A post's twin, its line in llms.txt, and the `_headers` rules, whose inputs equal
-    those in `earlier`'s build are taken from it.
+    those in `earlier`'s build are taken from it. No twin is held longer than it takes
+    to put it and its part of llms-full.txt.
     """
     config = site.config
     if not config.llms.enabled:
@@ -46,26 +54,33 @@ def render_llms(
     earlier = earlier or Earlier()
     sections = plan_sections(site, {*generated, *(o.path for o in static)})
     ordered = _full_order(site, sections)
-    wanted = config.llms.full or config.llms.twins
-    twins = []
-    for entry in ordered if wanted else []:
-        inputs = (config, entry, site.proofs.get(entry.post.source))
-        made = earlier.value("twin " + entry.post.source, inputs, partial(_twin_bytes, *inputs))
-        twins.append(made)
-    outputs = [Output(LLMS_TXT, llms_txt(site, sections, earlier).encode())]
+    sink.put(Output(LLMS_TXT, llms_txt(site, sections, earlier).encode()))
+    made = [LLMS_TXT]
+
+    def twins() -> Iterator[bytes]:
+        for entry in ordered:
+            inputs = (config, entry, site.proofs.get(entry.post.source))
+            data = earlier.value("twin " + entry.post.source, inputs, partial(_twin_bytes, *inputs))
+            if config.llms.twins:
+                sink.put(Output(twin_path(entry.post), data))
+            yield data
+
     if config.llms.full:
         head = _full_head(site, ordered).encode()
-        outputs.append(Output(LLMS_FULL, head + b"".join(b"\n---\n\n" + t for t in twins)))
+        sink.put_parts(LLMS_FULL, itertools.chain([head], (b"\n---\n\n" + t for t in twins())))
+        made.append(LLMS_FULL)
+    elif config.llms.twins:
+        collections.deque(twins(), maxlen=0)  # each twin put, none kept
     if config.llms.twins:
-        outputs += [Output(twin_path(e.post), t) for e, t in zip(ordered, twins, strict=True)]
+        made += [twin_path(entry.post) for entry in ordered]
     own = next((o for o in static if o.path == urls.HEADERS), None)
-    paths = sorted([*generated, *(o.path for o in outputs)])
+    paths = sorted([*generated, *made])
     shown = tuple((e.post.path, e.post.llms) for e in site.posts)  # all `header_rules` reads
     given = (config, tuple(paths), shown)
     rules, left_out = earlier.value("headers", given, partial(header_rules, site, paths))
-    outputs.append(Output(urls.HEADERS, _headers_text(rules, own.data if own else None).encode()))
+    sink.put(Output(urls.HEADERS, _headers_text(rules, own.data if own else None).encode()))
     warnings = (_left_out(left_out, config.permalink_line),) if left_out else ()
-    return outputs, [o for o in static if o is not own], warnings
+    return [*made, urls.HEADERS], [o for o in static if o is not own], warnings
 
 
 def _twin_bytes(config: SiteConfig, entry: RenderedPost, proof: PostProof | None) -> bytes:

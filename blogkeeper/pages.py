@@ -36,6 +36,7 @@ from blogkeeper.model import (
     Post,
     PostProof,
     RenderedPost,
+    Rendering,
     Sink,
     Site,
 )
@@ -228,18 +229,21 @@ def _render_in_child(
             return deadline.call_in_child(
                 seconds + GRACE_SECONDS, memory, deadline.call_with_alarm, *args
             )
-        # Forked children inherit the site: each core renders a share of the pages.
+        # Forked children inherit the site: each core renders a share of the pages, one
+        # run of them, so that each touches (and copies from its parent) only the memory
+        # of its own posts.
         shares = min(deadline.pool_size(), max(1, len(pages) // PAGES_PER_CHILD))
+        size = -(-len(pages) // shares)
         calls = [
-            (seconds, PagesOverran, _render_pages, site, pages[i::shares], limits, sink)
-            for i in range(shares)
+            (seconds, PagesOverran, _render_pages, site, pages[i : i + size], limits, sink)
+            for i in range(0, len(pages), size)
         ]
         made = deadline.call_in_children(
             seconds + GRACE_SECONDS, memory, deadline.call_with_alarm, calls
         )
         if sink is not None:
             return []
-        return [made[i % shares][i // shares] for i in range(len(pages))]
+        return [output for share in made for output in share]
     except (deadline.Overrun, PagesOverran):
         error = _stopped(site, None, None, PagesOverran(), limits)
     except MemoryError as exc:
@@ -270,7 +274,8 @@ def _render_pages(
     outputs = []
     for page in pages:
         try:
-            data = env.get_template(page.template).render(page.context).encode("utf-8")
+            template = env.get_template(page.template)
+            data = template.render(_as_seen(page.context)).encode("utf-8")
         except Exception as exc:  # also what a filter or method raises on a bad value
             errors.append(_template_error(site, page.template, exc, limits))
             if isinstance(exc, (PagesOverran, MemoryError)):
@@ -534,12 +539,34 @@ def _post_page(
     context = {
         "page": page,
         "post": post,
-        "content": with_proof(entry.html, proof) if proof else entry.html,
+        "content": Content(entry.rendering, proof),
         "proof": proof,
         "series_nav": _series_nav(group, place) if group and place is not None else None,
         "code_checked": code_checked(post, config),
     }
     return Page(urls.page_file(post.path), "post.html", context)
+
+
+@dataclass(frozen=True)
+class Content:
+    """A post page's `content` until the page is rendered, when it becomes the post's
+    HTML (with check-code's notes): its rendering holds the HTML packed, and the pages
+    of a whole site waiting to be rendered should not hold it unpacked."""
+
+    rendering: Rendering
+    proof: PostProof | None
+
+    def html(self) -> str:
+        html = self.rendering.html
+        return with_proof(html, self.proof) if self.proof else html
+
+
+def _as_seen(context: dict[str, Any]) -> dict[str, Any]:
+    """`context` as its template sees it: a `Content` is its HTML."""
+    content = context.get("content")
+    if isinstance(content, Content):
+        return {**context, "content": content.html()}
+    return context
 
 
 def structured_data(config: SiteConfig, entry: RenderedPost, image: str | None) -> dict[str, Any]:

@@ -64,18 +64,21 @@ def _many(count: int, noun: str) -> str:
 
 
 class Session:
-    """The memory a build reads and leaves for the next build of the same site."""
+    """The memory a build reads and leaves for the next build of the same site.
 
-    def __init__(self) -> None:
+    A session for one build only (`remember=False`: `blogkeeper build`'s) keeps no
+    step's values (`model.Earlier`): no build would read them."""
+
+    def __init__(self, remember: bool = True) -> None:
         self.config: SiteConfig | None = None
         self.posts: dict[str, Loaded] = {}  # by file path (a `Path` hashes and compares slowly)
         self.renderings: dict[str, tuple[Rendering, int]] = {}  # key -> rendering, its size
-        self.keys = Earlier()  # each post's cache key, with the post and URL it is of
+        self.keys = Earlier(remember=remember)  # each post's cache key, its post and URL
         self.entries: dict[str, RenderedPost] = {}  # source -> the last build's
         self.pages: PagesMade | None = None
-        self.feeds = Earlier()  # each feed's files
-        self.llms = Earlier()  # each post's twin and its line in llms.txt; _headers
-        self.links = Earlier()  # each post's link problems
+        self.feeds = Earlier(remember=remember)  # each feed's files
+        self.llms = Earlier(remember=remember)  # each post's twin and llms.txt line; _headers
+        self.links = Earlier(remember=remember)  # each post's link problems
         self.now: dt.datetime | None = None
         self.counts = Counts()
         self.seen: set[str] = set()  # the post files this build looked at

@@ -9,7 +9,9 @@ that writes a site to disk.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import filecmp
 import os
 import shutil
 import stat
@@ -98,6 +100,24 @@ class Staging:
         except OSError as exc:
             _failed(self.out / output.path, exc)
 
+    def put_parts(self, path: str, parts: Iterable[bytes]) -> None:
+        """Write the file at `path` part by part; then, if the old site's file holds the
+        same bytes, link that one instead (as `put` does)."""
+        parts = iter(parts)
+        target = os.path.join(self.folder, path)
+        try:
+            written = urls.inside(path) and _new_file(target, parts)
+        except OSError as exc:
+            _failed(self.out / path, exc)
+        for _ in parts:  # not written (the build reports why): the parts are still taken
+            pass
+        found = self._old.get(path) if written else None
+        if found is not None and filecmp.cmp(found.path, target, shallow=False):
+            link = os.path.join(self.folder, ".blogkeeper-link")  # no output has this name
+            with contextlib.suppress(OSError):  # else the new file stays: the same bytes
+                os.link(found.path, link)
+                os.replace(link, target)
+
     def read(self, path: str) -> bytes:
         with open(self.folder / path, "rb") as file:
             return file.read()
@@ -161,6 +181,21 @@ def _place(
         return
 
 
+def _new_file(target: str, parts: Iterable[bytes]) -> bool:
+    """Create `target` holding `parts`, or False where the build reports a clash."""
+    try:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        handle = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except (FileExistsError, NotADirectoryError):
+        return False
+    try:
+        for part in parts:
+            _write_all(handle, part, target)
+    finally:
+        os.close(handle)
+    return True
+
+
 def _unchanged(entry: os.DirEntry[str], data: bytes) -> bool:
     """Whether the old file holds exactly `data`."""
     try:
@@ -187,14 +222,18 @@ def _write_new(path: str, data: bytes) -> None:
     """
     handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        rest = memoryview(data)
-        while rest:
-            written = os.write(handle, rest)
-            if written == 0:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
-            rest = rest[written:]
+        _write_all(handle, data, path)
     finally:
         os.close(handle)
+
+
+def _write_all(handle: int, data: bytes, path: str) -> None:
+    rest = memoryview(data)
+    while rest:
+        written = os.write(handle, rest)
+        if written == 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+        rest = rest[written:]
 
 
 def _swap(staging: Path, out: Path) -> None:

@@ -153,6 +153,14 @@ def test_unchanged_files_keep_their_mtime(site: Path, tmp_path: Path) -> None:
     assert "assets/style.css" not in changed
     assert "2026/01/b/index.html" in changed
     assert "index.html" in changed
+    # llms-full.txt is written part by part (no process holds it whole): it changed with
+    # b; a build that changes nothing keeps it, and every other file
+    assert "llms-full.txt" in changed and "2026/01/a/index.md" not in changed
+    for path in mtimes:
+        os.utime(out / path, ns=(past, past))
+    assert quick_build(site, "--out", out).code == 0
+    changed = {p for p in snapshot(out) if (out / p).stat().st_mtime_ns != past}
+    assert changed == {MARKER}
 
 
 def test_two_builds_are_byte_identical(site: Path, tmp_path: Path) -> None:
