@@ -90,6 +90,7 @@ def build(
     session = session or Session(remember=False)
     config = session.start(load_config(root))
     cache = Cache.for_site(root, options.cache)
+    record = Cache.key("output record", (), sink.name)  # what `sink.reuse` goes by
     try:
         loading = LoadOptions(options.drafts, options.future, options.now)
         try:
@@ -113,6 +114,8 @@ def build(
         )
         static = static_files(root)
         overridden = {o.path for o in static}
+        if sink.reusing:
+            sink.recall(cache.get(record))
         page_paths, session.pages = pages.make_pages(site, sink, session.pages)
         session.counts.pages_rendered = session.pages.rendered if session.pages else 0
         generated = [
@@ -141,6 +144,8 @@ def build(
             raise BuildError(broken)
         warnings = (*llms_warnings, *moved_warnings, *broken)
         site = replace(site, warnings=(*site.warnings, *warnings))
+        if sink.reusing:
+            cache.put(record, sink.record())
     finally:
         cache.finish()
     return site, paths

@@ -24,13 +24,16 @@ the orchestrator's concern (build.py).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import datetime as dt
 import hashlib
 import importlib.util
 import os
+import pickle
 import re
 import tempfile
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from blogkeeper.errors import BuildError
 from blogkeeper.files import read_regular
@@ -173,6 +176,59 @@ def digest(*parts: str | bytes) -> str:
         data = part if isinstance(part, bytes) else part.encode("utf-8", "surrogatepass")
         hashed.update(b"%d\0" % len(data) + data)
     return hashed.hexdigest()
+
+
+class Unkeyable(TypeError):
+    """A value `fingerprint` cannot tell apart from a different one (a function, say)."""
+
+
+def fingerprint(value: object, memo: dict[int, tuple[object, bytes]]) -> bytes:
+    """Bytes that only a value equal to `value` gives: for plain data (text, numbers,
+    dates, paths, tuples, lists, dicts, sets) and frozen dataclasses of it; `Unkeyable`
+    for anything else. Each dataclass is digested once per `memo`, which holds it (so
+    that its id stays its own): a post in a thousand contexts is read once."""
+    kind = type(value)
+    if kind is str:
+        return _text(str(value))
+    if kind is tuple or kind is list:
+        parts = [_text(v) if type(v) is str else fingerprint(v, memo) for v in value]  # type: ignore[attr-defined]
+        return _digest_of(kind.__name__, parts)
+    if kind in _NAMES:
+        known = memo.get(id(value))
+        if known is None:
+            fields = [getattr(value, name) for name in _NAMES[kind]]
+            parts = [_text(v) if type(v) is str else fingerprint(v, memo) for v in fields]
+            known = memo[id(value)] = (value, _digest_of(kind.__qualname__, parts))
+        return known[1]
+    if kind is dict:
+        items = value.items()  # type: ignore[attr-defined]
+        return _digest_of("dict", [fingerprint(p, memo) for pair in items for p in pair])
+    if kind is bytes:
+        return b"b" + value  # type: ignore[operator]
+    if value is None or kind in (int, float, bool, dt.datetime, dt.date):
+        return b"%s %r" % (kind.__name__.encode(), value)
+    if isinstance(value, str):  # Markup, say
+        return kind.__qualname__.encode() + b" " + value.encode("utf-8", "surrogatepass")
+    if isinstance(value, PurePath):
+        return b"path %r" % value
+    if kind is set or kind is frozenset:
+        return _digest_of(kind.__name__, sorted(fingerprint(v, memo) for v in value))  # type: ignore[attr-defined]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        _NAMES[kind] = tuple(f.name for f in dataclasses.fields(value))
+        return fingerprint(value, memo)
+    raise Unkeyable(f"no fingerprint for a {kind.__qualname__}")
+
+
+_NAMES: dict[type, tuple[str, ...]] = {}  # a dataclass's field names, found once
+
+
+def _text(value: str) -> bytes:
+    return b"s" + value.encode("utf-8", "surrogatepass")
+
+
+def _digest_of(name: str, parts: list[bytes]) -> bytes:
+    # pickle writes each part with its length: one call, in C, where a loop would not be
+    return hashlib.sha256(pickle.dumps((name, parts), protocol=5)).digest()
 
 
 @cache

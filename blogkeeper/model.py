@@ -254,6 +254,7 @@ class Sink(Protocol):
     sink need not notice it. `read` gives back what was put at a path."""
 
     shared: bool  # whether what a forked child puts reaches the sink (a folder does)
+    reusing: bool  # whether `reuse` can answer True: worth computing keys for
 
     def put(self, output: Output) -> None: ...
 
@@ -264,15 +265,39 @@ class Sink(Protocol):
 
     def read(self, path: str) -> bytes: ...
 
+    def reuse(self, path: str, key: str) -> bool:
+        """Whether the sink has the output at `path` whose key is `key` already, from an
+        earlier build (then it holds it, and it need not be made); the key is noted."""
+
+    # What `reuse` goes by: `record` says what the keys noted are of, and `recall` takes
+    # an earlier build's record of the same sink (`name`), kept in the cache.
+    name: str
+
+    def record(self) -> bytes: ...
+
+    def recall(self, record: bytes | None) -> None: ...
+
 
 class Kept:
     """A sink that keeps every output in memory: what a preview serves, and what
     `build.build_site` returns."""
 
     shared = False
+    reusing = False
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
+
+    name = ""
+
+    def reuse(self, path: str, key: str) -> bool:
+        return False
+
+    def record(self) -> bytes:
+        return b""
+
+    def recall(self, record: bytes | None) -> None:
+        pass
 
     def put(self, output: Output) -> None:
         self.files[output.path] = output.data

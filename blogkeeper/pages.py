@@ -25,6 +25,7 @@ import jinja2.meta
 import jinja2.nodes
 
 from blogkeeper import deadline, urls
+from blogkeeper.cache import Cache, Unkeyable, fingerprint
 from blogkeeper.checkcode import code_checked
 from blogkeeper.config import SiteConfig
 from blogkeeper.errors import BuildError, ContentError
@@ -185,7 +186,10 @@ def make_pages(
     reads: dict[str, frozenset[str]] = {}
     stale = _stale(site, pages, templates, values, previous, reads)
     if sink.shared and deadline.child_inherits():
-        _render_in_child(site, stale, reads, sink)
+        if sink.reusing:
+            stale = _not_kept(site, stale, templates, values, reads, sink)
+        if stale:
+            _render_in_child(site, stale, reads, sink)
         return paths, None
     made = {o.path: o.data for o in _render_in_child(site, stale, reads)} if stale else {}
     before = previous.pages if previous else {}
@@ -193,6 +197,39 @@ def make_pages(
     for path, (_, data) in kept.items():
         sink.put(Output(path, data))
     return paths, PagesMade(site.config, templates, values, kept, len(stale), reads, parts)
+
+
+# The code a page's bytes come from, besides its templates and what they see.
+PAGE_CODE = ("blogkeeper", "jinja2", "markupsafe", "pygments", "lxml")
+
+
+def _not_kept(
+    site: Site,
+    pages: list[Page],
+    templates: tuple[tuple[str, bytes], ...],
+    values: dict[str, Any],
+    reads: dict[str, frozenset[str]],
+    sink: Sink,
+) -> list[Page]:
+    """The `pages` that `sink` does not hold already from an earlier build, by each
+    page's key: a digest of the code, blog.toml, the site's templates, and what its
+    template reads of its context and of the globals. A page whose context holds
+    something `fingerprint` cannot key is rendered."""
+    env = environment(site)
+    memo: dict[int, tuple[object, bytes]] = {}
+    common = fingerprint((site.config, templates), memo)
+    left = []
+    for page in pages:
+        names = _reads(env, page.template, reads)
+        seen = {name: values[name] for name in sorted(names) if name in values}
+        try:
+            given = fingerprint((page.template, _seen(page, names), seen), memo)
+        except Unkeyable:
+            left.append(page)
+            continue
+        if not sink.reuse(page.path, Cache.key("page", PAGE_CODE, common, given)):
+            left.append(page)
+    return left
 
 
 def _for_child(

@@ -12,13 +12,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import filecmp
+import json
 import os
 import shutil
 import stat
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from blogkeeper import urls
 from blogkeeper.errors import BuildError, ContentError
@@ -84,13 +85,56 @@ class Staging:
     """
 
     shared = True
+    reusing = True
 
     def __init__(self, out: Path):
         out.parent.mkdir(parents=True, exist_ok=True)
         self.out = out
         self.folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
         self._old = _old_files(out)
+        self._old_keys: dict[str, list[Any]] = {}
         self._folders = {""}
+        self.keys: dict[str, str] = {}  # path -> the key of the output there
+        self.name = str(out)
+
+    def recall(self, record: bytes | None) -> None:
+        """Take what an earlier build's `record` said of the old site's files."""
+        self._old_keys = _files_in(record) if record and self._old else {}
+
+    def record(self) -> bytes:
+        """Each keyed file's key, size, mtime and inode (the swap's rename keeps them),
+        for the next build's `recall`."""
+        files = {}
+        for path, key in sorted(self.keys.items()):
+            try:
+                status = os.stat(os.path.join(self.folder, path), follow_symlinks=False)
+            except OSError:
+                continue
+            files[path] = [key, status.st_size, status.st_mtime_ns, status.st_ino]
+        return json.dumps({"files": files}).encode()
+
+    def reuse(self, path: str, key: str) -> bool:
+        """Note that the output at `path` has the key `key` (`cache.Cache.key`: a digest
+        of everything it is made from); and if the old site's file there was made from
+        the same key and has not been touched since (size, mtime and inode as recorded),
+        link it, and answer True: the caller need not make it."""
+        self.keys[path] = key
+        old, found = self._old_keys.get(path), self._old.get(path)
+        if old is None or found is None or old[0] != key or not urls.inside(path):
+            return False
+        try:
+            status = found.stat(follow_symlinks=False)
+            if [status.st_size, status.st_mtime_ns, status.st_ino] != old[1:]:
+                return False
+            target = os.path.join(self.folder, path)
+            folder = os.path.dirname(path)
+            if folder not in self._folders:
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                self._folders.add(folder)
+            os.link(found.path, target)
+        except OSError:
+            return False
+        return True
 
     def put(self, output: Output) -> None:
         if not urls.inside(output.path):
@@ -132,6 +176,16 @@ class Staging:
 
     def discard(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _files_in(record: bytes) -> dict[str, list[Any]]:
+    """The files a `Staging.record` names, with what it says of each; nothing if it
+    cannot be read."""
+    try:
+        files = json.loads(record).get("files", {})
+        return {path: entry for path, entry in files.items() if len(entry) == 4}
+    except (ValueError, AttributeError, TypeError):
+        return {}
 
 
 def _old_files(out: Path) -> dict[str, os.DirEntry[str]]:

@@ -21,7 +21,10 @@ MakeSite = Callable[..., Path]
 
 
 def entries(root: Path) -> list[Path]:
-    return sorted((root / CACHE_DIR).glob("??/*"))
+    """The cache's entries, but for the record of what `blogkeeper build` wrote where
+    (`writer.Staging.record`), which is one entry per output folder."""
+    found = sorted((root / CACHE_DIR).glob("??/*"))
+    return [path for path in found if b'\n{"files": ' not in path.read_bytes()[:300]]
 
 
 # --- the store ---------------------------------------------------------------------------
