@@ -564,8 +564,10 @@ def _lexer(lang: str) -> Any:
 
 
 # Posts repeat blocks (install commands, outputs); the memo is per process, keyed by
-# exactly what the HTML depends on, and bounded.
-@lru_cache(maxsize=4096)
+# exactly what the HTML depends on, and bounded: a worker holds it for the whole build,
+# and a highlighted block can be tens of kilobytes (4,096 of them grew each worker of a
+# 10,000-post build by some 100 MB).
+@lru_cache(maxsize=256)
 def _highlight(lang: str, code: str) -> str:
     if lang == OUTPUT_LANG:
         return (
