@@ -116,7 +116,8 @@ def build(
         overridden = {o.path for o in static}
         if sink.reusing:
             sink.recall(cache.get(record))
-        page_paths, session.pages = pages.make_pages(site, sink, session.pages)
+        memo: dict[int, tuple[object, bytes]] = {}  # fingerprints, for outputs' keys
+        page_paths, session.pages = pages.make_pages(site, sink, session.pages, memo)
         session.counts.pages_rendered = session.pages.rendered if session.pages else 0
         generated = [
             o
@@ -126,7 +127,9 @@ def build(
         for output in generated:
             sink.put(output)
         named = [*page_paths, *(o.path for o in generated)]
-        made, static, llms_warnings = llms.render_llms(site, named, static, sink, session.llms)
+        made, static, llms_warnings = llms.render_llms(
+            site, named, static, sink, session.llms, memo
+        )
         # After llms: `_headers` has no rule for redirect pages (one each would pass
         # Cloudflare's limit of 100 rules); they get the pattern rules' links.
         moved, static, moved_warnings = redirects.render_redirects(site, static)

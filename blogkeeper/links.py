@@ -164,6 +164,9 @@ def check_links(
     for entry in site.posts:
         if not entry.rendering.links:
             continue
+        if not earlier.remember:  # no key to make: each page is read once, if at all
+            errors += _post_problems(site_url, entry, files, read, own, ids, elsewhere)
+            continue
         given = (site_url, entry.post, entry.rendering.links, files)
         targets = earlier.value(
             "targets " + entry.post.source,
@@ -175,7 +178,9 @@ def check_links(
         errors += earlier.value(
             "links " + entry.post.source,
             (given, pages),
-            functools.partial(_post_problems, site_url, entry, files, found, own, ids, elsewhere),
+            functools.partial(
+                _post_problems, site_url, entry, files, found.__getitem__, own, ids, elsewhere
+            ),
         )
     return errors
 
@@ -206,7 +211,7 @@ def _post_problems(
     site_url: str,
     entry: RenderedPost,
     files: frozenset[str],
-    pages: dict[str, bytes],
+    read: Callable[[str], bytes],
     own: dict[str, RenderedPost],
     ids: dict[str, frozenset[str]],
     elsewhere: dict[str, bool],
@@ -218,7 +223,7 @@ def _post_problems(
         problem = _resolved(site_url, page, url, files, elsewhere)
         if isinstance(problem, tuple):
             path, fragment = problem
-            found = fragment in _ids(path, pages[path], own, ids)
+            found = fragment in _ids(path, read, own, ids)
             problem = None if found else _no_id(url, fragment)
         if problem:
             problem = problem.translate(_SHOWN)  # one line: `path:line: message`
@@ -253,12 +258,16 @@ def check_images(site: Site, paths: frozenset[str]) -> None:
 
 
 def _ids(
-    path: str, data: bytes, own: dict[str, RenderedPost], parsed: dict[str, frozenset[str]]
+    path: str,
+    read: Callable[[str], bytes],
+    own: dict[str, RenderedPost],
+    parsed: dict[str, frozenset[str]],
 ) -> frozenset[str]:
-    """The ids of the page at `path`, which holds `data`: those of its post's HTML when
-    the page holds that HTML as rendered (most links into a page: footnotes), else those
-    of the whole page."""
+    """The ids of the page at `path` (`read` gives its bytes): those of its post's HTML
+    when the page holds that HTML as rendered (most links into a page: footnotes), else
+    those of the whole page."""
     if path not in parsed:
+        data = read(path)
         entry = own.get(path)
         if entry is not None and holds(data, entry.html.encode("utf-8", "replace")):
             parsed[path] = frozenset(entry.rendering.ids)

@@ -20,6 +20,7 @@ from functools import partial
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 from blogkeeper import urls
+from blogkeeper.cache import Cache, Unkeyable, fingerprint
 from blogkeeper.config import SiteConfig
 from blogkeeper.errors import ContentError
 from blogkeeper.fences import Fence, scan
@@ -38,6 +39,7 @@ def render_llms(
     static: list[Output],
     sink: Sink,
     earlier: Earlier | None = None,
+    memo: dict[int, tuple[object, bytes]] | None = None,
 ) -> tuple[list[str], list[Output], tuple[ContentError, ...]]:
     """(the paths of the LLM outputs, each put into `sink` as it is made, `static` minus
     a `_headers` merged into ours, warnings).
@@ -46,30 +48,44 @@ def render_llms(
     `_headers` gets a rule for each page, and llms.txt links the feed only when it exists.
     A post's twin, its line in llms.txt, and the `_headers` rules, whose inputs equal
     those in `earlier`'s build are taken from it. No twin is held longer than it takes
-    to put it and its part of llms-full.txt.
+    to put it and its part of llms-full.txt. A sink that keeps files by key (`reuse`)
+    keeps each twin and llms-full.txt whose key is the last build's; `memo` holds the
+    fingerprints the pages' keys made already.
     """
     config = site.config
     if not config.llms.enabled:
         return [], static, ()
     earlier = earlier or Earlier()
+    memo = {} if memo is None else memo
     sections = plan_sections(site, {*generated, *(o.path for o in static)})
     ordered = _full_order(site, sections)
     sink.put(Output(LLMS_TXT, llms_txt(site, sections, earlier).encode()))
     made = [LLMS_TXT]
+    wanted = config.llms.full or config.llms.twins
+    keys = _twin_keys(site, ordered, memo) if wanted and sink.reusing else None
+    kept = []  # whether the sink holds each twin's file already
+    if keys is not None and config.llms.twins:
+        kept = [sink.reuse(twin_path(e.post), key) for e, key in zip(ordered, keys, strict=True)]
+    more = config.llms.twins and not (kept and all(kept))  # twin files to put
 
     def twins() -> Iterator[bytes]:
-        for entry in ordered:
+        for number, entry in enumerate(ordered):
             inputs = (config, entry, site.proofs.get(entry.post.source))
             data = earlier.value("twin " + entry.post.source, inputs, partial(_twin_bytes, *inputs))
-            if config.llms.twins:
+            if config.llms.twins and not (kept and kept[number]):
                 sink.put(Output(twin_path(entry.post), data))
             yield data
 
     if config.llms.full:
         head = _full_head(site, ordered).encode()
-        sink.put_parts(LLMS_FULL, itertools.chain([head], (b"\n---\n\n" + t for t in twins())))
+        full = keys is not None and sink.reuse(LLMS_FULL, Cache.key("full", CODE, head, *keys))
+        if not full:
+            parts = itertools.chain([head], (b"\n---\n\n" + t for t in twins()))
+            sink.put_parts(LLMS_FULL, parts)
+        elif more:
+            collections.deque(twins(), maxlen=0)
         made.append(LLMS_FULL)
-    elif config.llms.twins:
+    elif more:
         collections.deque(twins(), maxlen=0)  # each twin put, none kept
     if config.llms.twins:
         made += [twin_path(entry.post) for entry in ordered]
@@ -81,6 +97,25 @@ def render_llms(
     sink.put(Output(urls.HEADERS, _headers_text(rules, own.data if own else None).encode()))
     warnings = (_left_out(left_out, config.permalink_line),) if left_out else ()
     return [*made, urls.HEADERS], [o for o in static if o is not own], warnings
+
+
+# The code a twin's bytes come from.
+CODE = ("blogkeeper",)
+
+
+def _twin_keys(
+    site: Site, ordered: list[RenderedPost], memo: dict[int, tuple[object, bytes]]
+) -> list[str] | None:
+    """Each twin's key (`Cache.key`: its code and what `twin` reads), or None when one
+    cannot be keyed (`fingerprint`)."""
+    config = site.config
+    try:
+        return [
+            Cache.key("twin", CODE, fingerprint((config, e, site.proofs.get(e.post.source)), memo))
+            for e in ordered
+        ]
+    except Unkeyable:
+        return None
 
 
 def _twin_bytes(config: SiteConfig, entry: RenderedPost, proof: PostProof | None) -> bytes:

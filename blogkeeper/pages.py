@@ -166,7 +166,10 @@ class PagesMade:
 
 
 def make_pages(
-    site: Site, sink: Sink, previous: PagesMade | None = None
+    site: Site,
+    sink: Sink,
+    previous: PagesMade | None = None,
+    memo: dict[int, tuple[object, bytes]] | None = None,
 ) -> tuple[list[str], PagesMade | None]:
     """Every HTML page of the site, put into `sink`: their paths, and the record of them
     (none when forked children put the pages into a folder: their bytes never come
@@ -177,6 +180,8 @@ def make_pages(
     imports) reads is not equal to that build's; any other page keeps the bytes it had,
     which are the bytes rendering it again would give (the templates are pure functions
     of what they see). A change to blog.toml or to any file in templates/ renders all.
+    A sink that keeps files by key (`reuse`) keeps each page whose key is the last
+    build's (`_not_kept`); `memo` keeps the fingerprints made for the keys.
     """
     parts = previous.parts.next() if previous else Earlier()
     pages = _pages(site, parts)
@@ -187,7 +192,8 @@ def make_pages(
     stale = _stale(site, pages, templates, values, previous, reads)
     if sink.shared and deadline.child_inherits():
         if sink.reusing:
-            stale = _not_kept(site, stale, templates, values, reads, sink)
+            memo = {} if memo is None else memo
+            stale = _not_kept(site, stale, templates, values, reads, sink, memo)
         if stale:
             _render_in_child(site, stale, reads, sink)
         return paths, None
@@ -210,13 +216,13 @@ def _not_kept(
     values: dict[str, Any],
     reads: dict[str, frozenset[str]],
     sink: Sink,
+    memo: dict[int, tuple[object, bytes]],
 ) -> list[Page]:
     """The `pages` that `sink` does not hold already from an earlier build, by each
     page's key: a digest of the code, blog.toml, the site's templates, and what its
     template reads of its context and of the globals. A page whose context holds
     something `fingerprint` cannot key is rendered."""
     env = environment(site)
-    memo: dict[int, tuple[object, bytes]] = {}
     common = fingerprint((site.config, templates), memo)
     left = []
     for page in pages:
