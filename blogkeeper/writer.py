@@ -2,9 +2,11 @@
 
 The new site is written into a sibling temporary folder as the build makes it
 (`Staging`), files whose bytes did not change are hard-linked from the old site (so they
-keep their mtime), and the folders are then swapped by rename. A refused or failed write
-(every byte is checked written) leaves the old site as it was. This is the only module
-that writes a site to disk.
+keep their mtime), and the folders are then swapped by rename. An output whose key is
+the one the last build recorded for its path, in a file untouched since, is linked
+without being made at all (`Staging.reuse`). A refused or failed write (every byte is
+checked written) leaves the old site as it was. This is the only module that writes a
+site to disk.
 """
 
 from __future__ import annotations
