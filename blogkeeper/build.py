@@ -35,7 +35,7 @@ from blogkeeper import (
     render,
     urls,
 )
-from blogkeeper.cache import Cache
+from blogkeeper.cache import Cache, Unkeyable, digest, fingerprint
 from blogkeeper.config import SiteConfig, load_config
 from blogkeeper.content import LoadOptions, select_posts, slugify, url_line
 from blogkeeper.errors import BuildError, ContentError
@@ -142,7 +142,8 @@ def build(
             raise BuildError(clashing)
         found = frozenset(paths)
         links.check_images(site, found)
-        broken = links.check_links(site, found, sink.read, session.links)
+        held = {o.path: o.data for o in [*generated, *moved, *static]}
+        broken = _broken_links(site, found, sink, session, cache, held, memo)
         if broken and config.build.broken_links != "warn":
             raise BuildError(broken)
         warnings = (*llms_warnings, *moved_warnings, *broken)
@@ -152,6 +153,49 @@ def build(
     finally:
         cache.finish()
     return site, paths
+
+
+# The code whose answer a link check's entry holds.
+LINKS_CODE = ("blogkeeper", "lxml")
+
+
+def _broken_links(
+    site: Site,
+    paths: frozenset[str],
+    sink: Sink,
+    session: Session,
+    cache: Cache,
+    held: dict[str, bytes],
+    memo: dict[int, tuple[object, bytes]],
+) -> list[ContentError]:
+    """`links.check_links`; for a sink that keeps outputs by key, through the cache,
+    under a key of all the check reads: the site's URL, every post and its rendering, the
+    output paths, and each HTML page's key (or bytes, for those the build holds). A page
+    without either (one `fingerprint` could not key) means no key: the check runs."""
+    check = partial(links.check_links, site, paths, sink.read, session.links)
+    if not sink.reusing:
+        return check()
+    pages = []
+    for path in sorted(paths):
+        if path.endswith(urls.HTML):
+            known = sink.keys.get(path) or (path in held and digest(held[path]))
+            if not known:
+                return check()
+            pages += [path, known]
+    try:
+        given = fingerprint((site.config.url, site.posts), memo)
+    except Unkeyable:
+        return check()
+    key = Cache.key("links", LINKS_CODE, given, *sorted(paths), *pages)
+    data = cache.get(key)
+    if data is not None:
+        try:
+            return [ContentError(*error) for error in json.loads(data)]
+        except (ValueError, TypeError):
+            pass
+    found = check()
+    cache.put(key, json.dumps([[e.path, e.line, e.message, e.hint] for e in found]).encode())
+    return found
 
 
 def render_posts(

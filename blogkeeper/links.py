@@ -157,7 +157,7 @@ def check_links(
     site_url = site.config.url
     # The last build's set when equal: each post's comparison below then takes no time.
     files = earlier.value("output paths", paths, lambda: paths)
-    ids: dict[str, frozenset[str]] = {}  # the pages parsed, by path
+    ids: dict[str, tuple[frozenset[str], bool]] = {}  # the pages' ids found, by path
     own = {urls.page_file(e.post.path): e for e in site.posts}
     elsewhere: dict[str, bool] = {}
     errors: list[ContentError] = []
@@ -213,7 +213,7 @@ def _post_problems(
     files: frozenset[str],
     read: Callable[[str], bytes],
     own: dict[str, RenderedPost],
-    ids: dict[str, frozenset[str]],
+    ids: dict[str, tuple[frozenset[str], bool]],
     elsewhere: dict[str, bool],
 ) -> list[ContentError]:
     """A problem naming each line of `entry`'s post whose link does not resolve."""
@@ -223,7 +223,7 @@ def _post_problems(
         problem = _resolved(site_url, page, url, files, elsewhere)
         if isinstance(problem, tuple):
             path, fragment = problem
-            found = fragment in _ids(path, read, own, ids)
+            found = _has_id(path, fragment, read, own, ids)
             problem = None if found else _no_id(url, fragment)
         if problem:
             problem = problem.translate(_SHOWN)  # one line: `path:line: message`
@@ -257,23 +257,30 @@ def check_images(site: Site, paths: frozenset[str]) -> None:
         raise BuildError(errors)
 
 
-def _ids(
+def _has_id(
     path: str,
+    fragment: str,
     read: Callable[[str], bytes],
     own: dict[str, RenderedPost],
-    parsed: dict[str, frozenset[str]],
-) -> frozenset[str]:
-    """The ids of the page at `path` (`read` gives its bytes): those of its post's HTML
-    when the page holds that HTML as rendered (most links into a page: footnotes), else
-    those of the whole page."""
-    if path not in parsed:
+    found: dict[str, tuple[frozenset[str], bool]],
+) -> bool:
+    """Whether the page at `path` (`read` gives its bytes) has the id `fragment`. Most
+    links into a page are to an id of its post's HTML (footnotes), known without a
+    parse when the page holds that HTML as rendered; the whole page is parsed only for
+    another id (one its template writes, or none). `found` keeps, by path, the ids found
+    and whether they are all the page's."""
+    if path not in found:
         data = read(path)
         entry = own.get(path)
         if entry is not None and holds(data, entry.html.encode("utf-8", "replace")):
-            parsed[path] = frozenset(entry.rendering.ids)
+            found[path] = (frozenset(entry.rendering.ids), False)
         else:
-            parsed[path] = page_ids(data)
-    return parsed[path]
+            found[path] = (page_ids(data), True)
+    ids, whole = found[path]
+    if fragment in ids or whole:
+        return fragment in ids
+    found[path] = (page_ids(read(path)), True)
+    return fragment in found[path][0]
 
 
 _SHOWN = str.maketrans({"\n": "\\n", "\r": "\\r", "\t": "\\t"})

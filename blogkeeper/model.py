@@ -272,6 +272,7 @@ class Sink(Protocol):
     # What `reuse` goes by: `record` says what the keys noted are of, and `recall` takes
     # an earlier build's record of the same sink (`name`), kept in the cache.
     name: str
+    keys: dict[str, str]  # the key noted for each output path
 
     def record(self) -> bytes: ...
 
@@ -287,6 +288,7 @@ class Kept:
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
+        self.keys: dict[str, str] = {}  # none: it reuses nothing
 
     name = ""
 

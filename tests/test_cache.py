@@ -21,10 +21,10 @@ MakeSite = Callable[..., Path]
 
 
 def entries(root: Path) -> list[Path]:
-    """The cache's entries, but for the record of what `blogkeeper build` wrote where
-    (`writer.Staging.record`), which is one entry per output folder."""
+    """The cache's renderings: not the record of what `blogkeeper build` wrote where
+    (`writer.Staging.record`) nor its link check's answer."""
     found = sorted((root / CACHE_DIR).glob("??/*"))
-    return [path for path in found if b'\n{"files": ' not in path.read_bytes()[:300]]
+    return [path for path in found if b'\n{"sizes": ' in path.read_bytes()[:300]]
 
 
 # --- the store ---------------------------------------------------------------------------

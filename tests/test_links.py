@@ -125,6 +125,29 @@ def test_a_cached_build_judges_links_as_a_cold_one(make_site: MakeSite) -> None:
     assert f"posts/main.md:{line}: link to `../../01/other/#deep-part`: no element" in result.err
 
 
+def test_a_kept_link_check_sees_an_id_a_template_no_longer_writes(
+    make_site: MakeSite, tmp_path: Path
+) -> None:
+    """The link check's answer is kept in the cache under the keys of the pages it reads:
+    a template edit changes the page's key, so the check runs again."""
+    end = '<p id="{}">The end.</p>\n'
+    root = make_site(
+        {
+            "posts/a.md": post("A", "2026-01-01", "Jump to [the end](#the-end).\n"),
+            "templates/post_end.html": end.format("the-end"),
+        }
+    )
+    out = tmp_path / "out"
+    assert quick_build(root, "--out", out).code == 0
+    assert quick_build(root, "--out", out).code == 0  # kept: pages, and the check
+    (root / "templates/post_end.html").write_text(end.format("elsewhere"))
+    result = quick_build(root, "--out", out)
+    assert result.code == 1
+    assert "link to `#the-end`: no element with id `the-end` on that page" in result.err
+    (root / "templates/post_end.html").write_text(end.format("the-end"))
+    assert quick_build(root, "--out", out).code == 0
+
+
 MALFORMED = """\
 Intro.
 
