@@ -202,7 +202,8 @@ def fingerprint(value: object, memo: dict[int, tuple[object, bytes]]) -> bytes:
         return known[1]
     if kind is dict:
         items = value.items()  # type: ignore[attr-defined]
-        return _digest_of("dict", [fingerprint(p, memo) for pair in items for p in pair])
+        parts = [_text(p) if type(p) is str else fingerprint(p, memo) for i in items for p in i]
+        return _digest_of("dict", parts)
     if kind is bytes:
         return b"b" + value  # type: ignore[operator]
     if value is None or kind in (int, float, bool, dt.datetime, dt.date):
