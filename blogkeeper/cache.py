@@ -208,8 +208,9 @@ def fingerprint(value: object, memo: dict[int, tuple[object, bytes]]) -> bytes:
         return b"b" + value  # type: ignore[operator]
     if value is None or kind in (int, float, bool, dt.datetime, dt.date):
         return b"%s %r" % (kind.__name__.encode(), value)
-    if isinstance(value, str):  # Markup, say
-        return kind.__qualname__.encode() + b" " + value.encode("utf-8", "surrogatepass")
+    if isinstance(value, str):  # Markup, say: "S", so that no plain text ("s") is alike
+        name = kind.__qualname__.encode()
+        return b"S%s\0%s" % (name, value.encode("utf-8", "surrogatepass"))
     if isinstance(value, PurePath):
         return b"path %r" % value
     if kind is set or kind is frozenset:

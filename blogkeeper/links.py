@@ -237,7 +237,6 @@ def check_images(site: Site, paths: frozenset[str]) -> None:
     """Raise `BuildError` for a card image (front matter or blog.toml `image`) that names a
     site path the build does not publish (not in the output `paths`). An https URL is
     never fetched."""
-    files = paths
     config = site.config
     errors = []
     wanted: list[tuple[str, int | None, str | None]] = [
@@ -249,7 +248,7 @@ def check_images(site: Site, paths: frozenset[str]) -> None:
         if path is None:
             message = f"`image` {config.image!r} climbs above the site root"
             errors.append(ContentError(source, line, message, "write it like /assets/card.png"))
-        elif not path.startswith("https://") and path not in files:
+        elif not path.startswith("https://") and path not in paths:
             message = f"`image` /{path} is not a file the site publishes"
             hint = f"put the image at static/{path}, or fix the path"
             errors.append(ContentError(source, line, message, hint))
@@ -269,17 +268,18 @@ def _has_id(
     parse when the page holds that HTML as rendered; the whole page is parsed only for
     another id (one its template writes, or none). `found` keeps, by path, the ids found
     and whether they are all the page's."""
-    if path not in found:
-        data = read(path)
-        entry = own.get(path)
-        if entry is not None and holds(data, entry.html.encode("utf-8", "replace")):
-            found[path] = (frozenset(entry.rendering.ids), False)
-        else:
-            found[path] = (page_ids(data), True)
-    ids, whole = found[path]
-    if fragment in ids or whole:
-        return fragment in ids
-    found[path] = (page_ids(read(path)), True)
+    if path in found:
+        ids, whole = found[path]
+        if fragment in ids or whole:
+            return fragment in ids
+    data = read(path)
+    entry = own.get(path)
+    first = path not in found
+    if first and entry is not None and holds(data, entry.html.encode("utf-8", "replace")):
+        found[path] = (frozenset(entry.rendering.ids), False)
+        if fragment in found[path][0]:
+            return True
+    found[path] = (page_ids(data), True)
     return fragment in found[path][0]
 
 

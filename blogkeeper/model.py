@@ -285,12 +285,11 @@ class Kept:
 
     shared = False
     reusing = False
+    name = ""
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.keys: dict[str, str] = {}  # none: it reuses nothing
-
-    name = ""
 
     def reuse(self, path: str, key: str) -> bool:
         return False

@@ -128,12 +128,8 @@ class Staging:
             status = found.stat(follow_symlinks=False)
             if [status.st_size, status.st_mtime_ns, status.st_ino] != old[1:]:
                 return False
-            target = os.path.join(self.folder, path)
-            folder = os.path.dirname(path)
-            if folder not in self._folders:
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                self._folders.add(folder)
-            os.link(found.path, target)
+            _folder_for(str(self.folder), path, self._folders)
+            os.link(found.path, os.path.join(self.folder, path))
         except OSError:
             return False
         return True
@@ -152,7 +148,7 @@ class Staging:
         parts = iter(parts)
         target = os.path.join(self.folder, path)
         try:
-            written = urls.inside(path) and _new_file(target, parts)
+            written = urls.inside(path) and _new_file(str(self.folder), path, parts, self._folders)
         except OSError as exc:
             _failed(self.out / path, exc)
         for _ in parts:  # not written (the build reports why): the parts are still taken
@@ -215,13 +211,10 @@ def _place(
     bytes. A path already written, or under a file, is left as it is: the build reports
     the clash (build._checked, build._nested)."""
     target = os.path.join(staging, output.path)
-    folder = os.path.dirname(output.path)
-    if folder not in folders:
-        try:
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-        except (FileExistsError, NotADirectoryError):
-            return  # a file where this needs a folder: the build reports it
-        folders.add(folder)
+    try:
+        _folder_for(staging, output.path, folders)
+    except (FileExistsError, NotADirectoryError):
+        return  # a file where this needs a folder: the build reports it
     found = old.get(output.path)
     if found is not None and _unchanged(found, output.data):
         try:  # the same bytes: a hard link keeps the file's mtime, for hosts and rsync
@@ -237,10 +230,21 @@ def _place(
         return
 
 
-def _new_file(target: str, parts: Iterable[bytes]) -> bool:
-    """Create `target` holding `parts`, or False where the build reports a clash."""
+def _folder_for(staging: str, path: str, folders: set[str]) -> None:
+    """Make the folder the output `path` goes in under `staging`, unless `folders` (the
+    ones made already) holds it."""
+    folder = os.path.dirname(path)
+    if folder not in folders:
+        os.makedirs(os.path.join(staging, folder), exist_ok=True)
+        folders.add(folder)
+
+
+def _new_file(staging: str, path: str, parts: Iterable[bytes], folders: set[str]) -> bool:
+    """Create the file `path` under `staging` holding `parts`, or False where the build
+    reports a clash."""
+    target = os.path.join(staging, path)
     try:
-        os.makedirs(os.path.dirname(target), exist_ok=True)
+        _folder_for(staging, path, folders)
         handle = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except (FileExistsError, NotADirectoryError):
         return False
