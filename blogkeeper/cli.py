@@ -264,7 +264,7 @@ def _datetime(text: str) -> dt.datetime:
 def _run_build(args: argparse.Namespace) -> int:
     from blogkeeper.build import build
     from blogkeeper.model import BuildOptions
-    from blogkeeper.writer import Staging, check_output_dir
+    from blogkeeper.writer import Staging, Sweep, check_output_dir
 
     root = args.site.resolve()
     started = time.perf_counter()
@@ -280,6 +280,7 @@ def _run_build(args: argparse.Namespace) -> int:
     # garbage: Python's collector would walk them all again and again (0.6 s at 10,000
     # posts) to find next to nothing.
     gc.disable()
+    sweep = Sweep(out)  # the old site the last build set aside, deleted meanwhile
     staging = Staging(out)
     try:
         site, paths = build(root, staging, options)
@@ -289,6 +290,7 @@ def _run_build(args: argparse.Namespace) -> int:
         raise
     finally:
         gc.enable()
+        sweep.wait()
     report_warnings(site.warnings, "build", root)
     elapsed = time.perf_counter() - started
     print(f"built {len(paths)} files into {out} in {elapsed:.2f} s")

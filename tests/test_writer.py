@@ -135,7 +135,27 @@ def test_stale_files_are_removed(site: Path, tmp_path: Path) -> None:
     (site / "posts" / "b.md").unlink()
     assert quick_build(site, "--out", out).code == 0
     assert not (out / "2026/01/b").exists()
-    assert not any(p.name.startswith(".out.") for p in tmp_path.iterdir())
+    # The old site is set aside for the next build to delete, and no staging is left.
+    [aside] = [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
+    assert aside.name.startswith(".out.old-") and (aside / "site/2026/01/b/index.html").exists()
+    assert quick_build(site, "--out", out).code == 0
+    [newer] = [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
+    assert newer != aside and not aside.exists()
+
+
+def test_a_build_deletes_only_what_a_swap_set_aside(site: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    killed = tmp_path / ".out.old-killed1"  # a build killed while swapping left it
+    (killed / "site").mkdir(parents=True)
+    (killed / "site/index.html").write_text("old")
+    mine = tmp_path / ".out.old-mine"  # not only an old site: not blogkeeper's to delete
+    (mine / "site").mkdir(parents=True)
+    (mine / "notes.txt").write_text("keep me")
+    elsewhere = tmp_path / ".other.old-x"  # beside another output folder
+    (elsewhere / "site").mkdir(parents=True)
+    assert quick_build(site, "--out", out).code == 0
+    assert not killed.exists()
+    assert (mine / "notes.txt").read_text() == "keep me" and (elsewhere / "site").is_dir()
 
 
 def test_unchanged_files_keep_their_mtime(site: Path, tmp_path: Path) -> None:
