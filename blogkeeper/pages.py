@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -75,10 +75,10 @@ class PageMeta:
 
 
 def _list_meta(
-    site: Site, path: str, title: str, description: str, feeds: tuple[Link, ...]
+    config: SiteConfig, path: str, title: str, description: str, feeds: tuple[Link, ...]
 ) -> PageMeta:
     """A page that is not a post: llms.txt as its Markdown alternate, the site's card."""
-    card = urls.card_image(site.config)
+    card = urls.card_image(config)
     return PageMeta(path, title, description, feeds, markdown=urls.LLMS_TXT, image=card)
 
 
@@ -219,23 +219,34 @@ def _not_kept(
     memo: dict[int, tuple[object, bytes]],
 ) -> list[Page]:
     """The `pages` that `sink` does not hold already from an earlier build, by each
-    page's key: a digest of the code, blog.toml, the site's templates, and what its
-    template reads of its context and of the globals. A page whose context holds
-    something `fingerprint` cannot key is rendered."""
+    page's key: a digest of the code, blog.toml, the site's templates, the inputs its
+    context is made from, and the globals its template reads. A page with something
+    `fingerprint` cannot key among these is rendered."""
     env = environment(site)
     common = fingerprint((site.config, templates), memo)
+    globals_read: dict[str, bytes | None] = {}  # template name -> the globals it reads
     left = []
     for page in pages:
-        names = _reads(env, page.template, reads)
-        seen = {name: values[name] for name in sorted(names) if name in values}
-        try:
-            given = fingerprint((page.template, _seen(page, names), seen), memo)
-        except Unkeyable:
+        if page.template not in globals_read:
+            names = _reads(env, page.template, reads)
+            seen = {name: values[name] for name in sorted(names) if name in values}
+            globals_read[page.template] = _keyed(seen, memo)
+        seen_key = globals_read[page.template]
+        given = _keyed((page.template, page.inputs), memo)
+        if seen_key is None or given is None:
             left.append(page)
             continue
-        if not sink.reuse(page.path, Cache.key("page", PAGE_CODE, common, given)):
+        if not sink.reuse(page.path, Cache.key("page", PAGE_CODE, common, given, seen_key)):
             left.append(page)
     return left
+
+
+def _keyed(value: object, memo: dict[int, tuple[object, bytes]]) -> bytes | None:
+    """`fingerprint(value)`, or None for what it cannot key."""
+    try:
+        return fingerprint(value, memo)
+    except Unkeyable:
+        return None
 
 
 def _for_child(
@@ -251,7 +262,7 @@ def _for_child(
     topics = site.topics if "topics" in names else _names_only(site.topics)
     series = site.series if "series_list" in names else _names_only(site.series)
     trimmed = replace(site, posts=(), proofs={}, topics=topics, series=series)
-    return trimmed, [Page(p.path, p.template, _seen(p, read[p.template])) for p in pages]
+    return trimmed, [Page.given(p.path, p.template, _seen(p, read[p.template])) for p in pages]
 
 
 def _names_only(groups: tuple[Group, ...]) -> tuple[Group, ...]:
@@ -298,7 +309,7 @@ def _render_in_child(
 
 def _pages(site: Site, parts: Earlier) -> list[Page]:
     feeds = feed_links(site, urls.FEED_FOLDER, site.config.title)
-    return [
+    pages = [
         *_index_pages(site, feeds, parts),
         *_post_pages(site, feeds, parts),
         *_topic_pages(site, feeds, parts),
@@ -306,6 +317,10 @@ def _pages(site: Site, parts: Earlier) -> list[Page]:
         _archive_page(site, feeds),
         _not_found_page(site, feeds),
     ]
+    if parts.remember:
+        for page in pages:
+            _ = page.context  # made now, while `parts` is this build's (see `Page`)
+    return pages
 
 
 def _render_pages(
@@ -433,13 +448,42 @@ def _asset(name: str) -> bytes:
     return (Path(__file__).parent / "assets" / name).read_bytes()
 
 
-@dataclass(frozen=True)
 class Page:
-    """A page to render: where it goes, with which template, and what the template sees."""
+    """A page to render: where it goes, with which template, and what the template sees
+    (`context`). The context is made by `make` when it is first read, from `inputs`:
+    everything it is made from, besides the code. A page's key is read from its inputs,
+    not its context (`_not_kept`), so a page the old site holds is never made at all.
+    A build that remembers its values (a preview's) makes each context at once: a `make`
+    can hold that build's `Earlier`, which holds the build before it, and so on."""
 
-    path: str
-    template: str
-    context: dict[str, Any]
+    __slots__ = ("_context", "_make", "inputs", "path", "template")
+
+    def __init__(
+        self, path: str, template: str, inputs: Any, make: Callable[[], dict[str, Any]]
+    ) -> None:
+        self.path, self.template, self.inputs = path, template, inputs
+        self._make: Callable[[], dict[str, Any]] | None = make
+        self._context: dict[str, Any] = {}
+
+    @classmethod
+    def given(cls, path: str, template: str, context: dict[str, Any]) -> Page:
+        """A page with its context made already (and no inputs to key it by)."""
+        page = cls(path, template, None, dict)
+        page._make, page._context = None, context
+        return page
+
+    @property
+    def context(self) -> dict[str, Any]:
+        if self._make is not None:
+            self._context, self._make = self._make(), None
+        return self._context
+
+    def __getstate__(self) -> tuple[str, str, dict[str, Any]]:
+        return self.path, self.template, self.context
+
+    def __setstate__(self, state: tuple[str, str, dict[str, Any]]) -> None:
+        self.path, self.template, self._context = state
+        self.inputs, self._make = None, None
 
 
 def _paginate(
@@ -482,12 +526,14 @@ def _list_page(
     """A list page of `chunk`'s intros, with `head` (title, description, feeds) and the
     `extra` context: the last build's object while all of these are equal."""
     inputs = (site.config, template, path, head, chunk, pagination, extra)
-    make = partial(_make_list_page, site, *inputs[1:], parts)
-    return parts.value("list " + path, inputs, make)
+    make = partial(_list_context, *inputs, parts)
+    return parts.value(
+        "list " + path, inputs, partial(Page, urls.page_file(path), template, inputs, make)
+    )
 
 
-def _make_list_page(
-    site: Site,
+def _list_context(
+    config: SiteConfig,
     template: str,
     path: str,
     head: tuple[str, str, tuple[Link, ...]],
@@ -495,11 +541,10 @@ def _make_list_page(
     pagination: dict[str, Any],
     extra: dict[str, Any],
     parts: Earlier,
-) -> Page:
-    page = _list_meta(site, path, *head)
-    entries = [_intro(e, site.config.base_path, parts) for e in chunk]
-    context = {"page": page, **extra, "entries": entries, "pagination": pagination}
-    return Page(urls.page_file(path), template, context)
+) -> dict[str, Any]:
+    page = _list_meta(config, path, *head)
+    entries = [_intro(e, config.base_path, parts) for e in chunk]
+    return {"page": page, **extra, "entries": entries, "pagination": pagination}
 
 
 @dataclass(frozen=True)
@@ -553,18 +598,19 @@ def _post_pages(site: Site, feeds: tuple[Link, ...], parts: Earlier) -> Iterator
         place = places[id(entry)] if group else None
         proof = site.proofs.get(entry.post.source)
         inputs = (site.config, feeds, entry, group, place, proof)
-        make = partial(_post_page, *inputs)
+        path = urls.page_file(entry.post.path)
+        make = partial(Page, path, "post.html", inputs, partial(_post_context, *inputs))
         yield parts.value("post page " + entry.post.source, inputs, make)
 
 
-def _post_page(
+def _post_context(
     config: SiteConfig,
     feeds: tuple[Link, ...],
     entry: RenderedPost,
     group: Group | None,
     place: int | None,
     proof: PostProof | None,
-) -> Page:
+) -> dict[str, Any]:
     post = entry.post
     alternate = urls.markdown_alternate(config, post)
     image = urls.card_image(config, post)
@@ -579,7 +625,7 @@ def _post_page(
         post.updated,
         structured_data(config, entry, image),
     )
-    context = {
+    return {
         "page": page,
         "post": post,
         "content": Content(entry.rendering, proof),
@@ -587,7 +633,6 @@ def _post_page(
         "series_nav": _series_nav(group, place) if group and place is not None else None,
         "code_checked": code_checked(post, config),
     }
-    return Page(urls.page_file(post.path), "post.html", context)
 
 
 @dataclass(frozen=True)
@@ -683,14 +728,21 @@ def _topic_pages(site: Site, feeds: tuple[Link, ...], parts: Earlier) -> Iterato
         extra = {"topic": topic}
         for path, chunk, pagination in _paginate(topic.posts, config.posts_per_page, base):
             yield _list_page(site, "topic.html", path, head, chunk, pagination, parts, extra)
+    inputs = (config, feeds, _counts(site.topics), _counts(site.series))
+    yield Page(
+        urls.page_file(urls.TOPICS), "topics.html", inputs, partial(_topics_context, *inputs)
+    )
+
+
+def _topics_context(
+    config: SiteConfig,
+    feeds: tuple[Link, ...],
+    topic_counts: tuple[Counted, ...],
+    series_counts: tuple[Counted, ...],
+) -> dict[str, Any]:
     about = f"Every topic on {config.title}."
-    page = _list_meta(site, urls.TOPICS, "Topics", about, feeds)
-    context = {
-        "page": page,
-        "topic_counts": _counts(site.topics),
-        "series_counts": _counts(site.series),
-    }
-    yield Page(urls.page_file(urls.TOPICS), "topics.html", context)
+    page = _list_meta(config, urls.TOPICS, "Topics", about, feeds)
+    return {"page": page, "topic_counts": topic_counts, "series_counts": series_counts}
 
 
 @dataclass(frozen=True)
@@ -711,28 +763,49 @@ def _series_pages(site: Site, feeds: tuple[Link, ...], parts: Earlier) -> Iterat
         path = urls.series_folder(group.slug)
         feed_title = f"{site.config.title}: {group.name}"
         own = feeds + feed_links(site, path, feed_title, site.config.feed.series)
-        about = f"Every part of the series {group.name}, in order."
-        page = _list_meta(site, path, group.name, about, own)
-        entries = [_intro(e, site.config.base_path, parts) for e in group.posts]
-        context = {"page": page, "series": group, "entries": entries}
-        yield Page(urls.page_file(path), "series.html", context)
+        inputs = (site.config, path, own, group)
+        make = partial(_series_context, *inputs, parts)
+        yield Page(urls.page_file(path), "series.html", inputs, make)
+
+
+def _series_context(
+    config: SiteConfig, path: str, feeds: tuple[Link, ...], group: Group, parts: Earlier
+) -> dict[str, Any]:
+    about = f"Every part of the series {group.name}, in order."
+    page = _list_meta(config, path, group.name, about, feeds)
+    entries = [_intro(e, config.base_path, parts) for e in group.posts]
+    return {"page": page, "series": group, "entries": entries}
 
 
 def _archive_page(site: Site, feeds: tuple[Link, ...]) -> Page:
+    inputs = (site.config, feeds, site.posts)
+    return Page(
+        urls.page_file(urls.ARCHIVE), "archive.html", inputs, partial(_archive_context, *inputs)
+    )
+
+
+def _archive_context(
+    config: SiteConfig, feeds: tuple[Link, ...], entries: Sequence[RenderedPost]
+) -> dict[str, Any]:
     years: dict[int, list[Post]] = {}
-    for entry in site.posts:
+    for entry in entries:
         years.setdefault(entry.post.date.year, []).append(entry.post)
-    about = f"Every post on {site.config.title}, by year."
-    page = _list_meta(site, urls.ARCHIVE, "Archive", about, feeds)
-    context = {"page": page, "years": list(years.items())}
-    return Page(urls.page_file(urls.ARCHIVE), "archive.html", context)
+    about = f"Every post on {config.title}, by year."
+    page = _list_meta(config, urls.ARCHIVE, "Archive", about, feeds)
+    return {"page": page, "years": list(years.items())}
 
 
 def _not_found_page(site: Site, feeds: tuple[Link, ...]) -> Page:
+    inputs = (site.config, feeds, site.posts[:5])
+    return Page(urls.NOT_FOUND, "404.html", inputs, partial(_not_found_context, *inputs))
+
+
+def _not_found_context(
+    config: SiteConfig, feeds: tuple[Link, ...], entries: Sequence[RenderedPost]
+) -> dict[str, Any]:
     about = "This page does not exist."
-    page = _list_meta(site, urls.NOT_FOUND, "Page not found", about, feeds)
-    context = {"page": page, "recent": [e.post for e in site.posts[:5]]}
-    return Page(urls.NOT_FOUND, "404.html", context)
+    page = _list_meta(config, urls.NOT_FOUND, "Page not found", about, feeds)
+    return {"page": page, "recent": [e.post for e in entries]}
 
 
 def _template_error(
