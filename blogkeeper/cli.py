@@ -280,8 +280,8 @@ def _run_build(args: argparse.Namespace) -> int:
     # garbage: Python's collector would walk them all again and again (0.6 s at 10,000
     # posts) to find next to nothing.
     gc.disable()
-    sweep = Sweep(out)  # the old site the last build set aside, deleted meanwhile
-    staging = Staging(out)
+    staging = Staging(out)  # first: it updates a site the last build set aside
+    sweep = Sweep(out)  # any other one is deleted meanwhile
     try:
         site, paths = build(root, staging, options)
         staging.commit()

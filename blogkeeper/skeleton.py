@@ -69,9 +69,10 @@ def create_site(folder: Path) -> None:
         "templates/README.md": "A template here overrides the built-in one of the same name.\n",
         # A dotfile, so that it keeps the folder without being published.
         "static/.about": "Files in static/ are copied as they are to the site root.\n",
-        # A build stopped by SIGKILL mid-swap can leave `.public.old-*` or `.public.new-*`
-        # beside the output: never commit them.
-        ".gitignore": "/public/\n/.public.old-*/\n/.public.new-*/\n.blogkeeper-cache/\n",
+        # A build keeps the site it replaced beside the output, as `.public.old-*`, for
+        # the next build to update; a killed build can leave `.public.new-*`, a stopped
+        # sweep `.public.gone-*`: never commit them.
+        ".gitignore": "/public/\n/.public.*-*/\n.blogkeeper-cache/\n",
         # Publishing to GitHub Pages from a push: `blogkeeper deploy-files` for other hosts.
         **deploy_files("github"),
     }

@@ -17,6 +17,7 @@ import errno
 import filecmp
 import json
 import os
+import secrets
 import shutil
 import stat
 import subprocess
@@ -85,9 +86,15 @@ def write_site(outputs: Iterable[Output], out: Path) -> None:
 
 class Staging:
     """A new site for the folder `out` (already checked), written file by file into a
-    sibling temporary folder as a build makes it (a `model.Sink`): `commit` swaps it in,
-    `discard` removes it and leaves the old site as it was. A forked child may `put` too.
-    """
+    sibling folder as a build makes it (a `model.Sink`): `commit` swaps it in, `discard`
+    sets it aside and leaves the old site as it was. A forked child may `put` too.
+
+    That folder is the site the last swap set aside, when there is one (`_claim`): it is
+    updated in place, so an unchanged build makes no folder and links no file, where a new
+    folder would take 13,000 folders and 23,000 links at 10,000 posts. Nothing in it is
+    trusted: a file there is kept only when it is the old site's own file (the same
+    inode) and that file is what this build would put there; every other file is
+    removed before its path is written, and at `commit` what this build did not put."""
 
     shared = True
     reusing = True
@@ -95,10 +102,14 @@ class Staging:
     def __init__(self, out: Path):
         out.parent.mkdir(parents=True, exist_ok=True)
         self.out = out
-        self.folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
         self._old = _old_files(out)
+        claimed = _claim(out)
+        self.folder = claimed or Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+        # The set-aside site's entries (all but folders) and folders, not yet put again.
+        self._left, self._folders = _tree(self.folder) if claimed else ({}, {""})
+        self._had = set(self._folders)  # its folders: those this build does not fill go
+        self._put: set[str] = set()  # every path this build put, or reused, or will make
         self._old_keys: dict[str, list[Any]] = {}
-        self._folders = {""}
         self.keys: dict[str, str] = {}  # path -> the key of the output there
         self.name = str(out)
 
@@ -122,26 +133,41 @@ class Staging:
         """Note that the output at `path` has the key `key` (`cache.Cache.key`: a digest
         of everything it is made from); and if the old site's file there was made from
         the same key and has not been touched since (size, mtime and inode as recorded),
-        link it, and answer True: the caller need not make it."""
+        link it (or keep it, when the folder holds it already), and answer True: the
+        caller need not make it. Else the path is cleared for the one who makes it."""
         self.keys[path] = key
-        old, found = self._old_keys.get(path), self._old.get(path)
-        if old is None or found is None or old[0] != key or not urls.inside(path):
+        if not urls.inside(path):
             return False
+        there = self._take(path)
+        old, found = self._old_keys.get(path), self._old.get(path)
         try:
+            if old is None or found is None or old[0] != key:
+                raise FileNotFoundError
             status = found.stat(follow_symlinks=False)
             if [status.st_size, status.st_mtime_ns, status.st_ino] != old[1:]:
-                return False
-            _folder_for(str(self.folder), path, self._folders)
+                raise FileNotFoundError
+            if there is not None and there.inode() == found.inode():
+                return True  # the old site's own file is here already
+            self._clear(there)
+            self._folder_for(path)
             os.link(found.path, os.path.join(self.folder, path))
         except OSError:
+            self._clear(there)
             return False
         return True
 
     def put(self, output: Output) -> None:
         if not urls.inside(output.path):
             return  # never written: the build reports the path (build._checked)
+        there = self._take(output.path)
+        found = self._old.get(output.path)
+        same = there is not None and found is not None and there.inode() == found.inode()
+        if same and found is not None and _unchanged(found, output.data):
+            return  # the old site's own file, with these bytes, is here already
+        self._clear(there)
         try:
-            _place(str(self.folder), output, self._old, self._folders)
+            if self._folder_for(output.path):
+                _place(str(self.folder), output, self._old)
         except OSError as exc:
             _failed(self.out / output.path, exc)
 
@@ -150,10 +176,13 @@ class Staging:
         same bytes, link that one instead (as `put` does)."""
         parts = iter(parts)
         target = os.path.join(self.folder, path)
-        try:
-            written = urls.inside(path) and _new_file(str(self.folder), path, parts, self._folders)
-        except OSError as exc:
-            _failed(self.out / path, exc)
+        written = False
+        if urls.inside(path):
+            self._clear(self._take(path))
+            try:
+                written = self._folder_for(path) and _new_file(target, parts)
+            except OSError as exc:
+                _failed(self.out / path, exc)
         for _ in parts:  # not written (the build reports why): the parts are still taken
             pass
         found = self._old.get(path) if written else None
@@ -168,15 +197,77 @@ class Staging:
             return file.read()
 
     def commit(self) -> None:
-        """Put the new site in place of the old one."""
-        try:
-            _write_new(str(self.folder / MARKER), b"")
-        except OSError as exc:
-            _failed(self.out / MARKER, exc)
+        """Remove what the folder holds that this build did not put, and put the new
+        site in place of the old one."""
+        for path, entry in self._left.items():
+            if path != MARKER:  # an empty file, as this build's would be
+                _remove(entry.path)
+        needed = {""}
+        for path in self._put:
+            while (path := os.path.dirname(path)) not in needed:
+                needed.add(path)
+        for folder in sorted(self._had - needed, key=len, reverse=True):
+            _remove(os.path.join(self.folder, folder))
+        if MARKER not in self._left:
+            try:
+                _write_new(str(self.folder / MARKER), b"")
+            except OSError as exc:
+                _failed(self.out / MARKER, exc)
         _swap(self.folder, self.out)
 
     def discard(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
+        """Set the folder aside, as a swap sets the old site, for a next build to use or
+        to delete."""
+        try:
+            _set_aside(self.folder, self.out)
+        except OSError:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _take(self, path: str) -> os.DirEntry[str] | None:
+        """What the folder holds at `path` from before this build (an entry that is not
+        a folder, which the caller keeps or clears), now this build's to fill. A folder
+        from before there is removed."""
+        self._put.add(path)
+        there = self._left.pop(path, None)
+        if there is None and path in self._had and path in self._folders:
+            self._drop_folder(path)
+        return there
+
+    def _clear(self, there: os.DirEntry[str] | None) -> None:
+        if there is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(there.path)
+
+    def _folder_for(self, path: str) -> bool:
+        """Make the folder the output `path` goes in, unless it is made already; False
+        where a file this build put is in the way (the build reports it). A file from
+        before this build in the way is removed."""
+        folder = os.path.dirname(path)
+        if folder in self._folders:
+            return True
+        above = folder
+        while above:  # a file from before where a folder is needed now
+            self._clear(self._left.pop(above, None))
+            above = os.path.dirname(above)
+        try:
+            os.makedirs(os.path.join(self.folder, folder), exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            return False
+        above = folder
+        while above not in self._folders:
+            self._folders.add(above)
+            above = os.path.dirname(above)
+        return True
+
+    def _drop_folder(self, folder: str) -> None:
+        """Remove a folder from before this build where a file is to go now."""
+        shutil.rmtree(os.path.join(self.folder, folder), ignore_errors=True)
+        inside = folder + "/"
+        for path in [p for p in self._left if p.startswith(inside)]:
+            del self._left[path]
+        for gone in [f for f in self._folders if f == folder or f.startswith(inside)]:
+            self._folders.discard(gone)
+            self._had.discard(gone)
 
 
 def _files_in(record: bytes) -> dict[str, list[Any]]:
@@ -207,17 +298,11 @@ def _old_files(out: Path) -> dict[str, os.DirEntry[str]]:
     return found
 
 
-def _place(
-    staging: str, output: Output, old: dict[str, os.DirEntry[str]], folders: set[str]
-) -> None:
-    """Write `output` under `staging`, or link the old site's file if it holds the same
-    bytes. A path already written, or under a file, is left as it is: the build reports
-    the clash (build._checked, build._nested)."""
+def _place(staging: str, output: Output, old: dict[str, os.DirEntry[str]]) -> None:
+    """Write `output` under `staging` (its folder made), or link the old site's file if
+    it holds the same bytes. A path already written is left as it is: the build reports
+    the clash (build._checked)."""
     target = os.path.join(staging, output.path)
-    try:
-        _folder_for(staging, output.path, folders)
-    except (FileExistsError, NotADirectoryError):
-        return  # a file where this needs a folder: the build reports it
     found = old.get(output.path)
     if found is not None and _unchanged(found, output.data):
         try:  # the same bytes: a hard link keeps the file's mtime, for hosts and rsync
@@ -233,21 +318,10 @@ def _place(
         return
 
 
-def _folder_for(staging: str, path: str, folders: set[str]) -> None:
-    """Make the folder the output `path` goes in under `staging`, unless `folders` (the
-    ones made already) holds it."""
-    folder = os.path.dirname(path)
-    if folder not in folders:
-        os.makedirs(os.path.join(staging, folder), exist_ok=True)
-        folders.add(folder)
-
-
-def _new_file(staging: str, path: str, parts: Iterable[bytes], folders: set[str]) -> bool:
-    """Create the file `path` under `staging` holding `parts`, or False where the build
-    reports a clash."""
-    target = os.path.join(staging, path)
+def _new_file(target: str, parts: Iterable[bytes]) -> bool:
+    """Create the file `target` (its folder made) holding `parts`, or False where the
+    build reports a clash."""
     try:
-        _folder_for(staging, path, folders)
         handle = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except (FileExistsError, NotADirectoryError):
         return False
@@ -257,6 +331,35 @@ def _new_file(staging: str, path: str, parts: Iterable[bytes], folders: set[str]
     finally:
         os.close(handle)
     return True
+
+
+def _tree(folder: Path) -> tuple[dict[str, os.DirEntry[str]], set[str]]:
+    """Every entry under `folder` that is not a folder, by path, and every folder ("" for
+    `folder` itself), reached through no symlink."""
+    entries: dict[str, os.DirEntry[str]] = {}
+    folders = {""}
+    todo = [(str(folder), "")]
+    while todo:
+        where, prefix = todo.pop()
+        with os.scandir(where) as found:
+            for entry in found:
+                if entry.is_dir(follow_symlinks=False):
+                    folders.add(prefix + entry.name)
+                    todo.append((entry.path, prefix + entry.name + "/"))
+                else:
+                    entries[prefix + entry.name] = entry
+    return entries, folders
+
+
+def _remove(path: str) -> None:
+    """Remove the file or folder at `path` (inside a staging folder), if it is there."""
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _unchanged(entry: os.DirEntry[str], data: bytes) -> bool:
@@ -300,17 +403,12 @@ def _write_all(handle: int, data: bytes, path: str) -> None:
 
 
 def _swap(staging: Path, out: Path) -> None:
-    """Put `staging` in place of `out`, and the old `out` aside, for `sweep` to delete."""
+    """Put `staging` in place of `out`, and the old `out` aside (`_set_aside`)."""
     os.chmod(staging, 0o755)
     if not out.exists():
         os.rename(staging, out)
         return
-    retired = Path(tempfile.mkdtemp(prefix=_retired_prefix(out), dir=out.parent))
-    try:
-        os.rename(out, retired / "site")
-    except BaseException:
-        retired.rmdir()
-        raise
+    retired = _set_aside(out, out)
     try:
         os.rename(staging, out)
     except BaseException:
@@ -319,31 +417,72 @@ def _swap(staging: Path, out: Path) -> None:
         raise
 
 
+def _set_aside(folder: Path, out: Path) -> Path:
+    """Move `folder` to `.{out.name}.old-…/site` beside `out`: where the next build into
+    `out` finds it to update (`_claim`), or to delete (`Sweep`). The folder it made."""
+    retired = Path(tempfile.mkdtemp(prefix=_retired_prefix(out), dir=out.parent))
+    try:
+        os.rename(folder, retired / "site")
+    except BaseException:
+        retired.rmdir()
+        raise
+    return retired
+
+
+def _claim(out: Path) -> Path | None:
+    """A site set aside beside `out`, moved to a new staging folder of this build's
+    (a rename: two builds cannot claim one), or None."""
+    for retired in _retired(out):
+        folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+        try:
+            os.rename(os.path.join(retired, "site"), folder)  # onto the empty folder
+        except OSError:
+            folder.rmdir()
+            continue
+        with contextlib.suppress(OSError):
+            os.rmdir(retired)
+        return folder
+    return None
+
+
+def _retired(out: Path, kind: str = "old") -> list[str]:
+    """The folders beside `out` that a swap (or `discard`) named (or `Sweep`, with
+    `kind` "gone"), holding nothing but a site set aside (or nothing at all: a build
+    killed between two renames)."""
+    prefix = f".{out.name}.{kind}-"
+    try:
+        found = [e for e in os.scandir(out.parent) if e.name.startswith(prefix)]
+    except OSError:
+        return []
+    return sorted(e.path for e in found if e.is_dir(follow_symlinks=False) and _only_site(e))
+
+
 def _retired_prefix(out: Path) -> str:
     return f".{out.name}.old-"
 
 
 class Sweep:
-    """The deleting of the old sites that swaps put aside beside an output folder (and a
-    killed build left there), in a child process, on a core the build leaves idle: at
-    10,000 posts the old tree is 13,000 folders, a second to delete. Only a folder named
-    as `_swap` names them and holding nothing but the old site (`site`) is deleted."""
+    """The deleting of the sites set aside beside an output folder that no build claimed
+    (`_claim`): in a child process, on a core the build leaves idle (at 10,000 posts a
+    site is 13,000 folders, a second to delete). Only a folder named as `_set_aside`
+    names them and holding nothing but a site is deleted. Each is renamed first, which
+    fails if a build has claimed it, so no build's staging folder is ever deleted."""
 
     def __init__(self, out: Path) -> None:
-        prefix = _retired_prefix(out)
-        try:
-            found = [e for e in os.scandir(out.parent) if e.name.startswith(prefix)]
-        except OSError:
-            found = []
-        retired = [e.path for e in found if e.is_dir(follow_symlinks=False) and _only_site(e)]
+        gone = _retired(out, "gone")  # a sweep's that was stopped
+        for retired in _retired(out):
+            name = os.path.join(out.parent, f".{out.name}.gone-{secrets.token_hex(6)}")
+            with contextlib.suppress(OSError):
+                os.rename(retired, name)
+                gone.append(name)
         self._child = (
             subprocess.Popen(
-                ["rm", "-rf", "--", *retired],
+                ["rm", "-rf", "--", *gone],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            if retired
+            if gone
             else None
         )
 
@@ -354,6 +493,8 @@ class Sweep:
 
 def _only_site(entry: os.DirEntry[str]) -> bool:
     try:
-        return set(os.listdir(entry.path)) <= {"site"}
+        names = os.listdir(entry.path)
+        site = os.path.join(entry.path, "site")
+        return not names or (names == ["site"] and stat.S_ISDIR(os.lstat(site).st_mode))
     except OSError:
         return False

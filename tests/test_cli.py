@@ -201,6 +201,8 @@ def test_init_ignores_what_a_killed_build_can_leave_beside_the_output(tmp_path: 
     (blog / ".public.old-abc123" / "site" / "index.html").write_text("old")
     (blog / ".public.new-def456").mkdir()
     (blog / ".public.new-def456" / "x.html").write_text("new")
+    (blog / ".public.gone-0a1b2c" / "site").mkdir(parents=True)
+    (blog / ".public.gone-0a1b2c" / "site" / "index.html").write_text("old")
     shown = subprocess.run(
         ["git", "-C", str(blog), "status", "--porcelain", "--untracked-files=all"],
         capture_output=True,

@@ -155,8 +155,10 @@ def _written(root: Path, out: Path) -> dict[str, bytes] | list[str]:
     except BuildError as exc:
         staging.discard()
         return sorted(str(e) for e in exc.errors)
-    files = (p for p in out.rglob("*") if p.is_file() and p.name != MARKER)
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in files}
+    files = {p.relative_to(out) for p in out.rglob("*") if p.is_file()}
+    folders = {p.relative_to(out) for p in out.rglob("*") if p.is_dir()}
+    assert folders == {f for p in files for f in p.parents if f != Path()}  # none empty
+    return {p.as_posix(): (out / p).read_bytes() for p in files if p.name != MARKER}
 
 
 @settings(
