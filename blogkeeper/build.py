@@ -94,7 +94,8 @@ def build(
     try:
         loading = LoadOptions(options.drafts, options.future, options.now)
         try:
-            posts, drafts, scheduled = select_posts(config, loading, session.load)
+            load = session.load if session.remember else None  # else on every core
+            posts, drafts, scheduled = select_posts(config, loading, load)
         finally:
             session.forget_the_rest()
         proofs = checkcode.proofs(config, posts, root)  # check-code's record: read, never written

@@ -70,6 +70,7 @@ class Session:
     step's values (`model.Earlier`): no build would read them."""
 
     def __init__(self, remember: bool = True) -> None:
+        self.remember = remember
         self.config: SiteConfig | None = None
         self.posts: dict[str, Loaded] = {}  # by file path (a `Path` hashes and compares slowly)
         self.renderings: dict[str, tuple[Rendering, int]] = {}  # key -> rendering, its size

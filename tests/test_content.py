@@ -845,3 +845,31 @@ def test_bad_extra_points_at_its_line(make_site: MakeSite, value: str, message: 
     result = quick_build(root)
     assert result.code == 1
     assert "posts/a.md:4:" in result.err and message in result.err, result.err
+
+
+# --- loading on every core --------------------------------------------------------------
+
+
+def test_posts_loaded_by_children_are_those_loaded_here(
+    make_site: MakeSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from blogkeeper import content
+
+    files = {f"posts/p{n}.md": post(f"Post {n}", f"2026-01-{n + 1:02d}", BODY) for n in range(7)}
+    root = make_site(files)
+    config = load_config(root)
+    here = content.select_posts(config, LoadOptions(), content.load_post)
+    monkeypatch.setattr(content, "POSTS_PER_CHILD", 2)
+    monkeypatch.setenv("BLOGKEEPER_WORKERS", "3")
+    shared = content.select_posts(config, LoadOptions())
+    assert shared == here and len(here[0]) >= 7
+    # A post with an error in each child's share: every error is reported, in file order.
+    (root / "posts" / "p1.md").write_text("---\ntitle: [unclosed\n---\nBody\n")
+    (root / "posts" / "p6.md").write_text("---\ndate: 2026-01-01\n---\nNo title\n")
+    with pytest.raises(BuildError) as one:
+        content.select_posts(config, LoadOptions(), content.load_post)
+    with pytest.raises(BuildError) as many:
+        content.select_posts(config, LoadOptions())
+    assert [str(e) for e in many.value.errors] == [str(e) for e in one.value.errors]
+    assert any("p1.md" in str(e) for e in one.value.errors)
+    assert any("p6.md" in str(e) for e in one.value.errors)
