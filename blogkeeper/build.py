@@ -156,7 +156,7 @@ def build(
     return site, paths
 
 
-# The code whose answer a link check's entry holds.
+# The code whose answers the link check's record holds.
 LINKS_CODE = ("blogkeeper", "lxml")
 
 
@@ -169,34 +169,62 @@ def _broken_links(
     held: dict[str, bytes],
     memo: dict[int, tuple[object, bytes]],
 ) -> list[ContentError]:
-    """`links.check_links`; for a sink that keeps outputs by key, through the cache,
-    under a key of all the check reads: the site's URL, every post and its rendering, the
-    output paths, and each HTML page's key (or bytes, for those the build holds). A page
-    without either (one `fingerprint` could not key) means no key: the check runs."""
-    check = partial(links.check_links, site, paths, sink.read, session.links)
+    """`links.check_links`; for a sink that keeps outputs by key, each post's problems
+    are those the last build into the same folder recorded for it (in the cache) when
+    all they depend on is the same: the site's URL, the post and its rendering, the set
+    of output paths, and the key (or bytes, for the pages the build holds) of each page
+    its links look for an id in. Only the other posts are checked."""
     if not sink.reusing:
-        return check()
-    pages = []
-    for path in sorted(paths):
-        if path.endswith(urls.HTML):
-            known = sink.keys.get(path) or (path in held and digest(held[path]))
-            if not known:
-                return check()
-            pages += [path, known]
-    try:
-        given = fingerprint((site.config.url, site.posts), memo)
-    except Unkeyable:
-        return check()
-    key = Cache.key("links", LINKS_CODE, given, *sorted(paths), *pages)
-    data = cache.get(key)
-    if data is not None:
+        return links.check_links(site, paths, sink.read, session.links)
+    check = links.Check(site, paths, sink.read)
+    where = Cache.key("links", LINKS_CODE, sink.name)
+    files = digest(*sorted(paths))
+    data = cache.get(where)
+    before = _recorded_links(data, files)
+    now: dict[str, list[Any]] = {}
+    errors: list[ContentError] = []
+    for entry in site.posts:
+        if not entry.rendering.links:
+            continue
         try:
-            return [ContentError(*error) for error in json.loads(data)]
-        except (ValueError, TypeError):
-            pass
-    found = check()
-    cache.put(key, json.dumps([[e.path, e.line, e.message, e.hint] for e in found]).encode())
-    return found
+            given = fingerprint((site.config.url, entry), memo).hex()
+        except Unkeyable:
+            given = None
+        old = before.get(entry.post.source)
+        if given and old and old[0] == given and _page_keys(old[1], sink, held) == old[2]:
+            found = [ContentError(*error) for error in old[3]]
+        else:
+            targets = list(check.targets(entry))
+            found = check.problems(entry)
+            keys = _page_keys(targets, sink, held)
+            if given and None not in keys:
+                shown = [[e.path, e.line, e.message, e.hint] for e in found]
+                old = [given, targets, keys, shown]
+            else:
+                old = None
+        if old:
+            now[entry.post.source] = old
+        errors += found
+    record = json.dumps({"files": files, "posts": now}).encode()
+    if record != data:
+        cache.put(where, record)
+    return errors
+
+
+def _page_keys(paths: list[str], sink: Sink, held: dict[str, bytes]) -> list[str | None]:
+    """The key of each page at `paths`: the key it was made from, or the digest of the
+    bytes the build holds; None for one with neither."""
+    return [sink.keys.get(path) or (digest(held[path]) if path in held else None) for path in paths]
+
+
+def _recorded_links(data: bytes | None, files: str) -> dict[str, list[Any]]:
+    """Each post's entry in a link check's record, if it was made with these output
+    paths (`files`, their digest); nothing if it cannot be read."""
+    try:
+        record = json.loads(data) if data else {}
+        return record["posts"] if record.get("files") == files else {}
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return {}
 
 
 def render_posts(

@@ -154,35 +154,54 @@ def check_links(
     the set of output paths, and the bytes and post of each page its links look for an id
     in (the pages are found again only when the rest differs)."""
     earlier = earlier or Earlier()
-    site_url = site.config.url
     # The last build's set when equal: each post's comparison below then takes no time.
     files = earlier.value("output paths", paths, lambda: paths)
-    ids: dict[str, tuple[frozenset[str], bool]] = {}  # the pages' ids found, by path
-    own = {urls.page_file(e.post.path): e for e in site.posts}
-    elsewhere: dict[str, bool] = {}
+    check = Check(site, files, read)
     errors: list[ContentError] = []
     for entry in site.posts:
         if not entry.rendering.links:
             continue
         if not earlier.remember:  # no key to make: each page is read once, if at all
-            errors += _post_problems(site_url, entry, files, read, own, ids, elsewhere)
+            errors += check.problems(entry)
             continue
-        given = (site_url, entry.post, entry.rendering.links, files)
+        given = (check.site_url, entry.post, entry.rendering.links, files)
         targets = earlier.value(
-            "targets " + entry.post.source,
-            given,
-            functools.partial(_targets, site_url, entry, files, elsewhere),
+            "targets " + entry.post.source, given, functools.partial(check.targets, entry)
         )
-        pages = tuple((path, read(path), own.get(path)) for path in targets)
+        pages = tuple((path, read(path), check.own.get(path)) for path in targets)
         found = dict(zip(targets, (data for _, data, _ in pages), strict=True))
         errors += earlier.value(
             "links " + entry.post.source,
             (given, pages),
-            functools.partial(
-                _post_problems, site_url, entry, files, found.__getitem__, own, ids, elsewhere
-            ),
+            functools.partial(check.problems, entry, found.__getitem__),
         )
     return errors
+
+
+class Check:
+    """The link check of a site of the output `paths`, one post at a time; `read` gives
+    the bytes of the output at a path. What one post's check finds (a page's ids, whether
+    a URL names another site) is kept for the next."""
+
+    def __init__(self, site: Site, paths: frozenset[str], read: Callable[[str], bytes]) -> None:
+        self.site_url = site.config.url
+        self.files = paths
+        self.read = read
+        self.own = {urls.page_file(e.post.path): e for e in site.posts}
+        self.ids: dict[str, tuple[frozenset[str], bool]] = {}  # the pages' ids found, by path
+        self.elsewhere: dict[str, bool] = {}
+
+    def targets(self, entry: RenderedPost) -> tuple[str, ...]:
+        """The output paths of the pages in which `entry`'s links look for an id."""
+        return _targets(self.site_url, entry, self.files, self.elsewhere)
+
+    def problems(
+        self, entry: RenderedPost, read: Callable[[str], bytes] | None = None
+    ) -> list[ContentError]:
+        """A problem naming each line of `entry`'s post whose link does not resolve."""
+        return _post_problems(
+            self.site_url, entry, self.files, read or self.read, self.own, self.ids, self.elsewhere
+        )
 
 
 def _resolved(

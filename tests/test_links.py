@@ -148,6 +148,38 @@ def test_a_kept_link_check_sees_an_id_a_template_no_longer_writes(
     assert quick_build(root, "--out", out).code == 0
 
 
+def test_each_post_s_kept_link_check_runs_again_when_what_it_reads_changes(
+    make_site: MakeSite, tmp_path: Path
+) -> None:
+    """A post's problems are kept (in the cache, per output folder) while its post, the
+    output paths and the pages its links look into are the same."""
+    section = "## {}\n\nText.\n"
+    root = make_site(
+        {
+            "posts/a.md": post("A", "2026-01-01", "See [B's part](/2026/01/b/#part).\n"),
+            "posts/b.md": post("B", "2026-01-02", section.format("Part")),
+            "posts/c.md": post("C", "2026-01-03", "A [missing page](/nowhere/).\n"),
+            "blog.toml": BLOG_TOML + '\n[build]\nbroken_links = "warn"\n',
+        }
+    )
+    out = tmp_path / "out"
+    first = quick_build(root, "--out", out)
+    missing = "posts/c.md:5: warning: link to `/nowhere/`: no such page or file in the site"
+    assert first.code == 0 and missing in first.err and "a.md" not in first.err
+    again = quick_build(root, "--out", out)  # every post's answer from the record
+    assert again.code == 0 and again.err == first.err
+    (root / "posts/b.md").write_text(post("B", "2026-01-02", section.format("Other")))
+    edited = quick_build(root, "--out", out)  # b's page changed: a is checked again
+    assert (
+        "posts/a.md:5: warning: link to `/2026/01/b/#part`: no element with id `part`" in edited.err
+    )
+    assert missing in edited.err
+    (root / "posts/nowhere.md").write_text(post("Nowhere", "2026-01-04", slug="nowhere"))
+    (root / "posts/c.md").write_text(post("C", "2026-01-03", "A [page](/2026/01/nowhere/).\n"))
+    fixed = quick_build(root, "--out", out)
+    assert "c.md" not in fixed.err and "posts/a.md:5:" in fixed.err
+
+
 MALFORMED = """\
 Intro.
 
