@@ -118,7 +118,9 @@ def build(
         if sink.reusing:
             sink.recall(cache.get(record))
         memo: dict[int, tuple[object, bytes]] = {}  # fingerprints, for outputs' keys
-        page_paths, session.pages = pages.make_pages(site, sink, session.pages, memo)
+        page_paths, session.pages = pages.make_pages(
+            site, sink, session.pages, memo, session.remember
+        )
         session.counts.pages_rendered = session.pages.rendered if session.pages else 0
         generated = [
             o

@@ -170,6 +170,7 @@ def make_pages(
     sink: Sink,
     previous: PagesMade | None = None,
     memo: dict[int, tuple[object, bytes]] | None = None,
+    remember: bool = True,
 ) -> tuple[list[str], PagesMade | None]:
     """Every HTML page of the site, put into `sink`: their paths, and the record of them
     (none when forked children put the pages into a folder: their bytes never come
@@ -181,9 +182,11 @@ def make_pages(
     which are the bytes rendering it again would give (the templates are pure functions
     of what they see). A change to blog.toml or to any file in templates/ renders all.
     A sink that keeps files by key (`reuse`) keeps each page whose key is the last
-    build's (`_not_kept`); `memo` keeps the fingerprints made for the keys.
+    build's (`_not_kept`); `memo` keeps the fingerprints made for the keys. With
+    `remember` False (no build follows), no context is kept for one, nor made before it
+    is read.
     """
-    parts = previous.parts.next() if previous else Earlier()
+    parts = previous.parts.next() if previous else Earlier(remember=remember)
     pages = _pages(site, parts)
     paths = [page.path for page in pages]
     templates = _site_templates(site.config)
