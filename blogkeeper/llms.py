@@ -70,9 +70,12 @@ def render_llms(
 
     def twins() -> Iterator[bytes]:
         for number, entry in enumerate(ordered):
+            if kept and kept[number]:  # the sink holds it: its bytes are read, not made
+                yield sink.read(twin_path(entry.post))
+                continue
             inputs = (config, entry, site.proofs.get(entry.post.source))
             data = earlier.value("twin " + entry.post.source, inputs, partial(_twin_bytes, *inputs))
-            if config.llms.twins and not (kept and kept[number]):
+            if config.llms.twins:
                 sink.put(Output(twin_path(entry.post), data))
             yield data
 
