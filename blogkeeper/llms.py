@@ -59,7 +59,9 @@ def render_llms(
     memo = {} if memo is None else memo
     sections = plan_sections(site, {*generated, *(o.path for o in static)})
     ordered = _full_order(site, sections)
-    sink.put(Output(LLMS_TXT, llms_txt(site, sections, earlier).encode()))
+    key = _index_key(site, sections, memo) if sink.reusing else None
+    if not (key and sink.reuse(LLMS_TXT, key)):
+        sink.put(Output(LLMS_TXT, llms_txt(site, sections, earlier).encode()))
     made = [LLMS_TXT]
     wanted = config.llms.full or config.llms.twins
     keys = _twin_keys(site, ordered, memo) if wanted and sink.reusing else None
@@ -104,6 +106,17 @@ def render_llms(
 
 # The code a twin's bytes come from.
 CODE = ("blogkeeper",)
+
+
+def _index_key(
+    site: Site, sections: list[Section], memo: dict[int, tuple[object, bytes]]
+) -> str | None:
+    """llms.txt's key: its code and all `llms_txt` reads; None when it cannot be keyed."""
+    try:
+        given = fingerprint((site.config, sections, site.posts, site.proofs), memo)
+    except Unkeyable:
+        return None
+    return Cache.key("llms.txt", CODE, given)
 
 
 def _twin_keys(
