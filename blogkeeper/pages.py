@@ -336,7 +336,7 @@ def _render_pages(
     for page in pages:
         try:
             template = env.get_template(page.template)
-            data = template.render(_as_seen(page.context)).encode("utf-8")
+            data = template.render(_as_seen(page.context_once())).encode("utf-8")
         except Exception as exc:  # also what a filter or method raises on a bad value
             errors.append(_template_error(site, page.template, exc, limits))
             if isinstance(exc, (PagesOverran, MemoryError)):
@@ -480,6 +480,12 @@ class Page:
         if self._make is not None:
             self._context, self._make = self._make(), None
         return self._context
+
+    def context_once(self) -> dict[str, Any]:
+        """The context, for its last reader (the child that renders the page): made, if
+        it is not yet, and not kept, so that a child's memory does not grow with every
+        page it renders."""
+        return self._context if self._make is None else self._make()
 
     def __getstate__(self) -> tuple[str, str, dict[str, Any]]:
         return self.path, self.template, self.context
