@@ -91,11 +91,12 @@ def build(
     config = session.start(load_config(root))
     cache = Cache.for_site(root, options.cache)
     record = Cache.key("output record", (), sink.name)  # what `sink.reuse` goes by
+    memo: dict[int, tuple[object, bytes]] = {}  # fingerprints, for outputs' keys
     try:
         loading = LoadOptions(options.drafts, options.future, options.now)
         try:
             load = session.load if session.remember else None  # else on every core
-            posts, drafts, scheduled = select_posts(config, loading, load)
+            posts, drafts, scheduled = select_posts(config, loading, load, memo)
         finally:
             session.forget_the_rest()
         proofs = checkcode.proofs(config, posts, root)  # check-code's record: read, never written
@@ -117,7 +118,6 @@ def build(
         overridden = {o.path for o in static}
         if sink.reusing:
             sink.recall(cache.get(record))
-        memo: dict[int, tuple[object, bytes]] = {}  # fingerprints, for outputs' keys
         page_paths, session.pages = pages.make_pages(
             site, sink, session.pages, memo, session.remember
         )

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from blogkeeper import deadline, urls
+from blogkeeper.cache import fingerprint
 from blogkeeper.config import CONTROL, CONTROL_HINT, SiteConfig, image_problem, nested_strings
 from blogkeeper.errors import BuildError, ContentError, did_you_mean
 from blogkeeper.fences import find_fold
@@ -80,16 +81,20 @@ def load_posts(config: SiteConfig, options: LoadOptions) -> list[Post]:
 
 
 def select_posts(
-    config: SiteConfig, options: LoadOptions, load: Callable[[SiteConfig, Path], Post] | None = None
+    config: SiteConfig,
+    options: LoadOptions,
+    load: Callable[[SiteConfig, Path], Post] | None = None,
+    memo: dict[int, tuple[object, bytes]] | None = None,
 ) -> tuple[list[Post], int, int]:
     """Every publishable post under posts/, newest first, and how many drafts and how
     many future-dated posts were left out; raises `BuildError` with every error. Each
     file is read by `load` (a preview's, which keeps unchanged posts), else by
-    `load_post`, on every core for a big site (`_load_shared`)."""
+    `load_post`, on every core for a big site (`_load_shared`), where each post's
+    `cache.fingerprint` is made too, for `memo`."""
     posts: list[Post] = []
     paths, errors = find_post_files(config.root)
     if load is None:
-        loaded = _load_shared(config, paths)
+        loaded = _load_shared(config, paths, {} if memo is None else memo)
     else:
         loaded = [_loaded(load, config, path) for path in paths]
     for post in loaded:
@@ -117,20 +122,28 @@ def select_posts(
 POSTS_PER_CHILD = 500
 
 
-def _load_shared(config: SiteConfig, paths: list[Path]) -> list[Post | list[ContentError]]:
+def _load_shared(
+    config: SiteConfig, paths: list[Path], memo: dict[int, tuple[object, bytes]]
+) -> list[Post | list[ContentError]]:
     """`_load_some(config, paths)`, shared out among forked children, one run of paths
     each, when there are enough posts: reading and parsing 10,000 posts takes 1.5 s on
-    one core, and the parent then only receives them (Posts are plain data)."""
+    one core, and the parent then only receives them (Posts are plain data). The
+    children fingerprint them too, for `memo` (the same function of the same value)."""
     shares = min(deadline.pool_size(), len(paths) // POSTS_PER_CHILD)
     if shares < 2 or not deadline.child_inherits():
         return _load_some(config, paths)
     size = -(-len(paths) // shares)
     calls = [(config, paths[i : i + size]) for i in range(0, len(paths), size)]
     try:
-        made = deadline.call_in_children(LOAD_SECONDS, LOAD_MEMORY, _load_some, calls)
+        made = deadline.call_in_children(LOAD_SECONDS, LOAD_MEMORY, _load_fingerprinted, calls)
     except (deadline.ChildDied, deadline.Overrun):  # killed from outside, say: load here
         return _load_some(config, paths)
-    return [post for share in made for post in share]
+    loaded = []
+    for post, given in (found for share in made for found in share):
+        if given is not None:
+            memo[id(post)] = (post, given)
+        loaded.append(post)
+    return loaded
 
 
 # How long, and with how much memory more than its parent, a child may load posts.
@@ -140,6 +153,14 @@ LOAD_MEMORY = 8 << 30
 
 def _load_some(config: SiteConfig, paths: list[Path]) -> list[Post | list[ContentError]]:
     return [_loaded(load_post, config, path) for path in paths]
+
+
+def _load_fingerprinted(
+    config: SiteConfig, paths: list[Path]
+) -> list[tuple[Post | list[ContentError], bytes | None]]:
+    """Each post with its fingerprint (none for errors)."""
+    loaded = _load_some(config, paths)
+    return [(p, fingerprint(p, {}) if isinstance(p, Post) else None) for p in loaded]
 
 
 def _loaded(

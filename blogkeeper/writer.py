@@ -110,6 +110,7 @@ class Staging:
         self._had = set(self._folders)  # its folders: those this build does not fill go
         self._put: set[str] = set()  # every path this build put, or reused, or will make
         self._old_keys: dict[str, list[Any]] = {}
+        self._reused: dict[str, list[Any]] = {}  # path -> the size, mtime, inode it had
         self.keys: dict[str, str] = {}  # path -> the key of the output there
         self.name = str(out)
 
@@ -122,6 +123,9 @@ class Staging:
         for the next build's `recall`."""
         files = {}
         for path, key in sorted(self.keys.items()):
+            if path in self._reused:  # the old site's file: as that build recorded it
+                files[path] = [key, *self._reused[path]]
+                continue
             try:
                 status = os.stat(os.path.join(self.folder, path), follow_symlinks=False)
             except OSError:
@@ -146,14 +150,14 @@ class Staging:
             status = found.stat(follow_symlinks=False)
             if [status.st_size, status.st_mtime_ns, status.st_ino] != old[1:]:
                 raise FileNotFoundError
-            if there is not None and there.inode() == found.inode():
-                return True  # the old site's own file is here already
-            self._clear(there)
-            self._folder_for(path)
-            os.link(found.path, os.path.join(self.folder, path))
+            if there is None or there.inode() != found.inode():  # else it is here already
+                self._clear(there)
+                self._folder_for(path)
+                os.link(found.path, os.path.join(self.folder, path))
         except OSError:
             self._clear(there)
             return False
+        self._reused[path] = old[1:]
         return True
 
     def put(self, output: Output) -> None:

@@ -115,6 +115,16 @@ def now() -> dt.datetime:
     return dt.datetime.fromisoformat(NOW)
 
 
+def beside(out: Path) -> list[str]:
+    """What the folder holding `out` holds, a site set aside (for the next build to
+    update or delete) named "set aside": a build leaves no staging folder behind."""
+    names = []
+    for path in out.parent.iterdir():
+        aside = path.name.startswith(f".{out.name}.old-") and [p.name for p in path.iterdir()]
+        names.append("set aside" if aside == ["site"] else path.name)
+    return sorted(names)
+
+
 def snapshot(folder: Path) -> dict[str, bytes]:
     """Every file under `folder` with its bytes, for before/after comparisons."""
     return {

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import NOW, Result, post, quick_build, snapshot
+from conftest import NOW, Result, beside, post, quick_build, snapshot
 
 from blogkeeper.errors import BuildError
 from blogkeeper.writer import MARKER, check_output_dir, write_site
@@ -329,13 +329,3 @@ def test_a_failed_swap_keeps_the_old_site_and_leaves_no_staging_folder(
     monkeypatch.undo()
     assert snapshot(out) == before
     assert beside(out) in (["out"], ["out", "set aside"])  # a swap's first rename failed, or not
-
-
-def beside(out: Path) -> list[str]:
-    """What the folder holding `out` holds, a site set aside (for the next build to
-    update or delete) named "set aside": a build leaves no staging folder behind."""
-    names = []
-    for path in out.parent.iterdir():
-        aside = path.name.startswith(f".{out.name}.old-") and [p.name for p in path.iterdir()]
-        names.append("set aside" if aside == ["site"] else path.name)
-    return sorted(names)
