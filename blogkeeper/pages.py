@@ -223,8 +223,9 @@ def _not_kept(
 ) -> list[Page]:
     """The `pages` that `sink` does not hold already from an earlier build, by each
     page's key: a digest of the code, blog.toml, the site's templates, the inputs its
-    context is made from, and the globals its template reads. A page with something
-    `fingerprint` cannot key among these is rendered."""
+    context is made from (of those it is `passed`, the ones its template reads), and the
+    globals its template reads. A page with something `fingerprint` cannot key among
+    these is rendered."""
     env = environment(site)
     common = fingerprint((site.config, templates), memo)
     globals_read: dict[str, bytes | None] = {}  # template name -> the globals it reads
@@ -235,7 +236,9 @@ def _not_kept(
             seen = {name: values[name] for name in sorted(names) if name in values}
             globals_read[page.template] = _keyed(seen, memo)
         seen_key = globals_read[page.template]
-        given = _keyed((page.template, page.inputs), memo)
+        names = reads[page.template]
+        passed = {k: v for k, v in page.passed.items() if k in names or EVERY_NAME in names}
+        given = _keyed((page.template, page.inputs, passed), memo)
         if seen_key is None or given is None:
             left.append(page)
             continue
@@ -456,15 +459,24 @@ class Page:
     (`context`). The context is made by `make` when it is first read, from `inputs`:
     everything it is made from, besides the code. A page's key is read from its inputs,
     not its context (`_not_kept`), so a page the old site holds is never made at all.
+    `passed` holds inputs the context holds as they are, by name: the key holds one only
+    if the template reads that name (a topic page that does not read `topic` is not made
+    again when another page of the topic changes).
     A build that remembers its values (a preview's) makes each context at once: a `make`
     can hold that build's `Earlier`, which holds the build before it, and so on."""
 
-    __slots__ = ("_context", "_make", "inputs", "path", "template")
+    __slots__ = ("_context", "_make", "inputs", "passed", "path", "template")
 
     def __init__(
-        self, path: str, template: str, inputs: Any, make: Callable[[], dict[str, Any]]
+        self,
+        path: str,
+        template: str,
+        inputs: Any,
+        make: Callable[[], dict[str, Any]],
+        passed: dict[str, Any] | None = None,
     ) -> None:
         self.path, self.template, self.inputs = path, template, inputs
+        self.passed = passed or {}
         self._make: Callable[[], dict[str, Any]] | None = make
         self._context: dict[str, Any] = {}
 
@@ -534,11 +546,10 @@ def _list_page(
 ) -> Page:
     """A list page of `chunk`'s intros, with `head` (title, description, feeds) and the
     `extra` context: the last build's object while all of these are equal."""
-    inputs = (site.config, template, path, head, chunk, pagination, extra)
-    make = partial(_list_context, *inputs, parts)
-    return parts.value(
-        "list " + path, inputs, partial(Page, urls.page_file(path), template, inputs, make)
-    )
+    inputs = (site.config, template, path, head, chunk, pagination)
+    make = partial(_list_context, *inputs, extra, parts)
+    page = partial(Page, urls.page_file(path), template, inputs, make, extra)
+    return parts.value("list " + path, (*inputs, extra), page)
 
 
 def _list_context(

@@ -693,3 +693,38 @@ def test_a_share_that_never_ends_stops_the_build(
     assert result.code == 1
     assert "the pages took longer than 1 s to render; stopped" in result.err
     assert not (root / "out").exists()
+
+
+def test_an_edit_makes_again_only_the_topic_page_that_lists_the_post(
+    make_site: MakeSite, tmp_path: Path
+) -> None:
+    """The built-in topic.html does not read `topic`: the other pages of the topic are
+    kept (their files are the old site's), a template that reads it makes them all."""
+    files = {f"posts/p{n}.md": post(f"P{n}", f"2026-01-{n + 1:02d}", tags="[AI]") for n in range(5)}
+    files["blog.toml"] = f'title = "T"\nurl = "{SITE_URL}"\nposts_per_page = 2\n'
+    root = make_site(files)
+    out = tmp_path / "out"
+
+    def inodes() -> dict[str, int]:
+        return {
+            p: (out / "topics/ai" / p).stat().st_ino for p in ("index.html", "page/3/index.html")
+        }
+
+    assert quick_build(root, "--out", out).code == 0
+    before = inodes()
+    (root / "posts/p4.md").write_text(post("P4 edited", "2026-01-05", tags="[AI]"))
+    assert quick_build(root, "--out", out).code == 0
+    after = inodes()  # p4, the newest, is on the first page only
+    assert after["index.html"] != before["index.html"]
+    assert after["page/3/index.html"] == before["page/3/index.html"]
+    topic = (REPO / "blogkeeper/templates/topic.html").read_text()
+    (root / "templates").mkdir(exist_ok=True)
+    newest = "{{ topic.posts[0].post.title }}"
+    (root / "templates/topic.html").write_text(topic.replace("</h1>", "</h1>" + newest))
+    assert quick_build(root, "--out", out).code == 0
+    before = inodes()
+    (root / "posts/p4.md").write_text(post("P4 edited again", "2026-01-05", tags="[AI]"))
+    assert quick_build(root, "--out", out).code == 0
+    assert inodes() != before
+    for page in ("index.html", "page/3/index.html"):  # each shows the newest title
+        assert "P4 edited again" in (out / "topics/ai" / page).read_text()
