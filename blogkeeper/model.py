@@ -265,9 +265,11 @@ class Sink(Protocol):
 
     def read(self, path: str) -> bytes: ...
 
-    def reuse(self, path: str, key: str) -> bool:
+    def reuse(self, path: str, key: str | None) -> bool:
         """Whether the sink has the output at `path` whose key is `key` already, from an
-        earlier build (then it holds it, and it need not be made); the key is noted."""
+        earlier build (then it holds it, and it need not be made); the key is noted. With
+        no key (what it is made from cannot be keyed), False: the output is to be made.
+        Every output a forked child puts must have been asked for here first."""
 
     # What `reuse` goes by: `record` says what the keys noted are of, and `recall` takes
     # an earlier build's record of the same sink (`name`), kept in the cache.
@@ -291,7 +293,7 @@ class Kept:
         self.files: dict[str, bytes] = {}
         self.keys: dict[str, str] = {}  # none: it reuses nothing
 
-    def reuse(self, path: str, key: str) -> bool:
+    def reuse(self, path: str, key: str | None) -> bool:
         return False
 
     def record(self) -> bytes:

@@ -239,10 +239,10 @@ def _not_kept(
         names = reads[page.template]
         passed = {k: v for k, v in page.passed.items() if k in names or EVERY_NAME in names}
         given = _keyed((page.template, page.inputs, passed), memo)
-        if seen_key is None or given is None:
-            left.append(page)
-            continue
-        if not sink.reuse(page.path, Cache.key("page", PAGE_CODE, common, given, seen_key)):
+        key = None
+        if seen_key is not None and given is not None:
+            key = Cache.key("page", PAGE_CODE, common, given, seen_key)
+        if not sink.reuse(page.path, key):  # with no key, only the path is cleared
             left.append(page)
     return left
 

@@ -133,19 +133,21 @@ class Staging:
             files[path] = [key, status.st_size, status.st_mtime_ns, status.st_ino]
         return json.dumps({"files": files}).encode()
 
-    def reuse(self, path: str, key: str) -> bool:
+    def reuse(self, path: str, key: str | None) -> bool:
         """Note that the output at `path` has the key `key` (`cache.Cache.key`: a digest
         of everything it is made from); and if the old site's file there was made from
         the same key and has not been touched since (size, mtime and inode as recorded),
         link it (or keep it, when the folder holds it already), and answer True: the
-        caller need not make it. Else the path is cleared for the one who makes it."""
-        self.keys[path] = key
+        caller need not make it. Else (and always with no key) the path is cleared for
+        the one who makes it: a forked child's `put` of it then reaches this process."""
+        if key is not None:
+            self.keys[path] = key
         if not urls.inside(path):
             return False
         there = self._take(path)
         old, found = self._old_keys.get(path), self._old.get(path)
         try:
-            if old is None or found is None or old[0] != key:
+            if key is None or old is None or found is None or old[0] != key:
                 raise FileNotFoundError
             status = found.stat(follow_symlinks=False)
             if [status.st_size, status.st_mtime_ns, status.st_ino] != old[1:]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import os
 import resource
@@ -186,6 +187,30 @@ def test_a_build_updates_the_site_set_aside_and_trusts_nothing_in_it(
     assert snapshot(out) == snapshot(fresh)
     folders = {p.relative_to(out) for p in out.rglob("*") if p.is_dir()}
     assert folders == {p.relative_to(fresh) for p in fresh.rglob("*") if p.is_dir()}
+
+
+def test_a_page_with_no_key_is_written_into_the_site_set_aside(
+    site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page whose inputs cannot be keyed is rendered by a forked child into the folder
+    being updated: the commit must not take it for a file left from before."""
+    from blogkeeper import build, pages
+    from blogkeeper.model import BuildOptions
+    from blogkeeper.writer import Staging
+
+    out = tmp_path / "out"
+    for _ in range(2):  # the second build sets the first one's site aside
+        assert quick_build(site, "--out", out).code == 0
+    real = pages._keyed
+    monkeypatch.setattr(pages, "_keyed", lambda v, m: None if "post.html" in v else real(v, m))
+    staging = Staging(out)  # claims the site set aside
+    build.build(site, staging, BuildOptions(now=dt.datetime.fromisoformat(NOW)))
+    staging.commit()
+    monkeypatch.undo()
+    fresh = tmp_path / "fresh"
+    assert quick_build(site, "--out", fresh).code == 0
+    assert snapshot(out) == snapshot(fresh)
+    assert (out / "2026/01/a/index.html").is_file()
 
 
 def test_unchanged_files_keep_their_mtime(site: Path, tmp_path: Path) -> None:
