@@ -122,14 +122,18 @@ def build(
             site, sink, session.pages, memo, session.remember
         )
         session.counts.pages_rendered = session.pages.rendered if session.pages else 0
+        kept = partial(_kept, sink, memo, "feed", FEED_CODE) if sink.reusing else None
+        feed_files, feed_paths = feeds.render_feeds(site, session.feeds, kept)
         generated = [
             o
-            for o in [*pages.fixed_files(site), *feeds.render_feeds(site, session.feeds)]
+            for o in [*pages.fixed_files(site), *feed_files]
             if o.path not in overridden or not o.path.startswith(urls.ASSETS)
         ]
         for output in generated:
             sink.put(output)
+        made_feeds = {o.path for o in feed_files}
         named = [*page_paths, *(o.path for o in generated)]
+        named += [path for path in feed_paths if path not in made_feeds]  # kept
         made, static, llms_warnings = llms.render_llms(
             site, named, static, sink, session.llms, memo
         )
@@ -156,6 +160,27 @@ def build(
     finally:
         cache.finish()
     return site, paths
+
+
+# The code a feed's files come from.
+FEED_CODE = ("blogkeeper", "feedgen", "lxml")
+
+
+def _kept(
+    sink: Sink,
+    memo: dict[int, tuple[object, bytes]],
+    step: str,
+    code: tuple[str, ...],
+    path: str,
+    inputs: object,
+) -> bool:
+    """`sink.reuse` of the output at `path` under the key of `step` run by `code` on
+    `inputs` (none when `fingerprint` cannot key them)."""
+    try:
+        given = fingerprint(inputs, memo)
+    except Unkeyable:
+        return sink.reuse(path, None)
+    return sink.reuse(path, Cache.key(step, code, given, path))
 
 
 # The code whose answers the link check's record holds.

@@ -5,7 +5,8 @@ RSS and Atom are built with feedgen, JSON Feed with the json module; every forma
 the same items, from one `FeedSpec`. Every value that goes into a feed is made safe for
 XML first (the characters XML 1.0 forbids are dropped), and every URL inside item content is made
 absolute (`feed_html`, on lxml's parse of the post's HTML), so no post can break a feed or
-a reader. Pure: a `Site` in, `Output` values out; reads no file, writes no file, and
+a reader. Pure: a `Site` in, `Output` values out (and, for a caller that keeps files by
+key, a question for each file: is it kept?); reads no file, writes no file, and
 never asks the clock — feedgen's now() defaults for `lastBuildDate` and `updated` are
 always overridden with post dates.
 """
@@ -16,9 +17,9 @@ import datetime as dt
 import html
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import lxml.html
 from feedgen.feed import FeedGenerator
@@ -57,23 +58,38 @@ class FeedSpec:
     items: tuple[FeedItem, ...]
 
 
-def render_feeds(site: Site, earlier: Earlier | None = None) -> list[Output]:
-    """RSS (and Atom) files for the whole site, and each topic and series as configured.
-    A feed whose plan and posts equal those of `earlier`'s build keeps its files."""
-    outputs = []
+def render_feeds(
+    site: Site,
+    earlier: Earlier | None = None,
+    kept: Callable[[str, Any], bool] | None = None,
+) -> tuple[list[Output], list[str]]:
+    """RSS (and Atom) files for the whole site, and each topic and series as configured:
+    the files made, and the paths of all. A feed whose plan and posts equal those of
+    `earlier`'s build keeps its files. `kept(path, inputs)` says whether the file at
+    `path`, made from `inputs`, is held already (a `Sink.reuse` by its key): a feed all of
+    whose files are is not made."""
+    outputs, paths = [], []
     made: dict[tuple[str, bool], FeedItem] = {}  # a post is in several feeds: made once
     earlier = earlier or Earlier()
     config = site.config
     for plan, entries in _plans(site):
+        found = urls.feed_files(plan.folder, config.feed.atom, config.feed.json)
+        paths += [path for path, _, _ in found]
+        inputs = (config, plan, entries)
+        if kept is not None and all([kept(path, inputs) for path, _, _ in found]):
+            continue
 
-        def files(plan: _Plan = plan, entries: tuple[RenderedPost, ...] = entries) -> list[Output]:
+        def files(
+            plan: _Plan = plan,
+            entries: tuple[RenderedPost, ...] = entries,
+            found: list[tuple[str, str, str]] = found,
+        ) -> list[Output]:
             spec = _spec(config, plan, entries, made)
             builders = {urls.RSS_TYPE: _rss, urls.ATOM_TYPE: _atom, urls.JSON_FEED_TYPE: json_feed}
-            found = urls.feed_files(spec.folder, config.feed.atom, config.feed.json)
             return [Output(path, builders[kind](config, spec, path)) for path, kind, _ in found]
 
-        outputs += earlier.value(plan.folder, (config, plan, entries), files)
-    return outputs
+        outputs += earlier.value(plan.folder, inputs, files)
+    return outputs, paths
 
 
 def _plans(site: Site) -> list[tuple[_Plan, tuple[RenderedPost, ...]]]:

@@ -632,7 +632,7 @@ def _feed_outputs_of(title: str, body: str, tag: str) -> list[Output]:
         assert exc.errors and {e.path for e in exc.errors} == {"posts/p.md"}
         return []
     site = assemble(config, [RenderedPost(one, rendering)])
-    return render_feeds(site)
+    return render_feeds(site)[0]
 
 
 HTML_PIECES = [
@@ -1002,3 +1002,31 @@ def test_any_text_gives_a_valid_json_feed(title: str, body: str, tag: str) -> No
     for output in feeds:
         feed = json_feed(output.data)
         assert [i["title"] for i in feed["items"]] == [title]
+
+
+def test_a_feed_kept_by_key_is_made_again_when_a_post_it_carries_changes(
+    make_site: Callable[..., Path], tmp_path: Path
+) -> None:
+    """`blogkeeper build` makes a feed again only when its key (blog.toml, its plan and
+    its posts) differs from the last build's: an edit to a post it does not carry keeps it."""
+    from conftest import quick_build
+
+    files = {f"posts/p{n}.md": post(f"P{n}", f"2026-01-{n + 1:02d}", tags="[AI]") for n in range(4)}
+    root = make_site(files, BLOG_TOML + "\n[feed]\nitems = 2\n")
+    out = tmp_path / "out"
+
+    def inodes(folder: str) -> dict[str, int]:
+        feeds = (p for p in (out / folder).iterdir() if p.suffix in (".xml", ".json"))
+        return {p.name: p.stat().st_ino for p in feeds}
+
+    assert quick_build(root, "--out", out).code == 0
+    main, topic = inodes("feed"), inodes("topics/ai")
+    assert quick_build(root, "--out", out).code == 0
+    assert inodes("feed") == main and inodes("topics/ai") == topic
+    (root / "posts/p0.md").write_text(post("P0 edited", "2026-01-01", tags="[AI]"))
+    assert quick_build(root, "--out", out).code == 0  # p0, the oldest, is not in feed/
+    assert inodes("feed") == main
+    assert inodes("topics/ai") != topic and "P0 edited" in (out / "topics/ai/rss.xml").read_text()
+    (root / "posts/p3.md").write_text(post("P3 edited", "2026-01-04", tags="[AI]"))
+    assert quick_build(root, "--out", out).code == 0
+    assert "P3 edited" in (out / "feed/rss.xml").read_text()
