@@ -100,9 +100,9 @@ class Cache:
         self.used[key] = len(payload)
         path = self._path(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
             _ignore_in_git(self.folder)
-            handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            handle, temp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
             with os.fdopen(handle, "wb") as file:
                 file.write(b"%s\n%s\n%s" % (MAGIC, key.encode(), _check(payload)) + payload)
             os.replace(temp, path)
@@ -111,9 +111,9 @@ class Cache:
             with contextlib.suppress(OSError, UnboundLocalError):
                 os.unlink(temp)
 
-    def _path(self, key: str) -> Path:
+    def _path(self, key: str) -> str:
         assert self.folder is not None
-        return self.folder / key[:2] / key
+        return os.path.join(self.folder, key[:2], key)  # a str: 10,000 `Path`s take 0.1 s
 
     def finish(self) -> None:
         """Apply the bound, once the build is done with the cache."""

@@ -21,7 +21,7 @@ _KINDS = {
 
 
 def read_regular(
-    path: Path, source: str, limit: int, kind_hint: str, size_hint: str | None = None
+    path: str | Path, source: str, limit: int, kind_hint: str, size_hint: str | None = None
 ) -> bytes:
     """The bytes of the regular file (or link to one) at `path`, at most `limit` of them.
 
