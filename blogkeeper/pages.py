@@ -504,7 +504,7 @@ class Page:
 
     def __setstate__(self, state: tuple[str, str, dict[str, Any]]) -> None:
         self.path, self.template, self._context = state
-        self.inputs, self._make = None, None
+        self.inputs, self._make, self.passed = None, None, {}
 
 
 def _paginate(
