@@ -35,7 +35,7 @@ from blogkeeper import (
     render,
     urls,
 )
-from blogkeeper.cache import Cache, Unkeyable, digest, fingerprint
+from blogkeeper.cache import Cache, digest, fingerprint_or_none
 from blogkeeper.config import SiteConfig, load_config
 from blogkeeper.content import LoadOptions, select_posts, slugify, url_line
 from blogkeeper.errors import BuildError, ContentError
@@ -122,7 +122,7 @@ def build(
             site, sink, session.pages, memo, session.remember
         )
         session.counts.pages_rendered = session.pages.rendered if session.pages else 0
-        kept = partial(_kept, sink, memo, "feed", FEED_CODE) if sink.reusing else None
+        kept = partial(_feed_kept, sink, memo) if sink.reusing else None
         feed_files, feed_paths = feeds.render_feeds(site, session.feeds, kept)
         generated = [
             o
@@ -166,21 +166,12 @@ def build(
 FEED_CODE = ("blogkeeper", "feedgen", "lxml")
 
 
-def _kept(
-    sink: Sink,
-    memo: dict[int, tuple[object, bytes]],
-    step: str,
-    code: tuple[str, ...],
-    path: str,
-    inputs: object,
+def _feed_kept(
+    sink: Sink, memo: dict[int, tuple[object, bytes]], path: str, inputs: object
 ) -> bool:
-    """`sink.reuse` of the output at `path` under the key of `step` run by `code` on
-    `inputs` (none when `fingerprint` cannot key them)."""
-    try:
-        given = fingerprint(inputs, memo)
-    except Unkeyable:
-        return sink.reuse(path, None)
-    return sink.reuse(path, Cache.key(step, code, given, path))
+    """`sink.reuse` of the feed file at `path` under the key of its code and `inputs`."""
+    given = fingerprint_or_none(inputs, memo)
+    return sink.reuse(path, None if given is None else Cache.key("feed", FEED_CODE, given, path))
 
 
 # The code whose answers the link check's record holds.
@@ -213,10 +204,8 @@ def _broken_links(
     for entry in site.posts:
         if not entry.rendering.links:
             continue
-        try:
-            given = fingerprint((site.config.url, entry), memo).hex()
-        except Unkeyable:
-            given = None
+        known = fingerprint_or_none((site.config.url, entry), memo)
+        given = known.hex() if known is not None else None
         old = before.get(entry.post.source)
         if given and old and old[0] == given and _page_keys(old[1], sink, held) == old[2]:
             found = [ContentError(*error) for error in old[3]]

@@ -224,6 +224,15 @@ def fingerprint(value: object, memo: dict[int, tuple[object, bytes]]) -> bytes:
 _NAMES: dict[type, tuple[str, ...]] = {}  # a dataclass's field names, found once
 
 
+def fingerprint_or_none(value: object, memo: dict[int, tuple[object, bytes]]) -> bytes | None:
+    """`fingerprint(value, memo)`, or None for a value it cannot key (`Unkeyable`): the
+    output made from it then has no key, and is made."""
+    try:
+        return fingerprint(value, memo)
+    except Unkeyable:
+        return None
+
+
 def _text(value: str) -> bytes:
     return b"s" + value.encode("utf-8", "surrogatepass")
 

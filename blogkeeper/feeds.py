@@ -76,6 +76,7 @@ def render_feeds(
         found = urls.feed_files(plan.folder, config.feed.atom, config.feed.json)
         paths += [path for path, _, _ in found]
         inputs = (config, plan, entries)
+        # Each file is asked (a list, not a generator): one not kept is to be made.
         if kept is not None and all([kept(path, inputs) for path, _, _ in found]):
             continue
 

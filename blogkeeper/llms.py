@@ -20,7 +20,7 @@ from functools import partial
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 from blogkeeper import urls
-from blogkeeper.cache import Cache, Unkeyable, fingerprint
+from blogkeeper.cache import Cache, Unkeyable, fingerprint, fingerprint_or_none
 from blogkeeper.config import SiteConfig
 from blogkeeper.errors import ContentError
 from blogkeeper.fences import Fence, scan
@@ -59,8 +59,7 @@ def render_llms(
     memo = {} if memo is None else memo
     sections = plan_sections(site, {*generated, *(o.path for o in static)})
     ordered = _full_order(site, sections)
-    key = _index_key(site, sections, memo) if sink.reusing else None
-    if not (key and sink.reuse(LLMS_TXT, key)):
+    if not (sink.reusing and sink.reuse(LLMS_TXT, _index_key(site, sections, memo))):
         sink.put(Output(LLMS_TXT, llms_txt(site, sections, earlier).encode()))
     made = [LLMS_TXT]
     wanted = config.llms.full or config.llms.twins
@@ -112,11 +111,8 @@ def _index_key(
     site: Site, sections: list[Section], memo: dict[int, tuple[object, bytes]]
 ) -> str | None:
     """llms.txt's key: its code and all `llms_txt` reads; None when it cannot be keyed."""
-    try:
-        given = fingerprint((site.config, sections, site.posts, site.proofs), memo)
-    except Unkeyable:
-        return None
-    return Cache.key("llms.txt", CODE, given)
+    given = fingerprint_or_none((site.config, sections, site.posts, site.proofs), memo)
+    return None if given is None else Cache.key("llms.txt", CODE, given)
 
 
 def _twin_keys(

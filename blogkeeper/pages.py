@@ -25,7 +25,7 @@ import jinja2.meta
 import jinja2.nodes
 
 from blogkeeper import deadline, urls
-from blogkeeper.cache import Cache, Unkeyable, fingerprint
+from blogkeeper.cache import Cache, fingerprint, fingerprint_or_none
 from blogkeeper.checkcode import code_checked
 from blogkeeper.config import SiteConfig
 from blogkeeper.errors import BuildError, ContentError
@@ -234,25 +234,17 @@ def _not_kept(
         if page.template not in globals_read:
             names = _reads(env, page.template, reads)
             seen = {name: values[name] for name in sorted(names) if name in values}
-            globals_read[page.template] = _keyed(seen, memo)
+            globals_read[page.template] = fingerprint_or_none(seen, memo)
         seen_key = globals_read[page.template]
         names = reads[page.template]
         passed = {k: v for k, v in page.passed.items() if k in names or EVERY_NAME in names}
-        given = _keyed((page.template, page.inputs, passed), memo)
+        given = fingerprint_or_none((page.template, page.inputs, passed), memo)
         key = None
         if seen_key is not None and given is not None:
             key = Cache.key("page", PAGE_CODE, common, given, seen_key)
         if not sink.reuse(page.path, key):  # with no key, only the path is cleared
             left.append(page)
     return left
-
-
-def _keyed(value: object, memo: dict[int, tuple[object, bytes]]) -> bytes | None:
-    """`fingerprint(value)`, or None for what it cannot key."""
-    try:
-        return fingerprint(value, memo)
-    except Unkeyable:
-        return None
 
 
 def _for_child(
@@ -461,7 +453,7 @@ class Page:
     not its context (`_not_kept`), so a page the old site holds is never made at all.
     `passed` holds inputs the context holds as they are, by name: the key holds one only
     if the template reads that name (a topic page that does not read `topic` is not made
-    again when another page of the topic changes).
+    again when a post listed on another page of the topic changes).
     A build that remembers its values (a preview's) makes each context at once: a `make`
     can hold that build's `Earlier`, which holds the build before it, and so on."""
 

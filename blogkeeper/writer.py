@@ -3,8 +3,9 @@
 The new site is written into a sibling temporary folder as the build makes it
 (`Staging`), files whose bytes did not change are hard-linked from the old site (so they
 keep their mtime), and the folders are then swapped by rename. The old site is set
-aside beside the new one, for the next build to delete while it runs (`Sweep`). An
-output whose key is the one the last build recorded for its path, in a file untouched
+aside beside the new one, and the next build updates it in place into its own staging
+folder (`Staging`, `_claim`); one no build claims is deleted while a build runs
+(`Sweep`). An output whose key is the one the last build recorded for its path, in a file untouched
 since, is linked without being made at all (`Staging.reuse`). A refused or failed write
 (every byte is checked written) leaves the old site as it was. This is the only module
 that writes a site to disk.
@@ -104,7 +105,7 @@ class Staging:
         self.out = out
         self._old = _old_files(out)
         claimed = _claim(out)
-        self.folder = claimed or Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+        self.folder = claimed or Path(tempfile.mkdtemp(prefix=_beside(out, "new"), dir=out.parent))
         # The set-aside site's entries (all but folders) and folders, not yet put again.
         self._left, self._folders = _tree(self.folder) if claimed else ({}, {""})
         self._had = set(self._folders)  # its folders: those this build does not fill go
@@ -167,8 +168,12 @@ class Staging:
             return  # never written: the build reports the path (build._checked)
         there = self._take(output.path)
         found = self._old.get(output.path)
-        same = there is not None and found is not None and there.inode() == found.inode()
-        if same and found is not None and _unchanged(found, output.data):
+        if (
+            there is not None
+            and found is not None
+            and there.inode() == found.inode()
+            and _unchanged(found, output.data)
+        ):
             return  # the old site's own file, with these bytes, is here already
         self._clear(there)
         try:
@@ -235,7 +240,7 @@ class Staging:
         from before there is removed."""
         self._put.add(path)
         there = self._left.pop(path, None)
-        if there is None and path in self._had and path in self._folders:
+        if there is None and path in self._had:
             self._drop_folder(path)
         return there
 
@@ -289,19 +294,10 @@ def _files_in(record: bytes) -> dict[str, list[Any]]:
 def _old_files(out: Path) -> dict[str, os.DirEntry[str]]:
     """The regular files of the old site by path, reached through no symlink: a file
     reached through one may live outside the old site and must never be linked."""
-    found: dict[str, os.DirEntry[str]] = {}
     if not out.is_dir() or os.path.realpath(out) != str(out):
-        return found
-    todo = [(str(out), "")]
-    while todo:
-        folder, prefix = todo.pop()
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    todo.append((entry.path, prefix + entry.name + "/"))
-                elif entry.is_file(follow_symlinks=False):
-                    found[prefix + entry.name] = entry
-    return found
+        return {}
+    entries, _ = _tree(out)
+    return {path: e for path, e in entries.items() if e.is_file(follow_symlinks=False)}
 
 
 def _place(staging: str, output: Output, old: dict[str, os.DirEntry[str]]) -> None:
@@ -426,7 +422,7 @@ def _swap(staging: Path, out: Path) -> None:
 def _set_aside(folder: Path, out: Path) -> Path:
     """Move `folder` to `.{out.name}.old-…/site` beside `out`: where the next build into
     `out` finds it to update (`_claim`), or to delete (`Sweep`). The folder it made."""
-    retired = Path(tempfile.mkdtemp(prefix=_retired_prefix(out), dir=out.parent))
+    retired = Path(tempfile.mkdtemp(prefix=_beside(out, "old"), dir=out.parent))
     try:
         os.rename(folder, retired / "site")
     except BaseException:
@@ -439,7 +435,7 @@ def _claim(out: Path) -> Path | None:
     """A site set aside beside `out`, moved to a new staging folder of this build's
     (a rename: two builds cannot claim one), or None."""
     for retired in _retired(out):
-        folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+        folder = Path(tempfile.mkdtemp(prefix=_beside(out, "new"), dir=out.parent))
         try:
             os.rename(os.path.join(retired, "site"), folder)  # onto the empty folder
         except OSError:
@@ -455,7 +451,7 @@ def _retired(out: Path, kind: str = "old") -> list[str]:
     """The folders beside `out` that a swap (or `discard`) named (or `Sweep`, with
     `kind` "gone"), holding nothing but a site set aside (or nothing at all: a build
     killed between two renames)."""
-    prefix = f".{out.name}.{kind}-"
+    prefix = _beside(out, kind)
     try:
         found = [e for e in os.scandir(out.parent) if e.name.startswith(prefix)]
     except OSError:
@@ -463,8 +459,10 @@ def _retired(out: Path, kind: str = "old") -> list[str]:
     return sorted(e.path for e in found if e.is_dir(follow_symlinks=False) and _only_site(e))
 
 
-def _retired_prefix(out: Path) -> str:
-    return f".{out.name}.old-"
+def _beside(out: Path, kind: str) -> str:
+    """How the folders of `kind` beside `out` begin: ".public.new-" (a staging folder),
+    "old" (a site set aside), "gone" (one a sweep deletes)."""
+    return f".{out.name}.{kind}-"
 
 
 class Sweep:
@@ -477,7 +475,7 @@ class Sweep:
     def __init__(self, out: Path) -> None:
         gone = _retired(out, "gone")  # a sweep's that was stopped
         for retired in _retired(out):
-            name = os.path.join(out.parent, f".{out.name}.gone-{secrets.token_hex(6)}")
+            name = os.path.join(out.parent, _beside(out, "gone") + secrets.token_hex(6))
             with contextlib.suppress(OSError):
                 os.rename(retired, name)
                 gone.append(name)
