@@ -102,11 +102,11 @@ def build(
         proofs = checkcode.proofs(config, posts, root)  # check-code's record: read, never written
         if options.require_checked and (unchecked := checkrecord.unchecked_errors(proofs)):
             raise BuildError(unchecked)
-        entries = render_posts(config, posts, cache, session.renderings, session.keys)
+        entries = render_posts(config, posts, cache, session.renderings, session.keys, memo)
         rendered = session.same_entries(entries)
         session.counts.posts_rendered = cache.misses
         site = session.steady_now(assemble(config, rendered, options))
-        warnings = tuple(w for entry in site.posts for w in entry.rendering.warnings)
+        warnings = tuple(w for entry in site.posts for w in entry.warnings)
         site = replace(
             site,
             drafts_left_out=drafts,
@@ -249,12 +249,17 @@ def render_posts(
     cache: Cache | None = None,
     kept: dict[str, tuple[Rendering, int]] | None = None,
     keyed: Earlier | None = None,
+    memo: dict[int, tuple[object, bytes]] | None = None,
 ) -> list[RenderedPost]:
     """Every post rendered: from `kept` (an earlier build's renderings by cache key, and
     their sizes in the cache) or from `cache` where they hold the rendering, the rest in
     parallel (and then kept in both); `BuildError` with every post's errors. `kept` is
     left holding this build's renderings only. `keyed` holds an earlier build's cache
-    keys, each with the post and URL it was computed from."""
+    keys, each with the post and URL it was computed from.
+
+    Each rendering's fingerprint in `memo` is its cache key: a rendering is a pure
+    function of what the key digests, so outputs made from it are keyed without reading
+    its 13 kB of HTML and twin again."""
     cache = cache or Cache(None)
     keyed = keyed or Earlier()
     earlier = dict(kept or {})
@@ -288,6 +293,8 @@ def render_posts(
     if errors:
         raise BuildError(errors)
     done = [r for r in found if r is not None]
+    if memo is not None:
+        memo.update((id(r), (r, bytes.fromhex(key))) for key, r in zip(keys, done, strict=True))
     if kept is not None:
         kept.clear()
         kept.update((key, (r, size)) for key, r, size in zip(keys, done, sizes, strict=True))
@@ -316,8 +323,15 @@ def render_post(post: Post, url: str) -> Rendering:
         ids=ids,
         packed_twin=pack(llms.twin_body(post.body, post.fold, url)),
         intro_text=plain_text(result.intro),
-        warnings=result.warnings,
+        warnings=tuple(_in_body(warning, post) for warning in result.warnings),
     )
+
+
+def _in_body(warning: ContentError, post: Post) -> ContentError:
+    """`warning` with no file, and its line counted from the body's first line: what a
+    rendering holds (`RenderedPost.warnings` puts it back in the post's file)."""
+    line = None if warning.line is None else warning.line - post.body_line
+    return replace(warning, path="", line=line)
 
 
 def _render_task(task: tuple[Post, str]) -> Rendering | list[ContentError]:

@@ -15,7 +15,7 @@ import html
 import re
 import zlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
 from blogkeeper.config import SiteConfig
@@ -76,7 +76,9 @@ class Rendering:
     ids: tuple[str, ...]  # every id (and `<a name>`) in `html`, sorted
     packed_twin: bytes  # `twin`, packed
     intro_text: str  # the intro as one line of plain text (`plain_text`)
-    # what the author should know but that does not stop the build (TeX shown as source)
+    # what the author should know but that does not stop the build (TeX shown as source),
+    # with no file and each line counted from the body's first (0): a post renamed, or
+    # with a longer front matter, keeps its rendering (`RenderedPost.warnings` places them)
     warnings: tuple[ContentError, ...] = ()
 
     @property
@@ -106,6 +108,15 @@ class RenderedPost:
     @property
     def html(self) -> str:
         return self.rendering.html
+
+    @property
+    def warnings(self) -> tuple[ContentError, ...]:
+        """The rendering's warnings, at their lines in the post's file."""
+        body_line = self.post.body_line
+        return tuple(
+            replace(w, path=self.post.source, line=None if w.line is None else w.line + body_line)
+            for w in self.rendering.warnings
+        )
 
     @property
     def intro(self) -> str:

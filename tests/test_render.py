@@ -416,6 +416,23 @@ def test_tex_source_warning_survives_the_cache_and_keeps_exit_0(
     assert "TeX shown as source" in annotation
 
 
+def test_tex_source_warning_from_the_cache_names_the_post_file_and_line_as_they_are_now(
+    make_site: Callable[..., Path], tmp_path: Path
+) -> None:
+    # The body, fold and URL stay the same; the file's name and the body's first line move.
+    body = "Intro.\n\nFine $x$, broken $y^$.\n"
+    root = make_site({"posts/w.md": post("W", "2026-01-01", body, slug="w")})
+    result = quick_build(root, "--out", tmp_path / "out")
+    assert "posts/w.md:8: warning: TeX shown as source" in result.err, result.err
+    (root / "posts/w.md").rename(root / "posts/renamed.md")
+    result = quick_build(root, "--out", tmp_path / "out")
+    assert "posts/renamed.md:8: warning: TeX shown as source" in result.err, result.err
+    source = (root / "posts/renamed.md").read_text()
+    (root / "posts/renamed.md").write_text(source.replace("---\n", "---\ntags: [a]\n", 1))
+    result = quick_build(root, "--out", tmp_path / "out")
+    assert "posts/renamed.md:9: warning: TeX shown as source" in result.err, result.err
+
+
 # --- ids -------------------------------------------------------------------------------
 
 
