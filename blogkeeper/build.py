@@ -96,15 +96,16 @@ def build(
         loading = LoadOptions(options.drafts, options.future, options.now)
         try:
             load = session.load if session.remember else None  # else on every core
-            posts, drafts, scheduled = select_posts(config, loading, load, memo)
+            posts, drafts, scheduled = select_posts(config, loading, load, memo, cache)
         finally:
             session.forget_the_rest()
         proofs = checkcode.proofs(config, posts, root)  # check-code's record: read, never written
         if options.require_checked and (unchecked := checkrecord.unchecked_errors(proofs)):
             raise BuildError(unchecked)
+        misses = cache.misses
         entries = render_posts(config, posts, cache, session.renderings, session.keys, memo)
         rendered = session.same_entries(entries)
-        session.counts.posts_rendered = cache.misses
+        session.counts.posts_rendered = cache.misses - misses
         site = session.steady_now(assemble(config, rendered, options))
         warnings = tuple(w for entry in site.posts for w in entry.warnings)
         site = replace(

@@ -83,6 +83,12 @@ class Cache:
         its value already: the bound then does not delete it."""
         self.used[key] = size
 
+    def count(self, key: str, size: int, written: bool) -> None:
+        """Count the entry under `key` (of `size` bytes) as used by this build: a child
+        process read it, or put it (`written`), through a `Cache` of the same folder."""
+        self.used[key] = size
+        self.written += written
+
     def _read(self, key: str) -> bytes | None:
         try:
             data = read_regular(self._path(key), key, MAX_ENTRY_BYTES, "")

@@ -2,7 +2,7 @@
 
 Front matter is a closed schema: unknown keys, duplicate keys, wrong types and impossible
 dates are errors located at their line in the post file. This module reads files and
-never writes any.
+writes none but the cache's entries of loaded posts (`load_cached`, through `Cache`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from blogkeeper import deadline, urls
-from blogkeeper.cache import fingerprint
+from blogkeeper import deadline, stored, urls
+from blogkeeper.cache import Cache, code_digest, fingerprint
 from blogkeeper.config import CONTROL, CONTROL_HINT, SiteConfig, image_problem, nested_strings
 from blogkeeper.errors import BuildError, ContentError, did_you_mean
 from blogkeeper.fences import find_fold
@@ -85,16 +85,21 @@ def select_posts(
     options: LoadOptions,
     load: Callable[[SiteConfig, Path], Post] | None = None,
     memo: dict[int, tuple[object, bytes]] | None = None,
+    cache: Cache | None = None,
 ) -> tuple[list[Post], int, int]:
     """Every publishable post under posts/, newest first, and how many drafts and how
     many future-dated posts were left out; raises `BuildError` with every error. Each
-    file is read by `load` (a preview's, which keeps unchanged posts), else by
-    `load_post`, on every core for a big site (`_load_shared`), where each post's
-    `cache.fingerprint` is made too, for `memo`."""
+    file is read by `load` (a preview's, which keeps unchanged posts), else as
+    `load_cached` reads it, from `cache` (on every core for a big site: `_load_shared`);
+    `memo` then gets each post's fingerprint: its cache key."""
     posts: list[Post] = []
     paths, errors = find_post_files(config.root)
     if load is None:
-        loaded = _load_shared(config, paths, {} if memo is None else memo)
+        cache = cache or Cache(None)
+        found = _load_shared(config, paths, cache)
+        loaded = [post for post, _ in found]
+        if memo is not None:
+            memo.update((id(p), (p, bytes.fromhex(k))) for p, k in found if isinstance(p, Post))
     else:
         loaded = [_loaded(load, config, path) for path in paths]
     for post in loaded:
@@ -120,29 +125,36 @@ def select_posts(
 
 # A child process is worth forking to load this many posts (about 75 ms of work).
 POSTS_PER_CHILD = 500
+# The code a post is loaded by: a change to any of them parses every post again.
+LOAD_CODE = ("blogkeeper", "yaml", "frontmatter")
+
+Found = tuple[Post | list[ContentError], str]  # a post or its errors, and its key
 
 
-def _load_shared(
-    config: SiteConfig, paths: list[Path], memo: dict[int, tuple[object, bytes]]
-) -> list[Post | list[ContentError]]:
-    """`_load_some(config, paths)`, shared out among forked children, one run of paths
-    each, when there are enough posts: reading and parsing 10,000 posts takes 1.5 s on
-    one core, and the parent then only receives them (Posts are plain data). The
-    children fingerprint them too, for `memo` (the same function of the same value)."""
+def _load_shared(config: SiteConfig, paths: list[Path], cache: Cache) -> list[Found]:
+    """`_load_some`, shared out among forked children, one run of paths each, when
+    there are enough posts: reading 10,000 posts takes seconds on one core, from the cache
+    too, and the parent then only receives them (Posts are plain data) and counts the
+    cache entries each child used."""
+    site = fingerprint(config, {}).hex()
+    code_digest(*LOAD_CODE)  # once, before the children start
     shares = min(deadline.pool_size(), len(paths) // POSTS_PER_CHILD)
     if shares < 2 or not deadline.child_inherits():
-        return _load_some(config, paths)
+        return _load_some(config, paths, cache, site)
     size = -(-len(paths) // shares)
-    calls = [(config, paths[i : i + size]) for i in range(0, len(paths), size)]
+    calls = [
+        (config, paths[i : i + size], cache.folder, cache.reading, site)
+        for i in range(0, len(paths), size)
+    ]
     try:
-        made = deadline.call_in_children(LOAD_SECONDS, LOAD_MEMORY, _load_fingerprinted, calls)
+        made = deadline.call_in_children(LOAD_SECONDS, LOAD_MEMORY, _load_in_child, calls)
     except (deadline.ChildDied, deadline.Overrun):  # killed from outside, say: load here
-        return _load_some(config, paths)
-    loaded = []
-    for post, given in (found for share in made for found in share):
-        if given is not None:
-            memo[id(post)] = (post, given)
-        loaded.append(post)
+        return _load_some(config, paths, cache, site)
+    loaded: list[Found] = []
+    for post, key, size, put in (found for share in made for found in share):
+        if size:
+            cache.count(key, size, put)
+        loaded.append((post, key))
     return loaded
 
 
@@ -151,16 +163,43 @@ LOAD_SECONDS = 600.0
 LOAD_MEMORY = 8 << 30
 
 
-def _load_some(config: SiteConfig, paths: list[Path]) -> list[Post | list[ContentError]]:
-    return [_loaded(load_post, config, path) for path in paths]
+def _load_some(config: SiteConfig, paths: list[Path], cache: Cache, site: str) -> list[Found]:
+    return [load_cached(config, path, cache, site) for path in paths]
 
 
-def _load_fingerprinted(
-    config: SiteConfig, paths: list[Path]
-) -> list[tuple[Post | list[ContentError], bytes | None]]:
-    """Each post with its fingerprint (none for errors)."""
-    loaded = _load_some(config, paths)
-    return [(p, fingerprint(p, {}) if isinstance(p, Post) else None) for p in loaded]
+def _load_in_child(
+    config: SiteConfig, paths: list[Path], folder: Path | None, reading: bool, site: str
+) -> list[tuple[Post | list[ContentError], str, int, bool]]:
+    """`_load_some` with a cache of its own on the same folder; each post with its key,
+    the size of its entry if read or put, and whether it was put."""
+    cache = Cache(folder, reading)
+    found = []
+    for path in paths:
+        written = cache.written
+        post, key = load_cached(config, path, cache, site)
+        found.append((post, key, cache.used.get(key, 0), cache.written > written))
+    return found
+
+
+def load_cached(config: SiteConfig, path: Path, cache: Cache, site: str) -> Found:
+    """The post in the file at `path` (or its errors), and its key in `cache`: a digest
+    of the file's bytes and name, of `site` (the fingerprint of `config`) and of the code.
+    Taken from `cache` if it holds it, else parsed and put there."""
+    source = path.relative_to(config.root).as_posix()
+    try:
+        data = read_bytes(path, source, config.max_post_bytes)
+    except BuildError as exc:
+        return list(exc.errors), ""
+    key = Cache.key("post file", LOAD_CODE, site, source, data)
+    post = stored.post_from(cache.get(key), config)
+    if post is None:
+        try:
+            post = parse_post(config, path, source, decode_source(data, source))
+        except BuildError as exc:
+            return list(exc.errors), key
+        if (payload := stored.post_entry(post, config)) is not None:
+            cache.put(key, payload)
+    return post, key
 
 
 def _loaded(
