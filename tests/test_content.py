@@ -658,6 +658,23 @@ def test_a_control_character_is_an_error_at_its_line(
     assert "1 error" in result.err
 
 
+def test_the_quick_control_check_misses_no_character_the_search_finds() -> None:
+    """`decode_source` searches a text only if its bytes may hold a control character."""
+    from blogkeeper.config import CONTROL
+    from blogkeeper.content import decode_source
+
+    for code in [*range(0x800), 0xFEFF, 0xFFFD, 0x10FFFF]:
+        text = f"a{chr(code)}b"
+        if 0xD800 <= code <= 0xDFFF or chr(code) == "\r":
+            continue
+        try:
+            decode_source(text.encode(), "x.md")
+            failed = False
+        except BuildError:
+            failed = True
+        assert failed == bool(CONTROL.search(text)), hex(code)
+
+
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
