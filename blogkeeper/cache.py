@@ -69,13 +69,14 @@ class Cache:
 
     def get(self, key: str) -> bytes | None:
         """The payload kept under `key`, verified, or None."""
-        data = self._read(key) if self.folder is not None and self.reading else None
+        path = self._path(key) if self.folder is not None and self.reading else ""
+        data = _read(path, key) if path else None
         if data is None:
             self.misses += 1
-        else:
-            self.used[key] = len(data)
-            with contextlib.suppress(OSError):
-                os.utime(self._path(key))  # recently used: evicted last
+            return None
+        self.used[key] = len(data)
+        with contextlib.suppress(OSError):
+            os.utime(path)  # recently used: evicted last
         return data
 
     def keep(self, key: str, size: int) -> None:
@@ -88,17 +89,6 @@ class Cache:
         process read it, or put it (`written`), through a `Cache` of the same folder."""
         self.used[key] = size
         self.written += written
-
-    def _read(self, key: str) -> bytes | None:
-        try:
-            data = read_regular(self._path(key), key, MAX_ENTRY_BYTES, "")
-        except BuildError:  # missing, unreadable, or not a regular file: a miss
-            return None
-        magic, stored_key, check, payload = (data.split(b"\n", 3) + [b""] * 4)[:4]
-        magic, stored_key, check = magic + b"\n", stored_key + b"\n", check + b"\n"
-        if (magic, stored_key) != (MAGIC + b"\n", key.encode() + b"\n"):
-            return None
-        return payload if check == _check(payload) else None
 
     def put(self, key: str, payload: bytes) -> None:
         if self.folder is None:
@@ -141,6 +131,18 @@ class Cache:
             with contextlib.suppress(OSError):
                 os.unlink(path)
                 total -= size
+
+
+def _read(path: str, key: str) -> bytes | None:
+    try:
+        data = read_regular(path, key, MAX_ENTRY_BYTES, "")
+    except BuildError:  # missing, unreadable, or not a regular file: a miss
+        return None
+    magic, stored_key, check, payload = (data.split(b"\n", 3) + [b""] * 4)[:4]
+    magic, stored_key, check = magic + b"\n", stored_key + b"\n", check + b"\n"
+    if (magic, stored_key) != (MAGIC + b"\n", key.encode() + b"\n"):
+        return None
+    return payload if check == _check(payload) else None
 
 
 def _check(payload: bytes) -> bytes:

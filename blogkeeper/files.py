@@ -36,23 +36,36 @@ def read_regular(
         with contextlib.suppress(OSError):  # a socket cannot be opened: say what it is
             _refuse_special(os.stat(path).st_mode, source, kind_hint)
         raise BuildError([ContentError(source, None, f"cannot read: {exc.strerror}")]) from None
-    with os.fdopen(fd, "rb") as file:
+    try:
         status = os.fstat(fd)
         _refuse_special(status.st_mode, source, kind_hint)
-        # As many bytes as the file says it holds and one more, to see its end: asking
-        # for `limit` + 1 at once would allocate that much for every small file.
-        want = min(status.st_size, limit) + 1
         try:
-            data = file.read(want)
-            if len(data) == want and want <= limit:  # more than it said (it grew, or /proc)
-                data += file.read(limit + 1 - want)
+            data = _read_up_to(fd, limit + 1, status.st_size)
         except OSError as exc:
             raise BuildError([ContentError(source, None, f"cannot read: {exc.strerror}")]) from None
         if len(data) > limit:
             size = max(len(data), os.fstat(fd).st_size)
             message = f"file is {size:,} bytes, over the limit of {limit:,}"
             raise BuildError([ContentError(source, None, message, size_hint)])
+    finally:
+        os.close(fd)
     return data
+
+
+def _read_up_to(fd: int, most: int, expected: int) -> bytes:
+    """At most `most` bytes of `fd`, up to its end: first as many as the file says it
+    holds and one more, to see its end (asking for `most` at once would allocate that much
+    for every small file), then the rest, if it grew or said nothing (/proc)."""
+    parts, size, want = [], 0, min(expected + 1, most)
+    while size < most:
+        part = os.read(fd, want - size)
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+        if size == want:
+            want = most
+    return b"".join(parts)
 
 
 def _refuse_special(mode: int, source: str, hint: str) -> None:
