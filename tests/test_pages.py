@@ -665,6 +665,8 @@ def test_pages_shared_out_among_children_are_the_pages_one_child_makes(
     monkeypatch.setenv("BLOGKEEPER_WORKERS", "3")
     monkeypatch.setattr(pages, "PAGES_PER_CHILD", 5)  # 30 post pages and more: 3 shares
     assert built(root, tmp_path / "three") == one
+    monkeypatch.setattr(pages, "PAGES_PER_RUN", 4)  # 3 children at a time, 4 times or more
+    assert built(root, tmp_path / "runs") == one
 
 
 def test_template_errors_of_every_share_are_reported(
@@ -679,6 +681,9 @@ def test_template_errors_of_every_share_are_reported(
     assert result.code == 1
     lines = [line for line in result.err.splitlines() if line.startswith("templates/post.html:8:")]
     assert len(lines) == 12, result.err  # one per post page, from all three children
+    monkeypatch.setattr(pages, "PAGES_PER_RUN", 3)  # and from children started later
+    again = quick_build(root, "--out", root / "out")
+    assert again.err.count("templates/post.html:8:") == 12, again.err
 
 
 def test_a_share_that_never_ends_stops_the_build(
