@@ -578,6 +578,8 @@ def inline_text(text: str, heading: bool = False) -> str:
     backslash, as does a leading block marker (`>`, `#`, `-`, `1.`) and, in a heading,
     a trailing `#`, which would close it.
     """
+    if _PLAIN.fullmatch(text) and not (heading and text.endswith("#")):
+        return text  # most titles: nothing to do, found in one pass
     text = re.sub(r"[ \t\n\r\f\v]+", " ", text).strip(" ")
     text = _ENTITY_START.sub("&amp;", text)
     # A reference, not `\\`: markdown2 mangles `\\<`, `\\>` and a heading ending in `\\`.
@@ -589,6 +591,9 @@ def inline_text(text: str, heading: bool = False) -> str:
     return _BLOCK_START.sub(_unblock, text, count=1)
 
 
+# Text `inline_text` gives back as it is: no character it changes, single spaces inside
+# only, and no block marker (nor a digit) first.
+_PLAIN = re.compile(r"(?![ >#+\-~\d])(?:[^\t\n\r\f\v &\\<`*_\[\]]| (?! ))*(?<! )")
 # What would open a block (quote, heading, list, fence) if the text began a line.
 _BLOCK_START = re.compile(r"^(?:[>#+\-]|\d+[.)]|~)")
 

@@ -800,3 +800,23 @@ def test_ten_thousand_posts_get_every_header_from_few_rules(
     # 7 patterns, 4 `llms: false` posts, the JSON Feed type for the site's and topics' feeds
     assert len(parse_headers(built.text("_headers"))) == 7 + 4 + 2
     check_headers(built)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    text=st.text(st.sampled_from("ab é1 \t\n&#;<>`*_[]\\-+.)~!\u00a0"), max_size=12),
+    heading=st.booleans(),
+)
+@example(text="x#", heading=True)
+@example(text="2026 in review", heading=False)
+def test_inline_text_gives_text_back_as_it_is_only_where_the_full_escaping_would(
+    text: str, heading: bool
+) -> None:
+    """The quick path (`_PLAIN`) agrees with the escaping it skips."""
+    quick = llms.inline_text(text, heading)
+    plain = llms._PLAIN
+    llms._PLAIN = re.compile(r"(?!)")  # matches nothing: every text escaped in full
+    try:
+        assert quick == llms.inline_text(text, heading)
+    finally:
+        llms._PLAIN = plain
