@@ -95,7 +95,8 @@ def build(
     try:
         loading = LoadOptions(options.drafts, options.future, options.now)
         try:
-            load = session.load if session.remember else None  # else on every core
+            # a preview's session keeps posts; `blogkeeper build` loads on every core
+            load = partial(session.load, cache=cache) if session.remember else None
             posts, drafts, scheduled = select_posts(config, loading, load, memo, cache)
         finally:
             session.forget_the_rest()

@@ -136,7 +136,7 @@ def _load_shared(config: SiteConfig, paths: list[Path], cache: Cache) -> list[Fo
     there are enough posts: reading 10,000 posts takes seconds on one core, from the cache
     too, and the parent then only receives them (Posts are plain data) and counts the
     cache entries each child used."""
-    site = fingerprint(config, {}).hex()
+    site = parsing_key(config)
     code_digest(*LOAD_CODE)  # once, before the children start
     shares = min(deadline.pool_size(), len(paths) // POSTS_PER_CHILD)
     if shares < 2 or not deadline.child_inherits():
@@ -181,9 +181,28 @@ def _load_in_child(
     return found
 
 
+def parsing_key(config: SiteConfig) -> str:
+    """The fingerprint of what a post's parse reads of `config` (`_parsing`)."""
+    return fingerprint(_parsing(config), {}).hex()
+
+
+def _parsing(config: SiteConfig) -> SiteConfig:
+    """`config` as `load_cached` parses a post with: its folder, timezone and permalink
+    pattern, every other setting left at its default. A post's key holds these, so that a
+    new title or URL does not parse every post again; and since the parse sees nothing
+    else, a post cannot depend on a setting its key does not hold."""
+    return SiteConfig(
+        root=config.root,
+        title="",
+        url="https://example.invalid/",
+        timezone=config.timezone,
+        permalink=config.permalink,
+    )
+
+
 def load_cached(config: SiteConfig, path: Path, cache: Cache, site: str) -> Found:
     """The post in the file at `path` (or its errors), and its key in `cache`: a digest
-    of the file's bytes and name, of `site` (the fingerprint of `config`) and of the code.
+    of the file's bytes and name, of `site` (`parsing_key(config)`) and of the code.
     Taken from `cache` if it holds it, else parsed and put there."""
     source = path.relative_to(config.root).as_posix()
     try:
@@ -194,7 +213,7 @@ def load_cached(config: SiteConfig, path: Path, cache: Cache, site: str) -> Foun
     post = stored.post_from(cache.get(key), config)
     if post is None:
         try:
-            post = parse_post(config, path, source, decode_source(data, source))
+            post = parse_post(_parsing(config), path, source, decode_source(data, source))
         except BuildError as exc:
             return list(exc.errors), key
         if (payload := stored.post_entry(post, config)) is not None:

@@ -7,7 +7,8 @@ the inputs it came from, so a build that uses one makes what a build without it 
 
 - each post file's `Post`, under the file's identity, size and change times (a file
   written in the second before it was read is read again next time: its time may not
-  have moved since, as git does for its index);
+  have moved since, as git does for its index); one not held is taken from the cache
+  when a build hands the session one (`content.load_cached`);
 - each `Rendering` of the last build, under its cache key (`Cache.key`, the one key rule),
   and each `RenderedPost` whose post and rendering are both kept;
 - the last build's pages with what their templates saw (`pages.PagesMade`), and its
@@ -16,7 +17,8 @@ the inputs it came from, so a build that uses one makes what a build without it 
 - the last build's "now" (previews mark posts dated after it "Scheduled"), kept while the
   clock has not moved past a post's date, so that pages stay comparable.
 
-This module reads post files through `content` and writes nothing.
+This module reads post files through `content` and writes nothing itself (a post parsed
+through the cache is put there by `content.load_cached`).
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ import time
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from blogkeeper.cache import Cache
 from blogkeeper.config import SiteConfig
-from blogkeeper.content import load_post
+from blogkeeper.content import load_cached, load_post, parsing_key
+from blogkeeper.errors import BuildError
 from blogkeeper.model import Earlier, Post, RenderedPost, Rendering, Site
 from blogkeeper.pages import PagesMade
 
@@ -72,6 +76,7 @@ class Session:
     def __init__(self, remember: bool = True) -> None:
         self.remember = remember
         self.config: SiteConfig | None = None
+        self.config_key = ""  # what of it a post's parse reads, for their cache keys
         self.posts: dict[str, Loaded] = {}  # by file path (a `Path` hashes and compares slowly)
         self.renderings: dict[str, tuple[Rendering, int]] = {}  # key -> rendering, its size
         self.keys = Earlier(remember=remember)  # each post's cache key, its post and URL
@@ -93,14 +98,16 @@ class Session:
             if config != self.config:
                 self.posts = {}
             self.config = config
+            self.config_key = parsing_key(config)
         self.counts = Counts()
         self.seen = set()
         self.feeds, self.llms, self.links = self.feeds.next(), self.llms.next(), self.links.next()
         self.keys = self.keys.next()
         return self.config
 
-    def load(self, config: SiteConfig, path: Path) -> Post:
-        """The post in `path`: the one loaded before if the file has not changed since."""
+    def load(self, config: SiteConfig, path: Path, cache: Cache | None = None) -> Post:
+        """The post in `path`: the one loaded before if the file has not changed since,
+        else the one `cache` holds for its bytes (see `content.load_cached`)."""
         name = os.fspath(path)
         self.seen.add(name)
         try:
@@ -118,10 +125,18 @@ class Session:
         if known and known.stat == stat and status.st_mtime_ns < known.read_at - RACY_NS:
             return known.post
         read_at = time.time_ns()
-        post = load_post(config, path)
+        post = self._read(config, path, cache)
         self.counts.posts_read += 1
         self.posts[name] = Loaded(post, stat, read_at)
         return post
+
+    def _read(self, config: SiteConfig, path: Path, cache: Cache | None) -> Post:
+        if cache is None:
+            return load_post(config, path)
+        found, _ = load_cached(config, path, cache, self.config_key)
+        if isinstance(found, list):
+            raise BuildError(found)
+        return found
 
     def forget_the_rest(self) -> None:
         """Forget the posts of files this build did not look at: they are gone."""

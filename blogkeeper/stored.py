@@ -2,7 +2,7 @@
 site's cache folder comes with the site, from whoever hands it over).
 
 A post's dates are stored as their wall time in the site's timezone, which the entry's
-key holds (the whole config is part of it), and read back in it. A post that JSON cannot
+key holds (`content.parsing_key`), and read back in it. A post that JSON cannot
 hold as it is (a YAML date inside `extra`, say) gets no entry: it is parsed every build.
 
 This module only encodes and decodes; reading and writing entries is the cache's job.

@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from blogkeeper import build
+from blogkeeper.cache import CACHE_DIR
 from blogkeeper.errors import BuildError
 from blogkeeper.model import BuildOptions, Kept
 from blogkeeper.session import Session
@@ -220,6 +221,26 @@ def _counts(root: Path, session: Session) -> tuple[int, int, int]:
     assert kept == _outputs(root, None)
     counts = session.counts
     return counts.posts_read, counts.posts_rendered, counts.pages_rendered
+
+
+def test_a_new_session_takes_each_post_from_the_cache_not_parsing_it_again(
+    session_site: tuple[Path, Session],
+) -> None:
+    """A preview's first build reads each file, but parses it only if no build before
+    put its `Post` in the cache (a parse always puts its entry: a new file)."""
+    root, _ = session_site
+    entries = {p: p.stat().st_ino for p in (root / CACHE_DIR).glob("??/*")}
+    posts = [p for p in entries if b'{"source":"posts/' in p.read_bytes()]
+    assert len(posts) == 3  # put by the first session's build
+    fresh = Session()
+    assert _outputs(root, fresh) == _outputs(root, None)
+    assert fresh.counts.posts_read == 3 and fresh.counts.posts_rendered == 0
+    assert {p: p.stat().st_ino for p in (root / CACHE_DIR).glob("??/*")} == entries
+    (root / "posts/a.md").write_text(
+        post("Post a", "2026-01-01", "Intro.\n\n<!--more-->\n\nNew.\n")
+    )
+    _outputs(root, Session())
+    assert len(list((root / CACHE_DIR).glob("??/*"))) > len(entries)  # its new Post, rendering
 
 
 def test_an_unchanged_rebuild_reads_renders_and_templates_nothing(

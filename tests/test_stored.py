@@ -145,3 +145,43 @@ def test_children_count_the_entries_they_read_and_put_in_the_parent_s_cache(
     again, _, _ = select_posts(config, LoadOptions(), None, {}, warm)
     assert warm.written == 0 and warm.used == cold.used
     assert again == posts == select_posts(config, LoadOptions(), load_post)[0]
+
+
+def test_a_setting_the_parse_does_not_read_keeps_every_post_entry(make_site: MakeSite) -> None:
+    """A new title or URL parses nothing again; a new timezone parses every post."""
+    root = make_site({f"posts/p{n}.md": post(f"P{n}", f"2026-01-0{n + 1}") for n in range(3)})
+    config = load_config(root)
+    select_posts(config, LoadOptions(), None, {}, Cache.for_site(root))
+
+    def entries() -> dict[Path, int]:
+        found = (root / ".blogkeeper-cache").glob("??/*")
+        return {p: p.stat().st_ino for p in found if b'{"source":"posts/' in p.read_bytes()}
+
+    before = entries()
+    assert len(before) == 3
+    toml = root / "blog.toml"
+    for old, new in [("Test blog", "Renamed"), ("blog.example.org/", "other.example.org/sub/")]:
+        toml.write_text(toml.read_text().replace(old, new))
+        renamed = load_config(root)
+        cache = Cache.for_site(root)
+        posts, _, _ = select_posts(renamed, LoadOptions(), None, {}, cache)
+        assert cache.written == 0 and entries() == before
+        assert posts == select_posts(renamed, LoadOptions(), load_post)[0]
+    toml.write_text(toml.read_text().replace('"UTC"', '"Pacific/Kiritimati"'))
+    moved = load_config(root)
+    cache = Cache.for_site(root)
+    posts, _, _ = select_posts(moved, LoadOptions(), None, {}, cache)
+    assert cache.written == 3 and posts == select_posts(moved, LoadOptions(), load_post)[0]
+    assert posts[0].date.tzinfo is moved.tz
+
+
+def test_every_sample_post_parses_the_same_with_the_whole_config(tmp_path: Path) -> None:
+    """What a post's key holds of the config is all its parse reads of the sample's."""
+    shutil.copytree(REPO / "posts", tmp_path / "posts")
+    shutil.copy(REPO / "blog.toml", tmp_path / "blog.toml")
+    config = load_config(tmp_path)
+    cache = Cache(None)
+    for path in content.find_post_files(tmp_path)[0]:
+        found, _ = content.load_cached(config, path, cache, content.parsing_key(config))
+        assert isinstance(found, Post)
+        _same(found, load_post(config, path))
