@@ -79,14 +79,10 @@ class Cache:
             os.utime(path)  # recently used: evicted last
         return data
 
-    def keep(self, key: str, size: int) -> None:
+    def keep(self, key: str, size: int, written: bool = False) -> None:
         """Count the entry under `key` (of `size` bytes) as used by this build, which holds
-        its value already: the bound then does not delete it."""
-        self.used[key] = size
-
-    def count(self, key: str, size: int, written: bool) -> None:
-        """Count the entry under `key` (of `size` bytes) as used by this build: a child
-        process read it, or put it (`written`), through a `Cache` of the same folder."""
+        its value already (or a child process read it, or put it: `written`, through a
+        `Cache` of the same folder): the bound then does not delete it."""
         self.used[key] = size
         self.written += written
 

@@ -153,7 +153,7 @@ def _load_shared(config: SiteConfig, paths: list[Path], cache: Cache) -> list[Fo
     loaded: list[Found] = []
     for post, key, size, put in (found for share in made for found in share):
         if size:
-            cache.count(key, size, put)
+            cache.keep(key, size, put)
         loaded.append((post, key))
     return loaded
 

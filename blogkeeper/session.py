@@ -31,7 +31,7 @@ from pathlib import Path
 
 from blogkeeper.cache import Cache
 from blogkeeper.config import SiteConfig
-from blogkeeper.content import load_cached, load_post, parsing_key
+from blogkeeper.content import load_cached, parsing_key
 from blogkeeper.errors import BuildError
 from blogkeeper.model import Earlier, Post, RenderedPost, Rendering, Site
 from blogkeeper.pages import PagesMade
@@ -112,8 +112,8 @@ class Session:
         self.seen.add(name)
         try:
             status = os.stat(name)
-        except OSError:  # gone, or a dangling link: `load_post` says so, at the file
-            return load_post(config, path)
+        except OSError:  # gone, or a dangling link: reading it says so, at the file
+            return self._read(config, path, cache)
         stat = (
             status.st_dev,
             status.st_ino,
@@ -131,9 +131,7 @@ class Session:
         return post
 
     def _read(self, config: SiteConfig, path: Path, cache: Cache | None) -> Post:
-        if cache is None:
-            return load_post(config, path)
-        found, _ = load_cached(config, path, cache, self.config_key)
+        found, _ = load_cached(config, path, cache or Cache(None), self.config_key)
         if isinstance(found, list):
             raise BuildError(found)
         return found
