@@ -118,8 +118,8 @@ def build(
         )
         static = static_files(root)
         overridden = {o.path for o in static}
-        if sink.reusing:
-            sink.recall(cache.get(record))
+        recalled = cache.get(record) if sink.reusing else None
+        sink.recall(recalled)
         page_paths, session.pages = pages.make_pages(
             site, sink, session.pages, memo, session.remember
         )
@@ -157,8 +157,8 @@ def build(
             raise BuildError(broken)
         warnings = (*llms_warnings, *moved_warnings, *broken)
         site = replace(site, warnings=(*site.warnings, *warnings))
-        if sink.reusing:
-            cache.put(record, sink.record())
+        if sink.reusing and (recording := sink.record()) != recalled:
+            cache.put(record, recording)  # unchanged, it is not written: nothing to bound
     finally:
         cache.finish()
     return site, paths

@@ -60,7 +60,8 @@ def test_every_sample_post_comes_back_from_its_entry_as_it_went_in(tmp_path: Pat
         parsed = load_post(config, path)
         entry = stored.post_entry(parsed, config)
         assert entry is not None, path
-        assert json.loads(entry)["source"] == parsed.source  # data, never a pickle
+        head, _, body = entry.partition(b"\n")  # data, never a pickle
+        assert json.loads(head)["source"] == parsed.source and body.decode() == parsed.body
         back = stored.post_from(entry, config)
         assert back is not None
         _same(back, parsed)
@@ -105,6 +106,19 @@ def test_a_post_json_cannot_hold_gets_no_entry_and_loads_all_the_same(
 def test_an_entry_this_code_did_not_write_is_no_post(make_site: MakeSite, entry: bytes) -> None:
     config = load_config(make_site({}))
     assert stored.post_from(entry, config) is None
+
+
+def test_an_entry_with_a_body_that_is_not_utf8_or_in_its_head_is_no_post(
+    make_site: MakeSite,
+) -> None:
+    root = make_site({"posts/a.md": post("A", "2026-01-01", body="Line one.\n\nTwo.\n")})
+    config = load_config(root)
+    entry = stored.post_entry(load_post(config, root / "posts/a.md"), config)
+    assert entry is not None and stored.post_from(entry, config) is not None
+    head, _, body = entry.partition(b"\n")
+    assert stored.post_from(head + b"\n" + body[:-1] + b"\xff", config) is None
+    whole = json.loads(head) | {"body": body.decode()}  # every field in one JSON value
+    assert stored.post_from(json.dumps(whole).encode(), config) is None
 
 
 def test_a_post_is_parsed_once_then_taken_from_the_cache_until_its_file_changes(
