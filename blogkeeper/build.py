@@ -95,16 +95,25 @@ def build(
     try:
         loading = LoadOptions(options.drafts, options.future, options.now)
         try:
-            # a preview's session keeps posts; `blogkeeper build` loads on every core
+            # A preview's session keeps posts and renderings. `blogkeeper build` loads on
+            # every core, and meanwhile looks up here each post's rendering in the cache.
             load = partial(session.load, cache=cache) if session.remember else None
-            posts, drafts, scheduled = select_posts(config, loading, load, memo, cache)
+            looked: dict[str, tuple[Post, Looked]] = {}
+
+            def look(post: Post) -> None:
+                looked[post.source] = (post, look_up(config, post, cache, {}, session.keys))
+
+            then = None if load else look
+            posts, drafts, scheduled = select_posts(config, loading, load, memo, cache, then)
         finally:
             session.forget_the_rest()
         proofs = checkcode.proofs(config, posts, root)  # check-code's record: read, never written
         if options.require_checked and (unchecked := checkrecord.unchecked_errors(proofs)):
             raise BuildError(unchecked)
         misses = cache.misses
-        entries = render_posts(config, posts, cache, session.renderings, session.keys, memo)
+        renderings, keys = session.renderings, session.keys
+        entries = render_posts(config, posts, cache, renderings, keys, memo, looked)
+        looked.clear()  # a draft's rendering, say
         rendered = session.same_entries(entries)
         session.counts.posts_rendered = cache.misses - misses
         site = session.steady_now(assemble(config, rendered, options))
@@ -252,12 +261,14 @@ def render_posts(
     kept: dict[str, tuple[Rendering, int]] | None = None,
     keyed: Earlier | None = None,
     memo: dict[int, tuple[object, bytes]] | None = None,
+    looked: dict[str, tuple[Post, Looked]] | None = None,
 ) -> list[RenderedPost]:
     """Every post rendered: from `kept` (an earlier build's renderings by cache key, and
-    their sizes in the cache) or from `cache` where they hold the rendering, the rest in
-    parallel (and then kept in both); `BuildError` with every post's errors. `kept` is
-    left holding this build's renderings only. `keyed` holds an earlier build's cache
-    keys, each with the post and URL it was computed from.
+    their sizes in the cache) or from `cache` where they hold the rendering (`look_up`),
+    the rest in parallel (and then kept in both); `BuildError` with every post's errors.
+    `kept` is left holding this build's renderings only. `keyed` holds an earlier build's
+    cache keys, each with the post and URL it was computed from. `looked` holds what
+    `look_up` gave already for some posts, by source, with the post it was for.
 
     Each rendering's fingerprint in `memo` is its cache key: a rendering is a pure
     function of what the key digests, so outputs made from it are keyed without reading
@@ -265,26 +276,22 @@ def render_posts(
     cache = cache or Cache(None)
     keyed = keyed or Earlier()
     earlier = dict(kept or {})
-    tasks = [(post, config.absolute(post.path)) for post in posts]
-    keys = [
-        keyed.value("key " + post.source, (post, url), partial(_render_key, post, url))
-        for post, url in tasks
-    ]
+    looked = looked or {}
+    keys: list[str] = []
     found: list[Rendering | None] = []
     sizes: list[int] = []
-    for key in keys:
-        if key in earlier:
-            known, size = earlier[key]
-            cache.keep(key, size)
-            found.append(known)
-        else:
-            data = cache.get(key)
-            found.append(_decode(data))
-            size = len(data or b"")
+    for post in posts:
+        known = looked.get(post.source)
+        key, rendering, size = (
+            known[1] if known and known[0] is post else look_up(config, post, cache, earlier, keyed)
+        )
+        keys.append(key)
+        found.append(rendering)
         sizes.append(size)
     missing = [i for i, rendering in enumerate(found) if rendering is None]
     errors: list[ContentError] = []
-    made_all = parallel_map(_render_task, [tasks[i] for i in missing])
+    tasks = [(posts[i], config.absolute(posts[i].path)) for i in missing]
+    made_all = parallel_map(_render_task, tasks)
     for index, made in zip(missing, made_all, strict=True):
         if isinstance(made, Rendering):
             payload = _encode(made)
@@ -301,6 +308,29 @@ def render_posts(
         kept.clear()
         kept.update((key, (r, size)) for key, r, size in zip(keys, done, sizes, strict=True))
     return [RenderedPost(post, r) for post, r in zip(posts, done, strict=True)]
+
+
+# A post's rendering key, its rendering (None: to be rendered) and its size in the cache.
+Looked = tuple[str, Rendering | None, int]
+
+
+def look_up(
+    config: SiteConfig,
+    post: Post,
+    cache: Cache,
+    earlier: dict[str, tuple[Rendering, int]],
+    keyed: Earlier,
+) -> Looked:
+    """`post`'s rendering key, and its rendering from `earlier` (renderings by key, with
+    their sizes) or else from `cache`."""
+    url = config.absolute(post.path)
+    key = keyed.value("key " + post.source, (post, url), partial(_render_key, post, url))
+    if key in earlier:
+        known, size = earlier[key]
+        cache.keep(key, size)
+        return key, known, size
+    data = cache.get(key)
+    return key, _decode(data), len(data or b"")
 
 
 def _render_key(post: Post, url: str) -> str:

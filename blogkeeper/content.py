@@ -12,7 +12,7 @@ import hashlib
 import os
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,22 +86,24 @@ def select_posts(
     load: Callable[[SiteConfig, Path], Post] | None = None,
     memo: dict[int, tuple[object, bytes]] | None = None,
     cache: Cache | None = None,
+    then: Callable[[Post], None] | None = None,
 ) -> tuple[list[Post], int, int]:
     """Every publishable post under posts/, newest first, and how many drafts and how
     many future-dated posts were left out; raises `BuildError` with every error. Each
     file is read by `load` (a preview's, which keeps unchanged posts), else as
     `load_cached` reads it, from `cache` (on every core for a big site: `_load_shared`);
-    `memo` then gets each post's fingerprint: its cache key."""
+    `memo` then gets each post's fingerprint: its cache key. `then` runs on each post
+    (draft or not) as it is loaded, while the rest load."""
     posts: list[Post] = []
     paths, errors = find_post_files(config.root)
     if load is None:
         cache = cache or Cache(None)
-        found = _load_shared(config, paths, cache)
+        found = _load_shared(config, paths, cache, then)
         loaded = [post for post, _ in found]
         if memo is not None:
             memo.update((id(p), (p, bytes.fromhex(k))) for p, k in found if isinstance(p, Post))
     else:
-        loaded = [_loaded(load, config, path) for path in paths]
+        loaded = [_loaded(load, config, path, then) for path in paths]
     for post in loaded:
         if isinstance(post, Post):
             posts.append(post)
@@ -131,31 +133,36 @@ LOAD_CODE = ("blogkeeper", "yaml", "frontmatter")
 Found = tuple[Post | list[ContentError], str]  # a post or its errors, and its key
 
 
-def _load_shared(config: SiteConfig, paths: list[Path], cache: Cache) -> list[Found]:
+def _load_shared(
+    config: SiteConfig, paths: list[Path], cache: Cache, then: Callable[[Post], None] | None
+) -> list[Found]:
     """`_load_some`, shared out among forked children, one run of paths each, when
     there are enough posts: reading 10,000 posts takes seconds on one core, from the cache
-    too, and the parent then only receives them (Posts are plain data) and counts the
-    cache entries each child used."""
+    too. Each child sends its posts as it loads them (Posts are plain data), and this
+    process counts the cache entries each used and runs `then` on each post meanwhile."""
     site = parsing_key(config)
     code_digest(*LOAD_CODE)  # once, before the children start
     shares = min(deadline.pool_size(), len(paths) // POSTS_PER_CHILD)
     if shares < 2 or not deadline.child_inherits():
-        return _load_some(config, paths, cache, site)
+        return _load_some(config, paths, cache, site, then)
     size = -(-len(paths) // shares)
     calls = [
         (config, paths[i : i + size], cache.folder, cache.reading, site)
         for i in range(0, len(paths), size)
     ]
-    try:
-        made = deadline.call_in_children(LOAD_SECONDS, LOAD_MEMORY, _load_in_child, calls)
-    except (deadline.ChildDied, deadline.Overrun):  # killed from outside, say: load here
-        return _load_some(config, paths, cache, site)
-    loaded: list[Found] = []
-    for post, key, size, put in (found for share in made for found in share):
+
+    def arrived(found: tuple[Post | list[ContentError], str, int, bool]) -> None:
+        post, key, size, put = found
         if size:
             cache.keep(key, size, put)
-        loaded.append((post, key))
-    return loaded
+        if then is not None and isinstance(post, Post):
+            then(post)
+
+    try:
+        made = deadline.call_in_children(LOAD_SECONDS, LOAD_MEMORY, _load_in_child, calls, arrived)
+    except (deadline.ChildDied, deadline.Overrun):  # killed from outside, say: load here
+        return _load_some(config, paths, cache, site, then)
+    return [(post, key) for share in made for post, key, _, _ in share]
 
 
 # How long, and with how much memory more than its parent, a child may load posts.
@@ -163,22 +170,32 @@ LOAD_SECONDS = 600.0
 LOAD_MEMORY = 8 << 30
 
 
-def _load_some(config: SiteConfig, paths: list[Path], cache: Cache, site: str) -> list[Found]:
-    return [load_cached(config, path, cache, site) for path in paths]
+def _load_some(
+    config: SiteConfig,
+    paths: list[Path],
+    cache: Cache,
+    site: str,
+    then: Callable[[Post], None] | None = None,
+) -> list[Found]:
+    found = []
+    for path in paths:
+        post, key = load_cached(config, path, cache, site)
+        if then is not None and isinstance(post, Post):
+            then(post)
+        found.append((post, key))
+    return found
 
 
 def _load_in_child(
     config: SiteConfig, paths: list[Path], folder: Path | None, reading: bool, site: str
-) -> list[tuple[Post | list[ContentError], str, int, bool]]:
-    """`_load_some` with a cache of its own on the same folder; each post with its key,
-    the size of its entry if read or put, and whether it was put."""
+) -> Iterator[tuple[Post | list[ContentError], str, int, bool]]:
+    """`_load_some` with a cache of its own on the same folder, each post given as it is
+    loaded: with its key, the size of its entry if read or put, and whether it was put."""
     cache = Cache(folder, reading)
-    found = []
     for path in paths:
         written = cache.written
         post, key = load_cached(config, path, cache, site)
-        found.append((post, key, cache.used.get(key, 0), cache.written > written))
-    return found
+        yield post, key, cache.used.get(key, 0), cache.written > written
 
 
 def parsing_key(config: SiteConfig) -> str:
@@ -222,13 +239,19 @@ def load_cached(config: SiteConfig, path: Path, cache: Cache, site: str) -> Foun
 
 
 def _loaded(
-    load: Callable[[SiteConfig, Path], Post], config: SiteConfig, path: Path
+    load: Callable[[SiteConfig, Path], Post],
+    config: SiteConfig,
+    path: Path,
+    then: Callable[[Post], None] | None,
 ) -> Post | list[ContentError]:
-    """The post `load` gives, or its errors."""
+    """The post `load` gives (after `then` ran on it), or its errors."""
     try:
-        return load(config, path)
+        post = load(config, path)
     except BuildError as exc:
         return list(exc.errors)
+    if then is not None:
+        then(post)
+    return post
 
 
 def find_post_files(root: Path) -> tuple[list[Path], list[ContentError]]:

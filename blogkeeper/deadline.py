@@ -16,7 +16,8 @@ space, and kills it when its time is up; `call_with_alarm` lets the call itself 
 time (in that child), where a traceback still says where it was; `call_in_children` runs
 several such calls side by side. A forked child is new for each call; a forkserver's is
 kept for the next call (a preview rebuilds often, and a new one takes some 70 ms to
-start), and replaced once killed. A list a child answers comes back in parts.
+start), and replaced once killed. A list a child answers comes back in parts; an
+iterator's items, as the child makes them.
 
 `die_with_parent` makes a child process end with the process that started it, and
 `process_context` says how to start one safely from the current process.
@@ -36,7 +37,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from multiprocessing.context import ForkContext, ForkServerContext
 from multiprocessing.process import BaseProcess
 from types import FrameType
@@ -122,12 +123,21 @@ def call_in_child(seconds: float, memory: int, fn: Callable[..., T], *args: Any)
 
 
 def call_in_children(
-    seconds: float, memory: int, fn: Callable[..., Any], calls: Sequence[tuple[Any, ...]]
+    seconds: float,
+    memory: int,
+    fn: Callable[..., Any],
+    calls: Sequence[tuple[Any, ...]],
+    each: Callable[[Any], None] | None = None,
 ) -> list[Any]:
     """`[fn(*args) for args in calls]`, each call in a child forked for it, all at once,
     each bounded as by `call_in_child` (`seconds` counted from the start of all); a
     `BuildError` holds the errors of every call that raised one. Only where a child is
-    forked (`child_inherits`); one that overruns or dies ends them all."""
+    forked (`child_inherits`); one that overruns or dies ends them all.
+
+    A call may give an iterator (a generator): its child sends the items as it makes
+    them, and its answer here is their list. With `each`, `each(item)` runs here on every
+    item of every answer as it arrives, while the children go on making the rest (so it
+    may see items of a call that then raises)."""
     context = multiprocessing.get_context("fork")
     started: list[tuple[BaseProcess, Connection]] = []
     try:
@@ -139,8 +149,7 @@ def call_in_children(
             child.start()
             theirs.close()
             started.append((child, ours))
-        end = time.monotonic() + seconds
-        answers = [_answer_of(child, pipe, end) for child, pipe in started]
+        answers = _answers(started, time.monotonic() + seconds, each)
     finally:
         for process, pipe in started:
             process.kill()
@@ -152,26 +161,77 @@ def call_in_children(
     return [_returned(kind, value) for kind, value in answers]
 
 
-def _answer_of(child: BaseProcess, pipe: Connection, end: float) -> tuple[str, Any]:
-    try:
-        return _received(pipe, end)
-    except EOFError:
-        child.join()
-        raise ChildDied(f"the process stopped with exit code {child.exitcode}") from None
+def _answers(
+    started: list[tuple[BaseProcess, Connection]],
+    end: float,
+    each: Callable[[Any], None] | None,
+) -> list[tuple[str, Any]]:
+    """Each child's answer (as `_received` gives one), by `end` (`time.monotonic`) or
+    `Overrun`; `ChildDied` for a child that ends without one. Parts are read from
+    whichever child has sent one, so that no child waits on a full pipe while another's
+    are read; `each` runs on the items of each part as it arrives."""
+    children = {pipe: child for child, pipe in started}
+    parts: dict[Connection, list[Any]] = {pipe: [] for pipe in children}
+    answers: dict[Connection, tuple[str, Any]] = {}
+    while len(answers) < len(children):
+        waiting = [pipe for pipe in children if pipe not in answers]
+        ready = wait(waiting, max(0.0, end - time.monotonic()))
+        if not ready or time.monotonic() > end:
+            raise Overrun
+        for pipe in (pipe for pipe in waiting if pipe in ready):
+            try:
+                kind, value = pipe.recv()
+            except EOFError:
+                child = children[pipe]
+                child.join()
+                raise ChildDied(f"the process stopped with exit code {child.exitcode}") from None
+            if each is not None and kind in ("part", "ok"):
+                for item in value:
+                    each(item)
+            if kind == "part":
+                parts[pipe] += value
+            else:
+                answers[pipe] = _joined(parts[pipe], kind, value)
+    return [answers[pipe] for _, pipe in started]
+
+
+def _joined(parts: list[Any], kind: str, value: Any) -> tuple[str, Any]:
+    """The answer whose last message was `(kind, value)`, after `parts`."""
+    return (kind, parts + value) if parts and kind == "ok" else (kind, value)
 
 
 # A list a child answers is sent this many items at a time, each part dropped once sent:
 # neither process then holds the whole list pickled, nor the child the list once sent.
+# An iterator's items are sent as they are made, this many at a time.
 PART = 64
 
 
 def _send(pipe: Connection, answer: tuple[str, Any]) -> None:
     kind, value = answer
-    if kind == "ok" and isinstance(value, list):
+    if kind == "ok" and isinstance(value, Iterator):
+        answer = _streamed(pipe, value)
+    elif kind == "ok" and isinstance(value, list):
         while len(value) > PART:
             pipe.send(("part", value[:PART]))
             del value[:PART]
     pipe.send(answer)
+
+
+def _streamed(pipe: Connection, items: Iterator[Any]) -> tuple[str, Any]:
+    """Send the items of `items` in parts as they are made; the message that ends them:
+    the last part, or what making one raised."""
+    part: list[Any] = []
+    try:
+        for item in items:
+            part.append(item)
+            if len(part) == PART:
+                pipe.send(("part", part))
+                part = []
+    except BuildError as exc:
+        return ("build", exc.errors)
+    except Exception as exc:
+        return ("raise", exc)
+    return ("ok", part)
 
 
 def _received(pipe: Connection, end: float) -> tuple[str, Any]:
@@ -183,7 +243,7 @@ def _received(pipe: Connection, end: float) -> tuple[str, Any]:
             raise Overrun
         kind, value = pipe.recv()
         if kind != "part":
-            return (kind, parts + value) if parts else (kind, value)
+            return _joined(parts, kind, value)
         parts += value
 
 

@@ -552,6 +552,8 @@ def absolute_url(config: SiteConfig, path: str) -> str:
 def encode_url(url: str) -> str:
     """`url` with spaces, parentheses, angle brackets, quotes and non-ASCII percent-encoded,
     so that it is one token in Markdown and the llms.txt reference parser (no `)` allowed)."""
+    if _PLAIN_URL.fullmatch(url):
+        return url  # most URLs: nothing to encode, found in one pass
     parts = urlsplit(url)
     safe = "/:@!$&'*+,;=%~"
     return urlunsplit(
@@ -564,6 +566,14 @@ def encode_url(url: str) -> str:
         )
     )
 
+
+# A URL `encode_url` gives back as it is: a lowercase scheme and a host (and port), or
+# neither, then a path of letters, digits and `/._~-` (not starting `//`, which would be
+# a host); no query or fragment. `urlsplit` and `urlunsplit` give such a URL back as it
+# is, and `quote` changes none of its characters.
+_PLAIN_URL = re.compile(
+    r"(?:[a-z][a-z0-9+.\-]*://[A-Za-z0-9.\-]+(?::[0-9]+)?)?(?!//)[\w.~/\-]*", re.ASCII
+)
 
 _ENTITY_START = re.compile(r"&(?=[A-Za-z0-9#])")
 _ESCAPED = re.compile(r"\\(?=[!-/:-@\[-`{-~]|$)")

@@ -29,6 +29,7 @@ from typing import Any, NoReturn
 
 from blogkeeper import urls
 from blogkeeper.errors import BuildError, ContentError
+from blogkeeper.files import read_whole
 from blogkeeper.model import Output
 
 MARKER = ".blogkeeper-output"
@@ -204,8 +205,7 @@ class Staging:
                 os.replace(link, target)
 
     def read(self, path: str) -> bytes:
-        with open(self.folder / path, "rb") as file:
-            return file.read()
+        return read_whole(os.path.join(self.folder, path))
 
     def commit(self) -> None:
         """Remove what the folder holds that this build did not put, and put the new

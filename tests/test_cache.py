@@ -13,9 +13,10 @@ from conftest import REPO, build, now, post, snapshot
 
 from blogkeeper import build as build_module
 from blogkeeper import cache as cache_module
+from blogkeeper import content
 from blogkeeper.cache import CACHE_DIR, Cache, code_digest
 from blogkeeper.deadline import process_context
-from blogkeeper.model import BuildOptions
+from blogkeeper.model import BuildOptions, Post
 
 MakeSite = Callable[..., Path]
 
@@ -161,14 +162,33 @@ def outputs(root: Path, cache: bool = True) -> dict[str, bytes]:
 def test_cold_warm_uncached_serial_and_parallel_builds_are_byte_identical(
     make_site: MakeSite, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """In parallel, children load the posts and this process looks up each one's
+    rendering as it arrives: a warm build renders nothing."""
     root = make_site(many_posts(40))
     monkeypatch.setenv("BLOGKEEPER_WORKERS", "1")
     serial = outputs(root, cache=False)
     monkeypatch.setenv("BLOGKEEPER_WORKERS", "2")
     monkeypatch.setattr(build_module, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(content, "POSTS_PER_CHILD", 4)
     cold = outputs(root)
     assert len(entries(root)) == 40
+
+    def never(post: Post, url: str) -> None:
+        raise AssertionError(f"{post.source} rendered again")
+
+    monkeypatch.setattr(build_module, "render_post", never)
+    looked: list[str] = []
+    look_up = build_module.look_up
+
+    def counted(config: object, post: Post, *args: object) -> object:
+        looked.append(post.source)
+        return look_up(config, post, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(build_module, "look_up", counted)
     warm = outputs(root)
+    assert sorted(looked) == sorted(set(looked)) and len(looked) == 40  # once each
+    monkeypatch.undo()
+    monkeypatch.setenv("BLOGKEEPER_WORKERS", "1")
     monkeypatch.setenv("BLOGKEEPER_WORKERS", "1")
     uncached = outputs(root, cache=False)
     assert serial == cold == warm == uncached

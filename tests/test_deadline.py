@@ -15,7 +15,7 @@ from conftest import BLOG_TOML, post
 
 from blogkeeper import deadline
 from blogkeeper.build import build_site
-from blogkeeper.errors import BuildError
+from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.model import BuildOptions
 
 MiB = 1 << 20
@@ -118,3 +118,44 @@ def test_a_list_answer_arrives_whole_and_in_order_from_either_child(count: int) 
     finally:
         stop.set()
         thread.join()
+
+
+def made_one_by_one(name: str, count: int, wait_for: str | None) -> Iterator[str]:
+    """`count` items of 1 kB; with `wait_for`, after the first part, none until that
+    file exists."""
+    for number in range(count):
+        if wait_for and number == deadline.PART:
+            while not os.path.exists(wait_for):
+                time.sleep(0.01)
+        yield f"{name} {number} " + "x" * 1000
+
+
+def test_items_reach_the_parent_while_the_children_still_make_them(tmp_path: Path) -> None:
+    """Each child's items come back whole and in order; `each` sees each item as it
+    arrives: here the children make no more than one part until `each` has seen one,
+    and two children send far more than a pipe holds without waiting on each other."""
+    go_on = tmp_path / "go on"
+    seen: list[str] = []
+
+    def each(item: str) -> None:
+        seen.append(item)
+        go_on.touch()
+
+    calls = [("a", 5000, str(go_on)), ("b", 5000, str(go_on))]
+    answers = deadline.call_in_children(30, 256 * MiB, made_one_by_one, calls, each)
+    assert answers == [list(made_one_by_one(*call[:2], None)) for call in calls]
+    assert sorted(seen) == sorted(answers[0] + answers[1])
+
+
+def made_then_failed(count: int) -> Iterator[int]:
+    yield from range(count)
+    raise BuildError([ContentError("posts/x.md", count, "bad")])
+
+
+def test_an_iterator_that_fails_gives_its_errors_not_its_items() -> None:
+    calls = [(deadline.PART * 3,), (1,)]
+    seen: list[int] = []
+    with pytest.raises(BuildError) as caught:
+        deadline.call_in_children(30, 256 * MiB, made_then_failed, calls, seen.append)
+    assert sorted(e.line or 0 for e in caught.value.errors) == [1, deadline.PART * 3]
+    assert seen == list(range(deadline.PART * 3))  # the parts sent before it failed

@@ -820,3 +820,36 @@ def test_inline_text_gives_text_back_as_it_is_only_where_the_full_escaping_would
         assert quick == llms.inline_text(text, heading)
     finally:
         llms._PLAIN = plain
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    url=st.one_of(
+        st.text(st.sampled_from('aZ09/.-_~:?#%@ ()<>"é+'), max_size=14),
+        st.builds(
+            "".join,
+            st.lists(
+                st.sampled_from(
+                    ["https://", "HTTP://", "x:", "//", "/", "a", "B.c", ":8", "é", "?", "#", "-"]
+                ),
+                max_size=6,
+            ),
+        ),
+    )
+)
+@example(url="https://example.com/2026/03/x/index.md")
+@example(url="https://example.com")
+@example(url="https://example.com/?")
+@example(url="index.md")
+@example(url="//host/x")
+def test_encode_url_gives_a_url_back_as_it_is_only_where_the_full_encoding_would(
+    url: str,
+) -> None:
+    """The quick path (`_PLAIN_URL`) agrees with the encoding it skips."""
+    quick = llms.encode_url(url)
+    plain = llms._PLAIN_URL
+    llms._PLAIN_URL = re.compile(r"(?!)")  # matches nothing: every URL encoded in full
+    try:
+        assert quick == llms.encode_url(url)
+    finally:
+        llms._PLAIN_URL = plain

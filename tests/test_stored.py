@@ -156,8 +156,10 @@ def test_children_count_the_entries_they_read_and_put_in_the_parent_s_cache(
     assert cold.written == 6 and len(cold.used) == 6  # put by the children
     assert all(fingerprint(p, memo).hex() in cold.used for p in posts)  # a post's key
     warm = Cache.for_site(root)
-    again, _, _ = select_posts(config, LoadOptions(), None, {}, warm)
+    seen: list[Post] = []  # each post, as it arrives from a child
+    again, _, _ = select_posts(config, LoadOptions(), None, {}, warm, seen.append)
     assert warm.written == 0 and warm.used == cold.used
+    assert len(seen) == 6 and {id(p) for p in seen} == {id(p) for p in again}
     assert again == posts == select_posts(config, LoadOptions(), load_post)[0]
 
 
