@@ -37,7 +37,7 @@ from blogkeeper import (
 )
 from blogkeeper.cache import Cache, digest, fingerprint_or_none
 from blogkeeper.config import SiteConfig, load_config
-from blogkeeper.content import LoadOptions, select_posts, slugify, url_line
+from blogkeeper.content import LoadOptions, Then, select_posts, slugify, url_line
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.model import (
     BuildOptions,
@@ -96,14 +96,19 @@ def build(
         loading = LoadOptions(options.drafts, options.future, options.now)
         try:
             # A preview's session keeps posts and renderings. `blogkeeper build` loads on
-            # every core, and meanwhile looks up here each post's rendering in the cache.
+            # every core, where each post's rendering is fetched from the cache too, and
+            # meanwhile decodes here each one that arrives.
             load = partial(session.load, cache=cache) if session.remember else None
             looked: dict[str, tuple[Post, Looked]] = {}
 
-            def look(post: Post) -> None:
-                looked[post.source] = (post, look_up(config, post, cache, {}, session.keys))
+            def take(post: Post, fetched: tuple[str, bytes | None]) -> None:
+                key, data = fetched
+                rendering = _decode(data)
+                if rendering is not None and data is not None:
+                    cache.keep(key, len(data))
+                looked[post.source] = (post, (key, rendering, len(data or b"")))
 
-            then = None if load else look
+            then = None if load else Then(partial(_fetch, config), take)
             posts, drafts, scheduled = select_posts(config, loading, load, memo, cache, then)
         finally:
             session.forget_the_rest()
@@ -312,6 +317,13 @@ def render_posts(
 
 # A post's rendering key, its rendering (None: to be rendered) and its size in the cache.
 Looked = tuple[str, Rendering | None, int]
+
+
+def _fetch(config: SiteConfig, post: Post, cache: Cache) -> tuple[str, bytes | None]:
+    """`post`'s rendering key, and the cache's entry under it (`look_up` without its
+    decoding): a load child fetches it, its parent decodes it."""
+    key = _render_key(post, config.absolute(post.path))
+    return key, cache.get(key)
 
 
 def look_up(

@@ -86,24 +86,24 @@ def select_posts(
     load: Callable[[SiteConfig, Path], Post] | None = None,
     memo: dict[int, tuple[object, bytes]] | None = None,
     cache: Cache | None = None,
-    then: Callable[[Post], None] | None = None,
+    then: Then | None = None,
 ) -> tuple[list[Post], int, int]:
     """Every publishable post under posts/, newest first, and how many drafts and how
     many future-dated posts were left out; raises `BuildError` with every error. Each
     file is read by `load` (a preview's, which keeps unchanged posts), else as
     `load_cached` reads it, from `cache` (on every core for a big site: `_load_shared`);
-    `memo` then gets each post's fingerprint: its cache key. `then` runs on each post
-    (draft or not) as it is loaded, while the rest load."""
+    `memo` then gets each post's fingerprint: its cache key. With `then`, each post
+    (draft or not) is fetched for and taken as it is loaded, while the rest load."""
     posts: list[Post] = []
     paths, errors = find_post_files(config.root)
+    cache = cache or Cache(None)
     if load is None:
-        cache = cache or Cache(None)
         found = _load_shared(config, paths, cache, then)
         loaded = [post for post, _ in found]
         if memo is not None:
             memo.update((id(p), (p, bytes.fromhex(k))) for p, k in found if isinstance(p, Post))
     else:
-        loaded = [_loaded(load, config, path, then) for path in paths]
+        loaded = [_loaded(load, config, path, then, cache) for path in paths]
     for post in loaded:
         if isinstance(post, Post):
             posts.append(post)
@@ -134,12 +134,13 @@ Found = tuple[Post | list[ContentError], str]  # a post or its errors, and its k
 
 
 def _load_shared(
-    config: SiteConfig, paths: list[Path], cache: Cache, then: Callable[[Post], None] | None
+    config: SiteConfig, paths: list[Path], cache: Cache, then: Then | None
 ) -> list[Found]:
     """`_load_some`, shared out among forked children, one run of paths each, when
     there are enough posts: reading 10,000 posts takes seconds on one core, from the cache
-    too. Each child sends its posts as it loads them (Posts are plain data), and this
-    process counts the cache entries each used and runs `then` on each post meanwhile."""
+    too. Each child sends its posts as it loads them (Posts are plain data), with what
+    `then.fetch` gave for each; this process counts the cache entries each child used and
+    meanwhile has `then.take` each post."""
     site = parsing_key(config)
     code_digest(*LOAD_CODE)  # once, before the children start
     shares = min(deadline.pool_size(), len(paths) // POSTS_PER_CHILD)
@@ -147,22 +148,23 @@ def _load_shared(
         return _load_some(config, paths, cache, site, then)
     size = -(-len(paths) // shares)
     calls = [
-        (config, paths[i : i + size], cache.folder, cache.reading, site)
+        (config, paths[i : i + size], cache.folder, cache.reading, site, then)
         for i in range(0, len(paths), size)
     ]
 
-    def arrived(found: tuple[Post | list[ContentError], str, int, bool]) -> None:
-        post, key, size, put = found
+    def arrived(found: Loaded) -> Found:
+        post, key, size, put, fetched = found
         if size:
             cache.keep(key, size, put)
         if then is not None and isinstance(post, Post):
-            then(post)
+            then.take(post, fetched)
+        return post, key  # what was fetched is not held here longer than `take` needs
 
     try:
         made = deadline.call_in_children(LOAD_SECONDS, LOAD_MEMORY, _load_in_child, calls, arrived)
     except (deadline.ChildDied, deadline.Overrun):  # killed from outside, say: load here
         return _load_some(config, paths, cache, site, then)
-    return [(post, key) for share in made for post, key, _, _ in share]
+    return [found for share in made for found in share]
 
 
 # How long, and with how much memory more than its parent, a child may load posts.
@@ -171,31 +173,49 @@ LOAD_MEMORY = 8 << 30
 
 
 def _load_some(
-    config: SiteConfig,
-    paths: list[Path],
-    cache: Cache,
-    site: str,
-    then: Callable[[Post], None] | None = None,
+    config: SiteConfig, paths: list[Path], cache: Cache, site: str, then: Then | None = None
 ) -> list[Found]:
     found = []
     for path in paths:
         post, key = load_cached(config, path, cache, site)
         if then is not None and isinstance(post, Post):
-            then(post)
+            then.take(post, then.fetch(post, cache))
         found.append((post, key))
     return found
 
 
+# What a load child sends of each post: the post (or its errors), its key, the size of
+# its entry if read or put, whether it was put, and what `Then.fetch` gave for it.
+Loaded = tuple[Post | list[ContentError], str, int, bool, Any]
+
+
 def _load_in_child(
-    config: SiteConfig, paths: list[Path], folder: Path | None, reading: bool, site: str
-) -> Iterator[tuple[Post | list[ContentError], str, int, bool]]:
+    config: SiteConfig,
+    paths: list[Path],
+    folder: Path | None,
+    reading: bool,
+    site: str,
+    then: Then | None,
+) -> Iterator[Loaded]:
     """`_load_some` with a cache of its own on the same folder, each post given as it is
-    loaded: with its key, the size of its entry if read or put, and whether it was put."""
+    loaded (`Loaded`)."""
     cache = Cache(folder, reading)
     for path in paths:
         written = cache.written
         post, key = load_cached(config, path, cache, site)
-        yield post, key, cache.used.get(key, 0), cache.written > written
+        fetched = then.fetch(post, cache) if then and isinstance(post, Post) else None
+        yield post, key, cache.used.get(key, 0), cache.written > written, fetched
+
+
+@dataclass(frozen=True)
+class Then:
+    """What to do with each post as it is loaded, a draft too: `fetch(post, cache)` where
+    it is loaded (in a load child, with that child's cache of the same folder), then
+    `take(post, fetched)` here, as it arrives, while the rest load. A build fetches each
+    post's rendering from the cache so, on every core (build.py)."""
+
+    fetch: Callable[[Post, Cache], Any]
+    take: Callable[[Post, Any], None]
 
 
 def parsing_key(config: SiteConfig) -> str:
@@ -242,15 +262,16 @@ def _loaded(
     load: Callable[[SiteConfig, Path], Post],
     config: SiteConfig,
     path: Path,
-    then: Callable[[Post], None] | None,
+    then: Then | None,
+    cache: Cache,
 ) -> Post | list[ContentError]:
-    """The post `load` gives (after `then` ran on it), or its errors."""
+    """The post `load` gives (fetched for and taken by `then`), or its errors."""
     try:
         post = load(config, path)
     except BuildError as exc:
         return list(exc.errors)
     if then is not None:
-        then(post)
+        then.take(post, then.fetch(post, cache))
     return post
 
 

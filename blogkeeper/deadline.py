@@ -127,7 +127,7 @@ def call_in_children(
     memory: int,
     fn: Callable[..., Any],
     calls: Sequence[tuple[Any, ...]],
-    each: Callable[[Any], None] | None = None,
+    each: Callable[[Any], Any] | None = None,
 ) -> list[Any]:
     """`[fn(*args) for args in calls]`, each call in a child forked for it, all at once,
     each bounded as by `call_in_child` (`seconds` counted from the start of all); a
@@ -137,7 +137,7 @@ def call_in_children(
     A call may give an iterator (a generator): its child sends the items as it makes
     them, and its answer here is their list. With `each`, `each(item)` runs here on every
     item of every answer as it arrives, while the children go on making the rest (so it
-    may see items of a call that then raises)."""
+    may see items of a call that then raises), and the answer holds what it gives."""
     context = multiprocessing.get_context("fork")
     started: list[tuple[BaseProcess, Connection]] = []
     try:
@@ -164,12 +164,12 @@ def call_in_children(
 def _answers(
     started: list[tuple[BaseProcess, Connection]],
     end: float,
-    each: Callable[[Any], None] | None,
+    each: Callable[[Any], Any] | None,
 ) -> list[tuple[str, Any]]:
     """Each child's answer (as `_received` gives one), by `end` (`time.monotonic`) or
     `Overrun`; `ChildDied` for a child that ends without one. Parts are read from
     whichever child has sent one, so that no child waits on a full pipe while another's
-    are read; `each` runs on the items of each part as it arrives."""
+    are read; each part's items are what `each` gives for them, as it arrives."""
     children = {pipe: child for child, pipe in started}
     parts: dict[Connection, list[Any]] = {pipe: [] for pipe in children}
     answers: dict[Connection, tuple[str, Any]] = {}
@@ -186,8 +186,7 @@ def _answers(
                 child.join()
                 raise ChildDied(f"the process stopped with exit code {child.exitcode}") from None
             if each is not None and kind in ("part", "ok"):
-                for item in value:
-                    each(item)
+                value = [each(item) for item in value]
             if kind == "part":
                 parts[pipe] += value
             else:

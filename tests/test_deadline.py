@@ -137,14 +137,16 @@ def test_items_reach_the_parent_while_the_children_still_make_them(tmp_path: Pat
     go_on = tmp_path / "go on"
     seen: list[str] = []
 
-    def each(item: str) -> None:
+    def each(item: str) -> str:
         seen.append(item)
         go_on.touch()
+        return item.split(" x")[0]  # what the answer holds
 
     calls = [("a", 5000, str(go_on)), ("b", 5000, str(go_on))]
     answers = deadline.call_in_children(30, 256 * MiB, made_one_by_one, calls, each)
-    assert answers == [list(made_one_by_one(*call[:2], None)) for call in calls]
-    assert sorted(seen) == sorted(answers[0] + answers[1])
+    made = [list(made_one_by_one(*call[:2], None)) for call in calls]
+    assert answers == [[item.split(" x")[0] for item in items] for items in made]
+    assert sorted(seen) == sorted(made[0] + made[1])
 
 
 def made_then_failed(count: int) -> Iterator[int]:

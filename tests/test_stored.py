@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -156,10 +157,12 @@ def test_children_count_the_entries_they_read_and_put_in_the_parent_s_cache(
     assert cold.written == 6 and len(cold.used) == 6  # put by the children
     assert all(fingerprint(p, memo).hex() in cold.used for p in posts)  # a post's key
     warm = Cache.for_site(root)
-    seen: list[Post] = []  # each post, as it arrives from a child
-    again, _, _ = select_posts(config, LoadOptions(), None, {}, warm, seen.append)
+    seen: list[tuple[Post, object]] = []  # each post as it arrives, and what was fetched
+    then = content.Then(lambda p, cache: (p.title, os.getpid()), lambda *got: seen.append(got))
+    again, _, _ = select_posts(config, LoadOptions(), None, {}, warm, then)
     assert warm.written == 0 and warm.used == cold.used
-    assert len(seen) == 6 and {id(p) for p in seen} == {id(p) for p in again}
+    assert {id(p) for p, _ in seen} == {id(p) for p in again} and len(seen) == 6
+    assert all(got == (p.title, got[1]) and got[1] != os.getpid() for p, got in seen)
     assert again == posts == select_posts(config, LoadOptions(), load_post)[0]
 
 
