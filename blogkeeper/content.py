@@ -153,9 +153,9 @@ def _load_shared(
     ]
 
     def arrived(found: Loaded) -> Found:
-        post, key, size, put, fetched = found
-        if size:
-            cache.keep(key, size, put)
+        post, key, used, put, fetched = found
+        if used:
+            cache.keep(key, used, put)
         if then is not None and isinstance(post, Post):
             then.take(post, fetched)
         return post, key  # what was fetched is not held here longer than `take` needs
