@@ -385,3 +385,21 @@ def test_an_entry_that_is_a_fifo_is_a_miss_not_a_hang(make_site: MakeSite, tmp_p
     os.mkfifo(entry)
     assert build(root, "--out", tmp_path / "two").code == 0  # build() has a time limit
     assert snapshot(tmp_path / "one") == snapshot(tmp_path / "two")
+
+
+def test_an_unchanged_build_writes_no_entry(make_site: MakeSite) -> None:
+    """Not even the record of which key made each output file: it is put only when it
+    differs from the one read, since a put makes the bound walk the whole cache."""
+    root = make_site(many_posts(6))
+    for _ in range(2):  # the second updates the site the first set aside
+        assert build(root).code == 0
+
+    def files() -> dict[str, int]:
+        return {p.name: p.stat().st_ino for p in (root / CACHE_DIR).glob("??/*")}
+
+    before = files()
+    assert build(root).code == 0
+    assert files() == before  # an entry put anew would be a new file (a rename)
+    (root / "posts" / "p00.md").write_text(many_posts(1)["posts/p00.md"] + "\nMore.\n")
+    assert build(root).code == 0
+    assert len(set(files().items()) - set(before.items())) >= 3  # post, rendering, record
