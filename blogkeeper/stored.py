@@ -1,7 +1,7 @@
 """A post as a cache entry, and back: data, never code (a site's cache folder comes with
 the site, from whoever hands it over). An entry is one line of JSON with every field but
 the body, then the body's UTF-8: reading the body back is a slice, where JSON would
-scan and unescape every byte of it (the most of an unchanged build's load).
+scan and unescape every byte of it (a fifth of an unchanged build's load, measured).
 
 A post's dates are stored as their wall time in the site's timezone, which the entry's
 key holds (`content.parsing_key`), and read back in it. A post that JSON cannot
