@@ -21,6 +21,7 @@ import json
 import linecache
 import os
 import resource
+import signal
 import sys
 import traceback
 from types import TracebackType
@@ -99,6 +100,9 @@ def main(job_path: str, fd: int) -> None:
     contain(job)
     if not job.get("isolated", True):
         _refuse_network()
+    # A block sees SIGINT as a fresh Python does, as KeyboardInterrupt, even where
+    # check-code was started with SIGINT ignored (a background job of a script, say).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     faulthandler.enable()
     events = os.fdopen(fd, "w", encoding="utf-8")
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}

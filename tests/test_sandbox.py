@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -194,3 +195,20 @@ def test_threads_count_against_the_process_budget(make_site: MakeSite) -> None:
         rf"it ran more than {GROUP_LIMIT} processes or threads|can't start new thread", out
     ), out
     assert time.monotonic() - started < 20
+
+
+def test_a_block_s_sigint_is_a_keyboardinterrupt_even_when_check_code_ignores_sigint(
+    make_site: MakeSite,
+) -> None:
+    """A background job of a script starts with SIGINT ignored; the block still sees
+    it as a fresh Python would, and fails at its line."""
+    hostile, expected = HOSTILE["e-interrupt.md"]
+    root = make_site({"posts/a.md": checked("A", fence(hostile))})
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by check-code
+    try:
+        code, out, _ = check(root, "--jobs", "1")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert code == 1
+    line = line_of(root, "a.md", hostile.split("\n")[0]) + 1  # the os.kill line
+    assert re.search(rf"posts/a\.md:{line}: .*{expected}", out), out
