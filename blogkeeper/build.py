@@ -103,9 +103,10 @@ def build(
 
             def take(post: Post, fetched: tuple[str, bytes | None]) -> None:
                 key, data = fetched  # read by a child: this build's too
-                if data is not None:
+                rendering = _decode(data)
+                if rendering is not None and data is not None:  # else looked up (a miss)
                     cache.keep(key, len(data))
-                looked[post.source] = (post, (key, _decode(data), len(data or b"")))
+                    looked[post.source] = (post, (key, rendering, len(data)))
 
             then = None if load else Then(partial(_fetch, config), take)
             posts, drafts, scheduled = select_posts(config, loading, load, memo, cache, then)
@@ -272,8 +273,8 @@ def render_posts(
     the rest in parallel (and then kept in both); `BuildError` with every post's errors.
     `kept` is left holding this build's renderings only. `keyed` holds an earlier build's
     cache keys, each with the post and URL it was computed from. `looked` holds what
-    `look_up` would give for some posts, by source, with the post it is for (found while
-    the posts loaded).
+    `look_up` would give for some posts whose rendering was found while the posts loaded,
+    by source, with the post it is for.
 
     Each rendering's fingerprint in `memo` is its cache key: a rendering is a pure
     function of what the key digests, so outputs made from it are keyed without reading

@@ -16,7 +16,8 @@ from blogkeeper import cache as cache_module
 from blogkeeper import content
 from blogkeeper.cache import CACHE_DIR, Cache, code_digest
 from blogkeeper.deadline import process_context
-from blogkeeper.model import BuildOptions, Post
+from blogkeeper.model import BuildOptions, Kept, Post
+from blogkeeper.session import Session
 
 MakeSite = Callable[..., Path]
 
@@ -157,6 +158,24 @@ Text.[^n]
 def outputs(root: Path, cache: bool = True) -> dict[str, bytes]:
     built = build_module.build_site(root, BuildOptions(now=now(), cache=cache))
     return {o.path: o.data for o in built}
+
+
+def test_a_build_through_load_children_counts_the_posts_it_rendered(
+    make_site: MakeSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_site(many_posts(12))
+    monkeypatch.setenv("BLOGKEEPER_WORKERS", "2")
+    monkeypatch.setattr(content, "POSTS_PER_CHILD", 4)
+
+    def rendered() -> int:
+        session = Session(remember=False)
+        build_module.build(root, Kept(), BuildOptions(now=now()), session)
+        return session.counts.posts_rendered
+
+    assert rendered() == 12
+    assert rendered() == 0
+    (root / "posts" / "p03.md").write_text(many_posts(4)["posts/p03.md"] + "\nMore.\n")
+    assert rendered() == 1
 
 
 def test_cold_warm_uncached_serial_and_parallel_builds_are_byte_identical(
