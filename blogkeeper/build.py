@@ -174,7 +174,7 @@ def build(
         if sink.reusing and (recording := sink.record()) != recalled:
             cache.put(record, recording)  # unchanged, it is not written: nothing to bound
     finally:
-        cache.finish()
+        session.bound(cache)
     return site, paths
 
 

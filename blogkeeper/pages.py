@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 import jinja2
+import jinja2.bccache
 import jinja2.meta
 import jinja2.nodes
 
@@ -108,6 +109,7 @@ def environment(site: Site) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         auto_reload=False,  # one environment per build: no stat of every template per page
+        bytecode_cache=COMPILED,
     )
     base = config.base_path
     env.globals["site"] = config
@@ -117,6 +119,32 @@ def environment(site: Site) -> jinja2.Environment:
     env.filters["long_date"] = long_date
     env.filters["iso_date"] = lambda d: d.isoformat()
     return env
+
+
+class Compiled(jinja2.BytecodeCache):
+    """The templates this process has compiled, through Jinja's own bytecode cache: by
+    template name and file, used only while the source is the same (Jinja checks a
+    checksum of it). A preview's pages are rendered in a worker that is kept between
+    rebuilds (`deadline.call_in_child`): it compiles each template once, not on every
+    rebuild (some 30 ms of a 1,000-post site's). A forked child starts with what its
+    parent compiled, which is nothing: the templates never run in a build's own process."""
+
+    def __init__(self) -> None:
+        self.code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        code = self.code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)  # reset by Jinja if the source changed
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self.code[bucket.key] = bucket.bytecode_to_string()
+
+    def clear(self) -> None:
+        self.code.clear()
+
+
+COMPILED = Compiled()
 
 
 def long_date(value: dt.datetime) -> str:

@@ -80,6 +80,7 @@ class Built:
     files: Mapping[str, bytes]  # output path ("2026/03/x/index.html") -> bytes
     warnings: tuple[str, ...] = ()  # `path:line: warning: ...` lines for the log
     work: str = ""  # what the build did, for the log: "1 post read, 1 rendered, 4 pages rendered"
+    after: Callable[[], None] = lambda: None  # the builder's tidying, once the site is served
 
 
 Builder = Callable[[], Built]  # build the site, or raise BuildError
@@ -117,7 +118,7 @@ class Preview:
         with state.cond:
             state.cond.wait_for(lambda: not state.building)
             state.building = True
-        failure, site = None, None
+        failure, site, built = None, None, None
         try:
             built = self.builder()
             site = Snapshot.of(built.base, built.files)
@@ -134,6 +135,8 @@ class Preview:
                     state.site = site
                     state.generation += 1
                 state.cond.notify_all()
+        if built is not None:
+            built.after()
         return failure
 
     def close(self) -> None:
@@ -344,7 +347,7 @@ def site_builder(root: Path, options: ServeOptions) -> Builder:
     """A builder for `Preview`: `build.build` (the one build path) with drafts and
     future posts, kept in memory: a preview writes no site anywhere (only the cache).
     Its builds share one `Session`: each reads, renders and templates only what changed
-    since the last."""
+    since the last. The cache's bound is applied once the new site is served (`after`)."""
 
     build_options = BuildOptions(drafts=options.drafts, future=True, now=options.now, preview=True)
     session = Session()
@@ -352,10 +355,15 @@ def site_builder(root: Path, options: ServeOptions) -> Builder:
     def build_in_memory() -> Built:
         kept = Kept()
         with collected_once():
-            site, _ = build.build(root, kept, build_options, session)
+            try:
+                site, _ = build.build(root, kept, build_options, session)
+            except BaseException:
+                session.finish()  # nothing new is served: no reason to wait
+                raise
         files = kept.files
         warnings = tuple(w.as_warning() for w in site.warnings)
-        return Built(site.config.base_path, files, warnings, str(session.counts))
+        work = str(session.counts)
+        return Built(site.config.base_path, files, warnings, work, session.finish)
 
     return build_in_memory
 

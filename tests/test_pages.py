@@ -6,8 +6,10 @@ import json
 import posixpath
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import jinja2
 import pytest
 from conftest import BLOG_TOML, REPO, Result, copy_sample, post, quick_build, snapshot
 from lxml import etree, html
@@ -17,7 +19,7 @@ from blogkeeper.build import assemble, render_posts
 from blogkeeper.config import load_config
 from blogkeeper.content import LoadOptions, load_posts
 from blogkeeper.links import srcset_candidates
-from blogkeeper.model import BuildOptions
+from blogkeeper.model import BuildOptions, Earlier
 
 MakeSite = Callable[..., Path]
 BrokenBuild = Callable[[dict[str, str | bytes], str], Result]
@@ -733,3 +735,38 @@ def test_an_edit_makes_again_only_the_topic_page_that_lists_the_post(
     assert inodes() != before
     for page in ("index.html", "page/3/index.html"):  # each shows the newest title
         assert "P4 edited again" in (out / "topics/ai" / page).read_text()
+
+
+# --- a process that renders pages again (a preview's kept worker) compiles once -------------
+
+
+def test_a_process_compiles_each_template_once_and_again_when_its_source_changes(
+    make_site: MakeSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a preview's kept worker does on every rebuild: `_render_pages` again in the
+    same process. Jinja's compiler is watched, not replaced."""
+    root = make_site({**many_posts(3), "templates/post.html": broken_template("")})
+    config = load_config(root)
+    site = assemble(config, render_posts(config, load_posts(config, LoadOptions())))
+    made = pages._pages(site, Earlier())
+    compiled: list[str | None] = []
+    compile_source = jinja2.Environment.compile
+
+    def watched(env: jinja2.Environment, source: str, name: str | None = None, *rest: Any) -> Any:
+        compiled.append(name)
+        return compile_source(env, source, name, *rest)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", watched)
+    monkeypatch.setattr(pages, "COMPILED", pages.Compiled())  # as a new worker starts
+    limits = pages.bounds(site)
+    first = pages._render_pages(site, made, limits)
+    assert {p.template for p in made} <= set(compiled)  # and what they extend or include
+    assert len(compiled) == len(set(compiled))
+    compiled.clear()
+    assert pages._render_pages(site, made, limits) == first
+    assert compiled == []
+    (root / "templates/post.html").write_text(broken_template("<p>changed</p>"))
+    again = pages._render_pages(site, made, limits)
+    assert compiled == ["post.html"]
+    changed = [o.path for o, old in zip(again, first, strict=True) if o.data != old.data]
+    assert changed == [p.path for p in made if p.template == "post.html"] and changed

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -774,3 +775,16 @@ def test_rebuilds_freeze_what_the_preview_holds_and_leak_nothing(
     # count stays where it is. A leak of cyclic garbage would add to it every rebuild.
     assert counts[2] > 1000
     assert max(counts[3:]) - min(counts[3:]) < 500, counts
+
+
+def test_the_builder_s_tidying_runs_once_the_new_site_is_served() -> None:
+    """`Built.after` (the cache's bound, for `site_builder`'s) runs after the new site
+    is published: a tab's reload does not wait for it."""
+    seen: list[Any] = []
+    preview = Preview(lambda: replace(page("one"), after=lambda: seen.append(state())))
+
+    def state() -> Any:
+        return preview.state.building, preview.snapshot(None, 0)
+
+    assert preview.rebuild() is None
+    assert seen == [(False, (1, ()))]

@@ -18,12 +18,13 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import BLOG_TOML, post, write_files
+from conftest import BLOG_TOML, REPO, post, write_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from blogkeeper import build
-from blogkeeper.cache import CACHE_DIR
+from blogkeeper.cache import CACHE_DIR, Cache
+from blogkeeper.config import load_config
 from blogkeeper.errors import BuildError
 from blogkeeper.model import BuildOptions, Kept
 from blogkeeper.session import Session
@@ -488,3 +489,37 @@ def test_an_equal_blog_toml_on_other_lines_cites_its_new_lines(tmp_path: Path) -
         lines.append(error.line)
         toml.write_text("# a comment above it all\n" + toml.read_text())
     assert lines[1] == lines[0] + 1, lines
+
+
+# --- a preview's session applies the cache's bound once the site is served ---------------
+
+
+def _over_the_bound(folder: Path) -> Cache:
+    """A cache of `folder` with ten unused entries, and one this build wrote: over its
+    bound (1,000 bytes), so that `finish` deletes entries."""
+    for number in range(10):
+        Cache(folder).put(f"{number:02d}" + "a" * 62, b"x" * 1000)
+    cache = Cache(folder, limit=1_000)
+    cache.put("99" + "b" * 62, b"y" * 100)
+    return cache
+
+
+def _entries(folder: Path) -> int:
+    return len(list(folder.glob("??/*")))
+
+
+@pytest.mark.parametrize("remember", [True, False])
+def test_a_preview_s_session_leaves_the_bound_for_after_serving(
+    tmp_path: Path, remember: bool
+) -> None:
+    session = Session(remember=remember)
+    session.bound(_over_the_bound(tmp_path / "one"))
+    if not remember:  # `blogkeeper build`'s: at once
+        assert _entries(tmp_path / "one") == 1
+        return
+    assert _entries(tmp_path / "one") == 11  # left for after serving
+    session.finish()
+    assert _entries(tmp_path / "one") == 1
+    session.bound(_over_the_bound(tmp_path / "two"))
+    session.start(load_config(REPO))  # or the next build applies it first
+    assert _entries(tmp_path / "two") == 1
