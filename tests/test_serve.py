@@ -7,6 +7,7 @@ raw sockets where http.client would refuse to send the request).
 from __future__ import annotations
 
 import gc
+import http.client
 import json
 import os
 import re
@@ -164,6 +165,25 @@ def test_conditional_get(server: LiveServer) -> None:
     assert server.get("/assets/style.css", {"If-None-Match": '"other"'}).status == 200
     page = server.get("/")
     assert server.get("/", {"If-None-Match": page.headers["etag"]}).status == 304
+
+
+def test_a_kept_alive_connection_gets_each_response_without_a_stall(server: LiveServer) -> None:
+    """A response's headers and body are two writes: with Nagle's algorithm on, the body
+    waited for the client's delayed ACK, 40 ms per response on Linux (a reload of a page
+    and its stylesheets took 70 ms in Chromium, 50 without). Ten requests on one
+    connection, as a browser sends them, take far less than one such stall each."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+    took = []
+    try:
+        for _ in range(10):
+            started = time.perf_counter()
+            conn.request("GET", "/assets/style.css")
+            reply = conn.getresponse()
+            assert reply.status == 200 and reply.read()
+            took.append(time.perf_counter() - started)
+    finally:
+        conn.close()
+    assert sorted(took)[5] < 0.02, took
 
 
 def test_missing_page_is_the_sites_404_with_status_404(server: LiveServer) -> None:
