@@ -80,7 +80,9 @@ class Built:
     files: Mapping[str, bytes]  # output path ("2026/03/x/index.html") -> bytes
     warnings: tuple[str, ...] = ()  # `path:line: warning: ...` lines for the log
     work: str = ""  # what the build did, for the log: "1 post read, 1 rendered, 4 pages rendered"
-    after: Callable[[], None] = lambda: None  # the builder's tidying, once the site is served
+    # The builder's tidying (the cache's bound): left for when the folders are quiet, so
+    # that neither this save's reload nor its requests wait for it (`Preview.tidy`).
+    after: Callable[[], None] = lambda: None
 
 
 Builder = Callable[[], Built]  # build the site, or raise BuildError
@@ -108,6 +110,8 @@ class Preview:
         self.instance = secrets.token_hex(4)  # a restarted server makes old tabs reload
         self.warnings: tuple[str, ...] = ()  # the last good build's
         self.work = ""  # what the last good build did
+        self._after: Callable[[], None] | None = None  # the last good build's, not yet run
+        self._busy = threading.Lock()  # held by a build and by tidying
 
     def build_id(self, generation: int) -> str:
         return f"{self.instance}.{generation}"
@@ -118,11 +122,12 @@ class Preview:
         with state.cond:
             state.cond.wait_for(lambda: not state.building)
             state.building = True
-        failure, site, built = None, None, None
+        failure, site = None, None
         try:
-            built = self.builder()
+            with self._busy:
+                built = self.builder()
             site = Snapshot.of(built.base, built.files)
-            self.warnings, self.work = built.warnings, built.work
+            self.warnings, self.work, self._after = built.warnings, built.work, built.after
         except BuildError as exc:
             failure = exc
         except Exception as exc:  # a bug, or a file read mid-save: report it, keep serving
@@ -135,9 +140,15 @@ class Preview:
                     state.site = site
                     state.generation += 1
                 state.cond.notify_all()
-        if built is not None:
-            built.after()
         return failure
+
+    def tidy(self) -> None:
+        """Run the last good build's `after`, if it has not run: the watcher calls this
+        when the folders have been quiet for a while."""
+        with self._busy:
+            after, self._after = self._after, None
+            if after is not None:
+                after()
 
     def close(self) -> None:
         with self.state.cond:
@@ -304,8 +315,14 @@ class PreviewServer(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-def watch(root: Path, on_change: Callable[[list[str]], None], stop: threading.Event) -> None:
-    """Call `on_change` with the changed paths under posts/, templates/, static/, blog.toml.
+def watch(
+    root: Path,
+    on_change: Callable[[list[str]], None],
+    stop: threading.Event,
+    on_quiet: Callable[[], None] = lambda: None,
+) -> None:
+    """Call `on_change` with the changed paths under posts/, templates/, static/, blog.toml,
+    and `on_quiet` each time they have not changed for half a second.
 
     Only the folders that exist are watched (never the whole site folder, which may hold a
     virtualenv or public/); the watch restarts when one appears or vanishes, and after
@@ -333,6 +350,8 @@ def watch(root: Path, on_change: Callable[[list[str]], None], stop: threading.Ev
                 paths = paths or [str(p) for p in set(now) ^ set(targets)]
             if paths:
                 on_change(paths)
+            else:
+                on_quiet()  # a timeout (`rust_timeout`): nothing changed
             if now != targets or any(Path(p).name == "blog.toml" for p in paths):
                 break
 
@@ -350,7 +369,7 @@ def site_builder(root: Path, options: ServeOptions) -> Builder:
     """A builder for `Preview`: `build.build` (the one build path) with drafts and
     future posts, kept in memory: a preview writes no site anywhere (only the cache).
     Its builds share one `Session`: each reads, renders and templates only what changed
-    since the last. The cache's bound is applied once the new site is served (`after`)."""
+    since the last. The cache's bound is left for when the folders are quiet (`after`)."""
 
     build_options = BuildOptions(drafts=options.drafts, future=True, now=options.now, preview=True)
     session = Session()
@@ -437,7 +456,8 @@ def _serve(
 
     say(f"building {root} in memory (drafts {_drafts(options)})")
     # Watch before the first build, so that a save during it is not missed.
-    watcher = threading.Thread(target=watch, args=(root, changed, stop), name="watch", daemon=True)
+    watching = (root, changed, stop, preview.tidy)
+    watcher = threading.Thread(target=watch, args=watching, name="watch", daemon=True)
     threads.append(watcher)
     threads[-1].start()
     _rebuild(preview, say, "built")

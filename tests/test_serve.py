@@ -29,6 +29,7 @@ from conftest import BLOG_TOML, build, post, snapshot, write_files
 from live_server import LiveServer, live_server
 from watchfiles import Change
 
+from blogkeeper import serve as serve_module
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.hosting import Response
 from blogkeeper.serve import Built, Preview, ServeOptions, SiteFilter, site_builder
@@ -797,14 +798,38 @@ def test_rebuilds_freeze_what_the_preview_holds_and_leak_nothing(
     assert max(counts[3:]) - min(counts[3:]) < 500, counts
 
 
-def test_the_builder_s_tidying_runs_once_the_new_site_is_served() -> None:
-    """`Built.after` (the cache's bound, for `site_builder`'s) runs after the new site
-    is published: a tab's reload does not wait for it."""
-    seen: list[Any] = []
-    preview = Preview(lambda: replace(page("one"), after=lambda: seen.append(state())))
+def test_the_builder_s_tidying_waits_for_tidy_and_runs_once() -> None:
+    """`Built.after` (the cache's bound, for `site_builder`'s) is not run by the rebuild
+    that a tab waits for, but by `tidy`, once the watcher finds the folders quiet."""
+    ran: list[str] = []
+    builds = iter(["one", "two"])
 
-    def state() -> Any:
-        return preview.state.building, preview.snapshot(None, 0)
+    def builder() -> Built:
+        name = next(builds)
+        return replace(page(name), after=lambda: ran.append(name))
 
-    assert preview.rebuild() is None
-    assert seen == [(False, (1, ()))]
+    preview = Preview(builder)
+    assert preview.rebuild() is None and preview.snapshot(None, 0) == (1, ())
+    assert ran == []
+    preview.tidy()
+    preview.tidy()
+    assert ran == ["one"]
+    preview.rebuild()
+    preview.tidy()
+    assert ran == ["one", "two"]
+
+
+def test_the_watcher_calls_on_quiet_when_nothing_changes(tmp_path: Path) -> None:
+    (tmp_path / "posts").mkdir()
+    stop = threading.Event()
+    quiet = threading.Event()
+    changed: list[list[str]] = []
+    args = (tmp_path, changed.append, stop, quiet.set)
+    watcher = threading.Thread(target=serve_module.watch, args=args, daemon=True)
+    watcher.start()
+    try:
+        assert quiet.wait(10)
+        assert changed == []
+    finally:
+        stop.set()
+        watcher.join(10)
