@@ -134,35 +134,38 @@ def build(
         overridden = {o.path for o in static}
         recalled = cache.get(record) if sink.reusing else None
         sink.recall(recalled)
-        page_paths, session.pages = pages.make_pages(
-            site, sink, session.pages, memo, session.remember
-        )
+        # The pages render in child processes while this one makes the rest.
+        page_paths, making = pages.make_pages(site, sink, session.pages, memo, session.remember)
+        try:
+            kept = partial(_feed_kept, sink, memo) if sink.reusing else None
+            feed_files, feed_paths = feeds.render_feeds(site, session.feeds, kept)
+            generated = [
+                o
+                for o in [*pages.fixed_files(site), *feed_files]
+                if o.path not in overridden or not o.path.startswith(urls.ASSETS)
+            ]
+            for output in generated:
+                sink.put(output)
+            made_feeds = {o.path for o in feed_files}
+            named = [*page_paths, *(o.path for o in generated)]
+            named += [path for path in feed_paths if path not in made_feeds]  # kept
+            made, static, llms_warnings = llms.render_llms(
+                site, named, static, sink, session.llms, memo
+            )
+            # After llms: `_headers` has no rule for redirect pages (one each would pass
+            # Cloudflare's limit of 100 rules); they get the pattern rules' links.
+            moved, static, moved_warnings = redirects.render_redirects(site, static)
+            for output in [*moved, *static]:
+                sink.put(output)
+            named += [*made, *(o.path for o in [*moved, *static])]
+            owned = _checked(named, _owners(site, static))
+            paths = list(owned)
+            if clashing := redirects.clashes(site, paths) or _nested(owned):
+                raise BuildError(clashing)
+            session.pages = making.wait()  # the link check reads the pages
+        finally:
+            making.stop()  # a build that failed first: its pages are not waited for
         session.counts.pages_rendered = session.pages.rendered if session.pages else 0
-        kept = partial(_feed_kept, sink, memo) if sink.reusing else None
-        feed_files, feed_paths = feeds.render_feeds(site, session.feeds, kept)
-        generated = [
-            o
-            for o in [*pages.fixed_files(site), *feed_files]
-            if o.path not in overridden or not o.path.startswith(urls.ASSETS)
-        ]
-        for output in generated:
-            sink.put(output)
-        made_feeds = {o.path for o in feed_files}
-        named = [*page_paths, *(o.path for o in generated)]
-        named += [path for path in feed_paths if path not in made_feeds]  # kept
-        made, static, llms_warnings = llms.render_llms(
-            site, named, static, sink, session.llms, memo
-        )
-        # After llms: `_headers` has no rule for redirect pages (one each would pass
-        # Cloudflare's limit of 100 rules); they get the pattern rules' links.
-        moved, static, moved_warnings = redirects.render_redirects(site, static)
-        for output in [*moved, *static]:
-            sink.put(output)
-        named += [*made, *(o.path for o in [*moved, *static])]
-        owned = _checked(named, _owners(site, static))
-        paths = list(owned)
-        if clashing := redirects.clashes(site, paths) or _nested(owned):
-            raise BuildError(clashing)
         found = frozenset(paths)
         links.check_images(site, found)
         held = {o.path: o.data for o in [*generated, *moved, *static]}

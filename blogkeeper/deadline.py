@@ -27,6 +27,7 @@ This module knows nothing about posts or Markdown and writes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing
 import os
@@ -36,7 +37,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import lru_cache, partial
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import ForkContext, ForkServerContext
 from multiprocessing.process import BaseProcess
@@ -109,17 +110,49 @@ def die_with_parent(parent: int | None) -> None:
         os._exit(1)
 
 
+class Started:
+    """Calls running in child processes while the caller goes on: `wait()` gives what the
+    call would have (its answer, or what it raises), once; `stop()` gives up on an answer
+    not waited for (a caller that failed meanwhile). After either, no child is left
+    running the calls."""
+
+    def __init__(self, wait: Callable[[], Any], stop: Callable[[], None]) -> None:
+        self._wait: Callable[[], Any] | None = wait
+        self._stop = stop
+
+    @classmethod
+    def done(cls, answer: Any) -> Started:
+        """An answer made already."""
+        return cls(lambda: answer, lambda: None)
+
+    def wait(self) -> Any:
+        wait, self._wait = self._wait, None
+        if wait is None:
+            raise RuntimeError("waited for twice, or after stop")
+        return wait()
+
+    def stop(self) -> None:
+        if self._wait is not None:
+            self._wait = None
+            self._stop()
+
+
 def call_in_child(seconds: float, memory: int, fn: Callable[..., T], *args: Any) -> T:
     """`fn(*args)` run in a child process with at most `memory` bytes more address space
     than it has when the call starts (Linux), killed with `Overrun` after `seconds`; what
     it raises (a `BuildError`, a `MemoryError`) is raised here, and `ChildDied` if it ends
     without an answer. Windows: run here, unbounded."""
+    return start_in_child(seconds, memory, fn, *args).wait()  # type: ignore[no-any-return]
+
+
+def start_in_child(seconds: float, memory: int, fn: Callable[..., Any], *args: Any) -> Started:
+    """`call_in_child`, started: its answer is `wait()`'s (Windows: made here, now)."""
     if not hasattr(os, "fork"):
-        return fn(*args)
+        return Started.done(fn(*args))
     if not child_inherits():
-        return _in_worker(seconds, memory, fn, args)
-    [answer] = call_in_children(seconds, memory, fn, [args])
-    return answer  # type: ignore[no-any-return]
+        return _start_in_worker(seconds, memory, fn, args)
+    started = start_in_children(seconds, memory, fn, [args])
+    return Started(lambda: started.wait()[0], started.stop)
 
 
 def call_in_children(
@@ -138,8 +171,21 @@ def call_in_children(
     them, and its answer here is their list. With `each`, `each(item)` runs here on every
     item of every answer as it arrives, while the children go on making the rest (so it
     may see items of a call that then raises), and the answer holds what it gives."""
+    return start_in_children(seconds, memory, fn, calls, each).wait()  # type: ignore[no-any-return]
+
+
+def start_in_children(
+    seconds: float,
+    memory: int,
+    fn: Callable[..., Any],
+    calls: Sequence[tuple[Any, ...]],
+    each: Callable[[Any], Any] | None = None,
+) -> Started:
+    """`call_in_children`, started: its answers are `wait()`'s; `stop()` kills the
+    children. `each` runs while `wait()` does."""
     context = multiprocessing.get_context("fork")
     started: list[tuple[BaseProcess, Connection]] = []
+    end = time.monotonic() + seconds
     try:
         for args in calls:
             ours, theirs = context.Pipe(duplex=False)
@@ -149,16 +195,28 @@ def call_in_children(
             child.start()
             theirs.close()
             started.append((child, ours))
-        answers = _answers(started, time.monotonic() + seconds, each)
-    finally:
-        for process, pipe in started:
-            process.kill()
-            process.join()
-            pipe.close()
-    errors = [error for kind, value in answers if kind == "build" for error in value]
-    if errors:
-        raise BuildError(errors)
-    return [_returned(kind, value) for kind, value in answers]
+    except BaseException:
+        _end(started)
+        raise
+
+    def wait() -> list[Any]:
+        try:
+            answers = _answers(started, end, each)
+        finally:
+            _end(started)
+        errors = [error for kind, value in answers if kind == "build" for error in value]
+        if errors:
+            raise BuildError(errors)
+        return [_returned(kind, value) for kind, value in answers]
+
+    return Started(wait, partial(_end, started))
+
+
+def _end(started: list[tuple[BaseProcess, Connection]]) -> None:
+    for process, pipe in started:
+        process.kill()
+        process.join()
+        pipe.close()
 
 
 def _answers(
@@ -344,19 +402,22 @@ def _in_child(seconds: float, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
     """`fn(*args)` in the kept worker, unbounded in memory; where no worker can run,
     in this thread, unbounded."""
     try:
-        return _in_worker(seconds, None, fn, args)
+        return _start_in_worker(seconds, None, fn, args).wait()  # type: ignore[no-any-return]
     except ChildDied:
         return fn(*args)
 
 
-def _in_worker(
-    seconds: float, memory: int | None, fn: Callable[..., T], args: tuple[Any, ...]
-) -> T:
+def _start_in_worker(
+    seconds: float, memory: int | None, fn: Callable[..., Any], args: tuple[Any, ...]
+) -> Started:
     """`fn(*args)` in a long-lived worker process from the forkserver, with at most
     `memory` bytes more address space (None: no bound); one that overruns `seconds` is
     killed (`Overrun`), one that ends without an answer is `ChildDied`, and either way the
-    next call starts a new one."""
-    with _lock:
+    next call starts a new one. The worker is this call's until it is waited for;
+    `stop()` waits for it too (a worker takes some 70 ms to start again) and drops the
+    answer."""
+    _lock.acquire()
+    try:
         if not _worker:
             ours, theirs = _forkserver().Pipe()
             started = _forkserver().Process(target=_serve, args=(theirs,), daemon=True)
@@ -364,16 +425,37 @@ def _in_worker(
             theirs.close()
             _worker.append((started, ours))
         process, pipe = _worker[0]
+    except BaseException:
+        _lock.release()
+        raise
+    try:
+        pipe.send((fn, args, memory))
+    except BaseException as exc:
+        _stop(process, pipe)
+        _lock.release()
+        if isinstance(exc, (EOFError, OSError)):
+            raise ChildDied(f"the process stopped with exit code {process.exitcode}") from None
+        raise
+    end = time.monotonic() + seconds
+
+    def wait() -> Any:
         try:
-            pipe.send((fn, args, memory))
-            kind, value = _received(pipe, time.monotonic() + seconds)
+            kind, value = _received(pipe, end)
         except (EOFError, OSError):
             _stop(process, pipe)
             raise ChildDied(f"the process stopped with exit code {process.exitcode}") from None
         except BaseException:
             _stop(process, pipe)
             raise
-    return _returned(kind, value)  # type: ignore[no-any-return]
+        finally:
+            _lock.release()
+        return _returned(kind, value)
+
+    def stop() -> None:
+        with contextlib.suppress(Exception):
+            wait()
+
+    return Started(wait, stop)
 
 
 def _stop(process: BaseProcess, pipe: Connection) -> None:

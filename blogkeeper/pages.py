@@ -204,10 +204,11 @@ def make_pages(
     previous: PagesMade | None = None,
     memo: dict[int, tuple[object, bytes]] | None = None,
     remember: bool = True,
-) -> tuple[list[str], PagesMade | None]:
-    """Every HTML page of the site, put into `sink`: their paths, and the record of them
-    (none when forked children put the pages into a folder: their bytes never come
-    back). The templates run in child processes within `bounds(site)`.
+) -> tuple[list[str], deadline.Started]:
+    """Every HTML page of the site, put into `sink`: their paths at once, and the pages
+    being made, while the caller goes on (the caller's `wait()` gives the record of them,
+    or the template errors; none when forked children put the pages into a folder: their
+    bytes never come back). The templates run in child processes within `bounds(site)`.
 
     With `previous` (the record of an earlier build), a page is rendered again only if
     its template, its context or a global its template (or one it extends, includes or
@@ -230,15 +231,21 @@ def make_pages(
         if sink.reusing:
             memo = {} if memo is None else memo
             stale = _not_kept(site, stale, templates, values, reads, sink, memo)
-        if stale:
-            _render_in_child(site, stale, reads, sink)
-        return paths, None
-    made = {o.path: o.data for o in _render_in_child(site, stale, reads)} if stale else {}
-    before = previous.pages if previous else {}
-    kept = {p.path: (p, made[p.path] if p.path in made else before[p.path][1]) for p in pages}
-    for path, (_, data) in kept.items():
-        sink.put(Output(path, data))
-    return paths, PagesMade(site.config, templates, values, kept, len(stale), reads, parts)
+        putting = _start_rendering(site, stale, reads, sink) if stale else None
+        if putting is None:
+            return paths, deadline.Started.done(None)
+        return paths, deadline.Started(lambda: putting.wait() and None, putting.stop)
+    rendering = _start_rendering(site, stale, reads) if stale else deadline.Started.done([])
+
+    def record() -> PagesMade:
+        made = {o.path: o.data for o in rendering.wait()}
+        before = previous.pages if previous else {}
+        kept = {p.path: (p, made[p.path] if p.path in made else before[p.path][1]) for p in pages}
+        for path, (_, data) in kept.items():
+            sink.put(Output(path, data))
+        return PagesMade(site.config, templates, values, kept, len(stale), reads, parts)
+
+    return paths, deadline.Started(record, rendering.stop)
 
 
 # The code a page's bytes come from, besides its templates and what they see.
@@ -301,44 +308,77 @@ def _names_only(groups: tuple[Group, ...]) -> tuple[Group, ...]:
     return tuple(Group(group.name, group.slug, ()) for group in groups)
 
 
-def _render_in_child(
+def _start_rendering(
     site: Site, pages: list[Page], reads: dict[str, frozenset[str]], sink: Sink | None = None
-) -> list[Output]:
-    """The `pages` rendered; with `sink` (a folder, and children forked), put there by the
-    children instead, and none returned."""
+) -> deadline.Started:
+    """The `pages` being rendered: `wait()` gives them, or `BuildError`; with `sink` (a
+    folder, and children forked), the children put them there instead, and give none."""
     limits = seconds, memory = bounds(site)
+    forked = deadline.child_inherits()
     try:
-        if not deadline.child_inherits():
+        if not forked:
             given, sent = _for_child(site, pages, reads)
             args = (seconds, PagesOverran, _render_pages, given, sent, limits)
-            return deadline.call_in_child(
+            started = deadline.start_in_child(
                 seconds + GRACE_SECONDS, memory, deadline.call_with_alarm, *args
             )
-        made = _render_in_children(site, pages, limits, sink)
-        if sink is not None:
-            return []
-        return [output for share in made for output in share]
-    except (deadline.Overrun, PagesOverran):
+        else:
+            started = _start_in_children(site, pages, limits, sink)
+    except BaseException as exc:
+        raise _page_step_failed(site, exc, limits) from None
+
+    def rendered() -> list[Output]:
+        try:
+            made = started.wait()
+        except BaseException as exc:
+            raise _page_step_failed(site, exc, limits) from None
+        if not forked:
+            return made  # type: ignore[no-any-return]
+        return [] if sink is not None else [output for share in made for output in share]
+
+    return deadline.Started(rendered, started.stop)
+
+
+def _page_step_failed(site: Site, exc: BaseException, limits: tuple[float, int]) -> BaseException:
+    """What the page step raises for `exc`, raised by its children or by starting them."""
+    if isinstance(exc, (deadline.Overrun, PagesOverran)):
         error = _stopped(site, None, None, PagesOverran(), limits)
-    except MemoryError as exc:
+    elif isinstance(exc, MemoryError):
         error = _stopped(site, None, None, exc, limits)
-    except deadline.ChildDied as exc:
+    elif isinstance(exc, deadline.ChildDied):
         error = ContentError(TEMPLATES_DIR, None, f"rendering the pages failed: {exc}", RETRY)
-    raise BuildError([error])
+    else:
+        return exc  # a BuildError with the templates' own errors, or a bug
+    return BuildError([error])
 
 
-def _render_in_children(
+def _start_in_children(
     site: Site, pages: list[Page], limits: tuple[float, int], sink: Sink | None
-) -> list[list[Output]]:
+) -> deadline.Started:
     """`_render_pages` in forked children, which inherit the site, one run of the pages
     each: a child touches (and so copies from its parent) only the memory of the posts
     its pages show. One child per core at a time, each with at most `PAGES_PER_RUN`
     pages, so that no two hold a copy of most of a big site. All within `limits`; the
-    errors of every run are reported together."""
+    errors of every run are reported together. Pages that one child per core renders
+    (an edit's) render while the caller goes on; more are rendered before this returns,
+    run after run, so that the caller's next steps add nothing to their memory."""
     seconds, memory = limits
     cores = min(deadline.pool_size(), max(1, len(pages) // PAGES_PER_CHILD))
     size = -(-len(pages) // max(cores, -(-len(pages) // PAGES_PER_RUN)))
     runs = [pages[i : i + size] for i in range(0, len(pages), size)]
+    if len(runs) <= cores:
+        calls = [(seconds, PagesOverran, _render_pages, site, run, limits, sink) for run in runs]
+        return deadline.start_in_children(
+            seconds + GRACE_SECONDS, memory, deadline.call_with_alarm, calls
+        )
+    return deadline.Started.done(_render_runs(runs, cores, site, limits, sink))
+
+
+def _render_runs(
+    runs: list[list[Page]], cores: int, site: Site, limits: tuple[float, int], sink: Sink | None
+) -> list[list[Output]]:
+    """`runs` rendered in forked children, `cores` at a time, within `limits`."""
+    seconds, memory = limits
     end = time.monotonic() + seconds
     made: list[list[Output]] = []
     errors: list[ContentError] = []

@@ -4,6 +4,7 @@ Through the real page step: the templates' own tests are in test_pages.py."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
 import time
@@ -161,3 +162,31 @@ def test_an_iterator_that_fails_gives_its_errors_not_its_items() -> None:
         deadline.call_in_children(30, 256 * MiB, made_then_failed, calls, seen.append)
     assert sorted(e.line or 0 for e in caught.value.errors) == [1, deadline.PART * 3]
     assert seen == list(range(deadline.PART * 3))  # the parts sent before it failed
+
+
+def forked_children() -> list[multiprocessing.process.BaseProcess]:
+    """The children forked for a call (not a preview's kept worker from an earlier test)."""
+    return [c for c in multiprocessing.active_children() if type(c).__name__ == "ForkProcess"]
+
+
+def test_forked_children_left_unanswered_are_killed() -> None:
+    started = deadline.start_in_children(30, 256 * MiB, time.sleep, [(30,), (30,)])
+    before = time.monotonic()
+    started.stop()
+    assert time.monotonic() - before < 5
+    assert forked_children() == []
+    with pytest.raises(RuntimeError):
+        started.wait()
+
+
+def test_the_kept_worker_left_unanswered_finishes_its_call_and_is_kept(
+    other_thread: None,
+) -> None:
+    """A preview's build that fails while its pages render waits for them (a new worker
+    takes some 70 ms to start) and drops them; the worker serves the next call."""
+    worker = deadline.call_in_child(30, 256 * MiB, os.getpid)
+    started = deadline.start_in_child(30, 256 * MiB, time.sleep, 0.2)
+    started.stop()
+    assert deadline.call_in_child(30, 256 * MiB, os.getpid) == worker
+    answer = deadline.start_in_child(30, 256 * MiB, sum, [1, 2])
+    assert answer.wait() == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import posixpath
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from conftest import BLOG_TOML, REPO, Result, copy_sample, post, quick_build, snapshot
 from lxml import etree, html
 
-from blogkeeper import pages
+from blogkeeper import llms, pages
 from blogkeeper.build import assemble, render_posts
 from blogkeeper.config import load_config
 from blogkeeper.content import LoadOptions, load_posts
@@ -770,3 +771,43 @@ def test_a_process_compiles_each_template_once_and_again_when_its_source_changes
     assert compiled == ["post.html"]
     changed = [o.path for o, old in zip(again, first, strict=True) if o.data != old.data]
     assert changed == [p.path for p in made if p.template == "post.html"] and changed
+
+
+# --- the pages render in their children while the build makes the rest --------------------
+
+SLOW_LINE = "{% for i in range(300000) %}{% endfor %}"  # some 0.3 s of a child's time
+
+
+def forked() -> list[multiprocessing.process.BaseProcess]:
+    """Children forked by the build (not a preview's kept worker from an earlier test)."""
+    return [c for c in multiprocessing.active_children() if type(c).__name__ == "ForkProcess"]
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_the_pages_render_while_the_build_makes_the_rest(
+    make_site: MakeSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails: bool
+) -> None:
+    """LLM files are made while a page child still runs (a slow post.html); a build that
+    fails after the pages started (two files at one path) leaves no child running and
+    writes nothing."""
+    files = {**many_posts(3), "templates/post.html": broken_template(SLOW_LINE)}
+    if fails:
+        files["static/2026/01/p00/index.html"] = "<p>in the way of a post's page</p>"
+    root = make_site(files)
+    alive: list[int] = []
+    render_llms = llms.render_llms
+
+    def watched(*args: Any) -> Any:
+        alive.append(len(forked()))
+        return render_llms(*args)
+
+    monkeypatch.setattr(llms, "render_llms", watched)
+    result = quick_build(root, "--out", tmp_path / "out")
+    assert alive and alive[0] >= 1, "no page child ran beside the LLM files"
+    assert forked() == []
+    if fails:
+        assert result.code == 1 and "are one file" in result.err, result.err
+        assert not (tmp_path / "out").exists()
+    else:
+        assert result.code == 0, result.err
+        assert (tmp_path / "out/2026/01/p00/index.html").read_bytes().startswith(b"<!")
