@@ -588,7 +588,7 @@ def inline_text(text: str, heading: bool = False) -> str:
     backslash, as does a leading block marker (`>`, `#`, `-`, `1.`) and, in a heading,
     a trailing `#`, which would close it.
     """
-    if _PLAIN.fullmatch(text) and not (heading and text.endswith("#")):
+    if _plain(text) and not (heading and text.endswith("#")):
         return text  # most titles: nothing to do, found in one pass
     text = re.sub(r"[ \t\n\r\f\v]+", " ", text).strip(" ")
     text = _ENTITY_START.sub("&amp;", text)
@@ -601,9 +601,16 @@ def inline_text(text: str, heading: bool = False) -> str:
     return _BLOCK_START.sub(_unblock, text, count=1)
 
 
-# Text `inline_text` gives back as it is: no character it changes, single spaces inside
-# only, and no block marker (nor a digit) first.
-_PLAIN = re.compile(r"(?![ >#+\-~\d])(?:[^\t\n\r\f\v &\\<`*_\[\]]| (?! ))*(?<! )")
+def _plain(text: str) -> bool:
+    """Whether `inline_text` gives `text` back as it is: no character it changes, single
+    spaces inside only, and no block marker (nor a digit, nor a space) first nor a space
+    last. Four quick scans: one regular expression for all of it took four times as long
+    (a tenth of a second for llms.txt at 10,000 posts)."""
+    return not (_CHANGED.search(text) or "  " in text or _LEADING.match(text) or text[-1:] == " ")
+
+
+_CHANGED = re.compile(r"[\t\n\r\f\v&\\<`*_\[\]]")
+_LEADING = re.compile(r"[ >#+\-~\d]")
 # What would open a block (quote, heading, list, fence) if the text began a line.
 _BLOCK_START = re.compile(r"^(?:[>#+\-]|\d+[.)]|~)")
 
