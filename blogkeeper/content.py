@@ -241,7 +241,7 @@ def load_cached(config: SiteConfig, path: Path, cache: Cache, site: str) -> Foun
     """The post in the file at `path` (or its errors), and its key in `cache`: a digest
     of the file's bytes and name, of `site` (`parsing_key(config)`) and of the code.
     Taken from `cache` if it holds it, else parsed and put there."""
-    source = path.relative_to(config.root).as_posix()
+    source = source_of(config.root, path)
     try:
         data = read_bytes(path, source, config.max_post_bytes)
     except BuildError as exc:
@@ -310,6 +310,15 @@ def find_post_files(root: Path) -> tuple[list[Path], list[ContentError]]:
             else:
                 todo.append((path, above | {real}))
     return sorted(found), errors
+
+
+def source_of(root: Path, path: Path) -> str:
+    """`path` as the author knows it, relative to the site's `root` (`posts/a.md`): by
+    slicing its text where that is the same (10,000 `Path.relative_to` take 0.2 s)."""
+    text, base = str(path), str(root)
+    if os.sep == "/" and text.startswith(base) and text[len(base) : len(base) + 1] == "/":
+        return text[len(base) + 1 :]
+    return path.relative_to(root).as_posix()
 
 
 def _unreadable(root: Path, path: Path, message: str, hint: str | None = None) -> ContentError:

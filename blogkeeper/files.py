@@ -69,16 +69,22 @@ def read_whole(path: str) -> bytes:
 
 
 def _read_up_to(fd: int, most: int, expected: int) -> bytes:
-    """At most `most` bytes of `fd`, up to its end: first as many as the file says it
-    holds and one more, to see its end (asking for `most` at once would allocate that much
-    for every small file), then the rest, if it grew or said nothing (/proc)."""
+    """At most `most` bytes of the regular file `fd`, up to its end: first as many as the
+    file says it holds and one more, to see its end (asking for `most` at once would
+    allocate that much for every small file), then the rest, if it grew or said nothing
+    (/proc). A read of a regular file that gives fewer bytes than asked for, having
+    reached the size the file said, is at its end: no read more to see it (30,000 system
+    calls a build). A file that says nothing (/proc) is read until a read gives none."""
     parts, size, want = [], 0, min(expected + 1, most)
     while size < most:
-        part = os.read(fd, want - size)
+        asked = want - size
+        part = os.read(fd, asked)
         if not part:
             break
         parts.append(part)
         size += len(part)
+        if len(part) < asked and size >= expected > 0:
+            break
         if size == want:
             want = most
     return b"".join(parts)

@@ -19,7 +19,7 @@ from lxml import etree, html
 
 from blogkeeper.build import build_site
 from blogkeeper.config import load_config
-from blogkeeper.content import LoadOptions, load_posts, slugify
+from blogkeeper.content import LoadOptions, load_posts, slugify, source_of
 from blogkeeper.errors import BuildError
 from blogkeeper.model import BuildOptions
 
@@ -890,3 +890,23 @@ def test_posts_loaded_by_children_are_those_loaded_here(
     assert [str(e) for e in many.value.errors] == [str(e) for e in one.value.errors]
     assert any("p1.md" in str(e) for e in one.value.errors)
     assert any("p6.md" in str(e) for e in one.value.errors)
+
+
+@pytest.mark.parametrize(
+    ("root", "path"),
+    [
+        ("/site", "/site/posts/a.md"),
+        ("/site", "/site/posts/2026/b c.md"),
+        ("/", "/posts/a.md"),
+        ("/si", "/site/posts/a.md"),  # not under it as text: a ValueError, as relative_to's
+        ("/site/", "/site/posts/../x.md"),
+    ],
+)
+def test_a_post_s_source_is_its_path_relative_to_the_site(root: str, path: str) -> None:
+    try:
+        expected = Path(path).relative_to(Path(root)).as_posix()
+    except ValueError:
+        with pytest.raises(ValueError):
+            source_of(Path(root), Path(path))
+        return
+    assert source_of(Path(root), Path(path)) == expected
