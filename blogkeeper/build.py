@@ -596,9 +596,11 @@ def _nested(owned: dict[str, Owner]) -> list[ContentError]:
     (static/a and a post at /a/), case aside."""
     inner: dict[str, str] = {}  # folder, casefolded -> the first output inside it
     for path in owned:
-        parts = path.casefold().split("/")
-        for end in range(1, len(parts)):
-            inner.setdefault("/".join(parts[:end]), path)
+        folded = path.casefold()
+        end = folded.rfind("/")
+        while end > 0 and (folder := folded[:end]) not in inner:  # else its parents are too
+            inner[folder] = path
+            end = folded.rfind("/", 0, end)
     errors = []
     for path, owner in owned.items():
         if (other := inner.get(path.casefold())) is not None:

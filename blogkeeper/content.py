@@ -287,14 +287,15 @@ def find_post_files(root: Path) -> tuple[list[Path], list[ContentError]]:
         return [], []
     found: list[Path] = []
     errors: list[ContentError] = []
-    todo = [(base, frozenset([os.path.realpath(base)]))]
-    while todo:
-        folder, above = todo.pop()
+
+    def walk(folder: Path, above: frozenset[str]) -> None:
+        """Each folder's entries in name order, a folder's files where its name is: the
+        files come out sorted as paths are (name by name), with no sort of them all."""
         try:
             entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
         except OSError as exc:
             errors.append(_unreadable(root, folder, f"cannot read folder: {exc.strerror}"))
-            continue
+            return
         for entry in entries:
             if entry.name.startswith("."):
                 continue
@@ -308,8 +309,10 @@ def find_post_files(root: Path) -> tuple[list[Path], list[ContentError]]:
                 message = "folder link leads back to a folder it is inside"
                 errors.append(_unreadable(root, path, message, "remove the link"))
             else:
-                todo.append((path, above | {real}))
-    return sorted(found), errors
+                walk(path, above | {real})
+
+    walk(base, frozenset([os.path.realpath(base)]))
+    return found, errors
 
 
 def source_of(root: Path, path: Path) -> str:

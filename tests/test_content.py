@@ -19,7 +19,7 @@ from lxml import etree, html
 
 from blogkeeper.build import build_site
 from blogkeeper.config import load_config
-from blogkeeper.content import LoadOptions, load_posts, slugify, source_of
+from blogkeeper.content import LoadOptions, find_post_files, load_posts, slugify, source_of
 from blogkeeper.errors import BuildError
 from blogkeeper.model import BuildOptions
 
@@ -910,3 +910,13 @@ def test_a_post_s_source_is_its_path_relative_to_the_site(root: str, path: str) 
             source_of(Path(root), Path(path))
         return
     assert source_of(Path(root), Path(path)) == expected
+
+
+def test_post_files_come_sorted_as_paths_without_a_sort_of_them_all(tmp_path: Path) -> None:
+    names = ["a.md", "a-b.md", "a/x.md", "a/b/y.md", "a/c.md", "B.md", "b/z.md", "é.md", "a0.md"]
+    for name in names:
+        (tmp_path / "posts" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "posts" / name).write_text("x")
+    found, errors = find_post_files(tmp_path)
+    assert errors == []
+    assert found == sorted(tmp_path / "posts" / name for name in names)
