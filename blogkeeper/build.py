@@ -158,10 +158,9 @@ def build(
             for output in [*moved, *static]:
                 sink.put(output)
             named += [*made, *(o.path for o in [*moved, *static])]
-            owned = _checked(named, _owners(site, static))
-            paths = list(owned)
-            if clashing := redirects.clashes(site, paths) or _nested(owned):
-                raise BuildError(clashing)
+            aliases = tuple((e.post.source, e.post.aliases) for e in site.posts if e.post.aliases)
+            checking = partial(_checked_paths, site, named, static)
+            paths = session.paths.value("paths", (tuple(named), aliases), checking)
             session.pages = making.wait()  # the link check reads the pages
         finally:
             making.stop()  # a build that failed first: its pages are not waited for
@@ -546,6 +545,18 @@ def static_files(root: Path) -> list[Output]:
         if path.is_file() and not any(p.startswith(".") for p in path.relative_to(base).parts):
             outputs.append(Output(path.relative_to(base).as_posix(), path.read_bytes()))
     return outputs
+
+
+def _checked_paths(site: Site, named: list[str], static: list[Output]) -> list[str]:
+    """Every output path (`named`), sorted; `BuildError` if two outputs are one file
+    (`_checked`), if one is a file where another needs a folder (`_nested`), or if an
+    alias is an output's URL (`redirects.clashes`). What it reads of `site` are the
+    posts' aliases; the rest only names whose output a path is, for an error."""
+    owned = _checked(named, _owners(site, static))
+    paths = list(owned)
+    if clashing := redirects.clashes(site, paths) or _nested(owned):
+        raise BuildError(clashing)
+    return paths
 
 
 # Who asked for an output, for an error when two want one path: (file, line, what).

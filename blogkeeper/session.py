@@ -12,7 +12,8 @@ the inputs it came from, so a build that uses one makes what a build without it 
 - each `Rendering` of the last build, under its cache key (`Cache.key`, the one key rule),
   and each `RenderedPost` whose post and rendering are both kept;
 - the last build's pages with what their templates saw (`pages.PagesMade`), and its
-  feeds, twins, llms.txt lines and `_headers` rules, and each post's link problems,
+  feeds, twins, llms.txt lines and `_headers` rules, each post's link problems, and
+  the output paths found free of clashes,
   with what they were made from (`model.Earlier`), all compared by equality;
 - the last build's "now" (previews mark posts dated after it "Scheduled"), kept while the
   clock has not moved past a post's date, so that pages stay comparable.
@@ -85,6 +86,7 @@ class Session:
         self.feeds = Earlier(remember=remember)  # each feed's files
         self.llms = Earlier(remember=remember)  # each post's twin and llms.txt line; _headers
         self.links = Earlier(remember=remember)  # each post's link problems
+        self.paths = Earlier(remember=remember)  # the output paths, checked for clashes
         self.now: dt.datetime | None = None
         self.counts = Counts()
         self.seen: set[str] = set()  # the post files this build looked at
@@ -122,6 +124,7 @@ class Session:
         self.counts = Counts()
         self.seen = set()
         self.feeds, self.llms, self.links = self.feeds.next(), self.llms.next(), self.links.next()
+        self.paths = self.paths.next()
         self.keys = self.keys.next()
         return self.config
 

@@ -523,3 +523,25 @@ def test_a_preview_s_session_leaves_the_bound_for_after_serving(
     session.bound(_over_the_bound(tmp_path / "two"))
     session.start(load_config(REPO))  # or the next build applies it first
     assert _entries(tmp_path / "two") == 1
+
+
+def test_a_session_finds_the_clashes_an_edit_makes(session_site: tuple[Path, Session]) -> None:
+    """The output paths are checked again when they or the aliases change (a session
+    keeps the last check's answer for equal paths and aliases)."""
+    root, session = session_site
+    page = root / "static/2026/01/a/index.html"
+    post_a = root / "posts/a.md"
+    original = post_a.read_text()
+    steps = [
+        lambda: (page.parent.mkdir(parents=True), page.write_text("in the way")),
+        page.unlink,
+        lambda: post_a.write_text(original.replace("---\n", "---\naliases: [/llms.txt]\n", 1)),
+        lambda: post_a.write_text(original),
+    ]
+    found = []
+    for step in steps:
+        step()
+        _backdate(root, OLD)
+        found.append(_outputs(root, session))
+        assert found[-1] == _outputs(root, None)
+    assert [isinstance(f, list) for f in found] == [True, False, True, False], found
