@@ -100,8 +100,11 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(root: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[LiveServer]:
-    """Start `blogkeeper serve --port 0` on `root`; stop it with SIGINT afterwards."""
+def live_server(
+    root: Path, *args: str, env: dict[str, str] | None = None, first_build: float = 20
+) -> Iterator[LiveServer]:
+    """Start `blogkeeper serve --port 0` on `root` and wait up to `first_build` seconds
+    for it to serve; stop it with SIGINT afterwards."""
     command = [sys.executable, "-m", "blogkeeper", "serve", "--site", str(root), "--port", "0"]
     proc = subprocess.Popen(
         [*command, "--now", NOW, *args],
@@ -117,7 +120,8 @@ def live_server(root: Path, *args: str, env: dict[str, str] | None = None) -> It
     server = LiveServer(proc, root, 0, lines, pump)
     try:
         server.wait_for(r"^building ")
-        server.port = int(server.wait_for(r"serving at http://").split(":")[2].split("/")[0])
+        serving = server.wait_for(r"serving at http://", first_build)
+        server.port = int(serving.split(":")[2].split("/")[0])
         yield server
     finally:
         if proc.poll() is None:
