@@ -141,7 +141,7 @@ def build(
             feed_files, feed_paths = feeds.render_feeds(site, session.feeds, kept)
             generated = [
                 o
-                for o in [*pages.fixed_files(site), *feed_files]
+                for o in [*pages.fixed_files(site, session.feeds), *feed_files]
                 if o.path not in overridden or not o.path.startswith(urls.ASSETS)
             ]
             for output in generated:

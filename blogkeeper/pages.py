@@ -442,10 +442,19 @@ def _render_pages(
     return outputs
 
 
-def fixed_files(site: Site) -> list[Output]:
-    """The outputs no template makes: sitemap.xml, robots.txt and the stylesheets."""
+def fixed_files(site: Site, earlier: Earlier | None = None) -> list[Output]:
+    """The outputs no template makes: sitemap.xml, robots.txt and the stylesheets. The
+    sitemap is `earlier`'s when what it lists is the same (each post's path and dates, the
+    topics and series): a preview's edit of a post's text leaves it as it was."""
+    earlier = earlier or Earlier(remember=False)
+    listed = (
+        site.config,
+        tuple((e.post.path, e.post.last_modified) for e in site.posts),
+        tuple(group.slug for group in (*site.topics, *site.series)),
+        len(site.topics),
+    )
     return [
-        Output(urls.SITEMAP, sitemap(site).encode()),
+        Output(urls.SITEMAP, earlier.value("sitemap", listed, partial(_sitemap_bytes, site))),
         Output(urls.ROBOTS, robots(site).encode()),
         Output(urls.ASSETS + "pygments.css", _pygments_css(site.config)),
         Output(urls.ASSETS + "style.css", _asset("style.css")),
@@ -484,8 +493,10 @@ def _stale(
             stale.append(page)
             continue
         names = _reads(env, page.template, reads)
-        if (changed and changed & names) or _seen(old[0], names) != _seen(page, names):
+        if changed and changed & names:
             stale.append(page)
+        elif old[0] is not page and _seen(old[0], names) != _seen(page, names):
+            stale.append(page)  # (the last build's page, its inputs equal: the same context)
     return stale
 
 
@@ -978,6 +989,10 @@ def _template_frame(exc: BaseException) -> tuple[str, int] | None:
             found = (filename, tb.tb_lineno)
         tb = tb.tb_next
     return found
+
+
+def _sitemap_bytes(site: Site) -> bytes:
+    return sitemap(site).encode()
 
 
 def sitemap(site: Site) -> str:

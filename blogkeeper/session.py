@@ -83,7 +83,7 @@ class Session:
         self.keys = Earlier(remember=remember)  # each post's cache key, its post and URL
         self.entries: dict[str, RenderedPost] = {}  # source -> the last build's
         self.pages: PagesMade | None = None
-        self.feeds = Earlier(remember=remember)  # each feed's files
+        self.feeds = Earlier(remember=remember)  # each feed's files, and the sitemap
         self.llms = Earlier(remember=remember)  # each post's twin and llms.txt line; _headers
         self.links = Earlier(remember=remember)  # each post's link problems
         self.paths = Earlier(remember=remember)  # the output paths, checked for clashes

@@ -545,3 +545,18 @@ def test_a_session_finds_the_clashes_an_edit_makes(session_site: tuple[Path, Ses
         found.append(_outputs(root, session))
         assert found[-1] == _outputs(root, None)
     assert [isinstance(f, list) for f in found] == [True, False, True, False], found
+
+
+def test_the_sitemap_is_made_again_only_when_what_it_lists_changes(
+    session_site: tuple[Path, Session],
+) -> None:
+    root, session = session_site
+    first = _files(root, OPTIONS, session)["sitemap.xml"]
+    post_b = root / "posts/b.md"
+    post_b.write_text(post_b.read_text() + "\nMore words.\n")
+    kept = _files(root, OPTIONS, session)["sitemap.xml"]
+    assert kept is first  # the text changed, not what the sitemap lists
+    post_b.write_text(post("Post b", "2026-02-02"))
+    again = _files(root, OPTIONS, session)["sitemap.xml"]
+    assert again != first and again == _files(root)["sitemap.xml"]
+    assert b"2026-02-02" in again
