@@ -447,12 +447,12 @@ def fixed_files(site: Site, earlier: Earlier | None = None) -> list[Output]:
     sitemap is `earlier`'s when what it lists is the same (each post's path and dates, the
     topics and series): a preview's edit of a post's text leaves it as it was."""
     earlier = earlier or Earlier(remember=False)
-    listed = (
+    listed = earlier.remember and (
         site.config,
         tuple((e.post.path, e.post.last_modified) for e in site.posts),
         tuple(group.slug for group in (*site.topics, *site.series)),
         len(site.topics),
-    )
+    )  # for a build that keeps nothing, not made at all
     return [
         Output(urls.SITEMAP, earlier.value("sitemap", listed, partial(_sitemap_bytes, site))),
         Output(urls.ROBOTS, robots(site).encode()),
