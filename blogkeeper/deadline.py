@@ -17,7 +17,8 @@ time (in that child), where a traceback still says where it was; `call_in_childr
 several such calls side by side. A forked child is new for each call; a forkserver's is
 kept for the next call (a preview rebuilds often, and a new one takes some 70 ms to
 start), and replaced once killed. A list a child answers comes back in parts; an
-iterator's items, as the child makes them.
+iterator's items, as the child makes them. `start_in_child` and `start_in_children` start
+the same calls and let the caller go on until it `wait`s for the answers (`Started`).
 
 `die_with_parent` makes a child process end with the process that started it, and
 `process_context` says how to start one safely from the current process.
