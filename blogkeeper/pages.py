@@ -231,10 +231,14 @@ def make_pages(
         if sink.reusing:
             memo = {} if memo is None else memo
             stale = _not_kept(site, stale, templates, values, reads, sink, memo)
-        putting = _start_rendering(site, stale, reads, sink) if stale else None
-        if putting is None:
+        if not stale:
             return paths, deadline.Started.done(None)
-        return paths, deadline.Started(lambda: putting.wait() and None, putting.stop)
+        putting = _start_rendering(site, stale, reads, sink)
+
+        def put() -> None:
+            putting.wait()  # the children put the pages: nothing comes back
+
+        return paths, deadline.Started(put, putting.stop)
     rendering = _start_rendering(site, stale, reads) if stale else deadline.Started.done([])
 
     def record() -> PagesMade:

@@ -79,8 +79,9 @@ class Built:
     files: Mapping[str, bytes]  # output path ("2026/03/x/index.html") -> bytes
     warnings: tuple[str, ...] = ()  # `path:line: warning: ...` lines for the log
     work: str = ""  # what the build did, for the log: "1 post read, 1 rendered, 4 pages rendered"
-    # The builder's tidying (the cache's bound): left for when the folders are quiet, so
-    # that neither this save's reload nor its requests wait for it (`Preview.tidy`).
+    # The builder's tidying (the cache's bound, the one garbage collection): left for when
+    # the folders are quiet, so that neither this save's reload nor its requests wait for
+    # it (`Preview.tidy`).
     after: Callable[[], None] = lambda: None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import io
+import multiprocessing
 import os
 import shutil
 import socket
@@ -196,6 +197,12 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+def forked_children() -> list[multiprocessing.process.BaseProcess]:
+    """The live children forked for a call or a build (not a preview's kept worker from
+    the forkserver, which an earlier test may have left)."""
+    return [c for c in multiprocessing.active_children() if type(c).__name__ == "ForkProcess"]
 
 
 def free_port() -> int:

@@ -4,7 +4,6 @@ Through the real page step: the templates' own tests are in test_pages.py."""
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import threading
 import time
@@ -12,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import BLOG_TOML, post
+from conftest import BLOG_TOML, forked_children, post
 
 from blogkeeper import deadline
 from blogkeeper.build import build_site
@@ -162,11 +161,6 @@ def test_an_iterator_that_fails_gives_its_errors_not_its_items() -> None:
         deadline.call_in_children(30, 256 * MiB, made_then_failed, calls, seen.append)
     assert sorted(e.line or 0 for e in caught.value.errors) == [1, deadline.PART * 3]
     assert seen == list(range(deadline.PART * 3))  # the parts sent before it failed
-
-
-def forked_children() -> list[multiprocessing.process.BaseProcess]:
-    """The children forked for a call (not a preview's kept worker from an earlier test)."""
-    return [c for c in multiprocessing.active_children() if type(c).__name__ == "ForkProcess"]
 
 
 def test_forked_children_left_unanswered_are_killed() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
 import posixpath
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +11,16 @@ from urllib.parse import unquote, urlsplit
 
 import jinja2
 import pytest
-from conftest import BLOG_TOML, REPO, Result, copy_sample, post, quick_build, snapshot
+from conftest import (
+    BLOG_TOML,
+    REPO,
+    Result,
+    copy_sample,
+    forked_children,
+    post,
+    quick_build,
+    snapshot,
+)
 from lxml import etree, html
 
 from blogkeeper import llms, pages
@@ -778,11 +786,6 @@ def test_a_process_compiles_each_template_once_and_again_when_its_source_changes
 SLOW_LINE = "{% for i in range(300000) %}{% endfor %}"  # some 0.3 s of a child's time
 
 
-def forked() -> list[multiprocessing.process.BaseProcess]:
-    """Children forked by the build (not a preview's kept worker from an earlier test)."""
-    return [c for c in multiprocessing.active_children() if type(c).__name__ == "ForkProcess"]
-
-
 @pytest.mark.parametrize("fails", [False, True])
 def test_the_pages_render_while_the_build_makes_the_rest(
     make_site: MakeSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails: bool
@@ -798,13 +801,13 @@ def test_the_pages_render_while_the_build_makes_the_rest(
     render_llms = llms.render_llms
 
     def watched(*args: Any) -> Any:
-        alive.append(len(forked()))
+        alive.append(len(forked_children()))
         return render_llms(*args)
 
     monkeypatch.setattr(llms, "render_llms", watched)
     result = quick_build(root, "--out", tmp_path / "out")
     assert alive and alive[0] >= 1, "no page child ran beside the LLM files"
-    assert forked() == []
+    assert forked_children() == []
     if fails:
         assert result.code == 1 and "are one file" in result.err, result.err
         assert not (tmp_path / "out").exists()

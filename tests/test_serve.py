@@ -802,8 +802,9 @@ def test_rebuilds_freeze_what_the_preview_holds_and_leak_nothing(
 
 
 def test_the_builder_s_tidying_waits_for_tidy_and_runs_once() -> None:
-    """`Built.after` (the cache's bound, for `site_builder`'s) is not run by the rebuild
-    that a tab waits for, but by `tidy`, once the watcher finds the folders quiet."""
+    """`Built.after` (the cache's bound and a collection, for `site_builder`'s) is not
+    run by the rebuild that a tab waits for, but by `tidy`, once the watcher finds the
+    folders quiet."""
     ran: list[str] = []
     builds = iter(["one", "two"])
 

@@ -491,7 +491,7 @@ def test_an_equal_blog_toml_on_other_lines_cites_its_new_lines(tmp_path: Path) -
     assert lines[1] == lines[0] + 1, lines
 
 
-# --- a preview's session applies the cache's bound once the site is served ---------------
+# --- a preview's session leaves the cache's bound for when the folders are quiet --------
 
 
 def _over_the_bound(folder: Path) -> Cache:
