@@ -109,6 +109,28 @@ def test_unused_entries_go_first_oldest_first_when_over_the_bound(tmp_path: Path
     assert sum(p.stat().st_size for p in tmp_path.glob("??/*")) <= 5_000 + 1_000
 
 
+def test_the_bound_counts_an_entry_used_at_its_file_size(tmp_path: Path) -> None:
+    """It is not asked (no stat): each entry this build used counts as the file that
+    holds its payload, to the byte; so a build whose entries fill the limit deletes only
+    the unused ones it must."""
+    from blogkeeper.cache import _stored_size
+
+    cache = Cache(tmp_path)
+    for number, size in enumerate([0, 7, 1000, 123_456]):
+        key = f"{number:02d}" + "c" * 62
+        cache.put(key, b"z" * size)
+        assert _stored_size(key, size) == (tmp_path / key[:2] / key).stat().st_size
+    fresh = Cache(tmp_path, limit=0)
+    fresh.put("99" + "b" * 62, b"y" * 10)  # twice what it used: room for nothing more
+    fresh.finish()
+    assert [p.name for p in tmp_path.glob("??/*")] == ["99" + "b" * 62]
+    used = Cache(tmp_path, limit=0)
+    assert used.get("99" + "b" * 62) is not None
+    used.put("98" + "b" * 62, b"x" * 10)
+    used.finish()
+    assert sorted(p.name for p in tmp_path.glob("??/*")) == ["98" + "b" * 62, "99" + "b" * 62]
+
+
 def test_a_build_that_writes_nothing_deletes_nothing(tmp_path: Path) -> None:
     Cache(tmp_path).put("01" + "a" * 62, b"x" * 1000)
     reader = Cache(tmp_path, limit=0)
