@@ -91,6 +91,7 @@ def build(
     config = session.start(load_config(root))
     cache = Cache.for_site(root, options.cache)
     record = Cache.key("output record", (), sink.name)  # what `sink.reuse` goes by
+    joining = deadline.Started.done(None)  # llms-full.txt being put (`_start_rest`)
     memo: dict[int, tuple[object, bytes]] = {}  # fingerprints, for outputs' keys
     try:
         loading = LoadOptions(options.drafts, options.future, options.now)
@@ -149,9 +150,10 @@ def build(
             made_feeds = {o.path for o in feed_files}
             named = [*page_paths, *(o.path for o in generated)]
             named += [path for path in feed_paths if path not in made_feeds]  # kept
-            made, static, llms_warnings = llms.render_llms(
+            made, static, llms_warnings, rest = llms.render_llms(
                 site, named, static, sink, session.llms, memo
             )
+            joining = _start_rest(rest, sink, len(site.posts))
             # After llms: `_headers` has no rule for redirect pages (one each would pass
             # Cloudflare's limit of 100 rules); they get the pattern rules' links.
             moved, static, moved_warnings = redirects.render_redirects(site, static)
@@ -173,11 +175,30 @@ def build(
             raise BuildError(broken)
         warnings = (*llms_warnings, *moved_warnings, *broken)
         site = replace(site, warnings=(*site.warnings, *warnings))
+        joining.wait()  # llms-full.txt is in the sink: the record reads its file
         if sink.reusing and (recording := sink.record()) != recalled:
             cache.put(record, recording)  # unchanged, it is not written: nothing to bound
     finally:
+        joining.stop()  # a build that failed first: llms-full.txt is not waited for
         session.bound(cache)
     return site, paths
+
+
+# A forked child joins llms-full.txt for a site of this many posts (an edit's join of
+# 10,000 twins takes half a second, while this process checks paths and links).
+JOIN_IN_CHILD_MIN = 500
+# How long, and with how much more memory than its parent, the child may take.
+JOIN_SECONDS = 600.0
+JOIN_MEMORY = 1 << 30
+
+
+def _start_rest(rest: Callable[[], None], sink: Sink, posts: int) -> deadline.Started:
+    """`rest` (what `llms.render_llms` left to put) run: in a forked child for a big
+    site when that child's files reach `sink` (a folder), else here, now."""
+    if sink.shared and sink.reusing and posts >= JOIN_IN_CHILD_MIN and deadline.child_inherits():
+        return deadline.start_in_child(JOIN_SECONDS, JOIN_MEMORY, rest)
+    rest()
+    return deadline.Started.done(None)
 
 
 # The code a feed's files come from.

@@ -5,8 +5,8 @@ Follows llms.txt v2 (llmstxt.org): each post gets a Markdown twin at `{post.path
 `- [Title](url): notes` lines, llms-full.txt holds every twin, and `_headers` (Netlify /
 Cloudflare Pages) repeats the pages' `<link>` relations as HTTP `Link:` headers. Twins
 come from the author's Markdown, never from HTML converted back: the body of each is made
-where its post is rendered (`twin_body`). Pure: `Site` and outputs in, `Output` values
-out; no file is read or written.
+where its post is rendered (`twin_body`). `Site` and outputs in, `Output` values out into
+the build's sink (which gives back the old site's twins it keeps); no file is opened here.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import collections
 import itertools
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
@@ -40,9 +40,11 @@ def render_llms(
     sink: Sink,
     earlier: Earlier | None = None,
     memo: dict[int, tuple[object, bytes]] | None = None,
-) -> tuple[list[str], list[Output], tuple[ContentError, ...]]:
+) -> tuple[list[str], list[Output], tuple[ContentError, ...], Callable[[], None]]:
     """(the paths of the LLM outputs, each put into `sink` as it is made, `static` minus
-    a `_headers` merged into ours, warnings).
+    a `_headers` merged into ours, warnings, and the rest): the rest puts what is left,
+    llms-full.txt and the twins not put yet, and the caller runs it once, here or, with a
+    folder for a sink, in a forked child (each of its paths was asked of `sink.reuse`).
 
     `generated` must already hold the path of every HTML page and of the feed:
     `_headers` gets a rule for each page, and llms.txt links the feed only when it exists.
@@ -54,7 +56,7 @@ def render_llms(
     """
     config = site.config
     if not config.llms.enabled:
-        return [], static, ()
+        return [], static, (), _nothing
     earlier = earlier or Earlier()
     memo = {} if memo is None else memo
     sections = plan_sections(site, {*generated, *(o.path for o in static)})
@@ -65,8 +67,9 @@ def render_llms(
     wanted = config.llms.full or config.llms.twins
     keys = _twin_keys(site, ordered, memo) if wanted and sink.reusing else None
     kept = []  # whether the sink holds each twin's file already
-    if keys is not None and config.llms.twins:
-        kept = [sink.reuse(twin_path(e.post), key) for e, key in zip(ordered, keys, strict=True)]
+    if sink.reusing and config.llms.twins:
+        keyed: Sequence[str | None] = keys or [None] * len(ordered)  # None: path cleared
+        kept = [sink.reuse(twin_path(e.post), key) for e, key in zip(ordered, keyed, strict=True)]
     more = config.llms.twins and not (kept and all(kept))  # twin files to put
 
     def twins() -> Iterator[bytes]:
@@ -80,17 +83,18 @@ def render_llms(
                 sink.put(Output(twin_path(entry.post), data))
             yield data
 
+    rest = _nothing
     if config.llms.full:
         head = _full_head(site, ordered).encode()
-        full = keys is not None and sink.reuse(LLMS_FULL, Cache.key("full", CODE, head, *keys))
-        if not full:
+        full_key = None if keys is None else Cache.key("full", CODE, head, *keys)
+        if not (sink.reusing and sink.reuse(LLMS_FULL, full_key)):
             parts = itertools.chain([head], (b"\n---\n\n" + t for t in twins()))
-            sink.put_parts(LLMS_FULL, parts)
+            rest = partial(sink.put_parts, LLMS_FULL, parts)
         elif more:
-            collections.deque(twins(), maxlen=0)
+            rest = partial(_drain, twins())
         made.append(LLMS_FULL)
     elif more:
-        collections.deque(twins(), maxlen=0)  # each twin put, none kept
+        rest = partial(_drain, twins())  # each twin put, none kept
     if config.llms.twins:
         made += [twin_path(entry.post) for entry in ordered]
     own = next((o for o in static if o.path == urls.HEADERS), None)
@@ -100,7 +104,15 @@ def render_llms(
     rules, left_out = earlier.value("headers", given, partial(header_rules, site, paths))
     sink.put(Output(urls.HEADERS, _headers_text(rules, own.data if own else None).encode()))
     warnings = (_left_out(left_out, config.permalink_line),) if left_out else ()
-    return [*made, urls.HEADERS], [o for o in static if o is not own], warnings
+    return [*made, urls.HEADERS], [o for o in static if o is not own], warnings, rest
+
+
+def _nothing() -> None:
+    pass
+
+
+def _drain(items: Iterator[bytes]) -> None:
+    collections.deque(items, maxlen=0)
 
 
 # The code a twin's bytes come from.

@@ -13,6 +13,7 @@ import string
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urljoin
 
 import httpx
@@ -853,3 +854,90 @@ def test_encode_url_gives_a_url_back_as_it_is_only_where_the_full_encoding_would
         assert quick == llms.encode_url(url)
     finally:
         llms._PLAIN_URL = plain
+
+
+# --- llms-full.txt joined in a forked child ------------------------------------------------
+
+
+def _joined_site(make_site: Callable[..., Path]) -> Path:
+    files = {
+        f"posts/p{n:02d}.md": post(f"Post {n}", f"2026-01-{n + 1:02d}", f"Body {n}.\n")
+        for n in range(6)
+    }
+    return make_site(files)
+
+
+def test_llms_full_is_joined_in_a_child_while_the_build_goes_on(
+    make_site: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big site's llms-full.txt (here: any site) is joined by a forked child, twins it
+    keeps read back and an edited post's twin put there; the site is byte for byte a
+    fresh build's, and the next build keeps the file."""
+    import os
+
+    from conftest import forked_children, quick_build, snapshot
+
+    from blogkeeper import build as build_module
+    from blogkeeper import writer
+
+    monkeypatch.setattr(build_module, "JOIN_IN_CHILD_MIN", 1)
+    joined_by = tmp_path / "joined-by"
+    put_parts = writer.Staging.put_parts
+
+    def watched(self: writer.Staging, path: str, parts: Any) -> None:
+        with joined_by.open("a") as file:
+            file.write(f"{path} {os.getpid()}\n")
+        put_parts(self, path, parts)
+
+    monkeypatch.setattr(writer.Staging, "put_parts", watched)
+    root = _joined_site(make_site)
+    out = tmp_path / "out"
+    assert quick_build(root, "--out", out).code == 0
+    with (root / "posts/p03.md").open("a") as file:
+        file.write("\nEdited.\n")
+    joined_by.unlink()
+    result = quick_build(root, "--out", out)
+    assert result.code == 0, result.err
+    ((path, pid),) = (line.split() for line in joined_by.read_text().splitlines())
+    assert path == "llms-full.txt" and int(pid) != os.getpid()
+    assert forked_children() == []
+    assert "Edited." in (out / "llms-full.txt").read_text()
+    assert "Edited." in (out / "2026/01/p03/index.md").read_text()
+    joined_by.unlink()
+    assert quick_build(root, "--out", out).code == 0
+    assert not joined_by.exists()  # unchanged: llms-full.txt kept, nothing joined
+    fresh = tmp_path / "fresh"
+    assert quick_build(root, "--out", fresh, "--no-cache").code == 0
+    assert snapshot(out) == snapshot(fresh)
+
+
+def test_a_join_that_fails_in_its_child_fails_the_build_and_keeps_the_site(
+    make_site: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child's error (here, the disk's) is the build's, with the file it names; the
+    old site stays as it was and no child is left."""
+    from conftest import forked_children, quick_build, snapshot
+
+    from blogkeeper import build as build_module
+    from blogkeeper import writer
+    from blogkeeper.errors import BuildError, ContentError
+
+    monkeypatch.setattr(build_module, "JOIN_IN_CHILD_MIN", 1)
+    root = _joined_site(make_site)
+    out = tmp_path / "out"
+    assert quick_build(root, "--out", out).code == 0
+    before = snapshot(out)
+
+    def full_disk(self: writer.Staging, path: str, parts: Any) -> None:
+        message = "could not write this file: No space left on device"
+        raise BuildError([ContentError(str(self.out / path), None, message)])
+
+    monkeypatch.setattr(writer.Staging, "put_parts", full_disk)
+    with (root / "posts/p01.md").open("a") as file:
+        file.write("\nEdited.\n")
+    result = quick_build(root, "--out", out)
+    assert result.code == 1
+    assert "llms-full.txt" in result.err and "No space left on device" in result.err
+    assert "Traceback" not in result.err
+    assert snapshot(out) == before
+    assert forked_children() == []
