@@ -113,6 +113,8 @@ def build(
             posts, drafts, scheduled = select_posts(config, loading, load, memo, cache, then)
         finally:
             session.forget_the_rest()
+        recalled = cache.get(record) if sink.reusing else None
+        sink.recall(recalled)  # a folder's walk starts: it is needed once pages are keyed
         proofs = checkcode.proofs(config, posts, root)  # check-code's record: read, never written
         if options.require_checked and (unchecked := checkrecord.unchecked_errors(proofs)):
             raise BuildError(unchecked)
@@ -133,8 +135,6 @@ def build(
         )
         static = static_files(root)
         overridden = {o.path for o in static}
-        recalled = cache.get(record) if sink.reusing else None
-        sink.recall(recalled)
         # The pages render in child processes while this one makes the rest.
         page_paths, making = pages.make_pages(site, sink, session.pages, memo, session.remember)
         try:

@@ -273,7 +273,7 @@ def _not_kept(
     env = environment(site)
     common = fingerprint((site.config, templates), memo)
     globals_read: dict[str, bytes | None] = {}  # template name -> the globals it reads
-    left = []
+    keys: list[str | None] = []  # all made before the first `reuse`, the sink's first use
     for page in pages:
         if page.template not in globals_read:
             names = _reads(env, page.template, reads)
@@ -286,9 +286,9 @@ def _not_kept(
         key = None
         if seen_key is not None and given is not None:
             key = Cache.key("page", PAGE_CODE, common, given, seen_key)
-        if not sink.reuse(page.path, key):  # with no key, only the path is cleared
-            left.append(page)
-    return left
+        keys.append(key)
+    # with no key, only the path is cleared
+    return [page for page, key in zip(pages, keys, strict=True) if not sink.reuse(page.path, key)]
 
 
 def _for_child(
