@@ -35,7 +35,7 @@ from blogkeeper import (
     render,
     urls,
 )
-from blogkeeper.cache import Cache, digest, fingerprint_or_none
+from blogkeeper.cache import Cache, code_digest, digest, fingerprint_or_none
 from blogkeeper.config import SiteConfig, load_config
 from blogkeeper.content import LoadOptions, Then, select_posts, slugify, url_line
 from blogkeeper.errors import BuildError, ContentError
@@ -110,6 +110,8 @@ def build(
                     looked[post.source] = (post, (key, rendering, len(data)))
 
             then = None if load else Then(partial(_fetch, config), take)
+            if then is not None:
+                code_digest(*RENDER_CODE)  # once, here: each load child would read pygments
             posts, drafts, scheduled = select_posts(config, loading, load, memo, cache, then)
         finally:
             session.forget_the_rest()
