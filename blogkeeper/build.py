@@ -115,8 +115,6 @@ def build(
             posts, drafts, scheduled = select_posts(config, loading, load, memo, cache, then)
         finally:
             session.forget_the_rest()
-        recalled = cache.get(record) if sink.reusing else None
-        sink.recall(recalled)  # a folder's walk starts: it is needed once pages are keyed
         proofs = checkcode.proofs(config, posts, root)  # check-code's record: read, never written
         if options.require_checked and (unchecked := checkrecord.unchecked_errors(proofs)):
             raise BuildError(unchecked)
@@ -136,6 +134,11 @@ def build(
             warnings=warnings,
         )
         static = static_files(root)
+        recalled = cache.get(record) if sink.reusing else None
+        # A folder's walk starts, needed once the pages are keyed; not before the posts
+        # are rendered: its child would hold its memory while a cold build's pool renders
+        # (the peak PSS at 10,000 posts went from 478 to 563 MiB).
+        sink.recall(recalled)
         overridden = {o.path for o in static}
         # The pages render in child processes while this one makes the rest.
         page_paths, making = pages.make_pages(site, sink, session.pages, memo, session.remember)

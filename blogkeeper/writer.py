@@ -138,7 +138,7 @@ class Staging:
 
     def recall(self, record: bytes | None) -> None:
         """Take what an earlier build's `record` said of the old site's files, and start
-        walking the folders: a build recalls once it has loaded its posts, and puts its
+        walking the folders: a build recalls once it has rendered its posts, and puts its
         first file after it has made the pages' keys."""
         self._old_keys = _files_in(record) if record else {}
         if not self._walk_done and self._walking is None:

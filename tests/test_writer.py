@@ -190,12 +190,12 @@ def test_a_build_updates_the_site_set_aside_and_trusts_nothing_in_it(
 
 
 @pytest.mark.parametrize("dies", [False, True])
-def test_the_folders_are_walked_in_a_child_once_the_posts_are_loaded(
+def test_the_folders_are_walked_in_a_child_once_the_posts_are_rendered(
     site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dies: bool
 ) -> None:
     """The walk of the old site and the set-aside one runs in a forked child the build
-    starts when it recalls its record, after the load; a child that dies (killed from
-    outside) is walked for here. Either way the site is a fresh build's."""
+    starts when it recalls its record, once the posts are rendered; a child that dies
+    (killed from outside) is walked for here. Either way the site is a fresh build's."""
     from conftest import forked_children
 
     from blogkeeper import build as build_module
@@ -204,7 +204,7 @@ def test_the_folders_are_walked_in_a_child_once_the_posts_are_loaded(
     out, log = tmp_path / "out", tmp_path / "log"
     for _ in range(2):  # the second sets a site aside for the third to update
         assert quick_build(site, "--out", out).code == 0
-    walk, load = writer._walk, build_module.select_posts
+    walk, render = writer._walk, build_module.render_posts
 
     def logged(line: str) -> None:
         with log.open("a") as file:
@@ -216,18 +216,18 @@ def test_the_folders_are_walked_in_a_child_once_the_posts_are_loaded(
             os._exit(1)
         return walk(*args)  # type: ignore[arg-type]
 
-    def watched_load(*args: object, **kwargs: object) -> object:
-        logged("loading")
-        return load(*args, **kwargs)  # type: ignore[arg-type]
+    def watched_render(*args: object, **kwargs: object) -> object:
+        logged("rendering")
+        return render(*args, **kwargs)  # type: ignore[arg-type]
 
     parent = os.getpid()
     monkeypatch.setattr(writer, "_walk", watched_walk)
-    monkeypatch.setattr(build_module, "select_posts", watched_load)
+    monkeypatch.setattr(build_module, "render_posts", watched_render)
     (site / "posts" / "b.md").write_text(post("B changed", "2026-01-02"))
     result = quick_build(site, "--out", out)
     assert result.code == 0, result.err
     walked = ["walked by a child", *(["walked by this process"] if dies else [])]
-    assert log.read_text().splitlines() == ["loading", *walked]
+    assert log.read_text().splitlines() == ["rendering", *walked]
     assert forked_children() == []
     fresh = tmp_path / "fresh"
     assert quick_build(site, "--out", fresh, "--no-cache").code == 0
