@@ -139,6 +139,8 @@ def build(
         # are rendered: its child would hold its memory while a cold build's pool renders
         # (the peak PSS at 10,000 posts went from 478 to 563 MiB).
         sink.recall(recalled)
+        if cache.written and not session.remember:
+            cache.survey()  # its bound, applied as the build ends, need not walk it then
         overridden = {o.path for o in static}
         # The pages render in child processes while this one makes the rest.
         page_paths, making = pages.make_pages(site, sink, session.pages, memo, session.remember)

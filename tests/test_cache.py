@@ -131,6 +131,43 @@ def test_the_bound_counts_an_entry_used_at_its_file_size(tmp_path: Path) -> None
     assert sorted(p.name for p in tmp_path.glob("??/*")) == ["98" + "b" * 62, "99" + "b" * 62]
 
 
+@pytest.mark.parametrize("more", [0, 2])
+def test_a_survey_spares_the_walk_while_the_writes_since_fit_under_the_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, more: int
+) -> None:
+    """`survey` measures the room under the bound in a child; `finish` walks the cache
+    (here, in this process) only when the bytes written since may not fit in it, and
+    then deletes as ever."""
+    import os
+
+    from blogkeeper import cache as cache_module
+
+    old = Cache(tmp_path)
+    for number in range(4):  # 1,154 bytes each, stored
+        old.put(f"{number:02d}" + "a" * 62, b"x" * 1000)
+    fresh = Cache(tmp_path, limit=6_000)
+    fresh.put("50" + "b" * 62, b"y" * 100)  # 254 bytes: the room is 6,000 - 4,870
+    fresh.survey()
+    walked: list[int] = []
+    entries = cache_module._entries
+
+    def watched(folder: Path) -> list[os.DirEntry[str]]:
+        walked.append(os.getpid())
+        return entries(folder)
+
+    monkeypatch.setattr(cache_module, "_entries", watched)
+    for number in range(more):  # 2,308 bytes more: past the room
+        fresh.put(f"6{number}" + "b" * 62, b"z" * 1000)
+    fresh.finish()
+    left = sorted(p.name[:2] for p in tmp_path.glob("??/*"))
+    if more:
+        assert walked == [os.getpid()]
+        assert left == ["02", "03", "50", "60", "61"]  # the two oldest unused went
+    else:
+        assert walked == []
+        assert left == ["00", "01", "02", "03", "50"]
+
+
 def test_a_build_that_writes_nothing_deletes_nothing(tmp_path: Path) -> None:
     Cache(tmp_path).put("01" + "a" * 62, b"x" * 1000)
     reader = Cache(tmp_path, limit=0)
