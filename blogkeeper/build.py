@@ -192,19 +192,26 @@ def build(
 
 
 # A forked child joins llms-full.txt for a site of this many posts (an edit's join of
-# 10,000 twins takes half a second, while this process checks paths and links).
+# 10,000 twins takes half a second, while this process checks paths and links) ...
 JOIN_IN_CHILD_MIN = 500
+# ... when it makes at most this many twins, reading the others back. One that makes
+# them all (after an upgrade, say) runs as long as the link check of every page, which
+# makes this process write much of its memory: the child's copy of it then doubled it
+# (peak PSS at 10,000 posts: 519 MiB, 256 of them the child's). It is made here.
+JOIN_MAKING_MAX = 200
 # How long, and with how much more memory than its parent, the child may take.
 JOIN_SECONDS = 600.0
 JOIN_MEMORY = 1 << 30
 
 
-def _start_rest(rest: Callable[[], None], sink: Sink, posts: int) -> deadline.Started:
-    """`rest` (what `llms.render_llms` left to put) run: in a forked child for a big
-    site when that child's files reach `sink` (a folder), else here, now."""
-    if sink.shared and sink.reusing and posts >= JOIN_IN_CHILD_MIN and deadline.child_inherits():
-        return deadline.start_in_child(JOIN_SECONDS, JOIN_MEMORY, rest)
-    rest()
+def _start_rest(rest: llms.Rest, sink: Sink, posts: int) -> deadline.Started:
+    """`rest` (what `llms.render_llms` left to put) put: in a forked child for a big
+    site when that child's files reach `sink` (a folder) and it makes few twins, else
+    here, now."""
+    light = posts >= JOIN_IN_CHILD_MIN and rest.making <= JOIN_MAKING_MAX
+    if light and sink.shared and sink.reusing and deadline.child_inherits():
+        return deadline.start_in_child(JOIN_SECONDS, JOIN_MEMORY, rest.put)
+    rest.put()
     return deadline.Started.done(None)
 
 

@@ -13,11 +13,12 @@ cache that cannot be written is only a slower build.
 
 One bound: after a build that wrote entries, entries this build did not use are deleted,
 least recently used first (a hit marks an entry used), while the folder holds more than
-`limit` bytes and more than twice what this build used: the cache stays within twice the
-size of what the site needs; it asks the size of only the entries it may delete (an entry
-used is counted at the size it was read or written). `blogkeeper build` measures the room
-under the bound in a forked child once its posts are rendered (`survey`), and walks the
-cache at the end only if what it wrote since may not fit. A build without the cache
+`limit` bytes and more than twice what this build used (and then until an eighth of that
+is free): the cache stays within twice the size of what the site needs. It asks the size
+of only the entries it may delete (an entry used is counted at the size it was read or
+written). `blogkeeper build` measures the room under the bound in a forked child once its
+posts are rendered (`survey`), and walks the cache at the end only if what it wrote since
+may not fit. A build without the cache
 (`reading=False`) reads no entry and keeps only the entries it wrote, so it leaves nothing
 stale behind.
 
@@ -156,14 +157,19 @@ class Cache:
                 continue  # deleted meanwhile by another build
             total += status.st_size
             entries.append((status.st_mtime, entry.path, status.st_size))
+        low = bound if total <= bound else bound - bound // SLACK  # over it: room is left
         for _, path, size in sorted(entries):
-            if total <= bound and self.reading:
+            if total <= low and self.reading:
                 break
             with contextlib.suppress(OSError):
                 os.unlink(path)
                 total -= size
 
 
+# A bound that deletes leaves this part of it free (an eighth), so that the next builds'
+# few entries fit under it and their `survey` finds room: a cache kept at its bound would
+# be walked again by every build that wrote an entry.
+SLACK = 8
 # How long, and with how much more memory than its parent, a survey may take.
 SURVEY_SECONDS = 600.0
 SURVEY_MEMORY = 256 << 20

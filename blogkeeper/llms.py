@@ -40,11 +40,12 @@ def render_llms(
     sink: Sink,
     earlier: Earlier | None = None,
     memo: dict[int, tuple[object, bytes]] | None = None,
-) -> tuple[list[str], list[Output], tuple[ContentError, ...], Callable[[], None]]:
+) -> tuple[list[str], list[Output], tuple[ContentError, ...], Rest]:
     """(the paths of the LLM outputs, each put into `sink` as it is made, `static` minus
-    a `_headers` merged into ours, warnings, and the rest): the rest puts what is left,
-    llms-full.txt and the twins not put yet, and the caller runs it once, here or, with a
-    folder for a sink, in a forked child (each of its paths was asked of `sink.reuse`).
+    a `_headers` merged into ours, warnings, and the rest): the rest (`Rest`) puts what is
+    left, llms-full.txt and the twins not put yet, and the caller runs it once, here or,
+    with a folder for a sink, in a forked child (each of its paths was asked of
+    `sink.reuse`).
 
     `generated` must already hold the path of every HTML page and of the feed:
     `_headers` gets a rule for each page, and llms.txt links the feed only when it exists.
@@ -56,7 +57,7 @@ def render_llms(
     """
     config = site.config
     if not config.llms.enabled:
-        return [], static, (), _nothing
+        return [], static, (), Rest(_nothing, 0)
     earlier = earlier or Earlier()
     memo = {} if memo is None else memo
     sections = plan_sections(site, {*generated, *(o.path for o in static)})
@@ -104,7 +105,17 @@ def render_llms(
     rules, left_out = earlier.value("headers", given, partial(header_rules, site, paths))
     sink.put(Output(urls.HEADERS, _headers_text(rules, own.data if own else None).encode()))
     warnings = (_left_out(left_out, config.permalink_line),) if left_out else ()
-    return [*made, urls.HEADERS], [o for o in static if o is not own], warnings, rest
+    making = 0 if rest is _nothing else len(ordered) - sum(kept)  # the twins the sink lacks
+    return [*made, urls.HEADERS], [o for o in static if o is not own], warnings, Rest(rest, making)
+
+
+@dataclass(frozen=True)
+class Rest:
+    """What `render_llms` leaves to put: `put()` puts it, making `making` twins (the
+    others it reads back from the sink, or puts none)."""
+
+    put: Callable[[], None]
+    making: int
 
 
 def _nothing() -> None:

@@ -168,6 +168,18 @@ def test_a_survey_spares_the_walk_while_the_writes_since_fit_under_the_bound(
         assert left == ["00", "01", "02", "03", "50"]
 
 
+def test_a_bound_that_deletes_leaves_an_eighth_of_it_free(tmp_path: Path) -> None:
+    """So that the next builds' few new entries fit, and no walk is needed for them."""
+    old = Cache(tmp_path)
+    for number in range(8):  # 1,154 bytes each, stored: 9,232
+        old.put(f"{number:02d}" + "a" * 62, b"x" * 1000)
+    fresh = Cache(tmp_path, limit=9_000)
+    fresh.put("50" + "b" * 62, b"y" * 100)  # 9,486 in all: over by one entry
+    fresh.finish()
+    left = sorted(p.name[:2] for p in tmp_path.glob("??/*"))
+    assert left == ["02", "03", "04", "05", "06", "07", "50"]  # 7,178: under 7,875
+
+
 def test_a_build_that_writes_nothing_deletes_nothing(tmp_path: Path) -> None:
     Cache(tmp_path).put("01" + "a" * 62, b"x" * 1000)
     reader = Cache(tmp_path, limit=0)

@@ -872,7 +872,8 @@ def test_llms_full_is_joined_in_a_child_while_the_build_goes_on(
 ) -> None:
     """A big site's llms-full.txt (here: any site) is joined by a forked child, twins it
     keeps read back and an edited post's twin put there; the site is byte for byte a
-    fresh build's, and the next build keeps the file."""
+    fresh build's, and the next build keeps the file. A join that makes every twin (a
+    cold build's) runs here: its child would copy much of this process's memory."""
     import os
 
     from conftest import forked_children, quick_build, snapshot
@@ -881,6 +882,7 @@ def test_llms_full_is_joined_in_a_child_while_the_build_goes_on(
     from blogkeeper import writer
 
     monkeypatch.setattr(build_module, "JOIN_IN_CHILD_MIN", 1)
+    monkeypatch.setattr(build_module, "JOIN_MAKING_MAX", 1)  # of 6
     joined_by = tmp_path / "joined-by"
     put_parts = writer.Staging.put_parts
 
@@ -893,6 +895,7 @@ def test_llms_full_is_joined_in_a_child_while_the_build_goes_on(
     root = _joined_site(make_site)
     out = tmp_path / "out"
     assert quick_build(root, "--out", out).code == 0
+    assert joined_by.read_text().split() == ["llms-full.txt", str(os.getpid())]
     with (root / "posts/p03.md").open("a") as file:
         file.write("\nEdited.\n")
     joined_by.unlink()
