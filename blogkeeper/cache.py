@@ -123,8 +123,9 @@ class Cache:
         cache again only if what was written since may have crossed the bound (a walk of
         20,000 entries and a stat of each unused one: 0.2 s at 10,000 posts). The child
         answers with one number, so it ends at once and holds none of this process's
-        memory."""
-        if self.folder is not None and self.reading and self._room is None:
+        memory. Where no child can be forked (a thread runs), nothing is measured."""
+        forked = deadline.child_inherits()  # a preview's worker is not for this
+        if self.folder is not None and self.reading and self._room is None and forked:
             self._since = 0
             bound = max(self.limit, 2 * sum(self.used.values()))
             self._room = deadline.start_in_child(
