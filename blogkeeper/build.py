@@ -91,7 +91,7 @@ def build(
     config = session.start(load_config(root))
     cache = Cache.for_site(root, options.cache)
     record = Cache.key("output record", (), sink.name)  # what `sink.reuse` goes by
-    joining = deadline.Started.done(None)  # llms-full.txt being put (`_start_rest`)
+    joining = deadline.Started.done(None)  # what the LLM files left, being put (`_start_rest`)
     memo: dict[int, tuple[object, bytes]] = {}  # fingerprints, for outputs' keys
     try:
         loading = LoadOptions(options.drafts, options.future, options.now)
@@ -182,17 +182,18 @@ def build(
             raise BuildError(broken)
         warnings = (*llms_warnings, *moved_warnings, *broken)
         site = replace(site, warnings=(*site.warnings, *warnings))
-        joining.wait()  # llms-full.txt is in the sink: the record reads its file
+        joining.wait()  # llms.txt and llms-full.txt are in the sink: the record reads them
         if sink.reusing and (recording := sink.record()) != recalled:
             cache.put(record, recording)  # unchanged, it is not written: nothing to bound
     finally:
-        joining.stop()  # a build that failed first: llms-full.txt is not waited for
+        joining.stop()  # a build that failed first: the LLM files are not waited for
         session.bound(cache)
     return site, paths
 
 
-# A forked child joins llms-full.txt for a site of this many posts (an edit's join of
-# 10,000 twins takes half a second, while this process checks paths and links) ...
+# A forked child puts what `llms.render_llms` left (llms.txt, llms-full.txt) for a site of
+# this many posts (an edit's join of 10,000 twins takes half a second, llms.txt 0.2 s,
+# while this process checks paths and links) ...
 JOIN_IN_CHILD_MIN = 500
 # ... when it makes at most this many twins, reading the others back. One that makes
 # them all (after an upgrade, say) runs as long as the link check of every page, which
@@ -208,7 +209,7 @@ def _start_rest(rest: llms.Rest, sink: Sink, posts: int) -> deadline.Started:
     """`rest` (what `llms.render_llms` left to put) put: in a forked child for a big
     site when that child's files reach `sink` (a folder) and it makes few twins, else
     here, now."""
-    light = posts >= JOIN_IN_CHILD_MIN and rest.making <= JOIN_MAKING_MAX
+    light = bool(rest.puts) and posts >= JOIN_IN_CHILD_MIN and rest.making <= JOIN_MAKING_MAX
     if light and sink.shared and sink.reusing and deadline.child_inherits():
         return deadline.start_in_child(JOIN_SECONDS, JOIN_MEMORY, rest.put)
     rest.put()

@@ -57,13 +57,14 @@ def render_llms(
     """
     config = site.config
     if not config.llms.enabled:
-        return [], static, (), Rest(_nothing, 0)
+        return [], static, (), Rest((), 0)
     earlier = earlier or Earlier()
     memo = {} if memo is None else memo
     sections = plan_sections(site, {*generated, *(o.path for o in static)})
     ordered = _full_order(site, sections)
+    puts: list[Callable[[], None]] = []  # what is left to put, in order: the `Rest`
     if not (sink.reusing and sink.reuse(LLMS_TXT, _index_key(site, sections, memo))):
-        sink.put(Output(LLMS_TXT, llms_txt(site, sections, earlier).encode()))
+        puts.append(partial(_put_index, sink, site, sections, earlier))
     made = [LLMS_TXT]
     wanted = config.llms.full or config.llms.twins
     keys = _twin_keys(site, ordered, memo) if wanted and sink.reusing else None
@@ -84,18 +85,21 @@ def render_llms(
                 sink.put(Output(twin_path(entry.post), data))
             yield data
 
-    rest = _nothing
+    making = 0  # twins the rest makes: those the sink does not hold
     if config.llms.full:
         head = _full_head(site, ordered).encode()
         full_key = None if keys is None else Cache.key("full", CODE, head, *keys)
         if not (sink.reusing and sink.reuse(LLMS_FULL, full_key)):
             parts = itertools.chain([head], (b"\n---\n\n" + t for t in twins()))
-            rest = partial(sink.put_parts, LLMS_FULL, parts)
+            puts.append(partial(sink.put_parts, LLMS_FULL, parts))
+            making = len(ordered) - sum(kept)
         elif more:
-            rest = partial(_drain, twins())
+            puts.append(partial(_drain, twins()))
+            making = len(ordered) - sum(kept)
         made.append(LLMS_FULL)
     elif more:
-        rest = partial(_drain, twins())  # each twin put, none kept
+        puts.append(partial(_drain, twins()))  # each twin put, none kept
+        making = len(ordered) - sum(kept)
     if config.llms.twins:
         made += [twin_path(entry.post) for entry in ordered]
     own = next((o for o in static if o.path == urls.HEADERS), None)
@@ -105,21 +109,26 @@ def render_llms(
     rules, left_out = earlier.value("headers", given, partial(header_rules, site, paths))
     sink.put(Output(urls.HEADERS, _headers_text(rules, own.data if own else None).encode()))
     warnings = (_left_out(left_out, config.permalink_line),) if left_out else ()
-    making = 0 if rest is _nothing else len(ordered) - sum(kept)  # the twins the sink lacks
-    return [*made, urls.HEADERS], [o for o in static if o is not own], warnings, Rest(rest, making)
+    rest = Rest(tuple(puts), making)
+    return [*made, urls.HEADERS], [o for o in static if o is not own], warnings, rest
 
 
 @dataclass(frozen=True)
 class Rest:
-    """What `render_llms` leaves to put: `put()` puts it, making `making` twins (the
-    others it reads back from the sink, or puts none)."""
+    """What `render_llms` leaves to put: `put()` puts it (llms.txt if it changed,
+    llms-full.txt, the twins not put yet: `puts`, none if nothing is left), making
+    `making` twins (the others it reads back from the sink, or puts none)."""
 
-    put: Callable[[], None]
+    puts: tuple[Callable[[], None], ...]
     making: int
 
+    def put(self) -> None:
+        for put in self.puts:
+            put()
 
-def _nothing() -> None:
-    pass
+
+def _put_index(sink: Sink, site: Site, sections: list[Section], earlier: Earlier) -> None:
+    sink.put(Output(LLMS_TXT, llms_txt(site, sections, earlier).encode()))
 
 
 def _drain(items: Iterator[bytes]) -> None:

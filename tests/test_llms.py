@@ -871,9 +871,10 @@ def test_llms_full_is_joined_in_a_child_while_the_build_goes_on(
     make_site: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A big site's llms-full.txt (here: any site) is joined by a forked child, twins it
-    keeps read back and an edited post's twin put there; the site is byte for byte a
-    fresh build's, and the next build keeps the file. A join that makes every twin (a
-    cold build's) runs here: its child would copy much of this process's memory."""
+    keeps read back and an edited post's twin put there, and llms.txt made there too;
+    the site is byte for byte a fresh build's, and the next build keeps the files. A join
+    that makes every twin (a cold build's) runs here: its child would copy much of this
+    process's memory."""
     import os
 
     from conftest import forked_children, quick_build, snapshot
@@ -892,17 +893,28 @@ def test_llms_full_is_joined_in_a_child_while_the_build_goes_on(
         put_parts(self, path, parts)
 
     monkeypatch.setattr(writer.Staging, "put_parts", watched)
+    put = writer.Staging.put
+
+    def watched_put(self: writer.Staging, output: Any) -> None:
+        if output.path == "llms.txt":
+            with joined_by.open("a") as file:
+                file.write(f"{output.path} {os.getpid()}\n")
+        put(self, output)
+
+    monkeypatch.setattr(writer.Staging, "put", watched_put)
     root = _joined_site(make_site)
     out = tmp_path / "out"
     assert quick_build(root, "--out", out).code == 0
-    assert joined_by.read_text().split() == ["llms-full.txt", str(os.getpid())]
+    pid = str(os.getpid())
+    assert joined_by.read_text().split() == ["llms.txt", pid, "llms-full.txt", pid]
     with (root / "posts/p03.md").open("a") as file:
         file.write("\nEdited.\n")
     joined_by.unlink()
     result = quick_build(root, "--out", out)
     assert result.code == 0, result.err
-    ((path, pid),) = (line.split() for line in joined_by.read_text().splitlines())
-    assert path == "llms-full.txt" and int(pid) != os.getpid()
+    lines = [line.split() for line in joined_by.read_text().splitlines()]
+    assert [path for path, _ in lines] == ["llms.txt", "llms-full.txt"]  # the edit is in both
+    assert os.getpid() not in {int(pid) for _, pid in lines}
     assert forked_children() == []
     assert "Edited." in (out / "llms-full.txt").read_text()
     assert "Edited." in (out / "2026/01/p03/index.md").read_text()
