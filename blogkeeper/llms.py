@@ -43,9 +43,9 @@ def render_llms(
 ) -> tuple[list[str], list[Output], tuple[ContentError, ...], Rest]:
     """(the paths of the LLM outputs, each put into `sink` as it is made, `static` minus
     a `_headers` merged into ours, warnings, and the rest): the rest (`Rest`) puts what is
-    left, llms-full.txt and the twins not put yet, and the caller runs it once, here or,
-    with a folder for a sink, in a forked child (each of its paths was asked of
-    `sink.reuse`).
+    left (llms.txt if it changed, llms-full.txt, the twins not put yet), and the caller
+    runs it once, here or, with a folder for a sink, in a forked child (each of its paths
+    was asked of `sink.reuse`).
 
     `generated` must already hold the path of every HTML page and of the feed:
     `_headers` gets a rule for each page, and llms.txt links the feed only when it exists.

@@ -98,8 +98,10 @@ class Staging:
     inode) and that file is what this build would put there; every other file is
     removed before its path is written, and at `commit` what this build did not put.
 
-    Both folders are walked in a forked child while the build loads its posts (at 10,000
-    posts, 27,000 folders: 0.4 s on one core), and waited for when first needed."""
+    Both folders are walked in a forked child that `recall` starts, once the build has
+    rendered its posts, while it keys its pages (at 10,000 posts, 27,000 folders: 0.4 s
+    of one core); the walk is waited for when first needed (walked here, without
+    `recall`)."""
 
     shared = True
     reusing = True
