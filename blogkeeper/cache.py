@@ -18,9 +18,8 @@ is free): the cache stays within twice the size of what the site needs. It asks 
 of only the entries it may delete (an entry used is counted at the size it was read or
 written). `blogkeeper build` measures the room under the bound in a forked child once its
 posts are rendered (`survey`), and walks the cache at the end only if what it wrote since
-may not fit. A build without the cache
-(`reading=False`) reads no entry and keeps only the entries it wrote, so it leaves nothing
-stale behind.
+may not fit. A build without the cache (`reading=False`) reads no entry and keeps only the
+entries it wrote, so it leaves nothing stale behind.
 
 This module writes only inside its cache folder; what a step is and when to run it is
 the orchestrator's concern (build.py).
