@@ -85,21 +85,21 @@ def render_llms(
                 sink.put(Output(twin_path(entry.post), data))
             yield data
 
-    making = 0  # twins the rest makes: those the sink does not hold
+    twins_put = None  # what puts llms-full.txt and the twins, if any is left to put
     if config.llms.full:
         head = _full_head(site, ordered).encode()
         full_key = None if keys is None else Cache.key("full", CODE, head, *keys)
         if not (sink.reusing and sink.reuse(LLMS_FULL, full_key)):
             parts = itertools.chain([head], (b"\n---\n\n" + t for t in twins()))
-            puts.append(partial(sink.put_parts, LLMS_FULL, parts))
-            making = len(ordered) - sum(kept)
+            twins_put = partial(sink.put_parts, LLMS_FULL, parts)
         elif more:
-            puts.append(partial(_drain, twins()))
-            making = len(ordered) - sum(kept)
+            twins_put = partial(_drain, twins())
         made.append(LLMS_FULL)
     elif more:
-        puts.append(partial(_drain, twins()))  # each twin put, none kept
-        making = len(ordered) - sum(kept)
+        twins_put = partial(_drain, twins())  # each twin put, none kept
+    if twins_put is not None:
+        puts.append(twins_put)
+    making = len(ordered) - sum(kept) if twins_put is not None else 0  # those not kept
     if config.llms.twins:
         made += [twin_path(entry.post) for entry in ordered]
     own = next((o for o in static if o.path == urls.HEADERS), None)
