@@ -33,11 +33,12 @@ from blogkeeper import (
     pages,
     redirects,
     render,
+    stored,
     urls,
 )
-from blogkeeper.cache import Cache, code_digest, digest, fingerprint_or_none
+from blogkeeper.cache import Cache, digest, fingerprint_or_none
 from blogkeeper.config import SiteConfig, load_config
-from blogkeeper.content import LoadOptions, Then, select_posts, slugify, url_line
+from blogkeeper.content import Entry, LoadOptions, select_posts, slugify, url_line
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.model import (
     BuildOptions,
@@ -53,12 +54,13 @@ from blogkeeper.model import (
     pack,
     plain_text,
 )
-from blogkeeper.session import Session
+from blogkeeper.session import Counts, Session
 
 In = TypeVar("In")
 Out = TypeVar("Out")
 STATIC_DIR = "static"
-# The code whose output a post's `Rendering` holds: a change to any of them renders again.
+# The code whose output a post's `Rendering` holds (all of it in `content.ENTRY_CODE`, the
+# code a post file's entry comes from): a change to any of them renders again.
 RENDER_CODE = ("blogkeeper", "markdown2", "pygments", "latex2mathml", "lxml")
 # Below this many posts to render, a process pool costs more to start than it saves.
 PARALLEL_MIN = 16
@@ -95,35 +97,21 @@ def build(
     memo: dict[int, tuple[object, bytes]] = {}  # fingerprints, for outputs' keys
     try:
         loading = LoadOptions(options.drafts, options.future, options.now)
+        loaded: dict[str, Entry] = {}  # each post as loaded, with the rendering its entry holds
         try:
-            # A preview's session keeps posts and renderings. `blogkeeper build` loads on
-            # every core, where each post's rendering is fetched from the cache too, and
-            # meanwhile decodes here each one that arrives.
+            # A preview's session keeps posts; `blogkeeper build` loads on every core.
             load = partial(session.load, cache=cache) if session.remember else None
-            looked: dict[str, tuple[Post, Looked]] = {}
-
-            def take(post: Post, fetched: tuple[str, bytes | None]) -> None:
-                key, data = fetched  # read by a child: this build's too
-                rendering = _decode(data)
-                if rendering is not None and data is not None:  # else looked up (a miss)
-                    cache.keep(key, len(data))
-                    looked[post.source] = (post, (key, rendering, len(data)))
-
-            then = None if load else Then(partial(_fetch, config), take)
-            if then is not None:
-                code_digest(*RENDER_CODE)  # once, here: each load child would read pygments
-            posts, drafts, scheduled = select_posts(config, loading, load, memo, cache, then)
+            posts, drafts, scheduled = select_posts(config, loading, load, memo, cache, loaded)
         finally:
             session.forget_the_rest()
         proofs = checkcode.proofs(config, posts, root)  # check-code's record: read, never written
         if options.require_checked and (unchecked := checkrecord.unchecked_errors(proofs)):
             raise BuildError(unchecked)
-        misses = cache.misses
-        renderings, keys = session.renderings, session.keys
-        entries = render_posts(config, posts, cache, renderings, keys, memo, looked)
-        looked.clear()  # a draft's rendering, say
+        renderings, keys, counts = session.renderings, session.keys, session.counts
+        entries = render_posts(config, posts, cache, renderings, keys, memo, loaded, counts)
+        session.took(loaded)
+        loaded.clear()  # a draft's post, say
         rendered = session.same_entries(entries)
-        session.counts.posts_rendered = cache.misses - misses
         site = session.steady_now(assemble(config, rendered, options))
         warnings = tuple(w for entry in site.posts for w in entry.warnings)
         site = replace(
@@ -301,90 +289,71 @@ def render_posts(
     config: SiteConfig,
     posts: Sequence[Post],
     cache: Cache | None = None,
-    kept: dict[str, tuple[Rendering, int]] | None = None,
+    kept: dict[str, Rendering] | None = None,
     keyed: Earlier | None = None,
     memo: dict[int, tuple[object, bytes]] | None = None,
-    looked: dict[str, tuple[Post, Looked]] | None = None,
+    found: dict[str, Entry] | None = None,
+    counts: Counts | None = None,
 ) -> list[RenderedPost]:
-    """Every post rendered: from `kept` (an earlier build's renderings by cache key, and
-    their sizes in the cache) or from `cache` where they hold the rendering (`look_up`),
-    the rest in parallel (and then kept in both); `BuildError` with every post's errors.
-    `kept` is left holding this build's renderings only. `keyed` holds an earlier build's
-    cache keys, each with the post and URL it was computed from. `looked` holds what
-    `look_up` would give for some posts whose rendering was found while the posts loaded,
-    by source, with the post it is for.
+    """Every post rendered: the rendering its entry held when it was loaded (`found`, by
+    source), or else the one in `kept` (an earlier build's renderings, by key), the rest
+    in parallel; `BuildError` with every post's errors. Each post in `found` whose entry
+    lacked its rendering then gets the entry with it, put in `cache` (and `found` is
+    updated). `kept` is left holding this build's renderings only; `keyed` holds an
+    earlier build's keys, each with the post and URL it was computed from; `counts` gets
+    how many posts were rendered.
 
-    Each rendering's fingerprint in `memo` is its cache key: a rendering is a pure
-    function of what the key digests, so outputs made from it are keyed without reading
-    its 13 kB of HTML and twin again."""
+    Each rendering's fingerprint in `memo` is its key: a rendering is a pure function of
+    what the key digests, so outputs made from it are keyed without reading its 13 kB of
+    HTML and twin again."""
     cache = cache or Cache(None)
     keyed = keyed or Earlier()
     earlier = dict(kept or {})
-    looked = looked or {}
+    found = {} if found is None else found
     keys: list[str] = []
-    found: list[Rendering | None] = []
-    sizes: list[int] = []
+    made: list[Rendering | None] = []
     for post in posts:
-        known = looked.get(post.source)
-        key, rendering, size = (
-            known[1] if known and known[0] is post else look_up(config, post, cache, earlier, keyed)
-        )
+        entry = found.get(post.source)
+        rendering: Rendering | None
+        if entry is not None and entry.post is post and entry.rendering is not None:
+            key, rendering = entry.rendering
+        else:
+            url = config.absolute(post.path)
+            key = keyed.value("key " + post.source, (post, url), partial(_render_key, post, url))
+            rendering = earlier.get(key)
         keys.append(key)
-        found.append(rendering)
-        sizes.append(size)
-    missing = [i for i, rendering in enumerate(found) if rendering is None]
+        made.append(rendering)
+    missing = [i for i, rendering in enumerate(made) if rendering is None]
     errors: list[ContentError] = []
     tasks = [(posts[i], config.absolute(posts[i].path)) for i in missing]
-    made_all = parallel_map(_render_task, tasks)
-    for index, made in zip(missing, made_all, strict=True):
-        if isinstance(made, Rendering):
-            payload = _encode(made)
-            found[index], sizes[index] = made, len(payload)
-            cache.put(keys[index], payload)
+    for index, rendered in zip(missing, parallel_map(_render_task, tasks), strict=True):
+        if isinstance(rendered, Rendering):
+            made[index] = rendered
         else:
-            errors += made
+            errors += rendered
     if errors:
         raise BuildError(errors)
-    done = [r for r in found if r is not None]
+    if counts is not None:
+        counts.posts_rendered = len(missing)
+    done = [r for r in made if r is not None]
+    for post, key, done_one in zip(posts, keys, done, strict=True):
+        entry = found.get(post.source)
+        if entry is None or entry.post is not post or entry.rendering is not None:
+            continue
+        if (payload := stored.post_entry(post, config, (key, done_one))) is not None:
+            cache.put(entry.key, payload)
+            found[post.source] = Entry(post, entry.key, len(payload), (key, done_one))
     if memo is not None:
         memo.update((id(r), (r, bytes.fromhex(key))) for key, r in zip(keys, done, strict=True))
     if kept is not None:
         kept.clear()
-        kept.update((key, (r, size)) for key, r, size in zip(keys, done, sizes, strict=True))
+        kept.update(zip(keys, done, strict=True))
     return [RenderedPost(post, r) for post, r in zip(posts, done, strict=True)]
 
 
-# A post's rendering key, its rendering (None: to be rendered) and its size in the cache.
-Looked = tuple[str, Rendering | None, int]
-
-
-def _fetch(config: SiteConfig, post: Post, cache: Cache) -> tuple[str, bytes | None]:
-    """`post`'s rendering key, and the cache's entry under it (`look_up` without its
-    decoding): a load child fetches it, its parent decodes it."""
-    key = _render_key(post, config.absolute(post.path))
-    return key, cache.get(key)
-
-
-def look_up(
-    config: SiteConfig,
-    post: Post,
-    cache: Cache,
-    earlier: dict[str, tuple[Rendering, int]],
-    keyed: Earlier,
-) -> Looked:
-    """`post`'s rendering key, and its rendering from `earlier` (renderings by key, with
-    their sizes) or else from `cache`."""
-    url = config.absolute(post.path)
-    key = keyed.value("key " + post.source, (post, url), partial(_render_key, post, url))
-    if key in earlier:
-        known, size = earlier[key]
-        cache.keep(key, size)
-        return key, known, size
-    data = cache.get(key)
-    return key, _decode(data), len(data or b"")
-
-
 def _render_key(post: Post, url: str) -> str:
+    """A rendering's key: a digest of what it is made from (`render_post`), and of the
+    code that makes it."""
     fold = "" if post.fold is None else str(post.fold)
     return Cache.key("post", RENDER_CODE, post.body, fold, url)
 
@@ -422,57 +391,6 @@ def _render_task(task: tuple[Post, str]) -> Rendering | list[ContentError]:
         return render_post(*task)
     except BuildError as exc:
         return list(exc.errors)
-
-
-# A rendering's packed HTML, intro and packed twin, stored one after another after a JSON
-# line with the rest: reading them back is slicing, where JSON would scan every byte.
-
-
-def _encode(rendering: Rendering) -> bytes:
-    texts = [
-        rendering.packed_html,
-        rendering.intro.encode("utf-8", "surrogatepass"),
-        rendering.packed_twin,
-    ]
-    head = {
-        "sizes": [len(text) for text in texts],
-        "folded": rendering.folded,
-        "intro_text": rendering.intro_text,
-        "links": rendering.links,
-        "ids": rendering.ids,
-        "warnings": [[w.path, w.line, w.message, w.hint] for w in rendering.warnings],
-    }
-    return json.dumps(head).encode() + b"\n" + b"".join(texts)
-
-
-def _decode(data: bytes | None) -> Rendering | None:
-    """The rendering an entry holds; None for none, or for one this code did not write."""
-    if data is None:
-        return None
-    try:
-        line, _, rest = data.partition(b"\n")
-        head = json.loads(line)
-        texts, start = [], 0
-        for size in head["sizes"]:
-            texts.append(rest[start : start + size])
-            start += size
-        html, intro, twin = texts
-        if start != len(rest):
-            return None
-        links, ids = tuple(head["links"]), tuple(head["ids"])
-        warnings = tuple(ContentError(*warning) for warning in head["warnings"])
-        return Rendering(
-            packed_html=html,
-            intro=intro.decode("utf-8", "surrogatepass"),
-            folded=head["folded"],
-            links=links,
-            ids=ids,
-            packed_twin=twin,
-            intro_text=head["intro_text"],
-            warnings=warnings,
-        )
-    except (ValueError, TypeError, KeyError):
-        return None
 
 
 def parallel_map(function: Callable[[In], Out], items: Sequence[In]) -> list[Out]:

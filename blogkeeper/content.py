@@ -2,7 +2,8 @@
 
 Front matter is a closed schema: unknown keys, duplicate keys, wrong types and impossible
 dates are errors located at their line in the post file. This module reads files and
-writes none but the cache's entries of loaded posts (`load_cached`, through `Cache`).
+writes none: each post file's cache entry is read here (`load_cached`), and put by the
+build once the post is rendered (build.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from blogkeeper import deadline, stored, urls
 from blogkeeper.cache import Cache, code_digest, fingerprint
@@ -23,7 +24,7 @@ from blogkeeper.config import CONTROL, CONTROL_HINT, SiteConfig, image_problem, 
 from blogkeeper.errors import BuildError, ContentError, did_you_mean
 from blogkeeper.fences import find_fold
 from blogkeeper.files import read_regular
-from blogkeeper.model import Post
+from blogkeeper.model import Post, Rendering
 from blogkeeper.urls import image_path
 
 if TYPE_CHECKING:
@@ -83,32 +84,33 @@ def load_posts(config: SiteConfig, options: LoadOptions) -> list[Post]:
 def select_posts(
     config: SiteConfig,
     options: LoadOptions,
-    load: Callable[[SiteConfig, Path], Post] | None = None,
+    load: Callable[[SiteConfig, Path], Entry] | None = None,
     memo: dict[int, tuple[object, bytes]] | None = None,
     cache: Cache | None = None,
-    then: Then | None = None,
+    found: dict[str, Entry] | None = None,
 ) -> tuple[list[Post], int, int]:
     """Every publishable post under posts/, newest first, and how many drafts and how
     many future-dated posts were left out; raises `BuildError` with every error. Each
     file is read by `load` (a preview's, which keeps unchanged posts), else as
-    `load_cached` reads it, from `cache` (on every core for a big site: `_load_shared`);
-    `memo` then gets each post's fingerprint: its cache key. With `then`, each post
-    (draft or not) is fetched for and taken as it is loaded, while the rest load."""
+    `load_cached` reads it, from `cache` (on every core for a big site: `_load_shared`).
+    `found` gets each post's `Entry` (drafts' too) by source, and `memo` each post's
+    fingerprint: its entry's key."""
     posts: list[Post] = []
     paths, errors = find_post_files(config.root)
     cache = cache or Cache(None)
     if load is None:
-        found = _load_shared(config, paths, cache, then)
-        loaded = [post for post, _ in found]
-        if memo is not None:
-            memo.update((id(p), (p, bytes.fromhex(k))) for p, k in found if isinstance(p, Post))
+        loaded = _load_shared(config, paths, cache)
     else:
-        loaded = [_loaded(load, config, path, then, cache) for path in paths]
-    for post in loaded:
-        if isinstance(post, Post):
-            posts.append(post)
+        loaded = [_loaded(load, config, path) for path in paths]
+    for entry in loaded:
+        if isinstance(entry, Entry):
+            posts.append(entry.post)
+            if found is not None:
+                found[entry.post.source] = entry
+            if memo is not None:
+                memo[id(entry.post)] = (entry.post, bytes.fromhex(entry.key))
         else:
-            errors.extend(post)
+            errors.extend(entry)
     now = options.now or dt.datetime.now(tz=config.tz)
     published, drafts, scheduled = [], 0, 0
     for post in posts:
@@ -125,154 +127,141 @@ def select_posts(
     return newest_first, drafts, scheduled
 
 
-# A child process is worth forking to load this many posts (about 75 ms of work).
-POSTS_PER_CHILD = 500
-# The code a post is loaded by: a change to any of them parses every post again.
-LOAD_CODE = ("blogkeeper", "yaml", "frontmatter")
+class Entry(NamedTuple):
+    """A post as loaded: the cache key of its file's entry, the size of the entry the
+    cache holds under it (0: none), and the rendering that entry holds, under the
+    rendering's own key (None: it holds none yet, or there is no entry)."""
 
-Found = tuple[Post | list[ContentError], str]  # a post or its errors, and its key
+    post: Post
+    key: str
+    size: int = 0
+    rendering: tuple[str, Rendering] | None = None
+
+
+# A child process is worth forking to load this many posts (about 40 ms of work).
+POSTS_PER_CHILD = 500
+# The code a post file's entry comes from: its parse (here), then its rendering
+# (`build.render_post`, whose `RENDER_CODE` these include). A change to any of them
+# parses and renders every post again.
+ENTRY_CODE = ("blogkeeper", "yaml", "frontmatter", "markdown2", "pygments", "latex2mathml", "lxml")
 
 
 def _load_shared(
-    config: SiteConfig, paths: list[Path], cache: Cache, then: Then | None
-) -> list[Found]:
-    """`_load_some`, shared out among forked children, one run of paths each, when
-    there are enough posts: reading 10,000 posts takes seconds on one core, from the cache
-    too. Each child sends its posts as it loads them (Posts are plain data), with what
-    `then.fetch` gave for each; this process counts the cache entries each child used and
-    meanwhile has `then.take` each post."""
+    config: SiteConfig, paths: list[Path], cache: Cache
+) -> list[Entry | list[ContentError]]:
+    """Each post loaded as `load_cached` loads it, shared out among forked children, one
+    run of paths each, when there are enough posts: reading 10,000 posts takes seconds on
+    one core, from the cache too. A child sends each entry's bytes as it reads them (or
+    the post it parsed, if there was none), which this process decodes meanwhile."""
     site = parsing_key(config)
-    code_digest(*LOAD_CODE)  # once, before the children start
+    code_digest(*ENTRY_CODE)  # once, before the children start
     shares = min(deadline.pool_size(), len(paths) // POSTS_PER_CHILD)
     if shares < 2 or not deadline.child_inherits():
-        return _load_some(config, paths, cache, site, then)
+        return [load_cached(config, path, cache, site) for path in paths]
     size = -(-len(paths) // shares)
     calls = [
-        (config, paths[i : i + size], cache.folder, cache.reading, site, then)
+        (config, paths[i : i + size], cache.folder, cache.reading, site)
         for i in range(0, len(paths), size)
     ]
 
-    def arrived(found: Loaded) -> Found:
-        post, key, used, put, fetched = found
-        if used:
-            cache.keep(key, used, put)
-        if then is not None and isinstance(post, Post):
-            then.take(post, fetched)
-        return post, key  # what was fetched is not held here longer than `take` needs
+    def arrived(read: Read) -> Entry | list[ContentError]:
+        return _entry(config, read, cache, site)
 
     try:
         made = deadline.call_in_children(LOAD_SECONDS, LOAD_MEMORY, _load_in_child, calls, arrived)
     except (deadline.ChildDied, deadline.Overrun):  # killed from outside, say: load here
-        return _load_some(config, paths, cache, site, then)
-    return [found for share in made for found in share]
+        return [load_cached(config, path, cache, site) for path in paths]
+    return [entry for share in made for entry in share]
 
 
 # How long, and with how much memory more than its parent, a child may load posts.
 LOAD_SECONDS = 600.0
 LOAD_MEMORY = 8 << 30
 
-
-def _load_some(
-    config: SiteConfig, paths: list[Path], cache: Cache, site: str, then: Then | None = None
-) -> list[Found]:
-    found = []
-    for path in paths:
-        post, key = load_cached(config, path, cache, site)
-        if then is not None and isinstance(post, Post):
-            then.take(post, then.fetch(post, cache))
-        found.append((post, key))
-    return found
-
-
-# What a load child sends of each post: the post (or its errors), its key, the size of
-# its entry if read or put, whether it was put, and what `Then.fetch` gave for it.
-Loaded = tuple[Post | list[ContentError], str, int, bool, Any]
+# What reading a post file gives (`_read`): its path, then the bytes of its entry, or
+# else the post parsed from it, or else its errors; then the entry's key and size.
+Read = tuple[str, bytes | Post | list[ContentError], str, int]
 
 
 def _load_in_child(
-    config: SiteConfig,
-    paths: list[Path],
-    folder: Path | None,
-    reading: bool,
-    site: str,
-    then: Then | None,
-) -> Iterator[Loaded]:
-    """`_load_some` with a cache of its own on the same folder, each post given as it is
-    loaded (`Loaded`)."""
+    config: SiteConfig, paths: list[Path], folder: Path | None, reading: bool, site: str
+) -> Iterator[Read]:
+    """`_read` of each path with a cache of its own on the same folder, each given as it
+    is read."""
     cache = Cache(folder, reading)
     for path in paths:
-        written = cache.written
-        post, key = load_cached(config, path, cache, site)
-        fetched = then.fetch(post, cache) if then and isinstance(post, Post) else None
-        yield post, key, cache.used.get(key, 0), cache.written > written, fetched
-
-
-@dataclass(frozen=True)
-class Then:
-    """What to do with each post as it is loaded, a draft too: `fetch(post, cache)` where
-    it is loaded (in a load child, with that child's cache of the same folder), then
-    `take(post, fetched)` here, as it arrives, while the rest load. A build fetches each
-    post's rendering from the cache so, on every core (build.py)."""
-
-    fetch: Callable[[Post, Cache], Any]
-    take: Callable[[Post, Any], None]
+        yield _read(config, path, cache, site)
 
 
 def parsing_key(config: SiteConfig) -> str:
-    """The fingerprint of what a post's parse reads of `config` (`_parsing`)."""
+    """The fingerprint of what a post file's entry is made with of `config` (`_parsing`)."""
     return fingerprint(_parsing(config), {}).hex()
 
 
 def _parsing(config: SiteConfig) -> SiteConfig:
     """`config` as `load_cached` parses a post with: its folder, timezone and permalink
-    pattern, every other setting left at its default. A post's key holds these, so that a
-    new title or URL does not parse every post again; and since the parse sees nothing
-    else, a post cannot depend on a setting its key does not hold."""
+    pattern, and the site's URL (which the post's rendering reads), every other setting
+    left at its default. A post's key holds these, so that a new title does not parse
+    and render every post again; and since the parse sees nothing else, a post cannot
+    depend on a setting its key does not hold."""
     return SiteConfig(
         root=config.root,
         title="",
-        url="https://example.invalid/",
+        url=config.url,
         timezone=config.timezone,
         permalink=config.permalink,
     )
 
 
-def load_cached(config: SiteConfig, path: Path, cache: Cache, site: str) -> Found:
-    """The post in the file at `path` (or its errors), and its key in `cache`: a digest
-    of the file's bytes and name, of `site` (`parsing_key(config)`) and of the code.
-    Taken from `cache` if it holds it, else parsed and put there."""
+def load_cached(
+    config: SiteConfig, path: Path, cache: Cache, site: str
+) -> Entry | list[ContentError]:
+    """The post in the file at `path` (or its errors) as an `Entry`: its key in `cache`
+    is a digest of the file's bytes and name, of `site` (`parsing_key(config)`) and of
+    the code. Taken, with its rendering, from the entry `cache` holds under it, else
+    parsed (a build puts the entry once the post is rendered)."""
+    return _entry(config, _read(config, path, cache, site), cache, site)
+
+
+def _read(config: SiteConfig, path: Path, cache: Cache, site: str) -> Read:
+    """The file at `path` read: its entry's bytes if `cache` holds one, else parsed."""
     source = source_of(config.root, path)
+    name = os.fspath(path)
     try:
         data = read_bytes(path, source, config.max_post_bytes)
     except BuildError as exc:
-        return list(exc.errors), ""
-    key = Cache.key("post file", LOAD_CODE, site, source, data)
-    post = stored.post_from(cache.get(key), config)
-    if post is None:
-        try:
-            post = parse_post(_parsing(config), path, source, decode_source(data, source))
-        except BuildError as exc:
-            return list(exc.errors), key
-        if (payload := stored.post_entry(post, config)) is not None:
-            cache.put(key, payload)
-    return post, key
+        return name, list(exc.errors), "", 0
+    key = Cache.key("post file", ENTRY_CODE, site, source, data)
+    if (held := cache.get(key)) is not None:
+        return name, held, key, len(held)
+    try:
+        return name, parse_post(_parsing(config), path, source, decode_source(data, source)), key, 0
+    except BuildError as exc:
+        return name, list(exc.errors), key, 0
+
+
+def _entry(config: SiteConfig, read: Read, cache: Cache, site: str) -> Entry | list[ContentError]:
+    """What `_read` gave, as an `Entry` (or the errors); an entry that does not decode is
+    parsed from the file again."""
+    name, got, key, size = read
+    if isinstance(got, bytes):
+        taken = stored.entry_from(got, config)
+        if taken is None:  # not one this code wrote
+            return _entry(config, _read(config, Path(name), Cache(None), site), cache, site)
+        cache.keep(key, size)  # read by a child, say
+        post, rendering, rendering_key = taken
+        return Entry(post, key, size, None if rendering is None else (rendering_key, rendering))
+    return Entry(got, key) if isinstance(got, Post) else got
 
 
 def _loaded(
-    load: Callable[[SiteConfig, Path], Post],
-    config: SiteConfig,
-    path: Path,
-    then: Then | None,
-    cache: Cache,
-) -> Post | list[ContentError]:
-    """The post `load` gives (fetched for and taken by `then`), or its errors."""
+    load: Callable[[SiteConfig, Path], Entry], config: SiteConfig, path: Path
+) -> Entry | list[ContentError]:
+    """The post `load` gives, or its errors."""
     try:
-        post = load(config, path)
+        return load(config, path)
     except BuildError as exc:
         return list(exc.errors)
-    if then is not None:
-        then.take(post, then.fetch(post, cache))
-    return post
 
 
 def find_post_files(root: Path) -> tuple[list[Path], list[ContentError]]:

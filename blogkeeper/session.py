@@ -5,12 +5,14 @@
 session holds facts of the form "these inputs gave this value", never a value without
 the inputs it came from, so a build that uses one makes what a build without it makes:
 
-- each post file's `Post`, under the file's identity, size and change times (a file
-  written in the second before it was read is read again next time: its time may not
-  have moved since, as git does for its index); one not held is taken from the cache
-  when a build hands the session one (`content.load_cached`);
-- each `Rendering` of the last build, under its cache key (`Cache.key`, the one key rule),
-  and each `RenderedPost` whose post and rendering are both kept;
+- each post file's `Entry` (its `Post`, and its cache entry's key, size and rendering),
+  under the file's identity, size and change times (a file written in the second before
+  it was read is read again next time: its time may not have moved since, as git does
+  for its index); one not held is taken from the cache when a build hands the session
+  one (`content.load_cached`);
+- each `Rendering` of the last build, under its key (`build._render_key`: a post whose
+  front matter alone changed keeps it), and each `RenderedPost` whose post and rendering
+  are both kept;
 - the last build's pages with what their templates saw (`pages.PagesMade`), and its
   feeds, twins, llms.txt lines and `_headers` rules, each post's link problems, and
   the output paths found free of clashes,
@@ -18,8 +20,7 @@ the inputs it came from, so a build that uses one makes what a build without it 
 - the last build's "now" (previews mark posts dated after it "Scheduled"), kept while the
   clock has not moved past a post's date, so that pages stay comparable.
 
-This module reads post files through `content` and writes nothing itself (a post parsed
-through the cache is put there by `content.load_cached`).
+This module reads post files through `content` and writes nothing itself.
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ from pathlib import Path
 
 from blogkeeper.cache import Cache
 from blogkeeper.config import SiteConfig
-from blogkeeper.content import load_cached, parsing_key
+from blogkeeper.content import Entry, load_cached, parsing_key
 from blogkeeper.errors import BuildError
-from blogkeeper.model import Earlier, Post, RenderedPost, Rendering, Site
+from blogkeeper.model import Earlier, RenderedPost, Rendering, Site
 from blogkeeper.pages import PagesMade
 
 # A file changed this soon before it was read may change again within the same tick of
@@ -44,7 +45,7 @@ RACY_NS = 1_000_000_000
 
 @dataclass(frozen=True)
 class Loaded:
-    post: Post
+    entry: Entry
     stat: tuple[int, int, int, int, int]  # device, inode, size, mtime_ns, ctime_ns
     read_at: int  # time.time_ns() just before the file was read
 
@@ -79,7 +80,7 @@ class Session:
         self.config: SiteConfig | None = None
         self.config_key = ""  # what of it a post's parse reads, for their cache keys
         self.posts: dict[str, Loaded] = {}  # by file path (a `Path` hashes and compares slowly)
-        self.renderings: dict[str, tuple[Rendering, int]] = {}  # key -> rendering, its size
+        self.renderings: dict[str, Rendering] = {}  # by key
         self.keys = Earlier(remember=remember)  # each post's cache key, its post and URL
         self.entries: dict[str, RenderedPost] = {}  # source -> the last build's
         self.pages: PagesMade | None = None
@@ -128,9 +129,10 @@ class Session:
         self.keys = self.keys.next()
         return self.config
 
-    def load(self, config: SiteConfig, path: Path, cache: Cache | None = None) -> Post:
-        """The post in `path`: the one loaded before if the file has not changed since,
-        else the one `cache` holds for its bytes (see `content.load_cached`)."""
+    def load(self, config: SiteConfig, path: Path, cache: Cache | None = None) -> Entry:
+        """The post in `path`: the one loaded before if the file has not changed since
+        (its entry then counted as used by `cache`), else the one `cache` holds for its
+        bytes (see `content.load_cached`)."""
         name = os.fspath(path)
         self.seen.add(name)
         try:
@@ -146,18 +148,30 @@ class Session:
         )
         known = self.posts.get(name)
         if known and known.stat == stat and status.st_mtime_ns < known.read_at - RACY_NS:
-            return known.post
+            if cache is not None and known.entry.size:
+                cache.keep(known.entry.key, known.entry.size)  # the bound keeps it
+            return known.entry
         read_at = time.time_ns()
-        post = self._read(config, path, cache)
+        entry = self._read(config, path, cache)
         self.counts.posts_read += 1
-        self.posts[name] = Loaded(post, stat, read_at)
-        return post
+        self.posts[name] = Loaded(entry, stat, read_at)
+        return entry
 
-    def _read(self, config: SiteConfig, path: Path, cache: Cache | None) -> Post:
-        found, _ = load_cached(config, path, cache or Cache(None), self.config_key)
+    def _read(self, config: SiteConfig, path: Path, cache: Cache | None) -> Entry:
+        found = load_cached(config, path, cache or Cache(None), self.config_key)
         if isinstance(found, list):
             raise BuildError(found)
         return found
+
+    def took(self, found: dict[str, Entry]) -> None:
+        """Keep the entries a build's posts have now (`build.render_posts` put those that
+        lacked their rendering), by source."""
+        if not self.remember:
+            return
+        for name, known in self.posts.items():
+            now = found.get(known.entry.post.source)
+            if now is not None and now is not known.entry and now.post is known.entry.post:
+                self.posts[name] = replace(known, entry=now)
 
     def forget_the_rest(self) -> None:
         """Forget the posts of files this build did not look at: they are gone."""

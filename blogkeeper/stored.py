@@ -1,11 +1,17 @@
-"""A post as a cache entry, and back: data, never code (a site's cache folder comes with
-the site, from whoever hands it over). An entry is one line of JSON with every field but
-the body, then the body's UTF-8: reading the body back is a slice, where JSON would
-scan and unescape every byte of it (a fifth of an unchanged build's load, measured).
+"""A post file's cache entry, and back: data, never code (a site's cache folder comes with
+the site, from whoever hands it over).
+
+An entry holds what the file gave: its `Post`, and the post's `Rendering` once a build has
+rendered it (with the rendering's own key, `build._render_key`), so that an unchanged post
+is one file read from the cache. It is one line of JSON with every field but the long
+ones, then the body's UTF-8, the packed HTML, the intro and the packed twin, one after
+another: reading them back is slicing, where JSON would scan and unescape every byte (a
+fifth of an unchanged build's load, measured).
 
 A post's dates are stored as their wall time in the site's timezone, which the entry's
 key holds (`content.parsing_key`), and read back in it. A post that JSON cannot
-hold as it is (a YAML date inside `extra`, say) gets no entry: it is parsed every build.
+hold as it is (a YAML date inside `extra`, say) gets no entry: it is parsed and rendered
+every build.
 
 This module only encodes and decodes; reading and writing entries is the cache's job.
 """
@@ -18,7 +24,8 @@ import json
 from typing import Any
 
 from blogkeeper.config import SiteConfig
-from blogkeeper.model import Post
+from blogkeeper.errors import ContentError
+from blogkeeper.model import Post, Rendering
 
 _FIELDS = tuple(field.name for field in dataclasses.fields(Post))
 _HEAD = tuple(name for name in _FIELDS if name != "body")
@@ -26,8 +33,11 @@ _DATES = ("date", "updated")
 _TUPLES = ("tags", "aliases")
 
 
-def post_entry(post: Post, config: SiteConfig) -> bytes | None:
-    """The entry `post_from` reads `post` back from; None for a post it could not."""
+def post_entry(
+    post: Post, config: SiteConfig, rendering: tuple[str, Rendering] | None = None
+) -> bytes | None:
+    """The entry `entry_from` reads `post` (and `rendering`, its key and value) back
+    from; None for a post it could not."""
     values: dict[str, Any] = {name: getattr(post, name) for name in _HEAD}
     for name in _DATES:
         value = values[name]
@@ -36,28 +46,64 @@ def post_entry(post: Post, config: SiteConfig) -> bytes | None:
                 return None
             values[name] = [value.replace(tzinfo=None).isoformat(), value.fold]
     try:
-        head = json.dumps(values, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        return head.encode() + b"\n" + post.body.encode()
-    except (TypeError, ValueError):  # a date in `extra`; a lone surrogate
+        texts = [post.body.encode()]
+        made = None
+        if rendering is not None:
+            key, value = rendering
+            intro = value.intro.encode("utf-8", "surrogatepass")
+            texts += [value.packed_html, intro, value.packed_twin]
+            made = {
+                "key": key,
+                "folded": value.folded,
+                "intro_text": value.intro_text,
+                "links": value.links,
+                "ids": value.ids,
+                "warnings": [[w.path, w.line, w.message, w.hint] for w in value.warnings],
+            }
+        head = {"post": values, "sizes": [len(text) for text in texts], "rendering": made}
+        line = json.dumps(head, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return line.encode() + b"\n" + b"".join(texts)
+    except (TypeError, ValueError, UnicodeEncodeError):  # a date in `extra`; a lone surrogate
         return None
 
 
-def post_from(data: bytes | None, config: SiteConfig) -> Post | None:
-    """The post an entry holds; None for none, or for one this code did not write."""
+def entry_from(data: bytes | None, config: SiteConfig) -> tuple[Post, Rendering | None, str] | None:
+    """The post an entry holds, its rendering (None: not rendered yet) and that
+    rendering's key; None for no entry, or for one this code did not write."""
     if data is None:
         return None
     try:
-        head, _, body = data.partition(b"\n")  # JSON escapes every line break in the head
-        values = json.loads(head)
+        line, _, rest = data.partition(b"\n")  # JSON escapes every line break in the head
+        head = json.loads(line)
+        values, made = head["post"], head["rendering"]
         if not isinstance(values, dict) or tuple(values) != _HEAD:
             return None
-        values["body"] = body.decode()
+        texts, start = [], 0
+        for size in head["sizes"]:
+            texts.append(rest[start : start + size])
+            start += size
+        if start != len(rest) or len(texts) != (1 if made is None else 4):
+            return None
+        values["body"] = texts[0].decode()
         for name in _DATES:
             if values[name] is not None:
                 wall, fold = values[name]
                 values[name] = dt.datetime.fromisoformat(wall).replace(tzinfo=config.tz, fold=fold)
         for name in _TUPLES:
             values[name] = tuple(values[name])
-        return Post(**values)
-    except (ValueError, TypeError):
+        post = Post(**values)
+        if made is None:
+            return post, None, ""
+        rendering = Rendering(
+            packed_html=texts[1],
+            intro=texts[2].decode("utf-8", "surrogatepass"),
+            folded=made["folded"],
+            links=tuple(made["links"]),
+            ids=tuple(made["ids"]),
+            packed_twin=texts[3],
+            intro_text=made["intro_text"],
+            warnings=tuple(ContentError(*warning) for warning in made["warnings"]),
+        )
+        return post, rendering, made["key"]
+    except (ValueError, TypeError, KeyError):
         return None

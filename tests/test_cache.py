@@ -23,10 +23,10 @@ MakeSite = Callable[..., Path]
 
 
 def entries(root: Path) -> list[Path]:
-    """The cache's renderings: not the record of what `blogkeeper build` wrote where
-    (`writer.Staging.record`) nor its link check's answer."""
+    """The cache's post file entries that hold a rendering: not the record of what
+    `blogkeeper build` wrote where (`writer.Staging.record`) nor its link check's answer."""
     found = sorted((root / CACHE_DIR).glob("??/*"))
-    return [path for path in found if b'\n{"sizes": ' in path.read_bytes()[:300]]
+    return [path for path in found if b',"rendering":{"key":' in path.read_bytes()]
 
 
 # --- the store ---------------------------------------------------------------------------
@@ -93,6 +93,8 @@ def test_the_render_key_covers_blogkeeper_and_the_libraries_it_renders_with() ->
     assert {"blogkeeper", "markdown2", "pygments", "latex2mathml", "lxml"} <= set(
         build_module.RENDER_CODE
     )
+    # a post file's entry holds its rendering: its key covers the same code, and the parse's
+    assert {*build_module.RENDER_CODE, "yaml", "frontmatter"} <= set(content.ENTRY_CODE)
 
 
 def test_unused_entries_go_first_oldest_first_when_over_the_bound(tmp_path: Path) -> None:
@@ -282,9 +284,9 @@ def test_load_children_digest_no_code(
 def test_cold_warm_uncached_serial_and_parallel_builds_are_byte_identical(
     make_site: MakeSite, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """In parallel, children load the posts and fetch each one's rendering from the
-    cache, which this process decodes as it arrives: a warm build renders nothing, and
-    looks up no rendering after the load."""
+    """In parallel, children read each post file's entry from the cache, which this
+    process decodes as it arrives: a warm build renders nothing, and takes each
+    rendering from its post's entry."""
     root = make_site(many_posts(40))
     monkeypatch.setenv("BLOGKEEPER_WORKERS", "1")
     serial = outputs(root, cache=False)
@@ -298,16 +300,15 @@ def test_cold_warm_uncached_serial_and_parallel_builds_are_byte_identical(
         raise AssertionError(f"{post.source} rendered again")
 
     monkeypatch.setattr(build_module, "render_post", never)
-    looked: list[str] = []
-    look_up = build_module.look_up
+    keyed: list[str] = []
 
-    def counted(config: object, post: Post, *args: object) -> object:
-        looked.append(post.source)
-        return look_up(config, post, *args)  # type: ignore[arg-type]
+    def key(post: Post, url: str) -> str:
+        keyed.append(post.source)
+        return "0" * 64
 
-    monkeypatch.setattr(build_module, "look_up", counted)
+    monkeypatch.setattr(build_module, "_render_key", key)
     warm = outputs(root)
-    assert looked == []
+    assert keyed == []  # each rendering, and its key, came with its post
     monkeypatch.undo()
     monkeypatch.setenv("BLOGKEEPER_WORKERS", "1")
     monkeypatch.setenv("BLOGKEEPER_WORKERS", "1")
@@ -447,7 +448,7 @@ def test_a_changed_renderer_renders_again(
     """The key holds the code's digest: new code (here, one more library) is a miss."""
     root = make_site({"posts/a.md": post("A", "2026-01-01")})
     first = outputs(root)
-    monkeypatch.setattr(build_module, "RENDER_CODE", (*build_module.RENDER_CODE, "json"))
+    monkeypatch.setattr(content, "ENTRY_CODE", (*content.ENTRY_CODE, "json"))
     assert outputs(root) == first
     assert len(entries(root)) == 2  # a new entry beside the old one (not over the bound)
 

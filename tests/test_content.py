@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from lxml import etree, html
 
 from blogkeeper.build import build_site
-from blogkeeper.config import load_config
+from blogkeeper.config import SiteConfig, load_config
 from blogkeeper.content import LoadOptions, find_post_files, load_posts, slugify, source_of
 from blogkeeper.errors import BuildError
 from blogkeeper.model import BuildOptions
@@ -875,7 +875,11 @@ def test_posts_loaded_by_children_are_those_loaded_here(
     files = {f"posts/p{n}.md": post(f"Post {n}", f"2026-01-{n + 1:02d}", BODY) for n in range(7)}
     root = make_site(files)
     config = load_config(root)
-    here = content.select_posts(config, LoadOptions(), content.load_post)
+
+    def parse(config: SiteConfig, path: Path) -> content.Entry:
+        return content.Entry(content.load_post(config, path), "")  # no cache at all
+
+    here = content.select_posts(config, LoadOptions(), parse)
     monkeypatch.setattr(content, "POSTS_PER_CHILD", 2)
     monkeypatch.setenv("BLOGKEEPER_WORKERS", "3")
     shared = content.select_posts(config, LoadOptions())
@@ -884,7 +888,7 @@ def test_posts_loaded_by_children_are_those_loaded_here(
     (root / "posts" / "p1.md").write_text("---\ntitle: [unclosed\n---\nBody\n")
     (root / "posts" / "p6.md").write_text("---\ndate: 2026-01-01\n---\nNo title\n")
     with pytest.raises(BuildError) as one:
-        content.select_posts(config, LoadOptions(), content.load_post)
+        content.select_posts(config, LoadOptions(), parse)
     with pytest.raises(BuildError) as many:
         content.select_posts(config, LoadOptions())
     assert [str(e) for e in many.value.errors] == [str(e) for e in one.value.errors]

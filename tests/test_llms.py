@@ -30,11 +30,12 @@ from blogkeeper import llms, urls
 from blogkeeper.build import build_site, render_posts
 from blogkeeper.cache import CACHE_DIR, Cache
 from blogkeeper.config import load_config
-from blogkeeper.content import LoadOptions, load_posts
+from blogkeeper.content import Entry, LoadOptions, load_posts, select_posts
 from blogkeeper.errors import BuildError
 from blogkeeper.fences import scan
 from blogkeeper.hosting import Snapshot, file_response
 from blogkeeper.model import BuildOptions, Post
+from blogkeeper.session import Counts
 
 SAMPLE_URL = "https://tensors-and-tea.example.org/"
 
@@ -687,9 +688,11 @@ def test_twins_from_cached_renderings_are_the_twins_made_afresh(tmp_path: Path) 
     assert all("\n- HTML version: " in twin for twin in fresh)
 
     def twins_through_the_cache() -> tuple[list[str], int]:
-        cache = Cache.for_site(root)
-        rendered = render_posts(config, posts, cache)
-        return [llms.twin(config, entry) for entry in rendered], cache.misses
+        cache, counts = Cache.for_site(root), Counts()
+        found: dict[str, Entry] = {}  # each post's entry, read back or made
+        loaded, _, _ = select_posts(config, LoadOptions(now=now()), None, {}, cache, found)
+        rendered = render_posts(config, loaded, cache, None, None, None, found, counts)
+        return [llms.twin(config, entry) for entry in rendered], counts.posts_rendered
 
     assert twins_through_the_cache() == (fresh, len(posts))  # cold: every post rendered
     assert twins_through_the_cache() == (fresh, 0)  # warm: every rendering read back

@@ -1,4 +1,4 @@
-"""A post as a cache entry (blogkeeper/stored.py), and loading posts through the cache."""
+"""A post file's cache entry (blogkeeper/stored.py), and loading posts through the cache."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import REPO, post
+from conftest import REPO, now, post
 
+from blogkeeper import build as build_module
 from blogkeeper import content, stored
-from blogkeeper.cache import Cache, fingerprint
+from blogkeeper.build import build_site, render_post
+from blogkeeper.cache import CACHE_DIR, Cache, fingerprint
 from blogkeeper.config import load_config
 from blogkeeper.content import LoadOptions, load_post, select_posts
-from blogkeeper.model import Post
+from blogkeeper.model import BuildOptions, Post
 
 MakeSite = Callable[..., Path]
 
@@ -51,6 +53,18 @@ def _same(a: Post, b: Post) -> None:
     assert type(a.tags) is tuple and type(b.aliases) is tuple
 
 
+def _built(root: Path, **options: object) -> list[object]:
+    """The site at `root` built through its cache (`BuildOptions`, `now` fixed)."""
+    built = build_site(root, BuildOptions(now=now(), **options))  # type: ignore[arg-type]
+    return [(o.path, o.data) for o in built]
+
+
+def _entries(root: Path) -> dict[Path, int]:
+    """The cache's post file entries, each with its inode (a new write, a new inode)."""
+    found = (root / CACHE_DIR).glob("??/*")
+    return {p: p.stat().st_ino for p in found if b'{"post":{"source":"posts/' in p.read_bytes()}
+
+
 def test_every_sample_post_comes_back_from_its_entry_as_it_went_in(tmp_path: Path) -> None:
     shutil.copytree(REPO / "posts", tmp_path / "posts")
     shutil.copy(REPO / "blog.toml", tmp_path / "blog.toml")
@@ -59,13 +73,21 @@ def test_every_sample_post_comes_back_from_its_entry_as_it_went_in(tmp_path: Pat
     assert len(paths) >= 5
     for path in paths:
         parsed = load_post(config, path)
-        entry = stored.post_entry(parsed, config)
+        rendering = render_post(parsed, config.absolute(parsed.path))
+        entry = stored.post_entry(parsed, config, ("ab" * 32, rendering))
         assert entry is not None, path
-        head, _, body = entry.partition(b"\n")  # data, never a pickle
-        assert json.loads(head)["source"] == parsed.source and body.decode() == parsed.body
-        back = stored.post_from(entry, config)
+        head, _, rest = entry.partition(b"\n")  # data, never a pickle
+        values = json.loads(head)
+        assert values["post"]["source"] == parsed.source
+        assert rest[: values["sizes"][0]].decode() == parsed.body
+        back = stored.entry_from(entry, config)
         assert back is not None
-        _same(back, parsed)
+        _same(back[0], parsed)
+        assert back[1:] == (rendering, "ab" * 32)
+        assert back[1] is not None and back[1].html == rendering.html
+        alone = stored.entry_from(stored.post_entry(parsed, config), config)
+        assert alone is not None and alone[1] is None
+        _same(alone[0], parsed)
 
 
 @pytest.mark.parametrize("timezone", ["UTC", "America/New_York", "Pacific/Kiritimati"])
@@ -74,25 +96,25 @@ def test_every_field_comes_back_in_the_site_timezone(make_site: MakeSite, timezo
     config = load_config(root)
     parsed = load_post(config, root / "posts/rich.md")
     assert parsed.updated is not None and parsed.series and parsed.extra["c"]["d"] == 0
-    back = stored.post_from(stored.post_entry(parsed, config), config)
+    back = stored.entry_from(stored.post_entry(parsed, config), config)
     assert back is not None
-    _same(back, parsed)
-    assert back.date.tzinfo is config.tz and back.date.fold == parsed.date.fold
+    _same(back[0], parsed)
+    assert back[0].date.tzinfo is config.tz and back[0].date.fold == parsed.date.fold
 
 
-def test_a_post_json_cannot_hold_gets_no_entry_and_loads_all_the_same(
+def test_a_post_json_cannot_hold_gets_no_entry_and_builds_all_the_same(
     make_site: MakeSite,
 ) -> None:
     root = make_site({"posts/a.md": post("A", "2026-01-01", extra="{launched: 2020-01-01}")})
     config = load_config(root)
     parsed = load_post(config, root / "posts/a.md")
     assert stored.post_entry(parsed, config) is None
-    cache = Cache.for_site(root)
-    for _ in range(2):
-        found, key = content.load_cached(config, root / "posts/a.md", cache, "site")
-        assert isinstance(found, Post) and key
-        _same(found, parsed)
-    assert cache.written == 0
+    first = _built(root)
+    assert _built(root) == first == _built(root, cache=False)
+    assert _entries(root) == {}
+    found = content.load_cached(config, root / "posts/a.md", Cache.for_site(root), "site")
+    assert isinstance(found, content.Entry) and found.key and found.size == 0
+    _same(found.post, parsed)
 
 
 @pytest.mark.parametrize(
@@ -100,50 +122,64 @@ def test_a_post_json_cannot_hold_gets_no_entry_and_loads_all_the_same(
     [
         b"not json",
         b"[1, 2]",
-        json.dumps({"source": "posts/a.md"}).encode(),  # a field missing
+        json.dumps({"post": {"source": "posts/a.md"}}).encode(),  # fields missing
         b"{}",
     ],
 )
 def test_an_entry_this_code_did_not_write_is_no_post(make_site: MakeSite, entry: bytes) -> None:
     config = load_config(make_site({}))
-    assert stored.post_from(entry, config) is None
+    assert stored.entry_from(entry, config) is None
 
 
-def test_an_entry_with_a_body_that_is_not_utf8_or_in_its_head_is_no_post(
+def test_an_entry_with_a_body_that_is_not_utf8_or_the_wrong_size_is_no_post(
     make_site: MakeSite,
 ) -> None:
     root = make_site({"posts/a.md": post("A", "2026-01-01", body="Line one.\n\nTwo.\n")})
     config = load_config(root)
-    entry = stored.post_entry(load_post(config, root / "posts/a.md"), config)
-    assert entry is not None and stored.post_from(entry, config) is not None
-    head, _, body = entry.partition(b"\n")
-    assert stored.post_from(head + b"\n" + body[:-1] + b"\xff", config) is None
-    whole = json.loads(head) | {"body": body.decode()}  # every field in one JSON value
-    assert stored.post_from(json.dumps(whole).encode(), config) is None
+    parsed = load_post(config, root / "posts/a.md")
+    entry = stored.post_entry(parsed, config, ("0" * 64, render_post(parsed, "https://x.org/a/")))
+    assert entry is not None and stored.entry_from(entry, config) is not None
+    head, _, rest = entry.partition(b"\n")
+    body = json.loads(head)["sizes"][0]
+    assert (
+        stored.entry_from(head + b"\n" + rest[: body - 1] + b"\xff" + rest[body:], config) is None
+    )
+    assert stored.entry_from(entry[:-1], config) is None  # the twin cut short
+    assert stored.entry_from(entry + b"x", config) is None
 
 
-def test_a_post_is_parsed_once_then_taken_from_the_cache_until_its_file_changes(
+def test_a_post_is_parsed_until_a_build_puts_its_entry_then_taken_from_it(
     make_site: MakeSite,
 ) -> None:
+    """Loading writes nothing; the build puts each post's entry, rendering included, once
+    it has rendered the post; the next load takes both from it, until the file changes."""
     root = make_site({"posts/a.md": post("A", "2026-01-01", tags="[x]")})
     config = load_config(root)
     path = root / "posts/a.md"
+    site = content.parsing_key(config)
     first = Cache.for_site(root)
-    made, key = content.load_cached(config, path, first, "site")
-    assert first.written == 1 and first.misses == 1
+    made = content.load_cached(config, path, first, site)
+    assert (first.written, first.misses) == (0, 1)
+    assert isinstance(made, content.Entry) and (made.size, made.rendering) == (0, None)
+    first_build = _built(root)
     again = Cache.for_site(root)
-    taken, same_key = content.load_cached(config, path, again, "site")
-    assert (again.written, again.misses, same_key) == (0, 0, key)
-    assert isinstance(made, Post) and isinstance(taken, Post)
-    _same(taken, made)
-    _, other_site = content.load_cached(config, path, again, "another config")
-    assert other_site != key
+    taken = content.load_cached(config, path, again, site)
+    assert (again.written, again.misses) == (0, 0)
+    assert isinstance(taken, content.Entry) and taken.key == made.key and taken.size > 0
+    _same(taken.post, made.post)
+    assert taken.rendering is not None
+    assert taken.rendering[1] == render_post(made.post, config.absolute(made.post.path))
+    assert taken.rendering[0] == build_module._render_key(made.post, config.absolute("2026/01/a/"))
+    other_site = content.load_cached(config, path, again, "another config")
+    assert isinstance(other_site, content.Entry) and other_site.key != made.key
     path.write_text(post("A", "2026-01-01", tags="[y]"))
-    edited, new_key = content.load_cached(config, path, again, "site")
-    assert new_key != key and isinstance(edited, Post) and edited.tags == ("y",)
+    edited = content.load_cached(config, path, again, site)
+    assert isinstance(edited, content.Entry) and edited.key != made.key
+    assert edited.post.tags == ("y",) and edited.rendering is None
+    assert _built(root) != first_build
 
 
-def test_children_count_the_entries_they_read_and_put_in_the_parent_s_cache(
+def test_children_read_the_entries_and_the_parent_counts_them(
     make_site: MakeSite, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     files = {f"posts/p{n}.md": post(f"Post {n}", f"2026-01-{n + 1:02d}") for n in range(6)}
@@ -151,47 +187,55 @@ def test_children_count_the_entries_they_read_and_put_in_the_parent_s_cache(
     config = load_config(root)
     monkeypatch.setattr(content, "POSTS_PER_CHILD", 2)
     monkeypatch.setenv("BLOGKEEPER_WORKERS", "2")
-    cold = Cache.for_site(root)
-    memo: dict[int, tuple[object, bytes]] = {}
-    posts, _, _ = select_posts(config, LoadOptions(), None, memo, cold)
-    assert cold.written == 6 and len(cold.used) == 6  # put by the children
-    assert all(fingerprint(p, memo).hex() in cold.used for p in posts)  # a post's key
+    _built(root)
+    parent, get = os.getpid(), Cache.get
+
+    def get_in_a_child(self: Cache, key: str) -> bytes | None:
+        assert os.getpid() != parent, "an entry read by the parent"
+        return get(self, key)
+
+    monkeypatch.setattr(Cache, "get", get_in_a_child)
     warm = Cache.for_site(root)
-    seen: list[tuple[Post, object]] = []  # each post as it arrives, and what was fetched
-    then = content.Then(lambda p, cache: (p.title, os.getpid()), lambda *got: seen.append(got))
-    again, _, _ = select_posts(config, LoadOptions(), None, {}, warm, then)
-    assert warm.written == 0 and warm.used == cold.used
-    assert {id(p) for p, _ in seen} == {id(p) for p in again} and len(seen) == 6
-    assert all(got[0] == p.title and got[1] != os.getpid() for p, got in seen)  # in a child
-    assert again == posts == select_posts(config, LoadOptions(), load_post)[0]
+    memo: dict[int, tuple[object, bytes]] = {}
+    found: dict[str, content.Entry] = {}
+    posts, _, _ = select_posts(config, LoadOptions(), None, memo, warm, found)
+    assert warm.written == 0 and len(warm.used) == 6 and len(found) == 6
+    assert {e.key: e.size for e in found.values()} == warm.used
+    assert all(fingerprint(p, memo).hex() == found[p.source].key for p in posts)  # its key
+    assert all(e.rendering is not None for e in found.values())
+    monkeypatch.undo()
+    assert (
+        posts
+        == select_posts(config, LoadOptions(), lambda c, p: content.Entry(load_post(c, p), ""))[0]
+    )
 
 
-def test_a_setting_the_parse_does_not_read_keeps_every_post_entry(make_site: MakeSite) -> None:
-    """A new title or URL parses nothing again; a new timezone parses every post."""
+def test_a_new_title_keeps_every_post_entry_a_new_url_or_timezone_makes_new_ones(
+    make_site: MakeSite,
+) -> None:
+    """A title the parse and the rendering do not read renders nothing again; the URL,
+    which each twin's links resolve against, and the timezone, which dates are parsed in,
+    make every entry anew."""
     root = make_site({f"posts/p{n}.md": post(f"P{n}", f"2026-01-0{n + 1}") for n in range(3)})
-    config = load_config(root)
-    select_posts(config, LoadOptions(), None, {}, Cache.for_site(root))
-
-    def entries() -> dict[Path, int]:
-        found = (root / ".blogkeeper-cache").glob("??/*")
-        return {p: p.stat().st_ino for p in found if b'{"source":"posts/' in p.read_bytes()}
-
-    before = entries()
+    _built(root)
+    before = _entries(root)
     assert len(before) == 3
     toml = root / "blog.toml"
-    for old, new in [("Test blog", "Renamed"), ("blog.example.org/", "other.example.org/sub/")]:
+    toml.write_text(toml.read_text().replace("Test blog", "Renamed"))
+    cached = _built(root)
+    assert _entries(root) == before  # none written anew
+    assert cached == _built(root, cache=False)
+    before = _entries(root)  # the uncached build wrote them anew
+    for old, new in [
+        ("blog.example.org/", "other.example.org/sub/"),
+        ('"UTC"', '"Pacific/Kiritimati"'),
+    ]:
         toml.write_text(toml.read_text().replace(old, new))
-        renamed = load_config(root)
-        cache = Cache.for_site(root)
-        posts, _, _ = select_posts(renamed, LoadOptions(), None, {}, cache)
-        assert cache.written == 0 and entries() == before
-        assert posts == select_posts(renamed, LoadOptions(), load_post)[0]
-    toml.write_text(toml.read_text().replace('"UTC"', '"Pacific/Kiritimati"'))
-    moved = load_config(root)
-    cache = Cache.for_site(root)
-    posts, _, _ = select_posts(moved, LoadOptions(), None, {}, cache)
-    assert cache.written == 3 and posts == select_posts(moved, LoadOptions(), load_post)[0]
-    assert posts[0].date.tzinfo is moved.tz
+        cached = _built(root)
+        now_held = _entries(root)
+        assert len(now_held) == len(before) + 3 and before.items() <= now_held.items()
+        assert cached == _built(root, cache=False)
+        before = _entries(root)
 
 
 def test_every_sample_post_parses_the_same_with_the_whole_config(tmp_path: Path) -> None:
@@ -201,6 +245,6 @@ def test_every_sample_post_parses_the_same_with_the_whole_config(tmp_path: Path)
     config = load_config(tmp_path)
     cache = Cache(None)
     for path in content.find_post_files(tmp_path)[0]:
-        found, _ = content.load_cached(config, path, cache, content.parsing_key(config))
-        assert isinstance(found, Post)
-        _same(found, load_post(config, path))
+        found = content.load_cached(config, path, cache, content.parsing_key(config))
+        assert isinstance(found, content.Entry)
+        _same(found.post, load_post(config, path))
