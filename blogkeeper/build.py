@@ -146,7 +146,7 @@ def build(
             named = [*page_paths, *(o.path for o in generated)]
             named += [path for path in feed_paths if path not in made_feeds]  # kept
             made, static, llms_warnings, rest = llms.render_llms(
-                site, named, static, sink, session.llms, memo
+                site, named, static, sink, session.llms, memo, cache
             )
             joining = _start_rest(rest, sink, len(site.posts))
             # After llms: `_headers` has no rule for redirect pages (one each would pass

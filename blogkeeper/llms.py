@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import json
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ def render_llms(
     sink: Sink,
     earlier: Earlier | None = None,
     memo: dict[int, tuple[object, bytes]] | None = None,
+    cache: Cache | None = None,
 ) -> tuple[list[str], list[Output], tuple[ContentError, ...], Rest]:
     """(the paths of the LLM outputs, each put into `sink` as it is made, `static` minus
     a `_headers` merged into ours, warnings, and the rest): the rest (`Rest`) puts what is
@@ -50,10 +52,10 @@ def render_llms(
     `generated` must already hold the path of every HTML page and of the feed:
     `_headers` gets a rule for each page, and llms.txt links the feed only when it exists.
     A post's twin, its line in llms.txt, and the `_headers` rules, whose inputs equal
-    those in `earlier`'s build are taken from it. No twin is held longer than it takes
-    to put it and its part of llms-full.txt. A sink that keeps files by key (`reuse`)
-    keeps each twin and llms-full.txt whose key is the last build's; `memo` holds the
-    fingerprints the pages' keys made already.
+    those in `earlier`'s build are taken from it (the rules from `cache`, else). No twin
+    is held longer than it takes to put it and its part of llms-full.txt. A sink that
+    keeps files by key (`reuse`) keeps each twin and llms-full.txt whose key is the last
+    build's; `memo` holds the fingerprints the pages' keys made already.
     """
     config = site.config
     if not config.llms.enabled:
@@ -104,9 +106,10 @@ def render_llms(
         made += [twin_path(entry.post) for entry in ordered]
     own = next((o for o in static if o.path == urls.HEADERS), None)
     paths = sorted([*generated, *made])
-    shown = tuple((e.post.path, e.post.llms) for e in site.posts)  # all `header_rules` reads
-    given = (config, tuple(paths), shown)
-    rules, left_out = earlier.value("headers", given, partial(header_rules, site, paths))
+    shown = [(e.post.path, e.post.llms) for e in site.posts]  # all `header_rules` reads
+    given = (config, tuple(paths), *(tuple(values) for values in zip(*shown, strict=True)))
+    made_rules = partial(_header_rules, site, paths, given, cache or Cache(None), memo)
+    rules, left_out = earlier.value("headers", given, made_rules)
     sink.put(Output(urls.HEADERS, _headers_text(rules, own.data if own else None).encode()))
     warnings = (_left_out(left_out, config.permalink_line),) if left_out else ()
     rest = Rest(tuple(puts), making)
@@ -699,6 +702,27 @@ def _left_out(count: int, line: int | None) -> ContentError:
         "rule's link to llms.txt, and their twins with the host's own type for .md"
     )
     return ContentError("blog.toml", line, message, hint)
+
+
+def _header_rules(
+    site: Site,
+    paths: list[str],
+    given: tuple[object, ...],
+    cache: Cache,
+    memo: dict[int, tuple[object, bytes]],
+) -> tuple[list[HeaderRule], int]:
+    """`header_rules(site, paths)`, from `cache` if it holds them for `given` (all they
+    read): making them reads every output path (0.1 s at 10,000 posts), keying them
+    only digests the paths."""
+    key = Cache.key("headers", CODE, fingerprint(given, memo))
+    try:
+        rules, left_out = json.loads(cache.get(key) or b"null")
+        return [(pattern, tuple(lines)) for pattern, lines in rules], int(left_out)
+    except (ValueError, TypeError):  # none, or not one this code wrote
+        pass
+    made = header_rules(site, paths)
+    cache.put(key, json.dumps(made).encode())
+    return made
 
 
 def header_rules(site: Site, paths: list[str]) -> tuple[list[HeaderRule], int]:

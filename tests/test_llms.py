@@ -768,6 +768,30 @@ def test_kept_llms_outputs_follow_static_headers_and_settings(
     assert urls.LLMS_FULL not in _same_with_and_without_cache(root)
 
 
+def test_a_build_takes_the_headers_rules_from_the_cache_while_what_they_read_stays(
+    make_site: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Making the rules reads every output path; keying them only digests what they read
+    (the paths, each post's path and `llms`): a build with the same takes them back."""
+    root = make_site(KEPT_POSTS)
+    before = _same_with_and_without_cache(root)
+    made: list[int] = []
+    rules = llms.header_rules
+
+    def counted(site: object, paths: list[str]) -> object:
+        made.append(len(paths))
+        return rules(site, paths)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(llms, "header_rules", counted)
+    body = (root / "posts/a.md").read_text()
+    (root / "posts/a.md").write_text(body.replace("Rest.", "Rest, edited."))  # no rule reads it
+    assert _llms_outputs(root)[urls.HEADERS] == before[urls.HEADERS] and made == []
+    (root / "posts/a.md").write_text(body.replace('title: "Alpha"', 'title: "Alpha"\nllms: false'))
+    changed = _llms_outputs(root)[urls.HEADERS]
+    assert len(made) == 1 and changed != before[urls.HEADERS]
+    assert _llms_outputs(root, cache=False)[urls.HEADERS] == changed
+
+
 # --- _headers at any size --------------------------------------------------------------
 
 
