@@ -355,7 +355,9 @@ def _render_key(post: Post, url: str) -> str:
     """A rendering's key: a digest of what it is made from (`render_post`), and of the
     code that makes it."""
     fold = "" if post.fold is None else str(post.fold)
-    return Cache.key("post", RENDER_CODE, post.body, fold, url)
+    # the packed body: only the same body packs to the same bytes (unpacking it would
+    # take longer than digesting it)
+    return Cache.key("post", RENDER_CODE, post.packed_body, fold, url)
 
 
 def render_post(post: Post, url: str) -> Rendering:

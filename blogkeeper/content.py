@@ -24,7 +24,7 @@ from blogkeeper.config import CONTROL, CONTROL_HINT, SiteConfig, image_problem, 
 from blogkeeper.errors import BuildError, ContentError, did_you_mean
 from blogkeeper.fences import find_fold
 from blogkeeper.files import read_regular
-from blogkeeper.model import Post, Rendering
+from blogkeeper.model import Post, Rendering, pack
 from blogkeeper.urls import image_path
 
 if TYPE_CHECKING:
@@ -351,7 +351,7 @@ def parse_post(config: SiteConfig, path: Path, source: str, text: str) -> Post:
         draft=values.get("draft", False),
         check_code=values.get("check_code"),
         llms=values.get("llms", True),
-        body=body,
+        packed_body=pack(body),
         body_line=body_line,
         fold=find_fold(lines),
         path=site_path,

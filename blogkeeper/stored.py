@@ -4,7 +4,7 @@ the site, from whoever hands it over).
 An entry holds what the file gave: its `Post`, and the post's `Rendering` once a build has
 rendered it (with the rendering's own key, `build._render_key`), so that an unchanged post
 is one file read from the cache. It is one line of JSON with every field but the long
-ones, then the body's UTF-8, the packed HTML, the intro and the packed twin, one after
+ones, then the packed body, the packed HTML, the intro and the packed twin, one after
 another: reading them back is slicing, where JSON would scan and unescape every byte (a
 fifth of an unchanged build's load, measured).
 
@@ -28,7 +28,7 @@ from blogkeeper.errors import ContentError
 from blogkeeper.model import Post, Rendering
 
 _FIELDS = tuple(field.name for field in dataclasses.fields(Post))
-_HEAD = tuple(name for name in _FIELDS if name != "body")
+_HEAD = tuple(name for name in _FIELDS if name != "packed_body")
 _DATES = ("date", "updated")
 _TUPLES = ("tags", "aliases")
 
@@ -46,7 +46,7 @@ def post_entry(
                 return None
             values[name] = [value.replace(tzinfo=None).isoformat(), value.fold]
     try:
-        texts = [post.body.encode()]
+        texts = [post.packed_body]
         made = None
         if rendering is not None:
             key, value = rendering
@@ -84,7 +84,7 @@ def entry_from(data: bytes | None, config: SiteConfig) -> tuple[Post, Rendering 
             start += size
         if start != len(rest) or len(texts) != (1 if made is None else 4):
             return None
-        values["body"] = texts[0].decode()
+        values["packed_body"] = texts[0]
         for name in _DATES:
             if values[name] is not None:
                 wall, fold = values[name]

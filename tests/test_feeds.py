@@ -25,7 +25,7 @@ from blogkeeper.build import assemble, build_site, render_post
 from blogkeeper.config import SiteConfig
 from blogkeeper.errors import BuildError
 from blogkeeper.feeds import feed_html, render_feeds, xml_safe
-from blogkeeper.model import BuildOptions, Output, Post, RenderedPost
+from blogkeeper.model import BuildOptions, Output, Post, RenderedPost, pack
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 NS = {
@@ -621,7 +621,7 @@ def _feed_outputs_of(title: str, body: str, tag: str) -> list[Output]:
         draft=False,
         check_code=None,
         llms=True,
-        body=body,
+        packed_body=pack(body),
         body_line=5,
         fold=None,
         path="2024/02/p/",
