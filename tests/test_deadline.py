@@ -5,6 +5,7 @@ Through the real page step: the templates' own tests are in test_pages.py."""
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -184,3 +185,19 @@ def test_the_kept_worker_left_unanswered_finishes_its_call_and_is_kept(
     assert deadline.call_in_child(30, 256 * MiB, os.getpid) == worker
     answer = deadline.start_in_child(30, 256 * MiB, sum, [1, 2])
     assert answer.wait() == 3
+
+
+def _answer_of(size: int) -> list[bytes]:
+    return [b"x" * (size // 8)] * 8
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or sys.platform != "linux", reason="Linux pipes")
+def test_a_child_sends_a_part_of_its_answer_in_one_go_before_it_is_read() -> None:
+    """A child's pipe holds `PIPE_BYTES`: a part of 900 kB is written whole, and the
+    child ends, before this process reads any of it (with the system's 64 KiB pipe the
+    child waited for each read)."""
+    started = deadline.start_in_children(60, 1 << 30, _answer_of, [(900_000,)])
+    [child] = forked_children()
+    child.join(20)
+    assert child.exitcode == 0  # done, with nothing read yet
+    assert started.wait() == [_answer_of(900_000)]
