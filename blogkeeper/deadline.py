@@ -216,9 +216,9 @@ def start_in_children(
 
 # A forked child's answer comes through a pipe this big (Linux lets anyone have 1 MiB;
 # elsewhere, or past a user's share, the system's 64 KiB): a part of an answer (`PART`
-# items, say 64 post entries of 13 kB) then goes in one write and one read, where 64 KiB
-# at a time made the processes wait on each other (the load of 10,000 posts: 1.2 s,
-# 0.8 s with it).
+# items, say 64 post entries of 16 kB) then goes in one or two writes and reads, where
+# 64 KiB at a time made the processes wait on each other (the load of 10,000 posts:
+# 1.2 s, 0.8 s with it).
 PIPE_BYTES = 1 << 20
 
 

@@ -27,7 +27,7 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class Post:
     """A post as its author wrote it, validated; `body` is LF-normalised Markdown, kept
-    packed (`pack`, as a rendering's HTML is): 10,000 posts' bodies then take a quarter
+    packed (`pack`, as a rendering's HTML is): a blog's bodies then take a third to a half
     of the memory, and one is unpacked only where it is read (rendering, check-code)."""
 
     source: str  # the file, relative to the site folder: "posts/x.md"
