@@ -41,6 +41,7 @@ from blogkeeper.config import SiteConfig, load_config
 from blogkeeper.content import Entry, LoadOptions, select_posts, slugify, url_line
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.model import (
+    RENDER_CODE,
     BuildOptions,
     Earlier,
     Group,
@@ -59,9 +60,6 @@ from blogkeeper.session import Counts, Session
 In = TypeVar("In")
 Out = TypeVar("Out")
 STATIC_DIR = "static"
-# The code whose output a post's `Rendering` holds (all of it in `content.ENTRY_CODE`, the
-# code a post file's entry comes from): a change to any of them renders again.
-RENDER_CODE = ("blogkeeper", "markdown2", "pygments", "latex2mathml", "lxml")
 # Below this many posts to render, a process pool costs more to start than it saves.
 PARALLEL_MIN = 16
 

@@ -24,7 +24,7 @@ from blogkeeper.config import CONTROL, CONTROL_HINT, SiteConfig, image_problem, 
 from blogkeeper.errors import BuildError, ContentError, did_you_mean
 from blogkeeper.fences import find_fold
 from blogkeeper.files import read_regular
-from blogkeeper.model import Post, Rendering, pack
+from blogkeeper.model import RENDER_CODE, Post, Rendering, pack
 from blogkeeper.urls import image_path
 
 if TYPE_CHECKING:
@@ -140,10 +140,9 @@ class Entry(NamedTuple):
 
 # A child process is worth forking to load this many posts (about 40 ms of work).
 POSTS_PER_CHILD = 500
-# The code a post file's entry comes from: its parse (here), then its rendering
-# (`build.render_post`, whose `RENDER_CODE` these include). A change to any of them
-# parses and renders every post again.
-ENTRY_CODE = ("blogkeeper", "yaml", "frontmatter", "markdown2", "pygments", "latex2mathml", "lxml")
+# The code a post file's entry comes from: its rendering (`RENDER_CODE`), and its parse
+# (here). A change to any of them parses and renders every post again.
+ENTRY_CODE = (*RENDER_CODE, "yaml", "frontmatter")
 
 
 def _load_shared(

@@ -106,8 +106,13 @@ def render_llms(
         made += [twin_path(entry.post) for entry in ordered]
     own = next((o for o in static if o.path == urls.HEADERS), None)
     paths = sorted([*generated, *made])
-    shown = [(e.post.path, e.post.llms) for e in site.posts]  # all `header_rules` reads
-    given = (config, tuple(paths), *(tuple(values) for values in zip(*shown, strict=True)))
+    posts = site.posts  # of them `header_rules` reads each one's path and `llms`
+    given = (
+        config,
+        tuple(paths),
+        tuple(e.post.path for e in posts),
+        tuple(e.post.llms for e in posts),
+    )
     made_rules = partial(_header_rules, site, paths, given, cache or Cache(None), memo)
     rules, left_out = earlier.value("headers", given, made_rules)
     sink.put(Output(urls.HEADERS, _headers_text(rules, own.data if own else None).encode()))

@@ -97,6 +97,11 @@ class Rendering:
         return unpack(self.packed_twin)
 
 
+# The code whose output a post's `Rendering` holds (`build.render_post`): a change to any
+# of them renders again (`content.ENTRY_CODE` holds them, and the parse's).
+RENDER_CODE = ("blogkeeper", "markdown2", "pygments", "latex2mathml", "lxml")
+
+
 def pack(text: str) -> bytes:
     """`text` compressed (zlib's fastest level: rendered HTML shrinks about five times)."""
     return zlib.compress(text.encode("utf-8", "surrogatepass"), 1)
