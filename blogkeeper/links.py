@@ -136,7 +136,10 @@ def page_ids(data: bytes) -> frozenset[str]:
     if not text.strip():
         return frozenset()
     parser = lxml.html.HTMLParser(huge_tree=True)
-    document = lxml.html.document_fromstring(_UNPARSABLE.sub("", text), parser=parser)
+    try:
+        document = lxml.html.document_fromstring(_UNPARSABLE.sub("", text), parser=parser)
+    except lxml.etree.ParserError:  # no element at all: a comment, say
+        return frozenset()
     return frozenset(str(v) for v in _IDS(document))
 
 

@@ -148,6 +148,22 @@ def test_a_kept_link_check_sees_an_id_a_template_no_longer_writes(
     assert quick_build(root, "--out", out).code == 0
 
 
+def test_a_link_into_a_page_with_no_element_is_an_error_not_a_crash(make_site: MakeSite) -> None:
+    """A template may make a page of nothing but a comment; lxml finds no document in
+    it, and the page has no id to link to."""
+    root = make_site(
+        {
+            "posts/a.md": post("A", "2026-01-01", "See [B's part](/2026/01/b/#part).\n"),
+            "posts/b.md": post("B", "2026-01-02", "## Part\n"),
+            "templates/post.html": "<!-- a page to come -->\n",
+        }
+    )
+    result = quick_build(root)
+    assert result.code == 1 and "Traceback" not in result.err
+    assert "link to `/2026/01/b/#part`: no element with id `part` on that page" in result.err
+    assert links.page_ids(b"  <!-- nothing -->\n") == frozenset()
+
+
 def test_each_post_s_kept_link_check_runs_again_when_what_it_reads_changes(
     make_site: MakeSite, tmp_path: Path
 ) -> None:
