@@ -12,10 +12,15 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from blogkeeper import __version__
-from blogkeeper.errors import BuildError, ContentError
+from blogkeeper.errors import BuildError, ContentError, DamagedCache
+
+if TYPE_CHECKING:
+    from blogkeeper.model import BuildOptions, Site
 
 DESCRIPTION = """\
 blogkeeper turns a folder of Markdown posts into a static blog: HTML pages, a full-text
@@ -261,10 +266,28 @@ def _datetime(text: str) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def _run_build(args: argparse.Namespace) -> int:
+def _build_into(out: Path, root: Path, options: BuildOptions) -> tuple[Site, list[str]]:
+    """`build` of the site at `root` into a staging folder swapped in for `out` when it
+    is done; on any failure the old site is left as it was."""
     from blogkeeper.build import build
+    from blogkeeper.writer import Staging, Sweep
+
+    staging = Staging(out)  # first: it updates a site the last build set aside
+    sweep = Sweep(out)  # any other one is deleted meanwhile
+    try:
+        site, paths = build(root, staging, options)
+        staging.commit()
+    except BaseException:
+        staging.discard()
+        raise
+    finally:
+        sweep.wait()
+    return site, paths
+
+
+def _run_build(args: argparse.Namespace) -> int:
     from blogkeeper.model import BuildOptions
-    from blogkeeper.writer import Staging, Sweep, check_output_dir
+    from blogkeeper.writer import check_output_dir
 
     root = args.site.resolve()
     started = time.perf_counter()
@@ -280,17 +303,14 @@ def _run_build(args: argparse.Namespace) -> int:
     # garbage: Python's collector would walk them all again and again (0.6 s at 10,000
     # posts) to find next to nothing.
     gc.disable()
-    staging = Staging(out)  # first: it updates a site the last build set aside
-    sweep = Sweep(out)  # any other one is deleted meanwhile
     try:
-        site, paths = build(root, staging, options)
-        staging.commit()
-    except BaseException:
-        staging.discard()
-        raise
+        try:
+            site, paths = _build_into(out, root, options)
+        except DamagedCache as damaged:  # a build that reads no entry cannot meet one
+            print(f"warning: {damaged}: building again without reading the cache", file=sys.stderr)
+            site, paths = _build_into(out, root, replace(options, cache=False))
     finally:
         gc.enable()
-        sweep.wait()
     report_warnings(site.warnings, "build", root)
     elapsed = time.perf_counter() - started
     print(f"built {len(paths)} files into {out} in {elapsed:.2f} s")

@@ -39,6 +39,13 @@ class BuildError(Exception):
         super().__init__("\n".join(str(e) for e in self.errors))
 
 
+class DamagedCache(Exception):
+    """A value a cache entry held that does not unpack, though the entry passed its
+    checksum: the cache folder comes with the site, and another hand wrote this one. The
+    build that meets it is run again without reading the cache (as `--no-cache`), which
+    writes its entries anew."""
+
+
 def _sort_key(error: ContentError) -> tuple[str, int, str]:
     return (error.path, error.line or 0, error.message)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
 from blogkeeper.config import SiteConfig
-from blogkeeper.errors import ContentError
+from blogkeeper.errors import ContentError, DamagedCache
 
 T = TypeVar("T")
 
@@ -60,7 +60,7 @@ class Post:
 
     @property
     def body(self) -> str:
-        return unpack(self.packed_body)
+        return unpack(self.packed_body, self.source)
 
 
 @dataclass(frozen=True)
@@ -107,8 +107,13 @@ def pack(text: str) -> bytes:
     return zlib.compress(text.encode("utf-8", "surrogatepass"), 1)
 
 
-def unpack(data: bytes) -> str:
-    return zlib.decompress(data).decode("utf-8", "surrogatepass")
+def unpack(data: bytes, source: str = "a post") -> str:
+    """What `pack` made `data` from; `DamagedCache` if it did not (a cache entry `source`
+    gave, written by another hand)."""
+    try:
+        return zlib.decompress(data).decode("utf-8", "surrogatepass")
+    except (zlib.error, UnicodeDecodeError) as exc:
+        raise DamagedCache(f"the cache entry of {source} does not unpack ({exc})") from None
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from blogkeeper import deadline, urls
 from blogkeeper.cache import Cache, fingerprint, fingerprint_or_none
 from blogkeeper.checkcode import code_checked
 from blogkeeper.config import SiteConfig
-from blogkeeper.errors import BuildError, ContentError
+from blogkeeper.errors import BuildError, ContentError, DamagedCache
 from blogkeeper.links import parse, resolved_html
 from blogkeeper.model import (
     Earlier,
@@ -432,6 +432,8 @@ def _render_pages(
         try:
             template = env.get_template(page.template)
             data = template.render(_as_seen(page.context_once())).encode("utf-8")
+        except DamagedCache:
+            raise  # not the template's doing
         except Exception as exc:  # also what a filter or method raises on a bad value
             errors.append(_template_error(site, page.template, exc, limits))
             if isinstance(exc, (PagesOverran, MemoryError)):

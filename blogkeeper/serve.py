@@ -40,7 +40,7 @@ from typing import Any
 import watchfiles
 
 from blogkeeper import build
-from blogkeeper.errors import BuildError, ContentError
+from blogkeeper.errors import BuildError, ContentError, DamagedCache
 from blogkeeper.hosting import Response, Snapshot, finish, host_name, lookup, parse_path, plain
 from blogkeeper.model import BuildOptions, Kept
 from blogkeeper.session import Session
@@ -382,15 +382,22 @@ def site_builder(root: Path, options: ServeOptions) -> Builder:
     def build_in_memory() -> Built:
         if not gc.isenabled():
             collected()  # the last rebuild's garbage: no quiet came between
+        nonlocal session
         kept = Kept()
+        damaged: tuple[str, ...] = ()
         gc.disable()
         try:
-            site, _ = build.build(root, kept, build_options, session)
+            try:
+                site, _ = build.build(root, kept, build_options, session)
+            except DamagedCache as exc:  # a build that reads no entry cannot meet one
+                damaged = (f"warning: {exc}: built again without reading the cache",)
+                session, kept = Session(), Kept()  # it may hold what the entry gave
+                site, _ = build.build(root, kept, replace(build_options, cache=False), session)
         except BaseException:
             tidy()  # nothing new is served: no reason to wait
             raise
         files = kept.files
-        warnings = tuple(w.as_warning() for w in site.warnings)
+        warnings = damaged + tuple(w.as_warning() for w in site.warnings)
         return Built(site.config.base_path, files, warnings, str(session.counts), tidy)
 
     return build_in_memory

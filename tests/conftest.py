@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import io
+import json
 import multiprocessing
 import os
 import shutil
@@ -20,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from blogkeeper.cache import CACHE_DIR, Cache
 from blogkeeper.cli import main
 from blogkeeper.hosting import Response, Snapshot, lookup, parse_path
 
@@ -222,3 +224,26 @@ def emulated(files: dict[str, bytes], url: str, accept: str = "") -> Response:
 def header(response: Response, name: str) -> str | None:
     """A header of an emulated response, by case-insensitive name."""
     return next((v for k, v in response.headers if k.lower() == name.lower()), None)
+
+
+def damage_entries(root: Path, part: int) -> int:
+    """Put in place of each post file entry in `root`'s cache one whose `part` (0: the
+    body, 1: the HTML, 3: the twin) is not what `pack` makes, with a right checksum (the
+    cache folder comes with the site: another hand may have written it). How many."""
+    cache = Cache.for_site(root)
+    damaged = 0
+    for path in sorted((root / CACHE_DIR).glob("??/*")):
+        data = cache.get(path.name)
+        line, _, rest = (data or b"").partition(b"\n")
+        if not line.startswith(b'{"post":') or part >= len(json.loads(line)["sizes"]):
+            continue
+        head = json.loads(line)
+        parts, start = [], 0
+        for size in head["sizes"]:
+            parts.append(rest[start : start + size])
+            start += size
+        parts[part] = b"not what pack makes"
+        head["sizes"] = [len(p) for p in parts]
+        cache.put(path.name, json.dumps(head).encode() + b"\n" + b"".join(parts))
+        damaged += 1
+    return damaged

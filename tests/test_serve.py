@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BLOG_TOML, build, post, snapshot, write_files
+from conftest import BLOG_TOML, build, damage_entries, post, snapshot, write_files
 from live_server import LiveServer, live_server
 from watchfiles import Change
 
@@ -837,3 +837,20 @@ def test_the_watcher_calls_on_quiet_when_nothing_changes(tmp_path: Path) -> None
     finally:
         stop.set()
         watcher.join(10)
+
+
+def test_a_preview_that_meets_an_entry_that_does_not_unpack_builds_without_the_cache(
+    tmp_path: Path,
+) -> None:
+    """It warns, serves what a build reading no entry makes, and the next preview of the
+    site (whose build wrote the entries anew) meets none."""
+    files = {f"posts/p{n}.md": post(f"P{n}", f"2026-01-{n + 1:02d}") for n in range(3)}
+    write_files(tmp_path, {"blog.toml": BLOG_TOML, **files})
+    first = site_builder(tmp_path, ServeOptions())()
+    assert damage_entries(tmp_path, 1) == 3
+    met = site_builder(tmp_path, ServeOptions())()
+    assert met.warnings[0].startswith("warning: the cache entry of a post does not unpack")
+    assert met.warnings[0].endswith(": built again without reading the cache")
+    assert met.files == first.files
+    again = site_builder(tmp_path, ServeOptions())()
+    assert again.warnings == () and again.files == first.files

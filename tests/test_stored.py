@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import REPO, now, post
+from conftest import REPO, damage_entries, now, post, quick_build, snapshot
 
 from blogkeeper import build as build_module
 from blogkeeper import content, stored
@@ -245,3 +245,31 @@ def test_every_sample_post_parses_the_same_with_the_whole_config(tmp_path: Path)
         found = content.load_cached(config, path, cache, content.parsing_key(config))
         assert isinstance(found, content.Entry)
         _same(found.post, load_post(config, path))
+
+
+@pytest.mark.parametrize("part", [0, 1, 3], ids=["body", "html", "twin"])
+def test_an_entry_that_does_not_unpack_makes_a_build_without_the_cache(
+    make_site: MakeSite, tmp_path: Path, part: int
+) -> None:
+    """A build that meets it says so, builds again reading no entry (so writing each
+    anew) and publishes what `--no-cache` does; the next build meets none."""
+    code = "```python\nprint(2)\n```\n\n```\n2\n```\n"
+    root = make_site(
+        {
+            "posts/a.md": post("A", "2026-01-01", body=code, check_code="true"),
+            "posts/b.md": post("B", "2026-01-02", body="[To A](/2026/01/a/)\n"),
+        }
+    )
+    assert quick_build(root, "--out", tmp_path / "first").code == 0
+    assert damage_entries(root, part) == 2
+    met = quick_build(root, "--out", tmp_path / "met")  # a new folder: every page is made
+    assert met.code == 0, met.err
+    source = "posts/a.md" if part == 0 else "a post"
+    said = f"warning: the cache entry of {source} does not unpack"
+    assert said in met.err and "building again without reading the cache" in met.err
+    assert "Traceback" not in met.err
+    assert quick_build(root, "--out", tmp_path / "uncached", "--no-cache").code == 0
+    assert snapshot(tmp_path / "met") == snapshot(tmp_path / "uncached")
+    again = quick_build(root, "--out", tmp_path / "again")
+    assert again.code == 0 and again.err == ""
+    assert snapshot(tmp_path / "again") == snapshot(tmp_path / "first")
