@@ -9,9 +9,11 @@ another: reading them back is slicing, where JSON would scan and unescape every 
 fifth of an unchanged build's load, measured).
 
 A post's dates are stored as their wall time in the site's timezone, which the entry's
-key holds (`content.parsing_key`), and read back in it. A post that JSON cannot
-hold as it is (a YAML date inside `extra`, say) gets no entry: it is parsed and rendered
-every build.
+key holds (`content.parsing_key`), and read back in it. A date or time inside `extra` (a
+migrated post's `expiryDate`, say) is stored as a one-key object whose key starts with
+NUL, which no key of a post can (`content` refuses control characters): only a head that
+holds one is read back with a hook. A post whose entry would not give it back as it is
+(an infinite number in `extra`, say) gets no entry: it is parsed and rendered every build.
 
 This module only encodes and decodes; reading and writing entries is the cache's job.
 """
@@ -61,9 +63,11 @@ def post_entry(
                 "warnings": [[w.path, w.line, w.message, w.hint] for w in value.warnings],
             }
         head = {"post": values, "sizes": [len(text) for text in texts], "rendering": made}
-        line = json.dumps(head, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        line = json.dumps(
+            head, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_tagged
+        )
         return line.encode() + b"\n" + b"".join(texts)
-    except (TypeError, ValueError, UnicodeEncodeError):  # a date in `extra`; a lone surrogate
+    except (TypeError, ValueError, UnicodeEncodeError):  # an infinity in `extra`; a lone surrogate
         return None
 
 
@@ -74,7 +78,7 @@ def entry_from(data: bytes | None, config: SiteConfig) -> tuple[Post, Rendering 
         return None
     try:
         line, _, rest = data.partition(b"\n")  # JSON escapes every line break in the head
-        head = json.loads(line)
+        head = json.loads(line, object_hook=_untagged if _TAG in line else None)
         values, made = head["post"], head["rendering"]
         if not isinstance(values, dict) or tuple(values) != _HEAD:
             return None
@@ -107,3 +111,25 @@ def entry_from(data: bytes | None, config: SiteConfig) -> tuple[Post, Rendering 
         return post, rendering, made["key"]
     except (ValueError, TypeError, KeyError):
         return None
+
+
+# A date in `extra` becomes {"\0date": "2020-01-01"}, a datetime {"\0datetime": ...}.
+_TAGS: dict[str, type[dt.date]] = {"\0date": dt.date, "\0datetime": dt.datetime}
+_TAG = json.dumps("\0").encode()[1:-1]  # as JSON writes it: \u0000
+
+
+def _tagged(value: object) -> dict[str, str]:
+    """`value` as JSON holds it, for `json.dumps`; TypeError for a value it cannot."""
+    for tag, kind in reversed(_TAGS.items()):  # a datetime is a date too
+        if isinstance(value, kind):
+            return {tag: value.isoformat()}
+    raise TypeError(f"{type(value).__name__} in a post entry")
+
+
+def _untagged(values: dict[str, Any]) -> Any:
+    """What `_tagged` wrote `values` for, for `json.loads`: each mapping, inside out."""
+    if len(values) == 1:
+        ((tag, text),) = values.items()
+        if (kind := _TAGS.get(tag)) is not None:
+            return kind.fromisoformat(text)
+    return values
