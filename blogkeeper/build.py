@@ -107,6 +107,7 @@ def build(
             raise BuildError(unchecked)
         renderings, keys, counts = session.renderings, session.keys, session.counts
         entries = render_posts(config, posts, cache, renderings, keys, memo, loaded, counts)
+        _put_unrendered(config, loaded, cache)
         session.took(loaded)
         loaded.clear()  # a draft's post, say
         rendered = session.same_entries(entries)
@@ -347,6 +348,18 @@ def render_posts(
         kept.clear()
         kept.update(zip(keys, done, strict=True))
     return [RenderedPost(post, r) for post, r in zip(posts, done, strict=True)]
+
+
+def _put_unrendered(config: SiteConfig, found: dict[str, Entry], cache: Cache) -> None:
+    """Put the entry of each post in `found` that was parsed (not taken from an entry)
+    and not rendered, a draft's or a post's to come, so that the next build takes it
+    from there; `found` is updated."""
+    for source, entry in found.items():
+        if entry.size or entry.rendering is not None:
+            continue  # taken from its entry, or rendered (`render_posts` put it)
+        if (payload := stored.post_entry(entry.post, config)) is not None:
+            cache.put(entry.key, payload)
+            found[source] = entry._replace(size=len(payload))
 
 
 def _render_key(post: Post, url: str) -> str:

@@ -202,6 +202,34 @@ def test_a_post_is_parsed_until_a_build_puts_its_entry_then_taken_from_it(
     assert _built(root) != first_build
 
 
+def test_a_draft_s_entry_is_put_by_the_build_that_leaves_it_out(make_site: MakeSite) -> None:
+    """Drafts and posts to come are parsed once: the build that leaves them out puts their
+    entry, without a rendering, and one that renders them puts it again with one."""
+    root = make_site(
+        {
+            "posts/a.md": post("A", "2026-01-01"),
+            "posts/draft.md": post("Draft", "2026-01-02", draft="true"),
+            "posts/later.md": post("Later", "2099-01-01"),
+        }
+    )
+    config = load_config(root)
+    site = content.parsing_key(config)
+    first = _built(root)
+    assert len(_entries(root)) == 3
+    for name in ("draft", "later"):
+        cache = Cache.for_site(root)
+        taken = content.load_cached(config, root / f"posts/{name}.md", cache, site)
+        assert (cache.written, cache.misses) == (0, 0)
+        assert isinstance(taken, content.Entry) and taken.size > 0 and taken.rendering is None
+        _same(taken.post, load_post(config, root / f"posts/{name}.md"))
+    assert _built(root) == first == _built(root, cache=False)
+    with_drafts = _built(root, drafts=True)
+    cache = Cache.for_site(root)
+    taken = content.load_cached(config, root / "posts/draft.md", cache, site)
+    assert isinstance(taken, content.Entry) and taken.rendering is not None
+    assert with_drafts == _built(root, drafts=True, cache=False)
+
+
 def test_children_read_the_entries_and_the_parent_counts_them(
     make_site: MakeSite, monkeypatch: pytest.MonkeyPatch
 ) -> None:
