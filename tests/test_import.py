@@ -18,7 +18,7 @@ import yaml
 from llms_txt import parse_llms_file
 
 from blogkeeper.importer import common, hugo
-from tests.conftest import NOW, run_cli, run_here
+from tests.conftest import NOW, Result, run_cli, run_here, write_files
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "import"
 
@@ -529,3 +529,216 @@ def test_a_highlighted_block_that_shows_a_fence_stays_one_code_block(
     (code,) = tree.xpath("//article//pre")
     assert "```python" in code.text_content() and "print(1)" in code.text_content()
     assert "After the block." not in code.text_content()
+
+
+# ---- what importing real blogs found ---------------------------------------------------
+
+HUGO_TOML = 'baseURL = "https://h.example/"\ntitle = "H"\n'
+JEKYLL_YML = "title: J\nurl: https://j.example\ntimezone: UTC\n"
+
+
+def imported_from(tmp_path: Path, files: dict[str, str | bytes]) -> tuple[Path, Result]:
+    """`blogkeeper import` of an old site made of `files` into tmp_path/new."""
+    write_files(tmp_path / "old", files)
+    return tmp_path / "new", run_here("import", tmp_path / "old", tmp_path / "new")
+
+
+def built_page(site: Path, name: str, tmp_path: Path) -> lxml.html.HtmlElement:
+    """The built page whose path holds `name`."""
+    out = tmp_path / "public"
+    result = run_here("build", "--site", site, "--out", out, "--now", NOW)
+    assert result.code == 0, result.err
+    (page,) = [p for p in out.rglob("*.html") if name in p.relative_to(out).as_posix()]
+    return lxml.html.parse(str(page)).getroot()
+
+
+def test_a_footnote_definition_is_not_a_link(tmp_path: Path) -> None:
+    body = "I had[^1] a point.\n\n[^1]: had\n\n[ref]: /nowhere/\n\nSee [it][ref].\n"
+    _, result = imported_from(
+        tmp_path, {"_config.yml": JEKYLL_YML, "_posts/2020-01-01-fn.md": f"---\n---\n{body}"}
+    )
+    assert result.code == 0, result.err
+    assert "link to `had`" not in result.out and "link to `/nowhere/`" in result.out
+
+
+def test_an_alias_that_is_the_post_s_own_url_is_dropped(tmp_path: Path) -> None:
+    """Hugo sites list it (the spelling before Hugo lowercased URLs); blogkeeper refuses
+    a redirect onto its own page, and one that differs from it only in case."""
+    front = '+++\ntitle = "{}"\ndate = "2020-01-0{}"\naliases = ["{}", "/old/{}"]\n+++\nHi.\n'
+    new, result = imported_from(
+        tmp_path,
+        {
+            "hugo.toml": HUGO_TOML,
+            "content/post/a.md": front.format("A", 1, "/post/a", "a"),
+            "content/post/My-Post.md": front.format("B", 2, "/post/My-Post", "b"),
+        },
+    )
+    assert result.code == 0, result.err
+    assert front_and_body(new / "posts/a.md")[0]["aliases"] == ["/old/a/"]
+    assert front_and_body(new / "posts/My-Post.md")[0]["aliases"] == ["/old/b/"]
+    assert "1  alias that is the post's own URL dropped" in result.out
+    assert "alias /post/My-Post/ dropped: it differs from the post's URL only in case" in result.out
+    assert "4 old URLs kept" in result.out
+
+
+def test_a_jekyll_site_needs_no_config_file(tmp_path: Path) -> None:
+    new, result = imported_from(tmp_path, {"_posts/2008-10-20-hi.md": "---\n---\nHi.\n"})
+    assert result.code == 0, result.err
+    assert "no `url` in _config.yml: https://example.org/ written" in result.out
+    assert front_and_body(new / "posts/2008-10-20-hi.md")[0]["title"] == "Hi"
+
+
+def test_hugo_s_config_folder_is_read(tmp_path: Path) -> None:
+    new, result = imported_from(
+        tmp_path,
+        {
+            "config/_default/hugo.yaml": "title: T\ntimeZone: Europe/Amsterdam\n"
+            "permalinks:\n  posts: /posts/:slug/\n",
+            "config/_default/params.toml": 'description = "From params.toml"\n',
+            "config/production/hugo.toml": 'baseURL = "https://prod.example/"\n',
+            "content/posts/2026-01-08-my-bundle/index.md": '---\ntitle: "Grafana: The Stack"\n'
+            "date: 2026-01-08\n---\nHi.\n",
+        },
+    )
+    assert result.code == 0, result.err
+    config = tomllib.loads((new / "blog.toml").read_text())
+    assert config["url"] == "https://prod.example/" and config["timezone"] == "Europe/Amsterdam"
+    assert config["description"] == "From params.toml"
+    assert config["permalink"] == "/posts/:slug/"
+    built_page(new, "posts/grafana-the-stack", tmp_path)  # Hugo's :slug falls back to the title
+
+
+def test_a_math_switch_in_the_config_leaves_dollars_to_the_posts(tmp_path: Path) -> None:
+    """`[params] mathjax = true` turns on a theme's set-up, which may read `$`: the theme
+    is not in the source, so the posts decide."""
+    new, result = imported_from(
+        tmp_path,
+        {
+            "config.toml": HUGO_TOML + "[params]\nmathjax = true\n",
+            "content/posts/m.md": "---\ntitle: M\ndate: 2020-01-01\n---\n"
+            "Let $n$ be the size and $x^2 + y^2 = z^2$.\n",
+        },
+    )
+    assert result.code == 0, result.err
+    assert "`$...$` read as math, as 2 of 2 look like math" in result.out
+    page = built_page(new, "posts/m", tmp_path)
+    assert math_of(page) == [("n", "inline"), ("x^2 + y^2 = z^2", "inline")]
+
+
+def test_math_shortcodes_become_math(tmp_path: Path) -> None:
+    body = (
+        "{{< katex display >}}\nF = \\frac{G m_1 m_2}{r^2}\n{{< /katex >}}\n\n"
+        "where {{< katex >}}m_1{{< /katex >}} and {{< katex >}}m_2{{< /katex >}} are masses.\n"
+    )
+    new, result = imported_from(
+        tmp_path,
+        {
+            "hugo.toml": HUGO_TOML,
+            "content/posts/k.md": f"---\ntitle: K\ndate: 2020-01-01\n---\n{body}",
+        },
+    )
+    assert result.code == 0, result.err
+    assert "3  math shortcode made math" in result.out
+    page = built_page(new, "posts/k", tmp_path)
+    assert math_of(page) == [
+        ("F = \\frac{G m_1 m_2}{r^2}", "block"),
+        ("m_1", "inline"),
+        ("m_2", "inline"),
+    ]
+
+
+def test_a_card_image_is_found_from_the_site_root(tmp_path: Path) -> None:
+    """Hugo's `images` (and jekyll-seo-tag's `image`) read `img/card.png` from the site
+    root; a page bundle's own file first."""
+    post = "---\ntitle: {}\ndate: 2020-01-01\nimages: {}\n---\nHi.\n"
+    new, result = imported_from(
+        tmp_path,
+        {
+            "hugo.toml": HUGO_TOML,
+            "static/img/card.png": b"\x89PNG\r\n\x1a\n",
+            "content/posts/p.md": post.format("P", '["img/card.png"]'),
+            "content/posts/b/index.md": post.format("B", "own.png"),
+            "content/posts/b/own.png": b"\x89PNG\r\n\x1a\n",
+        },
+    )
+    assert result.code == 0, result.err
+    assert front_and_body(new / "posts/p.md")[0]["image"] == "/img/card.png"
+    assert front_and_body(new / "posts/b.md")[0]["image"] == "own.png"
+    assert (new / "static/img/card.png").is_file() and (new / "static/posts/b/own.png").is_file()
+
+
+def test_links_the_build_finds_broken_are_warned_about(tmp_path: Path) -> None:
+    """The import's own look at links misses some (a template leftover, a link inside a
+    link): the build's verdict writes `broken_links = "warn"`, and the site builds."""
+    body = "![pic]({{ site.url }}/assets/a.png) and [**x**]([B](https://b.example/), [N]http://c.example/p)\n"
+    new, result = imported_from(
+        tmp_path,
+        {
+            "hugo.toml": HUGO_TOML,
+            "content/posts/l.md": f"---\ntitle: L\ndate: 2020-01-01\n---\n{body}",
+        },
+    )
+    assert result.code == 0, result.err
+    assert 'blog.toml: [build] broken_links = "warn" written: the build found 2 more' in result.out
+    assert "link to `{{ site.url }}/assets/a.png`: no such page" in result.err
+    assert tomllib.loads((new / "blog.toml").read_text())["build"]["broken_links"] == "warn"
+
+
+def test_hugo_translations_are_left_out_and_reported(tmp_path: Path) -> None:
+    config = (
+        "baseURL: https://h.example/\ndefaultContentLanguage: en\nlanguages:\n"
+        "  en:\n    title: English Blog\n  fr:\n    title: Le blog\n"
+    )
+    post = "---\ntitle: {}\ndate: 2020-01-01\n---\n{}\n"
+    new, result = imported_from(
+        tmp_path,
+        {
+            "hugo.yaml": config,
+            "content/post/hello.md": post.format("Hello", "[En français](/fr/post/hello/)"),
+            "content/post/hello.fr.md": post.format("Bonjour", "Salut."),
+        },
+    )
+    assert result.code == 0, result.err
+    assert [p.name for p in (new / "posts").iterdir()] == ["hello.md"]
+    assert tomllib.loads((new / "blog.toml").read_text())["title"] == "English Blog"
+    assert "translations not imported (1 in `fr`): a blogkeeper blog has one language" in result.out
+    assert "link to `/fr/post/hello/`: a page of the old site that is not a post" in result.out
+
+
+def test_jekyll_s_exclude_and_a_url_no_blogkeeper_url_can_be(tmp_path: Path) -> None:
+    new, result = imported_from(
+        tmp_path,
+        {
+            "_config.yml": JEKYLL_YML + "exclude:\n  - /docs\n",
+            "_posts/2020-01-01-hello.md": "---\ncategories: [Post Formats]\n---\nHi.\n",
+            "docs/_posts/2020-01-02-demo.md": "---\n---\nA theme's demo post.\n",
+        },
+    )
+    assert result.code == 0, result.err
+    assert [p.name for p in (new / "posts").iterdir()] == ["2020-01-01-hello.md"]
+    assert "1 posts not imported: `exclude` leaves them out of the old site" in result.out
+    assert "the old URL /post formats/2020/01/01/hello.html holds what no" in result.out
+    assert "0 old URLs kept" in result.out
+    front, _ = front_and_body(new / "posts/2020-01-01-hello.md")
+    assert front["permalink"] == "/post-formats/2020/01/01/hello.html"
+
+
+def test_jekyll_publishes_a_post_whose_front_matter_is_not_yaml(tmp_path: Path) -> None:
+    """As Jekyll did: with no front matter (the title from the file name), the old one
+    kept in a comment."""
+    bad = '---\ntitle: "[H2] Database "~" not found"\n---\nBody text.\n'
+    new, result = imported_from(
+        tmp_path, {"_config.yml": JEKYLL_YML, "_posts/2020-03-04-db-not-found.md": bad}
+    )
+    assert result.code == 0, result.err
+    assert (
+        "front matter is not valid YAML (expected <block end>, but found '<scalar>' at line 2)"
+        in result.out
+    )
+    front, body = front_and_body(new / "posts/2020-03-04-db-not-found.md")
+    assert front["title"] == "Db Not Found"
+    assert (
+        '<!-- front matter that was not valid YAML:\ntitle: "[H2] Database "~" not found"\n-->'
+        in body
+    )
+    assert "Body text." in built_page(new, "db-not-found", tmp_path).text_content()

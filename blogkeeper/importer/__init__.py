@@ -24,7 +24,7 @@ def detect(source: Path) -> str:
     if hugo.detect(source):
         return "hugo"
     raise ValueError(
-        f"{source}: neither a Jekyll site (_config.yml and _posts/) nor a Hugo site "
+        f"{source}: neither a Jekyll site (_posts/) nor a Hugo site "
         "(hugo.toml, config.toml or config.yaml, and content/); use --from to say which"
     )
 
@@ -42,6 +42,7 @@ def import_site(source: Path, target: Path, kind: str | None = None) -> Report:
     report = Report()
     reader = jekyll.read_site if kind == "jekyll" else hugo.read_site
     site, old, old_id = reader(source, report)
+    common.keep_aliases(site.posts)
     common.unify_names(site.posts, report)
     check_links(site, old, site.config["url"], report, old_id)
     broken = sum(1 for p in site.posts for n in p.body.notes if n[2])
@@ -57,9 +58,21 @@ def import_site(source: Path, target: Path, kind: str | None = None) -> Report:
             )
         )
     published = [p for p in site.posts if not p.front.get("draft")]
-    report.urls = sum(1 + len(p.front.get("aliases", [])) for p in published)
+    report.urls = sum(1 + len(p.front.get("aliases", [])) for p in published) - report.moved
     common.write_site(site, target, report)
     return report
 
 
-__all__ = ["KINDS", "Report", "detect", "import_site"]
+def warn_on_broken_links(target: Path) -> bool:
+    """Write `[build] broken_links = "warn"` into the blog.toml `import_site` wrote into
+    `target`, for links that its own look missed and the build found broken; False if
+    it has a `[build]` table already (holding that setting)."""
+    path = target / "blog.toml"
+    text = path.read_text(encoding="utf-8")
+    if "\n[build]\n" in text:
+        return False
+    path.write_text(text + '\n[build]\nbroken_links = "warn"\n', encoding="utf-8")
+    return True
+
+
+__all__ = ["KINDS", "Report", "detect", "import_site", "warn_on_broken_links"]

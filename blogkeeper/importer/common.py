@@ -91,6 +91,7 @@ class Report:
     notes: list[Note] = field(default_factory=list)
     unresolved: int = 0  # links to old pages that were not imported
     urls: int = 0  # old URLs that answer in the new site (post pages and aliases)
+    moved: int = 0  # posts whose old URL no blogkeeper URL can be (not among `urls`)
 
     def text(self) -> str:
         posts = f"{self.posts} post{'s' if self.posts != 1 else ''}"
@@ -401,8 +402,8 @@ TEX_LIKE = re.compile(r"[\\^_{}=+<>*/|()]|^\w{1,3}'*$")
 def dollar_is_math(places: list[Path], bodies: list[str], report: Report) -> bool:
     """Whether the old site read `$...$` as math. Its MathJax or KaTeX configuration
     says (`inlineMath: [['$','$']]`, `{left: '$', ...}`, goldmark passthrough's
-    `['$', '$']`; by default neither reads `$`). When the source holds no configuration
-    at all (a theme kept outside the repository), the posts say: math when most `$...$`
+    `['$', '$']`; by default neither reads `$`). When the source sets up neither (a theme
+    kept outside the repository, switched on in the config), the posts say: math when most `$...$`
     spans look like math (a TeX command, `^`, `_`, braces, an operator, or a name of up
     to three letters like `$n$`); the report says which was chosen."""
     configured = False
@@ -413,7 +414,10 @@ def dollar_is_math(places: list[Path], bodies: list[str], report: Report) -> boo
             continue
         if DOLLAR_CONFIG.search(text):
             return True
-        configured = configured or bool(MATH_LIBRARY.search(text))
+        # In a template or script: the library set up. In a config file, `mathjax =
+        # true` is a theme's switch; the theme's set-up (not in the source?) decides.
+        setup = place.suffix not in (".toml", ".yaml", ".yml", ".json")
+        configured = configured or (setup and bool(MATH_LIBRARY.search(text)))
     if configured:
         return False
     spans = [m.group(1) for body in bodies for m in SINGLE_DOLLAR.finditer(body)]
@@ -529,6 +533,30 @@ def unify_names(posts: list[NewPost], report: Report) -> None:
             if key in post.front and chosen:
                 names = list(dict.fromkeys(chosen.get(n, n) for n in lists[id(post)]))
                 post.front[key] = names if key == "tags" else names[0]
+
+
+def keep_aliases(posts: list[NewPost]) -> None:
+    """Count each post's aliases, dropping those that are its own URL (Hugo lists it to
+    redirect from a spelling before it lowercased URLs): blogkeeper refuses a redirect
+    onto its own page, or one that differs from it only in case (one file on hosts that
+    ignore case)."""
+    for post in posts:
+        aliases = post.front.get("aliases") or []
+        own = post.url.rstrip("/")
+        kept = [a for a in aliases if a.rstrip("/").casefold() != own.casefold()]
+        for alias in aliases:
+            if alias in kept:
+                continue
+            if alias.rstrip("/") == own:
+                post.body.count("alias that is the post's own URL dropped")
+            else:
+                what = f"alias {alias} dropped: it differs from the post's URL only in case"
+                post.body.note_key("aliases", f"{what}, so it no longer redirects")
+        post.body.count("aliases kept", len(kept))
+        if kept:
+            post.front["aliases"] = kept
+        else:
+            post.front.pop("aliases", None)
 
 
 def _names_of(value: Any) -> list[str]:

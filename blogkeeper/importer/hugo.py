@@ -13,6 +13,7 @@ import textwrap
 import tomllib
 import unicodedata
 import zoneinfo
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,25 +41,61 @@ SUFFIXES = (".md", ".markdown")
 
 
 def detect(source: Path) -> bool:
-    return (source / "content").is_dir() and any((source / n).is_file() for n in CONFIGS)
+    return (source / "content").is_dir() and bool(_config_files(source))
+
+
+# Hugo's config folder: `_default`, then the environment `hugo` builds with by default.
+CONFIG_FOLDERS = ("config/_default", "config/production")
+
+
+def _config_files(source: Path) -> list[Path]:
+    """The files Hugo reads its config from, in the order it merges them: each file of
+    the config folders (`hugo.toml` holds keys at the top, `params.toml` the key
+    `params`, and so on), then the project's own config file, which wins."""
+    found = []
+    for folder in CONFIG_FOLDERS:
+        if (source / folder).is_dir():
+            found += sorted(
+                p
+                for p in (source / folder).iterdir()
+                if p.suffix in (".toml", ".yaml", ".yml", ".json") and p.is_file()
+            )
+    own = next((source / name for name in CONFIGS if (source / name).is_file()), None)
+    return found + ([own] if own else [])
 
 
 def _config(source: Path) -> dict[str, Any]:
-    for name in CONFIGS:
-        path = source / name
-        if path.is_file():
-            text = path.read_text(encoding="utf-8")
-            try:
-                if name.endswith(".toml"):
-                    data: Any = tomllib.loads(text)
-                elif name.endswith(".json"):
-                    data = json.loads(text)
-                else:
-                    data = yaml.safe_load(text)
-            except (tomllib.TOMLDecodeError, json.JSONDecodeError, yaml.YAMLError) as exc:
-                raise ValueError(f"{path}: cannot read: {exc}") from None
-            return {k.lower(): v for k, v in (data or {}).items()}
-    return {}
+    merged: dict[str, Any] = {}
+    for path in _config_files(source):
+        text = path.read_text(encoding="utf-8")
+        try:
+            if path.suffix == ".toml":
+                data: Any = tomllib.loads(text)
+            elif path.suffix == ".json":
+                data = json.loads(text)
+            else:
+                data = yaml.safe_load(text)
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError, yaml.YAMLError) as exc:
+            raise ValueError(f"{path}: cannot read: {exc}") from None
+        if not isinstance(data, dict):
+            continue
+        key = path.stem.lower()
+        if path.parent != source and key not in ("hugo", "config"):
+            if "." in key:
+                continue  # `menus.en.toml`: one language's, which blogkeeper has no use for
+            data = {key: data}
+        _merge(merged, {k.lower(): v for k, v in data.items()})
+    return merged
+
+
+def _merge(into: dict[str, Any], data: dict[str, Any]) -> None:
+    """`data` merged into `into`, as Hugo merges its config files: tables key by key."""
+    for key, value in data.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            into[key] = {**into[key]}
+            _merge(into[key], value)
+        else:
+            into[key] = value
 
 
 def _section(source: Path, config: dict[str, Any]) -> str:
@@ -100,7 +137,17 @@ def read_site(source: Path, report: Report) -> tuple[NewSite, OldSite, Callable[
     passthrough = bool(((goldmark.get("extensions") or {}).get("passthrough") or {}).get("enable"))
     old_files = _static(source)
     pages: dict[str, NewPost] = {}
+    translations: Counter[str] = Counter()
+    translated: set[str] = set()
+    others = _other_languages(config)
     for path, bundle in _pages(source / "content" / section):
+        if (language := path.stem.rpartition(".")[2].lower()) in others and "." in path.stem:
+            translations[language] += 1  # `hello.fr.md`: Hugo's French `hello.md`
+            read = _read_post(source, path, bundle, section, hugo_pattern, tz, lower, Report())
+            if read is not None:  # its URL: the old site's, which links may name
+                url = re.sub(rf"\.{language}(?=/$|\.html$)", "", read.url)  # from `hello`
+                translated.add(f"{language}/" + url.lstrip("/"))
+            continue
         post = _read_post(source, path, bundle, section, hugo_pattern, tz, lower, report)
         if post is None:
             continue
@@ -111,6 +158,10 @@ def read_site(source: Path, report: Report) -> tuple[NewSite, OldSite, Callable[
                 if asset.is_file() and asset.suffix not in SUFFIXES:
                     rel = asset.relative_to(path.parent).as_posix()
                     old_files[post.url.strip("/") + "/" + rel] = asset
+    if translations:
+        listed = ", ".join(f"{n} in `{language}`" for language, n in sorted(translations.items()))
+        what = f"translations not imported ({listed}): a blogkeeper blog has one language"
+        report.notes.append(Note("posts/", None, what))
     bodies = [post.body.text() for post in site.posts]
     dollar_math = common.dollar_is_math(_math_config_files(source), bodies, report)
     for post in site.posts:
@@ -120,9 +171,23 @@ def read_site(source: Path, report: Report) -> tuple[NewSite, OldSite, Callable[
             common.keep_url(post, pattern, lambda p: _predict(pattern, p, tz))
     return (
         site,
-        OldSite(frozenset(_page_urls(source, section, lower)), old_files),
+        OldSite(frozenset(_page_urls(source, section, lower)) | translated, old_files),
         (common.goldmark_id),
     )
+
+
+def _languages(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The default language's code and its own settings (`[languages.en]`)."""
+    default = str(config.get("defaultcontentlanguage") or "en").lower()
+    languages = config.get("languages") if isinstance(config.get("languages"), dict) else {}
+    own = {str(k).lower(): v for k, v in (languages or {}).items()}.get(default)
+    return default, (own if isinstance(own, dict) else {})
+
+
+def _other_languages(config: dict[str, Any]) -> set[str]:
+    """The codes of the languages a multilingual Hugo site has besides its default."""
+    languages = config.get("languages") if isinstance(config.get("languages"), dict) else {}
+    return {str(k).lower() for k in languages or {}} - {_languages(config)[0]}
 
 
 def _pattern(hugo: str, section: str) -> str:
@@ -159,8 +224,9 @@ def _blog_toml(
         )
         url = "https://example.org/"
     paginate = config.get("paginate") or (config.get("pagination") or {}).get("pagersize")
+    language = {str(k).lower(): v for k, v in _languages(config)[1].items()}
     values: dict[str, Any] = {
-        "title": str(config.get("title") or "My blog"),
+        "title": str(config.get("title") or language.get("title") or "My blog"),
         "url": url,
         "description": str(params.get("description") or config.get("description") or ""),
         "author": str(author),
@@ -270,7 +336,6 @@ def _read_post(
         front["aliases"] = [
             _alias(str(a), folder) for a in ([aliases] if isinstance(aliases, str) else aliases)
         ]
-        body.count("aliases kept", len(front["aliases"]))
     if slug:
         front["slug"] = str(slug)
     report.posts += 1
@@ -459,7 +524,7 @@ def _args(text: str) -> tuple[list[str], dict[str, str]]:
 def _math_config_files(source: Path) -> list[Path]:
     """Where a Hugo site configures MathJax or KaTeX: its config, and the templates and
     scripts of the site and its themes."""
-    places = [source / name for name in CONFIGS if (source / name).is_file()]
+    places = _config_files(source)
     for folder in ("layouts", "assets", "static/js", "themes"):
         places += [
             p
@@ -477,6 +542,7 @@ def _convert_body(
     common.drop_math_loaders(body)
     _highlights(body)
     common.fence_indented_code(body)
+    _math_shortcodes(body)
     body.edit(lambda origin, line: _shortcodes(body, pages, base, origin, line))
     _heading_attributes(body)
     common.escaped_math(body)
@@ -484,6 +550,46 @@ def _convert_body(
         common.escape_text_dollars(body)
     if not passthrough:
         _unescape_dollar_math(body)
+
+
+# A theme's math shortcode (hugo-book's `katex`, and the like): its inner text is TeX.
+MATH_NAMES = r"(?:katex|math|mathjax|latex)"
+MATH_PAIR = re.compile(
+    r"\{\{([<%])\s*(" + MATH_NAMES + r")\b([^>%]*)[>%]\}\}(.*?)\{\{[<%]\s*/\s*\2\s*[>%]\}\}"
+)
+MATH_OPEN = re.compile(r"^\s*\{\{[<%]\s*(" + MATH_NAMES + r")\b([^>%]*)[>%]\}\}\s*$")
+
+
+def _math_shortcodes(body: Body) -> None:
+    """A math shortcode made blogkeeper math: `\\(...\\)` in a line, `\\[` ... `\\]`
+    on lines of their own (or with `display`/`block`, as the themes name it)."""
+
+    def display(args: str) -> bool:
+        return bool(re.search(r"\b(display|block)\b", args))
+
+    def pair(match: re.Match[str]) -> str:
+        body.count("math shortcode made math")
+        tex = match.group(4).strip()
+        return f"\\[{tex}\\]" if display(match.group(3)) else f"\\({tex}\\)"
+
+    prose = body.prose()
+    closing: re.Pattern[str] | None = None
+    for index in prose:
+        origin, line = body.lines[index]
+        if closing is not None:
+            if closing.match(line):
+                body.lines[index] = (origin, "\\]")
+                closing = None
+            continue
+        if opening := MATH_OPEN.match(line):
+            name = re.escape(opening.group(1))
+            close = re.compile(r"^\s*\{\{[<%]\s*/\s*" + name + r"\s*[>%]\}\}\s*$")
+            if any(close.match(body.lines[i][1]) for i in prose if i > index):
+                body.lines[index] = (origin, "\\[")
+                body.count("math shortcode made math")
+                closing = close
+                continue
+        body.lines[index] = (origin, MATH_PAIR.sub(pair, line))
 
 
 def _shortcodes(body: Body, pages: dict[str, NewPost], base: str, origin: int, line: str) -> str:

@@ -7,6 +7,7 @@ It reads the source folder and writes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import re
 import zoneinfo
 from collections.abc import Callable
@@ -30,11 +31,13 @@ STYLES = {
     "none": "/:categories/:title:output_ext",
     "weekdate": "/:categories/:year/W:week/:short_day/:title:output_ext",
 }
+# What a blogkeeper URL may not hold (`urls.path_problem`), as a run.
+UNSAFE_IN_URL = re.compile(r"[?#\\%*:\s]+")
 SKIP_DIRS = {"_site", "node_modules", "vendor", ".git", ".bundle", ".jekyll-cache", ".sass-cache"}
 
 
 def detect(source: Path) -> bool:
-    return (source / "_config.yml").is_file() and (source / "_posts").is_dir()
+    return (source / "_posts").is_dir()  # _config.yml is optional: Jekyll has defaults
 
 
 def read_site(source: Path, report: Report) -> tuple[NewSite, OldSite, Callable[[str], str]]:
@@ -53,7 +56,12 @@ def read_site(source: Path, report: Report) -> tuple[NewSite, OldSite, Callable[
         report.notes.append(common.Note("_config.yml", None, what + " in blogkeeper; check them"))
     new_pattern = _pattern(pattern)
     site = NewSite(_blog_toml(config, url, base, tz, new_pattern, report))
-    files = sorted(_post_files(source))
+    exclude = config.get("exclude") if isinstance(config.get("exclude"), list) else []
+    files, excluded = _post_files(source, [str(p) for p in exclude or []])
+    files.sort()
+    if excluded:
+        what = f"{excluded} posts not imported: `exclude` leaves them out of the old site"
+        report.notes.append(common.Note("_config.yml", None, what))
     drafts = [p for p in (source / "_drafts").rglob("*") if p.is_file()]
     if drafts:
         report.notes.append(
@@ -80,6 +88,8 @@ def read_site(source: Path, report: Report) -> tuple[NewSite, OldSite, Callable[
 
 
 def _config(source: Path) -> dict[str, Any]:
+    if not (source / "_config.yml").exists():
+        return {}  # Jekyll's defaults
     try:
         data = yaml.safe_load((source / "_config.yml").read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -146,13 +156,31 @@ def _blog_toml(
     return {k: v for k, v in values.items() if v != ""}
 
 
-def _post_files(source: Path) -> list[Path]:
-    found = []
+def _post_files(source: Path, exclude: list[str]) -> tuple[list[Path], int]:
+    """The post files, and how many more `exclude` (from _config.yml) leaves out."""
+    found, excluded = [], 0
     for folder in source.rglob("_posts"):
         parts = folder.relative_to(source).parts
         if folder.is_dir() and not SKIP_DIRS.intersection(parts):
-            found += [p for p in folder.rglob("*") if p.is_file() and POST_NAME.match(p.name)]
-    return found
+            for path in folder.rglob("*"):
+                if path.is_file() and POST_NAME.match(path.name):
+                    if _excluded(path.relative_to(source).as_posix(), exclude):
+                        excluded += 1
+                    else:
+                        found.append(path)
+    return found, excluded
+
+
+def _excluded(path: str, patterns: list[str]) -> bool:
+    """Whether Jekyll's `exclude` leaves out the file at `path` (from the source): a
+    pattern names it, or a folder above it, as a path or a glob."""
+    for pattern in patterns:
+        pattern = pattern.strip("/")
+        if pattern and (
+            fnmatch.fnmatch(path, pattern) or path.startswith(pattern + "/") or path == pattern
+        ):
+            return True
+    return False
 
 
 def split(text: str) -> tuple[dict[str, Any], str, int] | None:
@@ -165,6 +193,28 @@ def split(text: str) -> tuple[dict[str, Any], str, int] | None:
     if not isinstance(data, dict):
         raise yaml.YAMLError("front matter is not a mapping")
     return data, text[match.end() :], text[: match.end()].count("\n") + 1
+
+
+def _unreadable_front(
+    text: str, error: yaml.YAMLError, where: str, report: Report
+) -> tuple[dict[str, Any], str, int] | None:
+    """A post whose front matter is not valid YAML, as Jekyll publishes it: with none (the
+    title from the file name, the date from it too); the front matter is kept in an
+    HTML comment above the body, reported. None if there is no front matter at all."""
+    text = text.lstrip("\ufeff").replace("\r\n", "\n")
+    match = re.match(r"---[ \t]*\n(.*?\n)?---[ \t]*(?:\n|$)", text, re.DOTALL)
+    if not match:
+        return None
+    mark = getattr(error, "problem_mark", None)
+    at = f" at line {mark.line + 2}" if mark is not None else ""  # after the `---` line
+    problem = str(getattr(error, "problem", None) or "not a mapping")
+    what = f"front matter is not valid YAML ({problem}{at}): imported as Jekyll published it, "
+    report.notes.append(
+        common.Note(where, None, what + "with none; the old one is kept in a comment at the top")
+    )
+    kept = (match.group(1) or "").replace("-->", "-- >")
+    comment = f"<!-- front matter that was not valid YAML:\n{kept}-->\n\n"
+    return {}, comment + text[match.end() :], 1
 
 
 def _names(value: Any) -> list[str]:
@@ -180,10 +230,14 @@ def _read_post(
 ) -> NewPost | None:
     where = path.relative_to(source).as_posix()
     try:
-        parts = split(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        report.notes.append(common.Note(where, None, f"not imported: {exc}".replace("\n", " ")))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        report.notes.append(common.Note(where, None, f"not imported: {exc}"))
         return None
+    try:
+        parts = split(text)
+    except yaml.YAMLError as exc:
+        parts = _unreadable_front(text, exc, where, report)
     if parts is None:
         report.notes.append(common.Note(where, None, "not imported: no front matter"))
         return None
@@ -208,6 +262,11 @@ def _read_post(
     post.url = old_url(own or pattern, date, stem_title, data.get("slug"), categories, tz)
     if not post.url.startswith("/"):
         post.url = "/" + post.url
+    if (safe := UNSAFE_IN_URL.sub("-", post.url)) != post.url:  # a category "Post Formats"
+        what = f"the old URL {post.url} holds what no blogkeeper URL may (a space, say)"
+        body.note(0, f"{what}: the post is at {safe}, and the old URL no longer answers")
+        post.url = safe
+        report.moved += not front.get("draft")  # a draft had no URL to keep
     if own:
         post.front["permalink"] = post.url
         body.count("post permalink kept")
@@ -275,7 +334,6 @@ def _front(
         elif key == "redirect_from" and value:  # the jekyll-redirect-from plugin
             olds = [value] if isinstance(value, str) else [str(v) for v in value]
             front["aliases"] = [_alias(old) for old in olds]
-            body.count("redirect_from made aliases", len(olds))
         elif key in ("updated", "last_modified_at") and common.date_value(value):
             front["updated"] = common.date_value(value)
             if key != "updated":

@@ -29,7 +29,8 @@ INLINE = re.compile(r"\]\(\s*<?((?:[^()\s>]|\([^()\s]*\))+)>?(?:\s+[\"'(][^)]*)?
 SPACED = re.compile(r"\]\(([^()\"'<>\n]*?[^\s()\"'<>]\s+[^()\"'<>\n]+?)\)")  # `](a b)`: one URL
 ESCAPED = re.compile(r"\\\[[^\]]*\]\([^)]*\)")  # `\[text](x)`: no link
 COMMENT = re.compile(r"<!--.*?(?:-->|$)")
-REFERENCE = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s+[\"'(].*)?$")
+# A link reference definition; `[^1]: text` is a footnote's, not one.
+REFERENCE = re.compile(r"^\s{0,3}\[(?!\^)[^\]]+\]:\s*<?(\S+?)>?(?:\s+[\"'(].*)?$")
 HTML = re.compile(r"\b(?:src|href|poster)\s*=\s*[\"']([^\"']+)[\"']", re.IGNORECASE)
 FOOTNOTE = re.compile(r"\[\^([^\]\s]+)\]:")
 ANCHOR = re.compile(r"\b(?:id|name)\s*=\s*[\"']([^\"']+)[\"']", re.IGNORECASE)
@@ -117,10 +118,16 @@ def _card_image(site: NewSite, old: OldSite, post: NewPost) -> None:
     problem = image_problem(image)
     if problem is None and not image.startswith("https://"):
         folder = post.url.lstrip("/").rpartition("/")[0]
-        path = image_path(image, folder + "/" if folder else "")
-        if path is not None and path in old.files:
-            site.files.setdefault(path, old.files[path])
-            return
+        # A page bundle's own file, else (as Hugo's `absURL` and jekyll-seo-tag read
+        # `img/card.png`) a file from the site root.
+        for path, written in (
+            (image_path(image, folder + "/" if folder else ""), image),
+            (image_path(image, ""), "/" + image.lstrip("/")),
+        ):
+            if path is not None and path in old.files:
+                site.files.setdefault(path, old.files[path])
+                post.front["image"] = written
+                return
         problem = "no such file on the old site"
     if problem is not None:
         del post.front["image"]
