@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import os
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -97,7 +98,7 @@ def environment(site: Site) -> jinja2.Environment:
     config = site.config
     loader = jinja2.ChoiceLoader(
         [
-            jinja2.FileSystemLoader(config.root / TEMPLATES_DIR),
+            _SiteTemplates(config.root / TEMPLATES_DIR),
             jinja2.PackageLoader("blogkeeper", "templates"),
         ]
     )
@@ -119,6 +120,23 @@ def environment(site: Site) -> jinja2.Environment:
     env.filters["long_date"] = long_date
     env.filters["iso_date"] = lambda d: d.isoformat()
     return env
+
+
+class _SiteTemplates(jinja2.FileSystemLoader):
+    """The site's templates/ folder; a template that is not UTF-8 (saved as Latin-1, say)
+    is a template error at the line of its first such byte."""
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        try:
+            return super().get_source(environment, template)
+        except UnicodeDecodeError as exc:
+            line = exc.object[: exc.start].count(b"\n") + 1
+            byte = exc.object[exc.start]
+            message = f"not UTF-8: byte 0x{byte:02x} (save the file as UTF-8)"
+            path = os.path.join(self.searchpath[0], template)
+            raise jinja2.TemplateSyntaxError(message, line, template, path) from None
 
 
 class Compiled(jinja2.BytecodeCache):

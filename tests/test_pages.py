@@ -336,6 +336,17 @@ def test_template_syntax_error(broken_build: BrokenBuild) -> None:
     broken_build({"templates/post.html": broken_template("{% if %}")}, "templates/post.html:8:")
 
 
+@pytest.mark.parametrize("where", ["templates/post.html", "templates/post_end.html"])
+def test_a_template_that_is_not_utf8_is_an_error_at_its_line(
+    broken_build: BrokenBuild, where: str
+) -> None:
+    """Saved as Latin-1 (`café`): the page's own template, or one it includes."""
+    text = broken_template("<p>caf@</p>") if where.endswith("post.html") else "<p>caf@</p>\n"
+    line = 8 if where.endswith("post.html") else 1
+    result = broken_build({where: text.encode().replace(b"@", b"\xe9")}, f"{where}:{line}:")
+    assert "not UTF-8: byte 0xe9" in result.err
+
+
 def test_undefined_template_variable(broken_build: BrokenBuild) -> None:
     result = broken_build(
         {"templates/post.html": broken_template("{{ no_such_thing }}")}, "templates/post.html:8:"
