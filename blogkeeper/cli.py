@@ -132,8 +132,10 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     serve = _command(commands, "serve", "preview the site, rebuilding on save", _run_serve)
-    serve.add_argument("--host", "--bind", default="127.0.0.1", help="address (default: 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0: any free)")
+    serve.add_argument(
+        "--host", "--bind", type=_host, default="127.0.0.1", help="address (default: 127.0.0.1)"
+    )
+    serve.add_argument("--port", type=_port, default=8000, help="port (default: 8000; 0: any free)")
     serve.add_argument("--no-drafts", action="store_true", help="hide drafts (future posts stay)")
     serve.add_argument(
         "--allow-host", action="append", default=[], metavar="NAME", help="also accept this Host"
@@ -256,6 +258,22 @@ COMMAND_EXAMPLES = {
         "  blogkeeper check-code posts/a.md posts/b.md  # only these (others are skipped)"
     ),
 }
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535, not {port}")
+    return port
+
+
+def _host(text: str) -> str:
+    if not text.strip():  # the socket would listen on every address, and say nothing
+        raise argparse.ArgumentTypeError("an empty address; write 0.0.0.0 for every one")
+    return text
 
 
 def _datetime(text: str) -> dt.datetime:

@@ -110,6 +110,9 @@ def test_the_starter_post_is_checked_by_check_code(tmp_path: Path) -> None:
         ("no-such-command",),
         ("new",),
         ("init",),
+        ("serve", "--port", "99999"),
+        ("serve", "--port", "-1"),
+        ("serve", "--host", ""),
     ],
 )
 def test_usage_errors_exit_2(tmp_path: Path, args: tuple[str, ...]) -> None:
