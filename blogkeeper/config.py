@@ -165,6 +165,18 @@ def _finish(
             errors.append(ContentError(CONFIG_NAME, None, f"`{key}` is required"))
     if errors:
         return None
+    if not values["title"].strip():  # the name every page, feed and llms.txt shows
+        errors.append(ContentError(CONFIG_NAME, _line_of(text, "title"), "`title` is empty"))
+    language = values.get("language", "en")
+    if not LANGUAGE_TAG.fullmatch(language):  # <html lang>, the feeds' <language>
+        errors.append(
+            ContentError(
+                CONFIG_NAME,
+                _line_of(text, "language"),
+                f"`language` must be a language tag, not {language!r}",
+                'for example language = "en" or "pt-BR"',
+            )
+        )
     url = values["url"]
     problem = _url_problem(url)
     if problem:
@@ -264,7 +276,17 @@ def _url_problem(url: str) -> str | None:
         return "must not contain `..` or `.` segments"
     if parts.query or parts.fragment:
         return "must not have a `?query` or `#fragment`"
+    if parts.username is not None:
+        return "must not hold a user name or password"
+    try:
+        parts.port  # noqa: B018 (urlsplit checks the port where it is read)
+    except ValueError:
+        return "must have a port from 0 to 65535, if any"
     return None
+
+
+# A BCP 47 language tag, as <html lang> and RSS's <language> take: "en", "pt-BR", "zh-Hant".
+LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*")
 
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")

@@ -90,6 +90,8 @@ def test_relative_url(broken_build: BrokenBuild) -> None:
         ("https://blog.example.org/my blog/", "must not contain spaces"),
         ("https://blog.example.org /", "must not contain spaces"),
         ("https://blog.example.org/?a=1", "must not have a `?query`"),
+        ("https://e.org:99999/", "must have a port from 0 to 65535"),
+        ("https://user:pw@e.org/", "must not hold a user name or password"),
     ],
 )
 def test_a_base_url_with_dots_or_spaces_is_an_error(
@@ -103,6 +105,22 @@ def test_a_base_url_with_dots_or_spaces_is_an_error(
 def test_a_control_character_in_blog_toml_is_an_error(broken_build: BrokenBuild) -> None:
     toml = BLOG_TOML.replace('description = "A blog for tests."', 'description = "A\\u000bB"')
     broken_build({"blog.toml": toml}, "blog.toml:3: `description` holds control character U+000B")
+
+
+@pytest.mark.parametrize(
+    ("toml", "where"),
+    [
+        (BLOG_TOML.replace('"Test blog"', '" "'), "blog.toml:1: `title` is empty"),
+        (
+            BLOG_TOML + 'language = "english please"\n',
+            "blog.toml:6: `language` must be a language tag, not 'english please'",
+        ),
+    ],
+)
+def test_a_title_or_language_no_page_can_show_is_an_error(
+    broken_build: BrokenBuild, toml: str, where: str
+) -> None:
+    broken_build({"blog.toml": toml}, where)
 
 
 def test_missing_title(broken_build: BrokenBuild) -> None:
