@@ -436,12 +436,12 @@ def _run_new(args: argparse.Namespace) -> int:
     root = args.site.resolve()
     if args.notebook is not None:
         return _run_new_from(root, args.notebook, args.title)
-    if not args.title:
+    if not (args.title or "").strip():
         print(
             args.usage + "blogkeeper new: error: give a TITLE or --from NOTEBOOK", file=sys.stderr
         )
         return 2
-    path = create_post(root, args.title)
+    path = create_post(root, args.title.strip())
     print(f"created {path.relative_to(root)}, a draft: `blogkeeper serve` shows it;")
     print("delete its `draft: true` line to publish it with `blogkeeper build`")
     return 0

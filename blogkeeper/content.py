@@ -882,6 +882,12 @@ def _title_for(values: dict[str, Any], path: Path) -> str:
     return urls.title_segment(_DATE_PREFIX.sub("", name))
 
 
+def file_slug(path: Path) -> str:
+    """The slug a post file's name gives it (without `slug:` in its front matter)."""
+    bundle = path.stem.lower() == "index" and path.parent.name != POSTS_DIR
+    return slugify(_DATE_PREFIX.sub("", path.parent.name if bundle else path.stem))
+
+
 def _choose_slug(explicit: str | None, stem: str, title: str, source: str) -> str:
     candidates = [explicit] if explicit is not None else [_DATE_PREFIX.sub("", stem), title]
     for candidate in candidates:

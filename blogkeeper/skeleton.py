@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from blogkeeper.config import load_config
-from blogkeeper.content import POSTS_DIR, slugify
+from blogkeeper.content import POSTS_DIR, file_slug, slugify
 from blogkeeper.deploy import deploy_files
 from blogkeeper.errors import BuildError, ContentError, did_you_mean
 
@@ -92,10 +92,29 @@ def new_post_file(root: Path, now: dt.datetime, slug: str) -> Path:
     return path
 
 
+# A slug of a long title is cut at a dash below this many characters: a file name has
+# at most 255 bytes, and people read URLs too.
+SLUG_CHARS = 60
+
+
 def create_post(root: Path, title: str) -> Path:
+    """A draft dated now, titled `title`, in `posts/DATE-SLUG.md`: the slug of the title
+    (cut to `SLUG_CHARS`), with `-2`, `-3` added while another post file's name gives
+    it (the sample post of `init`, a post of the same title from another day), so that
+    the two do not share a URL; `BuildError` if today's file of that title exists."""
     config = load_config(root)
     now = dt.datetime.now(tz=config.tz)
-    path = new_post_file(root, now, slugify(title) or "post")
+    slug = slugify(title) or "post"
+    if len(slug) > SLUG_CHARS:
+        cut = slug.rfind("-", 0, SLUG_CHARS + 1)
+        slug = slug[: cut if cut > 0 else SLUG_CHARS]
+    path = new_post_file(root, now, slug)  # the same title today: refused
+    taken = {file_slug(p) for p in (root / POSTS_DIR).rglob("*.md")}
+    unused, n = slug, 1
+    while unused in taken:
+        n += 1
+        unused = f"{slug}-{n}"
+    path = new_post_file(root, now, unused)
     quoted = title.replace("\\", "\\\\").replace('"', '\\"')
     text = (
         f'---\ntitle: "{quoted}"\ndate: {now.strftime("%Y-%m-%d %H:%M")}\n'

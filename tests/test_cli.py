@@ -69,6 +69,21 @@ def test_new_makes_a_draft_that_builds_with_drafts(tmp_path: Path) -> None:
     assert again.err.endswith("new failed: 1 error\n")
 
 
+def test_new_gives_a_post_a_url_no_other_post_has_and_a_short_file_name(tmp_path: Path) -> None:
+    """`init`'s sample post is "Hello, world" (posts/hello-world.md): a new post of that
+    title would share its URL; a 480-character title would be too long a file name."""
+    blog = tmp_path / "blog"
+    assert run_cli("init", blog).code == 0
+    assert run_cli("new", "Hello, world", "--site", blog).code == 0
+    assert run_cli("new", " ".join(["word"] * 96), "--site", blog).code == 0
+    dated = sorted(p.name[len("2026-01-01-") :] for p in (blog / "posts").glob("20*.md"))
+    assert dated == ["hello-world-2.md", "word-" * 11 + "word.md"]  # 59 characters
+    drafts = run_cli("build", "--site", blog, "--drafts")
+    assert drafts.code == 0, drafts.err
+    blank = run_cli("new", "   ", "--site", blog)
+    assert blank.code == 2 and "give a TITLE" in blank.err
+
+
 def test_site_can_come_before_the_command(tmp_path: Path) -> None:
     blog = tmp_path / "blog"
     assert run_cli("init", blog).code == 0
