@@ -9,6 +9,7 @@ import argparse
 import datetime as dt
 import gc
 import os
+import select
 import sys
 import time
 from collections.abc import Sequence
@@ -52,12 +53,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BuildError as exc:
         report(exc, args.command, args.site.resolve())
         return 1
+    except BrokenPipeError as exc:
+        if not _stdout_closed():
+            return _failed(exc)  # another pipe: a child process's
+        return 0  # `blogkeeper templates | head -1`: the reader has all it wanted
     except OSError as exc:  # the disk said no: a full disk, a file where a folder should be
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"{where}{exc.strerror or exc}", file=sys.stderr)
-        return 1
+        return _failed(exc)
     except KeyboardInterrupt:
         return 130
+
+
+def _failed(exc: OSError) -> int:
+    where = f"{exc.filename}: " if exc.filename else ""
+    print(f"{where}{exc.strerror or exc}", file=sys.stderr)
+    return 1
+
+
+def _stdout_closed() -> bool:
+    """Whether standard output's reader has gone (a pipe whose reading end is closed
+    polls as an error); if so, what is still buffered for it is sent nowhere, which
+    Python would complain of at exit."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        closed = any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no such file; no poll() here
+        return False
+    if closed:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return closed
 
 
 def report(exc: BuildError, command: str = "build", root: Path | None = None) -> None:

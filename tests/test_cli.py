@@ -228,3 +228,18 @@ def test_init_ignores_what_a_killed_build_can_leave_beside_the_output(tmp_path: 
         check=True,
     ).stdout
     assert ".public." not in shown and "posts/hello-world.md" in shown
+
+
+def test_output_cut_short_by_its_reader_is_no_failure(tmp_path: Path) -> None:
+    """`blogkeeper templates | head -1`: the reader closes the pipe after one line."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "blogkeeper", "templates", "--site", tmp_path],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"base.html")
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 0
+    with proc.stderr:
+        assert proc.stderr.read() == b""
