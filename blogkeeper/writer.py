@@ -65,6 +65,8 @@ def _overlap(out: Path, root: Path) -> str | None:
         return "is your home folder, contains it, or is the file-system root"
     if out.exists() and not out.is_dir():
         return "is a file, not a folder"
+    if os.path.ismount(out):  # a build swaps the whole folder for the new site's
+        return "is a mount point, which cannot be replaced; use a folder inside it"
     return None
 
 

@@ -45,6 +45,15 @@ def refused(result: Result, where: Path) -> None:
 # --- folders that must never be written ------------------------------------------------
 
 
+def test_refuses_a_mount_point(site: Path) -> None:
+    """A build swaps the whole output folder for the new site's, which a mount point (a
+    Docker volume, say) cannot be: it said only "Device or resource busy"."""
+    proc = Path("/proc")  # a mount point on every Linux
+    result = quick_build(site, "--out", proc, "--force")
+    refused(result, proc)
+    assert "is a mount point, which cannot be replaced; use a folder inside it" in result.err
+
+
 @pytest.mark.parametrize(
     "where",
     [".", "..", "posts", "posts/public", "templates/out", "static", "static/x"],
