@@ -132,6 +132,9 @@ _SECTIONS: dict[str, type] = {
 def load_config(root: Path) -> SiteConfig:
     """Load `root/blog.toml`, raising `BuildError` with every problem found."""
     path = root / CONFIG_NAME
+    if not root.is_dir():  # `--site` names the site's folder
+        what = "is a file, not a folder" if root.exists() else "no such folder"
+        raise BuildError([ContentError(str(root), None, what, "--site names the blog's folder")])
     if not path.exists():
         raise BuildError(
             [ContentError(CONFIG_NAME, None, "no blog.toml here", "run `blogkeeper init DIR`")]

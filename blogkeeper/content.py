@@ -272,6 +272,8 @@ def find_post_files(root: Path) -> tuple[list[Path], list[ContentError]]:
     """
     base = root / POSTS_DIR
     if not base.is_dir():
+        if base.exists():  # a blog whose posts are all in one file, it seems
+            return [], [ContentError(POSTS_DIR, None, "is a file, not a folder of posts")]
         return [], []
     found: list[Path] = []
     errors: list[ContentError] = []

@@ -243,3 +243,19 @@ def test_output_cut_short_by_its_reader_is_no_failure(tmp_path: Path) -> None:
     assert proc.wait(timeout=60) == 0
     with proc.stderr:
         assert proc.stderr.read() == b""
+
+
+def test_a_site_that_is_no_folder_is_an_error_and_nothing_is_made(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a blog")
+    for site, what in [("file", "is a file, not a folder"), ("typo/blog", "no such folder")]:
+        result = run_cli("build", "--site", tmp_path / site)
+        assert result.code == 1 and f"{tmp_path / site}: {what}" in result.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # no typo/blog/public/
+
+
+def test_a_posts_file_is_an_error(tmp_path: Path) -> None:
+    assert run_cli("init", tmp_path / "blog").code == 0
+    shutil.rmtree(tmp_path / "blog/posts")
+    (tmp_path / "blog/posts").write_text("all my posts")
+    result = build(tmp_path / "blog")
+    assert result.code == 1 and "posts: is a file, not a folder of posts" in result.err
