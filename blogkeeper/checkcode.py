@@ -504,8 +504,12 @@ def _distributions() -> dict[str, list[str]]:
 
 
 def _write_atomic(path: Path, data: bytes, expected: bytes | None = None) -> bool:
-    """Replace `path` with `data` through a temp file; with `expected`, only if `path`
-    still holds exactly those bytes just before the rename. Whether it was written."""
+    """Replace the file at `path` with `data` through a temp file beside it; with
+    `expected`, only if it still holds exactly those bytes just before the rename.
+    Whether it was written. A link (to the file or a folder above it) is followed to
+    the file it leads to, the one a post is read from, and that file is replaced: the
+    link stays a link, as when an editor saves through it."""
+    path = Path(os.path.realpath(path))
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as file:

@@ -791,6 +791,33 @@ def test_update_progress_line_and_file_mode(make_site: MakeSite) -> None:
     assert "```output\n2\n```" in path.read_text()
 
 
+def test_update_writes_through_a_linked_post_to_the_file_it_leads_to(
+    make_site: MakeSite, tmp_path: Path
+) -> None:
+    # A post kept outside the site and linked in is read through the link; --update
+    # writes the file it read, and the link stays a link.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    real = elsewhere / "ext.md"
+    real.write_text(checked("Ext", fence("print(2)"), fence("3", "output")))
+    real.chmod(0o640)
+    root = make_site({})
+    (root / "posts").mkdir()
+    link = root / "posts/ext.md"
+    link.symlink_to(real)
+    code, out, err = check(root, "--update")
+    assert code == 0, out + err
+    assert "updated output blocks in posts/ext.md" in err
+    assert link.is_symlink() and link.readlink() == real
+    assert "```output\n2\n```" in real.read_text()
+    assert real.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["ext.md"]  # no temp file left
+    assert sorted(p.name for p in (root / "posts").iterdir()) == ["ext.md"]
+    code, out, err = check(root)
+    assert code == 0, out + err
+    assert last_line(out) == "1 passed, 0 failed, 0 skipped"
+
+
 def test_printed_escape_sequences_are_shown_escaped(make_site: MakeSite) -> None:
     code = "print('\\x1b[2J\\x1b]0;owned\\x07gone\\r!')\nraise ValueError('\\x1b[31mred')"
     root = make_site({"posts/e.md": checked("E", fence(code))})
