@@ -2,12 +2,12 @@
 
 A post is checked when its front matter says `check_code: true`, or when it is in a series
 or has a tag listed under `[check_code]` in blog.toml and does not say `check_code: false`.
-Its ```python blocks run in order in one namespace, in a process of its own (see
-`sandbox`); an ```output block right after a python block is what that block must print
-(see `compare`). Posts run in parallel; a post whose code, options, expected output,
-Python and imported package versions all match a cached pass is not run again. Each
-run writes its verdicts into the site's record (`checkrecord`), which `build` reads to
-show readers what was checked (`proofs`).
+Its python blocks (```python, ```py, ...: `Fence.is_python`) run in order in one
+namespace, in a process of its own (see `sandbox`); an ```output block right after a
+python block is what that block must print (see `compare`). Posts run in parallel; a
+post whose code, options, expected output, Python and imported package versions all
+match a cached pass is not run again. Each run writes its verdicts into the site's
+record (`checkrecord`), which `build` reads to show readers what was checked (`proofs`).
 
 This module never imports torch or any package the posts import: it reads their versions
 from package metadata. It prints nothing; the CLI reports the `PostReport` values.
@@ -127,7 +127,7 @@ def selected(post: Post, config: SiteConfig) -> bool:
 
 def code_checked(post: Post, config: SiteConfig) -> bool:
     """Whether check-code runs code in this post: it is selected and has python blocks."""
-    return selected(post, config) and any(f.lang == "python" for f in scan(post.body.split("\n")))
+    return selected(post, config) and any(f.is_python for f in scan(post.body.split("\n")))
 
 
 def plan_site(root: Path, only: Sequence[Path] = ()) -> tuple[SiteConfig, list[Plan], list[str]]:
@@ -186,7 +186,7 @@ def plan_blocks(post: Post, default_timeout: float) -> list[Block]:
     fences = scan(lines)
     blocks = []
     for index, fence in enumerate(fences):
-        if fence.lang != "python":
+        if not fence.is_python:
             continue
         output = _output_after(fence, fences[index + 1 : index + 2], lines)
         options = run_options(fence, post.source, post.body_line + fence.start)
@@ -320,7 +320,7 @@ def shown_blocks(post: Post) -> list[Shown]:
     places = {f.start: n for n, f in enumerate(x for x in fences if x.lang == "output")}
     shown = []
     for index, fence in enumerate(fences):
-        if fence.lang != "python":
+        if not fence.is_python:
             continue
         output = _output_after(fence, fences[index + 1 : index + 2], lines)
         shown_options = output.options if output else ()

@@ -3,7 +3,8 @@
 The renderer, the fold detection, the Markdown twins and check-code all read fences
 through `scan` (or `_fence_at`, its one step), so a fence means the same thing
 everywhere: a fence inside a blockquote is found here too (with its quote prefix), so
-what the page shows as code is what check-code runs. `run_options` reads a python
+what the page shows as code is what check-code runs. `Fence.is_python` decides which
+fences are python blocks (```python, ```py, ...). `run_options` reads a python
 fence's check-code options, for check-code and for the renderer alike, so a typo is the
 same error in `build` and `check-code`. Pure functions, no I/O.
 """
@@ -31,6 +32,13 @@ _COMMENT_OR_CODE = re.compile(r"(`+)|<!--")
 _COMMENT_END = re.compile(r"--!?>")
 
 
+# The fence languages that are Python: the names Pygments highlights with its Python lexer,
+# but for those it lends that lexer to other languages (Sage, Bazel's Starlark) and to
+# stubs (`pyi`), which are not programs to run. `Fence.is_python` is the one test of it, for
+# the page, its proof and check-code alike; tests/test_fences.py holds it to Pygments.
+PYTHON_NAMES = frozenset({"python", "py", "python3", "py3"})
+
+
 @dataclass(frozen=True)
 class Fence:
     """A fenced block; `start` and `end` are 0-based indexes of its fence lines."""
@@ -48,6 +56,12 @@ class Fence:
     def depth(self) -> int:
         """How many blockquotes the fence is inside."""
         return self.quote.count(">")
+
+    @property
+    def is_python(self) -> bool:
+        """Whether this is a python block: check-code runs it, reads its options, and
+        the page counts it among the code blocks checked (`PYTHON_NAMES`)."""
+        return self.lang in PYTHON_NAMES
 
     @property
     def first_code_line(self) -> int:

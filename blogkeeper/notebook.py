@@ -234,12 +234,12 @@ def _front_matter(notebook: dict[str, Any], title: str, date: str) -> str:
 
 
 def _markdown(text: str, tally: Tally) -> str:
-    """A Markdown cell as it is, but its ```python examples marked `skip`: the notebook
-    never ran them, and check-code would."""
+    """A Markdown cell as it is, but its python examples (```python, ```py, ...) marked
+    `skip`: the notebook never ran them, and check-code would."""
     lines = text.split("\n")
     fences = scan(lines)
     for fence in fences:
-        if fence.lang == "python" and fence.option("skip") is None:
+        if fence.is_python and fence.option("skip") is None:
             lines[fence.start] = lines[fence.start].rstrip() + " skip"
             tally.add("python examples in Markdown marked skip")
     inside = {n for f in fences for n in range(f.start, f.end + 1)}

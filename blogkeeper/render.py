@@ -232,7 +232,7 @@ def _block(
 
 
 def _code(fence: Fence, swaps: _Swaps, where: tuple[str, int]) -> tuple[list[str], int]:
-    if fence.lang == "python":  # check-code's options: a typo fails `build` too
+    if fence.is_python:  # check-code's options: a typo fails `build` too
         run_options(fence, where[0], where[1] + fence.start)
     elif fence.lang == OUTPUT_LANG:
         output_options(fence, where[0], where[1] + fence.start)

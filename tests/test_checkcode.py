@@ -106,6 +106,34 @@ def test_exception_reported_at_the_raising_statement(make_site: MakeSite) -> Non
     assert last_line(out) == "1 passed, 1 failed, 1 skipped"
 
 
+def test_py_python3_and_py3_blocks_run_as_python_blocks(make_site: MakeSite) -> None:
+    root = make_site(
+        {
+            "posts/a.md": checked(
+                "A",
+                fence("x = 2", "py"),
+                fence("print(x + 1)", "python3"),
+                fence("3", "output"),
+                fence("print(x * 10)", "Py3"),
+                fence("21", "output"),  # wrong: the block prints 20
+                fence("print(x)", "py skp"),
+            )
+        }
+    )
+    where = line_of(root, "a.md", "```py skp")
+    typo = f"posts/a.md:{where}: unknown code block option `skp` (did you mean `skip`?)"
+    code, out, err = check(root)
+    assert code == 1 and typo in err, out + err
+    built = build(root)
+    assert built.code == 1 and typo in built.err, built.err
+    text = (root / "posts/a.md").read_text()
+    (root / "posts/a.md").write_text(text.replace("py skp", "py skip"))
+    code, out, err = check(root)
+    assert code == 1
+    assert f"posts/a.md:{line_of(root, 'a.md', '21')}: output differs from the post" in out
+    assert last_line(out) == "2 passed, 1 failed, 1 skipped"
+
+
 def test_syntax_error_points_at_its_post_line(make_site: MakeSite) -> None:
     root = make_site({"posts/a.md": checked("A", fence("x = 1\nif x\n    pass"))})
     code, out, _ = check(root)

@@ -253,6 +253,20 @@ def test_edited_block_says_so_and_require_checked_names_it(make_site: MakeSite) 
     assert "Traceback" not in result.err
 
 
+def test_a_py_block_counts_on_the_page_and_for_require_checked(make_site: MakeSite) -> None:
+    root = site(make_site, BODY.replace("```python\nprint(x + 1)", "```py\nprint(x + 1)"))
+    assert build(root).code == 0
+    assert header(root) == "0 of 3 code blocks checked (1 skipped, 2 never checked)."
+    result = build(root, "--require-checked")
+    last = (root / "posts/a.md").read_text().split("\n").index("print(x + 1)") + 1
+    assert result.code == 1 and f"posts/a.md:{last}: code block not checked" in result.err
+    assert run(root)
+    assert [e["verdict"] for e in entries(root)] == ["passed", "skipped", "passed"]
+    assert build(root, "--require-checked").code == 0
+    assert header(root).startswith("2 of 3 code blocks checked (1 skipped)")
+    assert len(notes(root)) == 2
+
+
 def test_an_edited_output_block_alone_is_not_checked(make_site: MakeSite) -> None:
     root = site(make_site)
     assert run(root)

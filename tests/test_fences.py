@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from blogkeeper.fences import find_fold, scan
+from pygments.lexers import get_lexer_by_name
+
+from blogkeeper.fences import PYTHON_NAMES, find_fold, scan
 
 
 def lines(text: str) -> list[str]:
@@ -96,3 +98,21 @@ def test_a_quote_ends_an_unclosed_fence_inside_it() -> None:
 
 def test_very_deep_quotes_do_not_overflow_the_stack() -> None:
     assert scan(["> " * 5000 + "```python", "> " * 5000 + "x"]) == []
+
+
+def test_the_python_names_are_pygments_python_aliases_that_name_python() -> None:
+    aliases = set(get_lexer_by_name("python").aliases)
+    # Pygments lends its Python lexer to other languages and to stubs: those are shown
+    # highlighted as Python but are no programs check-code could run. A new alias fails
+    # here, to be sorted into one set or the other.
+    not_run = {"sage", "bazel", "starlark", "pyi"}
+    assert PYTHON_NAMES | not_run == aliases
+    assert not PYTHON_NAMES & not_run
+
+
+def test_every_python_name_is_a_python_block_in_any_case() -> None:
+    text = "\n".join(f"```{name}\nx\n```" for name in ("Python", "py", "PY3", "python3", "py3"))
+    assert all(fence.is_python for fence in scan(lines(text)))
+    others = ("pycon", "python2", "py2", "pyi", "starlark", "output", "", "pythonic")
+    text = "\n".join(f"```{name}\nx\n```" for name in others)
+    assert not any(fence.is_python for fence in scan(lines(text)))

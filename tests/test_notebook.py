@@ -225,6 +225,14 @@ def test_links_to_files_beside_the_notebook_are_counted() -> None:
     assert post.counts[RELATIVE_LINKS] == 3
 
 
+def test_a_py_example_in_markdown_is_marked_skip() -> None:
+    nb = notebook(md("```py\nmodel.fit(data)\n```\n\n```python3 skip\nrun()\n```"))
+    post = notebook_post(nb, "x.ipynb", "2026-12-03", "/")
+    fences = [(f.lang, f.options) for f in scan(post.text.split("\n"))]
+    assert fences == [("py", ("skip",)), ("python3", ("skip",))]
+    assert post.counts["python examples in Markdown marked skip"] == 1
+
+
 def test_title_from_metadata_then_heading_then_file_name() -> None:
     with_meta = notebook(md("# Heading"), title="From metadata", tags=["LLM"], summary="S.")
     post = notebook_post(with_meta, "x.ipynb", "2026-12-03", "/")
