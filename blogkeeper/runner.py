@@ -268,10 +268,20 @@ def _raising_line(exc: BaseException, path: str) -> int | None:
 
 
 def _traceback(exc: BaseException) -> str:
-    # Drop the runner's own frame (the exec call) so the traceback starts in the post.
-    tb = exc.__traceback__.tb_next if exc.__traceback__ else None
+    """The exception as Python prints it, but without the runner's own frames (the exec
+    of a block, the repr of a shown value, a captured stream's write), in the exceptions
+    chained to it too: the writer sees the post's frames and those of what it called."""
     try:
-        return "".join(traceback.format_exception(type(exc), exc, tb))
+        report = traceback.TracebackException.from_exception(exc)
+        own = _traceback.__code__.co_filename
+        pending = [report]
+        while pending:
+            item = pending.pop()
+            kept = [frame for frame in item.stack if frame.filename != own]
+            item.stack = traceback.StackSummary.from_list(kept)
+            chained = (item.__cause__, item.__context__, *(item.exceptions or ()))
+            pending += [inner for inner in chained if inner is not None]
+        return "".join(report.format())
     except Exception:
         return f"{type(exc).__name__}\n"
 

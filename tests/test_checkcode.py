@@ -134,6 +134,41 @@ def test_py_python3_and_py3_blocks_run_as_python_blocks(make_site: MakeSite) -> 
     assert last_line(out) == "2 passed, 1 failed, 1 skipped"
 
 
+def test_a_traceback_shows_the_posts_frames_and_none_of_blogkeepers(
+    make_site: MakeSite,
+) -> None:
+    write_bytes = "import sys\ntry:\n    sys.stdout.write(b'x')\nexcept TypeError as exc:\n"
+    root = make_site(
+        {
+            "posts/a.md": checked("A", fence("def f():\n    raise ValueError('boom')\nf()")),
+            # a shown value's repr and a captured stream's write run in the runner
+            "posts/b.md": checked(
+                "B",
+                fence("class C:\n    def __repr__(self):\n        1 / 0\nC()", "python show-last"),
+            ),
+            "posts/c.md": checked("C", fence(write_bytes + "    raise ValueError('bad') from exc")),
+        }
+    )
+    code, out, _ = check(root)
+    assert code == 1
+    raising = line_of(root, "a.md", "raise ValueError")
+    call = raising + 1  # f()
+    assert (
+        f"posts/a.md:{raising}: ValueError: boom\n"
+        "    Traceback (most recent call last):\n"
+        f'      File "posts/a.md", line {call}, in <module>\n'
+        "        f()\n"
+        f'      File "posts/a.md", line {raising}, in f\n'
+        "        raise ValueError('boom')\n"
+        "    ValueError: boom\n"
+    ) in out
+    assert f'File "posts/b.md", line {line_of(root, "b.md", "1 / 0")}, in __repr__' in out
+    assert f'File "posts/c.md", line {line_of(root, "c.md", "write(b")}, in <module>' in out
+    assert "TypeError: write() argument must be str, not bytes" in out
+    assert "runner.py" not in out and 'File "/' not in out
+    assert last_line(out) == "0 passed, 3 failed, 0 skipped"
+
+
 def test_syntax_error_points_at_its_post_line(make_site: MakeSite) -> None:
     root = make_site({"posts/a.md": checked("A", fence("x = 1\nif x\n    pass"))})
     code, out, _ = check(root)
