@@ -439,30 +439,22 @@ def split_front_matter(text: str, source: str) -> tuple[dict[str, tuple[Any, int
 
     handler = YAMLHandler()
     if not handler.detect(text):
-        raise BuildError(
-            [
-                ContentError(
-                    source,
-                    1,
-                    "no front matter",
-                    "did you forget to start the file with a `---` line?",
-                )
-            ]
-        )
+        hint = "did you forget to start the file with a `---` line?"
+        if text.startswith("+++"):
+            hint = (
+                "`+++` opens Hugo's TOML front matter; blogkeeper reads YAML between `---` "
+                "lines (`blogkeeper import` converts a Hugo site's posts)"
+            )
+        raise BuildError([ContentError(source, 1, "no front matter", hint)])
     # Only as far as the closing `---`: the body below it may be long.
     opening = handler.FM_BOUNDARY.match(text)
     closing = handler.FM_BOUNDARY.search(text, opening.end()) if opening else None
     if opening is None or closing is None:
-        raise BuildError(
-            [
-                ContentError(
-                    source,
-                    1,
-                    "front matter is never closed",
-                    "add a `---` line after the last front-matter key",
-                )
-            ]
-        )
+        hint = "add a `---` line after the last front-matter key"
+        if dots := re.search(r"^\.\.\.[ \t]*$", text, re.MULTILINE):
+            line = text.count("\n", 0, dots.start()) + 1
+            hint = f"line {line}'s `...` ends a YAML document, as Jekyll reads it; write `---`"
+        raise BuildError([ContentError(source, 1, "front matter is never closed", hint)])
     yaml_text = text[text.index("\n", opening.start()) + 1 : closing.start()]
     close_line = text.count("\n", 0, closing.start()) + 1
     newline = text.find("\n", closing.start())

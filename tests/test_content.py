@@ -336,6 +336,20 @@ def test_unclosed_front_matter(broken_build: BrokenBuild) -> None:
     assert "never closed" in result.err
 
 
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ('+++\ntitle = "T"\n+++\nBody\n', "`+++` opens Hugo's TOML front matter"),
+        ("---\ntitle: T\ndate: 2026-01-01\n...\nBody\n", "line 4's `...` ends a YAML document"),
+    ],
+)
+def test_hugo_and_jekyll_front_matter_habits_get_a_hint(
+    broken_build: BrokenBuild, text: str, hint: str
+) -> None:
+    result = broken_build({"posts/bad.md": text}, "posts/bad.md:1:")
+    assert hint in result.err
+
+
 def test_front_matter_that_is_not_a_mapping(broken_build: BrokenBuild) -> None:
     broken_build({"posts/bad.md": "---\n- title\n- date\n---\nBody\n"}, "posts/bad.md:2:")
 
