@@ -440,7 +440,8 @@ def _start_worker(parent: int | None) -> None:
 def assemble(
     config: SiteConfig, posts: list[RenderedPost], options: BuildOptions | None = None
 ) -> Site:
-    """The site's posts grouped into topics and series; `BuildError` if two share a URL.
+    """The site's posts grouped into topics and series; `BuildError` if two share a URL,
+    or a series has two posts with one `part` or posts with and without a `part`.
     A preview marks future posts, by `options.now` or the clock."""
     options = options or BuildOptions()
     by_tag: dict[str, list[RenderedPost]] = defaultdict(list)
@@ -456,6 +457,7 @@ def assemble(
     )
     errors = [*_clashes(topics, "topic", "topics"), *_clashes(series, "series", "series")]
     errors += [error for group in series for error in _repeated_parts(group)]
+    errors += [error for group in series for error in _mixed_parts(group)]
     if errors:
         raise BuildError(errors)
     now = (options.now or dt.datetime.now(tz=config.tz)) if options.preview else None
@@ -501,6 +503,25 @@ def _repeated_parts(group: Group) -> list[ContentError]:
             message = f"part {part} of the series `{group.name}` is also {claimed[part]}"
             errors.append(ContentError(source, None, message, "give each part its own number"))
     return errors
+
+
+def _mixed_parts(group: Group) -> list[ContentError]:
+    """A series numbers every post with `part` or none: a post without one, among posts
+    with one, has no number of its own to show, and any number it were given could be
+    another post's (or the one its author gives a later part)."""
+    numbered = next((e.post for e in group.posts if e.post.part is not None), None)
+    if numbered is None:
+        return []
+    message = (
+        f"this post has no `part`, but other posts of the series `{group.name}` have one "
+        f"({numbered.source} is part {numbered.part})"
+    )
+    hint = "give every post of the series a `part`, or none: then they go by date"
+    return [
+        ContentError(e.post.source, e.post.lines.get("series"), message, hint)
+        for e in group.posts
+        if e.post.part is None
+    ]
 
 
 def static_files(root: Path) -> list[Output]:

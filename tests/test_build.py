@@ -76,6 +76,21 @@ def test_two_posts_claiming_the_same_part(broken_build: BrokenBuild) -> None:
     )
 
 
+def test_a_series_post_without_a_part_among_posts_with_one(broken_build: BrokenBuild) -> None:
+    # It took the number of the post before it ("Part 3", as posts/a.md), and the series
+    # page listed it as a fourth part of three.
+    result = broken_build(
+        {
+            "posts/a.md": post("A", "2026-01-02", series="S", part="3"),
+            "posts/b.md": post("B", "2026-01-03", tags="[x]", series="S"),
+            "posts/c.md": post("C", "2026-01-04", series="S", part="1"),
+        },
+        "posts/b.md:5: this post has no `part`, but other posts of the series `S` have one "
+        "(posts/c.md is part 1) (give every post of the series a `part`, or none",
+    )
+    assert "posts/a.md:" not in result.err and "posts/c.md:" not in result.err
+
+
 # --- what the render step hands on with each post ------------------------------------------
 
 DERIVED_POSTS = {

@@ -669,7 +669,10 @@ def test_unknown_section_is_a_config_error(make_site: Callable[..., Path]) -> No
 
 
 def test_optional_tag_moves_a_series_post_to_optional(make_site: Callable[..., Path]) -> None:
-    files = {**TWO_POSTS, "posts/c.md": post("Gamma", "2026-01-03", series="S", tags="[Aside]")}
+    files = {
+        **TWO_POSTS,
+        "posts/c.md": post("Gamma", "2026-01-03", series="S", part="2", tags="[Aside]"),
+    }
     built = outputs(make_site, files, '\n[llms]\noptional_tags = ["Aside"]\n')
     sections = listed(built.llms())
     assert [shown(r["title"] or "") for r in sections["S"]] == ["Alpha"]

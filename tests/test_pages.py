@@ -266,6 +266,52 @@ def test_post_page_has_dates_tags_and_series_navigation(
     ]
 
 
+def ordinals(items: list[html.HtmlElement]) -> list[int]:
+    """The number a browser shows for each `<li>` of an `<ol>`: its `value`, else one
+    more than the item before."""
+    numbers: list[int] = []
+    for item in items:
+        numbers.append(int(item.get("value") or (numbers[-1] if numbers else 0) + 1))
+    return numbers
+
+
+@pytest.mark.parametrize(
+    ("parts", "numbers"),
+    [
+        ({"a": None, "b": None, "c": None}, {"a": 1, "c": 2, "b": 3}),  # by date
+        ({"a": "5", "b": "1", "c": "3"}, {"b": 1, "c": 3, "a": 5}),  # a part yet to come
+    ],
+    ids=["no-parts", "parts-with-a-gap"],
+)
+def test_each_part_of_a_series_has_its_own_number_on_every_page(
+    make_site: MakeSite, tmp_path: Path, parts: dict[str, str | None], numbers: dict[str, int]
+) -> None:
+    dates = {"a": "2026-01-01", "b": "2026-01-09", "c": "2026-01-05"}
+    files = {
+        f"posts/{name}.md": post(
+            name.upper(), dates[name], series="S", **({"part": part} if part else {})
+        )
+        for name, part in parts.items()
+    }
+    out = built(make_site(files), tmp_path / "out")
+    claimed = {}
+    for name in parts:
+        box = parse(out[f"2026/01/{name}/index.html"]).xpath("//aside[@class='series-box']")[0]
+        words = box.text_content().split()
+        assert words[0] == "Part" and words[2:5] == ["of", "the", "series"], words
+        claimed[name] = int(words[1])
+    assert claimed == numbers
+    series = parse(out["series/s/index.html"])
+    items = series.xpath("//ol[@class='series-list']/li")
+    listed = {
+        item.xpath("a/@href")[0].split("/")[-2]: n
+        for item, n in zip(items, ordinals(items), strict=True)
+    }
+    assert list(listed) == list(numbers)  # in part order
+    assert listed == numbers
+    assert f"A series in {len(items)} parts." in series.text_content()
+
+
 def test_front_page_is_paginated_newest_first_with_read_more(
     make_site: MakeSite, tmp_path: Path
 ) -> None:
