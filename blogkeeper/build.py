@@ -53,7 +53,6 @@ from blogkeeper.model import (
     Sink,
     Site,
     pack,
-    plain_text,
 )
 from blogkeeper.session import Counts, Session
 
@@ -387,7 +386,7 @@ def render_post(post: Post, url: str) -> Rendering:
         links=found_links,
         ids=ids,
         packed_twin=pack(llms.twin_body(post.body, post.fold, url)),
-        intro_text=plain_text(result.intro),
+        intro_text=render.plain_text(result.intro),
         warnings=tuple(_in_body(warning, post) for warning in result.warnings),
     )
 

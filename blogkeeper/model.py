@@ -11,8 +11,6 @@ This module imports no feature module: every other module may import it.
 from __future__ import annotations
 
 import datetime as dt
-import html
-import re
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -81,7 +79,7 @@ class Rendering:
     links: tuple[str, ...]  # every link and image URL in `html`, as written, first seen first
     ids: tuple[str, ...]  # every id (and `<a name>`) in `html`, sorted
     packed_twin: bytes  # `twin`, packed
-    intro_text: str  # the intro as one line of plain text (`plain_text`)
+    intro_text: str  # the intro as one line of plain text (`render.plain_text`)
     # what the author should know but that does not stop the build (TeX shown as source),
     # with no file and each line counted from the body's first (0): a post renamed, or
     # with a longer front matter, keeps its rendering (`RenderedPost.warnings` places them)
@@ -146,13 +144,6 @@ class RenderedPost:
     def description(self) -> str:
         """A one-line description: the summary, else the intro as plain text."""
         return self.post.summary or self.rendering.intro_text
-
-
-def plain_text(fragment: str, limit: int = 200) -> str:
-    """An HTML fragment as one line of text, cut at a word to at most `limit` characters."""
-    text = re.sub(r"<[^>]+>", " ", fragment)
-    text = html.unescape(re.sub(r"\s+", " ", text).strip())
-    return text if len(text) <= limit else text[: limit - 3].rsplit(" ", 1)[0] + "…"
 
 
 @dataclass(frozen=True)

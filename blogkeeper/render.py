@@ -784,3 +784,61 @@ def _close_tags(fragment: str) -> str:
     parser.feed(fragment.replace("<![", "&lt;!["))
     parser.close()
     return fragment + "".join(f"</{tag}>" for tag in reversed(parser.stack))
+
+
+# Elements that run on inside a line of text: their tags join the text around them
+# (`<code>print</code>,` is `print,`). Every other tag (a paragraph, a list item, a
+# heading, a line break, a table cell) separates the words on either side.
+_INLINE = frozenset(
+    {"a", "abbr", "b", "bdi", "bdo", "cite", "code", "data", "del", "dfn", "em", "i", "ins"}
+    | {"kbd", "mark", "q", "s", "samp", "small", "span", "strike", "strong", "sub", "sup"}
+    | {"time", "tt", "u", "var", "wbr"}
+)
+# HTML's white space: a no-break space (`&nbsp;`) is text.
+_WHITE_SPACE = re.compile(r"[ \t\n\r\f]+")
+# A `<![` opens a comment that runs to the next `>`, as HTML reads it (HTMLParser, before
+# Python 3.13, asserts on one it cannot name).
+_MARKED_SECTION = re.compile(r"<!\[[^>]*>?")
+
+
+class _PlainText(HTMLParser):
+    """The text of an HTML fragment as a reader reads it, a formula as its TeX (its
+    `alttext`): the MathML's own text runs `x^2` together as `x2`, and its annotation
+    repeats the TeX."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.math = 0  # how deep inside a formula shown as its `alttext`
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.math:
+            self.math += 1 if tag == "math" else 0
+            return
+        alttext = dict(attrs).get("alttext") if tag == "math" else None
+        if alttext is not None:
+            self.parts.append(alttext)
+            self.math = 1
+        elif tag not in _INLINE:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.math:
+            self.math -= 1 if tag == "math" else 0
+        elif tag not in _INLINE:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self.math:
+            self.parts.append(data)
+
+
+def plain_text(fragment: str, limit: int = 200) -> str:
+    """An HTML fragment as one line of text, cut at a word to at most `limit` characters:
+    inline elements (`<code>`, `<a>`, `<em>`) join their neighbours, punctuation included;
+    other elements separate words."""
+    parser = _PlainText()
+    parser.feed(_MARKED_SECTION.sub(" ", fragment))
+    parser.close()
+    text = _WHITE_SPACE.sub(" ", "".join(parser.parts)).strip()
+    return text if len(text) <= limit else text[: limit - 3].rsplit(" ", 1)[0] + "…"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ import pytest
 from conftest import post, quick_build, snapshot
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from llms_txt import parse_llms_file
 from lxml import etree, html
 
 from blogkeeper.errors import BuildError
@@ -662,6 +664,37 @@ def test_intro_has_no_ids_and_closes_what_the_fold_left_open() -> None:
     for tag in ("ul", "li"):
         assert result.intro.count(f"<{tag}>") == result.intro.count(f"</{tag}>"), result.intro
     assert "two" not in fragment(result.intro).text_content()
+
+
+INLINE_INTRO = "Use the `print` function, see [docs](https://x.org/), *really*.\n\nRest.\n"
+BLOCK_INTRO = (
+    "Ends here.\n\n## A heading\n\n- one\n- two\n\nLine one  \nline two, "
+    "$x^2 > y$.\n\n<!--more-->\n\nRest.\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "text"),
+    [
+        (INLINE_INTRO, "Use the print function, see docs, really."),
+        (BLOCK_INTRO, "Ends here. A heading one two Line one line two, x^2 > y."),
+    ],
+    ids=["inline-markup", "blocks-and-math"],
+)
+def test_an_automatic_description_is_the_intros_text_as_a_reader_reads_it(
+    make_site: Callable[..., Path], tmp_path: Path, body: str, text: str
+) -> None:
+    # Inline markup gave "see docs , really ." (a space for every tag), and a formula its
+    # MathML's text ("x 2 > y") then its TeX again.
+    files = built_site(make_site, tmp_path, {"posts/a.md": post("A", "2026-01-01", body)})
+    head = page(files, "2026/01/a/index.html").head
+    assert head.xpath("meta[@name='description']/@content") == [text]
+    assert head.xpath("meta[@property='og:description']/@content") == [text]
+    [item] = json.loads(files["feed/feed.json"])["items"]
+    assert item["summary"] == text
+    parsed = parse_llms_file(files["llms.txt"].decode())
+    rows = [row for rows in parsed.sections.values() for row in rows]
+    assert [row["desc"] for row in rows if row["title"] == "A"] == [text]
 
 
 def test_id_like_text_in_code_and_prose_is_left_alone() -> None:
