@@ -690,24 +690,52 @@ def _in_tags(
     return tags.sub(lambda tag: pattern.sub(replace, tag.group(0)), text)
 
 
+# markdown2's footnotes (2.5.5): a reference `<sup class="footnote-ref" id="fnref-X"><a
+# href="#fn-X">`, and the note `<li id="fn-X">` with its back-link `<a href="#fnref-X"
+# class="footnoteBackLink"`.
+_FOOTNOTE_TAG = re.compile(r'<sup class="footnote-ref" id="|<li id="fn-')
+_FOOTNOTE_LINKS = re.compile(
+    r'(<sup class="footnote-ref" id="[^"]*"><a href="#)([^"]*)(">)'
+    r'|(<a href="#)([^"]*)(" class="footnoteBackLink")'
+)
+
+
 def _unique_ids(text: str, explicit: dict[str, str] | None = None) -> str:
     """`text` with every id unique: a repeated one gets `-2`, `-3`…; an explicit heading
-    id (`explicit`: by its marker) is kept as written, and no other id may take it."""
+    id (`explicit`: by its marker) is kept as written, and no other id may take it.
+
+    A footnote's ids are uniqued like any other, in document order: a heading before it
+    keeps the id its text gives (`## Fn 1` is `fn-1`, which footnote 1's note is too),
+    and the footnote's links follow its ids (to `#fn-1-2`)."""
     explicit = explicit or {}
     seen: set[str] = set(RESERVED_IDS) | set(explicit.values())
+    footnotes: dict[str, str] = {}  # a footnote's id as markdown2 wrote it: the one it has
 
-    def replace(match: re.Match[str]) -> str:
-        value = match.group(1)
+    def unique(value: str, footnote: bool) -> str:
         if value in explicit:
-            return f' id="{explicit[value]}"'
+            return explicit[value]
         candidate, number = value, 1
         while candidate in seen:
             number += 1
             candidate = f"{value}-{number}"
         seen.add(candidate)
-        return f' id="{candidate}"'
+        if footnote:  # a note referred to twice: the back-link goes to the first reference
+            footnotes.setdefault(value, candidate)
+        return candidate
 
-    return _in_tags(text, _ID_TAG, _ID, replace)
+    def in_tag(tag: re.Match[str]) -> str:
+        footnote = _FOOTNOTE_TAG.match(tag.group(0)) is not None
+        return _ID.sub(lambda m: f' id="{unique(m.group(1), footnote)}"', tag.group(0))
+
+    text = _ID_TAG.sub(in_tag, text)
+    if all(old == new for old, new in footnotes.items()):
+        return text
+
+    def link(match: re.Match[str]) -> str:
+        start, target, end = (g for g in match.groups() if g is not None)
+        return start + footnotes.get(target, target) + end
+
+    return _FOOTNOTE_LINKS.sub(link, text)
 
 
 def _strip_ids(text: str) -> str:

@@ -558,6 +558,43 @@ def test_footnotes_render_with_links_both_ways() -> None:
     assert doc.xpath(f"//*[@id='{back}']")
 
 
+@pytest.mark.parametrize(
+    ("body", "headings"),
+    [
+        ("## Fn 1\n\nText[^1].\n\n[^1]: note\n", ["fn-1"]),
+        ("## Fnref 1\n\nText[^1], again[^1].\n\n[^1]: note\n", ["fnref-1"]),
+        ("Text[^1].\n\n## Notes {#fn-1}\n\n[^1]: note\n", ["fn-1"]),
+        ("Text[^1].\n\n## Fnref 1\n\n[^1]: note\n", ["fnref-1-2"]),  # the reference first
+        ("## Fn a\n\n## Fnref a\n\nA[^a], b[^b].\n\n[^a]: one\n[^b]: two\n", ["fn-a", "fnref-a"]),
+    ],
+    ids=["heading-first", "repeated-reference", "explicit-id", "heading-after", "both-ids"],
+)
+def test_a_heading_with_a_footnotes_id_leaves_its_links_pointing_at_it(
+    make_site: Callable[..., Path], tmp_path: Path, body: str, headings: list[str]
+) -> None:
+    # `## Fn 1` took `fn-1`, footnote 1's note became `fn-1-2`, and its reference still
+    # linked `#fn-1`: to the heading.
+    files = built_site(make_site, tmp_path, {"posts/a.md": post("A", "2026-01-01", body)})
+    [post_body] = page(files, "2026/01/a/index.html").xpath("//div[@class='post-body']")
+    assert post_body.xpath(".//h2/@id") == headings
+
+    def target(link: html.HtmlElement) -> html.HtmlElement:
+        [element] = post_body.xpath(".//*[@id=$id]", id=link.get("href").removeprefix("#"))
+        return element
+
+    references = post_body.xpath(".//sup[@class='footnote-ref']/a")  # their text: 1, 2, …
+    notes = post_body.xpath(".//div[@class='footnotes']/ol/li")
+    for link in references:
+        assert target(link) is notes[int(link.text) - 1]
+    for number, note in enumerate(notes, 1):
+        [back] = note.xpath(".//a[@class='footnoteBackLink']")
+        first = next(link for link in references if link.text == str(number))
+        assert target(back) is first.getparent()
+    # and there are no other in-page links
+    in_page = post_body.xpath(".//a[starts-with(@href, '#')]")
+    assert len(in_page) == len(references) + len(notes)
+
+
 # --- the fold --------------------------------------------------------------------------
 
 
