@@ -72,7 +72,8 @@ class Rendered:
 class _Swaps:
     """Placeholder tokens, the HTML each stands for, and its plain form for attributes;
     the explicit heading ids by their marker token, the post line of each id, the
-    warnings rendering gave, and the TeX macros the post's formulas defined so far."""
+    warnings rendering gave, its errors (all of a post's are reported together), and
+    the TeX macros the post's formulas defined so far."""
 
     nonce: str
     html: dict[str, str]
@@ -80,6 +81,7 @@ class _Swaps:
     ids: dict[str, str] = field(default_factory=dict)
     id_lines: dict[str, int] = field(default_factory=dict)
     warnings: list[ContentError] = field(default_factory=list)
+    errors: list[ContentError] = field(default_factory=list)
     macros: list[str] = field(default_factory=list)  # TeX macros defined so far
 
     def add(self, fragment: str, plain: str = "") -> str:
@@ -99,8 +101,12 @@ def render_markdown(body: str, fold: int | None, source: str, body_line: int) ->
         return call_with_deadline(RENDER_SECONDS, _render, body, fold, source, body_line)
     except Overrun:
         message = f"Markdown took longer than {RENDER_SECONDS:g} s to render; stopped"
-        hint = "markdown2 is very slow on long runs of unclosed HTML tags like `<p a=1 a=1 …`"
-        error = ContentError(source, None, message, hint + "; put such text in code")
+        hint = (
+            "markdown2 slows down badly on some long inputs: thousands of links in one post, "
+            "or long runs of unclosed HTML tags like `<p a=1 a=1 …`; split the post, or put "
+            "such text in code"
+        )
+        error = ContentError(source, None, message, hint)
         raise BuildError([error]) from None
 
 
@@ -115,6 +121,8 @@ def _render(body: str, fold: int | None, source: str, body_line: int) -> Rendere
     else:
         folded = True
     prepared = _prepare(lines, fences, fold, fold_token, swaps, (source, body_line))
+    if swaps.errors:
+        raise BuildError(swaps.errors)
     try:
         converted = _convert(prepared, swaps.nonce)
     except RecursionError:
@@ -232,10 +240,13 @@ def _block(
 
 
 def _code(fence: Fence, swaps: _Swaps, where: tuple[str, int]) -> tuple[list[str], int]:
-    if fence.is_python:  # check-code's options: a typo fails `build` too
-        run_options(fence, where[0], where[1] + fence.start)
-    elif fence.lang == OUTPUT_LANG:
-        output_options(fence, where[0], where[1] + fence.start)
+    try:
+        if fence.is_python:  # check-code's options: a typo fails `build` too
+            run_options(fence, where[0], where[1] + fence.start)
+        elif fence.lang == OUTPUT_LANG:
+            output_options(fence, where[0], where[1] + fence.start)
+    except BuildError as exc:
+        swaps.errors += exc.errors
     return ["", fence.indent + swaps.add(highlight_fence(fence)), ""], fence.end + 1
 
 
@@ -393,7 +404,8 @@ def valid_id(value: str) -> bool:
 def _heading_marker(
     heading: tuple[str, str], swaps: _Swaps, source: str, line_no: int
 ) -> tuple[str, str]:
-    """The heading's text and the marker that stands for its id, or a `path:line` error."""
+    """The heading's text and the marker that stands for its id; for an id that cannot
+    be, the text and no marker, the error (`path:line`) in `swaps.errors`."""
     text, value = heading
     problem, hint = None, None
     if not valid_id(value):
@@ -405,7 +417,8 @@ def _heading_marker(
         problem = f"heading id `{value}` is already used on line {swaps.id_lines[value]}"
         hint = "ids must be unique within a post"
     if problem:
-        raise BuildError([ContentError(source, line_no, problem, hint)])
+        swaps.errors.append(ContentError(source, line_no, problem, hint))
+        return text, ""
     token = f"bk{swaps.nonce}h{len(swaps.ids)}z"
     swaps.ids[token] = value
     swaps.id_lines[value] = line_no

@@ -895,6 +895,22 @@ def test_an_unknown_python_fence_option_fails_the_build_as_in_check_code(
     assert f"posts/typo.md:{line}: {message}" in result.err
 
 
+def test_every_fence_option_and_heading_id_error_of_a_post_is_reported_together(
+    broken_build: Callable[..., Any],
+) -> None:
+    body = "```python bogus1\nx = 1\n```\n\n## H {#bad id}\n\n> ```python bogus2\n> y = 2\n> ```\n"
+    text = post("Typos", "2026-01-02", body)
+    result = broken_build({"posts/typos.md": text}, "posts/typos.md:")
+    lines = text.split("\n")
+    assert "build failed: 3 errors" in result.err
+    for needle, message in [
+        ("```python bogus1", "unknown code block option `bogus1`"),
+        ("## H {#bad id}", "heading id `{#bad id}` is not a valid id"),
+        ("> ```python bogus2", "unknown code block option `bogus2`"),
+    ]:
+        assert f"posts/typos.md:{lines.index(needle) + 1}: {message}" in result.err
+
+
 @pytest.mark.parametrize("value", ["inf", "nan", "-1", "0", "1e9", "soon"])
 def test_a_bad_timeout_fails_the_build(broken_build: Callable[..., Any], value: str) -> None:
     body = f"Intro.\n\n```python timeout={value}\nprint(1)\n```\n"
