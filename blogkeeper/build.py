@@ -480,10 +480,11 @@ def _clashes(groups: tuple[Group, ...], kind: str, folder: str) -> list[ContentE
     for group in groups:
         other = first.setdefault(group.slug, group)
         if other is not group:
+            key = "tags" if kind == "topic" else "series"
             errors.append(
                 ContentError(
                     group.posts[0].post.source,
-                    None,
+                    group.posts[0].post.lines.get(key),
                     f"{kind} `{group.name}` has the same URL /{folder}/{group.slug}/ as "
                     f"{kind} `{other.name}` in {other.posts[0].post.source}",
                     "spell them the same, or rename one",
@@ -500,7 +501,8 @@ def _repeated_parts(group: Group) -> list[ContentError]:
         part, source = entry.post.part, entry.post.source
         if part is not None and claimed.setdefault(part, source) != source:
             message = f"part {part} of the series `{group.name}` is also {claimed[part]}"
-            errors.append(ContentError(source, None, message, "give each part its own number"))
+            line = entry.post.lines.get("part")
+            errors.append(ContentError(source, line, message, "give each part its own number"))
     return errors
 
 

@@ -66,13 +66,24 @@ def test_a_blog_without_posts_builds(make_site: Callable[..., Path], tmp_path: P
     assert {"404.html", "archive/index.html", "topics/index.html", "sitemap.xml"} <= set(files)
 
 
+def _line_of(text: str, key: str) -> int:
+    return next(n for n, line in enumerate(text.split("\n"), 1) if line.startswith(key + ":"))
+
+
 def test_two_posts_claiming_the_same_part(broken_build: BrokenBuild) -> None:
+    b = post("B", "2026-01-03", series="Tour", part="2")
     broken_build(
-        {
-            "posts/a.md": post("A", "2026-01-02", series="Tour", part="2"),
-            "posts/b.md": post("B", "2026-01-03", series="Tour", part="2"),
-        },
-        "posts/b.md: part 2 of the series `Tour` is also posts/a.md",
+        {"posts/a.md": post("A", "2026-01-02", series="Tour", part="2"), "posts/b.md": b},
+        f"posts/b.md:{_line_of(b, 'part')}: part 2 of the series `Tour` is also posts/a.md",
+    )
+
+
+def test_two_topics_on_one_url_are_an_error_at_the_tags_line(broken_build: BrokenBuild) -> None:
+    a = post("A", "2026-01-02", tags="[c++]")
+    broken_build(
+        {"posts/a.md": a, "posts/b.md": post("B", "2026-01-03", tags="[C++]")},
+        f"posts/a.md:{_line_of(a, 'tags')}: topic `c++` has the same URL /topics/c/ as topic "
+        "`C++` in posts/b.md",
     )
 
 
