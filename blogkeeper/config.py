@@ -134,7 +134,8 @@ def load_config(root: Path) -> SiteConfig:
     path = root / CONFIG_NAME
     if not root.is_dir():  # `--site` names the site's folder
         what = "is a file, not a folder" if root.exists() else "no such folder"
-        raise BuildError([ContentError(str(root), None, what, "--site names the blog's folder")])
+        hint = "--site names the blog's folder; `blogkeeper init DIR` makes a new one"
+        raise BuildError([ContentError(str(root), None, what, hint)])
     if not path.exists():
         raise BuildError(
             [ContentError(CONFIG_NAME, None, "no blog.toml here", "run `blogkeeper init DIR`")]

@@ -140,7 +140,11 @@ def test_usage_errors_exit_2(tmp_path: Path, args: tuple[str, ...]) -> None:
 def test_build_without_a_blog_is_exit_1_with_a_hint(tmp_path: Path) -> None:
     result = run_cli("build", "--site", tmp_path / "nowhere")
     assert result.code == 1
-    assert "blog.toml" in result.err and "blogkeeper init" in result.err
+    assert "nowhere: no such folder" in result.err and "blogkeeper init" in result.err
+    (tmp_path / "empty").mkdir()
+    result = run_cli("build", "--site", tmp_path / "empty")
+    assert result.code == 1
+    assert "blog.toml: no blog.toml here" in result.err and "blogkeeper init" in result.err
     assert "Traceback" not in result.err
 
 
