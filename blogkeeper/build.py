@@ -526,14 +526,31 @@ def _mixed_parts(group: Group) -> list[ContentError]:
 
 
 def static_files(root: Path) -> list[Output]:
+    """Every file under static/, sorted by path, but dotfiles and what dot-folders hold.
+    A link to a file or a folder is followed, as posts/ follows one (shared images kept
+    elsewhere); one that leads back to a folder it is inside is an error."""
     base = root / STATIC_DIR
     if not base.is_dir():
         return []
     outputs = []
-    for path in sorted(base.rglob("*")):
-        if path.is_file() and not any(p.startswith(".") for p in path.relative_to(base).parts):
-            outputs.append(Output(path.relative_to(base).as_posix(), path.read_bytes()))
-    return outputs
+
+    def walk(folder: str, prefix: str, above: frozenset[str]) -> None:
+        with os.scandir(folder) as entries:
+            listed = list(entries)
+        for entry in listed:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir():  # a link to a folder too
+                if (real := os.path.realpath(entry.path)) in above:
+                    where = f"{STATIC_DIR}/{prefix}{entry.name}"
+                    message = "folder link leads back to a folder it is inside"
+                    raise BuildError([ContentError(where, None, message, "remove the link")])
+                walk(entry.path, f"{prefix}{entry.name}/", above | {real})
+            elif entry.is_file():
+                outputs.append(Output(prefix + entry.name, Path(entry.path).read_bytes()))
+
+    walk(str(base), "", frozenset([os.path.realpath(base)]))
+    return sorted(outputs, key=lambda output: output.path.split("/"))  # as Paths sort
 
 
 def _checked_paths(site: Site, named: list[str], static: list[Output]) -> list[str]:

@@ -367,6 +367,26 @@ def test_site_templates_override_built_ins_and_static_is_copied(
     assert b".highlight" in out["assets/pygments.css"]
 
 
+def test_static_follows_links_to_files_and_folders_kept_elsewhere(
+    make_site: MakeSite, tmp_path: Path
+) -> None:
+    """As posts/ does; a folder link back to a folder above it is an error."""
+    shared = tmp_path / "shared"
+    (shared / "img").mkdir(parents=True)
+    (shared / "img/a.png").write_bytes(b"\x89PNG")
+    (shared / "notes.txt").write_text("kept elsewhere")
+    root = make_site({"posts/a.md": post("A", "2026-01-01", "![a](/img/a.png)\n")})
+    (root / "static").mkdir()
+    (root / "static/img").symlink_to(shared / "img")
+    (root / "static/notes.txt").symlink_to(shared / "notes.txt")
+    out = built(root, tmp_path / "out")
+    assert out["img/a.png"] == b"\x89PNG" and out["notes.txt"] == b"kept elsewhere"
+    (shared / "img/loop").symlink_to(shared / "img")
+    result = quick_build(root, "--out", tmp_path / "out")
+    assert result.code == 1 and "Traceback" not in result.err
+    assert "static/img/loop: folder link leads back to a folder it is inside" in result.err
+
+
 # --- template errors: exit 1, template file and line, old output kept --------------------
 
 POST_TEMPLATE = (REPO / "blogkeeper" / "templates" / "post.html").read_text()
