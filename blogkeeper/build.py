@@ -386,7 +386,8 @@ def render_post(post: Post, url: str) -> Rendering:
         links=found_links,
         ids=ids,
         packed_twin=pack(llms.twin_body(post.body, post.fold, url)),
-        intro_text=render.plain_text(result.intro),
+        # A fold at the very top leaves no intro: the post's text describes it then.
+        intro_text=render.plain_text(result.intro) or render.plain_text(result.html),
         warnings=tuple(_in_body(warning, post) for warning in result.warnings),
     )
 

@@ -715,8 +715,9 @@ BLOCK_INTRO = (
     [
         (INLINE_INTRO, "Use the print function, see docs, really."),
         (BLOCK_INTRO, "Ends here. A heading one two Line one line two, x^2 > y."),
+        ("<!--more-->\n\nAll of it below the fold.\n", "All of it below the fold."),
     ],
-    ids=["inline-markup", "blocks-and-math"],
+    ids=["inline-markup", "blocks-and-math", "fold-at-the-top"],
 )
 def test_an_automatic_description_is_the_intros_text_as_a_reader_reads_it(
     make_site: Callable[..., Path], tmp_path: Path, body: str, text: str
