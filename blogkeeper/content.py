@@ -721,6 +721,15 @@ def _check_fields(
             errors.append(ContentError(source, 1, f"`{key}` is required in the front matter"))
     if "title" in values and not values["title"].strip():
         errors.append(ContentError(source, meta["title"][1], "`title` is empty"))
+    if values.get("part") is not None and not values.get("series"):
+        message, hint = "`part` without a `series`", "name the series, or leave `part` out"
+        errors.append(ContentError(source, meta["part"][1], message, hint))
+    updated, date = values.get("updated"), values.get("date")
+    if updated is not None and date is not None and updated < date:
+        shown = "%Y-%m-%d %H:%M" if updated.date() == date.date() else "%Y-%m-%d"
+        message = f"`updated` ({updated:{shown}}) is before `date` ({date:{shown}})"
+        hint = "a post is updated after it is published: swap them, or fix the typo"
+        errors.append(ContentError(source, meta["updated"][1], message, hint))
     if errors:
         raise BuildError(errors)
     return values

@@ -350,6 +350,22 @@ def test_hugo_and_jekyll_front_matter_habits_get_a_hint(
     assert hint in result.err
 
 
+@pytest.mark.parametrize(
+    ("extra", "where", "message"),
+    [
+        ("updated: 2025-01-01\n", ":3:", "`updated` (2025-01-01) is before `date` (2026-01-05)"),
+        ("part: 3\n", ":3:", "`part` without a `series`"),
+        ('series: ""\npart: 3\n', ":4:", "`part` without a `series`"),
+    ],
+)
+def test_front_matter_that_contradicts_itself(
+    broken_build: BrokenBuild, extra: str, where: str, message: str
+) -> None:
+    text = "---\ntitle: T\n" + extra + "date: 2026-01-05\n---\nBody\n"
+    result = broken_build({"posts/bad.md": text}, f"posts/bad.md{where} {message}")
+    assert "1 error" in result.err
+
+
 def test_front_matter_that_is_not_a_mapping(broken_build: BrokenBuild) -> None:
     broken_build({"posts/bad.md": "---\n- title\n- date\n---\nBody\n"}, "posts/bad.md:2:")
 

@@ -5,6 +5,7 @@ with lxml, feedparser and the llms.txt reference parser."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import shutil
 import tomllib
@@ -742,3 +743,20 @@ def test_jekyll_publishes_a_post_whose_front_matter_is_not_yaml(tmp_path: Path) 
         in body
     )
     assert "Body text." in built_page(new, "db-not-found", tmp_path).text_content()
+
+
+def test_an_updated_before_the_date_is_dropped(tmp_path: Path) -> None:
+    """blogkeeper refuses it; a Hugo `lastmod` set by hand can be."""
+    post = "---\ntitle: {}\ndate: 2026-01-05\nlastmod: {}\n---\nHi.\n"
+    new, result = imported_from(
+        tmp_path,
+        {
+            "hugo.toml": HUGO_TOML,
+            "content/posts/u.md": post.format("U", "2025-01-01"),
+            "content/posts/v.md": post.format("V", "2026-02-01"),
+        },
+    )
+    assert result.code == 0, result.err
+    assert "1  updated before date dropped" in result.out
+    assert "updated" not in front_and_body(new / "posts/u.md")[0]
+    assert front_and_body(new / "posts/v.md")[0]["updated"] == dt.date(2026, 2, 1)

@@ -43,6 +43,7 @@ def import_site(source: Path, target: Path, kind: str | None = None) -> Report:
     reader = jekyll.read_site if kind == "jekyll" else hugo.read_site
     site, old, old_id = reader(source, report)
     common.keep_aliases(site.posts)
+    common.keep_updated(site.posts)
     common.unify_names(site.posts, report)
     check_links(site, old, site.config["url"], report, old_id)
     broken = sum(1 for p in site.posts for n in p.body.notes if n[2])

@@ -559,6 +559,29 @@ def keep_aliases(posts: list[NewPost]) -> None:
             post.front.pop("aliases", None)
 
 
+def keep_updated(posts: list[NewPost]) -> None:
+    """Drop an `updated` before the post's `date` (a theme's `lastmod` set by hand, or
+    from a file's time), which blogkeeper refuses: a post is updated after it is out."""
+    for post in posts:
+        updated, date = post.front.get("updated"), post.front.get("date")
+        if updated is not None and date is not None and _before(updated, date):
+            del post.front["updated"]
+            post.body.count("updated before date dropped")
+
+
+def _before(a: dt.date, b: dt.date) -> bool:
+    aware = [isinstance(v, dt.datetime) and v.tzinfo is not None for v in (a, b)]
+    if all(aware):
+        return a < b
+
+    def moment(value: dt.date) -> tuple[dt.date, dt.time]:  # wall time: near enough here
+        if isinstance(value, dt.datetime):
+            return value.date(), value.replace(tzinfo=None).time()
+        return value, dt.time()
+
+    return moment(a) < moment(b)
+
+
 def _names_of(value: Any) -> list[str]:
     if isinstance(value, list):
         return [str(v) for v in value]
