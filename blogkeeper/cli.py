@@ -449,9 +449,7 @@ def _run_deploy(args: argparse.Namespace) -> int:
 
     root = args.site.resolve()
     for name, written in write_deploy_files(root, args.host):
-        print(
-            f"wrote {name}" if written else f"kept {name}: it exists (blogkeeper never overwrites)"
-        )
+        print(f"wrote {name}" if written else f"kept {name}: it is there already")
     print(f"then {SETTINGS[args.host]}")
     return 0
 

@@ -127,9 +127,14 @@ def deploy_files(host: str) -> dict[str, str]:
 
 def write_deploy_files(root: Path, host: str) -> list[tuple[str, bool]]:
     """Write what `host` needs into the blog at `root`: (path, written) for each file, an
-    existing requirements.txt kept; `BuildError` naming every other file already there."""
+    existing requirements.txt kept, and a file that holds already what would be written
+    (`init` wrote GitHub's workflow); `BuildError` naming every other file already there."""
     files = deploy_files(host)
-    taken = [name for name in files if (root / name).exists() and name != "requirements.txt"]
+    taken = [
+        name
+        for name, text in files.items()
+        if (root / name).exists() and name != "requirements.txt" and not _holds(root / name, text)
+    ]
     if taken:
         message = "exists already: blogkeeper never overwrites a file"
         raise BuildError([ContentError(name, None, message) for name in taken])
@@ -143,3 +148,10 @@ def write_deploy_files(root: Path, host: str) -> list[tuple[str, bool]]:
         path.write_text(text, encoding="utf-8")
         done.append((name, True))
     return done
+
+
+def _holds(path: Path, text: str) -> bool:
+    try:
+        return path.read_text(encoding="utf-8") == text
+    except (OSError, UnicodeDecodeError):
+        return False

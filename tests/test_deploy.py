@@ -72,10 +72,15 @@ def test_deploy_files_adds_and_never_overwrites(tmp_path: Path) -> None:
     netlify = tomllib.loads((root / "netlify.toml").read_text())
     assert netlify["build"]["publish"] == "public"
     assert netlify["build"]["command"] == "blogkeeper check-code && blogkeeper build"
-    before = (root / "netlify.toml").read_text()
+    same = run_here("deploy-files", "netlify", "--site", root)  # nothing to do
+    assert same.code == 0 and "kept netlify.toml: it is there already" in same.out
+    (root / "netlify.toml").write_text("# mine\n")
     again = run_here("deploy-files", "netlify", "--site", root)
     assert again.code == 1 and "netlify.toml: exists already" in again.err
-    assert (root / "netlify.toml").read_text() == before
+    assert (root / "netlify.toml").read_text() == "# mine\n"
+    github = run_here("deploy-files", "github", "--site", root)  # the workflow init wrote
+    assert github.code == 0 and f"kept {WORKFLOW_PATH}: it is there already" in github.out
+    (root / WORKFLOW_PATH).write_text("# mine\n")
     github = run_here("deploy-files", "github", "--site", root)
     assert github.code == 1 and WORKFLOW_PATH in github.err
 
