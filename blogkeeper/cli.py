@@ -10,6 +10,7 @@ import datetime as dt
 import gc
 import os
 import select
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -396,7 +397,8 @@ def _run_init(args: argparse.Namespace) -> int:
     from blogkeeper.skeleton import create_site
 
     create_site(args.dir)
-    print(f"created a new blog in {args.dir}; build it with: blogkeeper build --site {args.dir}")
+    shown = shlex.quote(str(args.dir))  # a command to paste: a space in the path stays one
+    print(f"created a new blog in {args.dir}; build it with: blogkeeper build --site {shown}")
     return 0
 
 
@@ -432,14 +434,14 @@ def _run_import(args: argparse.Namespace) -> int:
         report(exc, "build of the imported site", root)
         print(
             f"the posts are in {args.dir}; fix the errors above, then run: "
-            f"blogkeeper build --site {args.dir}",
+            f"blogkeeper build --site {shlex.quote(str(args.dir))}",
             file=sys.stderr,
         )
         return 1
     report_warnings(site.warnings, "build", root)
     print(
         f"the imported site builds ({len(paths)} files); "
-        f"preview it with: blogkeeper serve --site {args.dir}"
+        f"preview it with: blogkeeper serve --site {shlex.quote(str(args.dir))}"
     )
     return 0
 

@@ -7,6 +7,7 @@ Never overwrites: an existing non-empty folder, post file or template is an erro
 from __future__ import annotations
 
 import datetime as dt
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -58,9 +59,20 @@ print(2 + 2)
 """
 
 
+# What a fresh clone of a new repository may hold already: `init` writes none of them
+# but `.gitignore`, to which it adds its lines.
+CLONE_FILES = re.compile(
+    r"\.git|\.gitattributes|\.gitignore|(README|LICENSE|COPYING)(\.\w+)?", re.IGNORECASE
+)
+
+
 def create_site(folder: Path) -> None:
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise BuildError([ContentError(str(folder), None, "folder exists and is not empty")])
+    """A new blog in `folder`: new, empty, or a fresh clone (`CLONE_FILES` only)."""
+    if folder.exists() and not folder.is_dir():
+        raise BuildError([ContentError(str(folder), None, "is a file, not a folder")])
+    if folder.exists() and any(not CLONE_FILES.fullmatch(p.name) for p in folder.iterdir()):
+        hint = "init writes into a new folder, an empty one, or a fresh clone of a repository"
+        raise BuildError([ContentError(str(folder), None, "folder exists and is not empty", hint)])
     # Today in the new blog's timezone (UTC), not the machine's: never a "future" post.
     today = dt.datetime.now(dt.UTC).date().isoformat()
     files = {
@@ -79,6 +91,15 @@ def create_site(folder: Path) -> None:
     for name, text in files.items():
         path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
+        if name == ".gitignore" and path.is_file():  # a clone's: its lines, then the missing
+            kept = path.read_text(encoding="utf-8")
+            have = set(kept.splitlines())
+            missing = [line for line in text.splitlines() if line not in have]
+            text = (
+                kept
+                + ("" if not kept or kept.endswith("\n") else "\n")
+                + "".join(line + "\n" for line in missing)
+            )
         path.write_text(text, encoding="utf-8")
 
 

@@ -46,6 +46,24 @@ def test_init_refuses_a_non_empty_folder(tmp_path: Path) -> None:
     assert snapshot(tmp_path) == {"notes.txt": b"mine"}
 
 
+def test_init_writes_into_a_fresh_clone(tmp_path: Path) -> None:
+    """A new repository cloned: `.git/`, a README, a licence, a `.gitignore` (to which
+    init adds its lines). The command it suggests can be pasted: the path is quoted."""
+    blog = tmp_path / "my blog"
+    (blog / ".git").mkdir(parents=True)
+    (blog / "README.md").write_text("# mine\n")
+    (blog / "LICENSE").write_text("MIT\n")
+    (blog / ".gitignore").write_text("*.pyc\n/public/")
+    result = run_cli("init", blog)
+    assert result.code == 0, result.err
+    assert f"blogkeeper build --site '{blog}'" in result.out
+    assert (blog / "README.md").read_text() == "# mine\n"
+    assert (
+        blog / ".gitignore"
+    ).read_text() == "*.pyc\n/public/\n/.public.*-*/\n.blogkeeper-cache/\n"
+    assert build(blog).code == 0
+
+
 def test_new_makes_a_draft_that_builds_with_drafts(tmp_path: Path) -> None:
     blog = tmp_path / "blog"
     assert run_cli("init", blog).code == 0
