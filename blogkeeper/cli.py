@@ -331,12 +331,14 @@ def _build_into(out: Path, root: Path, options: BuildOptions) -> tuple[Site, lis
 def _run_build(args: argparse.Namespace) -> int:
     from blogkeeper.config import load_config
     from blogkeeper.model import BuildOptions
-    from blogkeeper.writer import check_output_dir
+    from blogkeeper.writer import check_output_dir, keep_foreign
 
     root = args.site.resolve()
     started = time.perf_counter()
     load_config(root)  # first: a wrong --site must not get a public/ folder made in it
     out = check_output_dir(args.out or root / "public", root, force=args.force)
+    if args.force and (kept := keep_foreign(out)) is not None:
+        print(f"moved {out}, which blogkeeper did not make, to {kept}: delete it when done")
     options = BuildOptions(
         args.drafts,
         args.future,

@@ -14,6 +14,7 @@ that writes a site to disk.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import errno
 import filecmp
 import json
@@ -50,6 +51,22 @@ def check_output_dir(out: Path, root: Path, force: bool = False) -> Path:
         hint = "pass --force to replace it"
         return _refuse(out, "is not empty and was not made by blogkeeper", hint)
     return out
+
+
+def keep_foreign(out: Path) -> Path | None:
+    """Move `out` (checked), a folder that holds files blogkeeper did not make (`--force`
+    to write there), to a name of its own beside it, which no build deletes: the new
+    site takes its place, and nothing of the old is lost. Where it went; None when `out`
+    was blogkeeper's, or empty, or not there."""
+    if not out.is_dir() or (out / MARKER).exists() or not any(out.iterdir()):
+        return None
+    name = f"{out.name}.replaced-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    kept, n = out.parent / name, 1
+    while kept.exists() or kept.is_symlink():
+        n += 1
+        kept = out.parent / f"{name}-{n}"
+    os.rename(out, kept)
+    return kept
 
 
 def _overlap(out: Path, root: Path) -> str | None:

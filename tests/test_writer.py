@@ -121,6 +121,12 @@ def test_non_empty_folder_without_marker_needs_force(site: Path, tmp_path: Path)
     assert forced.code == 0, forced.err
     assert not (out / "thesis.tex").exists()
     assert (out / MARKER).exists()
+    # Nothing lost: the folder is moved beside it, under a name no build deletes.
+    [kept] = [p for p in tmp_path.iterdir() if p.name.startswith("mine.replaced-")]
+    assert f"moved {out}, which blogkeeper did not make, to {kept}" in forced.out
+    for _ in range(2):
+        assert quick_build(site, "--out", out).code == 0
+    assert snapshot(kept) == {"thesis.tex": b"years of work"}
 
 
 def test_an_empty_folder_is_fine_without_force(site: Path, tmp_path: Path) -> None:
