@@ -854,3 +854,39 @@ def test_a_preview_that_meets_an_entry_that_does_not_unpack_builds_without_the_c
     assert met.files == first.files
     again = site_builder(tmp_path, ServeOptions())()
     assert again.warnings == () and again.files == first.files
+
+
+def test_the_watcher_sees_a_save_to_the_file_a_post_link_leads_to(tmp_path: Path) -> None:
+    """posts/ext.md links to a post kept elsewhere: a save there (in place, or by an
+    editor's rename) changes nothing under posts/."""
+    site, elsewhere = tmp_path / "site", tmp_path / "notes"
+    (site / "posts").mkdir(parents=True)
+    elsewhere.mkdir()
+    target = elsewhere / "ext.md"
+    target.write_text("one")
+    (site / "posts/ext.md").symlink_to(target)
+    stop, quiet = threading.Event(), threading.Event()
+    changed: list[list[str]] = []
+    watcher = threading.Thread(
+        target=serve_module.watch, args=(site, changed.append, stop, quiet.set), daemon=True
+    )
+    watcher.start()
+    try:
+        assert quiet.wait(10)
+        target.write_text("two")
+        deadline = time.monotonic() + 10
+        while not changed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert changed and str(target) in changed[0]
+        quiet.clear()
+        assert quiet.wait(10)  # the watch started again, on the same file
+        changed.clear()
+        (elsewhere / "ext.md.tmp").write_text("three")
+        os.replace(elsewhere / "ext.md.tmp", target)  # an editor's save
+        deadline = time.monotonic() + 10
+        while not changed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert changed and str(target) in changed[0]
+    finally:
+        stop.set()
+        watcher.join(10)
