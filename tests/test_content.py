@@ -790,7 +790,8 @@ def test_every_error_of_a_post_comes_at_once(
 
 def test_a_str_tag_or_the_tag_yaml_would_give_is_allowed(make_site: MakeSite) -> None:
     text = (
-        "---\ntitle: !!str 2026\ndate: !!str 2026-01-01\ntags: [!!str yes]\npart: !!int 2\n---\nX\n"
+        "---\ntitle: !!str 2026\ndate: !!str 2026-01-01\ntags: [!!str yes]\nseries: S\n"
+        "part: !!int 2\n---\nX\n"
     )
     [loaded] = load_posts(load_config(make_site({"posts/a.md": text})), LoadOptions())
     assert (loaded.title, loaded.tags, loaded.part, loaded.date.day) == ("2026", ("yes",), 2, 1)
