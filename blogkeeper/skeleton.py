@@ -1,7 +1,8 @@
 """`blogkeeper init`, `new` and `templates`: create a blog folder, a draft post, or a
 copy of a built-in template to start an override.
 
-Never overwrites: an existing non-empty folder, post file or template is an error.
+Never overwrites: an existing post file or template is an error, and so is a folder
+that holds more than a fresh clone of a new repository does (`CLONE_FILES`).
 """
 
 from __future__ import annotations
@@ -122,20 +123,22 @@ def create_post(root: Path, title: str) -> Path:
     """A draft dated now, titled `title`, in `posts/DATE-SLUG.md`: the slug of the title
     (cut to `SLUG_CHARS`), with `-2`, `-3` added while another post file's name gives
     it (the sample post of `init`, a post of the same title from another day), so that
-    the two do not share a URL; `BuildError` if today's file of that title exists."""
+    the two do not share a URL; `BuildError` if today's file of one of those names
+    exists (the same `new` run again)."""
     config = load_config(root)
     now = dt.datetime.now(tz=config.tz)
     slug = slugify(title) or "post"
     if len(slug) > SLUG_CHARS:
         cut = slug.rfind("-", 0, SLUG_CHARS + 1)
         slug = slug[: cut if cut > 0 else SLUG_CHARS]
-    path = new_post_file(root, now, slug)  # the same title today: refused
     taken = {file_slug(p) for p in (root / POSTS_DIR).rglob("*.md")}
     unused, n = slug, 1
-    while unused in taken:
+    while True:
+        path = new_post_file(root, now, unused)  # today's of this name: `new` run twice
+        if unused not in taken:
+            break
         n += 1
         unused = f"{slug}-{n}"
-    path = new_post_file(root, now, unused)
     quoted = title.replace("\\", "\\\\").replace('"', '\\"')
     text = (
         f'---\ntitle: "{quoted}"\ndate: {now.strftime("%Y-%m-%d %H:%M")}\n'

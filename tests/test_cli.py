@@ -93,6 +93,8 @@ def test_new_gives_a_post_a_url_no_other_post_has_and_a_short_file_name(tmp_path
     blog = tmp_path / "blog"
     assert run_cli("init", blog).code == 0
     assert run_cli("new", "Hello, world", "--site", blog).code == 0
+    again = run_cli("new", "Hello, world", "--site", blog)  # the same, run twice
+    assert again.code == 1 and "hello-world-2.md: exists already" in again.err
     assert run_cli("new", " ".join(["word"] * 96), "--site", blog).code == 0
     dated = sorted(p.name[len("2026-01-01-") :] for p in (blog / "posts").glob("20*.md"))
     assert dated == ["hello-world-2.md", "word-" * 11 + "word.md"]  # 59 characters

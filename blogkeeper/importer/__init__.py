@@ -25,7 +25,8 @@ def detect(source: Path) -> str:
         return "hugo"
     raise ValueError(
         f"{source}: neither a Jekyll site (_posts/) nor a Hugo site "
-        "(hugo.toml, config.toml or config.yaml, and content/); use --from to say which"
+        "(content/, and hugo.toml, config.toml, config.yaml or config/_default/); use --from "
+        "to say which"
     )
 
 
