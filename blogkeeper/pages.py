@@ -115,8 +115,13 @@ def environment(site: Site) -> jinja2.Environment:
     base = config.base_path
     env.globals["site"] = config
     env.globals.update(_values(site))  # topic_slugs: O(1) per tag
-    env.filters["url"] = lambda path: base + quote(path.lstrip("/"), safe="/#")
-    env.filters["absolute"] = config.absolute
+    # Jinja runs a filter on a constant when it compiles the template (`"/x" | url`),
+    # unless the filter takes the context: these depend on the config, and compiled
+    # templates outlive it (`Compiled`; a preview whose `url` changed its base path).
+    env.filters["url"] = jinja2.pass_context(
+        lambda _, path: base + quote(path.lstrip("/"), safe="/#")
+    )
+    env.filters["absolute"] = jinja2.pass_context(lambda _, path: config.absolute(path))
     env.filters["long_date"] = long_date
     env.filters["iso_date"] = lambda d: d.isoformat()
     return env

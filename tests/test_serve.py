@@ -6,6 +6,7 @@ raw sockets where http.client would refuse to send the request).
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import http.client
 import json
@@ -30,8 +31,10 @@ from live_server import LiveServer, live_server
 from watchfiles import Change
 
 from blogkeeper import serve as serve_module
+from blogkeeper.build import build_site
 from blogkeeper.errors import BuildError, ContentError
 from blogkeeper.hosting import Response
+from blogkeeper.model import BuildOptions
 from blogkeeper.serve import Built, Preview, ServeOptions, SiteFilter, site_builder
 
 # llms.txt, twins and feeds come from other modules; this site turns them off and brings
@@ -890,3 +893,28 @@ def test_the_watcher_sees_a_save_to_the_file_a_post_link_leads_to(tmp_path: Path
     finally:
         stop.set()
         watcher.join(10)
+
+
+def test_a_preview_follows_a_new_base_path_in_every_page(tmp_path: Path) -> None:
+    """The templates are compiled once in the preview's worker: what they compile to
+    must not hold the base path (Jinja runs a filter on a constant while compiling)."""
+    files = {f"posts/p{n}.md": post(f"P{n}", f"2026-01-{n + 1:02d}") for n in range(2)}
+    write_files(tmp_path, {"blog.toml": BLOG_TOML, **files})
+    now = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+    builder = site_builder(tmp_path, ServeOptions(now=now))
+    toml = tmp_path / "blog.toml"
+    stop = threading.Event()  # as in `serve`: the pages go to the worker kept between builds
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        first = builder()
+        toml.write_text(toml.read_text().replace("blog.example.org/", "blog.example.org/sub/"))
+        moved = builder()
+    finally:
+        stop.set()
+        other.join()
+    fresh = build_site(tmp_path, BuildOptions(drafts=True, future=True, preview=True, now=now))
+    assert 'href="/assets/style.css"' in first.files["index.html"].decode()
+    assert moved.base == "/sub/"
+    assert 'href="/sub/assets/style.css"' in moved.files["index.html"].decode()
+    assert moved.files == {o.path: o.data for o in fresh}
