@@ -63,6 +63,9 @@ EDITOR_FILES = (
     r"^sed[A-Za-z0-9]{6}$",  # sed -i writes sedXXXXXX, then renames it over the file
     r"^\.#",  # emacs locks: .#post.md
     r"^#.*#$",  # emacs auto-saves: #post.md#
+    r"^\.goutputstream-",  # GNOME's editors write one, then rename it over the file
+    r"___jb_(old|tmp)___$",  # JetBrains' safe write: post.md___jb_tmp___
+    r"^\..+\.tmp[0-9A-Za-z]*$",  # a hidden temporary file renamed over its file: .post.md.tmp12
 )
 
 

@@ -613,7 +613,11 @@ def test_template_change_rebuilds(own_server: Starter) -> None:
     assert "custom missing" in running.get("/nope").text
 
 
-EDITOR_FILES = [".first.md.swp", ".first.md.swpx", "first.md~", "4913", "sedAb12Cd", ".#first.md"]
+EDITOR_FILES = [
+    *[".first.md.swp", ".first.md.swpx", "first.md~", "4913", "sedAb12Cd", ".#first.md"],
+    *[".goutputstream-AB12CD", "first.md___jb_tmp___", "first.md___jb_old___"],
+    ".first.md.tmp123",
+]
 
 
 @pytest.mark.parametrize("name", EDITOR_FILES)
