@@ -329,17 +329,18 @@ def watch(
     and `on_quiet` each time they have not changed for half a second.
 
     Only the folders that exist are watched (never the whole site folder, which may hold a
-    virtualenv or public/), and the files that links in them lead to elsewhere (a post
-    kept in another folder: a save there changes no file here); the watch restarts when
-    a folder appears or vanishes, after blog.toml changes, since editors often replace
-    that file rather than write into it, and when a link or a linked file changes.
+    virtualenv or public/), and the files and folders that links in them lead to
+    elsewhere (a post kept in another folder: a save there changes no file here); the
+    watch restarts when a folder appears, vanishes or is replaced by a link, after
+    blog.toml changes, since editors often replace that file rather than write into it,
+    and when a link or a linked file changes.
     """
     while not stop.is_set():
         targets = [root / name for name in WATCHED if (root / name).exists()]
         if not targets:
             stop.wait(0.5)
             continue
-        linked = _linked_files(targets)
+        linked = _linked(targets)
         for changes in watchfiles.watch(
             *targets,
             *linked,
@@ -360,24 +361,25 @@ def watch(
                 on_change(paths)
             else:
                 on_quiet()  # a timeout (`rust_timeout`): nothing changed
+            # A link made or changed (posts/ replaced by one too), or a linked file replaced.
             relinked = any(p in linked or os.path.islink(p) for p in paths)
             if now != targets or relinked or any(Path(p).name == "blog.toml" for p in paths):
                 break
 
 
-def _linked_files(folders: list[Path]) -> list[str]:
-    """The files outside `folders` that links in them lead to (a link in a linked
-    folder's tree is not looked for)."""
+def _linked(folders: list[Path]) -> list[str]:
+    """The files and folders outside `folders` that links in them lead to (a link in a
+    linked folder's tree is not looked for)."""
     inside = [os.path.realpath(folder) for folder in folders]
     found = set()
     for folder in folders:
-        for above, _, names in os.walk(folder):
-            for name in names:
+        for above, folder_names, names in os.walk(folder):  # a link to a folder is listed,
+            for name in [*folder_names, *names]:  # not walked
                 path = os.path.join(above, name)
                 if not os.path.islink(path):
                     continue
                 real = os.path.realpath(path)
-                if os.path.isfile(real) and not any(
+                if os.path.exists(real) and not any(
                     real == p or real.startswith(p + os.sep) for p in inside
                 ):
                     found.add(real)

@@ -899,6 +899,53 @@ def test_the_watcher_sees_a_save_to_the_file_a_post_link_leads_to(tmp_path: Path
         watcher.join(10)
 
 
+def _changes_seen(site: Path, act: Callable[[], None], then: Callable[[], None]) -> list[list[str]]:
+    """What the watcher of `site` reports for `then`, after `act` and a quiet spell."""
+    stop, quiet = threading.Event(), threading.Event()
+    changed: list[list[str]] = []
+    watcher = threading.Thread(
+        target=serve_module.watch, args=(site, changed.append, stop, quiet.set), daemon=True
+    )
+    watcher.start()
+    try:
+        assert quiet.wait(10)
+        act()
+        time.sleep(1.5)  # the watch starts again where it must
+        quiet.clear()
+        assert quiet.wait(10)
+        changed.clear()
+        then()
+        deadline = time.monotonic() + 10
+        while not changed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return changed
+    finally:
+        stop.set()
+        watcher.join(10)
+
+
+def test_the_watcher_sees_saves_in_a_linked_folder_and_in_a_posts_link(tmp_path: Path) -> None:
+    """A folder of posts/ that links elsewhere; posts/ itself replaced by a link."""
+    site, elsewhere = tmp_path / "site", tmp_path / "notes"
+    (site / "posts").mkdir(parents=True)
+    (elsewhere / "deep").mkdir(parents=True)
+    (elsewhere / "deep/a.md").write_text("one")
+
+    def link_folder() -> None:
+        (site / "posts/linked").symlink_to(elsewhere / "deep")
+
+    seen = _changes_seen(site, link_folder, lambda: (elsewhere / "deep/a.md").write_text("two"))
+    assert seen and str(elsewhere / "deep/a.md") in seen[0]
+
+    def posts_a_link() -> None:
+        (site / "posts/linked").unlink()
+        (site / "posts").rmdir()
+        (site / "posts").symlink_to(elsewhere / "deep")
+
+    seen = _changes_seen(site, posts_a_link, lambda: (elsewhere / "deep/a.md").write_text("3"))
+    assert seen and any(path.endswith("a.md") for path in seen[0])
+
+
 def test_a_preview_follows_a_new_base_path_in_every_page(tmp_path: Path) -> None:
     """The templates are compiled once in the preview's worker: what they compile to
     must not hold the base path (Jinja runs a filter on a constant while compiling)."""
