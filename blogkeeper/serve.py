@@ -204,7 +204,8 @@ def first_build_failed(errors: tuple[str, ...]) -> Response:
     text = "\n".join(errors) or "The site is being built."
     body = (
         "<!doctype html><html lang=en><meta charset=utf-8><title>Build failed</title>"
-        f"<body><h1>The site does not build yet</h1><pre>{html.escape(text)}</pre></body>"
+        "<body><h1>The site does not build yet</h1>"
+        f'<pre id="blogkeeper-first-errors">{html.escape(text)}</pre></body>'
     )
     return Response(503, (("Content-Type", "text/html; charset=utf-8"),), body.encode())
 

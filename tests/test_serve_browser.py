@@ -112,3 +112,24 @@ def test_many_tabs_share_one_event_stream(browser: Browser, server: LiveServer, 
     fresh = context.new_page()  # and a tab opened now still loads at once
     fresh.goto(server.url, timeout=5_000)
     context.close()
+
+
+def test_a_site_that_never_built_shows_its_newest_errors_then_the_site(
+    browser: Browser, site: Path
+) -> None:
+    """Until a build succeeds there is no last good build to show: the page lists the
+    errors of the newest save (no overlay claiming a last good build), then reloads to
+    the site once it builds."""
+    bad = post("Attention", "2026-03-14", "Queries meet keys.\n")
+    (site / POST).write_text(bad.replace("date: 2026-03-14", "date: 2026-02-30"))
+    with live_server(site) as server:
+        page = open_tab(browser, server.url + POST_URL)
+        errors = page.locator("#blogkeeper-first-errors")
+        expect(errors).to_contain_text(f"{POST}:3: invalid value for `date`")
+        (site / POST).write_text(bad.replace('title: "Attention"', 'tittle: "Attention"'))
+        expect(errors).to_contain_text("unknown front-matter key `tittle`", timeout=WAIT_MS)
+        expect(errors).not_to_contain_text("invalid value for `date`")
+        expect(page.locator("#blogkeeper-errors")).to_have_count(0)
+        (site / POST).write_text(bad)
+        expect(page.locator(".post-body")).to_contain_text("Queries meet keys.", timeout=WAIT_MS)
+        page.close()

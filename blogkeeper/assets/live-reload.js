@@ -19,7 +19,14 @@
     if (path === location.pathname) addEventListener("load", () => scrollTo(0, y));
   }
 
-  function overlay(errors) {
+  // `built`: whether a build has ever succeeded. Until then the page is the server's
+  // "does not build yet" page, whose list of errors is kept up to date instead.
+  function overlay(errors, built) {
+    const first = document.getElementById("blogkeeper-first-errors");
+    if (!built && first) {
+      first.textContent = errors.join("\n") || "The site is being built.";
+      return;
+    }
     let box = document.getElementById("blogkeeper-errors");
     if (!errors.length) {
       if (box) box.remove();
@@ -35,7 +42,9 @@
       document.body.appendChild(box);
     }
     const title = document.createElement("strong");
-    title.textContent = "Build failed; showing the last good build. Fix the errors and save:";
+    title.textContent = built
+      ? "Build failed; showing the last good build. Fix the errors and save:"
+      : "Build failed; nothing has built yet. Fix the errors and save:";
     const list = document.createElement("pre");
     list.style.cssText = "white-space:pre-wrap;margin:.5em 0 0";
     list.textContent = errors.join("\n");
@@ -52,7 +61,7 @@
       sessionStorage.setItem(scroll, JSON.stringify([location.pathname, scrollY]));
       location.reload();
     } else if (state.generation === 0 || stateGeneration === generation) {
-      overlay(state.errors);
+      overlay(state.errors, state.generation > 0);
     }  // else: a state older than this page, already out of date
   }
 
