@@ -418,12 +418,20 @@ def site_builder(root: Path, options: ServeOptions) -> Builder:
         damaged: tuple[str, ...] = ()
         gc.disable()
         try:
-            try:
-                site, _ = build.build(root, kept, build_options, session)
-            except DamagedCache as exc:  # a build that reads no entry cannot meet one
-                damaged = (f"warning: {exc}: built again without reading the cache",)
-                session, kept = Session(), Kept()  # it may hold what the entry gave
-                site, _ = build.build(root, kept, replace(build_options, cache=False), session)
+            for attempt in range(SAVES_MET):
+                try:
+                    site, _ = build.build(root, kept, build_options, session)
+                    break
+                except DamagedCache as exc:  # a build that reads no entry cannot meet one
+                    damaged = (f"warning: {exc}: built again without reading the cache",)
+                    session, kept = Session(), Kept()  # it may hold what the entry gave
+                    site, _ = build.build(root, kept, replace(build_options, cache=False), session)
+                    break
+                except BuildError as exc:
+                    if attempt == SAVES_MET - 1 or not _just_saved(root, exc):
+                        raise
+                    time.sleep(JUST_SAVED_NS / 1e9)  # read mid-save, cut short: let it end
+                    kept = Kept()
         except BaseException:
             tidy()  # nothing new is served: no reason to wait
             raise
@@ -432,6 +440,26 @@ def site_builder(root: Path, options: ServeOptions) -> Builder:
         return Built(site.config.base_path, files, warnings, str(session.counts), tidy)
 
     return build_in_memory
+
+
+# A file saved this recently when a build found errors in it may have been read
+# mid-save, cut short (an editor that autosaves truncates it, then writes it): the
+# preview waits this long and builds again, at most `SAVES_MET` times, before it shows
+# the errors. (File times come from a clock that lags `time.time_ns` by some ms.)
+JUST_SAVED_NS = 50_000_000
+SAVES_MET = 3
+
+
+def _just_saved(root: Path, failure: BuildError) -> bool:
+    """Whether a file an error names was saved in the last `JUST_SAVED_NS`."""
+    now = time.time_ns()
+    for error in failure.errors:
+        try:
+            if now - os.stat(root / error.path).st_mtime_ns < JUST_SAVED_NS:
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def collected() -> None:

@@ -969,3 +969,20 @@ def test_a_preview_follows_a_new_base_path_in_every_page(tmp_path: Path) -> None
     assert moved.base == "/sub/"
     assert 'href="/sub/assets/style.css"' in moved.files["index.html"].decode()
     assert moved.files == {o.path: o.data for o in fresh}
+
+
+def test_an_error_in_a_file_saved_a_moment_ago_may_be_a_save_read_midway(
+    tmp_path: Path,
+) -> None:
+    """An editor that autosaves truncates the file, then writes it: a build that read it
+    between the two found "no front matter". The preview waits and builds again when a
+    file its errors name was saved in the last 50 ms."""
+    (tmp_path / "posts").mkdir()
+    path = tmp_path / "posts/a.md"
+    path.write_text(post("A", "2026-01-01"))
+    failure = BuildError([ContentError("posts/a.md", 1, "no front matter")])
+    assert serve_module._just_saved(tmp_path, failure)
+    time.sleep(serve_module.JUST_SAVED_NS / 1e9)
+    assert not serve_module._just_saved(tmp_path, failure)
+    gone = BuildError([ContentError("posts/gone.md", 1, "no front matter")])
+    assert not serve_module._just_saved(tmp_path, gone)
