@@ -43,7 +43,7 @@ import watchfiles
 from blogkeeper import build
 from blogkeeper.errors import BuildError, ContentError, DamagedCache
 from blogkeeper.hosting import Response, Snapshot, finish, host_name, lookup, parse_path, plain
-from blogkeeper.model import BuildOptions, Kept
+from blogkeeper.model import BuildOptions, Kept, Site
 from blogkeeper.session import Session
 
 EVENTS = "/__blogkeeper/events"
@@ -87,6 +87,9 @@ class Built:
     # the folders are quiet, so that neither this save's reload nor its requests wait for
     # it (`Preview.tidy`).
     after: Callable[[], None] = lambda: None
+    # When the next scheduled post comes out (`time.time()`): the preview builds again
+    # then, so that it is no longer marked "Scheduled". None: no post is scheduled.
+    due: float | None = None
 
 
 Builder = Callable[[], Built]  # build the site, or raise BuildError
@@ -114,6 +117,7 @@ class Preview:
         self.instance = secrets.token_hex(4)  # a restarted server makes old tabs reload
         self.warnings: tuple[str, ...] = ()  # the last good build's
         self.work = ""  # what the last good build did
+        self.due: float | None = None  # the last good build's `Built.due`
         self._after: Callable[[], None] | None = None  # the last good build's, not yet run
         self._busy = threading.Lock()  # held by a build and by tidying
 
@@ -127,11 +131,13 @@ class Preview:
             state.cond.wait_for(lambda: not state.building)
             state.building = True
         failure, site = None, None
+        self.due = None  # a failed build waits for a save, not for the clock
         try:
             with self._busy:
                 built = self.builder()
             site = Snapshot.of(built.base, built.files)
             self.warnings, self.work, self._after = built.warnings, built.work, built.after
+            self.due = built.due
         except BuildError as exc:
             failure = exc
         except Exception as exc:  # a bug, or a file read mid-save: report it, keep serving
@@ -437,9 +443,20 @@ def site_builder(root: Path, options: ServeOptions) -> Builder:
             raise
         files = kept.files
         warnings = damaged + tuple(w.as_warning() for w in site.warnings)
-        return Built(site.config.base_path, files, warnings, str(session.counts), tidy)
+        counts = str(session.counts)
+        return Built(site.config.base_path, files, warnings, counts, tidy, _due(site, options))
 
     return build_in_memory
+
+
+def _due(site: Site, options: ServeOptions) -> float | None:
+    """When the first post the preview marks scheduled comes out; None for none, or
+    for a preview whose "now" is fixed (`--now`)."""
+    if options.now is not None or site.now is None:
+        return None
+    now = site.now
+    coming = [e.post.date for e in site.posts if e.post.date > now]
+    return min(coming).timestamp() if coming else None
 
 
 # A file saved this recently when a build found errors in it may have been read
@@ -542,7 +559,8 @@ def _serve(
     threads.append(http)
     threads[-1].start()
     while not stop.wait(0.5):
-        pass
+        if preview.due is not None and time.time() >= preview.due:
+            _rebuild(preview, say, "a scheduled post came out: rebuilt")
     say("stopping")
 
 

@@ -101,13 +101,17 @@ class LiveServer:
 
 @contextmanager
 def live_server(
-    root: Path, *args: str, env: dict[str, str] | None = None, first_build: float = 20
+    root: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    first_build: float = 20,
+    now: str | None = NOW,
 ) -> Iterator[LiveServer]:
-    """Start `blogkeeper serve --port 0` on `root` and wait up to `first_build` seconds
-    for it to serve; stop it with SIGINT afterwards."""
+    """Start `blogkeeper serve --port 0` on `root` (at `now`; None: the clock's) and wait
+    up to `first_build` seconds for it to serve; stop it with SIGINT afterwards."""
     command = [sys.executable, "-m", "blogkeeper", "serve", "--site", str(root), "--port", "0"]
     proc = subprocess.Popen(
-        [*command, "--now", NOW, *args],
+        [*command, *(["--now", now] if now else []), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

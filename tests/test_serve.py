@@ -986,3 +986,18 @@ def test_an_error_in_a_file_saved_a_moment_ago_may_be_a_save_read_midway(
     assert not serve_module._just_saved(tmp_path, failure)
     gone = BuildError([ContentError("posts/gone.md", 1, "no front matter")])
     assert not serve_module._just_saved(tmp_path, gone)
+
+
+def test_a_scheduled_post_is_no_longer_marked_once_its_time_comes(tmp_path: Path) -> None:
+    """With the clock's "now", the preview builds again when a scheduled post comes out
+    (no save needed); with a fixed `--now` nothing is ever due."""
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3)
+    files = {"posts/soon.md": post("Soon", soon.strftime("%Y-%m-%d %H:%M:%S+00:00"))}
+    write_files(tmp_path, {"blog.toml": BLOG_TOML, **files})
+    page = f"/{soon:%Y/%m}/soon/"
+    with live_server(tmp_path, now=None) as server:
+        assert 'class="badge">Scheduled' in server.get(page).body.decode()
+        server.wait_for(r"a scheduled post came out: rebuilt", timeout=20)
+        assert 'class="badge">Scheduled' not in server.get(page).body.decode()
+    built = site_builder(tmp_path, ServeOptions(now=soon - dt.timedelta(days=1)))()
+    assert built.due is None
