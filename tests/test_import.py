@@ -760,3 +760,18 @@ def test_an_updated_before_the_date_is_dropped(tmp_path: Path) -> None:
     assert "1  updated before date dropped" in result.out
     assert "updated" not in front_and_body(new / "posts/u.md")[0]
     assert front_and_body(new / "posts/v.md")[0]["updated"] == dt.date(2026, 2, 1)
+
+
+def test_site_url_in_text_is_the_sites_address_and_in_a_link_a_path(tmp_path: Path) -> None:
+    body = "Visit {{ site.url }} for more, or [the first post]({{ site.url }}/2020/01/01/a.html).\n"
+    new, result = imported_from(
+        tmp_path,
+        {
+            "_config.yml": JEKYLL_YML,
+            "_posts/2020-01-01-a.md": "---\n---\nFirst.\n",
+            "_posts/2020-01-02-b.md": f"---\n---\n{body}",
+        },
+    )
+    assert result.code == 0, result.err
+    _, written = front_and_body(new / "posts/2020-01-02-b.md")
+    assert "Visit https://j.example for more, or [the first post](/2020/01/01/a.html)." in written

@@ -78,7 +78,7 @@ def read_site(source: Path, report: Report) -> tuple[NewSite, OldSite, Callable[
     bodies = [post.body.text() for post in site.posts]
     dollar_math = common.dollar_is_math(_math_config_files(source), bodies, report)
     for post in site.posts:
-        _convert_body(post, by_name, base_path, dollar_math, source)
+        _convert_body(post, by_name, base_path, dollar_math, source, url)
         if str(config.get("markdown") or "kramdown").lower() == "kramdown":
             inline_dollars(post.body)
         common.keep_heading_ids(post.body, old_id)
@@ -421,6 +421,7 @@ TAG = r"\{%-?\s*"
 END = r"\s*-?%\}"
 BASEURL = r"\{\{-?\s*site\.baseurl\s*-?\}\}"
 SITE_URL = re.compile(r"\{\{-?\s*site\.(?:url|github\.url)\s*-?\}\}")
+SITE_URL_PATH = re.compile(SITE_URL.pattern + r"(?=/)")  # before a path: a link on the site
 RAW = re.compile(TAG + r"(end)?raw" + END)
 HIGHLIGHT = re.compile(
     r"^([ \t]*)" + TAG + r"highlight\s+([\w+#.-]+)((?:\s+[^%]*?)?)" + END + r"[ \t]*$"
@@ -446,14 +447,19 @@ def _math_config_files(source: Path) -> list[Path]:
 
 
 def _convert_body(
-    post: NewPost, by_name: dict[str, NewPost], base: str, dollar_math: bool, source: Path
+    post: NewPost,
+    by_name: dict[str, NewPost],
+    base: str,
+    dollar_math: bool,
+    source: Path,
+    url: str,
 ) -> None:
     body = post.body
     common.drop_controls(body)
     common.drop_math_loaders(body)
     _highlights(body)
     common.fence_indented_code(body)
-    _liquid(body, by_name, base, source)
+    _liquid(body, by_name, base, source, url)
     _kramdown(body)
     common.escaped_math(body)
     if not dollar_math:
@@ -530,16 +536,16 @@ def _highlights(body: Body) -> None:
     body.lines = [(o, changes.get(i, text)) for i, (o, text) in enumerate(body.lines)]
 
 
-def _liquid(body: Body, by_name: dict[str, NewPost], base: str, source: Path) -> None:
-    body.edit(_Liquid(body, by_name, base, source).line)
+def _liquid(body: Body, by_name: dict[str, NewPost], base: str, source: Path, url: str) -> None:
+    body.edit(_Liquid(body, by_name, base, source, url).line)
 
 
 class _Liquid:
     """Liquid in a post, line by line: links and paths made plain, `{% raw %}` undone,
     the rest kept where the author can find it and reported."""
 
-    def __init__(self, body: Body, by_name: dict[str, NewPost], base: str, source: Path):
-        self.body, self.by_name, self.source = body, by_name, source
+    def __init__(self, body: Body, by_name: dict[str, NewPost], base: str, source: Path, url: str):
+        self.body, self.by_name, self.source, self.url = body, by_name, source, url
         self.base = base.rstrip("/")
         self.raw = False
         prose = set(body.prose())
@@ -567,8 +573,10 @@ class _Liquid:
         body.count("relative_url / absolute_url made a path", n)
         part, n = re.subn(BASEURL, self.base, part)
         body.count("{{ site.baseurl }} made a path", n)
-        part, n = SITE_URL.subn("", part)
+        part, n = SITE_URL_PATH.subn("", part)
         body.count("{{ site.url }} made a site path", n)
+        part, n = SITE_URL.subn(self.url, part)  # in text: the site's address, as Jekyll wrote it
+        body.count("{{ site.url }} in text made the site's address", n)
         part, n = COMMENT.subn(lambda m: "-->" if m.group(1) else "<!--", part)
         body.count("{% comment %} made an HTML comment", n)
         spans = [m.group(0) for m in common.CODE_SPAN.finditer(part)]
