@@ -559,10 +559,11 @@ def _checked_paths(site: Site, named: list[str], static: list[Output]) -> list[s
     (`_checked`), if one is a file where another needs a folder (`_nested`), or if an
     alias is an output's URL (`redirects.clashes`). What it reads of `site` are the
     posts' aliases; the rest only names whose output a path is, for an error."""
-    owned = _checked(named, _owners(site, static))
+    owned, errors = _checked(named, _owners(site, static))
     paths = list(owned)
-    if clashing := redirects.clashes(site, paths) or _nested(owned):
-        raise BuildError(clashing)
+    errors += redirects.clashes(site, paths) + _nested(owned)  # all of them at once
+    if errors:
+        raise BuildError(errors)
     return paths
 
 
@@ -588,9 +589,11 @@ def _owners(site: Site, static: list[Output]) -> dict[str, list[Owner]]:
     return owners
 
 
-def _checked(paths: list[str], owners: dict[str, list[Owner]]) -> dict[str, Owner]:
-    """Who asked for each of the output `paths`, sorted by path; a path claimed twice
-    (case aside: some hosts ignore it) or escaping the root is an error, located at the
+def _checked(
+    paths: list[str], owners: dict[str, list[Owner]]
+) -> tuple[dict[str, Owner], list[ContentError]]:
+    """Who asked for each of the output `paths`, sorted by path, and the errors: a path
+    claimed twice (case aside: some hosts ignore it) or escaping the root, located at the
     post or static file that asked for it."""
     seen: dict[str, tuple[str, Owner]] = {}
     errors = []
@@ -604,9 +607,7 @@ def _checked(paths: list[str], owners: dict[str, list[Owner]]) -> dict[str, Owne
             first, first_owner = seen[key]
             errors.append(_clash(first_owner, owner, first != path))
         seen[key] = (path, owner)
-    if errors:
-        raise BuildError(errors)
-    return dict(sorted(seen.values()))
+    return dict(sorted(seen.values())), errors
 
 
 def _nested(owned: dict[str, Owner]) -> list[ContentError]:

@@ -278,3 +278,12 @@ def test_html_nested_deeper_than_the_parser_reads_is_an_error_not_a_cut_feed(
     read_whole = "posts/p.md:9: link to `/nope/`" in result.err
     refused = "posts/p.md: HTML nested too deeply to read" in result.err
     assert read_whole or (refused and depth > 2048), result.err
+
+
+def test_every_clash_of_an_output_path_is_reported_at_once(broken_build: BrokenBuild) -> None:
+    """An alias on a page blogkeeper makes (a file claimed twice) and one on a feed's URL
+    (a redirect rule that would hide it) were reported one round at a time."""
+    a = post("A", "2026-01-02", aliases="[/topics/, /feed/rss.xml]")
+    result = broken_build({"posts/a.md": a}, f"posts/a.md:{_line_of(a, 'aliases')}:")
+    assert "alias /topics/ of posts/a.md and /topics/index.html" in result.err
+    assert "alias /feed/rss.xml is the URL of /feed/rss.xml" in result.err
