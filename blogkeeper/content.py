@@ -868,10 +868,7 @@ def _slug_for(
         message = f"`slug` {explicit!r} has no letters or digits"
         hint = "use letters, digits and dashes, or leave `slug` out"
         raise BuildError([ContentError(source, meta["slug"][1], message, hint)])
-    # posts/my-post/index.md is named by its folder, as page bundles are elsewhere.
-    bundle = path.stem.lower() == "index" and path.parent.name != POSTS_DIR
-    name = path.parent.name if bundle else path.stem
-    return _choose_slug(explicit, name, values["title"], source)
+    return _choose_slug(explicit, _file_name(path), values["title"], source)
 
 
 def _title_for(values: dict[str, Any], path: Path) -> str:
@@ -880,15 +877,19 @@ def _title_for(values: dict[str, Any], path: Path) -> str:
     explicit = values.get("slug") or None
     if explicit is not None:
         return urls.title_segment(explicit)
-    bundle = path.stem.lower() == "index" and path.parent.name != POSTS_DIR
-    name = path.parent.name if bundle else path.stem
-    return urls.title_segment(_DATE_PREFIX.sub("", name))
+    return urls.title_segment(_DATE_PREFIX.sub("", _file_name(path)))
 
 
 def file_slug(path: Path) -> str:
     """The slug a post file's name gives it (without `slug:` in its front matter)."""
+    return slugify(_DATE_PREFIX.sub("", _file_name(path)))
+
+
+def _file_name(path: Path) -> str:
+    """What names a post file: its name, or its folder's for posts/my-post/index.md, as
+    page bundles are named elsewhere."""
     bundle = path.stem.lower() == "index" and path.parent.name != POSTS_DIR
-    return slugify(_DATE_PREFIX.sub("", path.parent.name if bundle else path.stem))
+    return path.parent.name if bundle else path.stem
 
 
 def _choose_slug(explicit: str | None, stem: str, title: str, source: str) -> str:

@@ -872,35 +872,22 @@ def test_the_watcher_sees_a_save_to_the_file_a_post_link_leads_to(tmp_path: Path
     target = elsewhere / "ext.md"
     target.write_text("one")
     (site / "posts/ext.md").symlink_to(target)
-    stop, quiet = threading.Event(), threading.Event()
-    changed: list[list[str]] = []
-    watcher = threading.Thread(
-        target=serve_module.watch, args=(site, changed.append, stop, quiet.set), daemon=True
-    )
-    watcher.start()
-    try:
-        assert quiet.wait(10)
-        target.write_text("two")
-        deadline = time.monotonic() + 10
-        while not changed and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert changed and str(target) in changed[0]
-        quiet.clear()
-        assert quiet.wait(10)  # the watch started again, on the same file
-        changed.clear()
+
+    def editors_save() -> None:
         (elsewhere / "ext.md.tmp").write_text("three")
-        os.replace(elsewhere / "ext.md.tmp", target)  # an editor's save
-        deadline = time.monotonic() + 10
-        while not changed and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert changed and str(target) in changed[0]
-    finally:
-        stop.set()
-        watcher.join(10)
+        os.replace(elsewhere / "ext.md.tmp", target)
+
+    # the in-place write; then, once the watch started again on the same file, a rename
+    in_place, renamed = _changes_seen(site, lambda: target.write_text("two"), editors_save)
+    assert in_place and str(target) in in_place[0]
+    assert renamed and str(target) in renamed[0]
 
 
-def _changes_seen(site: Path, act: Callable[[], None], then: Callable[[], None]) -> list[list[str]]:
-    """What the watcher of `site` reports for `then`, after `act` and a quiet spell."""
+def _changes_seen(
+    site: Path, act: Callable[[], None], then: Callable[[], None]
+) -> tuple[list[list[str]], list[list[str]]]:
+    """What the watcher of `site` reports for `act`, and then, after a quiet spell, for
+    `then`."""
     stop, quiet = threading.Event(), threading.Event()
     changed: list[list[str]] = []
     watcher = threading.Thread(
@@ -913,12 +900,13 @@ def _changes_seen(site: Path, act: Callable[[], None], then: Callable[[], None])
         time.sleep(1.5)  # the watch starts again where it must
         quiet.clear()
         assert quiet.wait(10)
+        acted = list(changed)
         changed.clear()
         then()
         deadline = time.monotonic() + 10
         while not changed and time.monotonic() < deadline:
             time.sleep(0.05)
-        return changed
+        return acted, changed
     finally:
         stop.set()
         watcher.join(10)
@@ -934,7 +922,7 @@ def test_the_watcher_sees_saves_in_a_linked_folder_and_in_a_posts_link(tmp_path:
     def link_folder() -> None:
         (site / "posts/linked").symlink_to(elsewhere / "deep")
 
-    seen = _changes_seen(site, link_folder, lambda: (elsewhere / "deep/a.md").write_text("two"))
+    _, seen = _changes_seen(site, link_folder, lambda: (elsewhere / "deep/a.md").write_text("two"))
     assert seen and str(elsewhere / "deep/a.md") in seen[0]
 
     def posts_a_link() -> None:
@@ -942,7 +930,7 @@ def test_the_watcher_sees_saves_in_a_linked_folder_and_in_a_posts_link(tmp_path:
         (site / "posts").rmdir()
         (site / "posts").symlink_to(elsewhere / "deep")
 
-    seen = _changes_seen(site, posts_a_link, lambda: (elsewhere / "deep/a.md").write_text("3"))
+    _, seen = _changes_seen(site, posts_a_link, lambda: (elsewhere / "deep/a.md").write_text("3"))
     assert seen and any(path.endswith("a.md") for path in seen[0])
 
 

@@ -139,7 +139,8 @@ def read_site(source: Path, report: Report) -> tuple[NewSite, OldSite, Callable[
     pages: dict[str, NewPost] = {}
     translations: Counter[str] = Counter()
     translated: set[str] = set()
-    others = _other_languages(config)
+    default, languages = _languages(config)
+    others = set(languages) - {default}
     for path, bundle in _pages(source / "content" / section):
         if (language := path.stem.rpartition(".")[2].lower()) in others and "." in path.stem:
             translations[language] += 1  # `hello.fr.md`: Hugo's French `hello.md`
@@ -176,18 +177,17 @@ def read_site(source: Path, report: Report) -> tuple[NewSite, OldSite, Callable[
     )
 
 
-def _languages(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The default language's code and its own settings (`[languages.en]`)."""
+def _languages(config: dict[str, Any]) -> tuple[str, dict[str, dict[str, Any]]]:
+    """The default language's code, and each language's own settings (`[languages.en]`,
+    keys lower-cased) by its code."""
     default = str(config.get("defaultcontentlanguage") or "en").lower()
     languages = config.get("languages") if isinstance(config.get("languages"), dict) else {}
-    own = {str(k).lower(): v for k, v in (languages or {}).items()}.get(default)
-    return default, (own if isinstance(own, dict) else {})
-
-
-def _other_languages(config: dict[str, Any]) -> set[str]:
-    """The codes of the languages a multilingual Hugo site has besides its default."""
-    languages = config.get("languages") if isinstance(config.get("languages"), dict) else {}
-    return {str(k).lower() for k in languages or {}} - {_languages(config)[0]}
+    settings = {
+        str(code).lower(): {str(k).lower(): v for k, v in value.items()}
+        for code, value in (languages or {}).items()
+        if isinstance(value, dict)
+    }
+    return default, settings
 
 
 def _pattern(hugo: str, section: str) -> str:
@@ -224,7 +224,8 @@ def _blog_toml(
         )
         url = "https://example.org/"
     paginate = config.get("paginate") or (config.get("pagination") or {}).get("pagersize")
-    language = {str(k).lower(): v for k, v in _languages(config)[1].items()}
+    default, languages = _languages(config)
+    language = languages.get(default, {})
     values: dict[str, Any] = {
         "title": str(config.get("title") or language.get("title") or "My blog"),
         "url": url,

@@ -183,10 +183,13 @@ def _excluded(path: str, patterns: list[str]) -> bool:
     return False
 
 
+FRONT_MATTER = re.compile(r"---[ \t]*\n(.*?\n)?---[ \t]*(?:\n|$)", re.DOTALL)
+
+
 def split(text: str) -> tuple[dict[str, Any], str, int] | None:
     """Front matter, body and the body's first line (1-based), or None without one."""
     text = text.lstrip("\ufeff").replace("\r\n", "\n")
-    match = re.match(r"---[ \t]*\n(.*?\n)?---[ \t]*(?:\n|$)", text, re.DOTALL)
+    match = FRONT_MATTER.match(text)
     if not match:
         return None
     data = yaml.safe_load(match.group(1) or "") or {}
@@ -202,7 +205,7 @@ def _unreadable_front(
     title from the file name, the date from it too); the front matter is kept in an
     HTML comment above the body, reported. None if there is no front matter at all."""
     text = text.lstrip("\ufeff").replace("\r\n", "\n")
-    match = re.match(r"---[ \t]*\n(.*?\n)?---[ \t]*(?:\n|$)", text, re.DOTALL)
+    match = FRONT_MATTER.match(text)
     if not match:
         return None
     mark = getattr(error, "problem_mark", None)
